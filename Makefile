@@ -1,0 +1,111 @@
+# hookbus: plain Makefile, output in build/ (or $(BUILD)).
+#   make            build everything (installs missing Debian packages first)
+#   make run        gateway + hookbus-tail on an embedded Kafka, config/dev.yaml
+#   make test       unit + e2e tests, then the same under ASan+UBSan
+#   make asan       sanitizer build and its tests only
+#   make install PREFIX=/usr/local
+VERSION   := 0.1.0
+BUILD     ?= build
+PREFIX    ?= /usr/local
+CC        ?= cc
+SAN       ?=
+PYTHON    ?= /usr/bin/python3
+
+PKGS      := rdkafka libmicrohttpd libcjson avro-c yaml-0.1 libcurl libpcre2-8 openssl
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral -Wvla
+CFLAGS    ?= -O2 -g
+ifeq ($(SAN),1)
+CFLAGS    := -O1 -g -fno-omit-frame-pointer
+SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DHB_VERSION=\"$(VERSION)\" $(WARN) $(CFLAGS) $(SANFLAGS) \
+             -Ilib/include -Ilib -Igateway $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+LIBS       = $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC   := $(wildcard lib/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIBA      := $(BUILD)/lib/libhookbus.a
+
+GW_SRC    := $(wildcard gateway/*.c gateway/receivers/*.c)
+GW_OBJ    := $(GW_SRC:%.c=$(BUILD)/obj/%.o)
+GW_LIB_SRC := $(filter-out gateway/main.c,$(GW_SRC))
+GW_LIB_OBJ := $(GW_LIB_SRC:%.c=$(BUILD)/obj/%.o)
+
+CONSUMERS := $(notdir $(wildcard consumers/*))
+BINS      := $(BUILD)/bin/hookbus-gateway $(CONSUMERS:%=$(BUILD)/bin/hookbus-%) $(BUILD)/bin/mock-kafka
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test test-unit test-e2e asan install clean lint
+all: deps $(LIBA) $(BINS) $(UNIT_BINS)
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/hookbus-gateway: $(GW_OBJ) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(GW_OBJ) $(LIBA) $(LIBS)
+
+# A consumer is consumers/<name>/*.c linked with libhookbus.
+.SECONDEXPANSION:
+$(BUILD)/bin/hookbus-%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard consumers/$$*/*.c)) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) $(LIBS)
+
+$(BUILD)/bin/mock-kafka: $(BUILD)/obj/tests/tools/mock_kafka.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(LIBS)
+
+# Unit tests link the library and the gateway's objects (receivers are tested directly).
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBA) $(GW_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(GW_LIB_OBJ) $(LIBA) $(LIBS) -lcmocka
+
+test-unit: all
+	@fail=0; for t in $(UNIT_BINS); do \
+	  HB_SOURCE_DIR=$(CURDIR) $$t || fail=1; done; exit $$fail
+
+test-e2e: all
+	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q tests/e2e
+
+test: all
+	$(MAKE) test-unit test-e2e
+	$(MAKE) asan
+
+asan:
+	$(MAKE) BUILD=build/asan SAN=1 test-unit test-e2e
+
+run: all
+	scripts/run-dev.sh $(BUILD)/bin
+
+lint:
+	@! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|strtok|gets|vsprintf)\s*\(' \
+	   $$(git ls-files '*.c' '*.h') || { echo "lint: banned function above"; exit 1; }
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+	   -Ilib/include lib gateway consumers
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/hookbus
+	install -m 755 $(filter-out %/mock-kafka,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 lib/include/hookbus/*.h $(DESTDIR)$(PREFIX)/include/hookbus/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@PKGS@|$(PKGS)|g' \
+	   lib/hookbus.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/hookbus.pc
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,230 @@
+/* config.c: the gateway configuration (DESIGN section 3), declared once as
+ * field tables that give defaults, HOOKBUS_* overrides and errors. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "hookbus/util.h"
+
+#define F(key, type, member, def, min, max, help)                                                \
+    {key, type, offsetof(struct gw_config, member), def, min, max, help}
+
+static const struct hb_field gw_fields[] = {
+    F("listen", HB_F_STRING, listen, "0.0.0.0:8080", 0, 0, "address:port to serve webhooks on"),
+    F("admin_listen", HB_F_STRING, admin_listen, "", 0, 0, "separate health/metrics listener"),
+    F("public_url", HB_F_STRING, public_url, "", 0, 0, "external base URL, for `urls`"),
+    F("tls.enabled", HB_F_BOOL, tls_enabled, "true", 0, 0, "serve HTTPS"),
+    F("tls.cert_file", HB_F_STRING, tls_cert_file, "", 0, 0, "PEM certificate chain"),
+    F("tls.key_file", HB_F_STRING, tls_key_file, "", 0, 0, "PEM private key"),
+    F("tls.min_version", HB_F_STRING, tls_min_version, "1.2", 0, 0, "1.2 or 1.3"),
+    F("kafka.brokers", HB_F_STRING, kafka_brokers, "localhost:9092", 0, 0,
+      "bootstrap list, or `embedded`"),
+    F("kafka.format", HB_F_STRING, kafka_format, "binary", 0, 0, "binary | structured | avro"),
+    F("kafka.embedded_bootstrap_file", HB_F_STRING, kafka_embedded_bootstrap_file, "", 0, 0,
+      "where to write the embedded cluster's bootstrap list"),
+    F("kafka.embedded_partitions", HB_F_INT, kafka_embedded_partitions, "3", 1, 64,
+      "partitions of each topic of the embedded cluster"),
+    F("kafka.topics.git", HB_F_STRING, topic_git, "hookbus.git", 0, 0, "git.* events"),
+    F("kafka.topics.image", HB_F_STRING, topic_image, "hookbus.image", 0, 0,
+      "image.push and chart.push events"),
+    F("kafka.topics.other", HB_F_STRING, topic_other, "hookbus.other", 0, 0, "other events"),
+    F("delivery_timeout_ms", HB_F_INT, delivery_timeout_ms, "5000", 100, 300000,
+      "answer 503 when Kafka has not acknowledged within this time"),
+    F("spool.dir", HB_F_STRING, spool_dir, "", 0, 0, "spool directory (not implemented yet)"),
+    F("spool.max_bytes", HB_F_INT, spool_max_bytes, "1073741824", 0, 0x7fffffffffffL,
+      "spool size cap"),
+    F("limits.max_body_bytes", HB_F_INT, max_body_bytes, "2097152", 1024, 64L << 20,
+      "largest accepted request body"),
+    F("limits.requests_per_second", HB_F_INT, requests_per_second, "0", 0, 1000000,
+      "rate limit (not implemented yet)"),
+    F("limits.max_connections", HB_F_INT, max_connections, "1024", 1, 1000000,
+      "concurrent connections"),
+    F("limits.request_timeout_ms", HB_F_INT, request_timeout_ms, "10000", 1000, 3600000,
+      "idle connection timeout"),
+    F("threads", HB_F_INT, threads, "0", 0, 256, "HTTP threads (0: one per core)"),
+};
+
+static int receiver_name_valid(const char *s)
+{
+    if (!*s || strlen(s) > 63)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+            return 0;
+    return 1;
+}
+
+static void receiver_free(struct gw_receiver *r)
+{
+    if (r->type && r->type->destroy)
+        r->type->destroy(r);
+    for (size_t i = 0; i < r->nsecrets; i++)
+        hb_secret_clear(&r->secrets[i]);
+    free(r->secrets);
+    free(r->name);
+    free(r->token_header);
+    free(r->repository);
+}
+
+/* Reads one `receivers:` entry. */
+static int load_receiver(const struct hb_config *hc, const struct hb_node *node,
+                         struct gw_config *cfg, struct gw_receiver *r, char *err, size_t errlen)
+{
+    const struct hb_node *n;
+    char types[512];
+    if (node->type != HB_NODE_MAP)
+        return hb_config_error(hc, node, err, errlen, "receivers: each entry must be a mapping");
+    n = hb_node_get(node, "name");
+    if (!n || n->type != HB_NODE_SCALAR || !receiver_name_valid(n->value))
+        return hb_config_error(hc, n ? n : node, err, errlen,
+                               "receivers.name: required, [a-z0-9-], at most 63 characters");
+    r->name = strdup(n->value);
+    for (size_t i = 0; i < cfg->nreceivers; i++)
+        if (strcmp(cfg->receivers[i].name, r->name) == 0)
+            return hb_config_error(hc, n, err, errlen, "receivers.name: '%s' is not unique",
+                                   r->name);
+    n = hb_node_get(node, "type");
+    gw_receiver_types_list(types, sizeof(types));
+    if (!n || n->type != HB_NODE_SCALAR || !(r->type = gw_receiver_type_find(n->value)))
+        return hb_config_error(hc, n ? n : node, err, errlen,
+                               "receivers[%s].type: must be one of: %s", r->name, types);
+    n = hb_node_get(node, "secrets");
+    if (n) {
+        if (n->type != HB_NODE_SEQ)
+            return hb_config_error(hc, n, err, errlen,
+                                   "receivers[%s].secrets: must be a list of secret references",
+                                   r->name);
+        r->secrets = calloc(n->n ? n->n : 1, sizeof(struct hb_secret));
+        if (!r->secrets)
+            return hb_config_error(hc, n, err, errlen, "out of memory");
+        for (size_t i = 0; i < n->n; i++) {
+            char e[256];
+            const struct hb_node *s = &n->items[i];
+            ((struct hb_node *)s)->used = true;
+            if (s->type != HB_NODE_SCALAR ||
+                hb_secret_resolve(s->value, &r->secrets[r->nsecrets], e, sizeof(e)) < 0)
+                return hb_config_error(hc, s, err, errlen, "receivers[%s].secrets: %s", r->name,
+                                       s->type == HB_NODE_SCALAR ? e : "must be a string");
+            r->nsecrets++;
+        }
+    }
+    n = hb_node_get(node, "token_header");
+    if (n && n->type == HB_NODE_SCALAR && *n->value)
+        r->token_header = strdup(n->value);
+    static const struct {
+        const char *key;
+        size_t off;
+    } flags[] = {{"insecure_no_auth", offsetof(struct gw_receiver, insecure_no_auth)},
+                 {"include_original", offsetof(struct gw_receiver, include_original)}};
+    for (size_t i = 0; i < HB_ARRAY_LEN(flags); i++) {
+        n = hb_node_get(node, flags[i].key);
+        if (n && (n->type != HB_NODE_SCALAR ||
+                  hb_parse_bool(n->value, (bool *)((char *)r + flags[i].off)) < 0))
+            return hb_config_error(hc, n, err, errlen, "receivers[%s].%s: must be true or false",
+                                   r->name, flags[i].key);
+    }
+    if (!r->nsecrets && !r->insecure_no_auth)
+        return hb_config_error(hc, node, err, errlen,
+                               "receivers[%s]: no secrets; set secrets, or insecure_no_auth: "
+                               "true to accept unauthenticated requests",
+                               r->name);
+    if (r->type->configure && r->type->configure(r, hc, node, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+int gw_config_load(const char *file, struct gw_config *cfg, char *err, size_t errlen)
+{
+    struct hb_config hc;
+    memset(cfg, 0, sizeof(*cfg));
+    if (hb_config_load(file, &hc, err, errlen) < 0)
+        return -1;
+    if (hb_config_bind(&hc, NULL, "", gw_fields, HB_ARRAY_LEN(gw_fields), cfg, err, errlen) < 0)
+        goto fail;
+    if (hb_ce_mode_parse(cfg->kafka_format, &cfg->format) < 0) {
+        hb_config_error(&hc, hb_node_path(hc.root, "kafka.format"), err, errlen,
+                        "kafka.format: must be binary, structured or avro");
+        goto fail;
+    }
+    if (strcmp(cfg->tls_min_version, "1.2") != 0 && strcmp(cfg->tls_min_version, "1.3") != 0) {
+        hb_config_error(&hc, hb_node_path(hc.root, "tls.min_version"), err, errlen,
+                        "tls.min_version: must be 1.2 or 1.3");
+        goto fail;
+    }
+    if (!*cfg->tls_cert_file != !*cfg->tls_key_file) {
+        hb_config_error(&hc, hb_node_path(hc.root, "tls"), err, errlen,
+                        "tls: set both cert_file and key_file, or neither");
+        goto fail;
+    }
+    const struct hb_node *props = hb_node_path(hc.root, "kafka.properties");
+    if (props) {
+        if (props->type != HB_NODE_MAP) {
+            hb_config_error(&hc, props, err, errlen, "kafka.properties: must be a mapping");
+            goto fail;
+        }
+        hb_node_mark_used(props);
+        for (size_t i = 0; i < props->n; i++) {
+            if (props->items[i].type != HB_NODE_SCALAR) {
+                hb_config_error(&hc, &props->items[i], err, errlen,
+                                "kafka.properties.%s: must be a scalar", props->items[i].key);
+                goto fail;
+            }
+            hb_kv_list_add(&cfg->kafka_props, props->items[i].key, props->items[i].value);
+        }
+    }
+    const struct hb_node *recv = hb_node_get(hc.root, "receivers");
+    if (recv) {
+        if (recv->type != HB_NODE_SEQ) {
+            hb_config_error(&hc, recv, err, errlen, "receivers: must be a list");
+            goto fail;
+        }
+        cfg->receivers = calloc(recv->n ? recv->n : 1, sizeof(struct gw_receiver));
+        if (!cfg->receivers)
+            goto fail;
+        for (size_t i = 0; i < recv->n; i++) {
+            ((struct hb_node *)&recv->items[i])->used = true;
+            int rc = load_receiver(&hc, &recv->items[i], cfg, &cfg->receivers[i], err, errlen);
+            cfg->nreceivers++;
+            if (rc < 0)
+                goto fail;
+        }
+    }
+    if (hb_config_check_unused(&hc, err, errlen) < 0)
+        goto fail;
+    hb_config_free(&hc);
+    return 0;
+fail:
+    hb_config_free(&hc);
+    gw_config_free(cfg);
+    return -1;
+}
+
+void gw_config_free(struct gw_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nreceivers; i++)
+        receiver_free(&cfg->receivers[i]);
+    free(cfg->receivers);
+    hb_kv_list_free(&cfg->kafka_props);
+    hb_config_fields_free(gw_fields, HB_ARRAY_LEN(gw_fields), cfg);
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+const struct gw_receiver *gw_config_find_receiver(const struct gw_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nreceivers; i++)
+        if (strcmp(cfg->receivers[i].name, name) == 0)
+            return &cfg->receivers[i];
+    return NULL;
+}
+
+const char *gw_config_topic(const struct gw_config *cfg, const char *type)
+{
+    const char *c = gw_topic_class(type);
+    if (strcmp(c, "git") == 0)
+        return cfg->topic_git;
+    if (strcmp(c, "image") == 0)
+        return cfg->topic_image;
+    return cfg->topic_other;
+}

@@ -1,0 +1,182 @@
+/* producer.c: the gateway's Kafka producer: idempotent, acks=all, a poll
+ * thread that runs delivery reports, and a health thread that tells /readyz
+ * whether a broker answers. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "hookbus/log.h"
+#include "hookbus/util.h"
+
+struct gw_producer {
+    rd_kafka_t *rk;
+    gw_delivery_fn cb;
+    pthread_t poller, health;
+    atomic_bool stop, ready;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct hb_counter *delivery_errors;
+};
+
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    struct gw_producer *p = opaque;
+    const char *e = m->err ? rd_kafka_err2str(m->err) : NULL;
+    if (m->err)
+        hb_counter_add(p->delivery_errors, 1);
+    else
+        atomic_store(&p->ready, true);
+    p->cb(m->_private, e, rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    struct gw_producer *p = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        atomic_store(&p->ready, false);
+    HB_LOG(err == RD_KAFKA_RESP_ERR__FATAL ? HB_LOG_ERROR : HB_LOG_WARN, "kafka error",
+           HB_S("error", rd_kafka_err2name((rd_kafka_resp_err_t)err)), HB_S("reason", reason));
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level <= 3)
+        HB_LOG(HB_LOG_WARN, "librdkafka", HB_S("facility", fac), HB_S("detail", buf));
+    else if (level <= 5)
+        HB_LOG(HB_LOG_DEBUG, "librdkafka", HB_S("facility", fac), HB_S("detail", buf));
+}
+
+static void *poll_main(void *arg)
+{
+    struct gw_producer *p = arg;
+    while (!atomic_load(&p->stop))
+        rd_kafka_poll(p->rk, 100);
+    return NULL;
+}
+
+/* Asks for cluster metadata every 2 s; /readyz follows the answer. */
+static void *health_main(void *arg)
+{
+    struct gw_producer *p = arg;
+    while (!atomic_load(&p->stop)) {
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(p->rk, 0, NULL, &md, 2000);
+        bool up = e == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->broker_cnt > 0;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        if (up != atomic_exchange(&p->ready, up))
+            HB_LOG(up ? HB_LOG_INFO : HB_LOG_WARN, up ? "kafka reachable" : "kafka unreachable");
+        pthread_mutex_lock(&p->lock);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 2;
+        if (!atomic_load(&p->stop))
+            pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+        pthread_mutex_unlock(&p->lock);
+    }
+    return NULL;
+}
+
+struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *brokers,
+                                    gw_delivery_fn cb, struct hb_metrics *metrics, char *err,
+                                    size_t errlen)
+{
+    char num[32];
+    struct gw_producer *p = calloc(1, sizeof(*p));
+    if (!p) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    p->cb = cb;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    p->delivery_errors = hb_metrics_counter(metrics, "hookbus_gateway_kafka_delivery_errors_total",
+                                            "Messages Kafka did not acknowledge", NULL);
+    rd_kafka_conf_t *conf = hb_kafka_conf_new(brokers, &cfg->kafka_props, err, errlen);
+    if (!conf)
+        goto fail;
+    snprintf(num, sizeof(num), "%ld", cfg->delivery_timeout_ms);
+    /* Durability is not negotiable: these beat kafka.properties. */
+    if (rd_kafka_conf_set(conf, "enable.idempotence", "true", err, errlen) ||
+        rd_kafka_conf_set(conf, "acks", "all", err, errlen) ||
+        rd_kafka_conf_set(conf, "message.timeout.ms", num, err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_opaque(conf, p);
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+    if (!p->rk) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    if (pthread_create(&p->poller, NULL, poll_main, p) != 0) {
+        snprintf(err, errlen, "cannot start the producer thread");
+        goto fail;
+    }
+    if (pthread_create(&p->health, NULL, health_main, p) != 0) {
+        atomic_store(&p->stop, true);
+        pthread_join(p->poller, NULL);
+        snprintf(err, errlen, "cannot start the health thread");
+        goto fail;
+    }
+    return p;
+fail:
+    if (p->rk)
+        rd_kafka_destroy(p->rk);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->cond);
+    free(p);
+    return NULL;
+}
+
+int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_msg *msg,
+                     void *opaque, char *err, size_t errlen)
+{
+    rd_kafka_headers_t *h = msg->headers;
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(msg->key, msg->key_len),
+        RD_KAFKA_V_VALUE(msg->value, msg->value_len), RD_KAFKA_V_HEADERS(h),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (e) {
+        snprintf(err, errlen, "%s", rd_kafka_err2str(e));
+        return -1;
+    }
+    msg->headers = NULL; /* owned by librdkafka now */
+    return 0;
+}
+
+bool gw_producer_ready(struct gw_producer *p)
+{
+    return atomic_load(&p->ready);
+}
+
+int gw_producer_flush(struct gw_producer *p, int timeout_ms)
+{
+    rd_kafka_flush(p->rk, timeout_ms);
+    return rd_kafka_outq_len(p->rk);
+}
+
+void gw_producer_free(struct gw_producer *p)
+{
+    if (!p)
+        return;
+    atomic_store(&p->stop, true);
+    pthread_mutex_lock(&p->lock);
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->poller, NULL);
+    pthread_join(p->health, NULL);
+    rd_kafka_destroy(p->rk);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->cond);
+    free(p);
+}

@@ -1,0 +1,140 @@
+/* generic.c: a JSON receiver for senders without a type of their own. It
+ * recognizes {"ref": ...}, a GitHub-style release, an Argo CD notification
+ * (app.metadata.annotations["git.ref"]) and a Kargo promotion
+ * (freight.commits[].tag), and emits dev.hookbus.ref.requested events. The
+ * repository comes from the body or is fixed by the receiver's `repository`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "hookbus/util.h"
+#include "receivers/receiver.h"
+
+#define TYPE "dev.hookbus.ref.requested"
+
+static int generic_configure(struct gw_receiver *r, const struct hb_config *cfg,
+                             const struct hb_node *node, char *err, size_t errlen)
+{
+    const struct hb_node *repo = hb_node_get(node, "repository");
+    if (!repo)
+        return 0;
+    if (repo->type != HB_NODE_SCALAR || !*repo->value)
+        return hb_config_error(cfg, repo, err, errlen, "repository: must be a repository URL");
+    r->repository = strdup(repo->value);
+    return r->repository ? 0 : -1;
+}
+
+/* A repository named in the body: a string, or an object with a URL. */
+static const char *body_repo(const cJSON *root)
+{
+    static const char *const keys[] = {"repository", "repo", "repoURL", "url"};
+    static const char *const inner[] = {"clone_url", "url", "html_url", "git_http_url",
+                                        "repoURL"};
+    for (size_t i = 0; i < HB_ARRAY_LEN(keys); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
+        if (cJSON_IsString(v) && v->valuestring[0])
+            return v->valuestring;
+        for (size_t j = 0; cJSON_IsObject(v) && j < HB_ARRAY_LEN(inner); j++) {
+            const char *s = gw_json_str(v, inner[j]);
+            if (s)
+                return s;
+        }
+    }
+    return NULL;
+}
+
+/* Emits one request for ref (full ref, short branch, or tag) of repo. */
+static void emit_ref(struct gw_ctx *ctx, const char *repo, const char *ref, const char *tag,
+                     const char *commit, const char *what)
+{
+    char full[512];
+    struct gw_change ch = {.deleted = -1, .type = TYPE, .provider_event = what};
+    ch.repo_url = ctx->rcv->repository ? ctx->rcv->repository : repo;
+    if (ch.repo_url != repo)
+        ch.urls[0] = repo;
+    if (!ch.repo_url) {
+        gw_bad_request(ctx, "no repository in the body and none configured for this receiver");
+        return;
+    }
+    if (ref && hb_str_has_prefix(ref, "refs/tags/")) {
+        ch.ref = ref;
+        ch.tag = ref + strlen("refs/tags/");
+    } else if (ref && hb_str_has_prefix(ref, "refs/heads/")) {
+        ch.ref = ref;
+        ch.branch = ref + strlen("refs/heads/");
+    } else if (ref && hb_str_has_prefix(ref, "refs/")) {
+        ch.ref = ref;
+    } else if (ref) {
+        ch.branch = ref;
+        ch.ref = hb_snprintf(full, sizeof(full), "refs/heads/%s", ref) == 0 ? full : NULL;
+    }
+    if (tag) {
+        ch.tag = tag;
+        if (!ch.ref && hb_snprintf(full, sizeof(full), "refs/tags/%s", tag) == 0)
+            ch.ref = full;
+    }
+    ch.commit = commit;
+    gw_emit(ctx, &ch);
+}
+
+static void generic_normalize(struct gw_ctx *ctx)
+{
+    gw_take_delivery_id(ctx, "X-Request-Id");
+    cJSON *root = gw_parse_json_body(ctx);
+    if (!root)
+        return;
+    const char *ref = gw_json_str(root, "ref");
+    const cJSON *commits = gw_json_get(root, "freight.commits");
+    const cJSON *annotations = gw_json_get(root, "app.metadata.annotations");
+    if (ref) {
+        const char *commit = gw_json_str(root, "commit");
+        if (!commit)
+            commit = gw_json_str(root, "after");
+        emit_ref(ctx, body_repo(root), ref, NULL, commit, "ref");
+    } else if (gw_json_str(root, "release.tag_name")) {
+        const char *action = gw_json_str(root, "action");
+        if (action && strcmp(action, "published") != 0)
+            gw_ignore(ctx, "release action '%s' is not acted on", action);
+        else
+            emit_ref(ctx, body_repo(root), NULL, gw_json_str(root, "release.tag_name"), NULL,
+                     "release");
+    } else if (cJSON_IsArray(commits)) {
+        const cJSON *c;
+        int n = 0;
+        cJSON_ArrayForEach(c, commits)
+        {
+            const char *tag = gw_json_str(c, "tag");
+            const char *branch = gw_json_str(c, "branch");
+            if (!tag && !branch)
+                continue;
+            emit_ref(ctx, gw_json_str(c, "repoURL"), branch, tag, gw_json_str(c, "id"),
+                     "kargo.promotion");
+            n++;
+            if (ctx->status)
+                break;
+        }
+        if (!n)
+            gw_ignore(ctx, "Kargo freight names no commit tag or branch");
+    } else if (cJSON_IsObject(annotations)) {
+        const char *gref = gw_json_str(annotations, "git.ref");
+        const char *repo = gw_json_str(root, "app.spec.source.repoURL");
+        const cJSON *sources = gw_json_get(root, "app.spec.sources");
+        if (!repo && cJSON_IsArray(sources))
+            repo = gw_json_str(cJSON_GetArrayItem(sources, 0), "repoURL");
+        if (!gref)
+            gw_ignore(ctx, "Argo CD notification has no git.ref annotation");
+        else
+            emit_ref(ctx, repo, gref, NULL, gw_json_str(root, "app.status.sync.revision"),
+                     "argocd.notification");
+    } else {
+        gw_bad_request(ctx, "unrecognized body: expected {\"ref\": ...}, a release, an Argo CD "
+                            "notification or a Kargo promotion");
+    }
+    cJSON_Delete(root);
+}
+
+const struct gw_receiver_type gw_receiver_generic = {
+    .type = "generic",
+    .provider = "generic",
+    .configure = generic_configure,
+    .normalize = generic_normalize,
+};

@@ -1,0 +1,253 @@
+/* github.c: GitHub webhooks (also GitHub Enterprise Server): push, create
+ * (tags), release, package / registry_package (GHCR), ping. Signed with
+ * X-Hub-Signature-256 (HMAC-SHA256 of the raw body); JSON or form bodies. */
+#include <stdio.h>
+#include <string.h>
+
+#include "hookbus/util.h"
+#include "receivers/receiver.h"
+
+#define MAX_CHANGED_PATHS 1000
+#define GITHUB_MAX_COMMITS 2048 /* GitHub lists at most this many commits in a push */
+#define HELM_CONFIG_MEDIA_TYPE "application/vnd.cncf.helm.config.v1+json"
+
+static int github_verify(const struct gw_receiver *r, const struct gw_request *req,
+                         const char **reason)
+{
+    return gw_auth_hmac_hex(r, req, "X-Hub-Signature-256", "sha256=", "sha256", reason);
+}
+
+/* Fills the repository URL forms a GitHub payload carries. */
+static void repo_urls(const cJSON *root, struct gw_change *ch)
+{
+    ch->repo_url = gw_json_str(root, "repository.clone_url");
+    ch->urls[0] = gw_json_str(root, "repository.html_url");
+    ch->urls[1] = gw_json_str(root, "repository.ssh_url");
+    ch->urls[2] = gw_json_str(root, "repository.git_url");
+    ch->urls[3] = gw_json_str(root, "repository.clone_url");
+}
+
+static const char *actor(const cJSON *root)
+{
+    const char *a = gw_json_str(root, "sender.login");
+    return a ? a : gw_json_str(root, "pusher.name");
+}
+
+/* Union of added/modified/removed over the commits, bounded. */
+static cJSON *changed_paths(const cJSON *commits, bool *truncated)
+{
+    static const char *const lists[] = {"added", "modified", "removed"};
+    cJSON *out = cJSON_CreateArray();
+    int n = 0;
+    *truncated = cJSON_GetArraySize(commits) >= GITHUB_MAX_COMMITS;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, commits)
+    {
+        for (size_t l = 0; l < HB_ARRAY_LEN(lists); l++) {
+            const cJSON *p;
+            cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(c, lists[l]))
+            {
+                if (!cJSON_IsString(p))
+                    continue;
+                bool dup = false;
+                const cJSON *q;
+                cJSON_ArrayForEach(q, out) if (strcmp(q->valuestring, p->valuestring) == 0)
+                {
+                    dup = true;
+                    break;
+                }
+                if (dup)
+                    continue;
+                if (n == MAX_CHANGED_PATHS) {
+                    *truncated = true;
+                    return out;
+                }
+                cJSON_AddItemToArray(out, cJSON_CreateString(p->valuestring));
+                n++;
+            }
+        }
+    }
+    return out;
+}
+
+static void on_push(struct gw_ctx *ctx, const cJSON *root)
+{
+    struct gw_change ch = {.deleted = -1, .provider_event = "push"};
+    const char *ref = gw_json_str(root, "ref");
+    if (!ref) {
+        gw_bad_request(ctx, "push payload has no 'ref'");
+        return;
+    }
+    bool deleted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "deleted"));
+    repo_urls(root, &ch);
+    ch.ref = ref;
+    ch.before = gw_json_str(root, "before");
+    ch.commit = deleted ? NULL : gw_json_str(root, "after");
+    ch.actor = actor(root);
+    if (hb_str_has_prefix(ref, "refs/tags/")) {
+        if (deleted) {
+            gw_ignore(ctx, "tag deletion (%s) is not acted on", ref);
+            return;
+        }
+        ch.type = "dev.hookbus.git.tag";
+        ch.tag = ref + strlen("refs/tags/");
+    } else if (hb_str_has_prefix(ref, "refs/heads/")) {
+        ch.type = "dev.hookbus.git.push";
+        ch.branch = ref + strlen("refs/heads/");
+        ch.deleted = deleted;
+    } else {
+        gw_ignore(ctx, "push to %s is not a branch or tag", ref);
+        return;
+    }
+    bool truncated = false;
+    cJSON *paths = deleted ? NULL
+                           : changed_paths(cJSON_GetObjectItemCaseSensitive(root, "commits"),
+                                           &truncated);
+    ch.changed_paths = paths;
+    ch.changed_paths_truncated = truncated;
+    gw_emit(ctx, &ch);
+    cJSON_Delete(paths);
+}
+
+static void on_create(struct gw_ctx *ctx, const cJSON *root)
+{
+    char ref[512];
+    const char *name = gw_json_str(root, "ref");
+    const char *ref_type = gw_json_str(root, "ref_type");
+    if (!name || !ref_type) {
+        gw_bad_request(ctx, "create payload has no 'ref' or 'ref_type'");
+        return;
+    }
+    if (strcmp(ref_type, "tag") != 0) {
+        gw_ignore(ctx, "create of a %s is covered by push events", ref_type);
+        return;
+    }
+    if (hb_snprintf(ref, sizeof(ref), "refs/tags/%s", name) < 0) {
+        gw_bad_request(ctx, "tag name too long");
+        return;
+    }
+    struct gw_change ch = {.deleted = -1, .provider_event = "create", .type = "dev.hookbus.git.tag",
+                           .ref = ref, .tag = name, .actor = actor(root)};
+    repo_urls(root, &ch);
+    gw_emit(ctx, &ch);
+}
+
+static void on_release(struct gw_ctx *ctx, const cJSON *root)
+{
+    char ref[512];
+    const char *action = gw_json_str(root, "action");
+    const char *tag = gw_json_str(root, "release.tag_name");
+    if (!action || strcmp(action, "published") != 0) {
+        gw_ignore(ctx, "release action '%s' is not acted on (only published)",
+                  action ? action : "");
+        return;
+    }
+    if (!tag || hb_snprintf(ref, sizeof(ref), "refs/tags/%s", tag) < 0) {
+        gw_bad_request(ctx, "release payload has no valid 'release.tag_name'");
+        return;
+    }
+    cJSON *extra = cJSON_CreateObject();
+    const char *name = gw_json_str(root, "release.name");
+    if (name)
+        cJSON_AddStringToObject(extra, "release_name", name);
+    cJSON_AddBoolToObject(extra, "prerelease",
+                          cJSON_IsTrue(gw_json_get(root, "release.prerelease")));
+    struct gw_change ch = {.deleted = -1, .provider_event = "release",
+                           .type = "dev.hookbus.git.release", .ref = ref, .tag = tag,
+                           .actor = actor(root), .extra = extra};
+    repo_urls(root, &ch);
+    gw_emit(ctx, &ch);
+    cJSON_Delete(extra);
+}
+
+/* package and registry_package: a container (or Helm chart) pushed to GHCR. */
+static void on_package(struct gw_ctx *ctx, const cJSON *root, const char *event)
+{
+    const cJSON *pkg = cJSON_GetObjectItemCaseSensitive(root, event);
+    const char *action = gw_json_str(root, "action");
+    const char *ptype = gw_json_str(pkg, "package_type");
+    if (!cJSON_IsObject(pkg)) {
+        gw_bad_request(ctx, "%s payload has no '%s' object", event, event);
+        return;
+    }
+    if (!action || (strcmp(action, "published") != 0 && strcmp(action, "updated") != 0)) {
+        gw_ignore(ctx, "%s action '%s' is not acted on", event, action ? action : "");
+        return;
+    }
+    if (!ptype || (strcasecmp(ptype, "container") != 0 && strcasecmp(ptype, "docker") != 0)) {
+        gw_ignore(ctx, "package type '%s' is not a container image", ptype ? ptype : "");
+        return;
+    }
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(pkg, "package_version");
+    const char *tag = gw_json_str(ver, "container_metadata.tag.name");
+    const char *digest = gw_json_str(ver, "container_metadata.tag.digest");
+    if (!digest)
+        digest = gw_json_str(ver, "version");
+    if (digest && !hb_str_has_prefix(digest, "sha256:"))
+        digest = NULL;
+    if (!tag) {
+        gw_ignore(ctx, "untagged package version is not acted on");
+        return;
+    }
+    /* The image reference: package_url when given, else ghcr.io/owner/name. */
+    char image[512];
+    const char *url = gw_json_str(ver, "package_url");
+    const char *owner = gw_json_str(pkg, "namespace");
+    if (!owner)
+        owner = gw_json_str(pkg, "owner.login");
+    const char *name = gw_json_str(pkg, "name");
+    if (url) {
+        hb_strlcpy(image, url, sizeof(image));
+    } else if (!owner || !name || hb_snprintf(image, sizeof(image), "ghcr.io/%s/%s", owner,
+                                              name) < 0) {
+        gw_bad_request(ctx, "%s payload names no package owner and name", event);
+        return;
+    }
+    const char *cfg_mt = gw_json_str(ver, "container_metadata.manifest.config.media_type");
+    bool chart = cfg_mt && strcmp(cfg_mt, HELM_CONFIG_MEDIA_TYPE) == 0;
+    struct gw_change ch = {
+        .deleted = -1,
+        .provider_event = event,
+        .type = chart ? "dev.hookbus.chart.push" : "dev.hookbus.image.push",
+        .repo_url = image,
+        .tag = tag,
+        .digest = digest,
+        .media_type = gw_json_str(ver, "container_metadata.manifest.media_type"),
+        .actor = actor(root),
+    };
+    ch.urls[0] = gw_json_str(pkg, "html_url");
+    gw_emit(ctx, &ch);
+}
+
+static void github_normalize(struct gw_ctx *ctx)
+{
+    const char *event = ctx->req->header(ctx->req, "X-GitHub-Event");
+    gw_take_delivery_id(ctx, "X-GitHub-Delivery");
+    if (!event) {
+        gw_bad_request(ctx, "missing X-GitHub-Event header");
+        return;
+    }
+    cJSON *root = gw_parse_json_body(ctx);
+    if (!root)
+        return;
+    if (strcmp(event, "ping") == 0)
+        gw_ignore(ctx, "pong");
+    else if (strcmp(event, "push") == 0)
+        on_push(ctx, root);
+    else if (strcmp(event, "create") == 0)
+        on_create(ctx, root);
+    else if (strcmp(event, "release") == 0)
+        on_release(ctx, root);
+    else if (strcmp(event, "package") == 0 || strcmp(event, "registry_package") == 0)
+        on_package(ctx, root, event);
+    else
+        gw_ignore(ctx, "GitHub event '%.64s' is not acted on", event);
+    cJSON_Delete(root);
+}
+
+const struct gw_receiver_type gw_receiver_github = {
+    .type = "github",
+    .provider = "github",
+    .verify = github_verify,
+    .normalize = github_normalize,
+};

@@ -1,0 +1,148 @@
+/* receiver.h: the interface every sender type implements.
+ *
+ * A receiver type is one row of the table in receivers.c: it authenticates a
+ * request (or lets the shared token check do it), then normalizes the body
+ * into zero or more changes with gw_emit(). Adding a sender is one file plus
+ * one table row. Receivers never touch Kafka or HTTP directly. */
+#ifndef GW_RECEIVER_H
+#define GW_RECEIVER_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "hookbus/config.h"
+#include "hookbus/event.h"
+#include "hookbus/secret.h"
+
+struct gw_request {
+    const char *method;
+    const char *remote;       /* peer address, for audit logs */
+    const char *content_type; /* media type, lowercase, no parameters; "" when absent */
+    const unsigned char *body;
+    size_t body_len;
+    bool key_route;           /* arrived on /webhooks/{name}/{key} with a valid key */
+    /* Case-insensitive request header lookup; NULL when absent. */
+    const char *(*header)(const struct gw_request *req, const char *name);
+    /* Calls fn for every request header. */
+    void (*each_header)(const struct gw_request *req,
+                        void (*fn)(void *arg, const char *name, const char *value), void *arg);
+    void *conn;
+};
+
+struct gw_receiver;
+
+/* One configured receiver (a `receivers:` entry). */
+struct gw_receiver {
+    char *name;
+    const struct gw_receiver_type *type;
+    struct hb_secret *secrets; /* several = rotation; any one is accepted */
+    size_t nsecrets;
+    char *token_header;        /* token senders: extra header holding the secret */
+    bool insecure_no_auth;
+    bool include_original;
+    char *repository;          /* fixed repository (generic, opaque) */
+    void *priv;                /* type-specific options */
+    struct gw_receiver_metrics *metrics;
+};
+
+/* What a normalize call produced: events, or a status with a message. */
+struct gw_ctx {
+    const struct gw_receiver *rcv;
+    const struct gw_request *req;
+    char time[32];         /* acceptance time, RFC 3339 */
+    char delivery_id[256]; /* the sender's delivery id, "" when none */
+    struct hb_event **events;
+    bool *normalized;      /* per event: built by gw_emit (gets an id suffix) */
+    size_t nevents, cap;
+    int status;            /* 0 until set: 200 ignored, 400, 415, 500 */
+    char message[256];
+    cJSON *original;       /* parsed body, when include_original */
+};
+
+/* The description of one changed artifact. Unknown fields stay NULL. */
+struct gw_change {
+    const char *type;     /* dev.hookbus.git.push, ... */
+    const char *repo_url; /* any URL/reference of the repository (canonicalized) */
+    const char *urls[8];  /* every URL form the payload gave */
+    const char *ref, *branch, *tag, *commit, *before;
+    int deleted;          /* -1 unknown, 0, 1 */
+    const char *digest, *media_type, *actor;
+    /* Image events: registry host and repository path; derived from the
+     * canonical id when NULL. */
+    const char *registry, *image;
+    const cJSON *changed_paths; /* array of strings */
+    bool changed_paths_truncated;
+    const char *provider_event;
+    const cJSON *extra;   /* other data members to copy (object), may be NULL */
+};
+
+struct gw_receiver_type {
+    const char *type;
+    const char *provider;
+    /* Reads type-specific options from the receiver's node (mark them used).
+     * Optional. 0 or -1 with err. */
+    int (*configure)(struct gw_receiver *r, const struct hb_config *cfg,
+                     const struct hb_node *node, char *err, size_t errlen);
+    /* Verifies a signature over the raw body. NULL: the shared token check.
+     * Returns 0 when authentic, else -1 with *reason (for the audit log). */
+    int (*verify)(const struct gw_receiver *r, const struct gw_request *req, const char **reason);
+    /* Normalizes an authenticated request. Emits events, or sets a status. */
+    void (*normalize)(struct gw_ctx *ctx);
+    void (*destroy)(struct gw_receiver *r);
+};
+
+/* receivers.c: the table. */
+const struct gw_receiver_type *gw_receiver_type_find(const char *type);
+/* Writes the comma-separated list of known types into out. */
+void gw_receiver_types_list(char *out, size_t outlen);
+
+/* receivers.c: shared helpers for receivers. */
+/* Authenticates req: key route, then type->verify or the token check. */
+int gw_authenticate(const struct gw_receiver *r, const struct gw_request *req, const char **reason);
+/* Token check: a secret is the whole Authorization value, "Bearer <s>", the
+ * Basic password, or the value of r->token_header. */
+int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, const char **reason);
+/* HMAC check: the header value (after an optional prefix such as "sha256=")
+ * is the hex HMAC of the raw body with any secret. */
+int gw_auth_hmac_hex(const struct gw_receiver *r, const struct gw_request *req,
+                     const char *header, const char *prefix, const char *alg,
+                     const char **reason);
+/* True when key (hex SHA-256 of name + secret) matches any secret. */
+bool gw_key_valid(const struct gw_receiver *r, const char *key);
+
+/* Parses the body as JSON (application/json, any +json type, or a form payload=).
+ * Sets 400/415 on ctx and returns NULL on failure. Caller deletes. */
+cJSON *gw_parse_json_body(struct gw_ctx *ctx);
+/* Emits one change as a normalized event (DESIGN section 4). 0 or -1 (sets 400
+ * when the repository cannot be identified). */
+int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch);
+/* Adds a ready event (pass-through receivers). Takes ownership. 0 or -1. */
+int gw_ctx_add_event(struct gw_ctx *ctx, struct hb_event *ev);
+/* Answers 200 without publishing: ping or an event not acted on. */
+void gw_ignore(struct gw_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Answers 400 with a message. */
+void gw_bad_request(struct gw_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gw_set_status(struct gw_ctx *ctx, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Copies a header into ctx->delivery_id when present. */
+void gw_take_delivery_id(struct gw_ctx *ctx, const char *header);
+
+/* JSON helpers: a string member by dotted path ("repository.clone_url"), or NULL. */
+const char *gw_json_str(const cJSON *obj, const char *path);
+const cJSON *gw_json_get(const cJSON *obj, const char *path);
+
+/* Finalizes ctx after normalize: ids (delivery id or body hash, /N suffix on
+ * fan-out). */
+void gw_ctx_finish(struct gw_ctx *ctx);
+void gw_ctx_clear(struct gw_ctx *ctx);
+
+/* The topic class of an event type: "git", "image" or "other". */
+const char *gw_topic_class(const char *type);
+
+/* The receiver types. */
+extern const struct gw_receiver_type gw_receiver_github;
+extern const struct gw_receiver_type gw_receiver_generic;
+extern const struct gw_receiver_type gw_receiver_cloudevents;
+
+#endif

@@ -1,0 +1,477 @@
+/* receivers.c: the receiver table and the helpers every receiver shares:
+ * authentication (key route, token, HMAC), body parsing, and building the
+ * normalized CloudEvent of DESIGN section 4 from a struct gw_change. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hookbus/crypto.h"
+#include "hookbus/repo.h"
+#include "hookbus/util.h"
+#include "receivers/receiver.h"
+
+static const struct gw_receiver_type *const types[] = {
+    &gw_receiver_github,
+    &gw_receiver_generic,
+    &gw_receiver_cloudevents,
+};
+
+const struct gw_receiver_type *gw_receiver_type_find(const char *type)
+{
+    for (size_t i = 0; i < HB_ARRAY_LEN(types); i++)
+        if (strcmp(types[i]->type, type) == 0)
+            return types[i];
+    return NULL;
+}
+
+void gw_receiver_types_list(char *out, size_t outlen)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < HB_ARRAY_LEN(types) && o < outlen; i++) {
+        int n = snprintf(out + o, outlen - o, "%s%s", i ? ", " : "", types[i]->type);
+        if (n < 0)
+            break;
+        o += (size_t)n;
+    }
+}
+
+/* ---- authentication ---- */
+
+bool gw_key_valid(const struct gw_receiver *r, const char *key)
+{
+    bool ok = false;
+    char want[65];
+    size_t klen = strlen(key);
+    for (size_t i = 0; i < r->nsecrets; i++) {
+        hb_sha256_hex2(r->name, strlen(r->name), r->secrets[i].value, r->secrets[i].len, want);
+        /* Lowercase hex by contract; compare every secret, no early exit. */
+        ok |= hb_ct_equal(key, klen, want, 64);
+    }
+    return ok;
+}
+
+static bool any_secret_equals(const struct gw_receiver *r, const char *v, size_t n)
+{
+    bool ok = false;
+    for (size_t i = 0; i < r->nsecrets; i++)
+        ok |= hb_ct_equal(v, n, r->secrets[i].value, r->secrets[i].len);
+    return ok;
+}
+
+int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, const char **reason)
+{
+    const char *auth = req->header(req, "Authorization");
+    if (auth) {
+        if (any_secret_equals(r, auth, strlen(auth)))
+            return 0;
+        if (strncasecmp(auth, "Bearer ", 7) == 0) {
+            const char *t = auth + 7;
+            while (*t == ' ')
+                t++;
+            if (any_secret_equals(r, t, strlen(t)))
+                return 0;
+        } else if (strncasecmp(auth, "Basic ", 6) == 0) {
+            size_t n;
+            const char *b = auth + 6;
+            unsigned char *dec = hb_base64_decode(b, strlen(b), &n);
+            if (dec) {
+                const char *colon = memchr(dec, ':', n);
+                bool ok = colon && any_secret_equals(r, colon + 1,
+                                                     n - (size_t)(colon + 1 - (char *)dec));
+                free(dec);
+                if (ok)
+                    return 0;
+            }
+        }
+    }
+    if (r->token_header) {
+        const char *v = req->header(req, r->token_header);
+        if (v && any_secret_equals(r, v, strlen(v)))
+            return 0;
+        if (!auth && !v) {
+            *reason = "no token in Authorization or the token header";
+            return -1;
+        }
+    } else if (!auth) {
+        *reason = "no Authorization header";
+        return -1;
+    }
+    *reason = "token does not match";
+    return -1;
+}
+
+int gw_auth_hmac_hex(const struct gw_receiver *r, const struct gw_request *req,
+                     const char *header, const char *prefix, const char *alg,
+                     const char **reason)
+{
+    const char *sig = req->header(req, header);
+    if (!sig || !*sig) {
+        *reason = "signature header missing";
+        return -1;
+    }
+    size_t pl = prefix ? strlen(prefix) : 0;
+    if (pl && strncasecmp(sig, prefix, pl) != 0) {
+        *reason = "signature header has an unexpected format";
+        return -1;
+    }
+    sig += pl;
+    bool ok = false;
+    for (size_t i = 0; i < r->nsecrets; i++) {
+        unsigned char mac[HB_MAX_MD];
+        int n = hb_hmac(alg, r->secrets[i].value, r->secrets[i].len, req->body, req->body_len,
+                        mac);
+        if (n > 0)
+            ok |= hb_ct_equal_hex(sig, strlen(sig), mac, (size_t)n);
+    }
+    if (!ok) {
+        *reason = "signature does not match";
+        return -1;
+    }
+    return 0;
+}
+
+int gw_authenticate(const struct gw_receiver *r, const struct gw_request *req, const char **reason)
+{
+    if (req->key_route || r->insecure_no_auth)
+        return 0;
+    if (r->type->verify)
+        return r->type->verify(r, req, reason);
+    return gw_auth_token(r, req, reason);
+}
+
+/* ---- statuses ---- */
+
+static void vset(struct gw_ctx *ctx, int status, const char *fmt, va_list ap)
+{
+    ctx->status = status;
+    vsnprintf(ctx->message, sizeof(ctx->message), fmt, ap);
+}
+
+void gw_set_status(struct gw_ctx *ctx, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vset(ctx, status, fmt, ap);
+    va_end(ap);
+}
+
+void gw_ignore(struct gw_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vset(ctx, 200, fmt, ap);
+    va_end(ap);
+}
+
+void gw_bad_request(struct gw_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vset(ctx, 400, fmt, ap);
+    va_end(ap);
+}
+
+void gw_take_delivery_id(struct gw_ctx *ctx, const char *header)
+{
+    const char *v = ctx->req->header(ctx->req, header);
+    if (v && *v && strlen(v) < sizeof(ctx->delivery_id))
+        hb_strlcpy(ctx->delivery_id, v, sizeof(ctx->delivery_id));
+}
+
+/* ---- JSON ---- */
+
+const cJSON *gw_json_get(const cJSON *obj, const char *path)
+{
+    char part[96];
+    while (obj && *path) {
+        size_t l = strcspn(path, ".");
+        if (l >= sizeof(part))
+            return NULL;
+        memcpy(part, path, l);
+        part[l] = '\0';
+        obj = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, part) : NULL;
+        path += l + (path[l] == '.');
+    }
+    return obj;
+}
+
+const char *gw_json_str(const cJSON *obj, const char *path)
+{
+    const cJSON *v = gw_json_get(obj, path);
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+cJSON *gw_parse_json_body(struct gw_ctx *ctx)
+{
+    const struct gw_request *req = ctx->req;
+    const char *ct = req->content_type;
+    cJSON *root = NULL;
+    if (strcmp(ct, "application/x-www-form-urlencoded") == 0) {
+        size_t n;
+        char *payload = hb_form_get((const char *)req->body, req->body_len, "payload", &n);
+        if (!payload) {
+            gw_bad_request(ctx, "form body has no valid 'payload' field");
+            return NULL;
+        }
+        root = cJSON_ParseWithLength(payload, n);
+        free(payload);
+    } else if (!*ct || strcmp(ct, "application/json") == 0 || strcmp(ct, "text/json") == 0 ||
+               hb_str_has_suffix(ct, "+json") || strcmp(ct, "text/plain") == 0) {
+        root = cJSON_ParseWithLength((const char *)req->body, req->body_len);
+    } else {
+        gw_set_status(ctx, 415, "unsupported content type '%.64s' (want application/json)", ct);
+        return NULL;
+    }
+    if (!root) {
+        gw_bad_request(ctx, "malformed JSON body");
+        return NULL;
+    }
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        gw_bad_request(ctx, "the JSON body must be an object");
+        return NULL;
+    }
+    if (ctx->rcv->include_original && !ctx->original)
+        ctx->original = cJSON_Duplicate(root, 1);
+    return root;
+}
+
+/* ---- events ---- */
+
+const char *gw_topic_class(const char *type)
+{
+    if (hb_str_has_prefix(type, "dev.hookbus.git."))
+        return "git";
+    if (strcmp(type, "dev.hookbus.image.push") == 0 || strcmp(type, "dev.hookbus.chart.push") == 0)
+        return "image";
+    return "other";
+}
+
+static const char *kind_of(const char *type)
+{
+    if (hb_str_has_prefix(type, "dev.hookbus.git."))
+        return "git";
+    if (strcmp(type, "dev.hookbus.image.push") == 0)
+        return "image";
+    if (strcmp(type, "dev.hookbus.chart.push") == 0)
+        return "chart";
+    return "other";
+}
+
+/* Canonical id of one reference: git URL rules for git events, image rules
+ * for image/chart events, either for the rest (git first). */
+static int canonical(const char *kind, const char *url, char *out, size_t outlen)
+{
+    if (!url || !*url)
+        return -1;
+    if (strcmp(kind, "image") == 0 || strcmp(kind, "chart") == 0)
+        return hb_repo_image_id(url, out, outlen);
+    if (hb_repo_git_id(url, out, outlen) == 0)
+        return 0;
+    return strcmp(kind, "git") == 0 ? -1 : hb_repo_image_id(url, out, outlen);
+}
+
+static int grow(struct gw_ctx *ctx)
+{
+    if (ctx->nevents < ctx->cap)
+        return 0;
+    size_t ncap = ctx->cap ? ctx->cap * 2 : 4;
+    if (ncap > 10000)
+        return -1;
+    struct hb_event **ne = realloc(ctx->events, ncap * sizeof(*ne));
+    if (!ne)
+        return -1;
+    ctx->events = ne;
+    bool *nn = realloc(ctx->normalized, ncap * sizeof(*nn));
+    if (!nn)
+        return -1;
+    ctx->normalized = nn;
+    ctx->cap = ncap;
+    return 0;
+}
+
+static int push_event(struct gw_ctx *ctx, struct hb_event *ev, bool normalized)
+{
+    if (grow(ctx) < 0) {
+        hb_event_free(ev);
+        gw_set_status(ctx, 413, "too many events in one request");
+        return -1;
+    }
+    ctx->events[ctx->nevents] = ev;
+    ctx->normalized[ctx->nevents++] = normalized;
+    return 0;
+}
+
+int gw_ctx_add_event(struct gw_ctx *ctx, struct hb_event *ev)
+{
+    return push_event(ctx, ev, false);
+}
+
+static void add_str(cJSON *o, const char *k, const char *v)
+{
+    if (v && *v)
+        cJSON_AddStringToObject(o, k, v);
+}
+
+/* Builds the data object of DESIGN section 4. */
+static cJSON *build_data(const struct gw_ctx *ctx, const struct gw_change *ch, const char *kind,
+                         const char *repo)
+{
+    cJSON *d = cJSON_CreateObject();
+    if (!d)
+        return NULL;
+    add_str(d, "provider", ctx->rcv->type->provider);
+    add_str(d, "receiver", ctx->rcv->name);
+    add_str(d, "kind", kind);
+    cJSON *r = cJSON_AddObjectToObject(d, "repository");
+    add_str(r, "id", repo);
+    cJSON *urls = cJSON_AddArrayToObject(r, "urls");
+    const char *all[HB_ARRAY_LEN(ch->urls) + 1];
+    size_t n = 0;
+    if (ch->repo_url)
+        all[n++] = ch->repo_url;
+    for (size_t i = 0; i < HB_ARRAY_LEN(ch->urls); i++)
+        if (ch->urls[i] && *ch->urls[i])
+            all[n++] = ch->urls[i];
+    for (size_t i = 0; i < n; i++) {
+        bool dup = false;
+        for (size_t j = 0; j < i; j++)
+            dup |= strcmp(all[i], all[j]) == 0;
+        if (!dup)
+            cJSON_AddItemToArray(urls, cJSON_CreateString(all[i]));
+    }
+    add_str(d, "ref", ch->ref);
+    add_str(d, "branch", ch->branch);
+    add_str(d, "tag", ch->tag);
+    add_str(d, "commit", ch->commit);
+    add_str(d, "before", ch->before);
+    if (ch->deleted >= 0)
+        cJSON_AddBoolToObject(d, "deleted", ch->deleted);
+    add_str(d, "digest", ch->digest);
+    add_str(d, "media_type", ch->media_type);
+    struct hb_image_ref img;
+    bool is_image = strcmp(kind, "image") == 0 || strcmp(kind, "chart") == 0;
+    if (is_image && (!ch->registry || !ch->image) && hb_repo_image_parse(repo, &img) == 0) {
+        add_str(d, "registry", ch->registry ? ch->registry : img.registry);
+        add_str(d, "image", ch->image ? ch->image : img.path);
+    } else {
+        add_str(d, "registry", ch->registry);
+        add_str(d, "image", ch->image);
+    }
+    add_str(d, "actor", ch->actor);
+    if (ch->changed_paths) {
+        cJSON_AddItemToObject(d, "changed_paths", cJSON_Duplicate(ch->changed_paths, 1));
+        cJSON_AddBoolToObject(d, "changed_paths_truncated", ch->changed_paths_truncated);
+    }
+    add_str(d, "delivery_id", ctx->delivery_id);
+    add_str(d, "provider_event", ch->provider_event);
+    for (const cJSON *e = ch->extra ? ch->extra->child : NULL; e; e = e->next)
+        if (!cJSON_HasObjectItem(d, e->string))
+            cJSON_AddItemToObject(d, e->string, cJSON_Duplicate(e, 1));
+    if (ctx->original)
+        cJSON_AddItemToObject(d, "original", cJSON_Duplicate(ctx->original, 1));
+    return d;
+}
+
+int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch)
+{
+    const char *kind = kind_of(ch->type);
+    char repo[HB_REPO_ID_MAX], subject[HB_REPO_ID_MAX + 300], schema[128], source[128];
+    int ok = canonical(kind, ch->repo_url, repo, sizeof(repo)) == 0;
+    for (size_t i = 0; !ok && i < HB_ARRAY_LEN(ch->urls); i++)
+        ok = canonical(kind, ch->urls[i], repo, sizeof(repo)) == 0;
+    if (!ok) {
+        gw_bad_request(ctx, "cannot identify the repository from the payload");
+        return -1;
+    }
+    struct hb_event *ev = hb_event_new();
+    cJSON *data = build_data(ctx, ch, kind, repo);
+    char *json = data ? cJSON_PrintUnformatted(data) : NULL;
+    cJSON_Delete(data);
+    if (!ev || !json)
+        goto nomem;
+    if (ch->ref)
+        snprintf(subject, sizeof(subject), "%s@%s", repo, ch->ref);
+    else if (ch->tag)
+        snprintf(subject, sizeof(subject), "%s:%s", repo, ch->tag);
+    else
+        snprintf(subject, sizeof(subject), "%s", repo);
+    snprintf(schema, sizeof(schema), "urn:hookbus:schema:%s:1", ch->type);
+    snprintf(source, sizeof(source), "/receivers/%s", ctx->rcv->name);
+    int rc = 0;
+    rc |= hb_event_set(ev, "specversion", "1.0");
+    rc |= hb_event_set(ev, "id", "pending");
+    rc |= hb_event_set(ev, "source", source);
+    rc |= hb_event_set(ev, "type", ch->type);
+    rc |= hb_event_set(ev, "subject", subject);
+    rc |= hb_event_set(ev, "time", ctx->time);
+    rc |= hb_event_set(ev, "datacontenttype", "application/json");
+    rc |= hb_event_set(ev, "dataschema", schema);
+    rc |= hb_event_set(ev, "provider", ctx->rcv->type->provider);
+    rc |= hb_event_set(ev, "receiver", ctx->rcv->name);
+    rc |= hb_event_set(ev, "repo", repo);
+    if (ch->ref)
+        rc |= hb_event_set(ev, "ref", ch->ref);
+    if (ch->tag)
+        rc |= hb_event_set(ev, "tag", ch->tag);
+    if (ch->digest)
+        rc |= hb_event_set(ev, "digest", ch->digest);
+    if (ch->commit)
+        rc |= hb_event_set(ev, "commit", ch->commit);
+    rc |= hb_event_set(ev, "partitionkey", repo);
+    rc |= hb_event_set_data(ev, json, strlen(json));
+    free(json);
+    json = NULL;
+    if (rc) {
+        gw_bad_request(ctx, "a field of the payload is too long or invalid");
+        hb_event_free(ev);
+        return -1;
+    }
+    return push_event(ctx, ev, true);
+nomem:
+    free(json);
+    hb_event_free(ev);
+    gw_set_status(ctx, 500, "out of memory");
+    return -1;
+}
+
+void gw_ctx_finish(struct gw_ctx *ctx)
+{
+    char base[256], id[300];
+    size_t nnorm = 0;
+    for (size_t i = 0; i < ctx->nevents; i++)
+        nnorm += ctx->normalized[i];
+    if (!nnorm)
+        return;
+    if (ctx->delivery_id[0])
+        hb_strlcpy(base, ctx->delivery_id, sizeof(base));
+    else
+        hb_sha256_hex2(ctx->rcv->name, strlen(ctx->rcv->name), ctx->req->body,
+                       ctx->req->body_len, base);
+    size_t k = 0;
+    for (size_t i = 0; i < ctx->nevents; i++) {
+        if (!ctx->normalized[i])
+            continue;
+        k++;
+        if (nnorm == 1)
+            snprintf(id, sizeof(id), "%s", base);
+        else
+            snprintf(id, sizeof(id), "%s/%zu", base, k);
+        hb_event_set(ctx->events[i], "id", id);
+    }
+}
+
+void gw_ctx_clear(struct gw_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->nevents; i++)
+        hb_event_free(ctx->events[i]);
+    free(ctx->events);
+    free(ctx->normalized);
+    cJSON_Delete(ctx->original);
+    ctx->events = NULL;
+    ctx->normalized = NULL;
+    ctx->original = NULL;
+    ctx->nevents = ctx->cap = 0;
+}

@@ -1,0 +1,72 @@
+/* crypto.c: HMAC and constant-time comparison on OpenSSL. */
+#include "hookbus/crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <string.h>
+
+#include "hookbus/util.h"
+
+static const EVP_MD *md_by_name(const char *alg)
+{
+    if (strcmp(alg, "sha1") == 0)
+        return EVP_sha1();
+    if (strcmp(alg, "sha256") == 0)
+        return EVP_sha256();
+    if (strcmp(alg, "sha512") == 0)
+        return EVP_sha512();
+    return NULL;
+}
+
+int hb_hmac(const char *alg, const void *key, size_t keylen, const void *data, size_t len,
+            unsigned char out[HB_MAX_MD])
+{
+    const EVP_MD *md = md_by_name(alg);
+    unsigned int n = 0;
+    if (!md || keylen > (size_t)1 << 30)
+        return -1;
+    if (!HMAC(md, key, (int)keylen, data, len, out, &n))
+        return -1;
+    return (int)n;
+}
+
+int hb_hmac_hex(const char *alg, const void *key, size_t keylen, const void *data, size_t len,
+                char *out)
+{
+    unsigned char mac[HB_MAX_MD];
+    int n = hb_hmac(alg, key, keylen, data, len, mac);
+    if (n < 0)
+        return -1;
+    hb_hex_encode(mac, (size_t)n, out);
+    return 0;
+}
+
+void hb_sha256_hex2(const void *a, size_t alen, const void *b, size_t blen, char out[65])
+{
+    unsigned char md[32];
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, a, alen);
+    EVP_DigestUpdate(ctx, b, blen);
+    EVP_DigestFinal_ex(ctx, md, NULL);
+    EVP_MD_CTX_free(ctx);
+    hb_hex_encode(md, sizeof(md), out);
+}
+
+bool hb_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (alen != blen)
+        return false;
+    return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+bool hb_ct_equal_hex(const char *hex, size_t hexlen, const unsigned char *mac, size_t maclen)
+{
+    unsigned char got[HB_MAX_MD];
+    if (maclen > HB_MAX_MD || hexlen != 2 * maclen)
+        return false;
+    if (hb_hex_decode(hex, hexlen, got, sizeof(got)) != (long)maclen)
+        return false;
+    return CRYPTO_memcmp(got, mac, maclen) == 0;
+}

@@ -1,0 +1,354 @@
+/* event.c: the CloudEvents v1.0 event model: attributes, data, validation. */
+#include "hookbus/event.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hookbus/util.h"
+
+static const struct {
+    const char *name;
+    enum hb_attr_type type;
+} spec_attrs[] = {
+    {"specversion", HB_ATTR_STRING},  {"id", HB_ATTR_STRING},
+    {"source", HB_ATTR_URI_REF},      {"type", HB_ATTR_STRING},
+    {"datacontenttype", HB_ATTR_STRING}, {"dataschema", HB_ATTR_URI},
+    {"subject", HB_ATTR_STRING},      {"time", HB_ATTR_TIMESTAMP},
+};
+
+enum hb_attr_type hb_attr_spec_type(const char *name)
+{
+    for (size_t i = 0; i < HB_ARRAY_LEN(spec_attrs); i++)
+        if (strcmp(spec_attrs[i].name, name) == 0)
+            return spec_attrs[i].type;
+    return HB_ATTR_STRING;
+}
+
+static bool is_spec_attr(const char *name)
+{
+    for (size_t i = 0; i < HB_ARRAY_LEN(spec_attrs); i++)
+        if (strcmp(spec_attrs[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+const char *hb_attr_type_name(enum hb_attr_type t)
+{
+    static const char *const names[] = {"String", "Integer", "Boolean", "Binary",
+                                        "URI", "URI-reference", "Timestamp"};
+    return (unsigned)t < HB_ARRAY_LEN(names) ? names[t] : "?";
+}
+
+struct hb_event *hb_event_new(void)
+{
+    return calloc(1, sizeof(struct hb_event));
+}
+
+void hb_event_free(struct hb_event *ev)
+{
+    if (!ev)
+        return;
+    for (size_t i = 0; i < ev->nattrs; i++) {
+        free(ev->attrs[i].name);
+        free(ev->attrs[i].value);
+    }
+    free(ev->attrs);
+    free(ev->data);
+    free(ev);
+}
+
+struct hb_event *hb_event_dup(const struct hb_event *ev)
+{
+    struct hb_event *n = hb_event_new();
+    if (!n)
+        return NULL;
+    for (size_t i = 0; i < ev->nattrs; i++)
+        if (hb_event_set_typed(n, ev->attrs[i].name, ev->attrs[i].value, ev->attrs[i].type) < 0)
+            goto fail;
+    if (ev->data && hb_event_set_data(n, ev->data, ev->data_len) < 0)
+        goto fail;
+    return n;
+fail:
+    hb_event_free(n);
+    return NULL;
+}
+
+bool hb_attr_name_valid(const char *name)
+{
+    size_t n = 0;
+    for (const char *p = name; *p; p++, n++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+            return false;
+    return n >= 1 && n <= 64;
+}
+
+const struct hb_attr *hb_event_find(const struct hb_event *ev, const char *name)
+{
+    for (size_t i = 0; i < ev->nattrs; i++)
+        if (strcmp(ev->attrs[i].name, name) == 0)
+            return &ev->attrs[i];
+    return NULL;
+}
+
+const char *hb_event_get(const struct hb_event *ev, const char *name)
+{
+    const struct hb_attr *a = hb_event_find(ev, name);
+    return a ? a->value : NULL;
+}
+
+int hb_event_set_typed(struct hb_event *ev, const char *name, const char *value,
+                       enum hb_attr_type type)
+{
+    if (!hb_attr_name_valid(name) || !value || strlen(value) > HB_EVENT_MAX_ATTR_VALUE)
+        return -1;
+    char *v = strdup(value);
+    if (!v)
+        return -1;
+    struct hb_attr *a = (struct hb_attr *)hb_event_find(ev, name);
+    if (a) {
+        free(a->value);
+        a->value = v;
+        a->type = type;
+        return 0;
+    }
+    if (ev->nattrs >= HB_EVENT_MAX_ATTRS)
+        goto fail;
+    if (ev->nattrs == ev->cap) {
+        size_t ncap = ev->cap ? ev->cap * 2 : 16;
+        struct hb_attr *na = realloc(ev->attrs, ncap * sizeof(*na));
+        if (!na)
+            goto fail;
+        ev->attrs = na;
+        ev->cap = ncap;
+    }
+    char *n = strdup(name);
+    if (!n)
+        goto fail;
+    ev->attrs[ev->nattrs++] = (struct hb_attr){.name = n, .value = v, .type = type};
+    return 0;
+fail:
+    free(v);
+    return -1;
+}
+
+int hb_event_set(struct hb_event *ev, const char *name, const char *value)
+{
+    return hb_event_set_typed(ev, name, value, hb_attr_spec_type(name));
+}
+
+int hb_event_unset(struct hb_event *ev, const char *name)
+{
+    for (size_t i = 0; i < ev->nattrs; i++) {
+        if (strcmp(ev->attrs[i].name, name) == 0) {
+            free(ev->attrs[i].name);
+            free(ev->attrs[i].value);
+            memmove(&ev->attrs[i], &ev->attrs[i + 1], (ev->nattrs - i - 1) * sizeof(ev->attrs[0]));
+            ev->nattrs--;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int hb_event_set_data(struct hb_event *ev, const void *data, size_t len)
+{
+    unsigned char *d = NULL;
+    if (data) {
+        d = malloc(len + 1);
+        if (!d)
+            return -1;
+        memcpy(d, data, len);
+        d[len] = '\0'; /* convenience for text data; not part of data_len */
+    }
+    free(ev->data);
+    ev->data = d;
+    ev->data_len = data ? len : 0;
+    return 0;
+}
+
+bool hb_content_type_is_json(const char *ct)
+{
+    if (!ct || !*ct)
+        return true;
+    size_t n = strcspn(ct, ";");
+    while (n && isspace((unsigned char)ct[n - 1]))
+        n--;
+    char mt[128];
+    if (n >= sizeof(mt))
+        return false;
+    memcpy(mt, ct, n);
+    mt[n] = '\0';
+    hb_str_lower(mt);
+    return strcmp(mt, "application/json") == 0 || strcmp(mt, "text/json") == 0 ||
+           hb_str_has_suffix(mt, "+json");
+}
+
+/* Valid UTF-8 without control characters (the CloudEvents String type). */
+static bool valid_string(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        int extra;
+        unsigned cp;
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f)
+                return false;
+            p++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            extra = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            extra = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            extra = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        p++;
+        for (int i = 0; i < extra; i++, p++) {
+            if ((*p & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (*p & 0x3f);
+        }
+        static const unsigned min[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+            (cp >= 0x80 && cp <= 0x9f))
+            return false;
+    }
+    return true;
+}
+
+static bool valid_integer(const char *s)
+{
+    long v;
+    return hb_parse_long(s, -2147483647L - 1, 2147483647L, &v) == 0 && s[0] != '+';
+}
+
+static bool valid_uri(const char *s)
+{
+    if (!isalpha((unsigned char)s[0]))
+        return false;
+    const char *p = s;
+    while (isalnum((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.')
+        p++;
+    return *p == ':' && valid_string(s) && !strpbrk(s, " \t");
+}
+
+static bool valid_uri_ref(const char *s)
+{
+    return *s && valid_string(s) && !strpbrk(s, " \t");
+}
+
+static bool digits(const char *s, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
+/* RFC 3339 date-time: 2024-01-02T03:04:05[.frac](Z|+hh:mm|-hh:mm). */
+static bool valid_timestamp(const char *s)
+{
+    if (strlen(s) < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
+        !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+        !digits(s + 11, 2) || s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' ||
+        !digits(s + 17, 2))
+        return false;
+    int mon = (s[5] - '0') * 10 + s[6] - '0', day = (s[8] - '0') * 10 + s[9] - '0';
+    int hh = (s[11] - '0') * 10 + s[12] - '0', mm = (s[14] - '0') * 10 + s[15] - '0';
+    int ss = (s[17] - '0') * 10 + s[18] - '0';
+    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60)
+        return false;
+    const char *p = s + 19;
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return false;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
+        return true;
+    return (*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' && digits(p + 4, 2) &&
+           p[6] == '\0';
+}
+
+static bool valid_value(const char *v, enum hb_attr_type t)
+{
+    switch (t) {
+    case HB_ATTR_STRING:
+        return valid_string(v);
+    case HB_ATTR_INTEGER:
+        return valid_integer(v);
+    case HB_ATTR_BOOLEAN:
+        return strcmp(v, "true") == 0 || strcmp(v, "false") == 0;
+    case HB_ATTR_BINARY: {
+        size_t n;
+        unsigned char *d = hb_base64_decode(v, strlen(v), &n);
+        free(d);
+        return d != NULL;
+    }
+    case HB_ATTR_URI:
+        return valid_uri(v);
+    case HB_ATTR_URI_REF:
+        return valid_uri_ref(v);
+    case HB_ATTR_TIMESTAMP:
+        return valid_timestamp(v);
+    }
+    return false;
+}
+
+int hb_event_validate(const struct hb_event *ev, char *err, size_t errlen)
+{
+    static const char *const required[] = {"specversion", "id", "source", "type"};
+    for (size_t i = 0; i < HB_ARRAY_LEN(required); i++) {
+        const char *v = hb_event_get(ev, required[i]);
+        if (!v || !*v) {
+            snprintf(err, errlen, "required attribute '%s' is missing or empty", required[i]);
+            return -1;
+        }
+    }
+    if (strcmp(hb_event_get(ev, "specversion"), "1.0") != 0) {
+        snprintf(err, errlen, "unsupported specversion '%.16s' (want 1.0)",
+                 hb_event_get(ev, "specversion"));
+        return -1;
+    }
+    for (size_t i = 0; i < ev->nattrs; i++) {
+        const struct hb_attr *a = &ev->attrs[i];
+        if (!hb_attr_name_valid(a->name)) {
+            snprintf(err, errlen, "invalid attribute name '%.64s'", a->name);
+            return -1;
+        }
+        if (strcmp(a->name, "data") == 0 || strcmp(a->name, "data_base64") == 0) {
+            snprintf(err, errlen, "'%s' is reserved and cannot be an attribute", a->name);
+            return -1;
+        }
+        enum hb_attr_type t = is_spec_attr(a->name) ? hb_attr_spec_type(a->name) : a->type;
+        if (is_spec_attr(a->name) && a->type != t && a->type != HB_ATTR_STRING) {
+            snprintf(err, errlen, "attribute '%s' must be of type %s", a->name,
+                     hb_attr_type_name(t));
+            return -1;
+        }
+        if (!valid_value(a->value, t)) {
+            snprintf(err, errlen, "attribute '%s' is not a valid %s", a->name,
+                     hb_attr_type_name(t));
+            return -1;
+        }
+        if (strcmp(a->name, "subject") == 0 && !*a->value) {
+            snprintf(err, errlen, "attribute 'subject' must not be empty");
+            return -1;
+        }
+        if (strcmp(a->name, "datacontenttype") == 0 && !strchr(a->value, '/')) {
+            snprintf(err, errlen, "attribute 'datacontenttype' is not a media type");
+            return -1;
+        }
+    }
+    return 0;
+}

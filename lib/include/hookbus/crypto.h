@@ -1,0 +1,25 @@
+/* hookbus/crypto.h: HMAC, digests and constant-time comparison. */
+#ifndef HOOKBUS_CRYPTO_H
+#define HOOKBUS_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define HB_MAX_MD 64
+
+/* HMAC with alg "sha1" | "sha256" | "sha512" into out[HB_MAX_MD]. Returns the
+ * MAC length, or -1 for an unknown algorithm. */
+int hb_hmac(const char *alg, const void *key, size_t keylen, const void *data, size_t len,
+            unsigned char out[HB_MAX_MD]);
+/* Lowercase hex HMAC into out (2*HB_MAX_MD+1). 0 or -1. */
+int hb_hmac_hex(const char *alg, const void *key, size_t keylen, const void *data, size_t len,
+                char *out);
+/* Lowercase hex SHA-256 of the concatenation of two buffers into out[65]. */
+void hb_sha256_hex2(const void *a, size_t alen, const void *b, size_t blen, char out[65]);
+/* Constant-time equality (time depends only on the lengths). */
+bool hb_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+/* Constant-time, case-insensitive comparison of a hex string with raw bytes:
+ * true when hex decodes to exactly mac[maclen]. */
+bool hb_ct_equal_hex(const char *hex, size_t hexlen, const unsigned char *mac, size_t maclen);
+
+#endif

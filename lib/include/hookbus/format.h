@@ -1,0 +1,28 @@
+/* hookbus/format.h: CloudEvents JSON event format (structured mode). */
+#ifndef HOOKBUS_FORMAT_H
+#define HOOKBUS_FORMAT_H
+
+#include <stddef.h>
+
+#include "hookbus/event.h"
+
+#define HB_CT_CE_JSON "application/cloudevents+json"
+#define HB_CT_CE_BATCH "application/cloudevents-batch+json"
+#define HB_CT_CE_AVRO "application/cloudevents+avro"
+
+/* Encodes as a JSON object: Integer and Boolean attributes as JSON numbers and
+ * booleans, others as strings. JSON data (per datacontenttype) that parses
+ * goes in "data" verbatim; other data as "data_base64". Caller frees. NULL on
+ * ENOMEM. */
+char *hb_event_to_json(const struct hb_event *ev);
+
+/* Decodes one structured event from buf[len] and validates it. JSON "data" is
+ * kept as its compact JSON text, a JSON string as its text, "data_base64"
+ * as the decoded bytes. Returns 0 and *out (caller frees), or -1 with err. */
+int hb_event_from_json(const char *buf, size_t len, struct hb_event **out, char *err,
+                       size_t errlen);
+
+/* The same from an already parsed cJSON object (const cJSON *). */
+int hb_event_from_cjson(const void *obj, struct hb_event **out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,69 @@
+/* hookbus/util.h: small shared helpers: bounded buffers, number and duration
+ * parsing, encodings, time. Everything that touches network data is bounded. */
+#ifndef HOOKBUS_UTIL_H
+#define HOOKBUS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HB_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A growable byte buffer with a hard cap. Always NUL-terminated when p != NULL. */
+struct hb_buf {
+    char *p;
+    size_t len, cap, max;
+};
+
+void hb_buf_init(struct hb_buf *b, size_t max);
+/* Appends n bytes. Returns 0, or -1 when max would be exceeded or on ENOMEM
+ * (the buffer keeps what it had). */
+int hb_buf_append(struct hb_buf *b, const void *data, size_t n);
+int hb_buf_puts(struct hb_buf *b, const char *s);
+int hb_buf_printf(struct hb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Returns the string (caller frees) and leaves the buffer empty. Never NULL
+ * unless allocation fails: an empty buffer gives "". */
+char *hb_buf_steal(struct hb_buf *b);
+void hb_buf_free(struct hb_buf *b);
+
+/* snprintf that reports truncation: 0 when it fit, -1 otherwise. */
+int hb_snprintf(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Copies src into dst[n]; 0, or -1 when truncated. */
+int hb_strlcpy(char *dst, const char *src, size_t n);
+/* Duplicates at most n bytes of s. NULL on ENOMEM. */
+char *hb_strndup(const char *s, size_t n);
+bool hb_str_has_prefix(const char *s, const char *prefix);
+bool hb_str_has_suffix(const char *s, const char *suffix);
+/* ASCII lowercase in place; returns s. */
+char *hb_str_lower(char *s);
+
+/* Strict integer parsing: the whole string, within [min, max]. 0 or -1. */
+int hb_parse_long(const char *s, long min, long max, long *out);
+/* "500ms", "2s", "10m", "1h", "1500" (ms) -> milliseconds. 0 or -1. */
+int hb_parse_duration_ms(const char *s, long *out_ms);
+/* "true/false/yes/no/on/off/1/0" -> bool. 0 or -1. */
+int hb_parse_bool(const char *s, bool *out);
+
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void hb_hex_encode(const unsigned char *in, size_t n, char *out);
+/* Decodes hex (either case) into out; returns the byte count or -1. */
+long hb_hex_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax);
+/* Standard base64 (with padding). Caller frees. NULL on ENOMEM. */
+char *hb_base64_encode(const unsigned char *in, size_t n);
+/* Decodes standard or URL-safe base64, padding optional. Returns a malloc'd
+ * buffer (NUL-terminated for convenience) and its length, or NULL if invalid. */
+unsigned char *hb_base64_decode(const char *in, size_t inlen, size_t *outlen);
+
+/* Current time as RFC 3339 UTC with milliseconds: 2024-01-02T03:04:05.678Z. */
+void hb_now_rfc3339(char out[32]);
+/* Monotonic milliseconds. */
+int64_t hb_mono_ms(void);
+
+/* Decodes application/x-www-form-urlencoded: finds `key` in body and returns
+ * its decoded value (caller frees), NULL when absent or malformed. */
+char *hb_form_get(const char *body, size_t len, const char *key, size_t *outlen);
+
+/* Writes text to path through a temporary file and rename. 0 or -1 with err. */
+int hb_write_file_atomic(const char *path, const char *text, char *err, size_t errlen);
+
+#endif

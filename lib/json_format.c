@@ -1,0 +1,177 @@
+/* json_format.c: the CloudEvents JSON event format, encode and decode. */
+#include "hookbus/format.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hookbus/util.h"
+
+/* Adds the event's data to obj: JSON data as a raw JSON value when it parses,
+ * else base64. */
+static int add_data(cJSON *obj, const struct hb_event *ev)
+{
+    if (!ev->data)
+        return 0;
+    if (hb_content_type_is_json(hb_event_get(ev, "datacontenttype"))) {
+        cJSON *parsed = cJSON_ParseWithLength((const char *)ev->data, ev->data_len);
+        if (parsed) {
+            char *compact = cJSON_PrintUnformatted(parsed);
+            cJSON_Delete(parsed);
+            if (!compact)
+                return -1;
+            cJSON *raw = cJSON_CreateRaw(compact);
+            free(compact);
+            return raw && cJSON_AddItemToObject(obj, "data", raw) ? 0 : -1;
+        }
+    }
+    char *b64 = hb_base64_encode(ev->data, ev->data_len);
+    if (!b64)
+        return -1;
+    cJSON *s = cJSON_AddStringToObject(obj, "data_base64", b64);
+    free(b64);
+    return s ? 0 : -1;
+}
+
+char *hb_event_to_json(const struct hb_event *ev)
+{
+    char *out = NULL;
+    cJSON *obj = cJSON_CreateObject();
+    if (!obj)
+        return NULL;
+    for (size_t i = 0; i < ev->nattrs; i++) {
+        const struct hb_attr *a = &ev->attrs[i];
+        cJSON *item;
+        long n;
+        if (a->type == HB_ATTR_INTEGER && hb_parse_long(a->value, -2147483648L, 2147483647L,
+                                                        &n) == 0)
+            item = cJSON_CreateNumber((double)n);
+        else if (a->type == HB_ATTR_BOOLEAN)
+            item = cJSON_CreateBool(strcmp(a->value, "true") == 0);
+        else
+            item = cJSON_CreateString(a->value);
+        if (!item || !cJSON_AddItemToObject(obj, a->name, item)) {
+            cJSON_Delete(item);
+            goto done;
+        }
+    }
+    if (add_data(obj, ev) == 0)
+        out = cJSON_PrintUnformatted(obj);
+done:
+    cJSON_Delete(obj);
+    return out;
+}
+
+/* Converts one JSON member to an attribute. Numbers must be integral int32. */
+static int set_attr(struct hb_event *ev, const cJSON *it, char *err, size_t errlen)
+{
+    char num[32];
+    if (!hb_attr_name_valid(it->string)) {
+        snprintf(err, errlen, "invalid attribute name '%.64s'", it->string);
+        return -1;
+    }
+    if (cJSON_IsNull(it))
+        return 0;
+    if (cJSON_IsString(it)) {
+        if (hb_event_set(ev, it->string, it->valuestring) < 0)
+            goto bad;
+        return 0;
+    }
+    if (cJSON_IsBool(it)) {
+        if (hb_event_set_typed(ev, it->string, cJSON_IsTrue(it) ? "true" : "false",
+                               HB_ATTR_BOOLEAN) < 0)
+            goto bad;
+        return 0;
+    }
+    if (cJSON_IsNumber(it)) {
+        double d = it->valuedouble;
+        if (d != (double)(long)d || d < -2147483648.0 || d > 2147483647.0) {
+            snprintf(err, errlen, "attribute '%s' is not a 32-bit integer", it->string);
+            return -1;
+        }
+        snprintf(num, sizeof(num), "%ld", (long)d);
+        if (hb_event_set_typed(ev, it->string, num, HB_ATTR_INTEGER) < 0)
+            goto bad;
+        return 0;
+    }
+    snprintf(err, errlen, "attribute '%s' must be a string, number or boolean", it->string);
+    return -1;
+bad:
+    snprintf(err, errlen, "attribute '%s' is too long or there are too many attributes",
+             it->string);
+    return -1;
+}
+
+int hb_event_from_cjson(const void *vobj, struct hb_event **out, char *err, size_t errlen)
+{
+    const cJSON *obj = vobj;
+    struct hb_event *ev = NULL;
+    char *text = NULL;
+    if (!cJSON_IsObject(obj)) {
+        snprintf(err, errlen, "a structured CloudEvent must be a JSON object");
+        return -1;
+    }
+    ev = hb_event_new();
+    if (!ev)
+        goto nomem;
+    const cJSON *data = NULL, *data_b64 = NULL;
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        if (strcmp(it->string, "data") == 0) {
+            data = it;
+        } else if (strcmp(it->string, "data_base64") == 0) {
+            data_b64 = it;
+        } else if (set_attr(ev, it, err, errlen) < 0) {
+            goto fail;
+        }
+    }
+    if (data && data_b64) {
+        snprintf(err, errlen, "'data' and 'data_base64' are mutually exclusive");
+        goto fail;
+    }
+    if (data_b64 && !cJSON_IsNull(data_b64)) {
+        size_t n;
+        unsigned char *bytes;
+        if (!cJSON_IsString(data_b64) ||
+            !(bytes = hb_base64_decode(data_b64->valuestring, strlen(data_b64->valuestring),
+                                       &n))) {
+            snprintf(err, errlen, "'data_base64' is not valid base64");
+            goto fail;
+        }
+        int r = hb_event_set_data(ev, bytes, n);
+        free(bytes);
+        if (r < 0)
+            goto nomem;
+    } else if (data && !cJSON_IsNull(data)) {
+        if (cJSON_IsString(data) && !hb_content_type_is_json(hb_event_get(ev, "datacontenttype")))
+            text = strdup(data->valuestring);
+        else
+            text = cJSON_PrintUnformatted(data);
+        if (!text || hb_event_set_data(ev, text, strlen(text)) < 0)
+            goto nomem;
+    }
+    if (hb_event_validate(ev, err, errlen) < 0)
+        goto fail;
+    free(text);
+    *out = ev;
+    return 0;
+nomem:
+    snprintf(err, errlen, "out of memory");
+fail:
+    free(text);
+    hb_event_free(ev);
+    return -1;
+}
+
+int hb_event_from_json(const char *buf, size_t len, struct hb_event **out, char *err,
+                       size_t errlen)
+{
+    cJSON *obj = cJSON_ParseWithLength(buf, len);
+    if (!obj) {
+        snprintf(err, errlen, "malformed JSON");
+        return -1;
+    }
+    int r = hb_event_from_cjson(obj, out, err, errlen);
+    cJSON_Delete(obj);
+    return r;
+}

@@ -1,0 +1,132 @@
+/* log.c: leveled key=value / JSON-lines logging to stderr. */
+#include "hookbus/log.h"
+
+#include <cjson/cJSON.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hookbus/util.h"
+
+static atomic_int log_level = HB_LOG_INFO;
+static atomic_int log_format = -1;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void hb_log_setup(enum hb_log_level level, enum hb_log_format format)
+{
+    atomic_store(&log_level, (int)level);
+    atomic_store(&log_format, (int)format);
+}
+
+enum hb_log_format hb_log_default_format(void)
+{
+    return isatty(STDERR_FILENO) ? HB_LOG_TEXT : HB_LOG_JSON;
+}
+
+int hb_log_level_parse(const char *s, enum hb_log_level *out)
+{
+    for (size_t i = 0; i < HB_ARRAY_LEN(level_names); i++) {
+        if (strcmp(s, level_names[i]) == 0) {
+            *out = (enum hb_log_level)i;
+            return 0;
+        }
+    }
+    if (strcmp(s, "warning") == 0) {
+        *out = HB_LOG_WARN;
+        return 0;
+    }
+    return -1;
+}
+
+int hb_log_format_parse(const char *s, enum hb_log_format *out)
+{
+    if (strcmp(s, "text") == 0)
+        *out = HB_LOG_TEXT;
+    else if (strcmp(s, "json") == 0)
+        *out = HB_LOG_JSON;
+    else
+        return -1;
+    return 0;
+}
+
+bool hb_log_enabled(enum hb_log_level level)
+{
+    return (int)level >= atomic_load(&log_level);
+}
+
+/* Text values are quoted when they hold spaces, quotes, '=' or controls. */
+static void text_value(struct hb_buf *b, const char *v)
+{
+    if (*v && !strpbrk(v, " \"=\t\r\n\\")) {
+        hb_buf_puts(b, v);
+        return;
+    }
+    hb_buf_puts(b, "\"");
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            hb_buf_printf(b, "\\%c", *p);
+        else if ((unsigned char)*p < 0x20)
+            hb_buf_printf(b, "\\x%02x", (unsigned char)*p);
+        else
+            hb_buf_append(b, p, 1);
+    }
+    hb_buf_puts(b, "\"");
+}
+
+void hb_log_emit(enum hb_log_level level, const char *msg, ...)
+{
+    char ts[32];
+    struct hb_buf b;
+    va_list ap;
+    int fmt = atomic_load(&log_format);
+    if (fmt < 0)
+        fmt = hb_log_default_format();
+    hb_now_rfc3339(ts);
+    hb_buf_init(&b, 64 * 1024);
+    const char *lname = level_names[(unsigned)level < 4 ? level : 3];
+    va_start(ap, msg);
+    if (fmt == HB_LOG_JSON) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "time", ts);
+        cJSON_AddStringToObject(o, "level", lname);
+        cJSON_AddStringToObject(o, "msg", msg);
+        for (struct hb_kv kv = va_arg(ap, struct hb_kv); kv.k; kv = va_arg(ap, struct hb_kv)) {
+            if (kv.kind == 's')
+                cJSON_AddStringToObject(o, kv.k, kv.s ? kv.s : "");
+            else if (kv.kind == 'b')
+                cJSON_AddBoolToObject(o, kv.k, kv.i != 0);
+            else
+                cJSON_AddNumberToObject(o, kv.k, kv.kind == 'f' ? kv.f : (double)kv.i);
+        }
+        char *line = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (line) {
+            hb_buf_puts(&b, line);
+            free(line);
+        }
+    } else {
+        hb_buf_printf(&b, "%s %-5s %s", ts, lname, msg);
+        for (struct hb_kv kv = va_arg(ap, struct hb_kv); kv.k; kv = va_arg(ap, struct hb_kv)) {
+            hb_buf_printf(&b, " %s=", kv.k);
+            if (kv.kind == 's')
+                text_value(&b, kv.s ? kv.s : "");
+            else if (kv.kind == 'b')
+                hb_buf_puts(&b, kv.i ? "true" : "false");
+            else if (kv.kind == 'f')
+                hb_buf_printf(&b, "%g", kv.f);
+            else
+                hb_buf_printf(&b, "%lld", kv.i);
+        }
+    }
+    va_end(ap);
+    hb_buf_puts(&b, "\n");
+    if (b.p) {
+        ssize_t w = write(STDERR_FILENO, b.p, b.len);
+        (void)w;
+    }
+    hb_buf_free(&b);
+}
