@@ -60,10 +60,12 @@ $(BUILD)/bin/hookbus-gateway: $(GW_OBJ) $(LIBA)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(GW_OBJ) $(LIBA) $(LIBS)
 
 # A consumer is consumers/<name>/*.c linked with libhookbus.
-.SECONDEXPANSION:
-$(BUILD)/bin/hookbus-%: $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard consumers/$$*/*.c)) $(LIBA)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(LIBA) $(LIBS)
+define consumer_rule
+$(BUILD)/bin/hookbus-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard consumers/$(1)/*.c)) $(LIBA)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LIBS)
+endef
+$(foreach c,$(CONSUMERS),$(eval $(call consumer_rule,$(c))))
 
 $(BUILD)/bin/mock-kafka: $(BUILD)/obj/tests/tools/mock_kafka.o $(LIBA)
 	@mkdir -p $(dir $@)

@@ -469,10 +469,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     if (atomic_load(&r->state) == RS_WAIT)
         return MHD_YES;
     if (*upload_data_size) {
+        /* Over the limit: keep nothing more. libmicrohttpd cannot answer in
+         * the middle of an upload, so the rest is discarded (memory stays
+         * bounded, time by the connection timeout) and 413 follows. */
         if (!r->too_large && hb_buf_append(&r->body, upload_data, *upload_data_size) < 0) {
             r->too_large = true;
-            *upload_data_size = 0;
-            return finish(r, 413, "request body over limits.max_body_bytes", NULL);
+            hb_buf_free(&r->body);
         }
         *upload_data_size = 0;
         return MHD_YES;

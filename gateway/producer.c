@@ -43,15 +43,6 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
            HB_S("error", rd_kafka_err2name((rd_kafka_resp_err_t)err)), HB_S("reason", reason));
 }
 
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    if (level <= 3)
-        HB_LOG(HB_LOG_WARN, "librdkafka", HB_S("facility", fac), HB_S("detail", buf));
-    else if (level <= 5)
-        HB_LOG(HB_LOG_DEBUG, "librdkafka", HB_S("facility", fac), HB_S("detail", buf));
-}
-
 static void *poll_main(void *arg)
 {
     struct gw_producer *p = arg;
@@ -112,7 +103,6 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_log_cb(conf, log_cb);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
     if (!p->rk) {
         rd_kafka_conf_destroy(conf);

@@ -217,17 +217,24 @@ static bool valid_string(const char *s)
             cp = cp << 6 | (*p & 0x3f);
         }
         static const unsigned min[] = {0, 0x80, 0x800, 0x10000};
+        /* Overlong forms, beyond Unicode, surrogates, C1 controls and the
+         * noncharacters (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF) are disallowed. */
         if (cp < min[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-            (cp >= 0x80 && cp <= 0x9f))
+            (cp >= 0x80 && cp <= 0x9f) || (cp >= 0xfdd0 && cp <= 0xfdef) ||
+            (cp & 0xfffe) == 0xfffe)
             return false;
     }
     return true;
 }
 
+/* The integer part of a JSON number, optionally negative: no '+', no
+ * leading zeros (RFC 7159 section 6). */
 static bool valid_integer(const char *s)
 {
     long v;
-    return hb_parse_long(s, -2147483647L - 1, 2147483647L, &v) == 0 && s[0] != '+';
+    const char *d = s[0] == '-' ? s + 1 : s;
+    return hb_parse_long(s, -2147483647L - 1, 2147483647L, &v) == 0 &&
+           isdigit((unsigned char)d[0]) && !(d[0] == '0' && d[1] != '\0');
 }
 
 static bool valid_uri(const char *s)
@@ -264,7 +271,11 @@ static bool valid_timestamp(const char *s)
     int mon = (s[5] - '0') * 10 + s[6] - '0', day = (s[8] - '0') * 10 + s[9] - '0';
     int hh = (s[11] - '0') * 10 + s[12] - '0', mm = (s[14] - '0') * 10 + s[15] - '0';
     int ss = (s[17] - '0') * 10 + s[18] - '0';
-    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60)
+    int year = ((s[0] - '0') * 10 + s[1] - '0') * 100 + (s[2] - '0') * 10 + s[3] - '0';
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (mon < 1 || mon > 12 || day < 1 || day > mdays[mon - 1] || hh > 23 || mm > 59 || ss > 60)
+        return false;
+    if (mon == 2 && day == 29 && (year % 4 != 0 || (year % 100 == 0 && year % 400 != 0)))
         return false;
     const char *p = s + 19;
     if (*p == '.') {
@@ -276,8 +287,9 @@ static bool valid_timestamp(const char *s)
     }
     if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
         return true;
+    /* time-numoffset: hour 00-23, minute 00-59 (RFC 3339 section 5.6). */
     return (*p == '+' || *p == '-') && digits(p + 1, 2) && p[3] == ':' && digits(p + 4, 2) &&
-           p[6] == '\0';
+           p[6] == '\0' && (p[1] - '0') * 10 + p[2] - '0' <= 23 && p[4] <= '5';
 }
 
 static bool valid_value(const char *v, enum hb_attr_type t)

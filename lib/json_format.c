@@ -8,6 +8,23 @@
 
 #include "hookbus/util.h"
 
+/* Parses buf[len] as one JSON value with nothing but whitespace after it
+ * (cJSON_ParseWithLength alone ignores trailing bytes). NULL if it is not. */
+static cJSON *parse_whole(const char *buf, size_t len)
+{
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(buf, len, &end, false);
+    if (!v)
+        return NULL;
+    for (; end && end < buf + len; end++) {
+        if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+            cJSON_Delete(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
 /* Adds the event's data to obj: JSON data as a raw JSON value when it parses,
  * else base64. */
 static int add_data(cJSON *obj, const struct hb_event *ev)
@@ -15,7 +32,7 @@ static int add_data(cJSON *obj, const struct hb_event *ev)
     if (!ev->data)
         return 0;
     if (hb_content_type_is_json(hb_event_get(ev, "datacontenttype"))) {
-        cJSON *parsed = cJSON_ParseWithLength((const char *)ev->data, ev->data_len);
+        cJSON *parsed = parse_whole((const char *)ev->data, ev->data_len);
         if (parsed) {
             char *compact = cJSON_PrintUnformatted(parsed);
             cJSON_Delete(parsed);
@@ -86,7 +103,8 @@ static int set_attr(struct hb_event *ev, const cJSON *it, char *err, size_t errl
     }
     if (cJSON_IsNumber(it)) {
         double d = it->valuedouble;
-        if (d != (double)(long)d || d < -2147483648.0 || d > 2147483647.0) {
+        /* Range first: converting an out-of-range double is undefined. */
+        if (!(d >= -2147483648.0 && d <= 2147483647.0) || d != (double)(long)d) {
             snprintf(err, errlen, "attribute '%s' is not a 32-bit integer", it->string);
             return -1;
         }
@@ -166,7 +184,7 @@ fail:
 int hb_event_from_json(const char *buf, size_t len, struct hb_event **out, char *err,
                        size_t errlen)
 {
-    cJSON *obj = cJSON_ParseWithLength(buf, len);
+    cJSON *obj = parse_whole(buf, len);
     if (!obj) {
         snprintf(err, errlen, "malformed JSON");
         return -1;

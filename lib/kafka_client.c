@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hookbus/log.h"
+
 void hb_kv_list_free(struct hb_kv_list *l)
 {
     for (size_t i = 0; i < l->n; i++) {
@@ -39,10 +41,22 @@ int hb_kv_list_add(struct hb_kv_list *l, const char *k, const char *v)
     return 0;
 }
 
+/* librdkafka's log lines, through our logger (errors as warnings, the rest
+ * at debug). */
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level <= 4)
+        HB_LOG(HB_LOG_WARN, "librdkafka", HB_S("facility", fac), HB_S("detail", buf));
+    else
+        HB_LOG(HB_LOG_DEBUG, "librdkafka", HB_S("facility", fac), HB_S("detail", buf));
+}
+
 rd_kafka_conf_t *hb_kafka_conf_new(const char *brokers, const struct hb_kv_list *props, char *err,
                                    size_t errlen)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != RD_KAFKA_CONF_OK)
         goto fail;
     for (size_t i = 0; props && i < props->n; i++) {
