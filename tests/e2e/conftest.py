@@ -135,14 +135,22 @@ class Gateway:
                              verify=False, **kw)
 
     def stop(self):
+        """SIGTERM, then insists on a clean exit: status 0 and no sanitizer report
+        (under `make asan` a leak or UB at shutdown fails the test)."""
+        killed = False
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(15)
+                self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                killed = True
         self.log.close()
+        text = self.log_path.read_text(errors="replace")
+        assert not killed, "gateway did not stop on SIGTERM:\n" + text[-3000:]
+        assert self.proc.returncode == 0, f"gateway exited {self.proc.returncode}:\n" + text[-3000:]
+        assert "Sanitizer" not in text and "runtime error" not in text, text[-3000:]
 
 
 GITHUB_SECRET = "it's-a-secret-to-everybody"
