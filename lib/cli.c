@@ -96,6 +96,11 @@ static sigset_t signal_set(void)
 void hb_cli_block_signals(void)
 {
     sigset_t set = signal_set();
+    /* A background job of a non-interactive shell starts with SIGINT ignored;
+     * an ignored signal never reaches sigwait, so restore the defaults. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
