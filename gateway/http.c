@@ -491,30 +491,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     HB_LOG(HB_LOG_DEBUG, "http", HB_S("detail", buf));
 }
 
-/* Loads a whole (small) file. */
-static char *slurp(const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    struct hb_buf b;
-    char chunk[4096];
-    size_t n;
-    if (!f) {
-        snprintf(err, errlen, "cannot read %s", path);
-        return NULL;
-    }
-    hb_buf_init(&b, 1 << 20);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (hb_buf_append(&b, chunk, n) < 0) {
-            snprintf(err, errlen, "%s is larger than 1 MiB", path);
-            fclose(f);
-            hb_buf_free(&b);
-            return NULL;
-        }
-    }
-    fclose(f);
-    return hb_buf_steal(&b);
-}
-
 static struct MHD_Daemon *start_daemon(struct gw_server *srv, const char *addr, bool tls,
                                        MHD_AccessHandlerCallback cb, const char *what, char *err,
                                        size_t errlen)
@@ -576,8 +552,11 @@ struct gw_server *gw_server_start(const struct gw_config *cfg, struct gw_produce
         NULL, buckets, HB_ARRAY_LEN(buckets));
     if (cfg->tls_enabled) {
         if (cfg->tls_cert_file[0]) {
-            srv->cert_pem = slurp(cfg->tls_cert_file, err, errlen);
-            srv->key_pem = srv->cert_pem ? slurp(cfg->tls_key_file, err, errlen) : NULL;
+            size_t n;
+            srv->cert_pem = hb_read_file(cfg->tls_cert_file, 1 << 20, &n, err, errlen);
+            srv->key_pem = srv->cert_pem ? hb_read_file(cfg->tls_key_file, 1 << 20, &n, err,
+                                                        errlen)
+                                         : NULL;
             if (!srv->key_pem)
                 goto fail;
         } else {

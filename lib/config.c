@@ -158,22 +158,12 @@ out_noparser:
 
 int hb_config_load(const char *file, struct hb_config *cfg, char *err, size_t errlen)
 {
+    size_t n;
     if (!file)
         return hb_config_load_string("(defaults)", "{}", 2, cfg, err, errlen);
-    FILE *f = fopen(file, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", file, strerror(errno));
+    char *buf = hb_read_file(file, MAX_FILE, &n, err, errlen);
+    if (!buf)
         return -1;
-    }
-    char *buf = malloc(MAX_FILE + 1);
-    size_t n = buf ? fread(buf, 1, MAX_FILE + 1, f) : 0;
-    int bad = !buf || ferror(f);
-    fclose(f);
-    if (bad || n > MAX_FILE) {
-        snprintf(err, errlen, "%s: %s", file, bad ? "cannot read" : "larger than 1 MiB");
-        free(buf);
-        return -1;
-    }
     int rc = hb_config_load_string(file, buf, n, cfg, err, errlen);
     free(buf);
     return rc;

@@ -15,23 +15,15 @@ int hb_secret_ref_valid(const char *ref)
            hb_str_has_prefix(ref, "literal:");
 }
 
+/* file: secrets drop one trailing newline (CRLF too), as written by editors
+ * and `echo`. */
 static int read_file(const char *path, struct hb_secret *out, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "secret file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    char *buf = malloc(HB_SECRET_MAX + 1);
-    size_t n = buf ? fread(buf, 1, HB_SECRET_MAX + 1, f) : 0;
-    int bad = !buf || ferror(f);
-    fclose(f);
-    if (bad || n > HB_SECRET_MAX) {
-        snprintf(err, errlen, "secret file %s: %s", path,
-                 bad ? "cannot read" : "larger than 64 KiB");
-        if (buf)
-            OPENSSL_cleanse(buf, HB_SECRET_MAX + 1);
-        free(buf);
+    char e[256];
+    size_t n;
+    char *buf = hb_read_file(path, HB_SECRET_MAX, &n, e, sizeof(e));
+    if (!buf) {
+        snprintf(err, errlen, "secret file %s", e);
         return -1;
     }
     if (n && buf[n - 1] == '\n')

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 void hb_buf_init(struct hb_buf *b, size_t max)
@@ -377,4 +378,34 @@ int hb_write_file_atomic(const char *path, const char *text, char *err, size_t e
         return -1;
     }
     return 0;
+}
+
+char *hb_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct hb_buf b;
+    char chunk[4096];
+    size_t n;
+    const char *why = NULL;
+    hb_buf_init(&b, max);
+    while (!why && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (hb_buf_append(&b, chunk, n) < 0)
+            why = "too large";
+    if (!why && ferror(f))
+        why = "read error";
+    fclose(f);
+    OPENSSL_cleanse(chunk, sizeof(chunk));
+    if (why) {
+        snprintf(err, errlen, "%s: %s (at most %zu bytes)", path, why, max);
+        if (b.p)
+            OPENSSL_cleanse(b.p, b.cap);
+        hb_buf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return hb_buf_steal(&b);
 }

@@ -74,26 +74,6 @@ static char *resolve_brokers(const char *v)
     return r;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    struct hb_buf b;
-    char chunk[4096];
-    size_t n;
-    if (!f)
-        return NULL;
-    hb_buf_init(&b, 16 << 20);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        if (hb_buf_append(&b, chunk, n) < 0) {
-            fclose(f);
-            hb_buf_free(&b);
-            return NULL;
-        }
-    fclose(f);
-    *len = b.len;
-    return hb_buf_steal(&b);
-}
-
 /* --eval: prints the result as JSON, or "error: kind: message" (exit 1). */
 static int do_eval(const struct tail_opts *o)
 {
@@ -102,9 +82,9 @@ static int do_eval(const struct tail_opts *o)
     struct hb_event *ev = NULL;
     if (o->event_file) {
         size_t len;
-        char *text = read_file(o->event_file, &len);
+        char *text = hb_read_file(o->event_file, 16 << 20, &len, err, sizeof(err));
         if (!text) {
-            fprintf(stderr, "hookbus-tail: cannot read %s\n", o->event_file);
+            fprintf(stderr, "hookbus-tail: %s\n", err);
             return 2;
         }
         int r = hb_event_from_json(text, len, &ev, err, sizeof(err));

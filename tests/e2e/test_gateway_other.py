@@ -230,3 +230,34 @@ def test_tail_prints_what_the_gateway_published(kafka, gateway):
     assert r.returncode == 0
     assert "dev.hookbus.git.push" in r.stdout and "id=t-1" in r.stdout
     assert len(r.stdout.splitlines()) == 1
+
+
+def test_tls_with_configured_certificate_files(kafka, make_gateway, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-subj", "/CN=127.0.0.1", "-days", "1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    cfg = f"""
+listen: 127.0.0.1:0
+tls:
+  enabled: true
+  cert_file: {cert}
+  key_file: {key}
+  min_version: "1.3"
+kafka:
+  brokers: {kafka.bootstrap}
+receivers:
+  - name: acme-github
+    type: github
+    secrets: [env:E2E_GITHUB_SECRET]
+"""
+    gw = make_gateway(kafka.bootstrap, config=cfg)
+    body = fixture_bytes("github/push.json")
+    from conftest import sign
+    r = requests.post(gw.url("/webhooks/acme-github"), data=body, timeout=10, verify=str(cert),
+                      headers={"Content-Type": "application/json", "X-GitHub-Event": "push",
+                               "X-GitHub-Delivery": "tls-1",
+                               "X-Hub-Signature-256": sign(GITHUB_SECRET, body)})
+    assert r.status_code == 202
+    assert not any("SELF-SIGNED" in l.get("msg", "") for l in gw.lines())

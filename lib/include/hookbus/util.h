@@ -63,6 +63,11 @@ int64_t hb_mono_ms(void);
  * its decoded value (caller frees), NULL when absent or malformed. */
 char *hb_form_get(const char *body, size_t len, const char *key, size_t *outlen);
 
+/* Reads a whole file of at most max bytes into a NUL-terminated buffer
+ * (caller frees). NULL with err ("PATH: reason") when it cannot be read or is
+ * larger than max; a partial buffer is wiped before it is freed (secrets). */
+char *hb_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
 /* Writes text to path through a temporary file and rename. 0 or -1 with err. */
 int hb_write_file_atomic(const char *path, const char *text, char *err, size_t errlen);
 
