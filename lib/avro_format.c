@@ -293,30 +293,21 @@ static cJSON *parse_json_data(const struct hb_event *ev)
 static int encode_data(const struct hb_event *ev, avro_value_t *data, char *err, size_t errlen)
 {
     avro_value_t br;
-    cJSON *j = NULL;
-    int rc = -1;
+    int r;
     if (!ev->data) {
-        if (avro_value_set_branch(data, unions[SLOT_DATA].null, &br) ||
-            avro_value_set_null(&br))
-            goto avro_error;
-        return 0;
+        r = avro_value_set_branch(data, unions[SLOT_DATA].null, &br) || avro_value_set_null(&br);
+    } else {
+        cJSON *j = NULL;
+        if (hb_content_type_is_json(hb_event_get(ev, "datacontenttype")))
+            j = parse_json_data(ev);
+        if (j)
+            r = encode_json(j, data, SLOT_DATA, 0);
+        else
+            r = avro_value_set_branch(data, unions[SLOT_DATA].bytes, &br) ||
+                avro_value_set_bytes(&br, ev->data, ev->data_len);
+        cJSON_Delete(j);
     }
-    if (hb_content_type_is_json(hb_event_get(ev, "datacontenttype")))
-        j = parse_json_data(ev);
-    if (j) {
-        if (encode_json(j, data, SLOT_DATA, 0) != 0)
-            goto avro_error;
-    } else if (avro_value_set_branch(data, unions[SLOT_DATA].bytes, &br) ||
-               avro_value_set_bytes(&br, ev->data, ev->data_len)) {
-        goto avro_error;
-    }
-    rc = 0;
-    goto done;
-avro_error:
-    avro_fail(err, errlen, "cannot set data");
-done:
-    cJSON_Delete(j);
-    return rc;
+    return r ? avro_fail(err, errlen, "cannot set data") : 0;
 }
 
 /* Adds one attribute to the attribute map with the Avro type of its
@@ -326,52 +317,47 @@ static int encode_attr(const struct hb_attr *a, avro_value_t *map, char *err, si
 {
     avro_value_t u, br;
     unsigned char *bin = NULL;
-    int rc = -1;
+    const char *invalid = NULL; /* the type the value fails to be */
+    int r = -1;
     long n;
+    size_t len;
     if (avro_value_add(map, a->name, &u, NULL, NULL) != 0)
-        goto avro_error;
+        goto done;
     switch (a->type) {
     case HB_ATTR_INTEGER:
         if (hb_parse_long(a->value, INT32_MIN, INT32_MAX, &n) != 0) {
-            snprintf(err, errlen, "attribute '%s' is not a valid Integer", a->name);
+            invalid = "Integer";
             goto done;
         }
-        if (avro_value_set_branch(&u, ATTR_INT, &br) || avro_value_set_int(&br, (int32_t)n))
-            goto avro_error;
+        r = avro_value_set_branch(&u, ATTR_INT, &br) || avro_value_set_int(&br, (int32_t)n);
         break;
     case HB_ATTR_BOOLEAN:
         if (strcmp(a->value, "true") != 0 && strcmp(a->value, "false") != 0) {
-            snprintf(err, errlen, "attribute '%s' is not a valid Boolean", a->name);
+            invalid = "Boolean";
             goto done;
         }
-        if (avro_value_set_branch(&u, ATTR_BOOLEAN, &br) ||
-            avro_value_set_boolean(&br, strcmp(a->value, "true") == 0))
-            goto avro_error;
+        r = avro_value_set_branch(&u, ATTR_BOOLEAN, &br) ||
+            avro_value_set_boolean(&br, strcmp(a->value, "true") == 0);
         break;
-    case HB_ATTR_BINARY: {
-        size_t len;
-        bin = hb_base64_decode(a->value, strlen(a->value), &len);
-        if (!bin) {
-            snprintf(err, errlen, "attribute '%s' is not valid base64", a->name);
+    case HB_ATTR_BINARY:
+        if (!(bin = hb_base64_decode(a->value, strlen(a->value), &len))) {
+            invalid = "Binary (base64)";
             goto done;
         }
-        if (avro_value_set_branch(&u, ATTR_BYTES, &br) || avro_value_set_bytes(&br, bin, len))
-            goto avro_error;
+        r = avro_value_set_branch(&u, ATTR_BYTES, &br) || avro_value_set_bytes(&br, bin, len);
         break;
-    }
     default:
-        if (avro_value_set_branch(&u, ATTR_STRING, &br) ||
-            avro_value_set_string_len(&br, a->value, strlen(a->value) + 1))
-            goto avro_error;
+        r = avro_value_set_branch(&u, ATTR_STRING, &br) ||
+            avro_value_set_string_len(&br, a->value, strlen(a->value) + 1);
         break;
     }
-    rc = 0;
-    goto done;
-avro_error:
-    avro_fail(err, errlen, "cannot set attribute");
 done:
     free(bin);
-    return rc;
+    if (invalid) {
+        snprintf(err, errlen, "attribute '%s' is not a valid %s", a->name, invalid);
+        return -1;
+    }
+    return r ? avro_fail(err, errlen, "cannot set attribute") : 0;
 }
 
 int hb_avro_encode(const struct hb_event *ev, void **out, size_t *outlen, char *err,
@@ -847,44 +833,38 @@ static int decode_data(struct hb_event *ev, avro_value_t *data, char *err, size_
 {
     const struct union_desc *u = &unions[SLOT_DATA];
     avro_value_t br;
-    cJSON *j = NULL;
-    char *text = NULL;
     const void *bytes;
     const char *str;
     size_t n;
-    int disc, rc = -1;
+    int disc;
     if (avro_value_get_discriminant(data, &disc) != 0 ||
         avro_value_get_current_branch(data, &br) != 0)
         return avro_fail(err, errlen, "cannot read data");
     if (disc == u->null)
         return 0;
-    if (disc == u->bytes) {
-        if (avro_value_get_bytes(&br, &bytes, &n) != 0)
+    bool text_data = disc == u->string &&
+                     !hb_content_type_is_json(hb_event_get(ev, "datacontenttype"));
+    if (disc == u->bytes || text_data) {
+        if (text_data) {
+            if (avro_value_get_string(&br, &str, &n) != 0)
+                return avro_fail(err, errlen, "cannot read data");
+            bytes = str;
+            n = n ? n - 1 : 0; /* the size avro-c gives includes the NUL */
+        } else if (avro_value_get_bytes(&br, &bytes, &n) != 0) {
             return avro_fail(err, errlen, "cannot read data");
-        if (hb_event_set_data(ev, bytes, n) != 0)
-            goto nomem;
+        }
+        if (hb_event_set_data(ev, bytes, n) != 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
         return 0;
     }
-    if (disc == u->string && !hb_content_type_is_json(hb_event_get(ev, "datacontenttype"))) {
-        if (avro_value_get_string(&br, &str, &n) != 0)
-            return avro_fail(err, errlen, "cannot read data");
-        if (hb_event_set_data(ev, str, n ? n - 1 : 0) != 0)
-            goto nomem;
-        return 0;
-    }
-    j = decode_json(data, SLOT_DATA, 0);
-    if (!j) {
-        snprintf(err, errlen, "avro: cannot convert data to JSON (nested too deeply or ENOMEM)");
-        goto done;
-    }
-    text = cJSON_PrintUnformatted(j);
-    if (!text || hb_event_set_data(ev, text, strlen(text)) != 0)
-        goto nomem;
-    rc = 0;
-    goto done;
-nomem:
-    snprintf(err, errlen, "out of memory");
-done:
+    cJSON *j = decode_json(data, SLOT_DATA, 0);
+    char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+    int rc = text && hb_event_set_data(ev, text, strlen(text)) == 0 ? 0 : -1;
+    if (rc != 0)
+        snprintf(err, errlen, "%s", j ? "out of memory"
+                                      : "avro: cannot convert data to JSON (too deep or ENOMEM)");
     free(text);
     cJSON_Delete(j);
     return rc;
@@ -908,7 +888,11 @@ int hb_avro_decode(const void *buf, size_t len, struct hb_event **out, char *err
                  AVRO_MAX_INPUT);
         return -1;
     }
-    if (!buf || scan_event(buf, len, err, errlen) != 0)
+    if (!buf) {
+        snprintf(err, errlen, "malformed avro event: no input");
+        return -1;
+    }
+    if (scan_event(buf, len, err, errlen) != 0)
         return -1;
     if (avro_generic_value_new(iface, &rec) != 0) {
         avro_fail(err, errlen, "cannot create record");

@@ -8,9 +8,7 @@
 
 #include "hookbus/util.h"
 
-/* Parses buf[len] as one JSON value with nothing but whitespace after it
- * (cJSON_ParseWithLength alone ignores trailing bytes). NULL if it is not. */
-static cJSON *parse_whole(const char *buf, size_t len)
+void *hb_json_parse(const char *buf, size_t len)
 {
     const char *end = NULL;
     cJSON *v = cJSON_ParseWithLengthOpts(buf, len, &end, false);
@@ -32,7 +30,7 @@ static int add_data(cJSON *obj, const struct hb_event *ev)
     if (!ev->data)
         return 0;
     if (hb_content_type_is_json(hb_event_get(ev, "datacontenttype"))) {
-        cJSON *parsed = parse_whole((const char *)ev->data, ev->data_len);
+        cJSON *parsed = (cJSON *)hb_json_parse((const char *)ev->data, ev->data_len);
         if (parsed) {
             char *compact = cJSON_PrintUnformatted(parsed);
             cJSON_Delete(parsed);
@@ -184,7 +182,7 @@ fail:
 int hb_event_from_json(const char *buf, size_t len, struct hb_event **out, char *err,
                        size_t errlen)
 {
-    cJSON *obj = parse_whole(buf, len);
+    cJSON *obj = (cJSON *)hb_json_parse(buf, len);
     if (!obj) {
         snprintf(err, errlen, "malformed JSON");
         return -1;

@@ -91,7 +91,7 @@ static void cloudevents_normalize(struct gw_ctx *ctx)
         return;
     }
     if (strcmp(req->content_type, HB_CT_CE_BATCH) == 0) {
-        cJSON *arr = cJSON_ParseWithLength((const char *)req->body, req->body_len);
+        cJSON *arr = hb_json_parse((const char *)req->body, req->body_len);
         if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > MAX_BATCH) {
             gw_bad_request(ctx, "a batch must be a JSON array of at most %d events", MAX_BATCH);
         } else {

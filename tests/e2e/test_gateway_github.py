@@ -147,6 +147,9 @@ def test_malformed_json_is_400(kafka, gateway):
     r = github_post(gateway, "push", body)
     assert r.status_code == 400
     assert "malformed" in r.json()["error"]
+    body = fixture_bytes("github/push.json") + b" trailing"
+    r = github_post(gateway, "push", body)
+    assert r.status_code == 400
     r = github_post(gateway, "push", b'{"repository": {}}')
     assert r.status_code == 400
 

@@ -594,6 +594,14 @@ static void test_hostile_lengths(void **state)
     unsigned char b[64];
     size_t n;
 
+    /* No input at all. */
+    struct hb_event *ev = NULL;
+    err[0] = '\0';
+    assert_int_equal(hb_avro_decode(NULL, 0, &ev, err, sizeof(err)), -1);
+    assert_null(ev);
+    assert_true(err[0] != '\0');
+    assert_int_equal(decode_rc("", 0, err, sizeof(err)), -1);
+
     /* A string length of 2^62 must not be allocated. */
     n = put_long(b, 1);
     n += put_long(b + n, INT64_C(1) << 62);

@@ -10,6 +10,11 @@
 #define HB_CT_CE_BATCH "application/cloudevents-batch+json"
 #define HB_CT_CE_AVRO "application/cloudevents+avro"
 
+/* Parses buf[len] as exactly one JSON value with nothing but whitespace after
+ * it (cJSON_ParseWithLength alone ignores trailing bytes). Returns a cJSON *
+ * (caller deletes), NULL if it is not such a value. */
+void *hb_json_parse(const char *buf, size_t len);
+
 /* Encodes as a JSON object: Integer and Boolean attributes as JSON numbers and
  * booleans, others as strings. JSON data (per datacontenttype) that parses
  * goes in "data" verbatim; other data as "data_base64". Caller frees. NULL on
