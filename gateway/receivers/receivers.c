@@ -14,13 +14,8 @@
 
 static const struct gw_receiver_type *const types[] = {
     &gw_receiver_github,
-    &gw_receiver_gitlab,
-    &gw_receiver_gitea,
     &gw_receiver_generic,
     &gw_receiver_cloudevents,
-    &gw_receiver_dockerhub,
-    &gw_receiver_quay,
-    &gw_receiver_harbor,
 };
 
 const struct gw_receiver_type *gw_receiver_type_find(const char *type)
