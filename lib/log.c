@@ -58,10 +58,18 @@ bool hb_log_enabled(enum hb_log_level level)
     return (int)level >= atomic_load(&log_level);
 }
 
+static bool is_ctl(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
 /* Text values are quoted when they hold spaces, quotes, '=' or controls. */
 static void text_value(struct hb_buf *b, const char *v)
 {
-    if (*v && !strpbrk(v, " \"=\t\r\n\\")) {
+    bool quote = !*v;
+    for (const char *p = v; *p && !quote; p++)
+        quote = *p == ' ' || *p == '"' || *p == '=' || *p == '\\' || is_ctl((unsigned char)*p);
+    if (!quote) {
         hb_buf_puts(b, v);
         return;
     }
@@ -69,7 +77,7 @@ static void text_value(struct hb_buf *b, const char *v)
     for (const char *p = v; *p; p++) {
         if (*p == '"' || *p == '\\')
             hb_buf_printf(b, "\\%c", *p);
-        else if ((unsigned char)*p < 0x20)
+        else if (is_ctl((unsigned char)*p))
             hb_buf_printf(b, "\\x%02x", (unsigned char)*p);
         else
             hb_buf_append(b, p, 1);

@@ -188,6 +188,30 @@ static bool looks_like_registry(const char *s, size_t n)
     return memchr(s, '.', n) || memchr(s, ':', n) || (n == 9 && strncmp(s, "localhost", 9) == 0);
 }
 
+/* An OCI digest: algorithm ([a-z0-9]+ joined by [+._-]) ":" encoded
+ * ([a-zA-Z0-9=_-]+); sha256 and sha512 want 64 / 128 lowercase hex. */
+static bool valid_digest(const char *d)
+{
+    const char *colon = strchr(d, ':');
+    if (!colon || colon == d || !colon[1])
+        return false;
+    for (const char *p = d; p < colon; p++) {
+        bool alnum = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9');
+        bool sep = *p == '+' || *p == '.' || *p == '_' || *p == '-';
+        if (!alnum && !(sep && p > d && p + 1 < colon && !strchr("+._-", p[1])))
+            return false;
+    }
+    const char *enc = colon + 1;
+    size_t n = strlen(enc), want = 0;
+    if ((size_t)(colon - d) == 6 && strncmp(d, "sha256", 6) == 0)
+        want = 64;
+    else if ((size_t)(colon - d) == 6 && strncmp(d, "sha512", 6) == 0)
+        want = 128;
+    if (want && (n != want || strspn(enc, "0123456789abcdef") != n))
+        return false;
+    return strspn(enc, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789=_-") == n;
+}
+
 int hb_repo_image_parse(const char *ref, struct hb_image_ref *out)
 {
     char buf[HB_REPO_ID_MAX + 400];
@@ -205,13 +229,17 @@ int hb_repo_image_parse(const char *ref, struct hb_image_ref *out)
     if (hb_strlcpy(buf, ref, sizeof(buf)) < 0)
         return -1;
     size_t n = strlen(buf);
-    while (n && (isspace((unsigned char)buf[n - 1]) || buf[n - 1] == '/'))
+    bool trailing_slash = false;
+    while (n && (isspace((unsigned char)buf[n - 1]) || buf[n - 1] == '/')) {
+        trailing_slash |= buf[n - 1] == '/';
         buf[--n] = '\0';
-    if (!n || !valid_chars(buf, n))
+    }
+    /* "ghcr.io/" names a registry without a repository, not an image. */
+    if (!n || !valid_chars(buf, n) || (trailing_slash && !strchr(buf, '/')))
         return -1;
     char *at = strchr(buf, '@');
     if (at) {
-        if (!strchr(at + 1, ':') || hb_strlcpy(out->digest, at + 1, sizeof(out->digest)) < 0)
+        if (!valid_digest(at + 1) || hb_strlcpy(out->digest, at + 1, sizeof(out->digest)) < 0)
             return -1;
         *at = '\0';
     }
@@ -248,7 +276,7 @@ int hb_repo_image_parse(const char *ref, struct hb_image_ref *out)
                     path) < 0)
         return -1;
     hb_str_lower(out->path);
-    if (strstr(out->path, "//"))
+    if (out->path[0] == '/' || strstr(out->path, "//"))
         return -1;
     return hb_snprintf(out->id, sizeof(out->id), "%s/%s", out->registry, out->path);
 }

@@ -261,14 +261,15 @@ unsigned char *hb_base64_decode(const char *in, size_t inlen, size_t *outlen)
             goto fail;
         tmp[n++] = c;
     }
-    /* Only '=' may follow the first '=' (and at most two of them). */
+    /* Only '=' may follow the first '=', and only as many as complete the
+     * last quantum ("Zg==", not "Zg=" or "Zm9v="). */
     const char *eq = memchr(in, '=', inlen);
     if (eq) {
         size_t rest = inlen - (size_t)(eq - in);
         for (size_t i = 0; i < rest; i++)
             if (eq[i] != '=')
                 goto fail;
-        if (rest > 2)
+        if (rest > 2 || (n + rest) % 4 != 0)
             goto fail;
     }
     if (n % 4 == 1)

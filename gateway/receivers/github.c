@@ -7,7 +7,6 @@
 #include "hookbus/util.h"
 #include "receivers/receiver.h"
 
-#define MAX_CHANGED_PATHS 1000
 #define GITHUB_MAX_COMMITS 2048 /* GitHub lists at most this many commits in a push */
 #define HELM_CONFIG_MEDIA_TYPE "application/vnd.cncf.helm.config.v1+json"
 
@@ -31,43 +30,6 @@ static const char *actor(const cJSON *root)
 {
     const char *a = gw_json_str(root, "sender.login");
     return a ? a : gw_json_str(root, "pusher.name");
-}
-
-/* Union of added/modified/removed over the commits, bounded. */
-static cJSON *changed_paths(const cJSON *commits, bool *truncated)
-{
-    static const char *const lists[] = {"added", "modified", "removed"};
-    cJSON *out = cJSON_CreateArray();
-    int n = 0;
-    *truncated = cJSON_GetArraySize(commits) >= GITHUB_MAX_COMMITS;
-    const cJSON *c;
-    cJSON_ArrayForEach(c, commits)
-    {
-        for (size_t l = 0; l < HB_ARRAY_LEN(lists); l++) {
-            const cJSON *p;
-            cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(c, lists[l]))
-            {
-                if (!cJSON_IsString(p))
-                    continue;
-                bool dup = false;
-                const cJSON *q;
-                cJSON_ArrayForEach(q, out) if (strcmp(q->valuestring, p->valuestring) == 0)
-                {
-                    dup = true;
-                    break;
-                }
-                if (dup)
-                    continue;
-                if (n == MAX_CHANGED_PATHS) {
-                    *truncated = true;
-                    return out;
-                }
-                cJSON_AddItemToArray(out, cJSON_CreateString(p->valuestring));
-                n++;
-            }
-        }
-    }
-    return out;
 }
 
 static void on_push(struct gw_ctx *ctx, const cJSON *root)
@@ -99,10 +61,9 @@ static void on_push(struct gw_ctx *ctx, const cJSON *root)
         gw_ignore(ctx, "push to %s is not a branch or tag", ref);
         return;
     }
-    bool truncated = false;
-    cJSON *paths = deleted ? NULL
-                           : changed_paths(cJSON_GetObjectItemCaseSensitive(root, "commits"),
-                                           &truncated);
+    const cJSON *commits = cJSON_GetObjectItemCaseSensitive(root, "commits");
+    bool truncated = cJSON_GetArraySize(commits) >= GITHUB_MAX_COMMITS;
+    cJSON *paths = deleted ? NULL : gw_changed_paths(commits, &truncated);
     ch.changed_paths = paths;
     ch.changed_paths_truncated = truncated;
     gw_emit(ctx, &ch);

@@ -131,6 +131,17 @@ void gw_take_delivery_id(struct gw_ctx *ctx, const char *header);
 /* JSON helpers: a string member by dotted path ("repository.clone_url"), or NULL. */
 const char *gw_json_str(const cJSON *obj, const char *path);
 const cJSON *gw_json_get(const cJSON *obj, const char *path);
+/* True for an image manifest, manifest list or OCI index media type (not a blob). */
+bool gw_is_manifest_media_type(const char *media_type);
+/* Git helpers: changed paths of a commits[] list (added/modified/removed,
+ * deduplicated, bounded; caller deletes) and the all-zero "no commit" id. */
+#define GW_MAX_CHANGED_PATHS 1000
+cJSON *gw_changed_paths(const cJSON *commits, bool *truncated);
+bool gw_is_zero_sha(const char *sha);
+/* Emits a ref update: ch->ref refs/heads/x -> git.push (ch->deleted marks a
+ * removal, commit dropped), refs/tags/x -> git.tag; tag deletions and other
+ * refs are answered 200 and ignored. Sets ch->type, branch, tag. 0 or -1. */
+int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch);
 
 /* Finalizes ctx after normalize: ids (delivery id or body hash, /N suffix on
  * fan-out). */
@@ -142,7 +153,18 @@ const char *gw_topic_class(const char *type);
 
 /* The receiver types. */
 extern const struct gw_receiver_type gw_receiver_github;
+extern const struct gw_receiver_type gw_receiver_gitlab;
+extern const struct gw_receiver_type gw_receiver_gitea;
+extern const struct gw_receiver_type gw_receiver_bitbucket;
+extern const struct gw_receiver_type gw_receiver_bitbucket_server;
+extern const struct gw_receiver_type gw_receiver_azure_devops;
 extern const struct gw_receiver_type gw_receiver_generic;
 extern const struct gw_receiver_type gw_receiver_cloudevents;
+extern const struct gw_receiver_type gw_receiver_dockerhub;
+extern const struct gw_receiver_type gw_receiver_quay;
+extern const struct gw_receiver_type gw_receiver_harbor;
+extern const struct gw_receiver_type gw_receiver_distribution;
+extern const struct gw_receiver_type gw_receiver_gitlab_registry;
+extern const struct gw_receiver_type gw_receiver_acr;
 
 #endif

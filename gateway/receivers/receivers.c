@@ -14,8 +14,19 @@
 
 static const struct gw_receiver_type *const types[] = {
     &gw_receiver_github,
+    &gw_receiver_gitlab,
+    &gw_receiver_gitea,
+    &gw_receiver_bitbucket,
+    &gw_receiver_bitbucket_server,
+    &gw_receiver_azure_devops,
     &gw_receiver_generic,
     &gw_receiver_cloudevents,
+    &gw_receiver_dockerhub,
+    &gw_receiver_quay,
+    &gw_receiver_harbor,
+    &gw_receiver_distribution,
+    &gw_receiver_gitlab_registry,
+    &gw_receiver_acr,
 };
 
 const struct gw_receiver_type *gw_receiver_type_find(const char *type)
@@ -202,6 +213,89 @@ const char *gw_json_str(const cJSON *obj, const char *path)
 {
     const cJSON *v = gw_json_get(obj, path);
     return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+bool gw_is_manifest_media_type(const char *media_type)
+{
+    static const char *const prefixes[] = {"application/vnd.docker.distribution.manifest.",
+                                           "application/vnd.oci.image.manifest.",
+                                           "application/vnd.oci.image.index."};
+    for (size_t i = 0; media_type && i < HB_ARRAY_LEN(prefixes); i++)
+        if (hb_str_has_prefix(media_type, prefixes[i]))
+            return true;
+    return false;
+}
+
+/* Union of commits[].added/modified/removed, in order, without duplicates and
+ * at most GW_MAX_CHANGED_PATHS long (then *truncated is set; the caller sets it
+ * first when the sender itself cut the commit list). Caller deletes. */
+cJSON *gw_changed_paths(const cJSON *commits, bool *truncated)
+{
+    static const char *const lists[] = {"added", "modified", "removed"};
+    cJSON *out = cJSON_CreateArray();
+    int n = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, commits)
+    {
+        for (size_t l = 0; out && l < HB_ARRAY_LEN(lists); l++) {
+            const cJSON *p;
+            cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(c, lists[l]))
+            {
+                bool dup = !cJSON_IsString(p);
+                const cJSON *q;
+                for (q = out->child; q && !dup; q = q->next)
+                    dup = strcmp(q->valuestring, p->valuestring) == 0;
+                if (dup)
+                    continue;
+                if (n == GW_MAX_CHANGED_PATHS) {
+                    *truncated = true;
+                    return out;
+                }
+                cJSON_AddItemToArray(out, cJSON_CreateString(p->valuestring));
+                n++;
+            }
+        }
+    }
+    return out;
+}
+
+/* Shared by the git receivers: classifies ch->ref and emits (or ignores). */
+int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch)
+{
+    bool deleted = ch->deleted == 1;
+    if (!ch->ref) {
+        gw_bad_request(ctx, "the payload names no ref");
+        return -1;
+    }
+    if (hb_str_has_prefix(ch->ref, "refs/tags/")) {
+        if (deleted) {
+            gw_ignore(ctx, "tag deletion (%.200s) is not acted on", ch->ref);
+            return 0;
+        }
+        ch->type = "dev.hookbus.git.tag";
+        ch->tag = ch->ref + strlen("refs/tags/");
+        ch->deleted = -1;
+    } else if (hb_str_has_prefix(ch->ref, "refs/heads/")) {
+        ch->type = "dev.hookbus.git.push";
+        ch->branch = ch->ref + strlen("refs/heads/");
+        ch->deleted = deleted;
+    } else {
+        gw_ignore(ctx, "update of %.200s is not a branch or tag", ch->ref);
+        return 0;
+    }
+    if (deleted) {
+        ch->commit = NULL;
+        ch->changed_paths = NULL;
+    }
+    return gw_emit(ctx, ch);
+}
+
+/* True for a missing or all-zero object id (the "no commit" of a deleted ref). */
+bool gw_is_zero_sha(const char *sha)
+{
+    if (!sha || !*sha)
+        return true;
+    return sha[strspn(sha, "0")] == '\0';
 }
 
 cJSON *gw_parse_json_body(struct gw_ctx *ctx)

@@ -1,0 +1,86 @@
+/* distribution.c: notifications of the CNCF Distribution registry (Debian's
+ * docker-registry, the GitLab container registry as type gitlab-registry,
+ * and other registries built on it): an {"events": [...]} envelope with the
+ * content type application/vnd.docker.distribution.events.v1+json.
+ *
+ * Only tagged manifest pushes become events; blob pushes, pulls, deletes and
+ * untagged (digest-only) manifest pushes are answered 200 and ignored. The
+ * token comes in the headers of the registry's endpoint config, so the shared
+ * token check authenticates it. */
+#include <string.h>
+
+#include "hookbus/util.h"
+#include "receivers/receiver.h"
+
+/* Emits one event if ev is a push of a tagged manifest. The repository is
+ * request.host + "/" + target.repository. 0 when emitted or skipped, -1 on a
+ * failure that already set the status. */
+static int distribution_event(struct gw_ctx *ctx, const cJSON *ev)
+{
+    char image[512];
+    const char *action = gw_json_str(ev, "action");
+    const char *tag = gw_json_str(ev, "target.tag");
+    if (!action || strcmp(action, "push") != 0 || !tag ||
+        !gw_is_manifest_media_type(gw_json_str(ev, "target.mediaType")))
+        return 0;
+    const char *host = gw_json_str(ev, "request.host");
+    const char *repository = gw_json_str(ev, "target.repository");
+    if (!host || !repository ||
+        hb_snprintf(image, sizeof(image), "%s/%s", host, repository) < 0) {
+        gw_bad_request(ctx, "manifest push names no valid request.host and target.repository");
+        return -1;
+    }
+    struct gw_change ch = {
+        .deleted = -1,
+        .type = "dev.hookbus.image.push",
+        .provider_event = "push",
+        .repo_url = image,
+        .tag = tag,
+        .digest = gw_json_str(ev, "target.digest"),
+        .media_type = gw_json_str(ev, "target.mediaType"),
+        .actor = gw_json_str(ev, "actor.name"),
+    };
+    return gw_emit(ctx, &ch);
+}
+
+/* Walks the envelope. A single-event envelope's event id is the delivery id;
+ * with several events the ids are the body hash with /N, as for any fan-out. */
+static void distribution_normalize(struct gw_ctx *ctx)
+{
+    cJSON *root = gw_parse_json_body(ctx);
+    if (!root)
+        return;
+    const cJSON *events = cJSON_GetObjectItemCaseSensitive(root, "events");
+    if (!cJSON_IsArray(events)) {
+        gw_bad_request(ctx, "notification has no 'events' list");
+        goto done;
+    }
+    if (cJSON_GetArraySize(events) == 1) {
+        const char *id = gw_json_str(cJSON_GetArrayItem(events, 0), "id");
+        if (id && strlen(id) < sizeof(ctx->delivery_id))
+            hb_strlcpy(ctx->delivery_id, id, sizeof(ctx->delivery_id));
+    }
+    const cJSON *ev;
+    cJSON_ArrayForEach(ev, events)
+    {
+        if (distribution_event(ctx, ev) < 0)
+            goto done;
+    }
+    if (ctx->nevents == 0)
+        gw_ignore(ctx, "no tagged manifest push in the notification");
+done:
+    cJSON_Delete(root);
+}
+
+const struct gw_receiver_type gw_receiver_distribution = {
+    .type = "distribution",
+    .provider = "distribution",
+    .normalize = distribution_normalize,
+};
+
+/* The GitLab container registry is Distribution with GitLab's endpoint config. */
+const struct gw_receiver_type gw_receiver_gitlab_registry = {
+    .type = "gitlab-registry",
+    .provider = "gitlab-registry",
+    .normalize = distribution_normalize,
+};

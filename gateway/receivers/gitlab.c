@@ -1,0 +1,110 @@
+/* gitlab.c: GitLab webhooks (gitlab.com and self-managed): Push Hook, Tag
+ * Push Hook, and the same bodies delivered as System Hook. Authenticated by
+ * X-Gitlab-Token (the secret itself) or the shared token rules; every other
+ * event (merge requests, pipelines, ...) is answered 200 and ignored, since
+ * GitLab disables a webhook after repeated failures of any kind. */
+#include <stdio.h>
+#include <string.h>
+
+#include "hookbus/crypto.h"
+#include "hookbus/util.h"
+#include "receivers/receiver.h"
+
+/* X-Gitlab-Token equal to any secret (constant time, every secret compared),
+ * else the shared token check (Authorization, token_header). */
+static int gitlab_verify(const struct gw_receiver *r, const struct gw_request *req,
+                         const char **reason)
+{
+    const char *tok = req->header(req, "X-Gitlab-Token");
+    if (tok) {
+        bool ok = false;
+        size_t n = strlen(tok);
+        for (size_t i = 0; i < r->nsecrets; i++)
+            ok |= hb_ct_equal(tok, n, r->secrets[i].value, r->secrets[i].len);
+        if (ok)
+            return 0;
+        *reason = "X-Gitlab-Token does not match";
+        return -1;
+    }
+    return gw_auth_token(r, req, reason);
+}
+
+/* Fills the repository URL forms: project.* (current payloads), then
+ * repository.* (older payloads and some system hooks). */
+static void repo_urls(const cJSON *root, struct gw_change *ch)
+{
+    ch->repo_url = gw_json_str(root, "project.git_http_url");
+    ch->urls[0] = gw_json_str(root, "project.git_ssh_url");
+    ch->urls[1] = gw_json_str(root, "project.web_url");
+    ch->urls[2] = gw_json_str(root, "repository.git_http_url");
+    ch->urls[3] = gw_json_str(root, "repository.git_ssh_url");
+    ch->urls[4] = gw_json_str(root, "repository.homepage");
+    ch->urls[5] = gw_json_str(root, "repository.url");
+}
+
+/* A push or tag_push body: one event for the ref it moved. */
+static void on_push(struct gw_ctx *ctx, const cJSON *root, const char *kind)
+{
+    const char *ref = gw_json_str(root, "ref");
+    const char *after = gw_json_str(root, "after");
+    const char *commit = gw_json_str(root, "checkout_sha");
+    bool deleted = gw_is_zero_sha(after);
+    if (!commit || gw_is_zero_sha(commit))
+        commit = after;
+    struct gw_change ch = {.deleted = deleted, .provider_event = kind, .ref = ref};
+    repo_urls(root, &ch);
+    ch.before = gw_json_str(root, "before");
+    ch.commit = commit;
+    ch.actor = gw_json_str(root, "user_username");
+    if (!ch.actor)
+        ch.actor = gw_json_str(root, "user_name");
+    cJSON *paths = NULL;
+    const cJSON *commits = cJSON_GetObjectItemCaseSensitive(root, "commits");
+    if (!deleted && cJSON_IsArray(commits)) {
+        /* GitLab lists at most 20 commits; total_commits_count tells the rest. */
+        const cJSON *total = cJSON_GetObjectItemCaseSensitive(root, "total_commits_count");
+        bool truncated = cJSON_IsNumber(total) &&
+                         total->valuedouble > (double)cJSON_GetArraySize(commits);
+        paths = gw_changed_paths(commits, &truncated);
+        ch.changed_paths = paths;
+        ch.changed_paths_truncated = truncated;
+    }
+    gw_emit_ref(ctx, &ch);
+    cJSON_Delete(paths);
+}
+
+static void gitlab_normalize(struct gw_ctx *ctx)
+{
+    const char *event = ctx->req->header(ctx->req, "X-Gitlab-Event");
+    gw_take_delivery_id(ctx, "X-Gitlab-Event-UUID");
+    if (!event) {
+        gw_bad_request(ctx, "missing X-Gitlab-Event header");
+        return;
+    }
+    bool push = strcmp(event, "Push Hook") == 0, tag = strcmp(event, "Tag Push Hook") == 0;
+    bool system = strcmp(event, "System Hook") == 0;
+    if (!push && !tag && !system) {
+        gw_ignore(ctx, "GitLab event '%.64s' is not acted on", event);
+        return;
+    }
+    cJSON *root = gw_parse_json_body(ctx);
+    if (!root)
+        return;
+    const char *kind = gw_json_str(root, "object_kind");
+    if (!kind)
+        kind = gw_json_str(root, "event_name");
+    if (kind && (strcmp(kind, "push") == 0 || strcmp(kind, "tag_push") == 0))
+        on_push(ctx, root, kind);
+    else if (system)
+        gw_ignore(ctx, "GitLab system hook '%.64s' is not acted on", kind ? kind : "");
+    else
+        gw_bad_request(ctx, "%s payload has no object_kind push or tag_push", event);
+    cJSON_Delete(root);
+}
+
+const struct gw_receiver_type gw_receiver_gitlab = {
+    .type = "gitlab",
+    .provider = "gitlab",
+    .verify = gitlab_verify,
+    .normalize = gitlab_normalize,
+};
