@@ -343,6 +343,10 @@ static enum MHD_Result process(struct gw_http_req *r)
     hb_now_rfc3339(ctx->time);
     r->rcv->type->normalize(ctx);
     /* ct is on this stack frame: nothing below reads ctx->req->content_type. */
+    /* Events win over "not acted on": a push whose tag deletion is skipped
+     * still publishes its other changes. Any other status discards them. */
+    if (ctx->status == 200 && ctx->nevents)
+        ctx->status = 0;
     if (ctx->status) {
         if (ctx->status == 200)
             HB_LOG(HB_LOG_INFO, "request not acted on", HB_S("receiver", r->rcv->name),

@@ -52,9 +52,6 @@ static void azure_devops_normalize(struct gw_ctx *ctx)
             if (ctx->status && ctx->status != 200)
                 break;
         }
-        /* A ref update not acted on (a tag deletion) must not hide the others. */
-        if (ctx->nevents && ctx->status == 200)
-            ctx->status = 0;
     }
     cJSON_Delete(root);
 }

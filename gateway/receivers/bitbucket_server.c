@@ -89,9 +89,6 @@ static void bitbucket_server_normalize(struct gw_ctx *ctx)
         if (ctx->status && ctx->status != 200)
             goto out;
     }
-    /* A change that is not acted on (a tag deletion) must not hide the others. */
-    if (ctx->nevents && ctx->status == 200)
-        ctx->status = 0;
 out:
     cJSON_Delete(root);
 }
