@@ -47,7 +47,7 @@ all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 deps:
 	@scripts/install-deps.sh
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 

@@ -1,0 +1,143 @@
+/* hookbus/consumer.h: the consumer runtime (DESIGN section 5), shared by every
+ * hookbus consumer binary and by users' own consumers.
+ *
+ * The runtime owns the Kafka consumer group, decoding (binary, structured and
+ * avro events, detected per message), the `filter:` rules, deduplication by
+ * event id, debouncing by a key the application supplies, retries with
+ * exponential backoff and jitter, the dead-letter topic, in-order offset
+ * commits, the admin listener (/healthz, /readyz, /metrics) and signals.
+ * An application supplies one callback that acts on an event.
+ *
+ * Delivery guarantee: at least once. A message's offset is committed only
+ * after it was acted on (HB_ACT_DONE), filtered out, recognised as a
+ * duplicate, or dead-lettered, and only once every earlier message of its
+ * partition is too, so a crash re-delivers and never skips.
+ *
+ * The smallest consumer:
+ *
+ *     static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t errlen)
+ *     {
+ *         printf("%s\n", hb_event_get(b->events[b->n - 1], "subject"));
+ *         return HB_ACT_DONE;
+ *     }
+ *     int main(int argc, char **argv)
+ *     {
+ *         static const struct hb_consumer_app app = {.name = "my-consumer", .act = act};
+ *         return hb_consumer_main(argc, argv, &app);
+ *     }
+ */
+#ifndef HOOKBUS_CONSUMER_H
+#define HOOKBUS_CONSUMER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "hookbus/config.h"
+#include "hookbus/event.h"
+#include "hookbus/kafka.h"
+#include "hookbus/metrics.h"
+
+/* What an action callback returns. */
+enum hb_act {
+    HB_ACT_DONE = 0, /* acted on: the offsets may be committed */
+    HB_ACT_RETRY,    /* transient failure: try again after a backoff, up to
+                        retry.max_attempts, then dead-letter */
+    HB_ACT_DROP,     /* permanent failure: dead-letter now (with err) */
+};
+
+/* The events one action covers: with a debounce window, every event that
+ * arrived for the same key inside it (oldest first); else exactly one. */
+struct hb_batch {
+    const struct hb_event *const *events;
+    size_t n;
+    const char *key;  /* the debounce key, "" when the app gives none */
+    int attempt;      /* 1 for the first try */
+};
+
+/* Common consumer configuration (DESIGN section 5), loaded by
+ * hb_consumer_config_load from the top-level keys:
+ *   kafka: {brokers, group, topics: [...], properties: {...}}
+ *   filter: [...]            dedup_window: 10m      debounce: 2s
+ *   retry: {max_attempts, initial_backoff, max_backoff}
+ *   dead_letter_topic: hookbus.dlq     admin_listen: 127.0.0.1:9091
+ *   concurrency: 4           (actions running at once)
+ * Every scalar can be overridden by HOOKBUS_* variables. */
+struct hb_consumer_config {
+    char *brokers, *group;
+    char **topics;
+    size_t ntopics;
+    struct hb_kv_list kafka_props;
+    char *embedded_bootstrap_file;
+    struct hb_filter *filter;  /* NULL: every event */
+    long dedup_window_ms;      /* 0: no dedup */
+    long debounce_ms;          /* 0: act on each event at once */
+    long retry_max_attempts;
+    long retry_initial_backoff_ms, retry_max_backoff_ms;
+    char *dead_letter_topic;   /* "" or NULL: exhausted events are logged and skipped */
+    char *admin_listen;        /* "" : no admin listener */
+    long concurrency;
+};
+
+/* Loads the common keys from cfg; name gives the default group. Keys it does
+ * not know are left unmarked for the application (see
+ * hb_config_check_unused). 0, or -1 with "FILE:LINE: key: problem". */
+int hb_consumer_config_load(const struct hb_config *cfg, const char *name,
+                            struct hb_consumer_config *out, char *err, size_t errlen);
+void hb_consumer_config_free(struct hb_consumer_config *c);
+
+/* An application: the callbacks the runtime drives. Only name and act are
+ * required. Callbacks may run on several runtime threads at once (up to
+ * `concurrency`), never twice at once for the same debounce key. */
+struct hb_consumer_app {
+    const char *name; /* "hookbus-exec": default group, hookbus_consumer header, logs */
+    const char *help; /* extra --help text for the application's own keys */
+    /* Reads the application's own keys from cfg (mark them used) into *ud.
+     * 0, or -1 with "FILE:LINE: key: problem" (the binary exits 2). */
+    int (*configure)(const struct hb_config *cfg, void **ud, char *err, size_t errlen);
+    /* Starts background work (e.g. a watch) after configuration; metrics is
+     * the registry /metrics renders. 0, or -1 with err (exit 1). */
+    int (*start)(void *ud, struct hb_metrics *metrics, char *err, size_t errlen);
+    /* False while the application cannot act yet (/readyz, and no message is
+     * handed to act until it is true). NULL: always ready. */
+    bool (*ready)(void *ud);
+    /* The debounce key of an event into out[outlen]. 0, or -1: no key, the
+     * event is acted on alone. NULL: no debouncing. */
+    int (*key)(void *ud, const struct hb_event *ev, char *out, size_t outlen);
+    /* Acts on a batch. On HB_ACT_RETRY / HB_ACT_DROP writes why into err
+     * (it goes into logs and the hookbus_error dead-letter header). */
+    enum hb_act (*act)(void *ud, const struct hb_batch *b, char *err, size_t errlen);
+    /* Stops background work before destroy (after the last act returned). */
+    void (*stop)(void *ud);
+    void (*destroy)(void *ud);
+};
+
+/* The whole program: common flags (--config, --help, --version, --log-level,
+ * --log-format, --check-config), configuration, signals (SIGTERM/SIGINT:
+ * finish in-flight actions, commit, exit 0), the admin listener, and the
+ * consume loop. Returns the process exit status (0, 1 runtime error,
+ * 2 usage or configuration error). */
+int hb_consumer_main(int argc, char **argv, const struct hb_consumer_app *app);
+
+/* The same pieces for programs that drive the runtime themselves. */
+struct hb_consumer;
+/* Creates the runtime (does not connect yet). ud is passed to the callbacks.
+ * NULL with err. */
+struct hb_consumer *hb_consumer_new(const struct hb_consumer_config *cfg,
+                                    const struct hb_consumer_app *app, void *ud,
+                                    struct hb_metrics *metrics, char *err, size_t errlen);
+/* Consumes until hb_consumer_stop; then finishes or hands back in-flight
+ * work and commits what is done. 0, or -1 on a fatal error. */
+int hb_consumer_run(struct hb_consumer *c);
+/* Asks hb_consumer_run to return. Safe from any thread. */
+void hb_consumer_stop(struct hb_consumer *c);
+/* True when the group is joined and Kafka is reachable. */
+bool hb_consumer_ready(const struct hb_consumer *c);
+void hb_consumer_free(struct hb_consumer *c);
+
+/* The retry schedule: the backoff before attempt `attempt` (2 = the first
+ * retry). With d = min(max, initial * 2^(attempt-2)) it returns
+ * d/2 + d/2 * jitter01 ("equal jitter", jitter01 in [0, 1)), so the wait
+ * never collapses to zero and retries of many events spread out. */
+long hb_backoff_ms(long initial_ms, long max_ms, int attempt, double jitter01);
+
+#endif
