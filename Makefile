@@ -3,6 +3,9 @@
 #   make run        gateway + hookbus-tail on an embedded Kafka, config/dev.yaml
 #   make test       unit + e2e tests, then the same under ASan+UBSan
 #   make asan       sanitizer build and its tests only
+#   make fuzz       libFuzzer targets (clang) in build/fuzz; make fuzz-smoke runs each briefly
+#   make valgrind   gateway e2e subset under valgrind (leaks are errors)
+#   make bench      benchmarks (bench/README.md), not part of make test
 #   make install PREFIX=/usr/local
 VERSION   := 0.1.0
 BUILD     ?= build
@@ -20,6 +23,13 @@ CFLAGS    ?= -O2 -g
 ifeq ($(SAN),1)
 CFLAGS    := -O1 -g -fno-omit-frame-pointer
 SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+# The libFuzzer flavour: everything instrumented, the fuzzer runtime linked
+# only into the fuzz_* drivers.
+ifeq ($(SAN),fuzz)
+CC        := clang
+CFLAGS    := -O1 -g -fno-omit-frame-pointer
+SANFLAGS  := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
 endif
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DHB_VERSION=\"$(VERSION)\" $(WARN) $(CFLAGS) $(SANFLAGS) \
              -Ilib/include -Ilib -Igateway $(PKG_CFLAGS) -MMD -MP
@@ -41,7 +51,12 @@ BINS      := $(BUILD)/bin/hookbus-gateway $(CONSUMERS:%=$(BUILD)/bin/hookbus-%) 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-unit test-e2e asan install clean lint
+FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_OBJ  := $(BUILD)/obj/fuzz/harness.o $(BUILD)/obj/fuzz/roundtrip.o
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/%)
+
+.PHONY: all deps run test test-unit test-e2e asan install clean lint fuzz fuzz-bins fuzz-smoke \
+        valgrind bench
 all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 
 deps:
@@ -76,6 +91,19 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBA) $(GW_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(GW_LIB_OBJ) $(LIBA) $(LIBS) -lcmocka
 
+$(BUILD)/fuzz_%: $(BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_OBJ) $(LIBA) $(GW_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(GW_LIB_OBJ) $(LIBA) $(LIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz: deps
+	$(MAKE) BUILD=build/fuzz SAN=fuzz fuzz-bins
+
+# Each target over its committed seeds plus a fixed number of new runs.
+fuzz-smoke: fuzz
+	scripts/fuzz-smoke.sh build/fuzz
+
 test-unit: all
 	@fail=0; for t in $(UNIT_BINS); do \
 	  HB_SOURCE_DIR=$(CURDIR) $$t || fail=1; done; exit $$fail
@@ -86,6 +114,13 @@ test-e2e: all
 test: all
 	$(MAKE) test-unit test-e2e
 	$(MAKE) asan
+	$(MAKE) fuzz-smoke
+
+valgrind: all
+	scripts/valgrind-e2e.sh $(BUILD)/bin
+
+bench: all
+	bench/run.sh $(BUILD)/bin
 
 asan:
 	$(MAKE) BUILD=build/asan SAN=1 test-unit test-e2e

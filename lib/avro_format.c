@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hookbus/format.h"
 #include "hookbus/util.h"
 
 #define AVRO_MAX_INPUT (16u * 1024u * 1024u) /* largest value we decode (or encode) */
@@ -177,13 +178,22 @@ static int avro_fail(char *err, size_t errlen, const char *what)
 
 /* ---- Encoding ---------------------------------------------------------- */
 
+static bool json_text_valid(const char *s)
+{
+    return !s || hb_utf8_valid(s, strlen(s));
+}
+
 /* True when a JSON tree stays within AVRO_MAX_DEPTH nested containers and
- * *nodes (counted down) values, i.e. when the decoder will accept it back. */
+ * *nodes (counted down) values, and every string and member name is UTF-8
+ * (cJSON does not check; JSON text that is not UTF-8 stays bytes), i.e. when
+ * the decoder will accept it back. */
 static bool json_within_limits(const cJSON *j, int depth, size_t *nodes)
 {
     if (*nodes == 0)
         return false;
     (*nodes)--;
+    if (!json_text_valid(j->string) || (cJSON_IsString(j) && !json_text_valid(j->valuestring)))
+        return false;
     if (!cJSON_IsObject(j) && !cJSON_IsArray(j))
         return true;
     if (depth >= AVRO_MAX_DEPTH)
@@ -272,16 +282,9 @@ static int encode_json(const cJSON *j, avro_value_t *dst, enum slot slot, int de
  * decoder would accept back. NULL when it is not such JSON. Caller frees. */
 static cJSON *parse_json_data(const struct hb_event *ev)
 {
-    const char *end = NULL;
-    const char *text = (const char *)ev->data;
-    cJSON *j = cJSON_ParseWithLengthOpts(text, ev->data_len, &end, 0);
-    if (!j)
-        return NULL;
-    while (end && end < text + ev->data_len &&
-           (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-        end++;
+    cJSON *j = hb_json_parse((const char *)ev->data, ev->data_len);
     size_t nodes = AVRO_MAX_NODES;
-    if (end != text + ev->data_len || !json_within_limits(j, 0, &nodes)) {
+    if (j && !json_within_limits(j, 0, &nodes)) {
         cJSON_Delete(j);
         return NULL;
     }
@@ -477,41 +480,6 @@ static int scan_branch(struct scanner *s, int n, int *out)
     return 0;
 }
 
-/* True when p[n] is valid UTF-8 with no NUL (C strings must hold it whole). */
-static bool utf8_valid(const unsigned char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = p[i];
-        size_t extra;
-        uint32_t cp, min;
-        if (c == 0)
-            return false;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            extra = 1, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            extra = 2, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            extra = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (n - i - 1 < extra)
-            return false;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += extra + 1;
-    }
-    return true;
-}
 
 /* Skips a bytes or string value whose length must fit in the input; strings
  * must be UTF-8 without NUL. */
@@ -522,7 +490,7 @@ static int scan_bytes(struct scanner *s, bool text)
         return -1;
     if (len < 0 || (uint64_t)len > (uint64_t)(s->end - s->p))
         return scan_fail(s, "length beyond the end of the input");
-    if (text && !utf8_valid(s->p, (size_t)len))
+    if (text && !hb_utf8_valid(s->p, (size_t)len))
         return scan_fail(s, "string is not UTF-8 or contains NUL");
     s->p += len;
     return 0;

@@ -317,6 +317,11 @@ static bool valid_value(const char *v, enum hb_attr_type t)
     return false;
 }
 
+bool hb_attr_value_valid(const char *value, enum hb_attr_type type)
+{
+    return value && valid_value(value, type);
+}
+
 int hb_event_validate(const struct hb_event *ev, char *err, size_t errlen)
 {
     static const char *const required[] = {"specversion", "id", "source", "type"};

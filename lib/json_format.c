@@ -11,6 +11,10 @@
 void *hb_json_parse(const char *buf, size_t len)
 {
     const char *end = NULL;
+    /* cJSON neither checks the encoding nor stops at a NUL inside a string
+     * (it truncates the value there): neither may pass as JSON. */
+    if (!hb_utf8_valid(buf, len))
+        return NULL;
     cJSON *v = cJSON_ParseWithLengthOpts(buf, len, &end, false);
     if (!v)
         return NULL;

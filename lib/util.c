@@ -410,3 +410,39 @@ char *hb_read_file(const char *path, size_t max, size_t *len, char *err, size_t 
     *len = b.len;
     return hb_buf_steal(&b);
 }
+
+bool hb_utf8_valid(const void *buf, size_t n)
+{
+    const unsigned char *p = buf;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        size_t extra;
+        uint32_t cp, min;
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            extra = 1, cp = c & 0x1f, min = 0x80;
+        } else if ((c & 0xf0) == 0xe0) {
+            extra = 2, cp = c & 0x0f, min = 0x800;
+        } else if ((c & 0xf8) == 0xf0) {
+            extra = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return false;
+        }
+        if (n - i - 1 < extra)
+            return false;
+        for (size_t k = 1; k <= extra; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += extra + 1;
+    }
+    return true;
+}

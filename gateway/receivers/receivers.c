@@ -188,7 +188,8 @@ void gw_bad_request(struct gw_ctx *ctx, const char *fmt, ...)
 void gw_take_delivery_id(struct gw_ctx *ctx, const char *header)
 {
     const char *v = ctx->req->header(ctx->req, header);
-    if (v && *v && strlen(v) < sizeof(ctx->delivery_id))
+    /* It becomes the event id: only a valid CloudEvents String is kept. */
+    if (v && *v && strlen(v) < sizeof(ctx->delivery_id) && hb_attr_value_valid(v, HB_ATTR_STRING))
         hb_strlcpy(ctx->delivery_id, v, sizeof(ctx->delivery_id));
 }
 
@@ -519,7 +520,9 @@ int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch)
     rc |= hb_event_set_data(ev, json, strlen(json));
     free(json);
     json = NULL;
-    if (rc) {
+    /* Payload strings reach attributes (subject, ref, tag, ...): an event a
+     * consumer would refuse is refused here, before it reaches Kafka. */
+    if (rc || hb_event_validate(ev, source, sizeof(source)) < 0) {
         gw_bad_request(ctx, "a field of the payload is too long or invalid");
         hb_event_free(ev);
         return -1;

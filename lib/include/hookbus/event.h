@@ -65,6 +65,9 @@ int hb_event_set_data(struct hb_event *ev, const void *data, size_t len);
 /* Attribute names: lowercase a-z and 0-9 only, 1..20 characters recommended;
  * we accept up to 64 (the spec says SHOULD for 20). */
 bool hb_attr_name_valid(const char *name);
+/* True when value is a valid value of type (String: UTF-8 without control
+ * characters; Integer, URI, Timestamp, ... per the CloudEvents type system). */
+bool hb_attr_value_valid(const char *value, enum hb_attr_type type);
 /* Checks required attributes (specversion 1.0, id, source, type non-empty),
  * every name, and every value against its type. 0 or -1 with a message. */
 int hb_event_validate(const struct hb_event *ev, char *err, size_t errlen);

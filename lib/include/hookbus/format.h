@@ -11,8 +11,9 @@
 #define HB_CT_CE_AVRO "application/cloudevents+avro"
 
 /* Parses buf[len] as exactly one JSON value with nothing but whitespace after
- * it (cJSON_ParseWithLength alone ignores trailing bytes). Returns a cJSON *
- * (caller deletes), NULL if it is not such a value. */
+ * it (cJSON_ParseWithLength alone ignores trailing bytes), in UTF-8 without
+ * NUL bytes (RFC 8259 section 8.1). Returns a cJSON * (caller deletes), NULL
+ * if it is not such a value. */
 void *hb_json_parse(const char *buf, size_t len);
 
 /* Encodes as a JSON object: Integer and Boolean attributes as JSON numbers and

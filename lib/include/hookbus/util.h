@@ -44,6 +44,10 @@ int hb_parse_duration_ms(const char *s, long *out_ms);
 /* "true/false/yes/no/on/off/1/0" -> bool. 0 or -1. */
 int hb_parse_bool(const char *s, bool *out);
 
+/* True when buf[n] is valid UTF-8 (shortest forms, no surrogates, at most
+ * U+10FFFF) with no NUL byte, so a C string can hold it whole. */
+bool hb_utf8_valid(const void *buf, size_t n);
+
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void hb_hex_encode(const unsigned char *in, size_t n, char *out);
 /* Decodes hex (either case) into out; returns the byte count or -1. */
