@@ -1,0 +1,151 @@
+/* test_fuzz_regressions.c: one test per defect the libFuzzer targets found
+ * (fuzz/); each crashing input is also kept in fuzz/corpus/<target>/regress-*.
+ *
+ *  - cJSON accepts bytes that are not UTF-8 and truncates strings at a raw
+ *    NUL: such "JSON" reached Avro strings the decoder refuses, and lost bytes
+ *    in structured mode. hb_json_parse now refuses it, and such data travels
+ *    as bytes (data_base64), unchanged.
+ *  - A receiver copied payload strings into attributes unchecked, so an event
+ *    with a control character or invalid UTF-8 in its subject reached Kafka
+ *    where every consumer refuses it. gw_emit now validates (400).
+ *  - A delivery id header became the event id unchecked (same effect). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hookbus/format.h"
+#include "hookbus/kafka.h"
+#include "hookbus/util.h"
+#include "receivers/receiver.h"
+
+static void json_parse_refuses_invalid_utf8_and_nul(void **state)
+{
+    (void)state;
+    static const char bad_utf8[] = "{\"tag\": \"v2.\xa6\xa6\"}";
+    static const char nul[] = "{\"provider\0\0\x01w_event\": 1}";
+    static const char ok[] = "{\"tag\": \"v2.\xc3\xa9\"}";
+    assert_null(hb_json_parse(bad_utf8, sizeof(bad_utf8) - 1));
+    assert_null(hb_json_parse(nul, sizeof(nul) - 1));
+    cJSON *j = hb_json_parse(ok, sizeof(ok) - 1);
+    assert_non_null(j);
+    cJSON_Delete(j);
+}
+
+/* JSON-typed data that is not really JSON survives every mode byte for byte. */
+static void non_json_data_round_trips(void **state)
+{
+    (void)state;
+    static const char data[] = "{\"urls\": [\"https://gitlab.ex\0\0\0ample.com/a.git\"]}";
+    for (int mode = HB_CE_BINARY; mode <= HB_CE_AVRO; mode++) {
+        char err[256];
+        struct hb_kafka_msg msg = {0};
+        struct hb_event *ev = hb_event_new(), *back = NULL;
+        enum hb_ce_mode got;
+        assert_int_equal(hb_event_set(ev, "specversion", "1.0"), 0);
+        assert_int_equal(hb_event_set(ev, "id", "1"), 0);
+        assert_int_equal(hb_event_set(ev, "source", "/s"), 0);
+        assert_int_equal(hb_event_set(ev, "type", "t"), 0);
+        assert_int_equal(hb_event_set(ev, "datacontenttype", "application/json"), 0);
+        assert_int_equal(hb_event_set_data(ev, data, sizeof(data) - 1), 0);
+        assert_int_equal(hb_kafka_encode(ev, (enum hb_ce_mode)mode, &msg, err, sizeof(err)), 0);
+        assert_int_equal(hb_kafka_decode(msg.value, msg.value_len, msg.key, msg.key_len,
+                                         msg.headers, &back, &got, err, sizeof(err)),
+                         0);
+        assert_int_equal(back->data_len, sizeof(data) - 1);
+        assert_memory_equal(back->data, data, sizeof(data) - 1);
+        hb_event_free(back);
+        hb_event_free(ev);
+        hb_kafka_msg_clear(&msg);
+    }
+}
+
+/* ---- a request without HTTP ---- */
+
+struct fake {
+    const char *names[4], *values[4];
+};
+
+static const char *fake_header(const struct gw_request *req, const char *name)
+{
+    const struct fake *f = req->conn;
+    for (size_t i = 0; i < 4 && f->names[i]; i++)
+        if (strcasecmp(f->names[i], name) == 0)
+            return f->values[i];
+    return NULL;
+}
+
+/* Runs the generic receiver over body; returns the status (0: events). */
+static int normalize(const char *body, const char *request_id, struct gw_ctx *ctx,
+                     struct gw_request *req, struct fake *f)
+{
+    static struct gw_receiver rcv = {.name = "g", .type = &gw_receiver_generic,
+                                     .insecure_no_auth = true};
+    *f = (struct fake){{"X-Request-Id"}, {request_id}};
+    *req = (struct gw_request){.method = "POST", .content_type = "application/json",
+                               .body = (const unsigned char *)body, .body_len = strlen(body),
+                               .header = fake_header, .conn = f};
+    *ctx = (struct gw_ctx){.rcv = &rcv, .req = req};
+    hb_now_rfc3339(ctx->time);
+    rcv.type->normalize(ctx);
+    return ctx->status;
+}
+
+static void receiver_refuses_invalid_attribute_values(void **state)
+{
+    (void)state;
+    struct gw_ctx ctx;
+    struct gw_request req;
+    struct fake f;
+    /* A control character (valid JSON escape) in a tag name -> subject. */
+    assert_int_equal(normalize("{\"ref\": \"refs/tags/v1\\u0001\", \"repository\": "
+                               "\"https://github.com/a/b\"}",
+                               "r1", &ctx, &req, &f),
+                     400);
+    assert_int_equal(ctx.nevents, 0);
+    gw_ctx_clear(&ctx);
+    /* Invalid UTF-8 is not JSON at all. */
+    assert_int_equal(normalize("{\"release\": {\"tag_name\": \"v2.\xa6\"}, \"url\": "
+                               "\"https://x.org/a/b\"}",
+                               "r1", &ctx, &req, &f),
+                     400);
+    gw_ctx_clear(&ctx);
+}
+
+static void delivery_id_must_be_a_valid_string(void **state)
+{
+    (void)state;
+    static const char body[] = "{\"ref\": \"main\", \"repository\": \"https://github.com/a/b\"}";
+    struct gw_ctx ctx;
+    struct gw_request req;
+    struct fake f;
+    assert_int_equal(normalize(body, "id\x01with-control", &ctx, &req, &f), 0);
+    assert_int_equal(ctx.nevents, 1);
+    assert_string_equal(ctx.delivery_id, "");
+    gw_ctx_finish(&ctx);
+    char err[256];
+    assert_int_equal(hb_event_validate(ctx.events[0], err, sizeof(err)), 0);
+    gw_ctx_clear(&ctx);
+    assert_int_equal(normalize(body, "d-42", &ctx, &req, &f), 0);
+    gw_ctx_finish(&ctx);
+    assert_string_equal(hb_event_get(ctx.events[0], "id"), "d-42");
+    gw_ctx_clear(&ctx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(json_parse_refuses_invalid_utf8_and_nul),
+        cmocka_unit_test(non_json_data_round_trips),
+        cmocka_unit_test(receiver_refuses_invalid_attribute_values),
+        cmocka_unit_test(delivery_id_must_be_a_valid_string),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
