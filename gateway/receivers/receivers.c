@@ -543,7 +543,9 @@ void gw_ctx_finish(struct gw_ctx *ctx)
         nnorm += ctx->normalized[i];
     if (!nnorm)
         return;
-    if (ctx->delivery_id[0])
+    /* Some receivers take the id from the body: it must still be a valid
+     * CloudEvents String (no control characters), else the body hash is used. */
+    if (ctx->delivery_id[0] && hb_attr_value_valid(ctx->delivery_id, HB_ATTR_STRING))
         hb_strlcpy(base, ctx->delivery_id, sizeof(base));
     else
         hb_sha256_hex2(ctx->rcv->name, strlen(ctx->rcv->name), ctx->req->body,

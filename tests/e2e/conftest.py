@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import shlex
 import pathlib
 import subprocess
 import time
@@ -20,6 +21,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(os.environ.get("HOOKBUS_BIN_DIR", ROOT / "build" / "bin"))
+# A command the gateway runs under (make valgrind sets it), and how much longer
+# than usual the test then waits for it.
+WRAPPER = shlex.split(os.environ.get("HOOKBUS_WRAPPER", ""))
+SLOW = 6 if WRAPPER else 1
 FIXTURES = ROOT / "tests" / "fixtures"
 TOPICS = ("hookbus.git", "hookbus.image", "hookbus.other")
 PARTITIONS = 3
@@ -103,10 +108,10 @@ class Gateway:
         e = dict(os.environ)
         e.update(env or {})
         self.proc = subprocess.Popen(
-            [str(BIN / "hookbus-gateway"), "--config", str(self.config_path),
+            [*WRAPPER, str(BIN / "hookbus-gateway"), "--config", str(self.config_path),
              "--log-format", "json", *args],
             stdout=self.log, stderr=subprocess.STDOUT, env=e)
-        self.port = wait_for(self._port, timeout=15, what="the gateway to listen")
+        self.port = wait_for(self._port, timeout=15 * SLOW, what="the gateway to listen")
         self.scheme = "https" if "tls:\n  enabled: true" in config or "enabled: true" in config else "http"
         self.base = f"{self.scheme}://127.0.0.1:{self.port}"
 
@@ -131,7 +136,7 @@ class Gateway:
         return self.base + path
 
     def post(self, path, body, headers=None, **kw):
-        return requests.post(self.url(path), data=body, headers=headers or {}, timeout=15,
+        return requests.post(self.url(path), data=body, headers=headers or {}, timeout=15 * SLOW,
                              verify=False, **kw)
 
     def stop(self):
@@ -141,7 +146,7 @@ class Gateway:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(20)
+                self.proc.wait(20 * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()

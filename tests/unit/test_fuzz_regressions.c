@@ -8,7 +8,8 @@
  *  - A receiver copied payload strings into attributes unchecked, so an event
  *    with a control character or invalid UTF-8 in its subject reached Kafka
  *    where every consumer refuses it. gw_emit now validates (400).
- *  - A delivery id header became the event id unchecked (same effect). */
+ *  - A delivery id (a header, or the body's id for acr, azure-devops,
+ *    distribution, harbor) became the event id unchecked (same effect). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -139,6 +140,34 @@ static void delivery_id_must_be_a_valid_string(void **state)
     gw_ctx_clear(&ctx);
 }
 
+/* A receiver that takes the delivery id from the body (acr). */
+static void body_delivery_id_must_be_a_valid_string(void **state)
+{
+    (void)state;
+    static const char body[] =
+        "{\"id\": \"cb8c\\nce-x\", \"action\": \"push\", \"target\": {\"mediaType\": "
+        "\"application/vnd.docker.distribution.manifest.v2+json\", \"digest\": "
+        "\"sha256:80f0d5c8786bb9e621a45ece0db56d11cdc624ad20da9fe62e9d2f0ef331d7d0\", "
+        "\"repository\": \"team/web\", \"tag\": \"v1\"}, \"request\": {\"host\": "
+        "\"acme.azurecr.io\"}}";
+    static struct gw_receiver rcv = {.name = "a", .type = &gw_receiver_acr,
+                                     .insecure_no_auth = true};
+    struct fake f = {{NULL}, {NULL}};
+    struct gw_request req = {.method = "POST", .content_type = "application/json",
+                             .body = (const unsigned char *)body, .body_len = strlen(body),
+                             .header = fake_header, .conn = &f};
+    struct gw_ctx ctx = {.rcv = &rcv, .req = &req};
+    char err[256];
+    hb_now_rfc3339(ctx.time);
+    rcv.type->normalize(&ctx);
+    assert_int_equal(ctx.status, 0);
+    assert_int_equal(ctx.nevents, 1);
+    gw_ctx_finish(&ctx);
+    assert_int_equal(hb_event_validate(ctx.events[0], err, sizeof(err)), 0);
+    assert_int_equal(strlen(hb_event_get(ctx.events[0], "id")), 64); /* the body hash */
+    gw_ctx_clear(&ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +175,7 @@ int main(void)
         cmocka_unit_test(non_json_data_round_trips),
         cmocka_unit_test(receiver_refuses_invalid_attribute_values),
         cmocka_unit_test(delivery_id_must_be_a_valid_string),
+        cmocka_unit_test(body_delivery_id_must_be_a_valid_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
