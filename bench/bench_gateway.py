@@ -176,7 +176,8 @@ def update_readme(text, info):
     begin, end = "<!-- gateway-bench:begin -->", "<!-- gateway-bench:end -->"
     body = (f"{begin}\nMeasured {info['date']} on {info['machine']['nproc']} x "
             f"{info['machine']['cpu']} (Linux {info['machine']['kernel']}), {info['duration']} s "
-            f"per point, wrk with 2 threads on the same machine.\n\n{text}\n{end}")
+            f"per point, wrk with 2 threads on the same machine; extra kafka.properties: "
+            f"{', '.join(info['kafka_properties']) or 'none'}.\n\n{text}\n{end}")
     s = readme.read_text() if readme.exists() else ""
     if begin in s and end in s:
         s = s[:s.index(begin)] + body + s[s.index(end) + len(end):]
@@ -191,6 +192,8 @@ def main():
     ap.add_argument("--duration", type=int, default=8)
     ap.add_argument("--conns", default="8,32,64,256")
     ap.add_argument("--no-readme", action="store_true")
+    ap.add_argument("--prop", action="append", default=[],
+                    help="an extra kafka.properties entry KEY=VALUE (e.g. linger.ms=1)")
     a = ap.parse_args()
     os.environ["HOOKBUS_BIN_DIR"] = str(pathlib.Path(a.bin_dir).resolve())
     import conftest  # noqa: E402  (reads HOOKBUS_BIN_DIR)
@@ -208,7 +211,7 @@ kafka:
   brokers: {kafka.bootstrap}
   properties:
     acks: all
-limits:
+{{props}}limits:
   max_connections: 4096
 receivers:
   - name: gh
@@ -217,7 +220,8 @@ receivers:
   - name: hub
     type: dockerhub
     secrets: [literal:{HUB_SECRET}]
-"""
+""".replace("{props}", "".join(f"    {p.split('=', 1)[0]}: '{p.split('=', 1)[1]}'\n"
+                                      for p in a.prop))
         (tmp / "gw").mkdir()
         gw = conftest.Gateway(tmp / "gw", config)
         time.sleep(0.5)  # let the producer connect before the idle reading
@@ -263,10 +267,12 @@ receivers:
         info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "machine": machine(), "duration": a.duration,
                 "github_body_bytes": gh.stat().st_size, "dockerhub_body_bytes": hub.stat().st_size,
-                "kafka": "mock-kafka (librdkafka mock cluster), acks=all", "rows": rows,
+                "kafka": "mock-kafka (librdkafka mock cluster), acks=all",
+                "kafka_properties": a.prop, "rows": rows,
                 "ratio_gateway_to_nginx": ratios, "gateway_memory": rss,
                 "targets": {"ratio_256_min": 0.40, "p99_32_max_ms": 10, "rss_max_mb": 32}}
-        (RESULTS / "gateway.json").write_text(json.dumps(info, indent=2) + "\n")
+        out = RESULTS / ("gateway-props.json" if a.prop else "gateway.json")
+        out.write_text(json.dumps(info, indent=2) + "\n")
         text = table(rows, ratios, rss)
         print()
         print(text)
