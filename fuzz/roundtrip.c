@@ -28,8 +28,7 @@ static bool type_kept(const struct hb_attr *a, enum hb_ce_mode mode)
 }
 
 /* True when an object anywhere in j repeats a member name (JSON leaves the
- * meaning open; an Avro map keeps one of them, and cJSON_Compare finds only
- * the first). */
+ * meaning open; an Avro map keeps one of them). */
 static bool duplicate_names(const cJSON *j)
 {
     for (const cJSON *c = j ? j->child : NULL; c; c = c->next) {
@@ -42,8 +41,8 @@ static bool duplicate_names(const cJSON *j)
     return false;
 }
 
-/* Structured and Avro modes carry JSON data as a JSON value (re-serialized
- * compactly, DESIGN and lib/avro_format.c); everything else byte for byte. */
+/* Avro carries JSON data as a JSON value (re-serialized compactly,
+ * lib/avro_format.c); every other mode byte for byte. */
 static bool same_data(const struct hb_event *a, const struct hb_event *b, enum hb_ce_mode mode)
 {
     if (!a->data != !b->data)
@@ -52,7 +51,7 @@ static bool same_data(const struct hb_event *a, const struct hb_event *b, enum h
         return true;
     if (a->data_len == b->data_len && memcmp(a->data, b->data, a->data_len) == 0)
         return true;
-    if (mode == HB_CE_BINARY || !hb_content_type_is_json(hb_event_get(a, "datacontenttype")))
+    if (mode != HB_CE_AVRO || !hb_content_type_is_json(hb_event_get(a, "datacontenttype")))
         return false;
     cJSON *ja = hb_json_parse((const char *)a->data, a->data_len);
     cJSON *jb = hb_json_parse((const char *)b->data, b->data_len);
