@@ -13,16 +13,10 @@
 #include "hookbus/filter.h"
 #include "hookbus/format.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static struct hb_event *event;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+int fuzz_init(void)
 {
-    (void)argc;
-    (void)argv;
-    fuzz_quiet();
     event = hb_event_new();
     hb_event_set(event, "specversion", "1.0");
     hb_event_set(event, "id", "delivery-1");

@@ -16,16 +16,10 @@
 #include "gateway.h"
 #include "hookbus/config.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 static int memfd = -1;
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
+int fuzz_init(void)
 {
-    (void)argc;
-    (void)argv;
-    fuzz_quiet();
     memfd = memfd_create("fuzz-config", 0);
     return memfd < 0 ? -1 : 0;
 }

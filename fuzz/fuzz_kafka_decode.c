@@ -14,17 +14,6 @@
 #include "harness.h"
 #include "hookbus/kafka.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_quiet();
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_msg m;
@@ -38,11 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (m.names[i][0] != ':')
             rd_kafka_header_add(h, m.names[i], -1, m.values[i], (ssize_t)m.value_lens[i]);
     const char *key = fuzz_msg_header(&m, ":key");
-    if (hb_kafka_decode(m.body, m.body_len, key, key ? strlen(key) : 0, h, &ev, &mode, err,
-                        sizeof(err)) == 0) {
-        fuzz_check_roundtrip(ev);
-        hb_event_free(ev);
-    }
+    int rc = hb_kafka_decode(m.body, m.body_len, key, key ? strlen(key) : 0, h, &ev, &mode, err,
+                             sizeof(err));
+    fuzz_check_decoded(rc, ev);
     rd_kafka_headers_destroy(h);
     fuzz_msg_free(&m);
     return 0;

@@ -105,7 +105,10 @@ void fuzz_request(const struct fuzz_msg *m, struct gw_request *req, char *ct, si
                                .conn = (void *)m};
 }
 
-void fuzz_quiet(void)
+int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+    (void)argc;
+    (void)argv;
     hb_log_setup((enum hb_log_level)(HB_LOG_ERROR + 1), HB_LOG_TEXT);
+    return fuzz_init ? fuzz_init() : 0;
 }

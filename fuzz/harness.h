@@ -43,7 +43,11 @@ const char *fuzz_msg_header(const struct fuzz_msg *m, const char *name);
  * content_type is the lowercase media type of Content-Type (into ct). */
 void fuzz_request(const struct fuzz_msg *m, struct gw_request *req, char *ct, size_t ctlen);
 
-/* Silences the library's logs (call once from LLVMFuzzerInitialize). */
-void fuzz_quiet(void);
+/* The libFuzzer entry points. harness.c defines LLVMFuzzerInitialize: it
+ * silences the library's logs and calls fuzz_init, which a driver may define
+ * for its own set-up (0, or -1 to stop). */
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int fuzz_init(void) __attribute__((weak));
 
 #endif

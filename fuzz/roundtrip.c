@@ -100,3 +100,11 @@ void fuzz_check_roundtrip(const struct hb_event *ev)
         hb_kafka_msg_clear(&msg);
     }
 }
+
+void fuzz_check_decoded(int rc, struct hb_event *ev)
+{
+    if (rc == 0) {
+        fuzz_check_roundtrip(ev);
+        hb_event_free(ev);
+    }
+}
