@@ -28,6 +28,11 @@ void *hb_json_parse(const char *buf, size_t len)
     return v;
 }
 
+static bool json_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 /* Adds the event's data to obj: JSON data that parses goes in verbatim as a
  * raw JSON value (no re-serialization, so large integers and the sender's
  * spelling survive), other data as base64. */
@@ -35,7 +40,11 @@ static int add_data(cJSON *obj, const struct hb_event *ev)
 {
     if (!ev->data)
         return 0;
-    if (hb_content_type_is_json(hb_event_get(ev, "datacontenttype"))) {
+    /* The decoder takes the value's span: whitespace around it would be lost,
+     * so such data goes as base64 to stay byte for byte (found by fuzzing). */
+    bool padded = ev->data_len && (json_space(ev->data[0]) ||
+                                   json_space(ev->data[ev->data_len - 1]));
+    if (!padded && hb_content_type_is_json(hb_event_get(ev, "datacontenttype"))) {
         cJSON *parsed = (cJSON *)hb_json_parse((const char *)ev->data, ev->data_len);
         if (parsed) {
             cJSON_Delete(parsed);
