@@ -201,7 +201,7 @@ def main():
     conns = [int(c) for c in a.conns.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="hookbus-bench-"))
-    kafka = gw = nginx = None
+    kafka = gw = gw_tls = nginx = None
     try:
         kafka = conftest.MockKafka()
         config = f"""listen: 127.0.0.1:0
@@ -240,10 +240,15 @@ receivers:
             r = requests.post(gw.url(path), data=body, timeout=10,
                               headers={"Content-Type": "application/json", **h})
             assert r.status_code == 202, (path, r.status_code, r.text)
+        # The same gateway configuration over TLS (self-signed certificate).
+        (tmp / "gw-tls").mkdir()
+        gw_tls = conftest.Gateway(tmp / "gw-tls", config.replace("enabled: false", "enabled: true"))
         nport = free_port()
         nginx = start_nginx(tmp, nport)
         targets = [("gateway-github", gw.url("/webhooks/gh"), gh, gh_headers, conns),
                    ("gateway-dockerhub", gw.url(f"/webhooks/hub/{key}"), hub, {},
+                    [c for c in conns if c in (32, 256)] or conns),
+                   ("gateway-github-tls", gw_tls.url("/webhooks/gh"), gh, gh_headers,
                     [c for c in conns if c in (32, 256)] or conns),
                    ("nginx", f"http://127.0.0.1:{nport}/webhooks/gh", gh, gh_headers, conns)]
         rows = []
@@ -284,8 +289,9 @@ receivers:
         if nginx:
             nginx.terminate()
             nginx.wait(10)
-        if gw:
-            gw.stop()
+        for g in (gw, gw_tls):
+            if g:
+                g.stop()
         if kafka:
             kafka.stop()
         shutil.rmtree(tmp, ignore_errors=True)
