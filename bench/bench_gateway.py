@@ -144,6 +144,7 @@ set title 'hookbus-gateway (signed GitHub push, acks=all) vs static nginx, loopb
 set xlabel 'concurrent connections'
 set ylabel 'latency (ms)'
 set logscale xy
+set xrange [5:400]
 set key top left
 set grid
 plot '{data}' index 0 using 1:2 with linespoints title 'gateway p50', \\
@@ -281,8 +282,9 @@ receivers:
         text = table(rows, ratios, rss)
         print()
         print(text)
-        if plot(rows, RESULTS / "latency.png"):
-            print("plot: bench/results/latency.png")
+        png = RESULTS / ("latency-props.png" if a.prop else "latency.png")
+        if plot(rows, png):
+            print(f"plot: {png.relative_to(ROOT)}")
         if not a.no_readme:
             update_readme(text, info)
     finally:

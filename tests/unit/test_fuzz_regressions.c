@@ -42,6 +42,35 @@ static void json_parse_refuses_invalid_utf8_and_nul(void **state)
     cJSON_Delete(j);
 }
 
+/* hb_utf8_valid (what hb_json_parse now checks), around its 8-byte ASCII
+ * fast path: a NUL or a bad byte is found at every position. */
+static void utf8_valid_every_position(void **state)
+{
+    (void)state;
+    char buf[40];
+    for (size_t len = 0; len <= 24; len++) {
+        memset(buf, 'a', len);
+        assert_true(hb_utf8_valid(buf, len));
+        for (size_t at = 0; at < len; at++) {
+            memset(buf, 'a', len);
+            buf[at] = '\0';
+            assert_false(hb_utf8_valid(buf, len));
+            buf[at] = (char)0xff;
+            assert_false(hb_utf8_valid(buf, len));
+            if (at + 2 <= len) { /* U+00E9 anywhere, across word boundaries too */
+                buf[at] = (char)0xc3;
+                buf[at + 1] = (char)0xa9;
+                assert_true(hb_utf8_valid(buf, len));
+                assert_false(hb_utf8_valid(buf, at + 1)); /* cut in the middle */
+            }
+        }
+    }
+    assert_false(hb_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(hb_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(hb_utf8_valid("\xf4\x90\x80\x80", 4)); /* beyond U+10FFFF */
+    assert_true(hb_utf8_valid("\xf0\x9f\x98\x80", 4));  /* U+1F600 */
+}
+
 /* JSON-typed data survives modes first..last byte for byte. */
 static void round_trip(const char *data, size_t len, enum hb_ce_mode last)
 {
@@ -182,6 +211,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(json_parse_refuses_invalid_utf8_and_nul),
+        cmocka_unit_test(utf8_valid_every_position),
         cmocka_unit_test(non_json_data_round_trips),
         cmocka_unit_test(receiver_refuses_invalid_attribute_values),
         cmocka_unit_test(delivery_id_must_be_a_valid_string),
