@@ -126,9 +126,9 @@ dist: $(LIBA) $(BINS)
 	rm -rf $(BUILD)/dist
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/dist PREFIX=/usr
 
-# Cheap deployment checks, part of `make test` (scripts/check-deploy.sh says what).
+# Cheap deployment checks, part of `make test` (scripts/check_deploy.py says what).
 check-deploy: $(BINS)
-	scripts/check-deploy.sh $(BUILD)/bin
+	$(PYTHON) scripts/check_deploy.py --bin-dir $(BUILD)/bin
 
 clean:
 	rm -rf build
