@@ -83,8 +83,9 @@ test-unit: all
 	@fail=0; for t in $(UNIT_BINS); do \
 	  HB_SOURCE_DIR=$(CURDIR) $$t || fail=1; done; exit $$fail
 
-test-e2e: all
-	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q tests/e2e
+test-e2e: all dist
+	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin HOOKBUS_DIST_DIR=$(CURDIR)/$(BUILD)/dist \
+	   $(PYTHON) -m pytest -q tests/e2e
 
 test: all
 	$(MAKE) check-deploy
