@@ -154,6 +154,10 @@ def test_image_command_accepts_a_webhook_and_tail_reads_it(tmp_path):
         assert r.returncode != 0
         wait_for(lambda: requests.get(f"http://127.0.0.1:{p['admin']}/readyz", timeout=5).status_code == 200,
                  timeout=15, what="/readyz")
+        # With an admin listener, the webhook port does not serve the metrics.
+        r = requests.get(f"https://127.0.0.1:{p['webhooks']}/metrics", verify=False, timeout=5)
+        assert r.status_code == 404, r.text
+        assert requests.get(f"http://127.0.0.1:{p['admin']}/metrics", timeout=5).status_code == 200
 
         # config/gateway.yaml serves TLS (a self-signed certificate without files).
         body = json.dumps({
