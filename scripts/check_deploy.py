@@ -132,6 +132,26 @@ class Binaries:
             return False, "timed out after 30 s"
         return r.returncode == 0, (r.stdout + r.stderr).strip()
 
+    def config_of(self, rep, where, argv):
+        """The --config of argv when its binary is built; else reports why not
+        (SKIP: not built, FAIL: no --config) and returns None."""
+        _, why = self.path(argv[0])
+        if why:
+            rep.skip(f"{where}: {why}")
+            return None
+        cfg = config_arg(argv)
+        if not cfg:
+            rep.fail(f"{where}: {argv[0]} has no --config")
+        return cfg
+
+    def report(self, rep, label, name, config, env):
+        """check_config, reported as ok or FAIL under label."""
+        ok, out = self.check_config(name, config, env)
+        if ok:
+            rep.ok(label)
+        else:
+            rep.fail(f"{label}: {out}")
+
 
 # 1, 2 -----------------------------------------------------------------------
 
@@ -200,11 +220,7 @@ def check_config_dir(rep, bins):
         fenv = dict(env)
         for var in re.findall(r"\benv:([A-Za-z_][A-Za-z0-9_]*)", f.read_text()):
             fenv.setdefault(var, "placeholder-for-check-deploy")
-        ok, out = bins.check_config(name, f, fenv)
-        if ok:
-            rep.ok(f"{rel(f)}: {name} --check-config")
-        else:
-            rep.fail(f"{rel(f)}: {name} --check-config: {out}")
+        bins.report(rep, f"{rel(f)}: {name} --check-config", name, f, fenv)
 
 
 # 4 --------------------------------------------------------------------------
@@ -242,13 +258,8 @@ def check_compose_wiring(rep, bins, compose):
             rep.fail(f"compose service {name}: command does not start with a hookbus binary: {cmd}")
             continue
         binary = cmd[0]
-        _, why = bins.path(binary)
-        if why:
-            rep.skip(f"compose service {name}: {why}")
-            continue
-        cfg = config_arg(cmd)
+        cfg = bins.config_of(rep, f"compose service {name}", cmd)
         if not cfg:
-            rep.fail(f"compose service {name}: {binary} has no --config")
             continue
         with tempfile.TemporaryDirectory(prefix="check-deploy-") as tmp:
             mounts = {}
@@ -272,11 +283,8 @@ def check_compose_wiring(rep, bins, compose):
             local = pathlib.Path(tmp) / host_cfg.name
             local.write_text(rewrite_paths(host_cfg.read_text(), mounts))
             env = clean_env({k: str(v) for k, v in (svc.get("environment") or {}).items()})
-            ok, out = bins.check_config(binary, local, env)
-            if ok:
-                rep.ok(f"compose service {name}: {binary} --config {cfg} (its mounts and environment)")
-            else:
-                rep.fail(f"compose service {name}: {binary} --config {cfg}: {out}")
+            bins.report(rep, f"compose service {name}: {binary} --config {cfg} (its mounts and environment)",
+                        binary, local, env)
 
 
 # 5 --------------------------------------------------------------------------
@@ -508,13 +516,8 @@ def check_k8s_configs(rep, bins, cl):
             if not argv or not argv[0].startswith("hookbus-"):
                 continue
             where = f"{rel(f)}: {d['kind']}/{name} {argv[0]}"
-            _, why = bins.path(argv[0])
-            if why:
-                rep.skip(f"{where}: {why}")
-                continue
-            cfg = config_arg(argv)
+            cfg = bins.config_of(rep, where, argv)
             if not cfg:
-                rep.fail(f"{where}: no --config")
                 continue
             with tempfile.TemporaryDirectory(prefix="check-deploy-") as tmp:
                 mounts, env = materialize(cl, ns, tpl["spec"], c, pathlib.Path(tmp))
@@ -523,11 +526,8 @@ def check_k8s_configs(rep, bins, cl):
                     rep.fail(f"{where}: {cfg} is not in a mounted ConfigMap")
                     continue
                 local.write_text(rewrite_paths(local.read_text(), mounts))
-                ok, out = bins.check_config(argv[0], local, clean_env(env))
-                if ok:
-                    rep.ok(f"{where} --config {cfg} (its mounted ConfigMaps and Secrets)")
-                else:
-                    rep.fail(f"{where} --config {cfg}: {out}")
+                bins.report(rep, f"{where} --config {cfg} (its mounted ConfigMaps and Secrets)",
+                            argv[0], local, clean_env(env))
 
 
 # 6 --------------------------------------------------------------------------
