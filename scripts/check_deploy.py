@@ -6,7 +6,8 @@
 GROUP is compose, yamllint, configs, kubernetes or dockerfile (default: all).
 
 1. docker-compose.yml: `docker-compose config -q` (Debian's docker-compose)
-   with config/example.env as the .env file, every profile enabled.
+   with config/example.env as the .env file, every profile enabled; `bash -n`
+   of the scripts services run with `sh -c` / `bash -c` (kafka-init).
 2. yamllint (settings in .yamllint) over the compose file, config/ and deploy/.
 3. Every YAML file under config/ (recursively) loads with its binary's
    --check-config, with config/example.env's variables set (and a placeholder
@@ -173,7 +174,17 @@ def check_compose_file(rep):
         rep.fail(f"docker-compose config -q: {r.stderr.strip()}")
         return None
     rep.ok("docker-compose.yml: docker-compose config -q (env file config/example.env, all profiles)")
-    return yaml.safe_load(r.stdout)
+    compose = yaml.safe_load(r.stdout)
+    for name, svc in sorted(compose.get("services", {}).items()):
+        entry = svc.get("entrypoint") or []
+        if len(entry) == 2 and entry[0].endswith(("/sh", "/bash")) and entry[1] == "-c":
+            script = " ".join(svc.get("command") or []).replace("$$", "$")
+            r = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
+            if r.returncode != 0:
+                rep.fail(f"compose service {name}: its script does not parse: {r.stderr.strip()}")
+            else:
+                rep.ok(f"compose service {name}: bash -n of its script")
+    return compose
 
 
 def check_yamllint(rep):

@@ -70,6 +70,11 @@ def test_compose_file_that_compose_rejects(tree):
     fails(tree, ["compose"], "docker-compose config -q")
 
 
+def test_topic_script_that_does_not_parse(tree):
+    edit(tree / "docker-compose.yml", "        create() {", "        create() (")
+    fails(tree, ["compose"], "compose service kafka-init: its script does not parse")
+
+
 def test_config_named_after_no_binary(tree):
     shutil.copy(tree / "config" / "gateway.yaml", tree / "config" / "gatewy.yaml")
     fails(tree, ["configs"], "config/gatewy.yaml: no binary hookbus-gatewy")
