@@ -12,6 +12,7 @@ python3 python3-pytest python3-confluent-kafka python3-requests python3-yaml pyt
 python3-jsonschema python3-pytest-xdist
 kcat clang libclang-rt-14-dev valgrind
 wrk nginx-light gnuplot-nox
+docker-compose yamllint
 "
 
 missing=""
