@@ -172,13 +172,16 @@ def table(rows, ratios, rss):
     return "\n".join(out)
 
 
-def update_readme(text, info):
+def update_readme(text, info, section="gateway-bench"):
+    """Replaces the section between <!-- SECTION:begin/end --> of bench/README.md."""
     readme = ROOT / "bench" / "README.md"
-    begin, end = "<!-- gateway-bench:begin -->", "<!-- gateway-bench:end -->"
+    begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
+    how = (f"{info['duration']} s per point, wrk with 2 threads on the same machine; extra "
+           f"kafka.properties: {', '.join(info['kafka_properties']) or 'none'}"
+           if "duration" in info else "everything on the same machine")
     body = (f"{begin}\nMeasured {info['date']} on {info['machine']['nproc']} x "
-            f"{info['machine']['cpu']} (Linux {info['machine']['kernel']}), {info['duration']} s "
-            f"per point, wrk with 2 threads on the same machine; extra kafka.properties: "
-            f"{', '.join(info['kafka_properties']) or 'none'}.\n\n{text}\n{end}")
+            f"{info['machine']['cpu']} (Linux {info['machine']['kernel']}), {how}.\n\n"
+            f"{text}\n{end}")
     s = readme.read_text() if readme.exists() else ""
     if begin in s and end in s:
         s = s[:s.index(begin)] + body + s[s.index(end) + len(end):]

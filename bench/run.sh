@@ -1,5 +1,12 @@
 #!/bin/sh
-# make bench: every benchmark in bench/, results in bench/results/.
+# make bench: every benchmark in bench/, results in bench/results/ and the
+# tables in bench/README.md. Loopback only, each run bounded in time.
 set -eu
 bin=${1:-build/bin}
 /usr/bin/python3 bench/bench_gateway.py "$bin"
+# hookbus-kargo's end-to-end latency and coalescing, once it is built here.
+if [ -x "$bin/hookbus-kargo" ] && [ -f tests/e2e/test_kargo.py ]; then
+    /usr/bin/python3 bench/bench_kargo.py "$bin"
+else
+    echo "bench: no hookbus-kargo in $bin: end-to-end and coalescing benchmarks skipped"
+fi

@@ -209,11 +209,56 @@ def config():
                         "'https://github.com/a/b'}\nkafka: {properties: {acks: all}}\n")
 
 
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def spool_record(ms, receiver, eid, topic, key, headers, value):
+    """One record of gateway/spool.c: "HBS1", payload length, CRC32C of the
+    length and payload (little-endian), then the payload."""
+    def s16(b):
+        return len(b).to_bytes(2, "little") + b
+
+    def b32(b):
+        return b"\xff\xff\xff\xff" if b is None else len(b).to_bytes(4, "little") + b
+    p = ms.to_bytes(8, "little") + s16(receiver) + s16(eid) + s16(topic) + b32(key)
+    p += len(headers).to_bytes(2, "little")
+    for k, v in headers:
+        p += s16(k) + b32(v)
+    p += b32(value)
+    n = len(p).to_bytes(4, "little")
+    return b"HBS1" + n + crc32c(p, crc32c(n)).to_bytes(4, "little") + p
+
+
+def spool():
+    """Spool segments (first byte: the driver's mode) from the binary events."""
+    records = []
+    for path in sorted(glob.glob(os.path.join(FIX, "events", "*.json")))[:4]:
+        ev = json.loads(read(path))
+        heads = [(("ce_" + k).encode(), str(v).encode()) for k, v in ev.items()
+                 if k not in ("data", "data_base64", "datacontenttype")]
+        heads.append((b"content-type", b"application/json"))
+        records.append(spool_record(1700000000000, ev["receiver"].encode(), ev["id"].encode(),
+                                    b"hookbus.git", ev.get("partitionkey", "").encode(), heads,
+                                    json.dumps(ev.get("data", {})).encode()))
+    records.append(spool_record(1, b"", b"", b"t", None, [(b"h", None)], None))
+    for mode in (b"\x00", b"\x01"):
+        save("fuzz_spool", mode + records[0])
+        save("fuzz_spool", mode + b"".join(records))
+        save("fuzz_spool", mode + records[1] + b"garbage" + records[2] + records[3][:40])
+
+
 if __name__ == "__main__":
     receivers()
     auth()
     events()
     cesql()
     config()
+    spool()
     for d in sorted(os.listdir(OUT)):
         print("%s: %d seeds" % (d, len(os.listdir(os.path.join(OUT, d)))))
