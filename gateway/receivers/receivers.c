@@ -589,7 +589,11 @@ static cJSON *build_data(const struct gw_ctx *ctx, const struct gw_change *ch, c
     add_str(d, "branch", ch->branch);
     add_str(d, "tag", ch->tag);
     add_str(d, "commit", ch->commit);
-    add_str(d, "before", ch->before);
+    /* A tag names a commit; the previous value and the files of the commits
+     * pushed with it are branch notions (the git.tag schema has neither). */
+    bool tag_event = strcmp(ch->type, "dev.hookbus.git.tag") == 0;
+    if (!tag_event)
+        add_str(d, "before", ch->before);
     if (ch->deleted >= 0)
         cJSON_AddBoolToObject(d, "deleted", ch->deleted);
     add_str(d, "digest", ch->digest);
@@ -604,7 +608,7 @@ static cJSON *build_data(const struct gw_ctx *ctx, const struct gw_change *ch, c
         add_str(d, "image", ch->image);
     }
     add_str(d, "actor", ch->actor);
-    if (ch->changed_paths) {
+    if (ch->changed_paths && !tag_event) {
         cJSON_AddItemToObject(d, "changed_paths", cJSON_Duplicate(ch->changed_paths, 1));
         cJSON_AddBoolToObject(d, "changed_paths_truncated", ch->changed_paths_truncated);
     }
