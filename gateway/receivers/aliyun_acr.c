@@ -50,15 +50,8 @@ static void aliyun_normalize(struct gw_ctx *ctx)
                             "receiver sets no registry_url");
         goto done;
     }
-    struct gw_change ch = {
-        .deleted = -1,
-        .type = "dev.hookbus.image.push",
-        .provider_event = "push",
-        .repo_url = image,
-        .tag = tag,
-        .digest = gw_json_str(root, "push_data.digest"),
-        .actor = gw_json_str(root, "push_data.pusher"),
-    };
+    struct gw_change ch = gw_image_change("push", image, tag, gw_json_str(root, "push_data.digest"));
+    ch.actor = gw_json_str(root, "push_data.pusher");
     gw_emit(ctx, &ch);
 done:
     cJSON_Delete(root);

@@ -72,15 +72,8 @@ static void artifactory_pushed(struct gw_ctx *ctx, const cJSON *root, const cJSO
         gw_bad_request(ctx, "image name too long");
         return;
     }
-    struct gw_change ch = {
-        .deleted = -1,
-        .type = "dev.hookbus.image.push",
-        .provider_event = "docker.pushed",
-        .repo_url = image,
-        .tag = tag,
-    };
-    if (sha && hb_snprintf(digest, sizeof(digest), "sha256:%s", sha) == 0)
-        ch.digest = digest;
+    bool has_digest = sha && hb_snprintf(digest, sizeof(digest), "sha256:%s", sha) == 0;
+    struct gw_change ch = gw_image_change("docker.pushed", image, tag, has_digest ? digest : NULL);
     gw_emit(ctx, &ch);
 }
 

@@ -141,14 +141,8 @@ static void on_artifact(struct gw_ctx *ctx, const cJSON *subject, const char *ty
     else
         rc = hb_snprintf(image, sizeof(image), "%s/%s", repo ? repo : "docker.io", spec ? spec : "");
     bool digest = version && strchr(version, ':');
-    struct gw_change ch = {
-        .deleted = -1,
-        .type = "dev.hookbus.image.push",
-        .provider_event = type,
-        .repo_url = image,
-        .tag = tag ? tag : (version && !digest ? version : NULL),
-        .digest = digest ? version : NULL,
-    };
+    struct gw_change ch = gw_image_change(type, image, tag ? tag : (version && !digest ? version : NULL),
+                                          digest ? version : NULL);
     if (rc < 0 || !spec || !*spec)
         gw_bad_request(ctx, "artifact purl '%.100s' names no image (pkg:oci needs repository_url)",
                        purl);

@@ -37,14 +37,7 @@ static void ecr_emit(struct gw_ctx *ctx, const struct ecr_push *p)
         gw_bad_request(ctx, "ECR push names neither a tag nor a digest");
         return;
     }
-    struct gw_change ch = {
-        .deleted = -1,
-        .type = "dev.hookbus.image.push",
-        .provider_event = p->event,
-        .repo_url = image,
-        .tag = p->tag,
-        .digest = p->digest,
-    };
+    struct gw_change ch = gw_image_change(p->event, image, p->tag, p->digest);
     gw_emit(ctx, &ch);
 }
 

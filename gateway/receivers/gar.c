@@ -141,14 +141,9 @@ static void gar_notification(struct gw_ctx *ctx, const cJSON *n)
         gw_bad_request(ctx, "Artifact Registry INSERT names no valid tag or digest");
         return;
     }
-    struct gw_change ch = {
-        .deleted = -1,
-        .type = "dev.hookbus.image.push",
-        .provider_event = action,
-        .repo_url = has_tag ? by_tag.id : by_digest.id,
-        .tag = has_tag ? by_tag.tag : NULL,
-        .digest = has_digest ? by_digest.digest : NULL,
-    };
+    struct gw_change ch = gw_image_change(action, has_tag ? by_tag.id : by_digest.id,
+                                          has_tag ? by_tag.tag : NULL,
+                                          has_digest ? by_digest.digest : NULL);
     gw_emit(ctx, &ch);
 }
 

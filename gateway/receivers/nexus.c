@@ -39,14 +39,7 @@ static void nexus_emit(struct gw_ctx *ctx, const char *name, const char *ref, co
         return;
     }
     bool digest = strchr(ref, ':') != NULL;
-    struct gw_change ch = {
-        .deleted = -1,
-        .type = "dev.hookbus.image.push",
-        .provider_event = event,
-        .repo_url = image,
-        .tag = digest ? NULL : ref,
-        .digest = digest ? ref : NULL,
-    };
+    struct gw_change ch = gw_image_change(event, image, digest ? NULL : ref, digest ? ref : NULL);
     gw_emit(ctx, &ch);
 }
 

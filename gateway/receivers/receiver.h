@@ -138,6 +138,10 @@ bool gw_key_valid(const struct gw_receiver *r, const char *key);
 /* Parses the body as JSON (application/json, any +json type, or a form payload=).
  * Sets 400/415 on ctx and returns NULL on failure. Caller deletes. */
 cJSON *gw_parse_json_body(struct gw_ctx *ctx);
+/* A dev.hookbus.image.push change of image (any registry/path reference)
+ * at tag and/or digest; the caller adds what else it knows and emits it. */
+struct gw_change gw_image_change(const char *provider_event, const char *image, const char *tag,
+                                 const char *digest);
 /* Emits one change as a normalized event (DESIGN section 4). 0 or -1 (sets 400
  * when the repository cannot be identified). */
 int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch);

@@ -622,6 +622,14 @@ static cJSON *build_data(const struct gw_ctx *ctx, const struct gw_change *ch, c
     return d;
 }
 
+struct gw_change gw_image_change(const char *provider_event, const char *image, const char *tag,
+                                 const char *digest)
+{
+    return (struct gw_change){.deleted = -1, .type = "dev.hookbus.image.push",
+                              .provider_event = provider_event, .repo_url = image, .tag = tag,
+                              .digest = digest};
+}
+
 int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch)
 {
     const char *kind = kind_of(ch->type);
