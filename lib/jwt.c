@@ -43,7 +43,8 @@ static EVP_PKEY *rsa_from_jwk(const char *n64, const char *e64)
         !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) ||
         !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) ||
         !(params = OSSL_PARAM_BLD_to_param(bld)) ||
-        !(ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) || EVP_PKEY_fromdata_init(ctx) <= 0 ||
+        !(ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL)) ||
+        EVP_PKEY_fromdata_init(ctx) <= 0 ||
         EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) <= 0)
         pkey = NULL;
     EVP_PKEY_CTX_free(ctx);
@@ -142,7 +143,8 @@ static int check_claims(const cJSON *c, const struct hb_jwt_expect *want, char *
         snprintf(err, errlen, "issuer not accepted");
         return -1;
     }
-    if (!want->audience || !audience_ok(cJSON_GetObjectItemCaseSensitive(c, "aud"), want->audience)) {
+    const cJSON *aud = cJSON_GetObjectItemCaseSensitive(c, "aud");
+    if (!want->audience || !audience_ok(aud, want->audience)) {
         snprintf(err, errlen, "audience does not match");
         return -1;
     }
@@ -193,7 +195,8 @@ int hb_jwt_verify(const struct hb_jwks *k, const char *token, const struct hb_jw
         ok = rs256_ok(k->keys[i].pkey, token, (size_t)(d2 - token), sig, sl);
     }
     if (!ok) {
-        snprintf(err, errlen, found ? "JWT signature does not verify" : "JWT key id not in the JWKS");
+        snprintf(err, errlen, "%s",
+                 found ? "JWT signature does not verify" : "JWT key id not in the JWKS");
         goto done;
     }
     if (check_claims(c, want, err, errlen) < 0)

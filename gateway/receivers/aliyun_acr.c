@@ -50,7 +50,8 @@ static void aliyun_normalize(struct gw_ctx *ctx)
                             "receiver sets no registry_url");
         goto done;
     }
-    struct gw_change ch = gw_image_change("push", image, tag, gw_json_str(root, "push_data.digest"));
+    const char *digest = gw_json_str(root, "push_data.digest");
+    struct gw_change ch = gw_image_change("push", image, tag, digest);
     ch.actor = gw_json_str(root, "push_data.pusher");
     gw_emit(ctx, &ch);
 done:

@@ -65,8 +65,8 @@ static void on_branch(struct gw_ctx *ctx, const cJSON *subject, bool deleted, co
         gw_bad_request(ctx, "branch CDEvent has no subject.id or content.repository");
         return;
     }
-    if (hb_snprintf(ref, sizeof(ref), "%s%s", hb_str_has_prefix(branch, "refs/") ? "" : "refs/heads/",
-                    branch) < 0) {
+    const char *prefix = hb_str_has_prefix(branch, "refs/") ? "" : "refs/heads/";
+    if (hb_snprintf(ref, sizeof(ref), "%s%s", prefix, branch) < 0) {
         gw_bad_request(ctx, "branch name too long");
         return;
     }
@@ -139,10 +139,12 @@ static void on_artifact(struct gw_ctx *ctx, const cJSON *subject, const char *ty
     if (oci)
         rc = repo ? hb_snprintf(image, sizeof(image), "%s", repo) : -1;
     else
-        rc = hb_snprintf(image, sizeof(image), "%s/%s", repo ? repo : "docker.io", spec ? spec : "");
+        rc = hb_snprintf(image, sizeof(image), "%s/%s", repo ? repo : "docker.io",
+                         spec ? spec : "");
     bool digest = version && strchr(version, ':');
-    struct gw_change ch = gw_image_change(type, image, tag ? tag : (version && !digest ? version : NULL),
-                                          digest ? version : NULL);
+    if (!tag && version && !digest)
+        tag = strdup(version); /* pkg:docker/<path>@<tag> */
+    struct gw_change ch = gw_image_change(type, image, tag, digest ? version : NULL);
     if (rc < 0 || !spec || !*spec)
         gw_bad_request(ctx, "artifact purl '%.100s' names no image (pkg:oci needs repository_url)",
                        purl);

@@ -294,7 +294,8 @@ static int walk(void (*fn)(struct fixture *f, int *bad), int *bad)
                 struct fixture f = {0};
                 hb_strlcpy(f.dir, dirs[i]->d_name, sizeof(f.dir));
                 snprintf(f.name, sizeof(f.name), "%.*s", (int)(strlen(fname) - 12), fname);
-                assert_int_equal(hb_snprintf(f.expect_path, sizeof(f.expect_path), "%s/%s", dpath, fname), 0);
+                assert_int_equal(
+                    hb_snprintf(f.expect_path, sizeof(f.expect_path), "%s/%s", dpath, fname), 0);
                 f.expect = json_file(f.expect_path);
                 const char *rname = gw_json_str(f.expect, "receiver");
                 const char *body = gw_json_str(f.expect, "body");
@@ -303,7 +304,8 @@ static int walk(void (*fn)(struct fixture *f, int *bad), int *bad)
                     fail_msg("%s: no receiver '%s' in receivers.yaml", f.expect_path,
                              rname ? rname : f.dir);
                 if (body)
-                    assert_int_equal(hb_snprintf(f.body_path, sizeof(f.body_path), "%s/%s", dpath, body), 0);
+                    assert_int_equal(
+                        hb_snprintf(f.body_path, sizeof(f.body_path), "%s/%s", dpath, body), 0);
                 else
                     assert_int_equal(
                         hb_snprintf(f.body_path, sizeof(f.body_path), "%s/%s.json", dpath, f.name),
