@@ -11,7 +11,7 @@ CC        ?= cc
 SAN       ?=
 PYTHON    ?= /usr/bin/python3
 
-PKGS      := rdkafka libmicrohttpd libcjson avro-c yaml-0.1 libcurl libpcre2-8 openssl
+PKGS      := rdkafka libmicrohttpd gnutls libcjson avro-c yaml-0.1 libcurl libpcre2-8 openssl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

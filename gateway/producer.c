@@ -13,7 +13,6 @@
 
 struct gw_producer {
     rd_kafka_t *rk;
-    gw_delivery_fn cb;
     pthread_t poller, health;
     atomic_bool stop, ready;
     pthread_mutex_t lock;
@@ -30,7 +29,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         hb_counter_add(p->delivery_errors, 1);
     else
         atomic_store(&p->ready, true);
-    p->cb(m->_private, e, rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset);
+    struct gw_delivery *d = m->_private;
+    d->done(d, e, rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset);
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -75,8 +75,7 @@ static void *health_main(void *arg)
 }
 
 struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *brokers,
-                                    gw_delivery_fn cb, struct hb_metrics *metrics, char *err,
-                                    size_t errlen)
+                                    struct hb_metrics *metrics, char *err, size_t errlen)
 {
     char num[32];
     struct gw_producer *p = calloc(1, sizeof(*p));
@@ -84,7 +83,6 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    p->cb = cb;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     p->delivery_errors = hb_metrics_counter(metrics, "hookbus_gateway_kafka_delivery_errors_total",
@@ -129,13 +127,13 @@ fail:
 }
 
 int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_msg *msg,
-                     void *opaque, char *err, size_t errlen)
+                     struct gw_delivery *d, char *err, size_t errlen)
 {
     rd_kafka_headers_t *h = msg->headers;
     rd_kafka_resp_err_t e = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(msg->key, msg->key_len),
         RD_KAFKA_V_VALUE(msg->value, msg->value_len), RD_KAFKA_V_HEADERS(h),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
     if (e) {
         snprintf(err, errlen, "%s", rd_kafka_err2str(e));
         return -1;
