@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "hookbus/crypto.h"
 #include "hookbus/format.h"
 #include "hookbus/log.h"
 #include "hookbus/util.h"
@@ -892,8 +893,6 @@ static struct gw_cert *cert_load(const struct gw_config *cfg, char *err, size_t 
             goto fail;
         clen = strlen(cert_pem);
         klen = strlen(key_pem);
-        HB_LOG(HB_LOG_WARN, "TLS: no tls.cert_file configured, serving a SELF-SIGNED "
-                            "certificate generated at start (development only)");
     }
     gnutls_datum_t cd = {(unsigned char *)cert_pem, (unsigned)clen};
     gnutls_datum_t kd = {(unsigned char *)key_pem, (unsigned)klen};
@@ -914,6 +913,16 @@ static struct gw_cert *cert_load(const struct gw_config *cfg, char *err, size_t 
     free(cert_pem);
     memset(key_pem, 0, klen);
     free(key_pem);
+    /* The fingerprint lets clients pin a self-signed certificate. */
+    char fp[65];
+    hb_sha256_hex2(c->pcerts[0].cert.data, c->pcerts[0].cert.size, "", 0, fp);
+    if (cfg->tls_cert_file[0])
+        HB_LOG(HB_LOG_INFO, "TLS certificate loaded", HB_S("file", cfg->tls_cert_file),
+               HB_S("fingerprint_sha256", fp));
+    else
+        HB_LOG(HB_LOG_WARN, "TLS: no tls.cert_file configured, serving a SELF-SIGNED "
+                            "certificate generated at start (development only)",
+               HB_S("fingerprint_sha256", fp));
     return c;
 tls_fail:
     snprintf(err, errlen, "TLS certificate %s: %s",
