@@ -198,6 +198,8 @@ int gw_spool_record_parse(const unsigned char *buf, size_t len, struct gw_spool_
                           size_t *used)
 {
     memset(rec, 0, sizeof(*rec));
+    if (len == 0)
+        return GW_SPOOL_SHORT;
     if (len < SPOOL_HDR)
         return memcmp(buf, SPOOL_MAGIC, len < 4 ? len : 4) ? GW_SPOOL_CORRUPT : GW_SPOOL_SHORT;
     if (memcmp(buf, SPOOL_MAGIC, 4) != 0)
@@ -516,7 +518,8 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
     }
     closedir(d);
     d = NULL;
-    qsort(s->segs, s->nsegs, sizeof(*s->segs), seg_cmp);
+    if (s->nsegs)
+        qsort(s->segs, s->nsegs, sizeof(*s->segs), seg_cmp);
     s->next_seq = s->nsegs ? s->segs[s->nsegs - 1].seq + 1 : 1;
     if (s->next_seq <= s->ack_seq)
         s->next_seq = s->ack_seq + 1;
