@@ -48,19 +48,21 @@ const char *gw_config_topic(const struct gw_config *cfg, const char *type);
 /* producer.c */
 struct gw_producer;
 /* One message's delivery report target: embed as the first member of the
- * caller's per-message struct. done runs on the producer's poll thread, once
- * per message; error is NULL when Kafka acknowledged it. */
+ * caller's per-message struct. done runs once per message, on the producer's
+ * poll thread (or in gw_producer_send when the message cannot be queued);
+ * error is NULL when Kafka acknowledged it, permanent is true when retrying
+ * cannot help (message too large, not authorized, invalid). */
 struct gw_delivery {
-    void (*done)(struct gw_delivery *d, const char *error, const char *topic, int partition,
-                 long long offset);
+    void (*done)(struct gw_delivery *d, const char *error, bool permanent, const char *topic,
+                 int partition, long long offset);
 };
 struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *brokers,
                                     struct hb_metrics *metrics, char *err, size_t errlen);
 /* Produces msg to topic (takes msg's headers on success; key and value are
- * copied). 0, or -1 with err when the message could not even be queued
- * (d->done is not called). */
+ * copied). d->done is called exactly once in every case: 0 when queued, -1
+ * when the message could not be queued (d->done already ran). */
 int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_msg *msg,
-                     struct gw_delivery *d, char *err, size_t errlen);
+                     struct gw_delivery *d);
 bool gw_producer_ready(struct gw_producer *p);
 /* Waits up to timeout_ms for outstanding deliveries. Returns how many remain. */
 int gw_producer_flush(struct gw_producer *p, int timeout_ms);

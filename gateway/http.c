@@ -499,9 +499,11 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
 
 /* ---- delivery ---- */
 
-static void on_delivery(struct gw_delivery *d, const char *error, const char *topic,
-                        int partition, long long offset)
+static void on_delivery(struct gw_delivery *d, const char *error, bool permanent,
+                        const char *topic, int partition, long long offset)
 {
+    /* A permanent error is spooled too: replay sets such a record aside. */
+    (void)permanent;
     struct slot *s = (struct slot *)d;
     struct gw_http_req *r = s->req;
     struct hb_event *ev = r->ctx.events[s->index];
@@ -634,9 +636,7 @@ static enum MHD_Result publish(struct gw_http_req *r)
     r->produce_ms = hb_mono_ms();
     MHD_suspend_connection(r->conn);
     for (size_t i = 0; i < ctx->nevents; i++) {
-        if (gw_producer_send(srv->producer, r->slots[i].topic, &msgs[i], &r->slots[i].base, err,
-                             sizeof(err)) < 0)
-            on_delivery(&r->slots[i].base, err, r->slots[i].topic, -1, -1);
+        gw_producer_send(srv->producer, r->slots[i].topic, &msgs[i], &r->slots[i].base);
         hb_kafka_msg_clear(&msgs[i]);
     }
     free(msgs);

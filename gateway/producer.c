@@ -20,6 +20,23 @@ struct gw_producer {
     struct hb_counter *delivery_errors;
 };
 
+/* Errors that the same message meets again however often it is retried. */
+static bool permanent_error(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -30,7 +47,8 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     else
         atomic_store(&p->ready, true);
     struct gw_delivery *d = m->_private;
-    d->done(d, e, rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset);
+    d->done(d, e, m->err && permanent_error(m->err), rd_kafka_topic_name(m->rkt), m->partition,
+            (long long)m->offset);
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -127,7 +145,7 @@ fail:
 }
 
 int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_msg *msg,
-                     struct gw_delivery *d, char *err, size_t errlen)
+                     struct gw_delivery *d)
 {
     rd_kafka_headers_t *h = msg->headers;
     rd_kafka_resp_err_t e = rd_kafka_producev(
@@ -135,7 +153,8 @@ int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_m
         RD_KAFKA_V_VALUE(msg->value, msg->value_len), RD_KAFKA_V_HEADERS(h),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
     if (e) {
-        snprintf(err, errlen, "%s", rd_kafka_err2str(e));
+        hb_counter_add(p->delivery_errors, 1);
+        d->done(d, rd_kafka_err2str(e), permanent_error(e), topic, -1, -1);
         return -1;
     }
     msg->headers = NULL; /* owned by librdkafka now */

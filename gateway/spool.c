@@ -7,6 +7,8 @@
  *   ack                          "SEQ OFFSET": every record before OFFSET of
  *                                segment SEQ (and every older segment) is in
  *                                Kafka; written atomically after each batch
+ *   rejected.spool               records Kafka refused for good (too large,
+ *                                not authorized), kept for an operator
  *
  * A record is a 12-byte header (magic "HBS1", payload length, CRC32C of
  * length and payload, little-endian) followed by the payload: the encoded
@@ -272,7 +274,8 @@ struct segment {
 struct replay_slot {
     struct gw_delivery base;
     struct gw_spool *s;
-    bool failed;
+    bool failed, permanent;
+    char error[128];
 };
 
 struct gw_spool {
@@ -298,7 +301,7 @@ struct gw_spool {
     pthread_cond_t dcond;
     int inflight;
     struct hb_gauge *g_bytes, *g_records, *g_age;
-    struct hb_counter *c_corrupt, *c_spooled, *c_replayed;
+    struct hb_counter *c_corrupt, *c_spooled, *c_replayed, *c_rejected;
 };
 
 static void segment_path(const struct gw_spool *s, unsigned long long seq, char *out, size_t n)
@@ -476,6 +479,10 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
                                       "Events written to the spool", NULL);
     s->c_replayed = hb_metrics_counter(metrics, "hookbus_gateway_spool_replayed_events_total",
                                        "Spooled events acknowledged by Kafka", NULL);
+    s->c_rejected = hb_metrics_counter(metrics, "hookbus_gateway_spool_rejected_events_total",
+                                       "Spooled events Kafka refused for good, set aside in "
+                                       "rejected.spool",
+                                       NULL);
     if (mkdir_p(dir) < 0 || (s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         snprintf(err, errlen, "spool.dir %s: %s", dir, strerror(errno));
         goto fail;
@@ -638,8 +645,8 @@ out:
 
 /* ---- replay ---- */
 
-static void replay_done(struct gw_delivery *d, const char *error, const char *topic,
-                        int partition, long long offset)
+static void replay_done(struct gw_delivery *d, const char *error, bool permanent,
+                        const char *topic, int partition, long long offset)
 {
     struct replay_slot *rs = (struct replay_slot *)d;
     struct gw_spool *s = rs->s;
@@ -648,6 +655,9 @@ static void replay_done(struct gw_delivery *d, const char *error, const char *to
     (void)offset;
     pthread_mutex_lock(&s->dlock);
     rs->failed = error != NULL;
+    rs->permanent = permanent;
+    if (error)
+        hb_strlcpy(rs->error, error, sizeof(rs->error));
     if (--s->inflight == 0)
         pthread_cond_signal(&s->dcond);
     pthread_mutex_unlock(&s->dlock);
@@ -671,11 +681,11 @@ static void nap(struct gw_spool *s, long ms)
 }
 
 /* Produces records [0, n) and waits for every report. Returns how many
- * leading records Kafka acknowledged. */
+ * leading records are done with: acknowledged, or refused for good. */
 static size_t produce_batch(struct gw_spool *s, struct gw_spool_record *recs,
                             struct replay_slot *slots, size_t n)
 {
-    char topic[65536], err[256];
+    char topic[65536];
     pthread_mutex_lock(&s->dlock);
     s->inflight = (int)n;
     pthread_mutex_unlock(&s->dlock);
@@ -685,11 +695,10 @@ static size_t produce_batch(struct gw_spool *s, struct gw_spool_record *recs,
         memcpy(topic, recs[i].topic, recs[i].topic_len);
         topic[recs[i].topic_len] = '\0';
         if (record_to_msg(&recs[i], &m) < 0) {
-            replay_done(&slots[i].base, "out of memory", topic, -1, -1);
+            replay_done(&slots[i].base, "out of memory", false, topic, -1, -1);
             continue;
         }
-        if (gw_producer_send(s->producer, topic, &m, &slots[i].base, err, sizeof(err)) < 0)
-            replay_done(&slots[i].base, err, topic, -1, -1);
+        gw_producer_send(s->producer, topic, &m, &slots[i].base);
         hb_kafka_msg_clear(&m);
     }
     pthread_mutex_lock(&s->dlock);
@@ -697,24 +706,51 @@ static size_t produce_batch(struct gw_spool *s, struct gw_spool_record *recs,
         pthread_cond_wait(&s->dcond, &s->dlock);
     pthread_mutex_unlock(&s->dlock);
     size_t ok = 0;
-    while (ok < n && !slots[ok].failed)
+    while (ok < n && (!slots[ok].failed || slots[ok].permanent))
         ok++;
     return ok;
 }
 
+/* Keeps a record Kafka refused for good in rejected.spool (same framing, for
+ * an operator to inspect or re-inject) so that it neither blocks the records
+ * behind it nor disappears. 0 or -1. */
+static int set_aside(struct gw_spool *s, const unsigned char *rec, size_t len,
+                     const struct gw_spool_record *r, const char *error)
+{
+    char path[4096], id[256];
+    snprintf(path, sizeof(path), "%s/rejected.spool", s->dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    ssize_t w = fd >= 0 ? write(fd, rec, len) : -1;
+    int rc = w == (ssize_t)len && fdatasync(fd) == 0 && fsync(s->dir_fd) == 0 ? 0 : -1;
+    if (fd >= 0)
+        close(fd);
+    snprintf(id, sizeof(id), "%.*s", (int)(r->id_len < 200 ? r->id_len : 200), r->id);
+    if (rc < 0) {
+        HB_LOG(HB_LOG_ERROR, "spool: cannot write rejected.spool", HB_S("error", strerror(errno)));
+        return -1;
+    }
+    hb_counter_add(s->c_rejected, 1);
+    HB_LOG(HB_LOG_ERROR, "spool: kafka refused an event for good; set aside in rejected.spool",
+           HB_S("id", id), HB_S("error", error));
+    return 0;
+}
+
 /* Counts acknowledged records per receiver. */
-static void count_replayed(struct gw_spool *s, const struct gw_spool_record *recs, size_t n)
+static void count_replayed(struct gw_spool *s, const struct gw_spool_record *recs,
+                           const struct replay_slot *slots, size_t n)
 {
     char name[128];
     for (size_t i = 0; i < n; i++) {
+        if (slots[i].failed)
+            continue;
         size_t l = recs[i].receiver_len < sizeof(name) - 1 ? recs[i].receiver_len
                                                            : sizeof(name) - 1;
         memcpy(name, recs[i].receiver, l);
         name[l] = '\0';
         gw_metrics_count_receiver(s->metrics, name, "hookbus_gateway_events_published_total",
                                   "Events acknowledged by Kafka", 1);
+        hb_counter_add(s->c_replayed, 1);
     }
-    hb_counter_add(s->c_replayed, n);
 }
 
 /* Replays one segment from the acknowledged offset; deletes it when done.
@@ -725,7 +761,7 @@ static int replay_segment(struct gw_spool *s, unsigned long long seq, long long 
     unsigned char *buf = read_segment(s, seq, start, &len);
     struct gw_spool_record *recs = calloc(SPOOL_BATCH, sizeof(*recs));
     struct replay_slot *slots = calloc(SPOOL_BATCH, sizeof(*slots));
-    size_t ends[SPOOL_BATCH];
+    size_t ends[SPOOL_BATCH], starts[SPOOL_BATCH];
     int rc = -1;
     long backoff = 250;
     if (!buf || !recs || !slots) {
@@ -737,11 +773,18 @@ static int replay_segment(struct gw_spool *s, unsigned long long seq, long long 
         size_t n = 0, pos = off, used, skipped;
         while (n < SPOOL_BATCH &&
                next_record(buf, len, &pos, &recs[n], &used, &skipped) == GW_SPOOL_OK) {
+            starts[n] = pos;
             pos += used;
             ends[n++] = pos;
         }
         size_t end = n ? ends[n - 1] : len; /* corrupt tail: skipped (reported at open) */
         size_t ok = n ? produce_batch(s, recs, slots, n) : 0;
+        for (size_t i = 0; i < ok; i++)
+            if (slots[i].failed && set_aside(s, buf + starts[i], ends[i] - starts[i], &recs[i],
+                                             slots[i].error) < 0) {
+                ok = i;
+                break;
+            }
         size_t to = ok == n ? end : ok ? ends[ok - 1] : off;
         if (to > off) {
             pthread_mutex_lock(&s->lock);
@@ -755,7 +798,7 @@ static int replay_segment(struct gw_spool *s, unsigned long long seq, long long 
                 off = to;
             }
             pthread_mutex_unlock(&s->lock);
-            count_replayed(s, recs, ok);
+            count_replayed(s, recs, slots, ok);
             if (off != to)
                 goto out;
         }
@@ -765,7 +808,8 @@ static int replay_segment(struct gw_spool *s, unsigned long long seq, long long 
         }
         if (ok < n) {
             HB_LOG(HB_LOG_WARN, "spool: kafka did not acknowledge, replay retries",
-                   HB_I("pending", s->records), HB_I("retry_ms", backoff));
+                   HB_I("pending", s->records), HB_S("error", slots[ok].error),
+                   HB_I("retry_ms", backoff));
             nap(s, backoff);
             backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
         }

@@ -191,3 +191,30 @@ def test_spool_disabled_gives_503_with_retry_after(kafka, make_gateway):
     r = push(gw, "app", 0)
     assert r.status_code == 503 and r.headers["Retry-After"]
     assert "spool disabled" in r.json()["error"]
+
+
+def test_event_kafka_refuses_for_good_is_set_aside_and_does_not_block(kafka, make_gateway,
+                                                                       tmp_path):
+    spool = tmp_path / "spool"
+    gw = make_gateway(kafka.bootstrap, config=spool_config(kafka, spool))
+    kafka_down(kafka, gw)
+    big = json.loads((FIXTURES / "github" / "push.json").read_text())
+    big["after"] = f"{1:040x}"
+    big["commits"] = [{"id": f"{i:040x}", "added": [f"src/module-{i}/{'x' * 60}.c"],
+                       "modified": [], "removed": []} for i in range(900)]
+    r = github_post(gw, "push", json.dumps(big).encode(), delivery="big")
+    assert r.status_code == 202 and r.json()["status"] == "spooled"
+    for seq in (2, 3):
+        assert push(gw, "app", seq).status_code == 202
+    gw.stop()
+    assert kafka.command("up 1") == "ok"
+    # This time Kafka (here the client's message.max.bytes) refuses the big event for good.
+    cfg = spool_config(kafka, spool).replace(
+        'reconnect.backoff.ms: "50"', 'reconnect.backoff.ms: "50"\n    message.max.bytes: "20000"')
+    gw2 = make_gateway(kafka.bootstrap, config=cfg)
+    msgs = published(kafka, 2)
+    assert [headers_of(m)["ce_id"] for m in msgs] == ["app-2", "app-3"]
+    assert (spool / "rejected.spool").stat().st_size > 20000
+    assert any(l.get("msg", "").startswith("spool: kafka refused an event for good")
+               and l.get("id") == "big" for l in gw2.lines())
+    assert metric(gw2, "hookbus_gateway_spool_rejected_events_total") == 1
