@@ -133,3 +133,26 @@ def test_body_over_limit_is_413_before_the_body_is_read(kafka, make_gateway):
     finally:
         sock.close()
     assert reply.startswith(b"HTTP/1.1 413"), reply
+
+
+def test_rate_limit_config_errors_name_the_line(tmp_path):
+    import subprocess
+    from conftest import BIN
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("receivers:\n  - name: gen\n    type: generic\n"
+                   "    secrets: [literal:x]\n    rate_limit: fast\n")
+    r = subprocess.run([str(BIN / "hookbus-gateway"), "--config", str(cfg), "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert "g.yaml:5" in r.stderr and "rate_limit" in r.stderr
+    cfg.write_text("receivers:\n  - name: gen\n    type: generic\n"
+                   "    secrets: [literal:x]\n    rate_limit: {requests_per_second: 5, burst: 9}\n"
+                   "limits: {requests_per_second: 100, burst: 200}\n")
+    r = subprocess.run([str(BIN / "hookbus-gateway"), "--config", str(cfg), "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    cfg.write_text("receivers:\n  - name: gen\n    type: generic\n"
+                   "    secrets: [literal:x]\n    rate_limit: {requests_per_second: 5, bursty: 9}\n")
+    r = subprocess.run([str(BIN / "hookbus-gateway"), "--config", str(cfg), "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "bursty" in r.stderr
