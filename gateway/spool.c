@@ -796,6 +796,7 @@ static int replay_segment(struct gw_spool *s, unsigned long long seq, long long 
                 s->full = false;
                 update_gauges(s);
                 off = to;
+                backoff = 250;
             }
             pthread_mutex_unlock(&s->lock);
             count_replayed(s, recs, slots, ok);
@@ -846,8 +847,10 @@ static void *replay_main(void *arg)
             s->active_fd = -1;
         }
         pthread_mutex_unlock(&s->lock);
-        if (replay_segment(s, seg.seq, start) < 0)
+        if (replay_segment(s, seg.seq, start) < 0) {
+            nap(s, 1000); /* stopping, or a disk error: do not spin */
             continue;
+        }
         char path[4096];
         segment_path(s, seg.seq, path, sizeof(path));
         pthread_mutex_lock(&s->lock);

@@ -61,6 +61,10 @@ def test_rotated_secret_old_and_new_both_work_then_old_is_dropped(kafka, make_ga
         "configuration reloaded")
     assert push(gw, "new-secret", "5", session).status_code == 202
     assert push(gw, "old-secret", "6", session).status_code == 401
+    audits = [l for l in gw.lines() if l.get("audit") == "401"]
+    assert len(audits) == 2 and all(a["receiver"] == "acme-github" and a["remote"] == "127.0.0.1"
+                                    and a["reason"] for a in audits)
+    assert "old-secret" not in gw.log_path.read_text()  # secrets never reach the log
     text = requests.get(gw.url("/metrics"), timeout=5).text
     assert 'hookbus_gateway_config_reloads_total{result="ok"} 2' in text
 
@@ -135,3 +139,28 @@ receivers:
     hup(gw, cfg, "reload refused; the running configuration stays")
     assert served_fingerprint(gw.port) == second
     assert push(gw, "s1", "3").status_code == 202
+
+
+def test_request_in_flight_keeps_its_configuration_across_a_reload(kafka, make_gateway,
+                                                                     tmp_path):
+    import threading
+    cfg = CONFIG.format(brokers=kafka.bootstrap, secrets="literal:s1").replace(
+        "receivers:", f"delivery_timeout_ms: 3000\nspool:\n  dir: {tmp_path / 'spool'}\n"
+                      "receivers:").replace(
+        f"brokers: {kafka.bootstrap}",
+        f"brokers: {kafka.bootstrap}\n  properties: {{reconnect.backoff.max.ms: '500'}}")
+    gw = make_gateway(kafka.bootstrap, config=cfg)
+    assert kafka.command("down 1") == "ok"
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=push(gw, "s1", "in-flight")))
+    t.start()
+    # The request waits for Kafka; meanwhile its receiver disappears from the config.
+    wait_for(lambda: 'hookbus_gateway_request_bytes_total{receiver="acme-github"}' in
+             requests.get(gw.url("/metrics"), timeout=5).text, what="the request in flight")
+    hup(gw, cfg.replace("name: acme-github", "name: renamed"), "configuration reloaded")
+    t.join(20)
+    assert result["r"].status_code == 202 and result["r"].json()["status"] == "spooled"
+    assert push(gw, "s1", "after").status_code == 404
+    assert kafka.command("up 1") == "ok"
+    msgs = kafka.read("hookbus.git", 1, timeout=20)
+    assert [dict(m.headers())["ce_id"].decode() for m in msgs] == ["in-flight"]
