@@ -9,6 +9,7 @@
  *                                Kafka; written atomically after each batch
  *   rejected.spool               records Kafka refused for good (too large,
  *                                not authorized), kept for an operator
+ *   lock                         flock()ed: one gateway process per spool
  *
  * A record is a 12-byte header (magic "HBS1", payload length, CRC32C of
  * length and payload, little-endian) followed by the payload: the encoded
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -280,7 +282,7 @@ struct replay_slot {
 
 struct gw_spool {
     char *dir;
-    int dir_fd;
+    int dir_fd, lock_fd; /* lock_fd holds flock(LOCK_EX): one gateway per spool */
     long long max_bytes;
     struct hb_metrics *metrics;
     pthread_mutex_t lock; /* everything below */
@@ -460,7 +462,7 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    s->dir_fd = s->active_fd = -1;
+    s->dir_fd = s->active_fd = s->lock_fd = -1;
     s->max_bytes = max_bytes;
     s->metrics = metrics;
     pthread_mutex_init(&s->lock, NULL);
@@ -489,6 +491,13 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
     }
     char path[4096];
     size_t n;
+    snprintf(path, sizeof(path), "%s/lock", dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        snprintf(err, errlen, "spool.dir %s: %s", dir,
+                 errno == EWOULDBLOCK ? "in use by another gateway process" : strerror(errno));
+        goto fail;
+    }
     snprintf(path, sizeof(path), "%s/ack", dir);
     char *ack = access(path, F_OK) == 0 ? hb_read_file(path, 128, &n, err, errlen) : NULL;
     if (access(path, F_OK) == 0 && !ack)
@@ -901,6 +910,8 @@ void gw_spool_close(struct gw_spool *s)
         close(s->active_fd);
     if (s->dir_fd >= 0)
         close(s->dir_fd);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->dlock);

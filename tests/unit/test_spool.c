@@ -225,6 +225,25 @@ static void test_spool_ack_file_skips_replayed_records(void **state)
     free(dir);
 }
 
+static void test_spool_dir_is_exclusive(void **state)
+{
+    (void)state;
+    char err[256];
+    char *dir = make_dir();
+    struct hb_metrics *m = hb_metrics_new();
+    struct gw_spool *a = gw_spool_open(dir, 1 << 20, m, err, sizeof(err));
+    assert_non_null(a);
+    assert_null(gw_spool_open(dir, 1 << 20, m, err, sizeof(err)));
+    assert_non_null(strstr(err, "in use by another gateway"));
+    gw_spool_close(a);
+    struct gw_spool *b = gw_spool_open(dir, 1 << 20, m, err, sizeof(err));
+    assert_non_null(b);
+    gw_spool_close(b);
+    hb_metrics_free(m);
+    remove_dir(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_record_torn_and_corrupt),
         cmocka_unit_test(test_spool_append_cap_and_reopen),
         cmocka_unit_test(test_spool_ack_file_skips_replayed_records),
+        cmocka_unit_test(test_spool_dir_is_exclusive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
