@@ -29,7 +29,8 @@ static void usage(FILE *out)
             "  --log-format FMT    text | json (default: text on a terminal)\n"
             "  --version, --help\n"
             "\n"
-            "Any scalar key can be set with HOOKBUS_<KEY>, e.g. HOOKBUS_KAFKA_BROKERS.\n");
+            "Any scalar key can be set with HOOKBUS_<KEY>, e.g. HOOKBUS_KAFKA_BROKERS.\n"
+            "SIGHUP reloads the configuration, secrets and TLS certificate; SIGTERM stops.\n");
 }
 
 /* `urls`: one line per receiver with the signed route and the key route. */
