@@ -116,9 +116,16 @@ def test_connections_over_max_connections_get_a_clean_503(kafka, make_gateway):
 
 def test_oversized_headers_are_refused_and_the_gateway_keeps_serving(kafka, make_gateway):
     gw = limits_gateway(kafka, make_gateway, max_header_bytes=8192)
-    r = requests.post(gw.url("/webhooks/acme-github"), data=b"{}", timeout=10,
-                      headers={"X-Big": "a" * 20000, "Content-Type": "application/json"})
-    assert r.status_code in (413, 431), r.status_code
+    try:
+        r = requests.post(gw.url("/webhooks/acme-github"), data=b"{}", timeout=10,
+                          headers={"X-Big": "a" * 20000, "Content-Type": "application/json"})
+        assert r.status_code in (413, 431), r.status_code
+    except requests.ConnectionError:
+        # The gateway answers and closes while the client is still sending the
+        # rest of its headers; the unread bytes make the kernel send a reset,
+        # which can overtake the answer on a loaded machine. Refused either way.
+        pass
+    assert not any(l.get("level") == "error" for l in gw.lines())
     assert push(gw, "fine").status_code == 202
 
 
