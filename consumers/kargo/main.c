@@ -140,6 +140,8 @@ static int configure(const struct hb_config *cfg, void **ud, char *err, size_t e
     /* namespaces: a list, or a comma-separated scalar (HOOKBUS_KARGO_NAMESPACES). */
     const struct hb_node *ns = sec ? hb_node_get(sec, "namespaces") : NULL;
     const char *env = getenv("HOOKBUS_KARGO_NAMESPACES");
+    if (ns)
+        hb_node_mark_used(ns);
     if (env) {
         split_namespaces(a, env);
     } else if (ns && ns->type == HB_NODE_SEQ) {

@@ -26,6 +26,7 @@
 
 struct wh {
     char *ns, *name, *rv;
+    char *version; /* uid + generation: what the spec's compilation depends on */
     struct kargo_sub *subs;
     size_t nsubs;
     unsigned long seen; /* list generation of its scope */
@@ -91,6 +92,7 @@ static void wh_free(struct wh *w)
     free(w->ns);
     free(w->name);
     free(w->rv);
+    free(w->version);
     free(w);
 }
 
@@ -147,6 +149,23 @@ static void remove_locked(struct wh_cache *c, const char *ns, const char *name)
     c->count--;
 }
 
+/* uid/generation: the generation changes with the spec only (not with our
+ * own refresh annotation), so a Warehouse is compiled, and its invalid rules
+ * logged, once per spec. Without a generation, the resourceVersion. */
+static char *spec_version(const cJSON *meta)
+{
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(meta, "generation");
+    const cJSON *rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
+    char buf[300];
+    if (cJSON_IsNumber(gen))
+        (void)hb_snprintf(buf, sizeof(buf), "%.200s/%.0f", cJSON_IsString(uid) ? uid->valuestring : "",
+                          gen->valuedouble);
+    else
+        (void)hb_snprintf(buf, sizeof(buf), "rv/%.200s", cJSON_IsString(rv) ? rv->valuestring : "");
+    return strdup(buf);
+}
+
 /* Compiles a Warehouse object; logs its invalid rules (once per version,
  * since an unchanged version is never compiled again). NULL when it has no
  * name or on ENOMEM. */
@@ -164,10 +183,11 @@ static struct wh *wh_compile(const cJSON *obj)
     w->ns = strdup(ns->valuestring);
     w->name = strdup(name->valuestring);
     w->rv = strdup(cJSON_IsString(rv) ? rv->valuestring : "");
+    w->version = spec_version(meta);
     const cJSON *subs = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(obj, "spec"), "subscriptions");
     int n = cJSON_IsArray(subs) ? cJSON_GetArraySize(subs) : 0;
-    if (!w->ns || !w->name || !w->rv || (n > 0 && !(w->subs = calloc((size_t)n, sizeof(*w->subs))))) {
+    if (!w->ns || !w->name || !w->rv || !w->version || (n > 0 && !(w->subs = calloc((size_t)n, sizeof(*w->subs))))) {
         wh_free(w);
         return NULL;
     }
@@ -213,15 +233,23 @@ static void apply_object(struct wh_cache *c, const cJSON *obj, bool deleted,
         hb_gauge_set(c->g_count, (int64_t)wh_cache_count(c));
         return;
     }
-    /* Unchanged since we compiled it: only mark it seen. */
+    /* The same spec as the one compiled: only note the version and mark it seen. */
+    char *version = spec_version(meta);
     pthread_rwlock_wrlock(&c->lock);
     struct wh *cur = *find_slot(c, ns->valuestring, name->valuestring);
-    if (cur && cJSON_IsString(rv) && rv->valuestring[0] && strcmp(cur->rv, rv->valuestring) == 0) {
+    if (cur && version && strcmp(cur->version, version) == 0) {
+        char *nrv = cJSON_IsString(rv) ? strdup(rv->valuestring) : NULL;
+        if (nrv) {
+            free(cur->rv);
+            cur->rv = nrv;
+        }
         cur->seen = gen;
         pthread_rwlock_unlock(&c->lock);
+        free(version);
         return;
     }
     pthread_rwlock_unlock(&c->lock);
+    free(version);
 
     struct wh *w = wh_compile(obj);
     if (!w)
@@ -431,6 +459,7 @@ static void *scope_main(void *arg)
     struct scope *s = arg;
     struct wh_cache *c = s->cache;
     long backoff = 500;
+    int64_t listed_at = 0;
     bool listed_once = false;
     const char *scope_name = s->ns ? s->ns : "(all namespaces)";
     while (!atomic_load(&c->stop)) {
@@ -451,7 +480,8 @@ static void *scope_main(void *arg)
             }
             hb_counter_add(c->c_relists, 1);
             s->need_list = false;
-            s->next_resync = hb_mono_ms() + c->opts.resync_ms;
+            listed_at = hb_mono_ms();
+            s->next_resync = listed_at + c->opts.resync_ms;
             HB_LOG(HB_LOG_INFO, "warehouses listed", HB_S("namespace", scope_name),
                    HB_S("resource_version", s->rv), HB_I("warehouses", wh_cache_count(c)));
             if (!listed_once) {
@@ -485,6 +515,10 @@ static void *scope_main(void *arg)
             HB_LOG(HB_LOG_INFO, "watch expired, listing again", HB_S("namespace", scope_name),
                    HB_S("resource_version", s->rv));
             s->need_list = true;
+            if (hb_mono_ms() - listed_at < 1000) { /* gone right after a list: slow down */
+                pause_ms(c, backoff);
+                backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+            }
             continue;
         }
         if (status == 200 && !w.err[0]) {
