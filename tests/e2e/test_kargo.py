@@ -66,24 +66,25 @@ WAREHOUSES = [
 
 
 class FakeKube:
-    def __init__(self, tmp_path, warehouses):
+    def __init__(self, tmp_path, warehouses, tls=None):
         seed = tmp_path / "warehouses.json"
         seed.write_text(json.dumps(warehouses))
         self.log = open(tmp_path / "fake-kube.log", "w")
         self.proc = subprocess.Popen(
             ["/usr/bin/python3", str(FAKE_KUBE), "--token", KUBE_TOKEN, "--warehouses", str(seed),
-             "--bookmark-interval", "0.5"],
+             "--bookmark-interval", "0.5"] + (["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []),
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.url = self.proc.stdout.readline().strip()
         assert self.url.startswith("http"), "fake-kube printed no URL"
+        self.verify = tls[0] if tls else True
 
     def get(self, path):
-        r = requests.get(self.url + path, timeout=5)
+        r = requests.get(self.url + path, timeout=5, verify=self.verify)
         r.raise_for_status()
         return r.json()
 
     def post(self, path, obj):
-        r = requests.post(self.url + path, json=obj, timeout=5)
+        r = requests.post(self.url + path, json=obj, timeout=5, verify=self.verify)
         r.raise_for_status()
         return r.json()
 
@@ -418,3 +419,49 @@ def test_check_config_and_kubeconfig_flag(tmp_path, kube):
                         "--kubeconfig", "/nonexistent"], capture_output=True, text=True,
                        timeout=10)
     assert r.returncode == 0, r.stderr
+
+
+def test_in_cluster_tls_and_token_rotation(tmp_path, kafka, gateway):
+    """The in-cluster service account: KUBERNETES_SERVICE_HOST/PORT, the token
+    and ca.crt of the service-account directory, TLS verified against that CA;
+    a rotated token file is read again without a restart."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True, timeout=30)
+    kube = FakeKube(tmp_path, WAREHOUSES, tls=(str(cert), str(key)))
+    assert kube.url.startswith("https://")
+    sa = tmp_path / "sa"
+    sa.mkdir()
+    (sa / "token").write_text(KUBE_TOKEN + "\n")
+    (sa / "ca.crt").write_text(cert.read_text())
+    port = kube.url.rsplit(":", 1)[1]
+    env = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": port}
+    os_env_kubeconfig = os.environ.pop("KUBECONFIG", None)
+    kargo = None
+    try:
+        kargo = Kargo(tmp_path, kafka.bootstrap, '""', env=env,
+                      extra=f"  service_account_dir: {sa}\n")
+        assert any(l.get("msg") == "watching kargo warehouses" and l.get("cluster") == "in-cluster"
+                   and l.get("server") == f"https://127.0.0.1:{port}" for l in kargo.lines())
+        assert ce_post(gateway, "dev.hookbus.image.push", "ghcr.io/acme/app", "1.0.0",
+                       "incluster-1").status_code == 202
+        assert wait_refreshed(kube, [f"{NS}/image-ghcr"], kargo, 1)
+
+        # kubelet rotates the projected token; the API server stops accepting the old one
+        kube.post("/_fake/token", {"token": "rotated-token-2"})
+        (sa / "token").write_text("rotated-token-2\n")
+        assert ce_post(gateway, "dev.hookbus.image.push", "ghcr.io/acme/app", "1.0.1",
+                       "incluster-2").status_code == 202
+        wait_for(lambda: (kargo.metric("hookbus_consumer_acted_total") or 0) >= 2, timeout=30,
+                 what="the second event acted on")
+        assert len(kube.patches()) == 2
+        assert "rotated-token-2" not in kargo.log_path.read_text()
+    finally:
+        if os_env_kubeconfig is not None:
+            os.environ["KUBECONFIG"] = os_env_kubeconfig
+        if kargo:
+            kargo.stop()
+        kube.stop()
+
