@@ -10,6 +10,7 @@ PREFIX    ?= /usr/local
 CC        ?= cc
 SAN       ?=
 PYTHON    ?= /usr/bin/python3
+PYTEST_JOBS ?= 4   # e2e tests are independent (own ports, dirs, clusters): run them in parallel
 
 PKGS      := rdkafka libmicrohttpd libcjson avro-c yaml-0.1 libcurl libpcre2-8 openssl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -81,7 +82,7 @@ test-unit: all
 	  HB_SOURCE_DIR=$(CURDIR) $$t || fail=1; done; exit $$fail
 
 test-e2e: all
-	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q tests/e2e
+	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) tests/e2e
 
 test: all
 	$(MAKE) test-unit test-e2e
