@@ -26,6 +26,7 @@
 #define REFRESH_ANNOTATION "kargo.akuity.io/refresh"
 #define MAX_NAMESPACES 256
 #define MAX_TARGETS 4096
+#define MAX_DONE_SETS 1024
 
 struct kargo_cfg {
     char *kubeconfig, *context, *label_selector, *sa_dir;
@@ -63,6 +64,16 @@ struct done_set {
     struct done_set *next;
 };
 
+static void done_free(struct done_set *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->n; i++)
+        free(d->names[i]);
+    free(d->names);
+    free(d);
+}
+
 struct app {
     struct kargo_cfg cfg;
     char **namespaces;
@@ -77,8 +88,10 @@ struct app {
 
 static void split_namespaces(struct app *a, const char *csv)
 {
+    if (!csv)
+        return;
     const char *p = csv;
-    while (p && *p && a->nnamespaces < MAX_NAMESPACES) {
+    while (*p && a->nnamespaces < MAX_NAMESPACES) {
         size_t n = strcspn(p, ", ");
         if (n) {
             char *ns = hb_strndup(p, n);
@@ -109,10 +122,7 @@ static void app_free(struct app *a)
     while (a->done) {
         struct done_set *d = a->done;
         a->done = d->next;
-        for (size_t i = 0; i < d->n; i++)
-            free(d->names[i]);
-        free(d->names);
-        free(d);
+        done_free(d);
     }
     hb_config_fields_free(kargo_fields, HB_ARRAY_LEN(kargo_fields), &a->cfg);
     pthread_mutex_destroy(&a->lock);
@@ -355,10 +365,7 @@ static struct done_set *done_take(struct app *a, const struct hb_batch *b)
                 found = d;
                 continue;
             }
-            for (size_t i = 0; i < d->n; i++)
-                free(d->names[i]);
-            free(d->names);
-            free(d);
+            done_free(d);
             continue;
         }
         pp = &(*pp)->next;
@@ -367,27 +374,34 @@ static struct done_set *done_take(struct app *a, const struct hb_batch *b)
     return found;
 }
 
+/* Keeps d for the next attempt of its batch. A batch whose retries run out
+ * is dead-lettered and never comes back: at most MAX_DONE_SETS are kept,
+ * the oldest dropped (its retry would then refresh everything again). */
 static void done_put(struct app *a, struct done_set *d)
 {
     pthread_mutex_lock(&a->lock);
     d->next = a->done;
     a->done = d;
+    size_t n = 0;
+    for (struct done_set **pp = &a->done; *pp; pp = &(*pp)->next) {
+        if (++n > MAX_DONE_SETS) {
+            struct done_set *rest = *pp;
+            *pp = NULL;
+            while (rest) {
+                struct done_set *next = rest->next;
+                done_free(rest);
+                rest = next;
+            }
+            break;
+        }
+    }
     pthread_mutex_unlock(&a->lock);
 }
 
-static void done_free(struct done_set *d)
-{
-    if (!d)
-        return;
-    for (size_t i = 0; i < d->n; i++)
-        free(d->names[i]);
-    free(d->names);
-    free(d);
-}
-
 /* PATCHes the refresh annotation of ns/name. Returns HB_ACT_DONE (patched,
- * or 404: the Warehouse is gone), HB_ACT_RETRY (409, 429, 5xx, transport)
- * or HB_ACT_DROP (any other status, e.g. 403: RBAC), with err. */
+ * or 404: the Warehouse is gone), HB_ACT_RETRY (409, 429, 5xx, transport,
+ * and 401: the token rotated, kube.c reads it again) or HB_ACT_DROP (any
+ * other status, e.g. 403: RBAC), with err. */
 static enum hb_act refresh_one(struct app *a, const char *id, const char *now, char *err,
                                size_t errlen)
 {
@@ -413,7 +427,7 @@ static enum hb_act refresh_one(struct app *a, const char *id, const char *now, c
         return HB_ACT_DONE;
     }
     hb_counter_add(a->c_patch_errors, 1);
-    if (status < 0 || status == 409 || status == 429 || status >= 500)
+    if (status < 0 || status == 401 || status == 409 || status == 429 || status >= 500)
         return HB_ACT_RETRY;
     return HB_ACT_DROP;
 }

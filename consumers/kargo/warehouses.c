@@ -393,6 +393,7 @@ out:
 
 struct watch_ctx {
     struct scope *s;
+    size_t lines;
     bool gone; /* an ERROR event with code 410 */
     char err[300];
 };
@@ -401,6 +402,7 @@ static int on_watch_line(void *ud, const char *line, size_t len)
 {
     struct watch_ctx *w = ud;
     struct wh_cache *c = w->s->cache;
+    w->lines++;
     cJSON *ev = cJSON_ParseWithLength(line, len);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type");
     const cJSON *obj = cJSON_GetObjectItemCaseSensitive(ev, "object");
@@ -507,6 +509,7 @@ static void *scope_main(void *arg)
             continue;
         }
         struct watch_ctx w = {.s = s};
+        int64_t began = hb_mono_ms();
         int status = kube_watch(c->kube, path, tmo + 30000, on_watch_line, &w, &c->stop, err,
                                 sizeof(err));
         if (atomic_load(&c->stop))
@@ -522,8 +525,15 @@ static void *scope_main(void *arg)
             continue;
         }
         if (status == 200 && !w.err[0]) {
-            backoff = 500;
-            continue; /* the server ended the watch: resume from s->rv */
+            /* The server ended the watch: resume from s->rv, at once unless
+             * it ended an empty watch right away (a proxy cutting streams). */
+            if (!w.lines && hb_mono_ms() - began < 1000) {
+                pause_ms(c, backoff);
+                backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+            } else {
+                backoff = 500;
+            }
+            continue;
         }
         hb_counter_add(c->c_watch_errors, 1);
         HB_LOG(HB_LOG_WARN, "watching warehouses failed", HB_S("namespace", scope_name),
