@@ -340,15 +340,17 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 {
     struct sink *s = arg;
     size_t len = sz * n;
-    if (!s->on_line) {
+    long status = 0;
+    if (s->on_line)
+        curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+    /* A plain response, or a watch's error body (kept whole for the message). */
+    if (!s->on_line || status != 200) {
         if (hb_buf_append(&s->body, p, len) < 0) {
             s->overflow = true;
             return 0;
         }
         return len;
     }
-    long status = 0;
-    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
     for (size_t i = 0; i < len;) {
         const char *nl = memchr(p + i, '\n', len - i);
         size_t take = nl ? (size_t)(nl - (p + i)) : len - i;
@@ -357,9 +359,9 @@ static size_t on_body(char *p, size_t sz, size_t n, void *arg)
             return 0;
         }
         i += take;
-        if (!nl || status != 200)
-            continue; /* an error body is kept whole for the message */
-        i++;
+        if (!nl)
+            break;
+        i++; /* the newline */
         if (s->body.len && s->on_line(s->ud, s->body.p, s->body.len) != 0) {
             s->ended = true;
             return 0;

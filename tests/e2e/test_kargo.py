@@ -138,6 +138,7 @@ admin_listen: 127.0.0.1:0
 kargo:
   kubeconfig: {kubeconfig}
   resync_interval: 10m
+  page_size: 4
 {extra}
 """)
         self.log_path = tmp_path / "kargo.log"
@@ -435,7 +436,20 @@ def test_in_cluster_tls_and_token_rotation(tmp_path, kafka, gateway):
         wait_for(lambda: (kargo.metric("hookbus_consumer_acted_total") or 0) >= 2, timeout=30,
                  what="the second event acted on")
         assert len(kube.patches()) == 2
-        assert "rotated-token-2" not in kargo.log_path.read_text()
+
+        # the token is revoked under an open watch: the new watch gets 401 until
+        # the file holds the new one, then the client lists again (410)
+        n = kargo.metric("hookbus_kargo_warehouses")
+        kube.post("/_fake/token", {"token": "rotated-token-3"})
+        kube.post("/_fake/compact", {})
+        wait_for(lambda: any(l.get("msg") == "watching warehouses failed"
+                             and "HTTP 401" in l.get("error", "") for l in kargo.lines()),
+                 timeout=15, what="the watch's 401 in the log")
+        (sa / "token").write_text("rotated-token-3\n")
+        kube.post("/_fake/warehouses", git("after-rotation", url="https://github.com/acme/x"))
+        wait_for(lambda: kargo.metric("hookbus_kargo_warehouses") == n + 1, timeout=30,
+                 what="the view to recover with the new token")
+        assert "rotated-token" not in kargo.log_path.read_text()
     finally:
         if os_env_kubeconfig is not None:
             os.environ["KUBECONFIG"] = os_env_kubeconfig
