@@ -432,13 +432,11 @@ static enum hb_act refresh_one(struct app *a, const char *id, const char *now, c
     return HB_ACT_DROP;
 }
 
-static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t errlen)
+/* Matches every event of batch b against the cache: logs per event which
+ * Warehouses it wants (and at debug level which it does not, and why) and
+ * adds the wanted ones to *want (the union over the batch, "ns/name"). */
+static void match_batch(struct app *a, const struct hb_batch *b, char ***want, size_t *nwant)
 {
-    struct app *a = ud;
-    char **want = NULL; /* union over the batch */
-    size_t nwant = 0;
-    enum hb_act result = HB_ACT_DONE;
-
     for (size_t e = 0; e < b->n; e++) {
         const struct hb_event *ev = b->events[e];
         const char *id = hb_event_get(ev, "id");
@@ -460,7 +458,7 @@ static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t err
                 skip_metric(a, v.t[i].reason);
             } else {
                 (void)list_add(&hit, &nhit, v.t[i].id);
-                (void)list_add(&want, &nwant, v.t[i].id);
+                (void)list_add(want, nwant, v.t[i].id);
             }
             free(v.t[i].id);
         }
@@ -482,6 +480,20 @@ static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t err
         kargo_facts_clear(&f);
     }
 
+}
+
+/* The action for one debounce window of a repository: the union of the
+ * Warehouses its events want, each patched once. A retry of the same batch
+ * skips those an earlier attempt refreshed. Any retryable failure makes the
+ * batch HB_ACT_RETRY; else a permanent one makes it HB_ACT_DROP. */
+static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t errlen)
+{
+    struct app *a = ud;
+    char **want = NULL; /* union over the batch */
+    size_t nwant = 0;
+    enum hb_act result = HB_ACT_DONE;
+
+    match_batch(a, b, &want, &nwant);
     struct done_set *done = done_take(a, b);
     if (!done && (done = calloc(1, sizeof(*done)))) {
         hb_strlcpy(done->key, b->key ? b->key : "", sizeof(done->key));
