@@ -88,7 +88,7 @@ test-e2e: all
 	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) tests/e2e
 
 test: all
-	$(MAKE) check-deploy
+	$(MAKE) lint check-deploy
 	$(MAKE) test-unit test-e2e
 	$(MAKE) asan
 
@@ -101,7 +101,10 @@ run: all
 lint:
 	@! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|strtok|gets|vsprintf)\s*\(' \
 	   $$(git ls-files '*.c' '*.h') || { echo "lint: banned function above"; exit 1; }
+	@# unknownEvaluationOrder: cppcheck 2.10 reads the designated initializers in
+	@# HB_LOG's compound literals (.k = ...) as assignments with side effects.
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+	   --suppress=unknownEvaluationOrder \
 	   -Ilib/include lib gateway consumers
 
 # Installs binaries, libhookbus, headers and hookbus.pc under PREFIX, the example
