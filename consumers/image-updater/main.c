@@ -140,7 +140,8 @@ static int iu_load_aliases(const struct hb_config *cfg, struct iu *iu, char *err
     const struct hb_node *al = sec && sec->type == HB_NODE_MAP
                                    ? hb_node_get(sec, "registry_aliases") : NULL;
     char why[256];
-    if (!al)
+    if (!al || (al->type == HB_NODE_SCALAR && (!*al->value || strcmp(al->value, "~") == 0 ||
+                                               strcmp(al->value, "null") == 0)))
         return 0;
     if (al->type != HB_NODE_MAP)
         return hb_config_error(cfg, al, err, errlen,
