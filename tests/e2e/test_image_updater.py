@@ -258,6 +258,9 @@ def test_unavailable_image_updater_is_retried(kafka, fakes, consumers):
     assert triples(fake.accepted()) == [("ghcr.io", "acme/app", "v2")]
     failed = [l for l in c.lines() if l.get("msg") == "image updater request failed"]
     assert len(failed) == 2 and all(l["status"] == 503 for l in failed)
+    metrics = requests.get(f"http://127.0.0.1:{c.admin}/metrics", timeout=5).text
+    assert 'hookbus_image_updater_requests_total{outcome="retry"} 2' in metrics
+    assert 'hookbus_image_updater_requests_total{outcome="ok"} 1' in metrics
     # Nothing was dead-lettered.
     assert kafka.read(DLQ, 1, timeout=1) == []
 
