@@ -60,7 +60,7 @@ int iu_map_repo(const struct iu_mapping *m, const char *repo, char *registry, si
 /* The structured CloudEvent (application/cloudevents+json) for one tag of an
  * image: specversion, id, source, type IU_EVENT_TYPE, subject
  * "repository:tag", time (when given), datacontenttype, and data {registry,
- * repository, tag, digest (when given)}. NULL-able: id_suffix, time, digest.
+ * repository, tag, digest (when given)}. time and digest may be NULL.
  * Caller frees; NULL on ENOMEM. */
 char *iu_build_body(const char *id, const char *source, const char *time, const char *registry,
                     const char *repository, const char *tag, const char *digest);
