@@ -2,6 +2,7 @@
 #include "hookbus/format.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,9 @@ void *hb_json_parse(const char *buf, size_t len)
     return v;
 }
 
-/* Adds the event's data to obj: JSON data as a raw JSON value when it parses,
- * else base64. */
+/* Adds the event's data to obj: JSON data that parses goes in verbatim as a
+ * raw JSON value (no re-serialization, so large integers and the sender's
+ * spelling survive), other data as base64. */
 static int add_data(cJSON *obj, const struct hb_event *ev)
 {
     if (!ev->data)
@@ -32,12 +34,12 @@ static int add_data(cJSON *obj, const struct hb_event *ev)
     if (hb_content_type_is_json(hb_event_get(ev, "datacontenttype"))) {
         cJSON *parsed = (cJSON *)hb_json_parse((const char *)ev->data, ev->data_len);
         if (parsed) {
-            char *compact = cJSON_PrintUnformatted(parsed);
             cJSON_Delete(parsed);
-            if (!compact)
+            char *text = hb_strndup((const char *)ev->data, ev->data_len);
+            if (!text)
                 return -1;
-            cJSON *raw = cJSON_CreateRaw(compact);
-            free(compact);
+            cJSON *raw = cJSON_CreateRaw(text);
+            free(text);
             return raw && cJSON_AddItemToObject(obj, "data", raw) ? 0 : -1;
         }
     }
@@ -179,6 +181,88 @@ fail:
     return -1;
 }
 
+/* A small scanner over JSON text that cJSON has already accepted, used to
+ * find where a member's value starts and ends so that JSON data can be kept
+ * byte for byte (cJSON would re-print numbers as doubles). Every step is
+ * bounds-checked anyway; NULL means "not found / not as expected". */
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static const char *skip_string(const char *p, const char *end)
+{
+    if (p >= end || *p != '"')
+        return NULL;
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+static const char *skip_value(const char *p, const char *end)
+{
+    if (p >= end)
+        return NULL;
+    if (*p == '"')
+        return skip_string(p, end);
+    if (*p != '{' && *p != '[') {
+        while (p < end && !strchr(",}] \t\r\n", *p))
+            p++;
+        return p;
+    }
+    size_t depth = 0;
+    while (p < end) {
+        if (*p == '"') {
+            p = skip_string(p, end);
+            if (!p)
+                return NULL;
+            continue;
+        }
+        if (*p == '{' || *p == '[')
+            depth++;
+        else if ((*p == '}' || *p == ']') && --depth == 0)
+            return p + 1;
+        p++;
+    }
+    return NULL;
+}
+
+/* The span of the last top-level member spelled exactly "key" (no escapes). */
+static const char *member_span(const char *buf, size_t len, const char *key, size_t *vlen)
+{
+    const char *p = skip_ws(buf, buf + len), *end = buf + len, *found = NULL;
+    size_t klen = strlen(key);
+    if (p >= end || *p != '{')
+        return NULL;
+    p = skip_ws(p + 1, end);
+    while (p < end && *p == '"') {
+        const char *k = p + 1, *after = skip_string(p, end);
+        if (!after)
+            return NULL;
+        bool match = (size_t)(after - 1 - k) == klen && memcmp(k, key, klen) == 0;
+        p = skip_ws(after, end);
+        if (p >= end || *p != ':')
+            return NULL;
+        const char *v = skip_ws(p + 1, end), *vend = skip_value(v, end);
+        if (!vend)
+            return NULL;
+        if (match) {
+            found = v;
+            *vlen = (size_t)(vend - v);
+        }
+        p = skip_ws(vend, end);
+        if (p < end && *p == ',')
+            p = skip_ws(p + 1, end);
+    }
+    return found;
+}
+
 int hb_event_from_json(const char *buf, size_t len, struct hb_event **out, char *err,
                        size_t errlen)
 {
@@ -188,6 +272,23 @@ int hb_event_from_json(const char *buf, size_t len, struct hb_event **out, char 
         return -1;
     }
     int r = hb_event_from_cjson(obj, out, err, errlen);
+    /* JSON data: keep the sender's bytes rather than cJSON's re-print. */
+    const cJSON *data = NULL; /* the last "data", as hb_event_from_cjson takes it */
+    for (const cJSON *it = r == 0 ? obj->child : NULL; it; it = it->next)
+        if (strcmp(it->string, "data") == 0)
+            data = it;
+    if (r == 0 && data && !cJSON_IsNull(data) &&
+        !(cJSON_IsString(data) &&
+          !hb_content_type_is_json(hb_event_get(*out, "datacontenttype")))) {
+        size_t vlen = 0;
+        const char *v = member_span(buf, len, "data", &vlen);
+        if (v && hb_event_set_data(*out, v, vlen) < 0) {
+            hb_event_free(*out);
+            *out = NULL;
+            snprintf(err, errlen, "out of memory");
+            r = -1;
+        }
+    }
     cJSON_Delete(obj);
     return r;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "hookbus/util.h"
@@ -15,6 +16,11 @@ static atomic_int log_level = HB_LOG_INFO;
 static atomic_int log_format = -1;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* One value is cut at this many bytes (at a UTF-8 boundary) so that a line
+ * always fits the line buffer below; a cut value ends with "...". */
+#define LOG_MAX_VALUE 8192
+#define LOG_MAX_LINE (64 * 1024)
 
 void hb_log_setup(enum hb_log_level level, enum hb_log_format format)
 {
@@ -85,6 +91,35 @@ static void text_value(struct hb_buf *b, const char *v)
     hb_buf_puts(b, "\"");
 }
 
+/* The length of v cut to LOG_MAX_VALUE without splitting a UTF-8 sequence. */
+static size_t cut_len(const char *v, bool *cut)
+{
+    size_t n = strnlen(v, LOG_MAX_VALUE + 1);
+    *cut = n > LOG_MAX_VALUE;
+    if (!*cut)
+        return n;
+    n = LOG_MAX_VALUE;
+    while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
+        n--;
+    return n;
+}
+
+/* A copy of v bounded by cut_len, or v itself when it fits (*tmp NULL). */
+static const char *bounded(const char *v, char **tmp)
+{
+    bool cut;
+    size_t n = cut_len(v, &cut);
+    *tmp = NULL;
+    if (!cut)
+        return v;
+    *tmp = malloc(n + 4);
+    if (!*tmp)
+        return "";
+    memcpy(*tmp, v, n);
+    memcpy(*tmp + n, "...", 4);
+    return *tmp;
+}
+
 void hb_log_emit(enum hb_log_level level, const char *msg, ...)
 {
     char ts[32];
@@ -94,7 +129,7 @@ void hb_log_emit(enum hb_log_level level, const char *msg, ...)
     if (fmt < 0)
         fmt = hb_log_default_format();
     hb_now_rfc3339(ts);
-    hb_buf_init(&b, 64 * 1024);
+    hb_buf_init(&b, LOG_MAX_LINE);
     const char *lname = level_names[(unsigned)level < 4 ? level : 3];
     va_start(ap, msg);
     if (fmt == HB_LOG_JSON) {
@@ -103,26 +138,32 @@ void hb_log_emit(enum hb_log_level level, const char *msg, ...)
         cJSON_AddStringToObject(o, "level", lname);
         cJSON_AddStringToObject(o, "msg", msg);
         for (struct hb_kv kv = va_arg(ap, struct hb_kv); kv.k; kv = va_arg(ap, struct hb_kv)) {
-            if (kv.kind == 's')
-                cJSON_AddStringToObject(o, kv.k, kv.s ? kv.s : "");
-            else if (kv.kind == 'b')
+            if (kv.kind == 's') {
+                char *tmp;
+                cJSON_AddStringToObject(o, kv.k, bounded(kv.s ? kv.s : "", &tmp));
+                free(tmp);
+            } else if (kv.kind == 'b')
                 cJSON_AddBoolToObject(o, kv.k, kv.i != 0);
             else
                 cJSON_AddNumberToObject(o, kv.k, kv.kind == 'f' ? kv.f : (double)kv.i);
         }
         char *line = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
-        if (line) {
-            hb_buf_puts(&b, line);
-            free(line);
-        }
+        /* Many long values can still exceed the line cap: say so rather
+         * than write nothing. */
+        if (line && hb_buf_puts(&b, line) != 0)
+            hb_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"truncated\":true}", ts,
+                          lname);
+        free(line);
     } else {
         hb_buf_printf(&b, "%s %-5s %s", ts, lname, msg);
         for (struct hb_kv kv = va_arg(ap, struct hb_kv); kv.k; kv = va_arg(ap, struct hb_kv)) {
             hb_buf_printf(&b, " %s=", kv.k);
-            if (kv.kind == 's')
-                text_value(&b, kv.s ? kv.s : "");
-            else if (kv.kind == 'b')
+            if (kv.kind == 's') {
+                char *tmp;
+                text_value(&b, bounded(kv.s ? kv.s : "", &tmp));
+                free(tmp);
+            } else if (kv.kind == 'b')
                 hb_buf_puts(&b, kv.i ? "true" : "false");
             else if (kv.kind == 'f')
                 hb_buf_printf(&b, "%g", kv.f);
@@ -131,10 +172,9 @@ void hb_log_emit(enum hb_log_level level, const char *msg, ...)
         }
     }
     va_end(ap);
-    hb_buf_puts(&b, "\n");
-    if (b.p) {
-        ssize_t w = write(STDERR_FILENO, b.p, b.len);
-        (void)w;
-    }
+    /* The newline goes in the same write(2) even when the line hit its cap. */
+    struct iovec iov[2] = {{b.p ? b.p : "", b.len}, {"\n", 1}};
+    ssize_t w = writev(STDERR_FILENO, iov, 2);
+    (void)w;
     hb_buf_free(&b);
 }

@@ -225,6 +225,37 @@ static void test_json_data_embedded(void **state)
     hb_event_free(ev);
 }
 
+/* JSON data is embedded as the sender wrote it: an integer beyond 2^53 and
+ * the spacing survive encoding (a double round trip would change both). */
+static void test_json_data_verbatim(void **state)
+{
+    (void)state;
+    const char *data = "{\"id\": 9007199254740993, \"n\": 1.50}";
+    struct hb_event *ev = base_event();
+    assert_int_equal(hb_event_set(ev, "datacontenttype", "application/json"), 0);
+    assert_int_equal(hb_event_set_data(ev, data, strlen(data)), 0);
+    char *json = hb_event_to_json(ev);
+    assert_non_null(json);
+    if (!strstr(json, "\"data\":{\"id\": 9007199254740993, \"n\": 1.50}"))
+        fail_msg("data not verbatim: %s", json);
+    /* Decoding keeps the bytes too, whatever the member order, nesting and
+     * strings holding brackets, quotes and escapes. */
+    struct hb_event *back = round_trip(ev);
+    assert_int_equal(back->data_len, strlen(data));
+    assert_memory_equal(back->data, data, strlen(data));
+    hb_event_free(back);
+    const char *text = "{\"data\": 1, \"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\","
+                       "\"type\":\"t\", \"data\": {\"data\": 2}, \"data\" : [ \"]}\\\"\", {\"a\": 1e400} ]"
+                       " }";
+    back = decode_ok(text);
+    const char *want = "[ \"]}\\\"\", {\"a\": 1e400} ]";
+    assert_int_equal(back->data_len, strlen(want));
+    assert_memory_equal(back->data, want, strlen(want));
+    hb_event_free(back);
+    free(json);
+    hb_event_free(ev);
+}
+
 static void test_non_json_data_base64(void **state)
 {
     (void)state;
@@ -534,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_encode_types),
         cmocka_unit_test(test_round_trip_attributes),
         cmocka_unit_test(test_json_data_embedded),
+        cmocka_unit_test(test_json_data_verbatim),
         cmocka_unit_test(test_non_json_data_base64),
         cmocka_unit_test(test_decode_types),
         cmocka_unit_test(test_decode_null_is_absent),

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "hookbus/log.h"
+#include "hookbus/util.h"
 
 /* ---- stderr capture ----------------------------------------------------- */
 
@@ -251,6 +252,48 @@ static void test_json_format(void **state)
     free(out);
 }
 
+/* Values over 8 KiB are cut at a UTF-8 boundary with "...", so even a
+ * 100 KiB value (or twenty of them) still gives one valid line. */
+static void test_long_values(void **state)
+{
+    (void)state;
+    size_t n = 100 * 1024;
+    char *big = malloc(n + 1);
+    assert_non_null(big);
+    for (size_t i = 0; i + 2 <= n; i += 2)
+        memcpy(big + i, "\xc3\xa9", 2); /* U+00E9, two bytes */
+    big[n] = '\0';
+    for (int f = 0; f < 2; f++) {
+        hb_log_setup(HB_LOG_DEBUG, f ? HB_LOG_JSON : HB_LOG_TEXT);
+        capture_start();
+        HB_LOG(HB_LOG_INFO, "big", HB_S("body", big + 1)); /* starts mid-sequence */
+        char *out = capture_end();
+        assert_int_equal(lines_in(out), 1);
+        assert_true(strlen(out) > 8000 && strlen(out) < 9000);
+        if (f) {
+            cJSON *j = cJSON_Parse(out);
+            assert_non_null(j);
+            const char *v = cJSON_GetObjectItemCaseSensitive(j, "body")->valuestring;
+            assert_true(hb_str_has_suffix(v, "\xc3\xa9..."));
+            cJSON_Delete(j);
+        }
+        free(out);
+    }
+    /* Too many long values for one line: a marker line, never nothing. */
+    hb_log_setup(HB_LOG_DEBUG, HB_LOG_JSON);
+    capture_start();
+    HB_LOG(HB_LOG_INFO, "many", HB_S("a", big), HB_S("b", big), HB_S("c", big), HB_S("d", big),
+           HB_S("e", big), HB_S("f", big), HB_S("g", big), HB_S("h", big), HB_S("i", big));
+    char *out = capture_end();
+    assert_int_equal(lines_in(out), 1);
+    cJSON *j = cJSON_Parse(out);
+    assert_non_null(j);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "truncated")));
+    cJSON_Delete(j);
+    free(out);
+    free(big);
+}
+
 static int evaluated;
 
 static const char *side_effect(void)
@@ -307,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_text_format),
         cmocka_unit_test(test_text_quoting),
         cmocka_unit_test(test_json_format),
+        cmocka_unit_test(test_long_values),
         cmocka_unit_test(test_threshold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,6 +61,7 @@ struct hb_batch {
  *   retry: {max_attempts, initial_backoff, max_backoff}
  *   dead_letter_topic: hookbus.dlq     admin_listen: 127.0.0.1:9091
  *   concurrency: 4           (actions running at once)
+ *   max_in_flight: 1000      drain_timeout: 30s
  * Every scalar can be overridden by HOOKBUS_* variables. */
 struct hb_consumer_config {
     char *brokers, *group;
@@ -76,6 +77,9 @@ struct hb_consumer_config {
     char *dead_letter_topic;   /* "" or NULL: exhausted events are logged and skipped */
     char *admin_listen;        /* "" : no admin listener */
     long concurrency;
+    /* Added with the implementation (append-only): */
+    long max_in_flight;    /* messages held before consumption pauses (1000) */
+    long drain_timeout_ms; /* SIGTERM / revoke: wait this long for running actions (30s) */
 };
 
 /* Loads the common keys from cfg; name gives the default group. Keys it does
@@ -84,6 +88,9 @@ struct hb_consumer_config {
 int hb_consumer_config_load(const struct hb_config *cfg, const char *name,
                             struct hb_consumer_config *out, char *err, size_t errlen);
 void hb_consumer_config_free(struct hb_consumer_config *c);
+/* kafka.brokers resolved: "@FILE" and `embedded` (kafka.embedded_bootstrap_file)
+ * read the bootstrap list from the file's first line. Caller frees; NULL with err. */
+char *hb_consumer_brokers(const struct hb_consumer_config *c, char *err, size_t errlen);
 
 /* An application: the callbacks the runtime drives. Only name and act are
  * required. Callbacks may run on several runtime threads at once (up to

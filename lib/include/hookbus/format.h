@@ -22,7 +22,8 @@ void *hb_json_parse(const char *buf, size_t len);
 char *hb_event_to_json(const struct hb_event *ev);
 
 /* Decodes one structured event from buf[len] and validates it. JSON "data" is
- * kept as its compact JSON text, a JSON string as its text, "data_base64"
+ * kept as its JSON text, byte for byte (hb_event_from_cjson, which has no
+ * text, keeps the compact re-print), a JSON string as its text, "data_base64"
  * as the decoded bytes. Returns 0 and *out (caller frees), or -1 with err. */
 int hb_event_from_json(const char *buf, size_t len, struct hb_event **out, char *err,
                        size_t errlen);

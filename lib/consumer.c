@@ -1,0 +1,1028 @@
+/* consumer.c: the consumer runtime (hookbus/consumer.h).
+ *
+ * One thread (the caller of hb_consumer_run) owns Kafka and all bookkeeping:
+ * it polls the group, decodes, filters, deduplicates, feeds the debounce
+ * windows, hands ready jobs to the workers, takes their results back, retries
+ * or dead-letters, and commits. Workers only call app->act. So the dedup
+ * table, the debounce windows, the per-partition offsets and the items need
+ * no lock; the mutex guards the ready and done queues only.
+ *
+ * Assignment is eager (range/roundrobin): a revoke takes every partition, so
+ * the runtime finishes running actions (bounded by drain_timeout), abandons
+ * work not started (the next owner re-reads it from the committed offset),
+ * commits, and starts afresh on the next assignment. A generation number
+ * tells results that come back after that from current ones. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin.h"
+#include "consumer_sched.h"
+#include "hookbus/consumer.h"
+#include "hookbus/event_lookup.h"
+#include "hookbus/filter.h"
+#include "hookbus/log.h"
+#include "hookbus/util.h"
+
+#define DEDUP_MAX_IDS 200000
+#define POLL_MAX_MS 100
+#define LAG_EVERY_MS 5000
+#define READY_CACHE_MS 2000
+
+/* One consumed message while it is being handled. */
+struct item {
+    rd_kafka_message_t *rkm;
+    struct hb_event *ev; /* NULL: undecodable */
+    size_t part;         /* index into c->parts */
+    unsigned gen;
+    int attempts;        /* for the dead-letter headers */
+    char *error;         /* why it is dead-lettered */
+    struct item *next;   /* dead-letter retry list */
+};
+
+/* One action: a debounce window, or one event without a key. */
+struct job {
+    struct job *next;
+    char *key; /* NULL: no debounce key */
+    struct item **items;
+    const struct hb_event **events;
+    size_t n;
+    int attempt;
+    int64_t not_before;
+    unsigned gen;
+    enum hb_act result;
+    char err[512];
+};
+
+struct part {
+    char *topic;
+    int32_t partition;
+    struct hb_offsets off;
+    struct hb_gauge *lag;
+};
+
+struct hb_consumer {
+    const struct hb_consumer_config *cfg;
+    const struct hb_consumer_app *app;
+    void *ud;
+    struct hb_metrics *metrics;
+    bool own_metrics;
+    char *brokers;
+    rd_kafka_t *rk, *dlq;
+    rd_kafka_queue_t *cq; /* the consumer queue, to wake the poll */
+    struct hb_admin *admin;
+
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv, done_cv;
+    struct job *ready_head, *ready_tail, *done_head, *done_tail;
+    int running; /* jobs inside act */
+    bool quit;   /* workers exit */
+    pthread_t *workers;
+    int nworkers;
+
+    /* main thread only */
+    struct job *delayed; /* retries waiting for their backoff */
+    struct item *dl_retry;
+    int64_t dl_retry_at;
+    struct hb_debounce *deb;
+    struct hb_dedup *dedup;
+    struct part *parts;
+    size_t nparts;
+    unsigned gen;
+    long inflight;
+    bool paused, draining;
+    int64_t lag_at;
+    unsigned int seed;
+
+    atomic_bool stop, joined, reachable;
+    atomic_llong reachable_at;
+
+    struct hb_counter *m_consumed, *m_filtered, *m_dedup, *m_acted, *m_retried, *m_dead,
+        *m_undecodable, *m_actions;
+    struct hb_gauge *m_inflight;
+    struct hb_histogram *m_latency;
+};
+
+long hb_backoff_ms(long initial_ms, long max_ms, int attempt, double jitter01)
+{
+    long d = initial_ms;
+    for (int i = 2; i < attempt && d < max_ms; i++)
+        d = d > max_ms / 2 ? max_ms : d * 2;
+    if (d > max_ms)
+        d = max_ms;
+    if (jitter01 < 0)
+        jitter01 = 0;
+    if (jitter01 >= 1)
+        jitter01 = 0.999999;
+    return d / 2 + (long)((double)(d - d / 2) * jitter01);
+}
+
+/* ---- items and jobs ---- */
+
+static void item_free(struct hb_consumer *c, struct item *it)
+{
+    if (!it)
+        return;
+    hb_event_free(it->ev);
+    rd_kafka_message_destroy(it->rkm);
+    free(it->error);
+    free(it);
+    c->inflight--;
+}
+
+static void item_drop_cb(void *item, void *ud)
+{
+    item_free(ud, item);
+}
+
+static void job_free(struct job *j)
+{
+    if (!j)
+        return;
+    free(j->key);
+    free(j->items);
+    free(j->events);
+    free(j);
+}
+
+/* Frees a job and, unless they were handed on, its items. */
+static void job_abandon(struct hb_consumer *c, struct job *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        item_free(c, j->items[i]);
+    job_free(j);
+}
+
+static struct job *job_new(char *key, struct item **items, size_t n, unsigned gen)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->events = calloc(n, sizeof(*j->events));
+    if (!j->events) {
+        free(j);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        j->events[i] = items[i]->ev;
+    j->key = key;
+    j->items = items;
+    j->n = n;
+    j->attempt = 1;
+    j->gen = gen;
+    return j;
+}
+
+static const char *item_topic(const struct item *it)
+{
+    return rd_kafka_topic_name(it->rkm->rkt);
+}
+
+/* The message is fully handled: its offset may be committed once every
+ * earlier one of its partition is. Frees the item. */
+static void item_complete(struct hb_consumer *c, struct item *it)
+{
+    if (it->gen == c->gen && it->part < c->nparts)
+        hb_offsets_done(&c->parts[it->part].off, it->rkm->offset);
+    item_free(c, it);
+}
+
+/* ---- partitions ---- */
+
+static size_t part_index(struct hb_consumer *c, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < c->nparts; i++)
+        if (c->parts[i].partition == partition && strcmp(c->parts[i].topic, topic) == 0)
+            return i;
+    struct part *np = realloc(c->parts, (c->nparts + 1) * sizeof(*np));
+    if (!np)
+        return SIZE_MAX;
+    c->parts = np;
+    struct part *p = &np[c->nparts];
+    memset(p, 0, sizeof(*p));
+    if (!(p->topic = strdup(topic)))
+        return SIZE_MAX;
+    p->partition = partition;
+    hb_offsets_init(&p->off);
+    char labels[256], esc[200];
+    if (hb_metrics_label_escape(topic, esc, sizeof(esc)) == 0 &&
+        hb_snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%d\"", esc,
+                    (int)partition) == 0)
+        p->lag = hb_metrics_gauge(c->metrics, "hookbus_consumer_lag",
+                                  "Messages not yet handled (high watermark - committable "
+                                  "offset)",
+                                  labels);
+    return c->nparts++;
+}
+
+static void parts_clear(struct hb_consumer *c)
+{
+    for (size_t i = 0; i < c->nparts; i++) {
+        if (c->parts[i].lag)
+            hb_gauge_set(c->parts[i].lag, 0);
+        hb_offsets_clear(&c->parts[i].off);
+        free(c->parts[i].topic);
+    }
+    free(c->parts);
+    c->parts = NULL;
+    c->nparts = 0;
+}
+
+/* Commits every partition whose committable offset moved (all = every
+ * partition with a position, synchronously: revoke and shutdown). */
+static void commit(struct hb_consumer *c, bool all)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)c->nparts + 1);
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct part *p = &c->parts[i];
+        int64_t o = hb_offsets_committable(&p->off);
+        if (o < 0 && all)
+            o = p->off.committed;
+        if (o < 0)
+            continue;
+        rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = o;
+        hb_offsets_committed(&p->off, o);
+    }
+    if (l->cnt) {
+        rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, all ? 0 : 1);
+        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            HB_LOG(HB_LOG_WARN, "offset commit failed", HB_S("error", rd_kafka_err2str(e)));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void offset_commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *offsets, void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    (void)opaque;
+    if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+        HB_LOG(HB_LOG_WARN, "offset commit failed", HB_S("error", rd_kafka_err2str(err)));
+}
+
+/* ---- dead letters ---- */
+
+static void dl_retry_later(struct hb_consumer *c, struct item *it)
+{
+    it->next = c->dl_retry;
+    c->dl_retry = it;
+    c->dl_retry_at = hb_mono_ms() + 1000;
+}
+
+/* Produces the original message plus hookbus_error, hookbus_attempts and
+ * hookbus_consumer to the dead-letter topic; the item completes on the
+ * delivery report. Without a dead-letter topic it is logged and skipped. */
+static void dead_letter(struct hb_consumer *c, struct item *it)
+{
+    const rd_kafka_message_t *m = it->rkm;
+    const char *id = it->ev ? hb_event_get(it->ev, "id") : NULL;
+    if (!c->dlq) {
+        HB_LOG(HB_LOG_ERROR, "event failed; no dead_letter_topic, skipped",
+               HB_S("topic", item_topic(it)), HB_I("partition", m->partition),
+               HB_I("offset", m->offset), HB_S("id", id ? id : "-"),
+               HB_S("error", it->error ? it->error : ""));
+        item_complete(c, it);
+        return;
+    }
+    rd_kafka_headers_t *src = NULL, *h;
+    if (rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR && src)
+        h = rd_kafka_headers_copy(src);
+    else
+        h = rd_kafka_headers_new(3);
+    char attempts[16];
+    snprintf(attempts, sizeof(attempts), "%d", it->attempts);
+    rd_kafka_header_add(h, "hookbus_error", -1, it->error ? it->error : "", -1);
+    rd_kafka_header_add(h, "hookbus_attempts", -1, attempts, -1);
+    rd_kafka_header_add(h, "hookbus_consumer", -1, c->app->name, -1);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        c->dlq, RD_KAFKA_V_TOPIC(c->cfg->dead_letter_topic),
+        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(it),
+        RD_KAFKA_V_END);
+    if (e) {
+        rd_kafka_headers_destroy(h);
+        HB_LOG(HB_LOG_WARN, "dead-letter produce failed; will retry",
+               HB_S("error", rd_kafka_err2str(e)));
+        dl_retry_later(c, it);
+        return;
+    }
+    HB_LOG(HB_LOG_WARN, "event dead-lettered", HB_S("topic", item_topic(it)),
+           HB_I("partition", m->partition), HB_I("offset", m->offset), HB_S("id", id ? id : "-"),
+           HB_I("attempts", it->attempts), HB_S("error", it->error ? it->error : ""),
+           HB_S("dead_letter_topic", c->cfg->dead_letter_topic));
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct hb_consumer *c = opaque;
+    struct item *it = m->_private;
+    (void)rk;
+    if (!it)
+        return;
+    if (m->err) {
+        HB_LOG(HB_LOG_WARN, "dead-letter delivery failed; will retry",
+               HB_S("error", rd_kafka_err2str(m->err)));
+        dl_retry_later(c, it);
+        return;
+    }
+    hb_counter_add(c->m_dead, 1);
+    item_complete(c, it);
+}
+
+static void dl_retry_run(struct hb_consumer *c, int64_t now)
+{
+    if (!c->dl_retry || now < c->dl_retry_at)
+        return;
+    struct item *l = c->dl_retry;
+    c->dl_retry = NULL;
+    while (l) {
+        struct item *next = l->next;
+        dead_letter(c, l);
+        l = next;
+    }
+}
+
+static void dead_letter_job(struct hb_consumer *c, struct job *j)
+{
+    for (size_t i = 0; i < j->n; i++) {
+        struct item *it = j->items[i];
+        it->attempts = j->attempt;
+        free(it->error);
+        it->error = strdup(j->err[0] ? j->err : "action failed");
+        dead_letter(c, it);
+    }
+    job_free(j);
+}
+
+/* ---- workers ---- */
+
+static void enqueue_ready(struct hb_consumer *c, struct job *j)
+{
+    pthread_mutex_lock(&c->mu);
+    j->next = NULL;
+    if (c->ready_tail)
+        c->ready_tail->next = j;
+    else
+        c->ready_head = j;
+    c->ready_tail = j;
+    pthread_cond_signal(&c->work_cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static void *worker_main(void *arg)
+{
+    struct hb_consumer *c = arg;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->ready_head && !c->quit)
+            pthread_cond_wait(&c->work_cv, &c->mu);
+        if (c->quit)
+            break;
+        struct job *j = c->ready_head;
+        c->ready_head = j->next;
+        if (!c->ready_head)
+            c->ready_tail = NULL;
+        c->running++;
+        pthread_mutex_unlock(&c->mu);
+
+        /* The application may lose readiness (e.g. its watch broke): wait. */
+        while (c->app->ready && !c->app->ready(c->ud) && !atomic_load(&c->stop))
+            sleep_ms(100);
+        struct hb_batch b = {.events = (const struct hb_event *const *)j->events,
+                             .n = j->n,
+                             .key = j->key ? j->key : "",
+                             .attempt = j->attempt};
+        int64_t t0 = hb_mono_ms();
+        j->err[0] = '\0';
+        j->result = c->app->act(c->ud, &b, j->err, sizeof(j->err));
+        hb_histogram_observe(c->m_latency, (double)(hb_mono_ms() - t0) / 1000.0);
+        hb_counter_add(c->m_actions, 1);
+
+        pthread_mutex_lock(&c->mu);
+        c->running--;
+        j->next = NULL;
+        if (c->done_tail)
+            c->done_tail->next = j;
+        else
+            c->done_head = j;
+        c->done_tail = j;
+        pthread_cond_broadcast(&c->done_cv);
+        if (c->cq)
+            rd_kafka_queue_yield(c->cq);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* ---- the main thread's scheduling ---- */
+
+static void release_key(struct hb_consumer *c, const struct job *j)
+{
+    if (j->key && j->gen == c->gen)
+        hb_debounce_release(c->deb, j->key);
+}
+
+/* Takes the results the workers produced. */
+static void process_done(struct hb_consumer *c)
+{
+    pthread_mutex_lock(&c->mu);
+    struct job *l = c->done_head;
+    c->done_head = c->done_tail = NULL;
+    pthread_mutex_unlock(&c->mu);
+    while (l) {
+        struct job *j = l;
+        l = l->next;
+        const char *id = hb_event_get(j->events[j->n - 1], "id");
+        if (j->gen != c->gen) { /* partitions were revoked meanwhile */
+            HB_LOG(HB_LOG_WARN, "action finished after its partitions were revoked",
+                   HB_S("id", id), HB_S("result", j->result == HB_ACT_DONE ? "done" : "failed"));
+            job_abandon(c, j);
+            continue;
+        }
+        if (j->result == HB_ACT_DONE) {
+            hb_counter_add(c->m_acted, j->n);
+            HB_LOG(HB_LOG_DEBUG, "acted", HB_S("id", id), HB_S("key", j->key ? j->key : ""),
+                   HB_I("events", j->n), HB_I("attempt", j->attempt));
+            release_key(c, j);
+            for (size_t i = 0; i < j->n; i++)
+                item_complete(c, j->items[i]);
+            job_free(j);
+        } else if (j->result == HB_ACT_RETRY && j->attempt < c->cfg->retry_max_attempts) {
+            if (c->draining) { /* hand back: the next owner tries again */
+                job_abandon(c, j);
+                continue;
+            }
+            double jitter = (double)rand_r(&c->seed) / ((double)RAND_MAX + 1.0);
+            long wait = hb_backoff_ms(c->cfg->retry_initial_backoff_ms,
+                                      c->cfg->retry_max_backoff_ms, j->attempt + 1, jitter);
+            HB_LOG(HB_LOG_INFO, "action failed; will retry", HB_S("id", id),
+                   HB_S("key", j->key ? j->key : ""), HB_I("attempt", j->attempt),
+                   HB_I("backoff_ms", wait), HB_S("error", j->err));
+            hb_counter_add(c->m_retried, 1);
+            j->attempt++;
+            j->not_before = hb_mono_ms() + wait;
+            j->next = c->delayed; /* the key stays busy through the backoff */
+            c->delayed = j;
+        } else {
+            if (j->result == HB_ACT_RETRY && !j->err[0])
+                snprintf(j->err, sizeof(j->err), "retries exhausted");
+            release_key(c, j);
+            dead_letter_job(c, j);
+        }
+    }
+}
+
+/* Moves due retries and closed debounce windows to the workers. Returns the
+ * milliseconds until the next one is due (at most POLL_MAX_MS). */
+static long schedule(struct hb_consumer *c)
+{
+    int64_t now = hb_mono_ms();
+    long next = POLL_MAX_MS;
+    for (struct job **pp = &c->delayed; *pp;) {
+        struct job *j = *pp;
+        if (j->not_before <= now) {
+            *pp = j->next;
+            enqueue_ready(c, j);
+        } else {
+            if (j->not_before - now < next)
+                next = (long)(j->not_before - now);
+            pp = &j->next;
+        }
+    }
+    struct hb_dwin w;
+    while (hb_debounce_take(c->deb, now, &w)) {
+        struct job *j = job_new(w.key, (struct item **)w.items, w.n, c->gen);
+        if (!j) { /* out of memory: hand the window back to Kafka */
+            HB_LOG(HB_LOG_ERROR, "out of memory scheduling an action");
+            for (size_t i = 0; i < w.n; i++)
+                item_free(c, w.items[i]);
+            hb_debounce_release(c->deb, w.key);
+            free(w.key);
+            free(w.items);
+            continue;
+        }
+        enqueue_ready(c, j);
+    }
+    long d = hb_debounce_next_ms(c->deb, now);
+    if (d >= 0 && d < next)
+        next = d;
+    return next;
+}
+
+/* ---- consuming ---- */
+
+static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
+{
+    char err[512], key[512];
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            HB_LOG(HB_LOG_WARN, "consume error", HB_S("error", rd_kafka_message_errstr(m)));
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    struct item *it = calloc(1, sizeof(*it));
+    if (!it) {
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    it->rkm = m;
+    it->gen = c->gen;
+    c->inflight++;
+    hb_counter_add(c->m_consumed, 1);
+    it->part = part_index(c, rd_kafka_topic_name(m->rkt), m->partition);
+    if (it->part == SIZE_MAX || hb_offsets_push(&c->parts[it->part].off, m->offset) < 0) {
+        HB_LOG(HB_LOG_ERROR, "cannot track offset (out of memory or out of order)",
+               HB_I("offset", m->offset));
+        item_free(c, it);
+        return;
+    }
+    enum hb_ce_mode mode;
+    if (hb_kafka_decode_message(m, &it->ev, &mode, err, sizeof(err)) < 0) {
+        hb_counter_add(c->m_undecodable, 1);
+        size_t n = strlen("undecodable: ") + strlen(err) + 1;
+        if ((it->error = malloc(n)))
+            snprintf(it->error, n, "undecodable: %s", err);
+        dead_letter(c, it);
+        return;
+    }
+    if (c->cfg->filter && !hb_filter_match(c->cfg->filter, hb_event_lookup, it->ev)) {
+        hb_counter_add(c->m_filtered, 1);
+        item_complete(c, it);
+        return;
+    }
+    if (c->dedup) {
+        char idk[HB_EVENT_MAX_ATTR_VALUE * 2 + 2];
+        snprintf(idk, sizeof(idk), "%s\n%s", hb_event_get(it->ev, "source"),
+                 hb_event_get(it->ev, "id"));
+        if (hb_dedup_seen(c->dedup, idk, hb_mono_ms())) {
+            hb_counter_add(c->m_dedup, 1);
+            HB_LOG(HB_LOG_DEBUG, "duplicate event skipped", HB_S("id", hb_event_get(it->ev, "id")));
+            item_complete(c, it);
+            return;
+        }
+    }
+    if (c->app->key && c->app->key(c->ud, it->ev, key, sizeof(key)) == 0 &&
+        hb_debounce_add(c->deb, key, it, hb_mono_ms()) == 0)
+        return;
+    struct item **one = malloc(sizeof(*one));
+    struct job *j = one ? (one[0] = it, job_new(NULL, one, 1, c->gen)) : NULL;
+    if (!j) {
+        free(one);
+        item_free(c, it); /* not committed: re-read after a restart */
+        return;
+    }
+    enqueue_ready(c, j);
+}
+
+/* Pauses consumption while too many messages are held; resumes at half. */
+static void flow_control(struct hb_consumer *c)
+{
+    bool want = c->paused ? c->inflight > c->cfg->max_in_flight / 2
+                          : c->inflight >= c->cfg->max_in_flight;
+    if (want == c->paused)
+        return;
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(c->rk, &a) || !a)
+        return;
+    if (want)
+        rd_kafka_pause_partitions(c->rk, a);
+    else
+        rd_kafka_resume_partitions(c->rk, a);
+    rd_kafka_topic_partition_list_destroy(a);
+    c->paused = want;
+    HB_LOG(HB_LOG_INFO, want ? "consumption paused" : "consumption resumed",
+           HB_I("in_flight", c->inflight));
+}
+
+static void update_lag(struct hb_consumer *c)
+{
+    int64_t now = hb_mono_ms();
+    if (now - c->lag_at < LAG_EVERY_MS)
+        return;
+    c->lag_at = now;
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct part *p = &c->parts[i];
+        int64_t lo, hi;
+        if (!p->lag || rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi))
+            continue;
+        int64_t pos = p->off.n ? p->off.off[p->off.head] : p->off.next;
+        if (pos >= 0 && hi >= pos)
+            hb_gauge_set(p->lag, hi - pos);
+    }
+}
+
+/* Finishes running actions (bounded by drain_timeout), abandons work not
+ * started, waits for dead-letter deliveries, commits what is done and resets
+ * the bookkeeping. Used on revoke and on shutdown. */
+static void drain(struct hb_consumer *c, const char *why)
+{
+    int64_t deadline = hb_mono_ms() + c->cfg->drain_timeout_ms;
+    c->draining = true;
+    pthread_mutex_lock(&c->mu);
+    struct job *l = c->ready_head;
+    c->ready_head = c->ready_tail = NULL;
+    int running = c->running;
+    pthread_mutex_unlock(&c->mu);
+    while (l) {
+        struct job *j = l;
+        l = l->next;
+        job_abandon(c, j);
+    }
+    while (c->delayed) {
+        struct job *j = c->delayed;
+        c->delayed = j->next;
+        job_abandon(c, j);
+    }
+    hb_debounce_clear(c->deb, item_drop_cb, c);
+    HB_LOG(HB_LOG_INFO, "draining", HB_S("reason", why), HB_I("running", running));
+    for (;;) {
+        process_done(c);
+        pthread_mutex_lock(&c->mu);
+        running = c->running;
+        if (running && !c->done_head && hb_mono_ms() < deadline) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&c->done_cv, &c->mu, &ts);
+        }
+        bool more = c->done_head != NULL;
+        pthread_mutex_unlock(&c->mu);
+        if (!more && (!running || hb_mono_ms() >= deadline))
+            break;
+    }
+    if (running)
+        HB_LOG(HB_LOG_WARN, "actions still running after drain_timeout; their events will be "
+                            "acted on again by the next owner",
+               HB_I("running", running));
+    if (c->dlq) {
+        int64_t left = deadline - hb_mono_ms();
+        rd_kafka_flush(c->dlq, left > 1000 ? (int)left : 1000);
+        rd_kafka_poll(c->dlq, 0);
+    }
+    while (c->dl_retry) { /* undelivered dead letters: not committed, re-read later */
+        struct item *it = c->dl_retry;
+        c->dl_retry = it->next;
+        item_free(c, it);
+    }
+    commit(c, true);
+    parts_clear(c);
+    if (c->dedup) { /* abandoned events come back: they must not look like duplicates */
+        hb_dedup_free(c->dedup);
+        c->dedup = hb_dedup_new(c->cfg->dedup_window_ms, DEDUP_MAX_IDS);
+    }
+    c->gen++;
+    c->paused = false;
+    c->draining = false;
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct hb_consumer *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        HB_LOG(HB_LOG_INFO, "partitions assigned", HB_I("count", parts->cnt));
+        for (int i = 0; i < parts->cnt; i++)
+            HB_LOG(HB_LOG_DEBUG, "partition assigned", HB_S("topic", parts->elems[i].topic),
+                   HB_I("partition", parts->elems[i].partition));
+        rd_kafka_assign(rk, parts);
+        atomic_store(&c->joined, true);
+    } else {
+        HB_LOG(HB_LOG_INFO, "partitions revoked", HB_I("count", parts->cnt));
+        drain(c, "partitions revoked");
+        rd_kafka_assign(rk, NULL);
+        atomic_store(&c->joined, false);
+    }
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct hb_consumer *c = opaque;
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        atomic_store(&c->reachable, false);
+    HB_LOG(HB_LOG_WARN, "kafka error", HB_S("error", rd_kafka_err2name(err)),
+           HB_S("reason", reason));
+}
+
+/* ---- readiness ---- */
+
+bool hb_consumer_ready(const struct hb_consumer *cc)
+{
+    struct hb_consumer *c = (struct hb_consumer *)cc; /* only the cache changes */
+    if (!c->rk || !atomic_load(&c->joined))
+        return false;
+    int64_t now = hb_mono_ms();
+    if (now - atomic_load(&c->reachable_at) > READY_CACHE_MS) {
+        const struct rd_kafka_metadata *md = NULL;
+        bool up = rd_kafka_metadata(c->rk, 0, NULL, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (md)
+            rd_kafka_metadata_destroy(md);
+        atomic_store(&c->reachable, up);
+        atomic_store(&c->reachable_at, now);
+    }
+    return atomic_load(&c->reachable);
+}
+
+static bool admin_ready(void *ud, char *why, size_t whylen)
+{
+    struct hb_consumer *c = ud;
+    if (!atomic_load(&c->joined)) {
+        snprintf(why, whylen, "consumer group not joined");
+        return false;
+    }
+    if (!hb_consumer_ready(c)) {
+        snprintf(why, whylen, "kafka unreachable");
+        return false;
+    }
+    if (c->app->ready && !c->app->ready(c->ud)) {
+        snprintf(why, whylen, "application not ready");
+        return false;
+    }
+    return true;
+}
+
+/* ---- lifecycle ---- */
+
+static rd_kafka_conf_t *consumer_conf(struct hb_consumer *c, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = hb_kafka_conf_new(c->brokers, NULL, err, errlen);
+    if (!conf)
+        return NULL;
+    static const char *const defaults[][2] = {
+        {"auto.offset.reset", "earliest"},
+        {"partition.assignment.strategy", "range,roundrobin"},
+    };
+    /* The runtime's guarantees depend on these: they beat kafka.properties. */
+    static const char *const forced[][2] = {
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"enable.partition.eof", "false"},
+    };
+    for (size_t i = 0; i < HB_ARRAY_LEN(defaults); i++)
+        if (rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], err, errlen))
+            goto fail;
+    for (size_t i = 0; i < c->cfg->kafka_props.n; i++) {
+        char e[256];
+        if (rd_kafka_conf_set(conf, c->cfg->kafka_props.keys[i], c->cfg->kafka_props.values[i], e,
+                              sizeof(e))) {
+            snprintf(err, errlen, "kafka.properties.%s: %s", c->cfg->kafka_props.keys[i], e);
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < HB_ARRAY_LEN(forced); i++)
+        if (rd_kafka_conf_set(conf, forced[i][0], forced[i][1], err, errlen))
+            goto fail;
+    char v[256];
+    size_t vl = sizeof(v);
+    if (rd_kafka_conf_get(conf, "partition.assignment.strategy", v, &vl) == RD_KAFKA_CONF_OK &&
+        strstr(v, "cooperative")) {
+        snprintf(err, errlen, "kafka.properties.partition.assignment.strategy: the runtime "
+                              "needs an eager strategy (range, roundrobin)");
+        goto fail;
+    }
+    if (rd_kafka_conf_set(conf, "group.id", c->cfg->group, err, errlen))
+        goto fail;
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, offset_commit_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static rd_kafka_t *dlq_producer(struct hb_consumer *c, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = hb_kafka_conf_new(c->brokers, NULL, err, errlen);
+    if (!conf)
+        return NULL;
+    if (rd_kafka_conf_set(conf, "acks", "all", err, errlen) ||
+        rd_kafka_conf_set(conf, "enable.idempotence", "true", err, errlen) ||
+        rd_kafka_conf_set(conf, "linger.ms", "5", err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+    if (!rk)
+        rd_kafka_conf_destroy(conf);
+    return rk;
+}
+
+static void make_metrics(struct hb_consumer *c)
+{
+    static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                     1,     2.5,  5,     10,   30,  60,   300};
+    struct hb_metrics *m = c->metrics;
+    c->m_consumed = hb_metrics_counter(m, "hookbus_consumer_consumed_total",
+                                       "Messages read from Kafka", NULL);
+    c->m_filtered = hb_metrics_counter(m, "hookbus_consumer_filtered_total",
+                                       "Events the filter rejected", NULL);
+    c->m_dedup = hb_metrics_counter(m, "hookbus_consumer_deduplicated_total",
+                                    "Events skipped as duplicates within dedup_window", NULL);
+    c->m_acted = hb_metrics_counter(m, "hookbus_consumer_acted_total",
+                                    "Events acted on successfully", NULL);
+    c->m_actions = hb_metrics_counter(m, "hookbus_consumer_actions_total",
+                                      "Action attempts (one per debounce window and try)", NULL);
+    c->m_retried = hb_metrics_counter(m, "hookbus_consumer_retried_total",
+                                      "Actions scheduled for a retry", NULL);
+    c->m_dead = hb_metrics_counter(m, "hookbus_consumer_dead_lettered_total",
+                                   "Messages written to the dead-letter topic", NULL);
+    c->m_undecodable = hb_metrics_counter(m, "hookbus_consumer_undecodable_total",
+                                          "Messages that are not CloudEvents", NULL);
+    c->m_inflight = hb_metrics_gauge(m, "hookbus_consumer_in_flight",
+                                     "Messages consumed and not yet handled", NULL);
+    c->m_latency = hb_metrics_histogram(m, "hookbus_consumer_act_duration_seconds",
+                                        "Duration of one action attempt", NULL, buckets,
+                                        HB_ARRAY_LEN(buckets));
+}
+
+struct hb_consumer *hb_consumer_new(const struct hb_consumer_config *cfg,
+                                    const struct hb_consumer_app *app, void *ud,
+                                    struct hb_metrics *metrics, char *err, size_t errlen)
+{
+    struct hb_consumer *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (!app || !app->name || !app->act) {
+        snprintf(err, errlen, "the application needs a name and an act callback");
+        free(c);
+        return NULL;
+    }
+    c->cfg = cfg;
+    c->app = app;
+    c->ud = ud;
+    c->metrics = metrics;
+    if (!metrics) {
+        c->metrics = hb_metrics_new();
+        c->own_metrics = true;
+    }
+    c->seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)c;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->work_cv, NULL);
+    pthread_cond_init(&c->done_cv, NULL);
+    make_metrics(c);
+    c->deb = hb_debounce_new(cfg->debounce_ms);
+    if (cfg->dedup_window_ms > 0)
+        c->dedup = hb_dedup_new(cfg->dedup_window_ms, DEDUP_MAX_IDS);
+    if (!c->metrics || !c->deb || (cfg->dedup_window_ms > 0 && !c->dedup)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (!(c->brokers = hb_consumer_brokers(cfg, err, errlen)))
+        goto fail;
+    rd_kafka_conf_t *conf = consumer_conf(c, err, errlen);
+    if (!conf)
+        goto fail;
+    if (!(c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen))) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    c->cq = rd_kafka_queue_get_consumer(c->rk);
+    if (cfg->dead_letter_topic && *cfg->dead_letter_topic && !(c->dlq = dlq_producer(c, err, errlen)))
+        goto fail;
+    if (cfg->admin_listen && *cfg->admin_listen &&
+        !(c->admin = hb_admin_start(cfg->admin_listen, c->metrics, admin_ready, c, err, errlen)))
+        goto fail;
+    return c;
+fail:
+    hb_consumer_free(c);
+    return NULL;
+}
+
+void hb_consumer_stop(struct hb_consumer *c)
+{
+    atomic_store(&c->stop, true);
+    if (c->cq)
+        rd_kafka_queue_yield(c->cq);
+}
+
+int hb_consumer_run(struct hb_consumer *c)
+{
+    int rc = -1;
+    long n = c->cfg->concurrency > 0 ? c->cfg->concurrency : 1;
+    c->workers = calloc((size_t)n, sizeof(pthread_t));
+    if (!c->workers)
+        return -1;
+    for (; c->nworkers < n; c->nworkers++)
+        if (pthread_create(&c->workers[c->nworkers], NULL, worker_main, c)) {
+            HB_LOG(HB_LOG_ERROR, "cannot start worker threads");
+            goto out;
+        }
+    /* No message is handed to act before the application is ready. */
+    while (c->app->ready && !c->app->ready(c->ud) && !atomic_load(&c->stop))
+        sleep_ms(100);
+    rd_kafka_topic_partition_list_t *subs =
+        rd_kafka_topic_partition_list_new((int)c->cfg->ntopics);
+    for (size_t i = 0; i < c->cfg->ntopics; i++)
+        rd_kafka_topic_partition_list_add(subs, c->cfg->topics[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (e) {
+        HB_LOG(HB_LOG_ERROR, "subscribe failed", HB_S("error", rd_kafka_err2str(e)));
+        goto out;
+    }
+    HB_LOG(HB_LOG_INFO, "consumer started", HB_S("name", c->app->name),
+           HB_S("group", c->cfg->group), HB_S("brokers", c->brokers),
+           HB_I("topics", c->cfg->ntopics), HB_I("concurrency", n),
+           HB_I("debounce_ms", c->cfg->debounce_ms));
+    long wait = POLL_MAX_MS;
+    while (!atomic_load(&c->stop)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, (int)wait);
+        for (int i = 0; m && i < 500; i++) {
+            handle_message(c, m);
+            m = i + 1 < 500 && c->inflight < c->cfg->max_in_flight
+                    ? rd_kafka_consumer_poll(c->rk, 0)
+                    : NULL;
+        }
+        if (m)
+            handle_message(c, m);
+        if (c->dlq)
+            rd_kafka_poll(c->dlq, 0);
+        process_done(c);
+        dl_retry_run(c, hb_mono_ms());
+        wait = schedule(c);
+        commit(c, false);
+        flow_control(c);
+        hb_gauge_set(c->m_inflight, c->inflight);
+        update_lag(c);
+    }
+    HB_LOG(HB_LOG_INFO, "consumer stopping");
+    drain(c, "shutdown");
+    rc = 0;
+out:
+    rd_kafka_consumer_close(c->rk); /* revoke (nothing left to drain), leave the group */
+    pthread_mutex_lock(&c->mu);
+    c->quit = true;
+    pthread_cond_broadcast(&c->work_cv);
+    pthread_mutex_unlock(&c->mu);
+    for (int i = 0; i < c->nworkers; i++)
+        pthread_join(c->workers[i], NULL);
+    c->nworkers = 0;
+    process_done(c); /* results of actions that outlived the drain */
+    hb_gauge_set(c->m_inflight, c->inflight);
+    return rc;
+}
+
+void hb_consumer_free(struct hb_consumer *c)
+{
+    if (!c)
+        return;
+    hb_admin_stop(c->admin);
+    if (c->dlq) {
+        rd_kafka_flush(c->dlq, 5000);
+        rd_kafka_poll(c->dlq, 0);
+        rd_kafka_destroy(c->dlq);
+    }
+    while (c->dl_retry) {
+        struct item *it = c->dl_retry;
+        c->dl_retry = it->next;
+        item_free(c, it);
+    }
+    while (c->ready_head) {
+        struct job *j = c->ready_head;
+        c->ready_head = j->next;
+        job_abandon(c, j);
+    }
+    while (c->delayed) {
+        struct job *j = c->delayed;
+        c->delayed = j->next;
+        job_abandon(c, j);
+    }
+    hb_debounce_free(c->deb, item_drop_cb, c);
+    if (c->cq)
+        rd_kafka_queue_destroy(c->cq);
+    if (c->rk)
+        rd_kafka_destroy(c->rk);
+    parts_clear(c);
+    hb_dedup_free(c->dedup);
+    free(c->workers);
+    free(c->brokers);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->work_cv);
+    pthread_cond_destroy(&c->done_cv);
+    if (c->own_metrics)
+        hb_metrics_free(c->metrics);
+    free(c);
+}

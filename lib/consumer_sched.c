@@ -1,0 +1,332 @@
+/* consumer_sched.c: the consumer runtime's pure bookkeeping (dedup window,
+ * debounce windows, per-partition commit order); see consumer_sched.h. */
+#include "consumer_sched.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- dedup: a chained hash of ids plus a FIFO in insertion (= time) order,
+ * so expiry and eviction always take the oldest entry. ---- */
+
+struct dd_entry {
+    struct dd_entry *hnext, *qnext;
+    int64_t at;
+    uint32_t hash;
+    char id[];
+};
+
+struct hb_dedup {
+    long window_ms;
+    size_t max, n, mask;
+    struct dd_entry **buckets;
+    struct dd_entry *qhead, *qtail;
+};
+
+static uint32_t fnv1a(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+struct hb_dedup *hb_dedup_new(long window_ms, size_t max_entries)
+{
+    struct hb_dedup *d = calloc(1, sizeof(*d));
+    size_t nb = 64;
+    if (!d)
+        return NULL;
+    while (nb < max_entries / 2 && nb < ((size_t)1 << 20))
+        nb <<= 1;
+    d->buckets = calloc(nb, sizeof(*d->buckets));
+    if (!d->buckets) {
+        free(d);
+        return NULL;
+    }
+    d->mask = nb - 1;
+    d->window_ms = window_ms;
+    d->max = max_entries ? max_entries : 1;
+    return d;
+}
+
+/* Unlinks and frees the oldest entry. */
+static void dd_pop(struct hb_dedup *d)
+{
+    struct dd_entry *e = d->qhead;
+    struct dd_entry **pp = &d->buckets[e->hash & d->mask];
+    while (*pp != e)
+        pp = &(*pp)->hnext;
+    *pp = e->hnext;
+    d->qhead = e->qnext;
+    if (!d->qhead)
+        d->qtail = NULL;
+    d->n--;
+    free(e);
+}
+
+void hb_dedup_free(struct hb_dedup *d)
+{
+    if (!d)
+        return;
+    while (d->qhead)
+        dd_pop(d);
+    free(d->buckets);
+    free(d);
+}
+
+bool hb_dedup_seen(struct hb_dedup *d, const char *id, int64_t now_ms)
+{
+    while (d->qhead && now_ms - d->qhead->at >= d->window_ms)
+        dd_pop(d);
+    uint32_t h = fnv1a(id);
+    for (struct dd_entry *e = d->buckets[h & d->mask]; e; e = e->hnext)
+        if (e->hash == h && strcmp(e->id, id) == 0)
+            return true;
+    size_t len = strlen(id);
+    struct dd_entry *e = malloc(sizeof(*e) + len + 1);
+    if (!e)
+        return false;
+    memcpy(e->id, id, len + 1);
+    e->hash = h;
+    e->at = now_ms;
+    e->qnext = NULL;
+    if (d->n >= d->max)
+        dd_pop(d);
+    e->hnext = d->buckets[h & d->mask];
+    d->buckets[h & d->mask] = e;
+    if (d->qtail)
+        d->qtail->qnext = e;
+    else
+        d->qhead = e;
+    d->qtail = e;
+    d->n++;
+    return false;
+}
+
+size_t hb_dedup_size(const struct hb_dedup *d)
+{
+    return d->n;
+}
+
+/* ---- debounce: one entry per key with its open window and busy mark. The
+ * number of keys is bounded by the runtime's in-flight limit, so a linear
+ * scan is fine. ---- */
+
+struct db_entry {
+    char *key;
+    bool busy;
+    int64_t deadline;
+    void **items;
+    size_t n, cap;
+};
+
+struct hb_debounce {
+    long window_ms;
+    struct db_entry *e;
+    size_t n, cap;
+};
+
+struct hb_debounce *hb_debounce_new(long window_ms)
+{
+    struct hb_debounce *d = calloc(1, sizeof(*d));
+    if (d)
+        d->window_ms = window_ms;
+    return d;
+}
+
+static struct db_entry *db_find(const struct hb_debounce *d, const char *key)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->e[i].key, key) == 0)
+            return &d->e[i];
+    return NULL;
+}
+
+static void db_remove(struct hb_debounce *d, struct db_entry *e)
+{
+    free(e->key);
+    free(e->items);
+    *e = d->e[--d->n];
+}
+
+void hb_debounce_clear(struct hb_debounce *d, void (*drop)(void *item, void *ud), void *ud)
+{
+    while (d->n) {
+        struct db_entry *e = &d->e[d->n - 1];
+        for (size_t i = 0; drop && i < e->n; i++)
+            drop(e->items[i], ud);
+        db_remove(d, e);
+    }
+}
+
+void hb_debounce_free(struct hb_debounce *d, void (*drop)(void *item, void *ud), void *ud)
+{
+    if (!d)
+        return;
+    hb_debounce_clear(d, drop, ud);
+    free(d->e);
+    free(d);
+}
+
+int hb_debounce_add(struct hb_debounce *d, const char *key, void *item, int64_t now_ms)
+{
+    struct db_entry *e = db_find(d, key);
+    if (!e) {
+        if (d->n == d->cap) {
+            size_t nc = d->cap ? d->cap * 2 : 16;
+            struct db_entry *ne = realloc(d->e, nc * sizeof(*ne));
+            if (!ne)
+                return -1;
+            d->e = ne;
+            d->cap = nc;
+        }
+        e = &d->e[d->n];
+        memset(e, 0, sizeof(*e));
+        if (!(e->key = strdup(key)))
+            return -1;
+        d->n++;
+    }
+    if (e->n == e->cap) {
+        size_t nc = e->cap ? e->cap * 2 : 4;
+        void **ni = realloc(e->items, nc * sizeof(*ni));
+        if (!ni)
+            return -1;
+        e->items = ni;
+        e->cap = nc;
+    }
+    if (e->n == 0) /* the first item opens the window */
+        e->deadline = now_ms + d->window_ms;
+    e->items[e->n++] = item;
+    return 0;
+}
+
+bool hb_debounce_take(struct hb_debounce *d, int64_t now_ms, struct hb_dwin *out)
+{
+    struct db_entry *best = NULL;
+    for (size_t i = 0; i < d->n; i++) {
+        struct db_entry *e = &d->e[i];
+        if (!e->busy && e->n && e->deadline <= now_ms && (!best || e->deadline < best->deadline))
+            best = e;
+    }
+    if (!best)
+        return false;
+    char *key = strdup(best->key);
+    if (!key)
+        return false;
+    out->key = key;
+    out->items = best->items;
+    out->n = best->n;
+    best->items = NULL;
+    best->n = best->cap = 0;
+    best->busy = true;
+    return true;
+}
+
+void hb_debounce_release(struct hb_debounce *d, const char *key)
+{
+    struct db_entry *e = db_find(d, key);
+    if (!e)
+        return;
+    e->busy = false;
+    if (!e->n)
+        db_remove(d, e);
+}
+
+long hb_debounce_next_ms(const struct hb_debounce *d, int64_t now_ms)
+{
+    long best = -1;
+    for (size_t i = 0; i < d->n; i++) {
+        const struct db_entry *e = &d->e[i];
+        if (e->busy || !e->n)
+            continue;
+        long left = e->deadline > now_ms ? (long)(e->deadline - now_ms) : 0;
+        if (best < 0 || left < best)
+            best = left;
+    }
+    return best;
+}
+
+/* ---- per-partition offsets: a ring of pending offsets in order. ---- */
+
+void hb_offsets_init(struct hb_offsets *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->next = -1;
+    t->committed = -1;
+}
+
+void hb_offsets_clear(struct hb_offsets *t)
+{
+    free(t->off);
+    free(t->done);
+    hb_offsets_init(t);
+}
+
+#define RING(t, i) (((t)->head + (i)) % (t)->cap)
+
+int hb_offsets_push(struct hb_offsets *t, int64_t offset)
+{
+    if (t->n && offset <= t->off[RING(t, t->n - 1)])
+        return -1;
+    if (t->n == t->cap) {
+        size_t nc = t->cap ? t->cap * 2 : 64;
+        int64_t *no = malloc(nc * sizeof(*no));
+        unsigned char *nd = malloc(nc);
+        if (!no || !nd) {
+            free(no);
+            free(nd);
+            return -1;
+        }
+        for (size_t i = 0; i < t->n; i++) {
+            no[i] = t->off[RING(t, i)];
+            nd[i] = t->done[RING(t, i)];
+        }
+        free(t->off);
+        free(t->done);
+        t->off = no;
+        t->done = nd;
+        t->head = 0;
+        t->cap = nc;
+    }
+    t->off[RING(t, t->n)] = offset;
+    t->done[RING(t, t->n)] = 0;
+    t->n++;
+    return 0;
+}
+
+int hb_offsets_done(struct hb_offsets *t, int64_t offset)
+{
+    size_t lo = 0, hi = t->n;
+    while (lo < hi) { /* offsets ascend along the ring */
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->off[RING(t, mid)] < offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == t->n || t->off[RING(t, lo)] != offset || t->done[RING(t, lo)])
+        return -1;
+    t->done[RING(t, lo)] = 1;
+    while (t->n && t->done[t->head]) {
+        t->next = t->off[t->head] + 1;
+        t->head = (t->head + 1) % t->cap;
+        t->n--;
+    }
+    return 0;
+}
+
+int64_t hb_offsets_committable(const struct hb_offsets *t)
+{
+    int64_t c = t->n ? t->off[t->head] : t->next;
+    return c >= 0 && c > t->committed ? c : -1;
+}
+
+void hb_offsets_committed(struct hb_offsets *t, int64_t offset)
+{
+    t->committed = offset;
+}
+
+size_t hb_offsets_pending(const struct hb_offsets *t)
+{
+    return t->n;
+}
