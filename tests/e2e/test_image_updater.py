@@ -37,6 +37,7 @@ ECR_RECEIVER = f"""  - name: ecr
 JSON = {"Content-Type": "application/json"}
 HARBOR_DIGEST = "sha256:76525f02955aec223342400a080c73024c995c9db1ba2eabf7505cf3bdf3f1f0"
 ECR_HOST = "123456789012.dkr.ecr.us-west-2.amazonaws.com"
+ECR_CE_HOST = "210987654321.dkr.ecr.eu-central-1.amazonaws.com"
 ECR_DIGEST = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234abcd"
 
 
@@ -197,13 +198,19 @@ def test_registry_webhooks_reach_image_updater(kafka, make_gateway, fakes, consu
                     "p2")
     assert r.status_code == 202, r.text
     if ecr_in_gateway:
-        r = gw.post("/webhooks/ecr", fixture_bytes("ecr/eventbridge-push.json"),
-                    {**JSON, "Authorization": ECR_SECRET})
-        assert r.status_code == 202, r.text
+        # EventBridge's raw event, and the CloudEvent Image Updater's docs have
+        # EventBridge send: both reach Image Updater the same way.
+        for body in ("ecr/eventbridge-push.json", "ecr/cloudevents-push.json"):
+            r = gw.post("/webhooks/ecr", fixture_bytes(body),
+                        {**JSON, "Authorization": ECR_SECRET})
+            assert r.status_code == 202, r.text
     else:
         # The ecr receiver is not in this build: the event it would publish.
         produce(kafka, [image_event("13cde686-328b-6117-af20-0e5566167482",
                                     ECR_HOST + "/team/orders", "v4.2.0", ECR_DIGEST,
+                                    "/receivers/ecr"),
+                        image_event("4c8e3a1f-2b6d-9e0a-7c5b-1d3f5e7a9b0c",
+                                    ECR_CE_HOST + "/shop/cart", "2026.11.23-1", None,
                                     "/receivers/ecr")])
 
     want = sorted([
@@ -213,6 +220,7 @@ def test_registry_webhooks_reach_image_updater(kafka, make_gateway, fakes, consu
         ("harbor.example.com", "acme/app", "v1"), ("harbor.example.com", "acme/app", "latest"),
         ("ghcr.io", "acme/app", "v1.4.0"),
         (ECR_HOST, "team/orders", "v4.2.0"),
+        (ECR_CE_HOST, "shop/cart", "2026.11.23-1"),
     ])
     wait_for(lambda: len(fake.accepted()) >= len(want), timeout=30, what="every request")
     got = fake.accepted()
