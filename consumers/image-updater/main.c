@@ -303,15 +303,14 @@ static CURL *handle_get(struct iu *iu)
     if (iu->nidle)
         c = iu->idle[--iu->nidle];
     pthread_mutex_unlock(&iu->lock);
-    if (c)
-        curl_easy_reset(c);
-    else
-        c = curl_easy_init();
-    return c;
+    return c ? c : curl_easy_init();
 }
 
+/* Returns a handle to the pool, its options reset (they point at the last
+ * request's buffers) but its connection kept. */
 static void handle_put(struct iu *iu, CURL *c)
 {
+    curl_easy_reset(c);
     pthread_mutex_lock(&iu->lock);
     if (iu->nidle == iu->idle_cap) {
         size_t cap = iu->idle_cap ? iu->idle_cap * 2 : 4;
