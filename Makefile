@@ -3,7 +3,9 @@
 #   make run        gateway + hookbus-tail on an embedded Kafka, config/dev.yaml
 #   make test       unit + e2e tests, then the same under ASan+UBSan
 #   make asan       sanitizer build and its tests only
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (NODEPS=1: do not run scripts/install-deps.sh)
+#   make dist       the container image's tree in $(BUILD)/dist (make install PREFIX=/usr)
+#   make check-deploy  compose file, every config under config/, Kubernetes manifests
 VERSION   := 0.1.0
 BUILD     ?= build
 PREFIX    ?= /usr/local
@@ -42,11 +44,12 @@ BINS      := $(BUILD)/bin/hookbus-gateway $(CONSUMERS:%=$(BUILD)/bin/hookbus-%) 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps run test test-unit test-e2e asan install clean lint
+.PHONY: all deps run test test-unit test-e2e asan install dist check-deploy clean lint
 all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 
+# NODEPS=1 skips the package check (the Dockerfile's build stage installs its own list).
 deps:
-	@scripts/install-deps.sh
+	@[ -n "$(NODEPS)" ] || scripts/install-deps.sh
 
 $(BUILD)/obj/%.o: %.c | deps
 	@mkdir -p $(dir $@)
@@ -85,6 +88,7 @@ test-e2e: all
 	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) tests/e2e
 
 test: all
+	$(MAKE) check-deploy
 	$(MAKE) test-unit test-e2e
 	$(MAKE) asan
 
@@ -100,13 +104,33 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 	   -Ilib/include lib gateway consumers
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/hookbus
+# Installs binaries, libhookbus, headers and hookbus.pc under PREFIX, the example
+# configs under SYSCONFDIR/hookbus (existing files are kept) and the schemas under
+# PREFIX/share/hookbus/schemas. Needs no test tools (cmocka): the image builds with it.
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+install: $(LIBA) $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/hookbus \
+	   $(DESTDIR)$(SYSCONFDIR)/hookbus $(DESTDIR)$(PREFIX)/share/hookbus/schemas
 	install -m 755 $(filter-out %/mock-kafka,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 lib/include/hookbus/*.h $(DESTDIR)$(PREFIX)/include/hookbus/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@PKGS@|$(PKGS)|g' \
 	   lib/hookbus.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/hookbus.pc
+	for f in config/*.yaml; do \
+	   [ -e "$(DESTDIR)$(SYSCONFDIR)/hookbus/$${f#config/}" ] || \
+	   install -m 644 "$$f" "$(DESTDIR)$(SYSCONFDIR)/hookbus/" || exit 1; done
+	install -m 644 $(wildcard schemas/*.avsc schemas/*.json) $(DESTDIR)$(PREFIX)/share/hookbus/schemas/
+
+# The tree the Dockerfile's runtime stage copies, rebuilt from scratch each time
+# (tests/e2e/test_dist.py runs the binaries from $(BUILD)/dist, beside $(BUILD)/bin).
+test-e2e: dist
+dist: $(LIBA) $(BINS)
+	rm -rf $(BUILD)/dist
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/dist PREFIX=/usr
+
+# Cheap deployment checks, part of `make test` (scripts/check_deploy.py says what).
+check-deploy: $(BINS)
+	$(PYTHON) scripts/check_deploy.py --bin-dir $(BUILD)/bin
 
 clean:
 	rm -rf build

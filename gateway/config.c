@@ -125,13 +125,13 @@ static int load_receiver(const struct hb_config *hc, const struct hb_node *node,
             return hb_config_error(hc, n, err, errlen, "receivers[%s].%s: must be true or false",
                                    r->name, flags[i].key);
     }
-    if (!r->nsecrets && !r->insecure_no_auth)
+    if (r->type->configure && r->type->configure(r, hc, node, err, errlen) < 0)
+        return -1;
+    if (!r->nsecrets && !r->insecure_no_auth && !r->own_auth)
         return hb_config_error(hc, node, err, errlen,
                                "receivers[%s]: no secrets; set secrets, or insecure_no_auth: "
                                "true to accept unauthenticated requests",
                                r->name);
-    if (r->type->configure && r->type->configure(r, hc, node, err, errlen) < 0)
-        return -1;
     return 0;
 }
 

@@ -11,6 +11,7 @@ libyaml-dev libcurl4-openssl-dev libpcre2-dev libcmocka-dev
 python3 python3-pytest python3-confluent-kafka python3-requests python3-yaml python3-avro
 python3-jsonschema python3-pytest-xdist
 kcat clang
+docker-compose yamllint
 "
 
 missing=""

@@ -55,6 +55,7 @@ static void usage(FILE *out)
             "  --filter-sql EXPR     print only events matching a CESQL expression\n"
             "  --idle-exit DURATION  exit when nothing arrives for this long\n"
             "  --eval EXPR           evaluate CESQL against --event FILE (structured JSON)\n"
+            "  --check-config        load the --config file, then exit\n"
             "  --log-level, --log-format, --version, --help\n");
 }
 
@@ -270,6 +271,7 @@ int main(int argc, char **argv)
     char err[512];
     int rc = 2;
     const char *idle = NULL, *count = NULL;
+    bool check_config = false;
     if (hb_cli_parse(argc, argv, &cli) < 0)
         return 2;
     if (cli.help || cli.version) {
@@ -307,6 +309,8 @@ int main(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--from-beginning") == 0) {
             o.from_beginning = true;
+        } else if (strcmp(a, "--check-config") == 0) {
+            check_config = true;
         } else {
             fprintf(stderr, "hookbus-tail: unknown argument '%s'\n", a);
             usage(stderr);
@@ -333,6 +337,15 @@ int main(int argc, char **argv)
     }
     if (cli.config && load_config(cli.config, &o, &hc, err, sizeof(err)) < 0) {
         fprintf(stderr, "hookbus-tail: config error: %s\n", err);
+        goto out;
+    }
+    if (check_config) {
+        if (!cli.config) {
+            fprintf(stderr, "hookbus-tail: --check-config needs --config FILE\n");
+            goto out;
+        }
+        printf("%s: OK\n", cli.config);
+        rc = 0;
         goto out;
     }
     if (!o.brokers)
