@@ -14,7 +14,7 @@ SAN       ?=
 PYTHON    ?= /usr/bin/python3
 PYTEST_JOBS ?= 4   # e2e tests are independent (own ports, dirs, clusters): run them in parallel
 
-PKGS      := rdkafka libmicrohttpd libcjson avro-c yaml-0.1 libcurl libpcre2-8 openssl
+PKGS      := rdkafka libmicrohttpd gnutls libcjson avro-c yaml-0.1 libcurl libpcre2-8 openssl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

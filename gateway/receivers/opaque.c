@@ -4,10 +4,10 @@
  * payload hookbus does not understand (CI systems, cron jobs, chat bots).
  *
  * Authentication: the shared token check or the key route. The delivery id
- * is X-Request-Id when the sender sets one; otherwise the id is the hash of
- * receiver name and body, so a sender that posts the same body each time
- * should send a distinct X-Request-Id per trigger, or consumers that
- * deduplicate by id act on the first one only (within dedup_window). */
+ * is X-Request-Id when the sender sets one (a retried request keeps its id);
+ * otherwise every request gets a random id: the body says nothing, so two
+ * identical POSTs are two signals, and consumers that deduplicate by id
+ * must not fold them into one. */
 #include "receivers/receiver.h"
 
 static int opaque_configure(struct gw_receiver *r, const struct hb_config *cfg,
@@ -19,6 +19,7 @@ static int opaque_configure(struct gw_receiver *r, const struct hb_config *cfg,
 static void opaque_normalize(struct gw_ctx *ctx)
 {
     gw_take_delivery_id(ctx, "X-Request-Id");
+    ctx->id_per_request = true;
     struct gw_change ch = {
         .deleted = -1,
         .type = "dev.hookbus.source.changed",

@@ -54,6 +54,10 @@ struct gw_ctx {
     const struct gw_request *req;
     char time[32];         /* acceptance time, RFC 3339 */
     char delivery_id[256]; /* the sender's delivery id, "" when none */
+    /* Without a delivery id the event id is the body's hash, so a redelivery
+     * keeps its id. A receiver whose body says nothing (opaque) sets this:
+     * every request is a new signal and gets a random id instead. */
+    bool id_per_request;
     struct hb_event **events;
     bool *normalized;      /* per event: built by gw_emit (gets an id suffix) */
     size_t nevents, cap;

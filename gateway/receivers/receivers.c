@@ -702,7 +702,7 @@ void gw_ctx_finish(struct gw_ctx *ctx)
         return;
     if (ctx->delivery_id[0])
         hb_strlcpy(base, ctx->delivery_id, sizeof(base));
-    else
+    else if (!ctx->id_per_request || hb_random_hex(16, base) != 0)
         hb_sha256_hex2(ctx->rcv->name, strlen(ctx->rcv->name), ctx->req->body,
                        ctx->req->body_len, base);
     size_t k = 0;

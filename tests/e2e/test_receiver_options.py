@@ -100,3 +100,20 @@ def test_artifactory_accepts_the_plain_secret_header(kafka, make_gateway):
     assert gw.post("/webhooks/artifactory", body, {**h, "X-JFrog-Event-Auth": wrong}).status_code == 401
     [m] = kafka.read("hookbus.image", 1)
     assert json.loads(m.value())["image"] == "docker-local/acme/web"
+
+
+def test_opaque_triggers_are_distinct_signals(kafka, make_gateway):
+    """The same empty POST twice is two "go check" signals with two ids (a
+    consumer deduplicating by id must act twice); a retry carrying the same
+    X-Request-Id keeps its id."""
+    from test_all_fixtures import config
+    gw = make_gateway(kafka.bootstrap, config=config(kafka.bootstrap))
+    path, headers = next(f for f in fixtures() if f.receiver == "opaque").request()
+    headers = {k: v for k, v in headers.items() if k.lower() != "x-request-id"}
+    ids = [gw.post(path, b"", headers).json()["ids"][0] for _ in range(2)]
+    assert ids[0] != ids[1] and all(len(i) == 32 for i in ids)
+    retried = [gw.post(path, b"", {**headers, "X-Request-Id": "ci-run-7"}).json()["ids"]
+               for _ in range(2)]
+    assert retried == [["ci-run-7"], ["ci-run-7"]]
+    got = [m.headers() for m in kafka.read("hookbus.other", 4)]
+    assert sorted(dict(h)["ce_id"].decode() for h in got) == sorted(ids + ["ci-run-7"] * 2)

@@ -365,6 +365,12 @@ static int compare_event(const struct fixture *f, size_t i, const cJSON *want,
     cJSON_ArrayForEach(w, want)
     {
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(got, w->string);
+        /* An id the gateway draws at random (opaque without X-Request-Id):
+         * the expectation says "(random)", the event must hold 32 hex digits. */
+        if (g && cJSON_IsString(w) && strcmp(w->valuestring, "(random)") == 0 &&
+            cJSON_IsString(g) && strlen(g->valuestring) == 32 &&
+            strspn(g->valuestring, "0123456789abcdef") == 32)
+            continue;
         if (!g || !cJSON_Compare(w, g, 1)) {
             char *ws = cJSON_PrintUnformatted(w), *gs = g ? cJSON_PrintUnformatted(g) : NULL;
             print_error("%s/%s event %zu: %s is %s, want %s\n", f->dir, f->name, i + 1, w->string,
