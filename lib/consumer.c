@@ -247,11 +247,8 @@ static void commit(struct hb_consumer *c, bool all)
         rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = o;
         hb_offsets_committed(&p->off, o);
     }
-    if (l->cnt) {
-        rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, all ? 0 : 1);
-        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-            HB_LOG(HB_LOG_WARN, "offset commit failed", HB_S("error", rd_kafka_err2str(e)));
-    }
+    if (l->cnt) /* offset_commit_cb reports failures; a later commit covers them */
+        rd_kafka_commit(c->rk, l, all ? 0 : 1);
     rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -680,7 +677,8 @@ static void drain(struct hb_consumer *c, const char *why)
         c->dl_retry = it->next;
         item_free(c, it);
     }
-    commit(c, true);
+    if (c->nparts)
+        commit(c, true);
     parts_clear(c);
     if (c->dedup) { /* abandoned events come back: they must not look like duplicates */
         hb_dedup_free(c->dedup);
@@ -969,10 +967,13 @@ int hb_consumer_run(struct hb_consumer *c)
         update_lag(c);
     }
     HB_LOG(HB_LOG_INFO, "consumer stopping");
-    drain(c, "shutdown");
     rc = 0;
 out:
-    rd_kafka_consumer_close(c->rk); /* revoke (nothing left to drain), leave the group */
+    /* The revoke this triggers drains and commits inside the rebalance
+     * callback, where the group generation is still valid; the drain after
+     * it only frees what an unassigned consumer still held. */
+    rd_kafka_consumer_close(c->rk);
+    drain(c, "shutdown");
     pthread_mutex_lock(&c->mu);
     c->quit = true;
     pthread_cond_broadcast(&c->work_cv);

@@ -99,7 +99,8 @@ struct hb_consumer_app {
     const char *name; /* "hookbus-exec": default group, hookbus_consumer header, logs */
     const char *help; /* extra --help text for the application's own keys */
     /* Reads the application's own keys from cfg (mark them used) into *ud.
-     * 0, or -1 with "FILE:LINE: key: problem" (the binary exits 2). */
+     * 0, or -1 with "FILE:LINE: key: problem" (the binary exits 2). When it
+     * set *ud, destroy(*ud) is called even after a failure. */
     int (*configure)(const struct hb_config *cfg, void **ud, char *err, size_t errlen);
     /* Starts background work (e.g. a watch) after configuration; metrics is
      * the registry /metrics renders. 0, or -1 with err (exit 1). */
