@@ -394,18 +394,25 @@ static void *worker_main(void *arg)
         c->running++;
         pthread_mutex_unlock(&c->mu);
 
-        /* The application may lose readiness (e.g. its watch broke): wait. */
-        while (c->app->ready && !c->app->ready(c->ud) && !atomic_load(&c->stop))
+        /* The application may lose readiness (e.g. its watch broke): wait,
+         * and on shutdown hand the job back untried. */
+        bool ready = true;
+        while (c->app->ready && !(ready = c->app->ready(c->ud)) && !atomic_load(&c->stop))
             sleep_ms(100);
-        struct hb_batch b = {.events = (const struct hb_event *const *)j->events,
-                             .n = j->n,
-                             .key = j->key ? j->key : "",
-                             .attempt = j->attempt};
-        int64_t t0 = hb_mono_ms();
         j->err[0] = '\0';
-        j->result = c->app->act(c->ud, &b, j->err, sizeof(j->err));
-        hb_histogram_observe(c->m_latency, (double)(hb_mono_ms() - t0) / 1000.0);
-        hb_counter_add(c->m_actions, 1);
+        if (ready) {
+            struct hb_batch b = {.events = (const struct hb_event *const *)j->events,
+                                 .n = j->n,
+                                 .key = j->key ? j->key : "",
+                                 .attempt = j->attempt};
+            int64_t t0 = hb_mono_ms();
+            j->result = c->app->act(c->ud, &b, j->err, sizeof(j->err));
+            hb_histogram_observe(c->m_latency, (double)(hb_mono_ms() - t0) / 1000.0);
+            hb_counter_add(c->m_actions, 1);
+        } else {
+            j->result = HB_ACT_RETRY;
+            snprintf(j->err, sizeof(j->err), "application not ready");
+        }
 
         pthread_mutex_lock(&c->mu);
         c->running--;
@@ -609,15 +616,21 @@ static void update_lag(struct hb_consumer *c)
     if (now - c->lag_at < LAG_EVERY_MS)
         return;
     c->lag_at = now;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)c->nparts + 1);
+    for (size_t i = 0; i < c->nparts; i++)
+        rd_kafka_topic_partition_list_add(l, c->parts[i].topic, c->parts[i].partition);
+    rd_kafka_position(c->rk, l); /* the next offset to fetch, when nothing is pending */
     for (size_t i = 0; i < c->nparts; i++) {
         struct part *p = &c->parts[i];
-        int64_t lo, hi;
+        int64_t lo, hi, pos = p->off.n ? p->off.off[p->off.head] : l->elems[i].offset;
         if (!p->lag || rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi))
             continue;
-        int64_t pos = p->off.n ? p->off.off[p->off.head] : p->off.next;
-        if (pos >= 0 && hi >= pos)
+        if (pos < 0) /* nothing fetched yet: everything up to the high watermark waits */
+            pos = p->off.committed >= 0 ? p->off.committed : lo;
+        if (hi >= pos)
             hb_gauge_set(p->lag, hi - pos);
     }
+    rd_kafka_topic_partition_list_destroy(l);
 }
 
 /* Finishes running actions (bounded by drain_timeout), abandons work not
@@ -699,6 +712,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             HB_LOG(HB_LOG_DEBUG, "partition assigned", HB_S("topic", parts->elems[i].topic),
                    HB_I("partition", parts->elems[i].partition));
         rd_kafka_assign(rk, parts);
+        for (int i = 0; i < parts->cnt; i++) /* so that lag shows before any message */
+            part_index(c, parts->elems[i].topic, parts->elems[i].partition);
+        c->lag_at = 0;
         atomic_store(&c->joined, true);
     } else {
         HB_LOG(HB_LOG_INFO, "partitions revoked", HB_I("count", parts->cnt));

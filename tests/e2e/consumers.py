@@ -22,13 +22,9 @@ DLQ = "hookbus.dlq"
 class ConsumerKafka(MockKafka):
     """mock-kafka with the hookbus topics plus the dead-letter topic."""
 
-    def __init__(self):  # pylint: disable=super-init-not-called
-        self.proc = subprocess.Popen(
-            [str(BIN / "mock-kafka"), "--brokers", "1", "--partitions", str(PARTITIONS)]
-            + [a for t in TOPICS + (DLQ,) for a in ("--topic", t)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.bootstrap = self.proc.stdout.readline().strip()
-        assert self.bootstrap, "mock-kafka printed no bootstrap list"
+    def __init__(self):
+        super().__init__()
+        self.command(f"topic {DLQ} {PARTITIONS}")
 
 
 class ConsumerProc:

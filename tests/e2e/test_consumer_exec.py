@@ -154,6 +154,11 @@ def test_exit_75_is_retried_then_succeeds(kafka, env, start_exec):
     assert m["hookbus_consumer_retried_total"] == 2
     assert m["hookbus_consumer_dead_lettered_total"] == 0
     assert c._find("action failed; will retry", id="r-1")["error"] == "exit status 75: ran r-1"
+    # lag per partition (refreshed every 5 s): everything handled
+    lag = wait_for(lambda: {k: v for k, v in c.metrics().items()
+                            if k.startswith("hookbus_consumer_lag{")} or None,
+                   timeout=15, what="lag series")
+    assert len(lag) == 6 and set(lag.values()) == {0.0}, lag
     assert read_topic(kafka.bootstrap, DLQ, 1, timeout=1) == []
 
 
