@@ -185,7 +185,10 @@ static int http_start(void *ud, struct hb_metrics *metrics, char *err, size_t er
     (void)errlen;
     if (a->insecure)
         HB_LOG(HB_LOG_WARN, "insecure_skip_verify: the server certificate is NOT verified");
-    HB_LOG(HB_LOG_INFO, "forwarding events", HB_S("url", a->url), HB_S("mode", a->mode_name),
+    char shown[512]; /* a query string may carry a token: never logged */
+    snprintf(shown, sizeof(shown), "%.*s%s", (int)strcspn(a->url, "?#"), a->url,
+             a->url[strcspn(a->url, "?#")] ? "?..." : "");
+    HB_LOG(HB_LOG_INFO, "forwarding events", HB_S("url", shown), HB_S("mode", a->mode_name),
            HB_B("signed", a->sign_secret.value != NULL), HB_I("headers", a->nheaders));
     return 0;
 }

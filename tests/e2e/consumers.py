@@ -10,6 +10,7 @@ import subprocess
 
 import avro.io
 import avro.schema
+import pytest
 import requests
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
@@ -25,6 +26,15 @@ class ConsumerKafka(MockKafka):
     def __init__(self):
         super().__init__()
         self.command(f"topic {DLQ} {PARTITIONS}")
+
+
+@pytest.fixture
+def kafka():
+    """Replaces conftest's fixture in the modules that import it: mock-kafka with
+    the dead-letter topic too."""
+    k = ConsumerKafka()
+    yield k
+    k.stop()
 
 
 class ConsumerProc:

@@ -11,8 +11,8 @@ import subprocess
 import pytest
 
 from conftest import BIN, ROOT, wait_for
-from consumers import (DLQ, ConsumerKafka, ConsumerProc, make_attrs, produce, produce_raw,
-                       read_topic)
+from consumers import (DLQ, ConsumerProc, kafka, make_attrs, produce,  # noqa: F401 (fixture)
+                       produce_raw, read_topic)
 
 # Records every run: stdin into out/<id>.<n>.json, env into out/<id>.<n>.env,
 # one line per run in out/runs. FAIL_<id> files choose the exit status.
@@ -60,13 +60,6 @@ drain_timeout: 5s
 
 # A killed member is noticed after session.timeout.ms (librdkafka's default is 45 s).
 FAST_GROUP = "{session.timeout.ms: '6000', heartbeat.interval.ms: '500'}"
-
-
-@pytest.fixture
-def kafka():
-    k = ConsumerKafka()
-    yield k
-    k.stop()
 
 
 @pytest.fixture

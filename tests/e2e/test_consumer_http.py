@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from conftest import BIN, ROOT, wait_for
-from consumers import DLQ, ConsumerKafka, ConsumerProc, make_attrs, produce, read_topic
+from consumers import (DLQ, ConsumerProc, kafka, make_attrs, produce,  # noqa: F401 (fixture)
+                       read_topic)
 
 CONFIG = """
 kafka:
@@ -57,13 +58,6 @@ class Receiver:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def kafka():
-    k = ConsumerKafka()
-    yield k
-    k.stop()
 
 
 @pytest.fixture

@@ -5,21 +5,12 @@ import os
 import shutil
 import subprocess
 
-import pytest
-
 from conftest import BIN, ROOT, wait_for
-from consumers import ConsumerKafka, ConsumerProc, make_attrs, produce
+from consumers import ConsumerProc, kafka, make_attrs, produce  # noqa: F401 (fixture)
 
 # The ASan flavour (build/asan/bin) installs and links with the sanitizers.
 BUILD = BIN.parent
 SAN = BUILD.name == "asan"
-
-
-@pytest.fixture
-def kafka():
-    k = ConsumerKafka()
-    yield k
-    k.stop()
 
 
 def test_example_builds_against_the_installed_library_and_runs(tmp_path, kafka):
