@@ -157,7 +157,7 @@ static enum hb_act exec_act(void *ud, const struct hb_batch *b, char *err, size_
     const struct exec_app *a = ud;
     const char *id = hb_event_get(b->events[b->n - 1], "id");
     size_t inlen = 0;
-    struct exec_result res;
+    struct exec_result res = {0};
     char **env = build_env(b);
     char *input = env ? build_input(b, &inlen) : NULL;
     if (!input) {
