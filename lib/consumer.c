@@ -32,6 +32,7 @@
 #define POLL_MAX_MS 100
 #define LAG_EVERY_MS 5000
 #define READY_CACHE_MS 2000
+#define CANCEL_WAIT_MS 5000 /* after app->cancel */
 
 /* One consumed message while it is being handled. */
 struct item {
@@ -633,7 +634,33 @@ static void update_lag(struct hb_consumer *c)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* Finishes running actions (bounded by drain_timeout), abandons work not
+/* Takes results until no action runs or the deadline passes; returns how
+ * many still run. */
+static int wait_running(struct hb_consumer *c, int64_t deadline)
+{
+    int running;
+    for (;;) {
+        process_done(c);
+        pthread_mutex_lock(&c->mu);
+        running = c->running;
+        if (running && !c->done_head && hb_mono_ms() < deadline) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&c->done_cv, &c->mu, &ts);
+        }
+        bool more = c->done_head != NULL;
+        pthread_mutex_unlock(&c->mu);
+        if (!more && (!running || hb_mono_ms() >= deadline))
+            return running;
+    }
+}
+
+/* Finishes running actions (bounded by drain_timeout, then app->cancel), abandons work not
  * started, waits for dead-letter deliveries, commits what is done and resets
  * the bookkeeping. Used on revoke and on shutdown. */
 static void drain(struct hb_consumer *c, const char *why)
@@ -657,24 +684,12 @@ static void drain(struct hb_consumer *c, const char *why)
     }
     hb_debounce_clear(c->deb, item_drop_cb, c);
     HB_LOG(HB_LOG_INFO, "draining", HB_S("reason", why), HB_I("running", running));
-    for (;;) {
-        process_done(c);
-        pthread_mutex_lock(&c->mu);
-        running = c->running;
-        if (running && !c->done_head && hb_mono_ms() < deadline) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&c->done_cv, &c->mu, &ts);
-        }
-        bool more = c->done_head != NULL;
-        pthread_mutex_unlock(&c->mu);
-        if (!more && (!running || hb_mono_ms() >= deadline))
-            break;
+    running = wait_running(c, deadline);
+    if (running && c->app->cancel) {
+        HB_LOG(HB_LOG_WARN, "drain_timeout expired: cancelling running actions",
+               HB_I("running", running));
+        c->app->cancel(c->ud);
+        running = wait_running(c, hb_mono_ms() + CANCEL_WAIT_MS);
     }
     if (running)
         HB_LOG(HB_LOG_WARN, "actions still running after drain_timeout; their events will be "

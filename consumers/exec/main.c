@@ -4,9 +4,13 @@
  * else = dead letter. Debounced by an attribute (debounce_key, default repo). */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "hookbus/consumer.h"
 #include "hookbus/format.h"
@@ -23,6 +27,10 @@ struct exec_app {
     size_t argc;
     long timeout_ms;
     char *debounce_key;
+    /* The cancel eventfd of every running command (see exec_cancel). */
+    pthread_mutex_t mu;
+    int *running;
+    size_t nrunning, cap;
 };
 
 static const struct hb_field exec_fields[] = {
@@ -41,6 +49,8 @@ static void exec_destroy(void *ud)
         free(a->argv[i]);
     free(a->argv);
     hb_config_fields_free(exec_fields, HB_ARRAY_LEN(exec_fields), a);
+    free(a->running);
+    pthread_mutex_destroy(&a->mu);
     free(a);
 }
 
@@ -50,6 +60,7 @@ static int exec_configure(const struct hb_config *cfg, void **ud, char *err, siz
     if (!a)
         return hb_config_error(cfg, NULL, err, errlen, "out of memory");
     *ud = a;
+    pthread_mutex_init(&a->mu, NULL);
     if (hb_config_bind(cfg, NULL, "", exec_fields, HB_ARRAY_LEN(exec_fields), a, err, errlen) < 0)
         return -1;
     const struct hb_node *n = hb_node_get(cfg->root, "command");
@@ -152,9 +163,54 @@ static char *build_input(const struct hb_batch *b, size_t *len)
     return hb_buf_steal(&buf);
 }
 
+/* Registers a running command's cancel fd; 0 or -1 (ENOMEM). */
+static int running_add(struct exec_app *a, int fd)
+{
+    int r = 0;
+    pthread_mutex_lock(&a->mu);
+    if (a->nrunning == a->cap) {
+        size_t nc = a->cap ? a->cap * 2 : 8;
+        int *n = realloc(a->running, nc * sizeof(*n));
+        if (n) {
+            a->running = n;
+            a->cap = nc;
+        } else {
+            r = -1;
+        }
+    }
+    if (r == 0)
+        a->running[a->nrunning++] = fd;
+    pthread_mutex_unlock(&a->mu);
+    return r;
+}
+
+static void running_remove(struct exec_app *a, int fd)
+{
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->nrunning; i++)
+        if (a->running[i] == fd) {
+            a->running[i] = a->running[--a->nrunning];
+            break;
+        }
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* drain_timeout expired: stop the commands running now (their process
+ * groups get SIGTERM, then SIGKILL); their events are handed back. */
+static void exec_cancel(void *ud)
+{
+    struct exec_app *a = ud;
+    uint64_t one = 1;
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->nrunning; i++)
+        if (write(a->running[i], &one, sizeof(one)) < 0)
+            HB_LOG(HB_LOG_WARN, "cannot cancel a command", HB_S("error", strerror(errno)));
+    pthread_mutex_unlock(&a->mu);
+}
+
 static enum hb_act exec_act(void *ud, const struct hb_batch *b, char *err, size_t errlen)
 {
-    const struct exec_app *a = ud;
+    struct exec_app *a = ud;
     const char *id = hb_event_get(b->events[b->n - 1], "id");
     size_t inlen = 0;
     struct exec_result res = {0};
@@ -165,8 +221,17 @@ static enum hb_act exec_act(void *ud, const struct hb_batch *b, char *err, size_
         snprintf(err, errlen, "out of memory");
         return HB_ACT_RETRY;
     }
+    int cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (cancel_fd >= 0 && running_add(a, cancel_fd) < 0) {
+        close(cancel_fd);
+        cancel_fd = -1;
+    }
     int64_t t0 = hb_mono_ms();
-    exec_run(a->argv, env, input, inlen, a->timeout_ms, id, &res, err, errlen);
+    exec_run(a->argv, env, input, inlen, a->timeout_ms, cancel_fd, id, &res, err, errlen);
+    if (cancel_fd >= 0) {
+        running_remove(a, cancel_fd);
+        close(cancel_fd);
+    }
     free(input);
     free_env(env);
     long ms = (long)(hb_mono_ms() - t0);
@@ -182,6 +247,9 @@ static enum hb_act exec_act(void *ud, const struct hb_batch *b, char *err, size_
         return res.code == EXIT_RETRY ? HB_ACT_RETRY : HB_ACT_DROP;
     case EXEC_SIGNALED: /* e.g. the OOM killer: worth another try */
         snprintf(err, errlen, "killed by signal %d%s%s", res.code, sep, res.tail);
+        break;
+    case EXEC_CANCELLED:
+        snprintf(err, errlen, "cancelled at shutdown or rebalance%s%s", sep, res.tail);
         break;
     case EXEC_TIMED_OUT:
         snprintf(err, errlen, "timed out after %ld ms%s%s", a->timeout_ms, sep, res.tail);
@@ -210,6 +278,7 @@ int main(int argc, char **argv)
         .key = exec_key,
         .act = exec_act,
         .destroy = exec_destroy,
+        .cancel = exec_cancel,
     };
     return hb_consumer_main(argc, argv, &app);
 }

@@ -113,8 +113,8 @@ static int spawn(char *const argv[], char *const envp[], int in_fd, int out_fd, 
 }
 
 void exec_run(char *const argv[], char *const envp[], const void *input, size_t inlen,
-              long timeout_ms, const char *log_id, struct exec_result *res, char *err,
-              size_t errlen)
+              long timeout_ms, int cancel_fd, const char *log_id, struct exec_result *res,
+              char *err, size_t errlen)
 {
     int in[2] = {-1, -1}, out[2] = {-1, -1}, pidfd = -1;
     pid_t pid = -1;
@@ -145,22 +145,26 @@ void exec_run(char *const argv[], char *const envp[], const void *input, size_t 
     int64_t start = hb_mono_ms(), kill_at = -1;
     bool exited = false;
     int status = 0;
+    bool stopping = false; /* timed out or cancelled: SIGTERM sent */
     while (!exited) {
-        struct pollfd pf[3];
+        struct pollfd pf[4];
         nfds_t n = 0;
-        int ip = -1, op = -1, pp = -1;
+        int ip = -1, op = -1, pp = -1, cp = -1;
         if (in[1] >= 0)
             pf[ip = (int)n++] = (struct pollfd){.fd = in[1], .events = POLLOUT};
         if (out[0] >= 0)
             pf[op = (int)n++] = (struct pollfd){.fd = out[0], .events = POLLIN};
         if (pidfd >= 0)
             pf[pp = (int)n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+        if (cancel_fd >= 0 && !stopping)
+            pf[cp = (int)n++] = (struct pollfd){.fd = cancel_fd, .events = POLLIN};
         int64_t now = hb_mono_ms();
         long wait = pidfd >= 0 ? -1 : 20; /* without a pidfd: poll waitpid */
-        if (timeout_ms > 0 && res->outcome != EXEC_TIMED_OUT) {
+        if (!stopping && timeout_ms > 0) {
             long left = (long)(start + timeout_ms - now);
             if (left <= 0) {
                 res->outcome = EXEC_TIMED_OUT;
+                stopping = true;
                 kill(-pid, SIGTERM);
                 kill_at = now + KILL_GRACE_MS;
                 continue;
@@ -186,6 +190,12 @@ void exec_run(char *const argv[], char *const envp[], const void *input, size_t 
         }
         if (op >= 0 && pf[op].revents && !out_read(out[0], &o))
             close_fd(&out[0]);
+        if (cp >= 0 && pf[cp].revents) {
+            res->outcome = EXEC_CANCELLED;
+            stopping = true;
+            kill(-pid, SIGTERM);
+            kill_at = hb_mono_ms() + KILL_GRACE_MS;
+        }
         if (pp < 0 || pf[pp].revents)
             exited = waitpid(pid, &status, WNOHANG) == pid;
     }
@@ -196,7 +206,7 @@ void exec_run(char *const argv[], char *const envp[], const void *input, size_t 
     if (out[0] >= 0) /* what is left; a background grandchild may keep the pipe open */
         out_read(out[0], &o);
     out_flush(&o);
-    if (res->outcome != EXEC_TIMED_OUT) {
+    if (!stopping) {
         if (WIFEXITED(status)) {
             res->outcome = EXEC_EXITED;
             res->code = WEXITSTATUS(status);

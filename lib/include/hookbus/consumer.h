@@ -117,6 +117,11 @@ struct hb_consumer_app {
     /* Stops background work before destroy (after the last act returned). */
     void (*stop)(void *ud);
     void (*destroy)(void *ud);
+    /* Added with the implementation (append-only). Called when drain_timeout
+     * expired (SIGTERM or a revoke) while actions still run: make the acts
+     * running now return soon (their events are handed back, not committed).
+     * May run on any thread. NULL: the runtime waits for them. */
+    void (*cancel)(void *ud);
 };
 
 /* The whole program: common flags (--config, --help, --version, --log-level,
