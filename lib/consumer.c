@@ -581,8 +581,13 @@ static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
     if (c->app->key && c->app->key(c->ud, it->ev, key, sizeof(key)) == 0 &&
         hb_debounce_add(c->deb, key, it, hb_mono_ms()) == 0)
         return;
+    /* no key: a job of its own, at once */
     struct item **one = malloc(sizeof(*one));
-    struct job *j = one ? (one[0] = it, job_new(NULL, one, 1, c->gen)) : NULL;
+    struct job *j = NULL;
+    if (one) {
+        one[0] = it;
+        j = job_new(NULL, one, 1, c->gen);
+    }
     if (!j) {
         free(one);
         item_free(c, it); /* not committed: re-read after a restart */
@@ -978,15 +983,13 @@ int hb_consumer_run(struct hb_consumer *c)
            HB_I("debounce_ms", c->cfg->debounce_ms));
     long wait = POLL_MAX_MS;
     while (!atomic_load(&c->stop)) {
+        /* a burst of up to 500 messages, then the bookkeeping below */
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, (int)wait);
-        for (int i = 0; m && i < 500; i++) {
+        for (int i = 1; m; i++) {
             handle_message(c, m);
-            m = i + 1 < 500 && c->inflight < c->cfg->max_in_flight
-                    ? rd_kafka_consumer_poll(c->rk, 0)
-                    : NULL;
+            m = i < 500 && c->inflight < c->cfg->max_in_flight ? rd_kafka_consumer_poll(c->rk, 0)
+                                                                : NULL;
         }
-        if (m)
-            handle_message(c, m);
         if (c->dlq)
             rd_kafka_poll(c->dlq, 0);
         process_done(c);
