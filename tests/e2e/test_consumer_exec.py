@@ -13,7 +13,7 @@ import pytest
 
 from confluent_kafka import Consumer, TopicPartition
 
-from conftest import BIN, ROOT, wait_for
+from conftest import BIN, ROOT, fixture_bytes, github_post, wait_for
 from consumers import (DLQ, ConsumerProc, kafka, make_attrs, produce,  # noqa: F401 (fixture)
                        produce_raw, read_topic)
 
@@ -143,6 +143,22 @@ def test_script_runs_per_event_with_json_stdin_and_env(kafka, env, start_exec, m
     assert c.get("/healthz").status_code == 200
     r = c.get("/readyz")
     assert r.status_code == 200 and r.json() == {"ready": True}
+
+
+def test_webhook_through_the_gateway_runs_the_command(kafka, env, start_exec, make_gateway):
+    gw = make_gateway(kafka.bootstrap, fmt="structured")
+    start_exec()
+    r = github_post(gw, "push", fixture_bytes("github/push.json"), "gw-delivery-1")
+    assert r.status_code == 202, r.text
+    [eid] = r.json()["ids"]
+    wait_for(lambda: run_ids(env) == [eid], timeout=20, what="the command to run")
+    envs = dict(line.split("=", 1) for line in
+                (env["out"] / f"{eid}.0.env").read_text().splitlines())
+    assert envs["HOOKBUS_CE_TYPE"] == "dev.hookbus.git.push"
+    assert envs["HOOKBUS_CE_REPO"] == "github.com/acme/app"
+    assert envs["HOOKBUS_CE_REF"] == "refs/heads/main"
+    ev = json.loads((env["out"] / f"{eid}.0.json").read_text())
+    assert ev["data"]["repository"]["id"] == "github.com/acme/app"
 
 
 def test_exit_75_is_retried_then_succeeds(kafka, env, start_exec):
