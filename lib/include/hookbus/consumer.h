@@ -59,7 +59,7 @@ struct hb_batch {
  *   kafka: {brokers, group, topics: [...], properties: {...}}
  *   filter: [...]            dedup_window: 10m      debounce: 2s
  *   retry: {max_attempts, initial_backoff, max_backoff}
- *   dead_letter_topic: hookbus.dlq     admin_listen: 127.0.0.1:9091
+ *   dead_letter_topic: hookbus.dlq     admin_listen: 127.0.0.1:9090
  *   concurrency: 4           (actions running at once)
  *   max_in_flight: 1000      drain_timeout: 30s
  * Every scalar can be overridden by HOOKBUS_* variables. */
@@ -133,8 +133,9 @@ int hb_consumer_main(int argc, char **argv, const struct hb_consumer_app *app);
 
 /* The same pieces for programs that drive the runtime themselves. */
 struct hb_consumer;
-/* Creates the runtime (does not connect yet). ud is passed to the callbacks.
- * NULL with err. */
+/* Creates the runtime (does not connect yet) and starts the admin listener.
+ * cfg and app must outlive it; ud is passed to the callbacks; metrics NULL:
+ * a registry of its own. NULL with err. */
 struct hb_consumer *hb_consumer_new(const struct hb_consumer_config *cfg,
                                     const struct hb_consumer_app *app, void *ud,
                                     struct hb_metrics *metrics, char *err, size_t errlen);
