@@ -776,16 +776,16 @@ bool hb_consumer_ready(const struct hb_consumer *cc)
 static bool admin_ready(void *ud, char *why, size_t whylen)
 {
     struct hb_consumer *c = ud;
+    if (c->app->ready && !c->app->ready(c->ud)) { /* first: the group waits for it */
+        snprintf(why, whylen, "application not ready");
+        return false;
+    }
     if (!atomic_load(&c->joined)) {
         snprintf(why, whylen, "consumer group not joined");
         return false;
     }
     if (!hb_consumer_ready(c)) {
         snprintf(why, whylen, "kafka unreachable");
-        return false;
-    }
-    if (c->app->ready && !c->app->ready(c->ud)) {
-        snprintf(why, whylen, "application not ready");
         return false;
     }
     return true;
