@@ -315,6 +315,21 @@ def test_sigterm_cancels_a_command_after_drain_timeout_and_hands_it_back(kafka, 
     c.wait_log("command finished", id="x-0", exit=0)
 
 
+def test_readyz_follows_kafka(kafka, env, start_exec):
+    c = start_exec()
+    wait_for(lambda: c.get("/readyz").status_code == 200, what="ready")
+    assert kafka.command("down 1") == "ok"
+    # (a 503 Response is falsy: wait on its body)
+    body = wait_for(lambda: (lambda r: r.json() if r.status_code == 503 else None)(
+        c.get("/readyz")), timeout=20, what="not ready while the broker is down")
+    assert body == {"ready": False, "reason": "kafka unreachable"}
+    assert c.get("/healthz").status_code == 200
+    assert kafka.command("up 1") == "ok"
+    wait_for(lambda: c.get("/readyz").status_code == 200, timeout=30, what="ready again")
+    produce(kafka.bootstrap, "hookbus.git", [(make_attrs("after-outage"), {})])
+    wait_for(lambda: run_ids(env) == ["after-outage"], timeout=30, what="acting again")
+
+
 def test_check_config(tmp_path):
     r = subprocess.run([str(BIN / "hookbus-exec"), "--config", str(ROOT / "config" / "exec.yaml"),
                         "--check-config"], capture_output=True, text=True, timeout=30)
