@@ -17,7 +17,7 @@ SAN       ?=
 PYTHON    ?= /usr/bin/python3
 PYTEST_JOBS ?= 4   # e2e tests are independent (own ports, dirs, clusters): run them in parallel
 
-PKGS      := rdkafka libmicrohttpd libcjson avro-c yaml-0.1 libcurl libpcre2-8 openssl
+PKGS      := rdkafka libmicrohttpd gnutls libcjson avro-c yaml-0.1 libcurl libpcre2-8 openssl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -116,7 +116,7 @@ test-e2e: all
 	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) tests/e2e
 
 test: all
-	$(MAKE) check-deploy
+	$(MAKE) lint check-deploy
 	$(MAKE) test-unit test-e2e
 	$(MAKE) asan
 	$(MAKE) fuzz-smoke
@@ -136,7 +136,10 @@ run: all
 lint:
 	@! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|strtok|gets|vsprintf)\s*\(' \
 	   $$(git ls-files '*.c' '*.h') || { echo "lint: banned function above"; exit 1; }
+	@# unknownEvaluationOrder: cppcheck 2.10 reads the designated initializers in
+	@# HB_LOG's compound literals (.k = ...) as assignments with side effects.
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+	   --suppress=unknownEvaluationOrder \
 	   -Ilib/include lib gateway consumers
 
 # Installs binaries, libhookbus, headers and hookbus.pc under PREFIX, the example

@@ -32,19 +32,48 @@ static const struct hb_field gw_fields[] = {
     F("kafka.topics.other", HB_F_STRING, topic_other, "hookbus.other", 0, 0, "other events"),
     F("delivery_timeout_ms", HB_F_INT, delivery_timeout_ms, "5000", 100, 300000,
       "answer 503 when Kafka has not acknowledged within this time"),
-    F("spool.dir", HB_F_STRING, spool_dir, "", 0, 0, "spool directory (not implemented yet)"),
-    F("spool.max_bytes", HB_F_INT, spool_max_bytes, "1073741824", 0, 0x7fffffffffffL,
-      "spool size cap"),
+    F("spool.dir", HB_F_STRING, spool_dir, "", 0, 0,
+      "where events Kafka did not acknowledge wait (\"\": no spool, 503 instead)"),
+    F("spool.max_bytes", HB_F_INT, spool_max_bytes, "1073741824", 4096, 0x7fffffffffffL,
+      "spool size cap; over it: 503"),
     F("limits.max_body_bytes", HB_F_INT, max_body_bytes, "2097152", 1024, 64L << 20,
       "largest accepted request body"),
-    F("limits.requests_per_second", HB_F_INT, requests_per_second, "0", 0, 1000000,
-      "rate limit (not implemented yet)"),
+    F("limits.requests_per_second", HB_F_INT, rate.per_second, "0", 0, 1000000,
+      "webhook requests a second, all receivers (0: unlimited); over it: 429"),
+    F("limits.burst", HB_F_INT, rate.burst, "0", 0, 1000000,
+      "requests allowed at once above the rate (0: requests_per_second)"),
+    F("limits.max_header_bytes", HB_F_INT, max_header_bytes, "65536", 8192, 1L << 24,
+      "request line and headers (libmicrohttpd connection memory)"),
     F("limits.max_connections", HB_F_INT, max_connections, "1024", 1, 1000000,
       "concurrent connections"),
     F("limits.request_timeout_ms", HB_F_INT, request_timeout_ms, "10000", 1000, 3600000,
-      "idle connection timeout"),
+      "a request must arrive completely within this time (slow clients are cut off)"),
     F("threads", HB_F_INT, threads, "0", 0, 256, "HTTP threads (0: one per core)"),
 };
+
+static const struct hb_field rate_fields[] = {
+    {"requests_per_second", HB_F_INT, offsetof(struct gw_rate, per_second), "0", 0, 1000000,
+     "requests a second for this receiver"},
+    {"burst", HB_F_INT, offsetof(struct gw_rate, burst), "0", 0, 1000000, "burst"},
+};
+
+/* rate_limit: N, or {requests_per_second: N, burst: B}. */
+static int load_rate_limit(const struct hb_config *hc, const struct hb_node *node,
+                           const char *name, struct gw_rate *rate, char *err, size_t errlen)
+{
+    const struct hb_node *n = hb_node_get(node, "rate_limit");
+    if (!n)
+        return 0;
+    if (n->type == HB_NODE_MAP)
+        return hb_config_bind(hc, n, NULL, rate_fields, HB_ARRAY_LEN(rate_fields), rate, err,
+                              errlen);
+    if (n->type != HB_NODE_SCALAR || hb_parse_long(n->value, 0, 1000000, &rate->per_second) < 0)
+        return hb_config_error(hc, n, err, errlen,
+                               "receivers[%s].rate_limit: a number of requests a second, or "
+                               "{requests_per_second: N, burst: B}",
+                               name);
+    return 0;
+}
 
 static int receiver_name_valid(const char *s)
 {
@@ -125,12 +154,15 @@ static int load_receiver(const struct hb_config *hc, const struct hb_node *node,
             return hb_config_error(hc, n, err, errlen, "receivers[%s].%s: must be true or false",
                                    r->name, flags[i].key);
     }
-    if (!r->nsecrets && !r->insecure_no_auth)
+    if (r->type->configure && r->type->configure(r, hc, node, err, errlen) < 0)
+        return -1;
+    if (!r->nsecrets && !r->insecure_no_auth && !r->own_auth)
         return hb_config_error(hc, node, err, errlen,
                                "receivers[%s]: no secrets; set secrets, or insecure_no_auth: "
                                "true to accept unauthenticated requests",
                                r->name);
-    if (r->type->configure && r->type->configure(r, hc, node, err, errlen) < 0)
+    if (load_rate_limit(hc, node, r->name, &cfg->receiver_rates[cfg->nreceivers], err,
+                        errlen) < 0)
         return -1;
     return 0;
 }
@@ -181,7 +213,8 @@ int gw_config_load(const char *file, struct gw_config *cfg, char *err, size_t er
             goto fail;
         }
         cfg->receivers = calloc(recv->n ? recv->n : 1, sizeof(struct gw_receiver));
-        if (!cfg->receivers)
+        cfg->receiver_rates = calloc(recv->n ? recv->n : 1, sizeof(struct gw_rate));
+        if (!cfg->receivers || !cfg->receiver_rates)
             goto fail;
         for (size_t i = 0; i < recv->n; i++) {
             ((struct hb_node *)&recv->items[i])->used = true;
@@ -206,6 +239,7 @@ void gw_config_free(struct gw_config *cfg)
     for (size_t i = 0; i < cfg->nreceivers; i++)
         receiver_free(&cfg->receivers[i]);
     free(cfg->receivers);
+    free(cfg->receiver_rates);
     hb_kv_list_free(&cfg->kafka_props);
     hb_config_fields_free(gw_fields, HB_ARRAY_LEN(gw_fields), cfg);
     memset(cfg, 0, sizeof(*cfg));

@@ -4,11 +4,18 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "hookbus/config.h"
 #include "hookbus/kafka.h"
 #include "hookbus/metrics.h"
+#include "hookbus/util.h"
 #include "receivers/receiver.h"
+
+/* A token bucket's settings: per_second 0 = unlimited; burst 0 = per_second. */
+struct gw_rate {
+    long per_second, burst;
+};
 
 struct gw_config {
     char *listen, *admin_listen, *public_url;
@@ -22,9 +29,11 @@ struct gw_config {
     long delivery_timeout_ms;
     char *spool_dir;
     long spool_max_bytes;
-    long max_body_bytes, requests_per_second, max_connections, request_timeout_ms;
+    long max_body_bytes, max_connections, request_timeout_ms, max_header_bytes;
+    struct gw_rate rate; /* limits.requests_per_second, limits.burst */
     long threads;
     struct gw_receiver *receivers;
+    struct gw_rate *receiver_rates; /* per receiver (rate_limit), same index */
     size_t nreceivers;
 };
 
@@ -38,31 +47,98 @@ const char *gw_config_topic(const struct gw_config *cfg, const char *type);
 
 /* producer.c */
 struct gw_producer;
-/* Called on the producer's poll thread once per message. */
-typedef void (*gw_delivery_fn)(void *opaque, const char *error, const char *topic,
-                               int partition, long long offset);
+/* One message's delivery report target: embed as the first member of the
+ * caller's per-message struct. done runs once per message, on the producer's
+ * poll thread (or in gw_producer_send when the message cannot be queued);
+ * error is NULL when Kafka acknowledged it, permanent is true when retrying
+ * cannot help (message too large, not authorized, invalid). */
+struct gw_delivery {
+    void (*done)(struct gw_delivery *d, const char *error, bool permanent, const char *topic,
+                 int partition, long long offset);
+};
 struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *brokers,
-                                    gw_delivery_fn cb, struct hb_metrics *metrics, char *err,
-                                    size_t errlen);
-/* Produces msg to topic (takes msg's buffers on success). 0, or -1 with err
- * when the message could not even be queued (the callback is not called). */
+                                    struct hb_metrics *metrics, char *err, size_t errlen);
+/* Produces msg to topic (takes msg's headers on success; key and value are
+ * copied). d->done is called exactly once in every case: 0 when queued, -1
+ * when the message could not be queued (d->done already ran). */
 int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_msg *msg,
-                     void *opaque, char *err, size_t errlen);
+                     struct gw_delivery *d);
 bool gw_producer_ready(struct gw_producer *p);
 /* Waits up to timeout_ms for outstanding deliveries. Returns how many remain. */
 int gw_producer_flush(struct gw_producer *p, int timeout_ms);
 void gw_producer_free(struct gw_producer *p);
 
+/* spool.c: the durable spool (see the comment at the top of spool.c). */
+struct gw_spool;
+#define GW_SPOOL_MAX_HEADERS 64
+#define GW_SPOOL_MAX_RECORD (80u << 20) /* payload bytes; an event is at most ~2x the body */
+enum { GW_SPOOL_OK = 0, GW_SPOOL_SHORT = 1, GW_SPOOL_CORRUPT = -1, GW_SPOOL_FULL = -2 };
+struct gw_spool_header {
+    const char *name;
+    size_t name_len;
+    const void *value; /* NULL: a header without value */
+    size_t value_len;
+};
+/* A parsed record; every pointer points into the parsed buffer and strings
+ * are not NUL-terminated. */
+struct gw_spool_record {
+    int64_t spooled_ms; /* Unix time the record was written */
+    const char *receiver, *id, *topic;
+    size_t receiver_len, id_len, topic_len;
+    const void *key, *value; /* NULL: none */
+    size_t key_len, value_len;
+    size_t nheaders;
+    struct gw_spool_header headers[GW_SPOOL_MAX_HEADERS];
+};
+/* CRC32C (Castagnoli) of n bytes, continuing crc (start with 0). */
+uint32_t gw_crc32c(uint32_t crc, const void *data, size_t n);
+/* Appends one framed record for msg to out. 0 or -1 (too large, ENOMEM). */
+int gw_spool_record_encode(struct hb_buf *out, int64_t spooled_ms, const char *receiver,
+                           const char *id, const char *topic, const struct hb_kafka_msg *msg);
+/* Parses the record at the start of buf[0, len). Pure: no allocation, no
+ * I/O. GW_SPOOL_OK with *rec and *used (the record's size), GW_SPOOL_SHORT
+ * when buf ends inside the record (a torn tail), GW_SPOOL_CORRUPT otherwise. */
+int gw_spool_record_parse(const unsigned char *buf, size_t len, struct gw_spool_record *rec,
+                          size_t *used);
+/* Opens (creating) the spool in dir, counts what an earlier run left and
+ * reports corrupt records. NULL with err. */
+struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_metrics *metrics,
+                               char *err, size_t errlen);
+/* Starts the thread that replays the spool to p in order. 0 or -1. */
+int gw_spool_start_replay(struct gw_spool *s, struct gw_producer *p, char *err, size_t errlen);
+/* Appends len bytes of nrecords framed records, all or nothing, and fsyncs.
+ * 0, GW_SPOOL_FULL when spool.max_bytes would be exceeded, -1 with err. */
+int gw_spool_append(struct gw_spool *s, const void *data, size_t len, size_t nrecords,
+                    int64_t spooled_ms, char *err, size_t errlen);
+/* True while records wait for Kafka (new events then queue behind them). */
+bool gw_spool_pending(struct gw_spool *s);
+/* True when the last append was refused for space and nothing was freed. */
+bool gw_spool_full(struct gw_spool *s);
+/* Refreshes the oldest-age gauge (call before rendering metrics). */
+void gw_spool_update_metrics(struct gw_spool *s);
+/* Stops replaying after the batch in flight (before the producer is freed). */
+void gw_spool_stop_replay(struct gw_spool *s);
+void gw_spool_close(struct gw_spool *s);
+
 /* http.c */
 struct gw_server;
-struct gw_server *gw_server_start(const struct gw_config *cfg, struct gw_producer *producer,
-                                  struct hb_metrics *metrics, char *err, size_t errlen);
+/* Starts serving. Takes *cfg (moved into the server's first configuration
+ * generation; *cfg is zeroed) and uses producer, spool (NULL: disabled) and
+ * metrics, which the caller frees after gw_server_stop. NULL with err. */
+struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *producer,
+                                  struct gw_spool *spool, struct hb_metrics *metrics, char *err,
+                                  size_t errlen);
+/* SIGHUP: replaces receivers, secrets, limits and the TLS certificate without
+ * dropping connections (requests in flight keep their generation). Takes *cfg
+ * on success. Settings that need a restart are logged. 0, or -1 with err and
+ * the running configuration unchanged. */
+int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size_t errlen);
 /* Stops accepting new connections (in-flight requests continue). */
 void gw_server_quiesce(struct gw_server *s);
 void gw_server_stop(struct gw_server *s);
-/* The delivery callback to pass to gw_producer_new. */
-void gw_server_on_delivery(void *opaque, const char *error, const char *topic, int partition,
-                           long long offset);
+/* Adds n to metric{receiver="..."}. */
+void gw_metrics_count_receiver(struct hb_metrics *m, const char *receiver, const char *metric,
+                               const char *help, uint64_t n);
 
 /* tls.c: a self-signed certificate and key (PEM) for name, valid one year. */
 int gw_tls_self_signed(char **cert_pem, char **key_pem, char *err, size_t errlen);

@@ -1,11 +1,18 @@
 /* http.c: the gateway's HTTP(S) server on libmicrohttpd.
  *
- * A webhook request is read to its end (bounded), authenticated, normalized
- * into events and produced to Kafka; the connection is then suspended (no
- * server thread waits) and resumed by the last delivery report, which decides
- * between 202 and 503. All per-request state hangs off struct gw_http_req and
- * is freed in the request-completed callback. */
+ * A webhook request is rate limited, read to its end (bounded, before a
+ * deadline), authenticated, normalized into events and produced to Kafka; the
+ * connection is then suspended (no server thread waits) and resumed by the
+ * last delivery report. Events Kafka did not acknowledge in time go to the
+ * spool (202 "spooled"); without room in the spool the answer is 503. While
+ * the spool holds events, new events go behind them so that order holds.
+ * All per-request state hangs off struct gw_http_req and is freed in the
+ * request-completed callback. The configuration is a reference-counted
+ * generation that SIGHUP replaces. */
 #include <arpa/inet.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -13,35 +20,94 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "gateway.h"
+#include "hookbus/crypto.h"
 #include "hookbus/format.h"
 #include "hookbus/log.h"
 #include "hookbus/util.h"
 
 #define WEBHOOK_PREFIX "/webhooks/"
+#define CONN_RESERVE 16   /* connections over max_connections answered 503 */
+#define REAPER_TICK_MS 200
+
+/* A token bucket: rate tokens a second, at most burst. */
+struct gw_bucket {
+    pthread_mutex_t lock;
+    double tokens;
+    int64_t last_ms;
+    long rate, burst;
+};
+
+/* A certificate and key as GnuTLS serves them. Replaced on SIGHUP; retired
+ * ones are kept until the server stops (a handshake may still use them). */
+struct gw_cert {
+    gnutls_pcert_st pcerts[16];
+    unsigned npcerts;
+    gnutls_privkey_t key;
+    struct gw_cert *older;
+};
+
+/* One configuration generation: requests hold a reference for their whole
+ * life, so SIGHUP swaps the receiver table without touching requests in
+ * flight. */
+struct gw_gen {
+    struct gw_config cfg;
+    atomic_int refs;
+    struct gw_bucket global;
+    struct gw_bucket *buckets; /* per receiver, same index as cfg.receivers */
+};
+
+/* One accepted connection (the socket context): the deadline by which the
+ * request being read must be complete (slow-loris), 0 while the gateway
+ * itself holds the request. */
+struct gw_conn {
+    struct gw_conn *prev, *next;
+    int fd;
+    _Atomic int_least64_t deadline_ms;
+};
 
 struct gw_server {
-    const struct gw_config *cfg;
+    struct gw_gen *_Atomic gen; /* read under gen_lock, swapped by reload */
+    pthread_mutex_t gen_lock;
     struct gw_producer *producer;
+    struct gw_spool *spool;
     struct hb_metrics *metrics;
     struct MHD_Daemon *daemon, *admin;
-    char *cert_pem, *key_pem;
+    bool tls, separate_admin;
+    long max_connections, request_timeout_ms;
     struct hb_histogram *publish_seconds;
-    struct hb_counter *events_published;
+    struct hb_gauge *connections;
+    struct hb_counter *cut, *reloads_ok, *reloads_failed;
+    /* connection tracking */
+    pthread_mutex_t conn_lock;
+    struct gw_conn *conns;
+    atomic_long nconns;
+    pthread_t reaper;
+    bool reaper_running;
+    atomic_bool stop;
 };
+
+/* GnuTLS's certificate callback has no user pointer: the certificate being
+ * served is the one piece of process-wide state (one server per process). */
+static struct gw_cert *_Atomic current_cert;
 
 enum req_state { RS_BODY, RS_WAIT, RS_DONE };
 
 struct slot {
+    struct gw_delivery base; /* first: the producer calls base.done */
     struct gw_http_req *req;
     size_t index;
     const char *topic;
+    bool failed;
 };
 
 struct gw_http_req {
     struct gw_server *srv;
+    struct gw_gen *gen;
+    const struct gw_config *cfg; /* &gen->cfg */
     const struct gw_receiver *rcv;
     struct MHD_Connection *conn;
     _Atomic int state;
@@ -71,6 +137,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
         MHD_add_response_header(res, MHD_HTTP_HEADER_RETRY_AFTER, retry_after);
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(res, MHD_HTTP_HEADER_ALLOW, "POST");
+    if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS)
+        MHD_add_response_header(res, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result r = MHD_queue_response(conn, status, res);
     MHD_destroy_response(res);
     return r;
@@ -94,6 +162,16 @@ static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status,
     return r;
 }
 
+void gw_metrics_count_receiver(struct hb_metrics *m, const char *receiver, const char *metric,
+                               const char *help, uint64_t n)
+{
+    char labels[128], esc[96];
+    if (hb_metrics_label_escape(receiver, esc, sizeof(esc)) < 0)
+        hb_strlcpy(esc, "?", sizeof(esc));
+    snprintf(labels, sizeof(labels), "receiver=\"%s\"", esc);
+    hb_counter_add(hb_metrics_counter(m, metric, help, labels), n);
+}
+
 static void count_request(struct gw_server *srv, const char *receiver, unsigned status)
 {
     char labels[160], esc[96];
@@ -105,14 +183,10 @@ static void count_request(struct gw_server *srv, const char *receiver, unsigned 
                    1);
 }
 
-static void count_receiver(struct gw_server *srv, const char *name, const char *metric,
-                           const char *help, uint64_t n)
+static void count_auth_failure(struct gw_server *srv, const char *receiver)
 {
-    char labels[128], esc[96];
-    if (hb_metrics_label_escape(name, esc, sizeof(esc)) < 0)
-        return;
-    snprintf(labels, sizeof(labels), "receiver=\"%s\"", esc);
-    hb_counter_add(hb_metrics_counter(srv->metrics, metric, help, labels), n);
+    gw_metrics_count_receiver(srv->metrics, receiver, "hookbus_gateway_auth_failures_total",
+                              "Requests refused as unauthenticated", 1);
 }
 
 static enum MHD_Result finish(struct gw_http_req *r, unsigned status, const char *msg,
@@ -126,7 +200,93 @@ static enum MHD_Result finish(struct gw_http_req *r, unsigned status, const char
     return respond_msg(r->conn, status, msg, retry_after);
 }
 
+/* ---- configuration generations ---- */
+
+static void bucket_init(struct gw_bucket *b, const struct gw_rate *rate)
+{
+    pthread_mutex_init(&b->lock, NULL);
+    b->rate = rate->per_second;
+    b->burst = rate->burst > 0 ? rate->burst : rate->per_second;
+    b->tokens = (double)b->burst;
+    b->last_ms = hb_mono_ms();
+}
+
+/* Takes one token. true, or false with *retry_s (whole seconds until one is
+ * available). A bucket with rate 0 never limits. */
+static bool bucket_take(struct gw_bucket *b, long *retry_s)
+{
+    if (b->rate <= 0)
+        return true;
+    pthread_mutex_lock(&b->lock);
+    int64_t now = hb_mono_ms();
+    b->tokens += (double)(now - b->last_ms) * (double)b->rate / 1000.0;
+    if (b->tokens > (double)b->burst)
+        b->tokens = (double)b->burst;
+    b->last_ms = now;
+    bool ok = b->tokens >= 1.0;
+    if (ok)
+        b->tokens -= 1.0;
+    else
+        *retry_s = (long)ceil((1.0 - b->tokens) / (double)b->rate);
+    pthread_mutex_unlock(&b->lock);
+    if (!ok && *retry_s < 1)
+        *retry_s = 1;
+    return ok;
+}
+
+/* Wraps cfg (moved into the generation; *cfg is zeroed). NULL on ENOMEM. */
+static struct gw_gen *gen_new(struct gw_config *cfg)
+{
+    struct gw_gen *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->buckets = calloc(cfg->nreceivers ? cfg->nreceivers : 1, sizeof(*g->buckets));
+    if (!g->buckets) {
+        free(g);
+        return NULL;
+    }
+    g->cfg = *cfg;
+    memset(cfg, 0, sizeof(*cfg));
+    atomic_init(&g->refs, 1);
+    bucket_init(&g->global, &g->cfg.rate);
+    for (size_t i = 0; i < g->cfg.nreceivers; i++)
+        bucket_init(&g->buckets[i], &g->cfg.receiver_rates[i]);
+    return g;
+}
+
+static void gen_release(struct gw_gen *g)
+{
+    if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&g->global.lock);
+    for (size_t i = 0; i < g->cfg.nreceivers; i++)
+        pthread_mutex_destroy(&g->buckets[i].lock);
+    free(g->buckets);
+    gw_config_free(&g->cfg);
+    free(g);
+}
+
+static struct gw_gen *gen_acquire(struct gw_server *srv)
+{
+    pthread_mutex_lock(&srv->gen_lock);
+    struct gw_gen *g = atomic_load(&srv->gen);
+    atomic_fetch_add(&g->refs, 1);
+    pthread_mutex_unlock(&srv->gen_lock);
+    return g;
+}
+
 /* ---- health ---- */
+
+/* Ready: Kafka answers, or the spool can take what it does not. */
+static bool ready(struct gw_server *srv, const char **why)
+{
+    if (gw_producer_ready(srv->producer))
+        return true;
+    if (srv->spool && !gw_spool_full(srv->spool))
+        return true;
+    *why = srv->spool ? "kafka unreachable and spool full" : "kafka unreachable, spool disabled";
+    return false;
+}
 
 static enum MHD_Result serve_admin(struct gw_server *srv, struct MHD_Connection *conn,
                                    const char *url, const char *method, bool *handled)
@@ -137,16 +297,21 @@ static enum MHD_Result serve_admin(struct gw_server *srv, struct MHD_Connection 
         return get ? respond(conn, 200, "application/json", "{\"status\":\"ok\"}", NULL)
                    : respond_msg(conn, 405, "method not allowed", NULL);
     if (strcmp(url, "/readyz") == 0) {
+        const char *why = NULL;
+        char body[160];
         if (!get)
             return respond_msg(conn, 405, "method not allowed", NULL);
-        return gw_producer_ready(srv->producer)
-                   ? respond(conn, 200, "application/json", "{\"ready\":true}", NULL)
-                   : respond(conn, 503, "application/json",
-                             "{\"ready\":false,\"error\":\"kafka unreachable\"}", "5");
+        if (ready(srv, &why))
+            return respond(conn, 200, "application/json", "{\"ready\":true}", NULL);
+        snprintf(body, sizeof(body), "{\"ready\":false,\"error\":\"%s\"}", why);
+        return respond(conn, 503, "application/json", body, "5");
     }
     if (strcmp(url, "/metrics") == 0) {
         if (!get)
             return respond_msg(conn, 405, "method not allowed", NULL);
+        if (srv->spool)
+            gw_spool_update_metrics(srv->spool);
+        hb_gauge_set(srv->connections, atomic_load(&srv->nconns));
         char *text = hb_metrics_render(srv->metrics);
         enum MHD_Result r = respond(conn, 200, "text/plain; version=0.0.4; charset=utf-8",
                                     text ? text : "", NULL);
@@ -169,6 +334,91 @@ static enum MHD_Result admin_handler(void *cls, struct MHD_Connection *conn, con
     bool handled;
     enum MHD_Result r = serve_admin(cls, conn, url, method, &handled);
     return handled ? r : respond_msg(conn, 404, "not found", NULL);
+}
+
+/* ---- connections: count, deadline, slow-loris reaper ---- */
+
+static struct gw_conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The next request on this connection must be complete within the timeout
+ * (0: the gateway holds the request, no deadline). */
+static void conn_deadline(struct gw_server *srv, struct MHD_Connection *conn, bool arm)
+{
+    struct gw_conn *c = conn_of(conn);
+    if (c)
+        atomic_store(&c->deadline_ms, arm ? hb_mono_ms() + srv->request_timeout_ms : 0);
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code)
+{
+    struct gw_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct gw_conn *c = calloc(1, sizeof(*c));
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!c)
+            return;
+        c->fd = ci ? ci->connect_fd : -1;
+        atomic_init(&c->deadline_ms, hb_mono_ms() + srv->request_timeout_ms);
+        pthread_mutex_lock(&srv->conn_lock);
+        c->next = srv->conns;
+        if (c->next)
+            c->next->prev = c;
+        srv->conns = c;
+        pthread_mutex_unlock(&srv->conn_lock);
+        atomic_fetch_add(&srv->nconns, 1);
+        *socket_context = c;
+        return;
+    }
+    struct gw_conn *c = *socket_context;
+    if (!c)
+        return;
+    /* Unlinked before libmicrohttpd closes the socket: the reaper never
+     * touches a closed (or reused) descriptor. */
+    pthread_mutex_lock(&srv->conn_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&srv->conn_lock);
+    atomic_fetch_sub(&srv->nconns, 1);
+    free(c);
+    *socket_context = NULL;
+}
+
+/* Cuts connections whose request is not complete by its deadline (headers
+ * or body trickled byte by byte keep libmicrohttpd's idle timeout from
+ * firing); the event loop then sees the socket closed and cleans up. */
+static void *reaper_main(void *arg)
+{
+    struct gw_server *srv = arg;
+    while (!atomic_load(&srv->stop)) {
+        struct timespec ts = {0, REAPER_TICK_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        int64_t now = hb_mono_ms();
+        pthread_mutex_lock(&srv->conn_lock);
+        for (struct gw_conn *c = srv->conns; c; c = c->next) {
+            int64_t d = atomic_load(&c->deadline_ms);
+            if (d && now > d && c->fd >= 0) {
+                atomic_store(&c->deadline_ms, 0);
+                shutdown(c->fd, SHUT_RDWR);
+                hb_counter_add(srv->cut, 1);
+                HB_LOG(HB_LOG_INFO, "connection cut: request not complete within "
+                                    "limits.request_timeout_ms",
+                       HB_I("timeout_ms", srv->request_timeout_ms));
+            }
+        }
+        pthread_mutex_unlock(&srv->conn_lock);
+    }
+    return NULL;
 }
 
 /* ---- request plumbing ---- */
@@ -232,9 +482,9 @@ static void media_type(const char *ct, char *out, size_t outlen)
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                               enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
+    struct gw_server *srv = cls;
     (void)toe;
+    conn_deadline(srv, conn, true); /* keep-alive: the next request's deadline */
     struct gw_http_req *r = *con_cls;
     if (!r)
         return;
@@ -242,19 +492,23 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     gw_ctx_clear(&r->ctx);
     free(r->slots);
     pthread_mutex_destroy(&r->lock);
+    gen_release(r->gen);
     free(r);
     *con_cls = NULL;
 }
 
 /* ---- delivery ---- */
 
-void gw_server_on_delivery(void *opaque, const char *error, const char *topic, int partition,
-                           long long offset)
+static void on_delivery(struct gw_delivery *d, const char *error, bool permanent,
+                        const char *topic, int partition, long long offset)
 {
-    struct slot *s = opaque;
+    /* A permanent error is spooled too: replay sets such a record aside. */
+    (void)permanent;
+    struct slot *s = (struct slot *)d;
     struct gw_http_req *r = s->req;
     struct hb_event *ev = r->ctx.events[s->index];
     if (error) {
+        s->failed = true;
         pthread_mutex_lock(&r->lock);
         if (!r->error[0])
             snprintf(r->error, sizeof(r->error), "%s", error);
@@ -263,7 +517,9 @@ void gw_server_on_delivery(void *opaque, const char *error, const char *topic, i
                HB_S("id", hb_event_get(ev, "id")), HB_S("topic", topic), HB_S("error", error));
     } else {
         int64_t ms = hb_mono_ms() - r->produce_ms;
-        hb_counter_add(r->srv->events_published, 1);
+        gw_metrics_count_receiver(r->srv->metrics, r->rcv->name,
+                                  "hookbus_gateway_events_published_total",
+                                  "Events acknowledged by Kafka", 1);
         hb_histogram_observe(r->srv->publish_seconds, (double)ms / 1000.0);
         HB_LOG(HB_LOG_INFO, "event published", HB_S("receiver", r->rcv->name),
                HB_S("id", hb_event_get(ev, "id")), HB_S("type", hb_event_get(ev, "type")),
@@ -277,8 +533,76 @@ void gw_server_on_delivery(void *opaque, const char *error, const char *topic, i
     }
 }
 
+/* The 202 body: {"accepted": n, "ids": [...]}, plus "status": "spooled" and
+ * "spooled": k when k of the events wait in the spool. */
+static enum MHD_Result accepted(struct gw_http_req *r, size_t spooled)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "accepted", (double)r->ctx.nevents);
+    cJSON *ids = cJSON_AddArrayToObject(o, "ids");
+    for (size_t i = 0; i < r->ctx.nevents; i++)
+        cJSON_AddItemToArray(ids, cJSON_CreateString(hb_event_get(r->ctx.events[i], "id")));
+    if (spooled) { /* the direct answer stays {"accepted", "ids"} */
+        cJSON_AddStringToObject(o, "status", "spooled");
+        cJSON_AddNumberToObject(o, "spooled", (double)spooled);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    count_request(r->srv, r->rcv->name, 202);
+    enum MHD_Result res = respond(r->conn, 202, "application/json", s ? s : "{}", NULL);
+    free(s);
+    return res;
+}
+
+/* Writes the events selected by `all` or by a failed slot to the spool,
+ * all or nothing, and answers: 202 "spooled", or 503 without room. */
+static enum MHD_Result spool_and_answer(struct gw_http_req *r, bool all, const char *why)
+{
+    struct gw_server *srv = r->srv;
+    char err[256], msg[320];
+    struct hb_buf buf;
+    size_t n = 0;
+    int rc = -1;
+    if (!srv->spool) {
+        snprintf(msg, sizeof(msg), "not durable: %s; spool disabled", why);
+        return finish(r, 503, msg, "5");
+    }
+    hb_buf_init(&buf, (size_t)GW_SPOOL_MAX_RECORD * 4);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    snprintf(err, sizeof(err), "cannot encode an event for the spool");
+    for (size_t i = 0; i < r->ctx.nevents; i++) {
+        struct hb_kafka_msg m;
+        struct hb_event *ev = r->ctx.events[i];
+        if (!all && !r->slots[i].failed)
+            continue;
+        if (hb_kafka_encode(ev, r->cfg->format, &m, err, sizeof(err)) < 0)
+            goto out;
+        int e = gw_spool_record_encode(&buf, now, r->rcv->name, hb_event_get(ev, "id"),
+                                       gw_config_topic(r->cfg, hb_event_get(ev, "type")), &m);
+        hb_kafka_msg_clear(&m);
+        if (e < 0)
+            goto out;
+        n++;
+    }
+    rc = gw_spool_append(srv->spool, buf.p, buf.len, n, now, err, sizeof(err));
+out:
+    hb_buf_free(&buf);
+    if (rc < 0) {
+        snprintf(msg, sizeof(msg), "not durable: %s; %s", why, err);
+        return finish(r, 503, msg, rc == GW_SPOOL_FULL ? "30" : "5");
+    }
+    for (size_t i = 0; i < r->ctx.nevents; i++)
+        if (all || r->slots[i].failed)
+            HB_LOG(HB_LOG_INFO, "event spooled", HB_S("receiver", r->rcv->name),
+                   HB_S("id", hb_event_get(r->ctx.events[i], "id")),
+                   HB_S("repo", hb_event_get(r->ctx.events[i], "repo")), HB_S("reason", why));
+    return accepted(r, n);
+}
+
 /* Encodes and produces every event; suspends the connection until the last
- * delivery report. */
+ * delivery report. While the spool holds events, these go behind them. */
 static enum MHD_Result publish(struct gw_http_req *r)
 {
     struct gw_server *srv = r->srv;
@@ -291,23 +615,28 @@ static enum MHD_Result publish(struct gw_http_req *r)
         return finish(r, 500, "out of memory", NULL);
     }
     for (size_t i = 0; i < ctx->nevents; i++) {
-        if (hb_kafka_encode(ctx->events[i], srv->cfg->format, &msgs[i], err, sizeof(err)) < 0) {
+        if (hb_kafka_encode(ctx->events[i], r->cfg->format, &msgs[i], err, sizeof(err)) < 0) {
             for (size_t j = 0; j < i; j++)
                 hb_kafka_msg_clear(&msgs[j]);
             free(msgs);
             return finish(r, 400, err, NULL);
         }
-        r->slots[i] = (struct slot){r, i, gw_config_topic(srv->cfg, hb_event_get(ctx->events[i],
-                                                                                  "type"))};
+        r->slots[i] = (struct slot){{on_delivery}, r, i,
+                                    gw_config_topic(r->cfg, hb_event_get(ctx->events[i], "type")),
+                                    false};
+    }
+    if (srv->spool && gw_spool_pending(srv->spool)) {
+        for (size_t i = 0; i < ctx->nevents; i++)
+            hb_kafka_msg_clear(&msgs[i]);
+        free(msgs);
+        return spool_and_answer(r, true, "earlier events are waiting in the spool");
     }
     atomic_store(&r->remaining, (int)ctx->nevents);
     atomic_store(&r->state, RS_WAIT);
     r->produce_ms = hb_mono_ms();
     MHD_suspend_connection(r->conn);
     for (size_t i = 0; i < ctx->nevents; i++) {
-        if (gw_producer_send(srv->producer, r->slots[i].topic, &msgs[i], &r->slots[i], err,
-                             sizeof(err)) < 0)
-            gw_server_on_delivery(&r->slots[i], err, r->slots[i].topic, -1, -1);
+        gw_producer_send(srv->producer, r->slots[i].topic, &msgs[i], &r->slots[i].base);
         hb_kafka_msg_clear(&msgs[i]);
     }
     free(msgs);
@@ -328,11 +657,11 @@ static enum MHD_Result process(struct gw_http_req *r)
                                   .body_len = r->body.len, .key_route = r->key_route,
                                   .header = req_header, .each_header = req_each_header,
                                   .conn = r->conn};
-    count_receiver(r->srv, r->rcv->name, "hookbus_gateway_request_bytes_total",
-                   "Request body bytes received", r->body.len);
+    gw_metrics_count_receiver(r->srv->metrics, r->rcv->name,
+                              "hookbus_gateway_request_bytes_total", "Request body bytes received",
+                              r->body.len);
     if (gw_authenticate(r->rcv, &r->greq, &reason) < 0) {
-        count_receiver(r->srv, r->rcv->name, "hookbus_gateway_auth_failures_total",
-                       "Requests refused as unauthenticated", 1);
+        count_auth_failure(r->srv, r->rcv->name);
         HB_LOG(HB_LOG_WARN, "authentication failed", HB_S("audit", "401"),
                HB_S("receiver", r->rcv->name), HB_S("remote", r->remote), HB_S("reason", reason));
         count_request(r->srv, r->rcv->name, 401);
@@ -359,25 +688,15 @@ static enum MHD_Result process(struct gw_http_req *r)
     return publish(r);
 }
 
-/* The answer once every delivery report is in. */
+/* The answer once every delivery report is in: 202, or the spool decides. */
 static enum MHD_Result answer(struct gw_http_req *r)
 {
     if (r->error[0]) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "not durable: kafka did not acknowledge: %s", r->error);
-        return finish(r, 503, msg, "5");
+        char why[224];
+        snprintf(why, sizeof(why), "kafka did not acknowledge: %s", r->error);
+        return spool_and_answer(r, false, why);
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "accepted", (double)r->ctx.nevents);
-    cJSON *ids = cJSON_AddArrayToObject(o, "ids");
-    for (size_t i = 0; i < r->ctx.nevents; i++)
-        cJSON_AddItemToArray(ids, cJSON_CreateString(hb_event_get(r->ctx.events[i], "id")));
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    count_request(r->srv, r->rcv->name, 202);
-    enum MHD_Result res = respond(r->conn, 202, "application/json", s ? s : "{}", NULL);
-    free(s);
-    return res;
+    return accepted(r, 0);
 }
 
 /* Splits /webhooks/{name}[/{key}]; false when the path has another shape. */
@@ -408,6 +727,98 @@ static bool parse_route(const char *url, char *name, size_t nlen, char *key, siz
     return true;
 }
 
+/* Rate limits: the global bucket, then the receiver's. 0 or a 429 answered. */
+static enum MHD_Result rate_limited(struct gw_server *srv, struct gw_gen *g,
+                                    const struct gw_receiver *rcv, struct MHD_Connection *conn,
+                                    bool *limited)
+{
+    long retry = 1;
+    char ra[32];
+    size_t idx = (size_t)(rcv - g->cfg.receivers);
+    *limited = !bucket_take(&g->global, &retry) || !bucket_take(&g->buckets[idx], &retry);
+    if (!*limited)
+        return MHD_YES;
+    snprintf(ra, sizeof(ra), "%ld", retry);
+    count_request(srv, rcv->name, 429);
+    HB_LOG(HB_LOG_INFO, "request rate limited", HB_S("receiver", rcv->name),
+           HB_I("retry_after_s", retry));
+    return respond_msg(conn, 429, "rate limited", ra);
+}
+
+/* The first call for a request (headers complete): route, limits, key. */
+static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn, const char *url,
+                             const char *method, void **con_cls)
+{
+    char name[80], key[96];
+    bool handled, limited;
+    if (!srv->separate_admin) {
+        enum MHD_Result res = serve_admin(srv, conn, url, method, &handled);
+        if (handled)
+            return res;
+    }
+    if (atomic_load(&srv->nconns) > srv->max_connections) {
+        count_request(srv, "-", 503);
+        return respond_msg(conn, 503, "too many connections (limits.max_connections)", "1");
+    }
+    if (!parse_route(url, name, sizeof(name), key, sizeof(key))) {
+        count_request(srv, "-", 404);
+        return respond_msg(conn, 404, "not found", NULL);
+    }
+    struct gw_gen *g = gen_acquire(srv);
+    const struct gw_receiver *rcv = gw_config_find_receiver(&g->cfg, name);
+    enum MHD_Result res;
+    if (!rcv) {
+        count_request(srv, "-", 404);
+        res = respond_msg(conn, 404, "unknown receiver", NULL);
+        goto release;
+    }
+    if (strcmp(method, "POST") != 0) {
+        count_request(srv, rcv->name, 405);
+        res = respond_msg(conn, 405, "method not allowed: use POST", NULL);
+        goto release;
+    }
+    res = rate_limited(srv, g, rcv, conn, &limited);
+    if (limited)
+        goto release;
+    struct gw_http_req *r = calloc(1, sizeof(*r));
+    if (!r) {
+        res = MHD_NO;
+        goto release;
+    }
+    r->srv = srv;
+    r->gen = g; /* the request's reference now */
+    r->cfg = &g->cfg;
+    r->rcv = rcv;
+    r->conn = conn;
+    r->start_ms = hb_mono_ms();
+    pthread_mutex_init(&r->lock, NULL);
+    hb_buf_init(&r->body, (size_t)r->cfg->max_body_bytes);
+    remote_addr(conn, r->remote, sizeof(r->remote));
+    *con_cls = r;
+    if (key[0]) {
+        if (!gw_key_valid(rcv, key)) {
+            count_auth_failure(srv, rcv->name);
+            HB_LOG(HB_LOG_WARN, "authentication failed", HB_S("audit", "401"),
+                   HB_S("receiver", rcv->name), HB_S("remote", r->remote),
+                   HB_S("reason", "invalid key in URL"));
+            count_request(srv, rcv->name, 401);
+            return respond_msg(conn, 401, "authentication failed", NULL);
+        }
+        r->key_route = true;
+    }
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    long len;
+    if (cl && hb_parse_long(cl, 0, 0x7fffffffffffffffL, &len) == 0 &&
+        len > r->cfg->max_body_bytes) {
+        r->too_large = true;
+        return finish(r, 413, "request body over limits.max_body_bytes", NULL);
+    }
+    return MHD_YES;
+release:
+    gen_release(g);
+    return res;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
                                const char *method, const char *version, const char *upload_data,
                                size_t *upload_data_size, void **con_cls)
@@ -415,59 +826,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     (void)version;
     struct gw_server *srv = cls;
     struct gw_http_req *r = *con_cls;
-    if (!r) {
-        char name[80], key[96];
-        if (!srv->cfg->admin_listen[0]) {
-            bool handled;
-            enum MHD_Result res = serve_admin(srv, conn, url, method, &handled);
-            if (handled)
-                return res;
-        }
-        if (!parse_route(url, name, sizeof(name), key, sizeof(key))) {
-            count_request(srv, "-", 404);
-            return respond_msg(conn, 404, "not found", NULL);
-        }
-        const struct gw_receiver *rcv = gw_config_find_receiver(srv->cfg, name);
-        if (!rcv) {
-            count_request(srv, "-", 404);
-            return respond_msg(conn, 404, "unknown receiver", NULL);
-        }
-        if (strcmp(method, "POST") != 0) {
-            count_request(srv, rcv->name, 405);
-            return respond_msg(conn, 405, "method not allowed: use POST", NULL);
-        }
-        r = calloc(1, sizeof(*r));
-        if (!r)
-            return MHD_NO;
-        r->srv = srv;
-        r->rcv = rcv;
-        r->conn = conn;
-        r->start_ms = hb_mono_ms();
-        pthread_mutex_init(&r->lock, NULL);
-        hb_buf_init(&r->body, (size_t)srv->cfg->max_body_bytes);
-        remote_addr(conn, r->remote, sizeof(r->remote));
-        *con_cls = r;
-        if (key[0]) {
-            if (!gw_key_valid(rcv, key)) {
-                count_receiver(srv, rcv->name, "hookbus_gateway_auth_failures_total",
-                               "Requests refused as unauthenticated", 1);
-                HB_LOG(HB_LOG_WARN, "authentication failed", HB_S("audit", "401"),
-                       HB_S("receiver", rcv->name), HB_S("remote", r->remote),
-                       HB_S("reason", "invalid key in URL"));
-                count_request(srv, rcv->name, 401);
-                return respond_msg(conn, 401, "authentication failed", NULL);
-            }
-            r->key_route = true;
-        }
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        long len;
-        if (cl && hb_parse_long(cl, 0, 0x7fffffffffffffffL, &len) == 0 &&
-            len > srv->cfg->max_body_bytes) {
-            r->too_large = true;
-            return finish(r, 413, "request body over limits.max_body_bytes", NULL);
-        }
-        return MHD_YES;
-    }
+    if (!r)
+        return begin(srv, conn, url, method, con_cls);
     if (atomic_load(&r->state) == RS_DONE)
         return answer(r);
     if (atomic_load(&r->state) == RS_WAIT)
@@ -475,7 +835,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     if (*upload_data_size) {
         /* Over the limit: keep nothing more. libmicrohttpd cannot answer in
          * the middle of an upload, so the rest is discarded (memory stays
-         * bounded, time by the connection timeout) and 413 follows. */
+         * bounded, time by the request deadline) and 413 follows. */
         if (!r->too_large && hb_buf_append(&r->body, upload_data, *upload_data_size) < 0) {
             r->too_large = true;
             hb_buf_free(&r->body);
@@ -483,6 +843,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
+    conn_deadline(srv, conn, false); /* the body is in: the gateway holds it now */
     return process(r);
 }
 
@@ -495,49 +856,161 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     HB_LOG(HB_LOG_DEBUG, "http", HB_S("detail", buf));
 }
 
-static struct MHD_Daemon *start_daemon(struct gw_server *srv, const char *addr, bool tls,
-                                       MHD_AccessHandlerCallback cb, const char *what, char *err,
-                                       size_t errlen)
+/* ---- TLS certificates ---- */
+
+static void cert_free(struct gw_cert *c)
+{
+    while (c) {
+        struct gw_cert *o = c->older;
+        for (unsigned i = 0; i < c->npcerts; i++)
+            gnutls_pcert_deinit(&c->pcerts[i]);
+        if (c->key)
+            gnutls_privkey_deinit(c->key);
+        free(c);
+        c = o;
+    }
+}
+
+/* Loads the configured certificate (or generates a self-signed one) and
+ * checks that the key matches. NULL with err. */
+static struct gw_cert *cert_load(const struct gw_config *cfg, char *err, size_t errlen)
+{
+    char *cert_pem = NULL, *key_pem = NULL;
+    size_t clen = 0, klen = 0;
+    struct gw_cert *c = calloc(1, sizeof(*c));
+    gnutls_certificate_credentials_t check = NULL;
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (cfg->tls_cert_file[0]) {
+        cert_pem = hb_read_file(cfg->tls_cert_file, 1 << 20, &clen, err, errlen);
+        key_pem = cert_pem ? hb_read_file(cfg->tls_key_file, 1 << 20, &klen, err, errlen) : NULL;
+        if (!key_pem)
+            goto fail;
+    } else {
+        if (gw_tls_self_signed(&cert_pem, &key_pem, err, errlen) < 0)
+            goto fail;
+        clen = strlen(cert_pem);
+        klen = strlen(key_pem);
+    }
+    gnutls_datum_t cd = {(unsigned char *)cert_pem, (unsigned)clen};
+    gnutls_datum_t kd = {(unsigned char *)key_pem, (unsigned)klen};
+    int e;
+    c->npcerts = HB_ARRAY_LEN(c->pcerts);
+    if ((e = gnutls_certificate_allocate_credentials(&check)) < 0 ||
+        (e = gnutls_certificate_set_x509_key_mem2(check, &cd, &kd, GNUTLS_X509_FMT_PEM, NULL,
+                                                  0)) < 0 ||
+        (e = gnutls_pcert_list_import_x509_raw(c->pcerts, &c->npcerts, &cd,
+                                               GNUTLS_X509_FMT_PEM, 0)) < 0) {
+        c->npcerts = 0;
+        goto tls_fail;
+    }
+    if ((e = gnutls_privkey_init(&c->key)) < 0 ||
+        (e = gnutls_privkey_import_x509_raw(c->key, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)) < 0)
+        goto tls_fail;
+    gnutls_certificate_free_credentials(check);
+    free(cert_pem);
+    memset(key_pem, 0, klen);
+    free(key_pem);
+    /* The fingerprint lets clients pin a self-signed certificate. */
+    char fp[65];
+    hb_sha256_hex2(c->pcerts[0].cert.data, c->pcerts[0].cert.size, "", 0, fp);
+    if (cfg->tls_cert_file[0])
+        HB_LOG(HB_LOG_INFO, "TLS certificate loaded", HB_S("file", cfg->tls_cert_file),
+               HB_S("fingerprint_sha256", fp));
+    else
+        HB_LOG(HB_LOG_WARN, "TLS: no tls.cert_file configured, serving a SELF-SIGNED "
+                            "certificate generated at start (development only)",
+               HB_S("fingerprint_sha256", fp));
+    return c;
+tls_fail:
+    snprintf(err, errlen, "TLS certificate %s: %s",
+             cfg->tls_cert_file[0] ? cfg->tls_cert_file : "(self-signed)", gnutls_strerror(e));
+fail:
+    if (check)
+        gnutls_certificate_free_credentials(check);
+    free(cert_pem);
+    if (key_pem) {
+        memset(key_pem, 0, klen);
+        free(key_pem);
+    }
+    cert_free(c);
+    return NULL;
+}
+
+/* GnuTLS asks which certificate to present: the current one. */
+static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+                         const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+                         gnutls_pcert_st **pcert, unsigned int *pcert_length,
+                         gnutls_privkey_t *pkey)
+{
+    (void)session;
+    (void)req_ca_dn;
+    (void)nreqs;
+    (void)pk_algos;
+    (void)pk_algos_length;
+    struct gw_cert *c = atomic_load(&current_cert);
+    if (!c)
+        return -1;
+    *pcert = c->pcerts;
+    *pcert_length = c->npcerts;
+    *pkey = c->key;
+    return 0;
+}
+
+/* ---- daemons ---- */
+
+static struct MHD_Daemon *start_daemon(struct gw_server *srv, const struct gw_config *cfg,
+                                       const char *addr, bool webhooks, char *err, size_t errlen)
 {
     int port;
     int fd = gw_listen_socket(addr, &port, err, errlen);
     if (fd < 0)
         return NULL;
-    long threads = srv->cfg->threads ? srv->cfg->threads : sysconf(_SC_NPROCESSORS_ONLN);
+    long threads = cfg->threads ? cfg->threads : sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1)
         threads = 1;
+    bool tls = webhooks && srv->tls;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG | MHD_USE_TURBO | MHD_USE_ITC;
     if (tls)
         flags |= MHD_USE_TLS;
-    const char *prio = strcmp(srv->cfg->tls_min_version, "1.3") == 0
+    const char *prio = strcmp(cfg->tls_min_version, "1.3") == 0
                            ? "NORMAL:-VERS-ALL:+VERS-TLS1.3"
                            : "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
-    struct MHD_OptionItem tls_opts[] = {
-        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, srv->cert_pem},
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, srv->key_pem},
+    struct MHD_OptionItem opts[] = {
+        {tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, 0, (void *)cert_callback},
         {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)prio},
         {MHD_OPTION_END, 0, NULL},
     };
+    struct MHD_OptionItem tracking[] = {
+        {webhooks ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END, (intptr_t)notify_connection,
+         srv},
+        {MHD_OPTION_END, 0, NULL},
+    };
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, cb, srv, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)srv->cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)((srv->cfg->request_timeout_ms + 999) / 1000), MHD_OPTION_NOTIFY_COMPLETED,
-        request_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_ARRAY,
-        tls_opts, MHD_OPTION_END);
+        flags, 0, NULL, NULL, webhooks ? handler : admin_handler, srv, MHD_OPTION_LISTEN_SOCKET,
+        fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(cfg->max_connections + CONN_RESERVE), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)((cfg->request_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)cfg->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_ARRAY, tracking, MHD_OPTION_ARRAY,
+        opts, MHD_OPTION_END);
     if (!d) {
         close(fd);
-        snprintf(err, errlen, "cannot start the %s HTTP server on %s", what, addr);
+        snprintf(err, errlen, "cannot start the %s HTTP server on %s",
+                 webhooks ? "webhooks" : "admin", addr);
         return NULL;
     }
-    HB_LOG(HB_LOG_INFO, "listening", HB_S("what", what), HB_S("address", addr),
-           HB_I("port", port), HB_B("tls", tls), HB_I("threads", threads));
+    HB_LOG(HB_LOG_INFO, "listening", HB_S("what", webhooks ? "webhooks" : "admin"),
+           HB_S("address", addr), HB_I("port", port), HB_B("tls", tls), HB_I("threads", threads));
     return d;
 }
 
-struct gw_server *gw_server_start(const struct gw_config *cfg, struct gw_producer *producer,
-                                  struct hb_metrics *metrics, char *err, size_t errlen)
+struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *producer,
+                                  struct gw_spool *spool, struct hb_metrics *metrics, char *err,
+                                  size_t errlen)
 {
     static const double buckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                      0.1,   0.25,   0.5,   1,    2.5,   5};
@@ -546,44 +1019,121 @@ struct gw_server *gw_server_start(const struct gw_config *cfg, struct gw_produce
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    srv->cfg = cfg;
+    pthread_mutex_init(&srv->gen_lock, NULL);
+    pthread_mutex_init(&srv->conn_lock, NULL);
     srv->producer = producer;
+    srv->spool = spool;
     srv->metrics = metrics;
-    srv->events_published = hb_metrics_counter(metrics, "hookbus_gateway_events_published_total",
-                                               "Events acknowledged by Kafka", NULL);
+    srv->tls = cfg->tls_enabled;
+    srv->separate_admin = cfg->admin_listen[0] != '\0';
+    srv->max_connections = cfg->max_connections;
+    srv->request_timeout_ms = cfg->request_timeout_ms;
     srv->publish_seconds = hb_metrics_histogram(
         metrics, "hookbus_gateway_publish_seconds", "Time from produce to Kafka acknowledgement",
         NULL, buckets, HB_ARRAY_LEN(buckets));
-    if (cfg->tls_enabled) {
-        if (cfg->tls_cert_file[0]) {
-            size_t n;
-            srv->cert_pem = hb_read_file(cfg->tls_cert_file, 1 << 20, &n, err, errlen);
-            srv->key_pem = srv->cert_pem ? hb_read_file(cfg->tls_key_file, 1 << 20, &n, err,
-                                                        errlen)
-                                         : NULL;
-            if (!srv->key_pem)
-                goto fail;
-        } else {
-            if (gw_tls_self_signed(&srv->cert_pem, &srv->key_pem, err, errlen) < 0)
-                goto fail;
-            HB_LOG(HB_LOG_WARN, "TLS: no tls.cert_file configured, serving a SELF-SIGNED "
-                                "certificate generated at start (development only)");
-        }
+    srv->connections = hb_metrics_gauge(metrics, "hookbus_gateway_connections",
+                                        "Open webhook connections", NULL);
+    srv->cut = hb_metrics_counter(metrics, "hookbus_gateway_connections_cut_total",
+                                  "Connections cut for not completing a request in time", NULL);
+    srv->reloads_ok = hb_metrics_counter(metrics, "hookbus_gateway_config_reloads_total",
+                                         "SIGHUP reloads by result", "result=\"ok\"");
+    srv->reloads_failed = hb_metrics_counter(metrics, "hookbus_gateway_config_reloads_total",
+                                             "SIGHUP reloads by result", "result=\"refused\"");
+    if (srv->tls) {
+        struct gw_cert *c = cert_load(cfg, err, errlen);
+        if (!c)
+            goto fail;
+        atomic_store(&current_cert, c);
     }
-    srv->daemon = start_daemon(srv, cfg->listen, cfg->tls_enabled, handler, "webhooks", err,
-                               errlen);
+    /* Daemons are started from cfg before it moves into the generation. */
+    srv->daemon = start_daemon(srv, cfg, cfg->listen, true, err, errlen);
     if (!srv->daemon)
         goto fail;
-    if (cfg->admin_listen[0]) {
-        srv->admin = start_daemon(srv, cfg->admin_listen, false, admin_handler, "admin", err,
-                                  errlen);
+    if (srv->separate_admin) {
+        srv->admin = start_daemon(srv, cfg, cfg->admin_listen, false, err, errlen);
         if (!srv->admin)
             goto fail;
     }
+    atomic_store(&srv->gen, gen_new(cfg));
+    if (!atomic_load(&srv->gen)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
+        snprintf(err, errlen, "cannot start the connection reaper thread");
+        goto fail;
+    }
+    srv->reaper_running = true;
     return srv;
 fail:
     gw_server_stop(srv);
     return NULL;
+}
+
+/* Logs each setting that differs and needs a restart to apply. */
+static void log_restart_only(const struct gw_config *a, const struct gw_config *b)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+        bool str;
+    } keys[] = {
+        {"listen", offsetof(struct gw_config, listen), true},
+        {"admin_listen", offsetof(struct gw_config, admin_listen), true},
+        {"tls.enabled", offsetof(struct gw_config, tls_enabled), false},
+        {"tls.min_version", offsetof(struct gw_config, tls_min_version), true},
+        {"kafka.brokers", offsetof(struct gw_config, kafka_brokers), true},
+        {"spool.dir", offsetof(struct gw_config, spool_dir), true},
+    };
+    for (size_t i = 0; i < HB_ARRAY_LEN(keys); i++) {
+        const char *pa = (const char *)a + keys[i].off, *pb = (const char *)b + keys[i].off;
+        bool differs = keys[i].str ? strcmp(*(char *const *)pa, *(char *const *)pb) != 0
+                                   : *(const bool *)pa != *(const bool *)pb;
+        if (differs)
+            HB_LOG(HB_LOG_WARN, "reload: setting changed but needs a restart to apply",
+                   HB_S("key", keys[i].key));
+    }
+    if (a->delivery_timeout_ms != b->delivery_timeout_ms ||
+        a->spool_max_bytes != b->spool_max_bytes || a->max_connections != b->max_connections ||
+        a->request_timeout_ms != b->request_timeout_ms || a->threads != b->threads ||
+        a->max_header_bytes != b->max_header_bytes)
+        HB_LOG(HB_LOG_WARN, "reload: delivery_timeout_ms, spool.max_bytes, threads and "
+                            "limits.max_connections/request_timeout_ms/max_header_bytes "
+                            "need a restart to apply");
+}
+
+int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size_t errlen)
+{
+    struct gw_cert *c = NULL;
+    struct gw_gen *old = gen_acquire(s);
+    log_restart_only(&old->cfg, cfg);
+    gen_release(old);
+    if (s->tls && cfg->tls_enabled) {
+        c = cert_load(cfg, err, errlen);
+        if (!c) {
+            hb_counter_add(s->reloads_failed, 1);
+            return -1;
+        }
+    }
+    struct gw_gen *g = gen_new(cfg);
+    if (!g) {
+        cert_free(c);
+        snprintf(err, errlen, "out of memory");
+        hb_counter_add(s->reloads_failed, 1);
+        return -1;
+    }
+    if (c) {
+        c->older = atomic_load(&current_cert);
+        atomic_store(&current_cert, c);
+    }
+    pthread_mutex_lock(&s->gen_lock);
+    old = atomic_exchange(&s->gen, g);
+    pthread_mutex_unlock(&s->gen_lock);
+    gen_release(old);
+    hb_counter_add(s->reloads_ok, 1);
+    HB_LOG(HB_LOG_INFO, "configuration reloaded", HB_I("receivers", g->cfg.nreceivers),
+           HB_B("certificate", c != NULL));
+    return 0;
 }
 
 void gw_server_quiesce(struct gw_server *s)
@@ -603,10 +1153,13 @@ void gw_server_stop(struct gw_server *s)
         MHD_stop_daemon(s->daemon);
     if (s->admin)
         MHD_stop_daemon(s->admin);
-    free(s->cert_pem);
-    if (s->key_pem) {
-        memset(s->key_pem, 0, strlen(s->key_pem));
-        free(s->key_pem);
+    if (s->reaper_running) {
+        atomic_store(&s->stop, true);
+        pthread_join(s->reaper, NULL);
     }
+    gen_release(atomic_load(&s->gen));
+    cert_free(atomic_exchange(&current_cert, NULL));
+    pthread_mutex_destroy(&s->gen_lock);
+    pthread_mutex_destroy(&s->conn_lock);
     free(s);
 }

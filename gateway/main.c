@@ -29,7 +29,8 @@ static void usage(FILE *out)
             "  --log-format FMT    text | json (default: text on a terminal)\n"
             "  --version, --help\n"
             "\n"
-            "Any scalar key can be set with HOOKBUS_<KEY>, e.g. HOOKBUS_KAFKA_BROKERS.\n");
+            "Any scalar key can be set with HOOKBUS_<KEY>, e.g. HOOKBUS_KAFKA_BROKERS.\n"
+            "SIGHUP reloads the configuration, secrets and TLS certificate; SIGTERM stops.\n");
 }
 
 /* `urls`: one line per receiver with the signed route and the key route. */
@@ -58,14 +59,36 @@ static int print_urls(const struct gw_config *cfg)
     return 0;
 }
 
-static int run(struct gw_config *cfg)
+/* SIGHUP: loads the configuration again and hands it to the server; an
+ * invalid one is refused and the running one stays. */
+static void reload(const char *file, struct gw_server *server)
+{
+    struct gw_config cfg;
+    char err[1024];
+    HB_LOG(HB_LOG_INFO, "SIGHUP: reloading the configuration", HB_S("file", file ? file : "-"));
+    if (gw_config_load(file, &cfg, err, sizeof(err)) < 0) {
+        HB_LOG(HB_LOG_ERROR, "reload refused: invalid configuration; the running one stays",
+               HB_S("error", err));
+        return;
+    }
+    if (gw_server_reload(server, &cfg, err, sizeof(err)) < 0)
+        HB_LOG(HB_LOG_ERROR, "reload refused; the running configuration stays",
+               HB_S("error", err));
+    gw_config_free(&cfg);
+}
+
+static int run(const char *file, struct gw_config *cfg)
 {
     char err[512];
     int rc = 1;
     struct hb_mock_cluster *mock = NULL;
     struct gw_producer *producer = NULL;
     struct gw_server *server = NULL;
+    struct gw_spool *spool = NULL;
     struct hb_metrics *metrics = hb_metrics_new();
+    long flush_ms = cfg->delivery_timeout_ms + 1000;
+    size_t nreceivers = cfg->nreceivers;
+    enum hb_ce_mode format = cfg->format;
     const char *brokers = cfg->kafka_brokers;
 
     hb_cli_block_signals();
@@ -84,31 +107,37 @@ static int run(struct gw_config *cfg)
                                  sizeof(err)) < 0)
             goto out;
     }
-    if (cfg->spool_dir[0])
-        HB_LOG(HB_LOG_WARN, "spool is not implemented yet: spool.dir is ignored; requests get "
-                            "503 when Kafka does not acknowledge");
-    if (cfg->requests_per_second)
-        HB_LOG(HB_LOG_WARN, "limits.requests_per_second is not implemented yet and is ignored");
-    producer = gw_producer_new(cfg, brokers, gw_server_on_delivery, metrics, err, sizeof(err));
+    if (cfg->spool_dir[0]) {
+        spool = gw_spool_open(cfg->spool_dir, cfg->spool_max_bytes, metrics, err, sizeof(err));
+        if (!spool)
+            goto out;
+    } else {
+        HB_LOG(HB_LOG_WARN, "spool disabled (spool.dir is empty): requests get 503 when Kafka "
+                            "does not acknowledge in time");
+    }
+    producer = gw_producer_new(cfg, brokers, metrics, err, sizeof(err));
     if (!producer)
         goto out;
-    server = gw_server_start(cfg, producer, metrics, err, sizeof(err));
+    if (spool && gw_spool_start_replay(spool, producer, err, sizeof(err)) < 0)
+        goto out;
+    server = gw_server_start(cfg, producer, spool, metrics, err, sizeof(err));
     if (!server)
         goto out;
     HB_LOG(HB_LOG_INFO, "hookbus-gateway started", HB_S("version", HB_VERSION),
-           HB_I("receivers", cfg->nreceivers), HB_S("format", hb_ce_mode_name(cfg->format)));
+           HB_I("receivers", nreceivers), HB_S("format", hb_ce_mode_name(format)),
+           HB_B("spool", spool != NULL));
     for (;;) {
         int sig = hb_cli_wait_signal();
         if (sig == SIGHUP) {
-            HB_LOG(HB_LOG_WARN, "SIGHUP: configuration reload is not implemented yet; restart "
-                                "the gateway to apply changes");
+            reload(file, server);
             continue;
         }
         HB_LOG(HB_LOG_INFO, "shutting down", HB_S("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
         break;
     }
     gw_server_quiesce(server);
-    int left = gw_producer_flush(producer, (int)cfg->delivery_timeout_ms + 1000);
+    gw_spool_stop_replay(spool);
+    int left = gw_producer_flush(producer, (int)flush_ms);
     if (left)
         HB_LOG(HB_LOG_WARN, "messages still unacknowledged at exit", HB_I("count", left));
     rc = 0;
@@ -116,7 +145,9 @@ out:
     if (rc)
         HB_LOG(HB_LOG_ERROR, "cannot start", HB_S("error", err));
     gw_server_stop(server);
+    gw_spool_stop_replay(spool);
     gw_producer_free(producer);
+    gw_spool_close(spool);
     hb_mock_cluster_stop(mock);
     hb_metrics_free(metrics);
     return rc;
@@ -165,7 +196,7 @@ int main(int argc, char **argv)
     } else if (urls) {
         rc = print_urls(&cfg);
     } else {
-        rc = run(&cfg);
+        rc = run(cli.config, &cfg);
     }
     gw_config_free(&cfg);
 out_cli:

@@ -13,13 +13,29 @@
 
 struct gw_producer {
     rd_kafka_t *rk;
-    gw_delivery_fn cb;
     pthread_t poller, health;
     atomic_bool stop, ready;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct hb_counter *delivery_errors;
 };
+
+/* Errors that the same message meets again however often it is retried. */
+static bool permanent_error(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        return true;
+    default:
+        return false;
+    }
+}
 
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -30,7 +46,9 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         hb_counter_add(p->delivery_errors, 1);
     else
         atomic_store(&p->ready, true);
-    p->cb(m->_private, e, rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset);
+    struct gw_delivery *d = m->_private;
+    d->done(d, e, m->err && permanent_error(m->err), rd_kafka_topic_name(m->rkt), m->partition,
+            (long long)m->offset);
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -75,8 +93,7 @@ static void *health_main(void *arg)
 }
 
 struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *brokers,
-                                    gw_delivery_fn cb, struct hb_metrics *metrics, char *err,
-                                    size_t errlen)
+                                    struct hb_metrics *metrics, char *err, size_t errlen)
 {
     char num[32];
     struct gw_producer *p = calloc(1, sizeof(*p));
@@ -84,7 +101,6 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    p->cb = cb;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     p->delivery_errors = hb_metrics_counter(metrics, "hookbus_gateway_kafka_delivery_errors_total",
@@ -129,15 +145,16 @@ fail:
 }
 
 int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_msg *msg,
-                     void *opaque, char *err, size_t errlen)
+                     struct gw_delivery *d)
 {
     rd_kafka_headers_t *h = msg->headers;
     rd_kafka_resp_err_t e = rd_kafka_producev(
         p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(msg->key, msg->key_len),
         RD_KAFKA_V_VALUE(msg->value, msg->value_len), RD_KAFKA_V_HEADERS(h),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
     if (e) {
-        snprintf(err, errlen, "%s", rd_kafka_err2str(e));
+        hb_counter_add(p->delivery_errors, 1);
+        d->done(d, rd_kafka_err2str(e), permanent_error(e), topic, -1, -1);
         return -1;
     }
     msg->headers = NULL; /* owned by librdkafka now */

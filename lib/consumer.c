@@ -32,6 +32,7 @@
 #define POLL_MAX_MS 100
 #define LAG_EVERY_MS 5000
 #define READY_CACHE_MS 2000
+#define CANCEL_WAIT_MS 5000 /* after app->cancel */
 
 /* One consumed message while it is being handled. */
 struct item {
@@ -247,11 +248,8 @@ static void commit(struct hb_consumer *c, bool all)
         rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = o;
         hb_offsets_committed(&p->off, o);
     }
-    if (l->cnt) {
-        rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, all ? 0 : 1);
-        if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET)
-            HB_LOG(HB_LOG_WARN, "offset commit failed", HB_S("error", rd_kafka_err2str(e)));
-    }
+    if (l->cnt) /* offset_commit_cb reports failures; a later commit covers them */
+        rd_kafka_commit(c->rk, l, all ? 0 : 1);
     rd_kafka_topic_partition_list_destroy(l);
 }
 
@@ -397,18 +395,25 @@ static void *worker_main(void *arg)
         c->running++;
         pthread_mutex_unlock(&c->mu);
 
-        /* The application may lose readiness (e.g. its watch broke): wait. */
-        while (c->app->ready && !c->app->ready(c->ud) && !atomic_load(&c->stop))
+        /* The application may lose readiness (e.g. its watch broke): wait,
+         * and on shutdown hand the job back untried. */
+        bool ready = true;
+        while (c->app->ready && !(ready = c->app->ready(c->ud)) && !atomic_load(&c->stop))
             sleep_ms(100);
-        struct hb_batch b = {.events = (const struct hb_event *const *)j->events,
-                             .n = j->n,
-                             .key = j->key ? j->key : "",
-                             .attempt = j->attempt};
-        int64_t t0 = hb_mono_ms();
         j->err[0] = '\0';
-        j->result = c->app->act(c->ud, &b, j->err, sizeof(j->err));
-        hb_histogram_observe(c->m_latency, (double)(hb_mono_ms() - t0) / 1000.0);
-        hb_counter_add(c->m_actions, 1);
+        if (ready) {
+            struct hb_batch b = {.events = (const struct hb_event *const *)j->events,
+                                 .n = j->n,
+                                 .key = j->key ? j->key : "",
+                                 .attempt = j->attempt};
+            int64_t t0 = hb_mono_ms();
+            j->result = c->app->act(c->ud, &b, j->err, sizeof(j->err));
+            hb_histogram_observe(c->m_latency, (double)(hb_mono_ms() - t0) / 1000.0);
+            hb_counter_add(c->m_actions, 1);
+        } else {
+            j->result = HB_ACT_RETRY;
+            snprintf(j->err, sizeof(j->err), "application not ready");
+        }
 
         pthread_mutex_lock(&c->mu);
         c->running--;
@@ -576,8 +581,13 @@ static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
     if (c->app->key && c->app->key(c->ud, it->ev, key, sizeof(key)) == 0 &&
         hb_debounce_add(c->deb, key, it, hb_mono_ms()) == 0)
         return;
+    /* no key: a job of its own, at once */
     struct item **one = malloc(sizeof(*one));
-    struct job *j = one ? (one[0] = it, job_new(NULL, one, 1, c->gen)) : NULL;
+    struct job *j = NULL;
+    if (one) {
+        one[0] = it;
+        j = job_new(NULL, one, 1, c->gen);
+    }
     if (!j) {
         free(one);
         item_free(c, it); /* not committed: re-read after a restart */
@@ -612,18 +622,50 @@ static void update_lag(struct hb_consumer *c)
     if (now - c->lag_at < LAG_EVERY_MS)
         return;
     c->lag_at = now;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)c->nparts + 1);
+    for (size_t i = 0; i < c->nparts; i++)
+        rd_kafka_topic_partition_list_add(l, c->parts[i].topic, c->parts[i].partition);
+    rd_kafka_position(c->rk, l); /* the next offset to fetch, when nothing is pending */
     for (size_t i = 0; i < c->nparts; i++) {
         struct part *p = &c->parts[i];
-        int64_t lo, hi;
+        int64_t lo, hi, pos = p->off.n ? p->off.off[p->off.head] : l->elems[i].offset;
         if (!p->lag || rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi))
             continue;
-        int64_t pos = p->off.n ? p->off.off[p->off.head] : p->off.next;
-        if (pos >= 0 && hi >= pos)
+        if (pos < 0) /* nothing fetched yet: everything up to the high watermark waits */
+            pos = p->off.committed >= 0 ? p->off.committed : lo;
+        if (hi >= pos)
             hb_gauge_set(p->lag, hi - pos);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Takes results until no action runs or the deadline passes; returns how
+ * many still run. */
+static int wait_running(struct hb_consumer *c, int64_t deadline)
+{
+    int running;
+    for (;;) {
+        process_done(c);
+        pthread_mutex_lock(&c->mu);
+        running = c->running;
+        if (running && !c->done_head && hb_mono_ms() < deadline) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&c->done_cv, &c->mu, &ts);
+        }
+        bool more = c->done_head != NULL;
+        pthread_mutex_unlock(&c->mu);
+        if (!more && (!running || hb_mono_ms() >= deadline))
+            return running;
     }
 }
 
-/* Finishes running actions (bounded by drain_timeout), abandons work not
+/* Finishes running actions (bounded by drain_timeout, then app->cancel), abandons work not
  * started, waits for dead-letter deliveries, commits what is done and resets
  * the bookkeeping. Used on revoke and on shutdown. */
 static void drain(struct hb_consumer *c, const char *why)
@@ -647,24 +689,12 @@ static void drain(struct hb_consumer *c, const char *why)
     }
     hb_debounce_clear(c->deb, item_drop_cb, c);
     HB_LOG(HB_LOG_INFO, "draining", HB_S("reason", why), HB_I("running", running));
-    for (;;) {
-        process_done(c);
-        pthread_mutex_lock(&c->mu);
-        running = c->running;
-        if (running && !c->done_head && hb_mono_ms() < deadline) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&c->done_cv, &c->mu, &ts);
-        }
-        bool more = c->done_head != NULL;
-        pthread_mutex_unlock(&c->mu);
-        if (!more && (!running || hb_mono_ms() >= deadline))
-            break;
+    running = wait_running(c, deadline);
+    if (running && c->app->cancel) {
+        HB_LOG(HB_LOG_WARN, "drain_timeout expired: cancelling running actions",
+               HB_I("running", running));
+        c->app->cancel(c->ud);
+        running = wait_running(c, hb_mono_ms() + CANCEL_WAIT_MS);
     }
     if (running)
         HB_LOG(HB_LOG_WARN, "actions still running after drain_timeout; their events will be "
@@ -680,7 +710,8 @@ static void drain(struct hb_consumer *c, const char *why)
         c->dl_retry = it->next;
         item_free(c, it);
     }
-    commit(c, true);
+    if (c->nparts)
+        commit(c, true);
     parts_clear(c);
     if (c->dedup) { /* abandoned events come back: they must not look like duplicates */
         hb_dedup_free(c->dedup);
@@ -701,6 +732,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             HB_LOG(HB_LOG_DEBUG, "partition assigned", HB_S("topic", parts->elems[i].topic),
                    HB_I("partition", parts->elems[i].partition));
         rd_kafka_assign(rk, parts);
+        for (int i = 0; i < parts->cnt; i++) /* so that lag shows before any message */
+            part_index(c, parts->elems[i].topic, parts->elems[i].partition);
+        c->lag_at = 0;
         atomic_store(&c->joined, true);
     } else {
         HB_LOG(HB_LOG_INFO, "partitions revoked", HB_I("count", parts->cnt));
@@ -742,16 +776,16 @@ bool hb_consumer_ready(const struct hb_consumer *cc)
 static bool admin_ready(void *ud, char *why, size_t whylen)
 {
     struct hb_consumer *c = ud;
+    if (c->app->ready && !c->app->ready(c->ud)) { /* first: the group waits for it */
+        snprintf(why, whylen, "application not ready");
+        return false;
+    }
     if (!atomic_load(&c->joined)) {
         snprintf(why, whylen, "consumer group not joined");
         return false;
     }
     if (!hb_consumer_ready(c)) {
         snprintf(why, whylen, "kafka unreachable");
-        return false;
-    }
-    if (c->app->ready && !c->app->ready(c->ud)) {
-        snprintf(why, whylen, "application not ready");
         return false;
     }
     return true;
@@ -949,15 +983,13 @@ int hb_consumer_run(struct hb_consumer *c)
            HB_I("debounce_ms", c->cfg->debounce_ms));
     long wait = POLL_MAX_MS;
     while (!atomic_load(&c->stop)) {
+        /* a burst of up to 500 messages, then the bookkeeping below */
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, (int)wait);
-        for (int i = 0; m && i < 500; i++) {
+        for (int i = 1; m; i++) {
             handle_message(c, m);
-            m = i + 1 < 500 && c->inflight < c->cfg->max_in_flight
-                    ? rd_kafka_consumer_poll(c->rk, 0)
-                    : NULL;
+            m = i < 500 && c->inflight < c->cfg->max_in_flight ? rd_kafka_consumer_poll(c->rk, 0)
+                                                                : NULL;
         }
-        if (m)
-            handle_message(c, m);
         if (c->dlq)
             rd_kafka_poll(c->dlq, 0);
         process_done(c);
@@ -969,10 +1001,13 @@ int hb_consumer_run(struct hb_consumer *c)
         update_lag(c);
     }
     HB_LOG(HB_LOG_INFO, "consumer stopping");
-    drain(c, "shutdown");
     rc = 0;
 out:
-    rd_kafka_consumer_close(c->rk); /* revoke (nothing left to drain), leave the group */
+    /* The revoke this triggers drains and commits inside the rebalance
+     * callback, where the group generation is still valid; the drain after
+     * it only frees what an unassigned consumer still held. */
+    rd_kafka_consumer_close(c->rk);
+    drain(c, "shutdown");
     pthread_mutex_lock(&c->mu);
     c->quit = true;
     pthread_cond_broadcast(&c->work_cv);

@@ -68,9 +68,10 @@ static int configure(const char *file, const struct hb_consumer_app *app,
     if (hb_consumer_config_load(&hc, app->name, cc, err, errlen) < 0)
         goto out;
     if (app->configure) {
-        if (app->configure(&hc, ud, err, errlen) < 0)
+        int r = app->configure(&hc, ud, err, errlen);
+        *have_ud = *ud != NULL; /* destroy runs even after a failed configure */
+        if (r < 0)
             goto out;
-        *have_ud = true;
     }
     if (hb_config_check_unused(&hc, err, errlen) < 0)
         goto out;
@@ -121,6 +122,7 @@ int hb_consumer_main(int argc, char **argv, const struct hb_consumer_app *app)
         goto out;
     }
     rc = 1;
+    signal(SIGPIPE, SIG_IGN); /* a peer or child closing a pipe is an error, not an exit */
     hb_cli_block_signals(); /* before any thread starts */
     metrics = hb_metrics_new();
     if (!metrics || !(c = hb_consumer_new(&cc, app, ud, metrics, err, sizeof(err)))) {

@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <string.h>
 
 #include "hookbus/util.h"
@@ -69,4 +70,13 @@ bool hb_ct_equal_hex(const char *hex, size_t hexlen, const unsigned char *mac, s
     if (hb_hex_decode(hex, hexlen, got, sizeof(got)) != (long)maclen)
         return false;
     return CRYPTO_memcmp(got, mac, maclen) == 0;
+}
+
+int hb_random_hex(size_t n, char *out)
+{
+    unsigned char buf[64];
+    if (n > sizeof(buf) || RAND_bytes(buf, (int)n) != 1)
+        return -1;
+    hb_hex_encode(buf, n, out);
+    return 0;
 }

@@ -106,7 +106,7 @@ static void split_authority(const char *a, const char *e, const char **h, size_t
     }
 }
 
-int hb_repo_git_id(const char *url, char *out, size_t outlen)
+static int git_id(const char *url, char *out, size_t outlen)
 {
     if (!url)
         return -1;
@@ -169,6 +169,41 @@ int hb_repo_git_id(const char *url, char *out, size_t outlen)
     trim_path_end(slash, &pe);
     split_authority(url, slash, &h, &hlen, &p, &plen);
     return compose(h, hlen, p, plen, NULL, slash, (size_t)(pe - slash), out, outlen);
+}
+
+/* The ssh spellings of two hosts whose https and ssh paths differ, rewritten
+ * to their https id so both meet:
+ *   Azure DevOps: ssh.dev.azure.com/v3/ORG/PROJ/REPO -> dev.azure.com/ORG/PROJ/_git/REPO
+ *   Bitbucket Data Center: HOST:7999/PROJ/REPO (its ssh port) -> HOST/scm/PROJ/REPO */
+static int vendor_alias(char *id, size_t outlen)
+{
+    char tmp[HB_REPO_ID_MAX];
+    static const char azure[] = "ssh.dev.azure.com/v3/";
+    if (hb_str_has_prefix(id, azure)) {
+        const char *org = id + strlen(azure);
+        const char *s1 = strchr(org, '/'), *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+        if (!s1 || !s2 || strchr(s2 + 1, '/') || !s2[1] || s2 == s1 + 1)
+            return 0;
+        if (hb_snprintf(tmp, sizeof(tmp), "dev.azure.com/%.*s/_git/%s", (int)(s2 - org), org,
+                        s2 + 1) < 0)
+            return -1;
+        return hb_strlcpy(id, tmp, outlen);
+    }
+    char *port = strstr(id, ":7999/");
+    if (port && !memchr(id, '/', (size_t)(port - id))) {
+        if (hb_snprintf(tmp, sizeof(tmp), "%.*s/scm/%s", (int)(port - id), id,
+                        port + strlen(":7999/")) < 0)
+            return -1;
+        return hb_strlcpy(id, tmp, outlen);
+    }
+    return 0;
+}
+
+int hb_repo_git_id(const char *url, char *out, size_t outlen)
+{
+    if (git_id(url, out, outlen) < 0)
+        return -1;
+    return vendor_alias(out, outlen) < 0 ? -1 : 0;
 }
 
 const char *hb_repo_registry_canonical(const char *host)

@@ -33,15 +33,8 @@ static void acr_push(struct gw_ctx *ctx, const cJSON *root)
         gw_bad_request(ctx, "ACR push names no valid request.host and target.repository");
         return;
     }
-    struct gw_change ch = {
-        .deleted = -1,
-        .type = "dev.hookbus.image.push",
-        .provider_event = "push",
-        .repo_url = image,
-        .tag = tag,
-        .digest = gw_json_str(root, "target.digest"),
-        .media_type = media_type,
-    };
+    struct gw_change ch = gw_image_change("push", image, tag, gw_json_str(root, "target.digest"));
+    ch.media_type = media_type;
     gw_emit(ctx, &ch);
 }
 

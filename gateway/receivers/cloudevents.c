@@ -2,7 +2,6 @@
  * structured application/cloudevents+json, or a batch), validated and passed
  * through. The gateway sets the `receiver` extension (and `provider` when the
  * event has none) so consumers can always tell where an event came in. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,28 +11,6 @@
 #include "receivers/receiver.h"
 
 #define MAX_BATCH 1000
-
-/* Percent-decodes an HTTP binding header value into a new string. */
-static char *pct_decode(const char *v)
-{
-    size_t n = strlen(v), o = 0;
-    char *out = malloc(n + 1);
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char hi, lo;
-        if (v[i] == '%' && i + 2 < n && isxdigit(hi = (unsigned char)v[i + 1]) &&
-            isxdigit(lo = (unsigned char)v[i + 2])) {
-            char hex[3] = {(char)hi, (char)lo, 0};
-            out[o++] = (char)strtol(hex, NULL, 16);
-            i += 2;
-        } else {
-            out[o++] = v[i];
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
 
 struct hdr_walk {
     struct hb_event *ev;
@@ -50,7 +27,7 @@ static void binary_header(void *arg, const char *name, const char *value)
         w->error = "invalid ce- header name";
         return;
     }
-    char *dec = pct_decode(value);
+    char *dec = gw_pct_decode(value);
     if (!dec || hb_event_set(w->ev, attr, dec) < 0)
         w->error = "ce- header value too long, or too many attributes";
     free(dec);

@@ -30,16 +30,9 @@ static int distribution_event(struct gw_ctx *ctx, const cJSON *ev)
         gw_bad_request(ctx, "manifest push names no valid request.host and target.repository");
         return -1;
     }
-    struct gw_change ch = {
-        .deleted = -1,
-        .type = "dev.hookbus.image.push",
-        .provider_event = "push",
-        .repo_url = image,
-        .tag = tag,
-        .digest = gw_json_str(ev, "target.digest"),
-        .media_type = gw_json_str(ev, "target.mediaType"),
-        .actor = gw_json_str(ev, "actor.name"),
-    };
+    struct gw_change ch = gw_image_change("push", image, tag, gw_json_str(ev, "target.digest"));
+    ch.media_type = gw_json_str(ev, "target.mediaType");
+    ch.actor = gw_json_str(ev, "actor.name");
     return gw_emit(ctx, &ch);
 }
 

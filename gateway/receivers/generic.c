@@ -2,7 +2,8 @@
  * recognizes {"ref": ...}, a GitHub-style release, an Argo CD notification
  * (app.metadata.annotations["git.ref"]) and a Kargo promotion
  * (freight.commits[].tag), and emits dev.hookbus.ref.requested events. The
- * repository comes from the body or is fixed by the receiver's `repository`. */
+ * repository comes from the body or is fixed by the receiver's `repository`.
+ * generic-hmac (below) is the same receiver for senders that sign. */
 #include <stdio.h>
 #include <string.h>
 
@@ -14,13 +15,7 @@
 static int generic_configure(struct gw_receiver *r, const struct hb_config *cfg,
                              const struct hb_node *node, char *err, size_t errlen)
 {
-    const struct hb_node *repo = hb_node_get(node, "repository");
-    if (!repo)
-        return 0;
-    if (repo->type != HB_NODE_SCALAR || !*repo->value)
-        return hb_config_error(cfg, repo, err, errlen, "repository: must be a repository URL");
-    r->repository = strdup(repo->value);
-    return r->repository ? 0 : -1;
+    return gw_configure_repository(r, cfg, node, false, err, errlen);
 }
 
 /* A repository named in the body: a string, or an object with a URL. */
@@ -115,7 +110,11 @@ static void generic_normalize(struct gw_ctx *ctx)
         if (!n)
             gw_ignore(ctx, "Kargo freight names no commit tag or branch");
     } else if (cJSON_IsObject(annotations)) {
-        const char *gref = gw_json_str(annotations, "git.ref");
+        /* "git.ref" is one key (a dotted path for gw_json_str). */
+        const cJSON *gref_item = cJSON_GetObjectItemCaseSensitive(annotations, "git.ref");
+        const char *gref = cJSON_IsString(gref_item) && gref_item->valuestring[0]
+                               ? gref_item->valuestring
+                               : NULL;
         const char *repo = gw_json_str(root, "app.spec.source.repoURL");
         const cJSON *sources = gw_json_get(root, "app.spec.sources");
         if (!repo && cJSON_IsArray(sources))
@@ -136,5 +135,35 @@ const struct gw_receiver_type gw_receiver_generic = {
     .type = "generic",
     .provider = "generic",
     .configure = generic_configure,
+    .normalize = generic_normalize,
+};
+
+/* generic-hmac: the generic receiver for senders that sign. X-Signature is
+ * "<alg>=<hex>", alg one of sha1, sha256, sha512, the hex HMAC of the raw
+ * body with the secret. */
+static int generic_hmac_verify(const struct gw_receiver *r, const struct gw_request *req,
+                               const char **reason)
+{
+    static const char *const algs[] = {"sha1", "sha256", "sha512"};
+    char prefix[16];
+    const char *sig = req->header(req, "X-Signature");
+    if (!sig || !*sig) {
+        *reason = "X-Signature missing";
+        return -1;
+    }
+    for (size_t i = 0; i < HB_ARRAY_LEN(algs); i++) {
+        snprintf(prefix, sizeof(prefix), "%s=", algs[i]);
+        if (strncasecmp(sig, prefix, strlen(prefix)) == 0)
+            return gw_auth_hmac_hex(r, req, "X-Signature", prefix, algs[i], reason);
+    }
+    *reason = "X-Signature is not sha1=, sha256= or sha512=<hex>";
+    return -1;
+}
+
+const struct gw_receiver_type gw_receiver_generic_hmac = {
+    .type = "generic-hmac",
+    .provider = "generic",
+    .configure = generic_configure,
+    .verify = generic_hmac_verify,
     .normalize = generic_normalize,
 };

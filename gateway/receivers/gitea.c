@@ -113,34 +113,10 @@ static void on_create_delete(struct gw_ctx *ctx, const cJSON *root, const char *
 
 static void on_release(struct gw_ctx *ctx, const cJSON *root)
 {
-    char ref[512];
-    const char *action = gw_json_str(root, "action");
-    const char *tag = gw_json_str(root, "release.tag_name");
-    if (!action || strcmp(action, "published") != 0) {
-        gw_ignore(ctx, "release action '%.32s' is not acted on (only published)",
-                  action ? action : "");
-        return;
-    }
-    if (!tag || hb_snprintf(ref, sizeof(ref), "refs/tags/%s", tag) < 0) {
-        gw_bad_request(ctx, "release payload has no valid 'release.tag_name'");
-        return;
-    }
-    cJSON *extra = cJSON_CreateObject();
-    const char *name = gw_json_str(root, "release.name");
-    if (extra && name)
-        cJSON_AddStringToObject(extra, "release_name", name);
-    if (extra)
-        cJSON_AddBoolToObject(extra, "prerelease",
-                              cJSON_IsTrue(gw_json_get(root, "release.prerelease")));
     struct gw_change ch;
     memset(&ch, 0, sizeof(ch));
     common(root, &ch, "release");
-    ch.type = "dev.hookbus.git.release";
-    ch.ref = ref;
-    ch.tag = tag;
-    ch.extra = extra;
-    gw_emit(ctx, &ch);
-    cJSON_Delete(extra);
+    gw_emit_release(ctx, root, &ch);
 }
 
 static void gitea_normalize(struct gw_ctx *ctx)

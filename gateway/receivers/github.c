@@ -95,30 +95,9 @@ static void on_create(struct gw_ctx *ctx, const cJSON *root)
 
 static void on_release(struct gw_ctx *ctx, const cJSON *root)
 {
-    char ref[512];
-    const char *action = gw_json_str(root, "action");
-    const char *tag = gw_json_str(root, "release.tag_name");
-    if (!action || strcmp(action, "published") != 0) {
-        gw_ignore(ctx, "release action '%s' is not acted on (only published)",
-                  action ? action : "");
-        return;
-    }
-    if (!tag || hb_snprintf(ref, sizeof(ref), "refs/tags/%s", tag) < 0) {
-        gw_bad_request(ctx, "release payload has no valid 'release.tag_name'");
-        return;
-    }
-    cJSON *extra = cJSON_CreateObject();
-    const char *name = gw_json_str(root, "release.name");
-    if (name)
-        cJSON_AddStringToObject(extra, "release_name", name);
-    cJSON_AddBoolToObject(extra, "prerelease",
-                          cJSON_IsTrue(gw_json_get(root, "release.prerelease")));
-    struct gw_change ch = {.deleted = -1, .provider_event = "release",
-                           .type = "dev.hookbus.git.release", .ref = ref, .tag = tag,
-                           .actor = actor(root), .extra = extra};
+    struct gw_change ch = {.actor = actor(root)};
     repo_urls(root, &ch);
-    gw_emit(ctx, &ch);
-    cJSON_Delete(extra);
+    gw_emit_release(ctx, root, &ch);
 }
 
 /* package and registry_package: a container (or Helm chart) pushed to GHCR. */

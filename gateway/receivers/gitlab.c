@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "hookbus/crypto.h"
 #include "hookbus/util.h"
 #include "receivers/receiver.h"
 
@@ -17,11 +16,7 @@ static int gitlab_verify(const struct gw_receiver *r, const struct gw_request *r
 {
     const char *tok = req->header(req, "X-Gitlab-Token");
     if (tok) {
-        bool ok = false;
-        size_t n = strlen(tok);
-        for (size_t i = 0; i < r->nsecrets; i++)
-            ok |= hb_ct_equal(tok, n, r->secrets[i].value, r->secrets[i].len);
-        if (ok)
+        if (gw_secret_equals(r, tok, strlen(tok)))
             return 0;
         *reason = "X-Gitlab-Token does not match";
         return -1;

@@ -42,6 +42,8 @@ struct gw_receiver {
     bool insecure_no_auth;
     bool include_original;
     char *repository;          /* fixed repository (generic, opaque) */
+    bool own_auth;             /* configure set up an authentication of its own
+                                * (gar's OIDC check): secrets become optional */
     void *priv;                /* type-specific options */
     struct gw_receiver_metrics *metrics;
 };
@@ -52,6 +54,10 @@ struct gw_ctx {
     const struct gw_request *req;
     char time[32];         /* acceptance time, RFC 3339 */
     char delivery_id[256]; /* the sender's delivery id, "" when none */
+    /* Without a delivery id the event id is the body's hash, so a redelivery
+     * keeps its id. A receiver whose body says nothing (opaque) sets this:
+     * every request is a new signal and gets a random id instead. */
+    bool id_per_request;
     struct hb_event **events;
     bool *normalized;      /* per event: built by gw_emit (gets an id suffix) */
     size_t nevents, cap;
@@ -98,6 +104,26 @@ const struct gw_receiver_type *gw_receiver_type_find(const char *type);
 void gw_receiver_types_list(char *out, size_t outlen);
 
 /* receivers.c: shared helpers for receivers. */
+/* Type options: string keys of the receiver's entry, read by configure into
+ * r->priv (NULL-terminated keys; absent options stay NULL). Required ones
+ * are named in `required` (NULL-terminated, may be NULL). 0 or -1 with err. */
+int gw_options_configure(struct gw_receiver *r, const struct hb_config *cfg,
+                         const struct hb_node *node, const char *const *keys,
+                         const char *const *required, char *err, size_t errlen);
+/* The value of option i (index into the keys given to gw_options_configure). */
+const char *gw_option(const struct gw_receiver *r, size_t i);
+/* destroy for receivers configured with gw_options_configure. */
+void gw_options_destroy(struct gw_receiver *r);
+/* configure of receivers with a fixed `repository` (generic, opaque):
+ * required when `need` is true. */
+int gw_configure_repository(struct gw_receiver *r, const struct hb_config *cfg,
+                            const struct hb_node *node, bool need, char *err, size_t errlen);
+/* The host[:port][/path] of a URL: scheme and trailing slashes dropped
+ * ("https://acme.jfrog.io/" -> "acme.jfrog.io"). 0, or -1 when empty or
+ * too long. */
+int gw_url_without_scheme(const char *url, char *out, size_t outlen);
+/* Percent-decodes v into a new string (invalid escapes kept). NULL: ENOMEM. */
+char *gw_pct_decode(const char *v);
 /* Authenticates req: key route, then type->verify or the token check. */
 int gw_authenticate(const struct gw_receiver *r, const struct gw_request *req, const char **reason);
 /* Token check: a secret is the whole Authorization value, "Bearer <s>", the
@@ -108,12 +134,18 @@ int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, con
 int gw_auth_hmac_hex(const struct gw_receiver *r, const struct gw_request *req,
                      const char *header, const char *prefix, const char *alg,
                      const char **reason);
+/* True when v[0..n) equals any secret (constant time, every secret compared). */
+bool gw_secret_equals(const struct gw_receiver *r, const char *v, size_t n);
 /* True when key (hex SHA-256 of name + secret) matches any secret. */
 bool gw_key_valid(const struct gw_receiver *r, const char *key);
 
 /* Parses the body as JSON (application/json, any +json type, or a form payload=).
  * Sets 400/415 on ctx and returns NULL on failure. Caller deletes. */
 cJSON *gw_parse_json_body(struct gw_ctx *ctx);
+/* A dev.hookbus.image.push change of image (any registry/path reference)
+ * at tag and/or digest; the caller adds what else it knows and emits it. */
+struct gw_change gw_image_change(const char *provider_event, const char *image, const char *tag,
+                                 const char *digest);
 /* Emits one change as a normalized event (DESIGN section 4). 0 or -1 (sets 400
  * when the repository cannot be identified). */
 int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch);
@@ -138,6 +170,10 @@ bool gw_is_manifest_media_type(const char *media_type);
 #define GW_MAX_CHANGED_PATHS 1000
 cJSON *gw_changed_paths(const cJSON *commits, bool *truncated);
 bool gw_is_zero_sha(const char *sha);
+/* Emits a GitHub-style release (GitHub, Gitea): action "published" becomes
+ * dev.hookbus.git.release for release.tag_name; other actions 200 ignored.
+ * ch carries the repository URLs and actor. */
+void gw_emit_release(struct gw_ctx *ctx, const cJSON *root, struct gw_change *ch);
 /* Emits a ref update: ch->ref refs/heads/x -> git.push (ch->deleted marks a
  * removal, commit dropped), refs/tags/x -> git.tag; tag deletions and other
  * refs are answered 200 and ignored. Sets ch->type, branch, tag. 0 or -1. */
@@ -166,5 +202,13 @@ extern const struct gw_receiver_type gw_receiver_harbor;
 extern const struct gw_receiver_type gw_receiver_distribution;
 extern const struct gw_receiver_type gw_receiver_gitlab_registry;
 extern const struct gw_receiver_type gw_receiver_acr;
+extern const struct gw_receiver_type gw_receiver_artifactory;
+extern const struct gw_receiver_type gw_receiver_nexus;
+extern const struct gw_receiver_type gw_receiver_aliyun_acr;
+extern const struct gw_receiver_type gw_receiver_ecr;
+extern const struct gw_receiver_type gw_receiver_gar;
+extern const struct gw_receiver_type gw_receiver_generic_hmac;
+extern const struct gw_receiver_type gw_receiver_cdevents;
+extern const struct gw_receiver_type gw_receiver_opaque;
 
 #endif

@@ -1,6 +1,7 @@
 /* receivers.c: the receiver table and the helpers every receiver shares:
  * authentication (key route, token, HMAC), body parsing, and building the
  * normalized CloudEvent of DESIGN section 4 from a struct gw_change. */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,14 @@ static const struct gw_receiver_type *const types[] = {
     &gw_receiver_distribution,
     &gw_receiver_gitlab_registry,
     &gw_receiver_acr,
+    &gw_receiver_artifactory,
+    &gw_receiver_nexus,
+    &gw_receiver_aliyun_acr,
+    &gw_receiver_ecr,
+    &gw_receiver_gar,
+    &gw_receiver_generic_hmac,
+    &gw_receiver_cdevents,
+    &gw_receiver_opaque,
 };
 
 const struct gw_receiver_type *gw_receiver_type_find(const char *type)
@@ -49,6 +58,112 @@ void gw_receiver_types_list(char *out, size_t outlen)
     }
 }
 
+/* ---- type options ---- */
+
+struct gw_options {
+    size_t n;
+    char *v[];
+};
+
+int gw_options_configure(struct gw_receiver *r, const struct hb_config *cfg,
+                         const struct hb_node *node, const char *const *keys,
+                         const char *const *required, char *err, size_t errlen)
+{
+    size_t n = 0;
+    while (keys[n])
+        n++;
+    struct gw_options *o = calloc(1, sizeof(*o) + n * sizeof(char *));
+    if (!o)
+        return hb_config_error(cfg, node, err, errlen, "out of memory");
+    o->n = n;
+    r->priv = o;
+    for (size_t i = 0; i < n; i++) {
+        const struct hb_node *v = hb_node_get(node, keys[i]);
+        if (!v)
+            continue;
+        if (v->type != HB_NODE_SCALAR || !*v->value)
+            return hb_config_error(cfg, v, err, errlen, "receivers[%s].%s: must be a string",
+                                   r->name, keys[i]);
+        if (!(o->v[i] = strdup(v->value)))
+            return hb_config_error(cfg, v, err, errlen, "out of memory");
+    }
+    for (size_t i = 0; required && required[i]; i++)
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(keys[k], required[i]) == 0 && !o->v[k])
+                return hb_config_error(cfg, node, err, errlen,
+                                       "receivers[%s].%s: required for type %s", r->name,
+                                       keys[k], r->type->type);
+    return 0;
+}
+
+const char *gw_option(const struct gw_receiver *r, size_t i)
+{
+    const struct gw_options *o = r->priv;
+    return o && i < o->n ? o->v[i] : NULL;
+}
+
+void gw_options_destroy(struct gw_receiver *r)
+{
+    struct gw_options *o = r->priv;
+    for (size_t i = 0; o && i < o->n; i++)
+        free(o->v[i]);
+    free(o);
+    r->priv = NULL;
+}
+
+int gw_configure_repository(struct gw_receiver *r, const struct hb_config *cfg,
+                            const struct hb_node *node, bool need, char *err, size_t errlen)
+{
+    char id[HB_REPO_ID_MAX];
+    const struct hb_node *repo = hb_node_get(node, "repository");
+    if (!repo && !need)
+        return 0;
+    if (!repo || repo->type != HB_NODE_SCALAR || !*repo->value)
+        return hb_config_error(cfg, repo ? repo : node, err, errlen,
+                               "receivers[%s].repository: %s a repository URL", r->name,
+                               need ? "required:" : "must be");
+    if (hb_repo_git_id(repo->value, id, sizeof(id)) < 0 &&
+        hb_repo_image_id(repo->value, id, sizeof(id)) < 0)
+        return hb_config_error(cfg, repo, err, errlen,
+                               "receivers[%s].repository: '%s' is not a repository URL",
+                               r->name, repo->value);
+    r->repository = strdup(repo->value);
+    return r->repository ? 0 : hb_config_error(cfg, repo, err, errlen, "out of memory");
+}
+
+int gw_url_without_scheme(const char *url, char *out, size_t outlen)
+{
+    const char *p = url ? strstr(url, "://") : NULL;
+    p = p ? p + 3 : url;
+    if (!p || hb_strlcpy(out, p, outlen) < 0)
+        return -1;
+    size_t n = strlen(out);
+    while (n && out[n - 1] == '/')
+        out[--n] = '\0';
+    return n ? 0 : -1;
+}
+
+char *gw_pct_decode(const char *v)
+{
+    size_t n = strlen(v), o = 0;
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char hi, lo;
+        if (v[i] == '%' && i + 2 < n && isxdigit(hi = (unsigned char)v[i + 1]) &&
+            isxdigit(lo = (unsigned char)v[i + 2])) {
+            char hex[3] = {(char)hi, (char)lo, 0};
+            out[o++] = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else {
+            out[o++] = v[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 /* ---- authentication ---- */
 
 bool gw_key_valid(const struct gw_receiver *r, const char *key)
@@ -64,7 +179,7 @@ bool gw_key_valid(const struct gw_receiver *r, const char *key)
     return ok;
 }
 
-static bool any_secret_equals(const struct gw_receiver *r, const char *v, size_t n)
+bool gw_secret_equals(const struct gw_receiver *r, const char *v, size_t n)
 {
     bool ok = false;
     for (size_t i = 0; i < r->nsecrets; i++)
@@ -76,13 +191,13 @@ int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, con
 {
     const char *auth = req->header(req, "Authorization");
     if (auth) {
-        if (any_secret_equals(r, auth, strlen(auth)))
+        if (gw_secret_equals(r, auth, strlen(auth)))
             return 0;
         if (strncasecmp(auth, "Bearer ", 7) == 0) {
             const char *t = auth + 7;
             while (*t == ' ')
                 t++;
-            if (any_secret_equals(r, t, strlen(t)))
+            if (gw_secret_equals(r, t, strlen(t)))
                 return 0;
         } else if (strncasecmp(auth, "Basic ", 6) == 0) {
             size_t n;
@@ -90,7 +205,7 @@ int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, con
             unsigned char *dec = hb_base64_decode(b, strlen(b), &n);
             if (dec) {
                 const char *colon = memchr(dec, ':', n);
-                bool ok = colon && any_secret_equals(r, colon + 1,
+                bool ok = colon && gw_secret_equals(r, colon + 1,
                                                      n - (size_t)(colon + 1 - (char *)dec));
                 free(dec);
                 if (ok)
@@ -100,7 +215,7 @@ int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, con
     }
     if (r->token_header) {
         const char *v = req->header(req, r->token_header);
-        if (v && any_secret_equals(r, v, strlen(v)))
+        if (v && gw_secret_equals(r, v, strlen(v)))
             return 0;
         if (!auth && !v) {
             *reason = "no token in Authorization or the token header";
@@ -291,6 +406,39 @@ int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch)
     return gw_emit(ctx, ch);
 }
 
+void gw_emit_release(struct gw_ctx *ctx, const cJSON *root, struct gw_change *ch)
+{
+    char ref[512];
+    const char *action = gw_json_str(root, "action");
+    const char *tag = gw_json_str(root, "release.tag_name");
+    if (!action || strcmp(action, "published") != 0) {
+        gw_ignore(ctx, "release action '%.32s' is not acted on (only published)",
+                  action ? action : "");
+        return;
+    }
+    if (!tag || hb_snprintf(ref, sizeof(ref), "refs/tags/%s", tag) < 0) {
+        gw_bad_request(ctx, "release payload has no valid 'release.tag_name'");
+        return;
+    }
+    cJSON *extra = cJSON_CreateObject();
+    const char *name = gw_json_str(root, "release.name");
+    if (extra && name)
+        cJSON_AddStringToObject(extra, "release_name", name);
+    if (extra)
+        cJSON_AddBoolToObject(extra, "prerelease",
+                              cJSON_IsTrue(gw_json_get(root, "release.prerelease")));
+    ch->deleted = -1;
+    ch->provider_event = "release";
+    ch->type = "dev.hookbus.git.release";
+    ch->ref = ref;
+    ch->tag = tag;
+    ch->extra = extra;
+    gw_emit(ctx, ch);
+    ch->extra = NULL;
+    ch->ref = ch->tag = NULL;
+    cJSON_Delete(extra);
+}
+
 /* True for a missing or all-zero object id (the "no commit" of a deleted ref). */
 bool gw_is_zero_sha(const char *sha)
 {
@@ -442,7 +590,11 @@ static cJSON *build_data(const struct gw_ctx *ctx, const struct gw_change *ch, c
     add_str(d, "branch", ch->branch);
     add_str(d, "tag", ch->tag);
     add_str(d, "commit", ch->commit);
-    add_str(d, "before", ch->before);
+    /* A tag names a commit; the previous value and the files of the commits
+     * pushed with it are branch notions (the git.tag schema has neither). */
+    bool tag_event = strcmp(ch->type, "dev.hookbus.git.tag") == 0;
+    if (!tag_event)
+        add_str(d, "before", ch->before);
     if (ch->deleted >= 0)
         cJSON_AddBoolToObject(d, "deleted", ch->deleted);
     add_str(d, "digest", ch->digest);
@@ -457,7 +609,7 @@ static cJSON *build_data(const struct gw_ctx *ctx, const struct gw_change *ch, c
         add_str(d, "image", ch->image);
     }
     add_str(d, "actor", ch->actor);
-    if (ch->changed_paths) {
+    if (ch->changed_paths && !tag_event) {
         cJSON_AddItemToObject(d, "changed_paths", cJSON_Duplicate(ch->changed_paths, 1));
         cJSON_AddBoolToObject(d, "changed_paths_truncated", ch->changed_paths_truncated);
     }
@@ -469,6 +621,14 @@ static cJSON *build_data(const struct gw_ctx *ctx, const struct gw_change *ch, c
     if (ctx->original)
         cJSON_AddItemToObject(d, "original", cJSON_Duplicate(ctx->original, 1));
     return d;
+}
+
+struct gw_change gw_image_change(const char *provider_event, const char *image, const char *tag,
+                                 const char *digest)
+{
+    return (struct gw_change){.deleted = -1, .type = "dev.hookbus.image.push",
+                              .provider_event = provider_event, .repo_url = image, .tag = tag,
+                              .digest = digest};
 }
 
 int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch)
@@ -547,7 +707,7 @@ void gw_ctx_finish(struct gw_ctx *ctx)
      * CloudEvents String (no control characters), else the body hash is used. */
     if (ctx->delivery_id[0] && hb_attr_value_valid(ctx->delivery_id, HB_ATTR_STRING))
         hb_strlcpy(base, ctx->delivery_id, sizeof(base));
-    else
+    else if (!ctx->id_per_request || hb_random_hex(16, base) != 0)
         hb_sha256_hex2(ctx->rcv->name, strlen(ctx->rcv->name), ctx->req->body,
                        ctx->req->body_len, base);
     size_t k = 0;

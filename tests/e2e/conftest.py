@@ -139,10 +139,19 @@ class Gateway:
         return requests.post(self.url(path), data=body, headers=headers or {}, timeout=15 * SLOW,
                              verify=False, **kw)
 
+    def kill9(self):
+        """SIGKILL (a crash): the fixture then checks nothing about the exit."""
+        self.proc.kill()
+        self.proc.wait()
+        self.crashed = True
+
     def stop(self):
         """SIGTERM, then insists on a clean exit: status 0 and no sanitizer report
         (under `make asan` a leak or UB at shutdown fails the test)."""
         killed = False
+        if getattr(self, "crashed", False):
+            self.log.close()
+            return
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

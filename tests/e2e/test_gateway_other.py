@@ -124,7 +124,7 @@ def test_health_ready_metrics(kafka, gateway):
     assert 'hookbus_gateway_requests_total{receiver="acme-github",code="202"} 1' in text
     assert 'hookbus_gateway_requests_total{receiver="acme-github",code="401"} 1' in text
     assert 'hookbus_gateway_auth_failures_total{receiver="acme-github"} 1' in text
-    assert "hookbus_gateway_events_published_total 1" in text
+    assert 'hookbus_gateway_events_published_total{receiver="acme-github"} 1' in text
     assert "# TYPE hookbus_gateway_publish_seconds histogram" in text
     assert 'hookbus_gateway_publish_seconds_bucket{le="+Inf"} 1' in text
 

@@ -475,3 +475,40 @@ def test_json_mapping_round_trip(value):
     buf.seek(0)
     rec = avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(buf))
     assert from_avro_data(rec["data"]) == numbers_as_float(value)
+
+
+# ---- every event of every receiver fixture ------------------------------------------------
+
+
+def fixture_events():
+    """(fixture name, event) for every hookbus event a receiver fixture produces
+    (the expectations tests/unit/test_receivers.c and test_all_fixtures.py check
+    against the real receivers)."""
+    from fixture_walk import fixtures
+    return [(f.name, e) for f in fixtures() for e in f.events
+            if e["type"].startswith("dev.hookbus.")]
+
+
+def test_fixture_events_cover_every_published_type():
+    seen = {e["type"] for _, e in fixture_events()}
+    assert seen == set(TYPES) - {"dev.hookbus.ping"}, sorted(set(TYPES) - seen)
+
+
+@pytest.mark.parametrize("name,ev", fixture_events(),
+                         ids=lambda v: v if isinstance(v, str) else v["id"][:12])
+def test_fixture_event_validates(name, ev):
+    data = ev["data"]
+    js = load_json(SCHEMAS / ("%s.schema.json" % ev["type"]))
+    assert subset_errors(js, data) == [], name
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.Draft202012Validator(js).validate(data)
+    avsc = avro_schema(ev["type"])
+    datum = avro_datum(data)
+    assert avro.io.validate(avsc, datum, raise_on_error=True), name
+    assert set(datum) <= {f.name for f in avsc.fields}, name
+    assert ev["dataschema"] == urn(ev["type"])
+    buf = io.BytesIO()
+    FirstMatchWriter(avsc).write(datum, avro.io.BinaryEncoder(buf))
+    buf.seek(0)
+    back = avro.io.DatumReader(avsc).read(avro.io.BinaryDecoder(buf))
+    assert {k: v for k, v in back.items() if v is not None} == datum, name

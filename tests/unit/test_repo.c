@@ -112,8 +112,11 @@ static void test_git_other_hosts(void **state)
         {"git.example.com:8080/a/b", "git.example.com:8080/a/b"},
         {"git://git.example.com:9418/a/b", "git.example.com/a/b"},
         {"git://git.example.com:1234/a/b", "git.example.com:1234/a/b"},
-        /* Bitbucket Server over ssh with its port, and over https. */
-        {"ssh://git@bitbucket.example.com:7999/proj/repo.git", "bitbucket.example.com:7999/proj/repo"},
+        /* Bitbucket Server over ssh with its port, and over https: one id. */
+        {"ssh://git@bitbucket.example.com:7999/proj/repo.git", "bitbucket.example.com/scm/proj/repo"},
+        {"ssh://git@Bitbucket.Example.com:7999/~alice/dots.git",
+         "bitbucket.example.com/scm/~alice/dots"},
+        {"ssh://git@bitbucket.example.com:7998/proj/repo.git", "bitbucket.example.com:7998/proj/repo"},
         {"https://bitbucket.example.com/scm/proj/repo.git", "bitbucket.example.com/scm/proj/repo"},
         {"https://admin@bitbucket.example.com:8443/scm/proj/repo.git",
          "bitbucket.example.com:8443/scm/proj/repo"},
@@ -128,6 +131,10 @@ static void test_git_other_hosts(void **state)
          "gitlab.example.com:2222/group/sub/app"},
         /* Azure DevOps. */
         {"https://dev.azure.com/org/proj/_git/repo", "dev.azure.com/org/proj/_git/repo"},
+        /* Azure DevOps over ssh: the same id as https. */
+        {"git@ssh.dev.azure.com:v3/Org/Proj/Repo", "dev.azure.com/org/proj/_git/repo"},
+        {"ssh://git@ssh.dev.azure.com/v3/org/proj/repo", "dev.azure.com/org/proj/_git/repo"},
+        {"git@ssh.dev.azure.com:v3/org/proj", "ssh.dev.azure.com/v3/org/proj"},
         {"https://org@dev.azure.com/org/proj/_git/repo", "dev.azure.com/org/proj/_git/repo"},
         {"https://dev.azure.com/Org/Proj/_git/Repo?path=/README.md",
          "dev.azure.com/org/proj/_git/repo"},

@@ -59,7 +59,7 @@ struct hb_batch {
  *   kafka: {brokers, group, topics: [...], properties: {...}}
  *   filter: [...]            dedup_window: 10m      debounce: 2s
  *   retry: {max_attempts, initial_backoff, max_backoff}
- *   dead_letter_topic: hookbus.dlq     admin_listen: 127.0.0.1:9091
+ *   dead_letter_topic: hookbus.dlq     admin_listen: 127.0.0.1:9090
  *   concurrency: 4           (actions running at once)
  *   max_in_flight: 1000      drain_timeout: 30s
  * Every scalar can be overridden by HOOKBUS_* variables. */
@@ -99,7 +99,8 @@ struct hb_consumer_app {
     const char *name; /* "hookbus-exec": default group, hookbus_consumer header, logs */
     const char *help; /* extra --help text for the application's own keys */
     /* Reads the application's own keys from cfg (mark them used) into *ud.
-     * 0, or -1 with "FILE:LINE: key: problem" (the binary exits 2). */
+     * 0, or -1 with "FILE:LINE: key: problem" (the binary exits 2). When it
+     * set *ud, destroy(*ud) is called even after a failure. */
     int (*configure)(const struct hb_config *cfg, void **ud, char *err, size_t errlen);
     /* Starts background work (e.g. a watch) after configuration; metrics is
      * the registry /metrics renders. 0, or -1 with err (exit 1). */
@@ -116,6 +117,11 @@ struct hb_consumer_app {
     /* Stops background work before destroy (after the last act returned). */
     void (*stop)(void *ud);
     void (*destroy)(void *ud);
+    /* Added with the implementation (append-only). Called when drain_timeout
+     * expired (SIGTERM or a revoke) while actions still run: make the acts
+     * running now return soon (their events are handed back, not committed).
+     * May run on any thread. NULL: the runtime waits for them. */
+    void (*cancel)(void *ud);
 };
 
 /* The whole program: common flags (--config, --help, --version, --log-level,
@@ -127,8 +133,9 @@ int hb_consumer_main(int argc, char **argv, const struct hb_consumer_app *app);
 
 /* The same pieces for programs that drive the runtime themselves. */
 struct hb_consumer;
-/* Creates the runtime (does not connect yet). ud is passed to the callbacks.
- * NULL with err. */
+/* Creates the runtime (does not connect yet) and starts the admin listener.
+ * cfg and app must outlive it; ud is passed to the callbacks; metrics NULL:
+ * a registry of its own. NULL with err. */
 struct hb_consumer *hb_consumer_new(const struct hb_consumer_config *cfg,
                                     const struct hb_consumer_app *app, void *ud,
                                     struct hb_metrics *metrics, char *err, size_t errlen);

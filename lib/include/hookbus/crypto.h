@@ -16,6 +16,9 @@ int hb_hmac_hex(const char *alg, const void *key, size_t keylen, const void *dat
                 char *out);
 /* Lowercase hex SHA-256 of the concatenation of two buffers into out[65]. */
 void hb_sha256_hex2(const void *a, size_t alen, const void *b, size_t blen, char out[65]);
+/* n random bytes from the OpenSSL CSPRNG as lowercase hex into out[2n+1].
+ * 0 or -1. */
+int hb_random_hex(size_t n, char *out);
 /* Constant-time equality (time depends only on the lengths). */
 bool hb_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 /* Constant-time, case-insensitive comparison of a hex string with raw bytes:

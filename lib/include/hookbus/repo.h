@@ -10,8 +10,11 @@
 
 /* Git: https/http/ssh/git URLs, scp-like user@host:path, and bare host/path.
  * Lowercase host and path; no scheme, user, port 22/443 (80 for http), .git,
- * trailing slash, query or fragment. 0, or -1 when it is not a repository URL
- * or the id does not fit in out. */
+ * trailing slash, query or fragment. The ssh forms of Azure DevOps
+ * (ssh.dev.azure.com:v3/org/proj/repo) and Bitbucket Data Center (port 7999)
+ * give the id of their https form (dev.azure.com/org/proj/_git/repo,
+ * host/scm/proj/repo). 0, or -1 when it is not a repository URL or the id
+ * does not fit in out. */
 int hb_repo_git_id(const char *url, char *out, size_t outlen);
 
 struct hb_image_ref {

@@ -1,0 +1,398 @@
+/* main.c: hookbus-http forwards each event to `url` as an HTTP CloudEvent
+ * (DESIGN section 5): binary mode (ce- headers), structured mode, or a body
+ * template; optional extra headers (secret references allowed) and an
+ * X-Hub-Signature-256 HMAC of the body. 2xx: done; 408, 429, 5xx and
+ * network errors: retry; any other status: dead letter. With debounce, a
+ * window of events for one key is one request for the newest event. */
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hookbus/consumer.h"
+#include "hookbus/crypto.h"
+#include "hookbus/format.h"
+#include "hookbus/http_binding.h"
+#include "hookbus/log.h"
+#include "hookbus/secret.h"
+#include "hookbus/util.h"
+
+#define MAX_BODY ((size_t)16 << 20)
+#define MAX_REPLY_KEPT 512
+
+enum http_mode { MODE_BINARY, MODE_STRUCTURED, MODE_TEMPLATE };
+
+struct http_app {
+    char *url, *mode_name, *template, *content_type, *sign_secret_ref, *tls_ca_file,
+        *debounce_key;
+    long timeout_ms;
+    bool insecure;
+    enum http_mode mode;
+    struct hb_secret sign_secret;
+    char **headers; /* "Name: value", secrets resolved */
+    size_t nheaders;
+    bool user_content_type;
+    pthread_key_t curl_key; /* one CURL handle per worker thread */
+    bool key_made;
+};
+
+#define F(key, type, member, def, min, max, help)                                                \
+    {key, type, offsetof(struct http_app, member), def, min, max, help}
+
+static const struct hb_field http_fields[] = {
+    F("url", HB_F_STRING, url, "", 0, 0, "where to POST each event (required)"),
+    F("mode", HB_F_STRING, mode_name, "binary", 0, 0, "binary | structured | template"),
+    F("template", HB_F_STRING, template, "", 0, 0,
+      "the body for mode template: ${attribute}, ${data.field}"),
+    F("content_type", HB_F_STRING, content_type, "application/json", 0, 0,
+      "Content-Type of template bodies"),
+    F("sign_secret", HB_F_STRING, sign_secret_ref, "", 0, 0,
+      "secret reference: adds X-Hub-Signature-256: sha256=<HMAC of the body>"),
+    F("timeout", HB_F_DURATION, timeout_ms, "10s", 100, 3600 * 1000, "whole request timeout"),
+    F("tls_ca_file", HB_F_STRING, tls_ca_file, "", 0, 0, "PEM CA bundle for https"),
+    F("insecure_skip_verify", HB_F_BOOL, insecure, "false", 0, 0,
+      "do not verify the server certificate (testing only)"),
+    F("debounce_key", HB_F_STRING, debounce_key, "repo", 0, 0,
+      "attribute that groups events for `debounce` (\"\": none)"),
+};
+
+static void curl_handle_free(void *h)
+{
+    curl_easy_cleanup(h);
+}
+
+static void http_destroy(void *ud)
+{
+    struct http_app *a = ud;
+    if (!a)
+        return;
+    for (size_t i = 0; i < a->nheaders; i++) {
+        hb_secret_clear(&(struct hb_secret){a->headers[i], strlen(a->headers[i])});
+    }
+    free(a->headers);
+    hb_secret_clear(&a->sign_secret);
+    if (a->key_made) {
+        CURL *h = pthread_getspecific(a->curl_key);
+        if (h)
+            curl_easy_cleanup(h);
+        pthread_key_delete(a->curl_key);
+    }
+    hb_config_fields_free(http_fields, HB_ARRAY_LEN(http_fields), a);
+    free(a);
+    curl_global_cleanup();
+}
+
+static bool header_name_valid(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *s)))
+            return false;
+    return true;
+}
+
+/* headers: {Name: value-or-secret-reference}. */
+static int load_headers(const struct hb_config *cfg, struct http_app *a, char *err,
+                        size_t errlen)
+{
+    const struct hb_node *n = hb_node_get(cfg->root, "headers");
+    if (!n)
+        return 0;
+    if (n->type != HB_NODE_MAP)
+        return hb_config_error(cfg, n, err, errlen, "headers: must be a mapping Name: value");
+    hb_node_mark_used(n);
+    if (!(a->headers = calloc(n->n + 1, sizeof(char *))))
+        return hb_config_error(cfg, n, err, errlen, "out of memory");
+    for (size_t i = 0; i < n->n; i++) {
+        const struct hb_node *h = &n->items[i];
+        struct hb_secret s = {0};
+        char e[256];
+        if (!header_name_valid(h->key) || h->type != HB_NODE_SCALAR)
+            return hb_config_error(cfg, h, err, errlen,
+                                   "headers.%s: needs a valid header name and a string value",
+                                   h->key);
+        if (hb_secret_ref_valid(h->value)) {
+            if (hb_secret_resolve(h->value, &s, e, sizeof(e)) < 0)
+                return hb_config_error(cfg, h, err, errlen, "headers.%s: %s", h->key, e);
+        } else if (!(s.value = strdup(h->value))) {
+            return hb_config_error(cfg, h, err, errlen, "out of memory");
+        }
+        s.len = strlen(s.value);
+        bool bad = strpbrk(s.value, "\r\n") != NULL;
+        size_t len = strlen(h->key) + 2 + s.len + 1;
+        char *line = bad ? NULL : malloc(len);
+        if (line)
+            snprintf(line, len, "%s: %s", h->key, s.value);
+        hb_secret_clear(&s);
+        if (!line)
+            return hb_config_error(cfg, h, err, errlen, "headers.%s: %s", h->key,
+                                   bad ? "the value contains a line break" : "out of memory");
+        a->headers[a->nheaders++] = line;
+        if (strcasecmp(h->key, "Content-Type") == 0)
+            a->user_content_type = true;
+    }
+    return 0;
+}
+
+static int http_configure(const struct hb_config *cfg, void **ud, char *err, size_t errlen)
+{
+    char e[256];
+    struct http_app *a = calloc(1, sizeof(*a));
+    if (!a)
+        return hb_config_error(cfg, NULL, err, errlen, "out of memory");
+    *ud = a;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return hb_config_error(cfg, NULL, err, errlen, "cannot initialise libcurl");
+    if (pthread_key_create(&a->curl_key, curl_handle_free))
+        return hb_config_error(cfg, NULL, err, errlen, "out of thread keys");
+    a->key_made = true;
+    if (hb_config_bind(cfg, NULL, "", http_fields, HB_ARRAY_LEN(http_fields), a, err, errlen) < 0)
+        return -1;
+    if (!hb_str_has_prefix(a->url, "http://") && !hb_str_has_prefix(a->url, "https://"))
+        return hb_config_error(cfg, hb_node_get(cfg->root, "url"), err, errlen,
+                               "url: required, an http:// or https:// URL");
+    if (strcmp(a->mode_name, "binary") == 0)
+        a->mode = MODE_BINARY;
+    else if (strcmp(a->mode_name, "structured") == 0)
+        a->mode = MODE_STRUCTURED;
+    else if (strcmp(a->mode_name, "template") == 0)
+        a->mode = MODE_TEMPLATE;
+    else
+        return hb_config_error(cfg, hb_node_get(cfg->root, "mode"), err, errlen,
+                               "mode: must be binary, structured or template");
+    if (a->mode == MODE_TEMPLATE && !*a->template)
+        return hb_config_error(cfg, hb_node_get(cfg->root, "mode"), err, errlen,
+                               "template: required with mode: template");
+    if (*a->template && hb_template_check(a->template, e, sizeof(e)) < 0)
+        return hb_config_error(cfg, hb_node_get(cfg->root, "template"), err, errlen,
+                               "template: %s", e);
+    if (*a->sign_secret_ref &&
+        hb_secret_resolve(a->sign_secret_ref, &a->sign_secret, e, sizeof(e)) < 0)
+        return hb_config_error(cfg, hb_node_get(cfg->root, "sign_secret"), err, errlen,
+                               "sign_secret: %s", e);
+    return load_headers(cfg, a, err, errlen);
+}
+
+static int http_start(void *ud, struct hb_metrics *metrics, char *err, size_t errlen)
+{
+    const struct http_app *a = ud;
+    (void)metrics;
+    (void)err;
+    (void)errlen;
+    if (a->insecure)
+        HB_LOG(HB_LOG_WARN, "insecure_skip_verify: the server certificate is NOT verified");
+    char shown[512]; /* a query string may carry a token: never logged */
+    snprintf(shown, sizeof(shown), "%.*s%s", (int)strcspn(a->url, "?#"), a->url,
+             a->url[strcspn(a->url, "?#")] ? "?..." : "");
+    HB_LOG(HB_LOG_INFO, "forwarding events", HB_S("url", shown), HB_S("mode", a->mode_name),
+           HB_B("signed", a->sign_secret.value != NULL), HB_I("headers", a->nheaders));
+    return 0;
+}
+
+static int http_key(void *ud, const struct hb_event *ev, char *out, size_t outlen)
+{
+    const struct http_app *a = ud;
+    const char *v = *a->debounce_key ? hb_event_get(ev, a->debounce_key) : NULL;
+    return v && hb_strlcpy(out, v, outlen) == 0 ? 0 : -1;
+}
+
+/* Keeps the start of the reply for error messages; discards the rest. */
+static size_t on_reply(char *p, size_t size, size_t n, void *ud)
+{
+    struct hb_buf *b = ud;
+    size_t len = size * n, room = b->max - b->len;
+    hb_buf_append(b, p, len < room ? len : room);
+    return len;
+}
+
+static struct curl_slist *add_header(struct curl_slist *l, const char *line, bool *ok)
+{
+    struct curl_slist *n = curl_slist_append(l, line);
+    if (!n) {
+        *ok = false;
+        return l;
+    }
+    return n;
+}
+
+/* The body and headers of one request for ev. NULL body with err. */
+static char *build_request(const struct http_app *a, const struct hb_event *ev, size_t *bodylen,
+                           struct curl_slist **hl, char *err, size_t errlen)
+{
+    char *body = NULL;
+    const char *ct = NULL;
+    bool ok = true;
+    struct hb_buf line;
+    hb_buf_init(&line, 3 * HB_EVENT_MAX_ATTR_VALUE + 128);
+    if (a->mode == MODE_BINARY) {
+        body = malloc(ev->data_len + 1);
+        if (body && ev->data_len)
+            memcpy(body, ev->data, ev->data_len);
+        *bodylen = ev->data_len;
+        ct = hb_event_get(ev, "datacontenttype");
+        for (size_t i = 0; i < ev->nattrs && ok; i++) {
+            const struct hb_attr *at = &ev->attrs[i];
+            if (strcmp(at->name, "datacontenttype") == 0)
+                continue;
+            line.len = 0;
+            ok = hb_buf_printf(&line, "ce-%s: ", at->name) == 0 &&
+                 hb_http_header_encode(at->value, &line) == 0;
+            if (ok)
+                *hl = add_header(*hl, line.p, &ok);
+        }
+    } else if (a->mode == MODE_STRUCTURED) {
+        body = hb_event_to_json(ev);
+        *bodylen = body ? strlen(body) : 0;
+        ct = HB_CT_CE_JSON "; charset=utf-8";
+    } else {
+        body = hb_template_render(a->template, ev, MAX_BODY, err, errlen);
+        if (!body) {
+            hb_buf_free(&line);
+            return NULL;
+        }
+        *bodylen = strlen(body);
+        ct = a->content_type;
+    }
+    if (!body)
+        ok = false;
+    if (ok && !a->user_content_type) {
+        line.len = 0;
+        ok = hb_buf_printf(&line, "Content-Type: %s", ct ? ct : "application/octet-stream") == 0;
+        if (ok)
+            *hl = add_header(*hl, line.p, &ok);
+    }
+    if (ok && a->sign_secret.value) {
+        char mac[2 * HB_MAX_MD + 1];
+        hb_hmac_hex("sha256", a->sign_secret.value, a->sign_secret.len, body, *bodylen, mac);
+        line.len = 0;
+        ok = hb_buf_printf(&line, "X-Hub-Signature-256: sha256=%s", mac) == 0;
+        if (ok)
+            *hl = add_header(*hl, line.p, &ok);
+    }
+    for (size_t i = 0; ok && i < a->nheaders; i++)
+        *hl = add_header(*hl, a->headers[i], &ok);
+    if (ok)
+        *hl = add_header(*hl, "Expect:", &ok); /* no 100-continue round trip */
+    hb_buf_free(&line);
+    if (!ok) {
+        free(body);
+        snprintf(err, errlen, "cannot build the request (a header is too long, or out of memory)");
+        return NULL;
+    }
+    return body;
+}
+
+static CURL *worker_handle(const struct http_app *a)
+{
+    CURL *h = pthread_getspecific(a->curl_key);
+    if (h) {
+        curl_easy_reset(h); /* keeps the connection cache */
+        return h;
+    }
+    h = curl_easy_init();
+    if (h)
+        pthread_setspecific(a->curl_key, h);
+    return h;
+}
+
+static enum hb_act http_act(void *ud, const struct hb_batch *b, char *err, size_t errlen)
+{
+    const struct http_app *a = ud;
+    const struct hb_event *ev = b->events[b->n - 1]; /* the newest of the window */
+    const char *id = hb_event_get(ev, "id");
+    struct curl_slist *hl = NULL;
+    struct hb_buf reply;
+    char cerr[CURL_ERROR_SIZE] = "";
+    size_t bodylen = 0;
+    long status = 0;
+    enum hb_act r;
+    char *body = build_request(a, ev, &bodylen, &hl, err, errlen);
+    if (!body) {
+        curl_slist_free_all(hl);
+        return HB_ACT_DROP;
+    }
+    CURL *h = worker_handle(a);
+    if (!h) {
+        free(body);
+        curl_slist_free_all(hl);
+        snprintf(err, errlen, "cannot create a curl handle");
+        return HB_ACT_RETRY;
+    }
+    hb_buf_init(&reply, MAX_REPLY_KEPT);
+    curl_easy_setopt(h, CURLOPT_URL, a->url);
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, a->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, a->timeout_ms);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "hookbus-http/" HB_VERSION);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_reply);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (*a->tls_ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, a->tls_ca_file);
+    if (a->insecure) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    int64_t t0 = hb_mono_ms();
+    CURLcode rc = curl_easy_perform(h);
+    long ms = (long)(hb_mono_ms() - t0);
+    if (rc != CURLE_OK) {
+        snprintf(err, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(rc));
+        r = HB_ACT_RETRY;
+    } else {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200 && status < 300) {
+            r = HB_ACT_DONE;
+        } else {
+            r = status == 408 || status == 429 || status >= 500 ? HB_ACT_RETRY : HB_ACT_DROP;
+            /* the reply's start, on one line */
+            for (size_t i = 0; i < reply.len; i++)
+                if (reply.p[i] == '\n' || reply.p[i] == '\r')
+                    reply.p[i] = ' ';
+            snprintf(err, errlen, "HTTP %ld%s%.200s", status, reply.len ? ": " : "",
+                     reply.len ? reply.p : "");
+        }
+    }
+    HB_LOG(r == HB_ACT_DONE ? HB_LOG_INFO : HB_LOG_WARN, "event forwarded", HB_S("id", id),
+           HB_S("key", b->key), HB_I("events", b->n), HB_I("attempt", b->attempt),
+           HB_I("status", status), HB_I("ms", ms),
+           HB_S("result", r == HB_ACT_DONE ? "done" : r == HB_ACT_RETRY ? "retry" : "drop"),
+           HB_S("error", r == HB_ACT_DONE ? "" : err));
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    curl_slist_free_all(hl);
+    hb_buf_free(&reply);
+    free(body);
+    return r;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct hb_consumer_app app = {
+        .name = "hookbus-http",
+        .help = "hookbus-http keys:\n"
+                "  url: https://host/path          where to POST each event (required)\n"
+                "  mode: binary                    binary (ce- headers) | structured | template\n"
+                "  template: '{\"ref\": \"${tag}\"}'   body for mode template (JSON-escaped values)\n"
+                "  content_type: application/json  Content-Type of template bodies\n"
+                "  headers: {X-Token: env:TOKEN}   extra headers; values may be secret references\n"
+                "  sign_secret: env:SECRET         X-Hub-Signature-256: sha256=<HMAC of the body>\n"
+                "  timeout: 10s   tls_ca_file: FILE   insecure_skip_verify: false\n"
+                "  debounce_key: repo              attribute that groups events for `debounce`\n",
+        .configure = http_configure,
+        .start = http_start,
+        .key = http_key,
+        .act = http_act,
+        .destroy = http_destroy,
+    };
+    return hb_consumer_main(argc, argv, &app);
+}

@@ -1,0 +1,165 @@
+"""Limits: a misbehaving sender cannot take the gateway down (rate limits,
+slow-loris deadline, connection cap, header and body size)."""
+import json
+import socket
+import threading
+import time
+
+import requests
+
+from conftest import FIXTURES, GITHUB_SECRET, TOKEN, github_post, wait_for
+
+LIMITS_CONFIG = """
+listen: 127.0.0.1:0
+tls:
+  enabled: false
+kafka:
+  brokers: {brokers}
+limits:
+{limits}
+receivers:
+  - name: acme-github
+    type: github
+    secrets: [env:E2E_GITHUB_SECRET]
+  - name: gen
+    type: generic
+    secrets: [literal:{token}]
+    rate_limit: {{requests_per_second: 1, burst: 2}}
+"""
+
+
+def limits_gateway(kafka, make_gateway, **limits):
+    text = "\n".join(f"  {k}: {v}" for k, v in limits.items()) or "  {}"
+    return make_gateway(kafka.bootstrap, config=LIMITS_CONFIG.format(
+        brokers=kafka.bootstrap, limits=text, token=TOKEN))
+
+
+def push(gw, delivery):
+    return github_post(gw, "push", (FIXTURES / "github" / "push.json").read_bytes(),
+                       delivery=delivery)
+
+
+def generic(gw):
+    body = json.dumps({"ref": "main", "repository": "https://github.com/acme/lib"}).encode()
+    return gw.post("/webhooks/gen", body, {"Content-Type": "application/json",
+                                          "Authorization": f"Bearer {TOKEN}"})
+
+
+def test_global_rate_limit_is_429_with_retry_after(kafka, make_gateway):
+    gw = limits_gateway(kafka, make_gateway, requests_per_second=1, burst=3)
+    codes = [push(gw, f"d-{i}") for i in range(6)]
+    assert [r.status_code for r in codes[:3]] == [202, 202, 202]
+    limited = [r for r in codes[3:] if r.status_code == 429]
+    assert limited, [r.status_code for r in codes]
+    assert int(limited[0].headers["Retry-After"]) >= 1
+    assert limited[0].json() == {"error": "rate limited"}
+    # Tokens come back at the configured rate.
+    wait_for(lambda: push(gw, "later").status_code == 202, timeout=5, interval=0.3,
+             what="a token")
+    text = requests.get(gw.url("/metrics"), timeout=5).text
+    assert 'hookbus_gateway_requests_total{receiver="acme-github",code="429"}' in text
+
+
+def test_per_receiver_rate_limit_leaves_other_receivers_alone(kafka, make_gateway):
+    gw = limits_gateway(kafka, make_gateway)
+    codes = [generic(gw).status_code for _ in range(4)]
+    assert codes[:2] == [202, 202] and 429 in codes[2:], codes
+    assert push(gw, "other-receiver").status_code == 202
+
+
+def test_slow_loris_is_cut_off_and_others_are_served(kafka, make_gateway):
+    gw = limits_gateway(kafka, make_gateway, request_timeout_ms=1000)
+    slow = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    slow.sendall(b"POST /webhooks/acme-github HTTP/1.1\r\nHost: x\r\n")
+    cut = threading.Event()
+
+    def trickle():
+        # One header byte every 100 ms: never idle long enough for an idle
+        # timeout, never complete.
+        try:
+            for _ in range(200):
+                slow.sendall(b"X")
+                time.sleep(0.1)
+        except OSError:
+            pass
+        cut.set()
+
+    t = threading.Thread(target=trickle, daemon=True)
+    t.start()
+    started = time.monotonic()
+    # Others keep being served while the slow client trickles.
+    for i in range(3):
+        assert push(gw, f"fast-{i}").status_code == 202
+    assert cut.wait(10), "the slow-loris connection was not cut"
+    assert time.monotonic() - started < 8
+    t.join(5)
+    slow.close()
+    assert push(gw, "after").status_code == 202
+    text = requests.get(gw.url("/metrics"), timeout=5).text
+    assert "hookbus_gateway_connections_cut_total 1" in text
+
+
+def test_connections_over_max_connections_get_a_clean_503(kafka, make_gateway):
+    gw = limits_gateway(kafka, make_gateway, max_connections=2, request_timeout_ms=20000)
+    idle = [socket.create_connection(("127.0.0.1", gw.port), timeout=10) for _ in range(2)]
+    try:
+        wait_for(lambda: 'hookbus_gateway_connections 3' in
+                 requests.get(gw.url("/metrics"), timeout=5).text, what="connections counted")
+        r = push(gw, "over")
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        assert "max_connections" in r.json()["error"]
+    finally:
+        for s in idle:
+            s.close()
+    wait_for(lambda: push(gw, "again").status_code == 202, interval=0.2, what="room again")
+
+
+def test_oversized_headers_are_refused_and_the_gateway_keeps_serving(kafka, make_gateway):
+    gw = limits_gateway(kafka, make_gateway, max_header_bytes=8192)
+    try:
+        r = requests.post(gw.url("/webhooks/acme-github"), data=b"{}", timeout=10,
+                          headers={"X-Big": "a" * 20000, "Content-Type": "application/json"})
+        assert r.status_code in (413, 431), r.status_code
+    except requests.ConnectionError:
+        # The gateway answers and closes while the client is still sending the
+        # rest of its headers; the unread bytes make the kernel send a reset,
+        # which can overtake the answer on a loaded machine. Refused either way.
+        pass
+    assert not any(l.get("level") == "error" for l in gw.lines())
+    assert push(gw, "fine").status_code == 202
+
+
+def test_body_over_limit_is_413_before_the_body_is_read(kafka, make_gateway):
+    gw = limits_gateway(kafka, make_gateway, max_body_bytes=2048)
+    sock = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    try:
+        # Content-Length announces 10 MB; nothing of the body is sent.
+        sock.sendall(b"POST /webhooks/acme-github HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 10000000\r\n\r\n")
+        reply = sock.recv(4096)
+    finally:
+        sock.close()
+    assert reply.startswith(b"HTTP/1.1 413"), reply
+
+
+def test_rate_limit_config_errors_name_the_line(tmp_path):
+    import subprocess
+    from conftest import BIN
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text("receivers:\n  - name: gen\n    type: generic\n"
+                   "    secrets: [literal:x]\n    rate_limit: fast\n")
+    r = subprocess.run([str(BIN / "hookbus-gateway"), "--config", str(cfg), "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert "g.yaml:5" in r.stderr and "rate_limit" in r.stderr
+    cfg.write_text("receivers:\n  - name: gen\n    type: generic\n"
+                   "    secrets: [literal:x]\n    rate_limit: {requests_per_second: 5, burst: 9}\n"
+                   "limits: {requests_per_second: 100, burst: 200}\n")
+    r = subprocess.run([str(BIN / "hookbus-gateway"), "--config", str(cfg), "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    cfg.write_text("receivers:\n  - name: gen\n    type: generic\n"
+                   "    secrets: [literal:x]\n    rate_limit: {requests_per_second: 5, bursty: 9}\n")
+    r = subprocess.run([str(BIN / "hookbus-gateway"), "--config", str(cfg), "--check-config"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "bursty" in r.stderr
