@@ -1,9 +1,10 @@
 /* fuzz_receiver.c: every receiver type's normalize path, through the table.
  *
- * Input: the receiver type on the first line ("github", "harbor", ...), then
- * request headers, an empty line and the body (see harness.h). Options:
- * ":repository: URL" fixes the receiver's repository (generic), and
- * ":include-original: true" copies the payload into the events.
+ * Input: on the first line a receiver of tests/fixtures/receivers.yaml by
+ * name ("github", "artifactory-virtual", ...: type options as configured)
+ * or a receiver type without options; then request headers, an empty line and
+ * the body (see harness.h). Options: ":repository: URL" fixes a bare
+ * receiver's repository, ":include-original: true" copies the payload in.
  * Authentication is bypassed as on a key route; the driver then does what
  * http.c does: normalize, finish (ids); every event must then validate and
  * survive every Kafka mode (fuzz_check_roundtrip). */
@@ -22,14 +23,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char ct[128];
     if (fuzz_msg_parse(data, size, true, &m) < 0)
         return 0;
-    const struct gw_receiver_type *type = gw_receiver_type_find(m.first);
-    if (!type)
-        goto out;
+    /* A configured receiver by name (type options included), else a bare
+     * receiver of that type. */
+    const struct gw_config *cfg = fuzz_receivers();
+    const struct gw_receiver *configured = cfg ? gw_config_find_receiver(cfg, m.first) : NULL;
+    const struct gw_receiver_type *type =
+        configured ? configured->type : gw_receiver_type_find(m.first);
+    if (!type || (!configured && type->configure))
+        goto out; /* a type with options is fuzzed only as configured */
     const char *repository = fuzz_msg_header(&m, ":repository");
     const char *original = fuzz_msg_header(&m, ":include-original");
     struct gw_receiver rcv = {.name = "fuzz", .type = type, .insecure_no_auth = true,
-                              .include_original = original && strcmp(original, "true") == 0,
                               .repository = repository ? (char *)repository : NULL};
+    if (configured) {
+        rcv = *configured;
+        if (repository)
+            rcv.repository = (char *)repository;
+    }
+    rcv.include_original = original && strcmp(original, "true") == 0;
     fuzz_request(&m, &req, ct, sizeof(ct));
     req.key_route = true;
     const char *reason = NULL;

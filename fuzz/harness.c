@@ -1,9 +1,12 @@
 /* harness.c: input framing and the fake HTTP request the drivers share. */
 #include "harness.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "hookbus/log.h"
 #include "hookbus/util.h"
@@ -103,6 +106,48 @@ void fuzz_request(const struct fuzz_msg *m, struct gw_request *req, char *ct, si
                                .body = m->body, .body_len = m->body_len,
                                .header = req_header, .each_header = req_each_header,
                                .conn = (void *)m};
+}
+
+const struct gw_config *fuzz_receivers(void)
+{
+    static struct gw_config cfg;
+    static int state; /* 0 not tried, 1 loaded, -1 unavailable */
+    char path[4096], fixtures[4096], err[512], fdpath[64];
+    if (state)
+        return state > 0 ? &cfg : NULL;
+    state = -1;
+    const char *src = getenv("HB_SOURCE_DIR");
+    snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures", src && *src ? src : ".");
+    snprintf(path, sizeof(path), "%s/receivers.yaml", fixtures);
+    size_t len;
+    char *text = hb_read_file(path, 1 << 20, &len, err, sizeof(err));
+    if (!text)
+        return NULL;
+    /* receivers.yaml names files as @FIXTURES@/...: make them absolute. */
+    struct hb_buf b;
+    hb_buf_init(&b, 4u << 20);
+    for (const char *p = text, *at; *p; p = at + strlen("@FIXTURES@")) {
+        at = strstr(p, "@FIXTURES@");
+        if (!at) {
+            hb_buf_puts(&b, p);
+            break;
+        }
+        hb_buf_append(&b, p, (size_t)(at - p));
+        hb_buf_puts(&b, fixtures);
+    }
+    free(text);
+    int fd = memfd_create("fuzz-receivers", 0);
+    if (fd >= 0 && b.p && write(fd, b.p, b.len) == (ssize_t)b.len) {
+        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+        if (gw_config_load(fdpath, &cfg, err, sizeof(err)) == 0)
+            state = 1;
+        else
+            fprintf(stderr, "fuzz: %s: %s\n", path, err);
+    }
+    if (fd >= 0)
+        close(fd);
+    hb_buf_free(&b);
+    return state > 0 ? &cfg : NULL;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gateway.h"
 #include "receivers/receiver.h"
 
 #define FUZZ_MAX_HEADERS 64
@@ -42,6 +43,11 @@ const char *fuzz_msg_header(const struct fuzz_msg *m, const char *name);
 /* A gw_request over m: header/each_header answer from m (options excluded),
  * content_type is the lowercase media type of Content-Type (into ct). */
 void fuzz_request(const struct fuzz_msg *m, struct gw_request *req, char *ct, size_t ctlen);
+
+/* The receivers of tests/fixtures/receivers.yaml (one per type, with their
+ * type options), loaded through gw_config_load on first use from
+ * $HB_SOURCE_DIR (default: the current directory). NULL when not found. */
+const struct gw_config *fuzz_receivers(void);
 
 /* The libFuzzer entry points. harness.c defines LLVMFuzzerInitialize: it
  * silences the library's logs and calls fuzz_init, which a driver may define

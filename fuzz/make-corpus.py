@@ -130,6 +130,25 @@ def receivers():
                                       json.dumps(ev.get("data", {})).encode()))
 
 
+def walk():
+    """Every fixture of tests/fixtures/*/*.expect.json as its sender sends it:
+    for fuzz_receiver (receiver name of receivers.yaml, headers, body) and,
+    signed with the fixture secret, for fuzz_auth."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+    import fixture_walk
+    for f in fixture_walk.fixtures():
+        path, headers = f.request()
+        plain = "\n".join("%s: %s" % kv for kv in f.expect["headers"].items())
+        save("fuzz_receiver", message(f.receiver, plain, f.body))
+        key = path.rsplit("/", 1)[1] if path.count("/") == 3 else None
+        signed = "\n".join("%s: %s" % kv for kv in headers.items())
+        save("fuzz_auth", message(None, signed + ("\n:key: " + key if key else ""), f.body))
+    # gar: Google's OIDC push tokens (valid, expired, wrong audience).
+    for t in sorted(glob.glob(os.path.join(FIX, "gar", "token-*.txt"))):
+        body = read(os.path.join(FIX, "gar", "insert-tag.json"))
+        save("fuzz_auth", message(None, "Authorization: Bearer " + read(t).decode().strip(), body))
+
+
 def auth():
     body = read(os.path.join(FIX, "github", "push.json"))
     sig256 = hmac.new(SECRET, body, hashlib.sha256).hexdigest()
@@ -255,6 +274,7 @@ def spool():
 
 if __name__ == "__main__":
     receivers()
+    walk()
     auth()
     events()
     cesql()
