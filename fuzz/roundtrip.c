@@ -94,8 +94,14 @@ void fuzz_check_roundtrip(const struct hb_event *ev)
             if (type_kept(a, mode) && a->type != b->type)
                 fail("attribute type", mode, a->name);
         }
-        if (!same_data(ev, back, mode))
+        if (!same_data(ev, back, mode)) {
+            fprintf(stderr, "data: %zu bytes [%.*s] came back as %zu bytes [%.*s]\n",
+                    ev->data_len, (int)(ev->data_len > 200 ? 200 : ev->data_len),
+                    ev->data ? (const char *)ev->data : "", back->data_len,
+                    (int)(back->data_len > 200 ? 200 : back->data_len),
+                    back->data ? (const char *)back->data : "");
             fail("data", mode, NULL);
+        }
         hb_event_free(back);
         hb_kafka_msg_clear(&msg);
     }

@@ -13,9 +13,18 @@ void *hb_json_parse(const char *buf, size_t len)
 {
     const char *end = NULL;
     /* cJSON neither checks the encoding nor stops at a NUL inside a string
-     * (it truncates the value there): neither may pass as JSON. */
+     * (it truncates the value there): neither may pass as JSON (found by
+     * fuzzing, as the control characters below). */
     if (!hb_utf8_valid(buf, len))
         return NULL;
+    /* cJSON also takes any control character for whitespace (and inside
+     * strings); RFC 8259 allows only tab, newline and carriage return, and
+     * only between tokens. Such text would reach consumers as invalid JSON. */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            return NULL;
+    }
     cJSON *v = cJSON_ParseWithLengthOpts(buf, len, &end, false);
     if (!v)
         return NULL;

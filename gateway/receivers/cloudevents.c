@@ -88,6 +88,14 @@ static void cloudevents_normalize(struct gw_ctx *ctx)
         cJSON_Delete(arr);
         return;
     }
+    /* HTTP binding: an application/cloudevents... content type is structured
+     * mode in some event format; only JSON is supported. Taken as binary, its
+     * datacontenttype would make Kafka consumers misread the message. */
+    if (hb_str_has_prefix(req->content_type, "application/cloudevents")) {
+        gw_set_status(ctx, 415, "unsupported CloudEvents event format '%.64s' (want %s)",
+                      req->content_type, HB_CT_CE_JSON);
+        return;
+    }
     if (!req->header(req, "ce-specversion")) {
         gw_set_status(ctx, 415, "not a CloudEvent: no ce-specversion header and content type "
                                 "'%.64s' is not application/cloudevents+json",

@@ -8,6 +8,11 @@
  *  - A receiver copied payload strings into attributes unchecked, so an event
  *    with a control character or invalid UTF-8 in its subject reached Kafka
  *    where every consumer refuses it. gw_emit now validates (400).
+ *  - cJSON takes any control character for whitespace: "\x0e{...}" passed as
+ *    JSON and went into structured events verbatim (invalid JSON there).
+ *  - An HTTP request with Content-Type application/cloudevents (no +json)
+ *    and ce- headers was taken as binary mode with that datacontenttype;
+ *    a Kafka consumer then reads the binary message as structured and fails.
  *  - Structured mode put JSON data with surrounding whitespace in "data"; the
  *    decoder takes the value's span, so the whitespace was lost.
  *  - A delivery id (a header, or the body's id for acr, azure-devops,
@@ -35,6 +40,14 @@ static void json_parse_refuses_invalid_utf8_and_nul(void **state)
     static const char bad_utf8[] = "{\"tag\": \"v2.\xa6\xa6\"}";
     static const char nul[] = "{\"provider\0\0\x01w_event\": 1}";
     static const char ok[] = "{\"tag\": \"v2.\xc3\xa9\"}";
+    static const char *const controls[] = {"\x0e{\"a\": 1}", "{\x01\"a\": 1}",
+                                           "{\"a\": \"x\x01\"}", "{\"a\": 1}\x0b"};
+    for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++)
+        assert_null(hb_json_parse(controls[i], strlen(controls[i])));
+    static const char spaced[] = " \t\r\n{\"a\":\n1}\n";
+    cJSON *ws = hb_json_parse(spaced, sizeof(spaced) - 1);
+    assert_non_null(ws);
+    cJSON_Delete(ws);
     assert_null(hb_json_parse(bad_utf8, sizeof(bad_utf8) - 1));
     assert_null(hb_json_parse(nul, sizeof(nul) - 1));
     cJSON *j = hb_json_parse(ok, sizeof(ok) - 1);
@@ -207,6 +220,25 @@ static void body_delivery_id_must_be_a_valid_string(void **state)
     gw_ctx_clear(&ctx);
 }
 
+/* Binary-mode HTTP with a CloudEvents format as content type: 415. */
+static void cloudevents_format_content_type_is_refused(void **state)
+{
+    (void)state;
+    static struct gw_receiver rcv = {.name = "ce", .type = &gw_receiver_cloudevents,
+                                     .insecure_no_auth = true};
+    struct fake f = {{"ce-specversion", "ce-id", "ce-source", "ce-type"},
+                     {"1.0", "1", "/s", "t"}};
+    struct gw_request req = {.method = "POST", .content_type = "application/cloudevents",
+                             .body = (const unsigned char *)"{}", .body_len = 2,
+                             .header = fake_header, .conn = &f};
+    struct gw_ctx ctx = {.rcv = &rcv, .req = &req};
+    hb_now_rfc3339(ctx.time);
+    rcv.type->normalize(&ctx);
+    assert_int_equal(ctx.status, 415);
+    assert_int_equal(ctx.nevents, 0);
+    gw_ctx_clear(&ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +248,7 @@ int main(void)
         cmocka_unit_test(receiver_refuses_invalid_attribute_values),
         cmocka_unit_test(delivery_id_must_be_a_valid_string),
         cmocka_unit_test(body_delivery_id_must_be_a_valid_string),
+        cmocka_unit_test(cloudevents_format_content_type_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
