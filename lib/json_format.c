@@ -55,8 +55,10 @@ static int add_data(cJSON *obj, const struct hb_event *ev)
                                    json_space(ev->data[ev->data_len - 1]));
     if (!padded && hb_content_type_is_json(hb_event_get(ev, "datacontenttype"))) {
         cJSON *parsed = (cJSON *)hb_json_parse((const char *)ev->data, ev->data_len);
-        if (parsed) {
-            cJSON_Delete(parsed);
+        /* "data": null reads back as no data: the bytes "null" go as base64. */
+        bool as_json = parsed && !cJSON_IsNull(parsed);
+        cJSON_Delete(parsed);
+        if (as_json) {
             char *text = hb_strndup((const char *)ev->data, ev->data_len);
             if (!text)
                 return -1;
