@@ -1,13 +1,13 @@
 # hookbus: plain Makefile, output in build/ (or $(BUILD)).
 #   make            build everything (installs missing Debian packages first)
 #   make run        gateway + hookbus-tail on an embedded Kafka, config/dev.yaml
-#   make test       unit + e2e tests, the same under ASan+UBSan, then make fuzz-smoke
+#   make test       unit + e2e tests, the same under ASan+UBSan, then fuzz-smoke and valgrind
 #   make asan       sanitizer build and its tests only
 #   make install PREFIX=/usr/local   (NODEPS=1: do not run scripts/install-deps.sh)
 #   make dist       the container image's tree in $(BUILD)/dist (make install PREFIX=/usr)
 #   make check-deploy  compose file, every config under config/, Kubernetes manifests
 #   make fuzz       libFuzzer targets (clang) in build/fuzz; make fuzz-smoke runs each briefly
-#   make valgrind   gateway e2e subset under valgrind (leaks are errors)
+#   make valgrind   gateway e2e subset under valgrind (leaks are errors), ~1 min
 #   make bench      benchmarks (bench/README.md), not part of make test
 VERSION   := 0.1.0
 BUILD     ?= build
@@ -120,6 +120,7 @@ test: all
 	$(MAKE) test-unit test-e2e
 	$(MAKE) asan
 	$(MAKE) fuzz-smoke
+	$(MAKE) valgrind
 
 valgrind: all
 	scripts/valgrind-e2e.sh $(BUILD)/bin
