@@ -55,6 +55,7 @@ struct job {
     size_t n;
     int attempt;
     int64_t not_before;
+    long retry_after_ms; /* the application's wish for the next backoff */
     unsigned gen;
     enum hb_act result;
     char err[512];
@@ -406,7 +407,9 @@ static void *worker_main(void *arg)
             struct hb_batch b = {.events = (const struct hb_event *const *)j->events,
                                  .n = j->n,
                                  .key = j->key ? j->key : "",
-                                 .attempt = j->attempt};
+                                 .attempt = j->attempt,
+                                 .retry_after_ms = &j->retry_after_ms};
+            j->retry_after_ms = 0;
             int64_t t0 = hb_mono_ms();
             j->result = c->app->act(c->ud, &b, j->err, sizeof(j->err));
             hb_histogram_observe(c->m_latency, (double)(hb_mono_ms() - t0) / 1000.0);
@@ -473,6 +476,10 @@ static void process_done(struct hb_consumer *c)
             double jitter = (double)rand_r(&c->seed) / ((double)RAND_MAX + 1.0);
             long wait = hb_backoff_ms(c->cfg->retry_initial_backoff_ms,
                                       c->cfg->retry_max_backoff_ms, j->attempt + 1, jitter);
+            if (j->retry_after_ms > wait) /* the peer's Retry-After, within our cap */
+                wait = j->retry_after_ms < c->cfg->retry_max_backoff_ms
+                           ? j->retry_after_ms
+                           : c->cfg->retry_max_backoff_ms;
             HB_LOG(HB_LOG_INFO, "action failed; will retry", HB_S("id", id),
                    HB_S("key", j->key ? j->key : ""), HB_I("attempt", j->attempt),
                    HB_I("backoff_ms", wait), HB_S("error", j->err));
