@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@ struct job {
     size_t n;
     int attempt;
     int64_t not_before;
+    long retry_after_ms; /* the application's wish for the next backoff */
     unsigned gen;
     enum hb_act result;
     char err[512];
@@ -405,7 +407,9 @@ static void *worker_main(void *arg)
             struct hb_batch b = {.events = (const struct hb_event *const *)j->events,
                                  .n = j->n,
                                  .key = j->key ? j->key : "",
-                                 .attempt = j->attempt};
+                                 .attempt = j->attempt,
+                                 .retry_after_ms = &j->retry_after_ms};
+            j->retry_after_ms = 0;
             int64_t t0 = hb_mono_ms();
             j->result = c->app->act(c->ud, &b, j->err, sizeof(j->err));
             hb_histogram_observe(c->m_latency, (double)(hb_mono_ms() - t0) / 1000.0);
@@ -472,6 +476,10 @@ static void process_done(struct hb_consumer *c)
             double jitter = (double)rand_r(&c->seed) / ((double)RAND_MAX + 1.0);
             long wait = hb_backoff_ms(c->cfg->retry_initial_backoff_ms,
                                       c->cfg->retry_max_backoff_ms, j->attempt + 1, jitter);
+            if (j->retry_after_ms > wait) /* the peer's Retry-After, within our cap */
+                wait = j->retry_after_ms < c->cfg->retry_max_backoff_ms
+                           ? j->retry_after_ms
+                           : c->cfg->retry_max_backoff_ms;
             HB_LOG(HB_LOG_INFO, "action failed; will retry", HB_S("id", id),
                    HB_S("key", j->key ? j->key : ""), HB_I("attempt", j->attempt),
                    HB_I("backoff_ms", wait), HB_S("error", j->err));
@@ -639,6 +647,38 @@ static void update_lag(struct hb_consumer *c)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* Abandons work not started: ready jobs, retries waiting for their backoff,
+ * open debounce windows. Their messages are not committed: the next owner
+ * (or this consumer after a restart) reads them again. */
+static void abandon_queued(struct hb_consumer *c)
+{
+    pthread_mutex_lock(&c->mu);
+    struct job *l = c->ready_head;
+    c->ready_head = c->ready_tail = NULL;
+    pthread_mutex_unlock(&c->mu);
+    while (l) {
+        struct job *j = l;
+        l = l->next;
+        job_abandon(c, j);
+    }
+    while (c->delayed) {
+        struct job *j = c->delayed;
+        c->delayed = j->next;
+        job_abandon(c, j);
+    }
+    hb_debounce_clear(c->deb, item_drop_cb, c);
+}
+
+/* Dead letters that could not be produced: not committed, read again later. */
+static void drop_dl_retry(struct hb_consumer *c)
+{
+    while (c->dl_retry) {
+        struct item *it = c->dl_retry;
+        c->dl_retry = it->next;
+        item_free(c, it);
+    }
+}
+
 /* Takes results until no action runs or the deadline passes; returns how
  * many still run. */
 static int wait_running(struct hb_consumer *c, int64_t deadline)
@@ -665,29 +705,17 @@ static int wait_running(struct hb_consumer *c, int64_t deadline)
     }
 }
 
-/* Finishes running actions (bounded by drain_timeout, then app->cancel), abandons work not
- * started, waits for dead-letter deliveries, commits what is done and resets
- * the bookkeeping. Used on revoke and on shutdown. */
+/* Finishes running actions (bounded by drain_timeout, then app->cancel),
+ * abandons work not started, waits for dead-letter deliveries, commits what
+ * is done and resets the bookkeeping. Used on revoke and on shutdown. */
 static void drain(struct hb_consumer *c, const char *why)
 {
     int64_t deadline = hb_mono_ms() + c->cfg->drain_timeout_ms;
     c->draining = true;
+    abandon_queued(c);
     pthread_mutex_lock(&c->mu);
-    struct job *l = c->ready_head;
-    c->ready_head = c->ready_tail = NULL;
     int running = c->running;
     pthread_mutex_unlock(&c->mu);
-    while (l) {
-        struct job *j = l;
-        l = l->next;
-        job_abandon(c, j);
-    }
-    while (c->delayed) {
-        struct job *j = c->delayed;
-        c->delayed = j->next;
-        job_abandon(c, j);
-    }
-    hb_debounce_clear(c->deb, item_drop_cb, c);
     HB_LOG(HB_LOG_INFO, "draining", HB_S("reason", why), HB_I("running", running));
     running = wait_running(c, deadline);
     if (running && c->app->cancel) {
@@ -705,11 +733,7 @@ static void drain(struct hb_consumer *c, const char *why)
         rd_kafka_flush(c->dlq, left > 1000 ? (int)left : 1000);
         rd_kafka_poll(c->dlq, 0);
     }
-    while (c->dl_retry) { /* undelivered dead letters: not committed, re-read later */
-        struct item *it = c->dl_retry;
-        c->dl_retry = it->next;
-        item_free(c, it);
-    }
+    drop_dl_retry(c);
     if (c->nparts)
         commit(c, true);
     parts_clear(c);
@@ -861,30 +885,36 @@ static rd_kafka_t *dlq_producer(struct hb_consumer *c, char *err, size_t errlen)
     return rk;
 }
 
+/* The runtime's counters, declared once. */
+#define COUNTER(member, name, help) {offsetof(struct hb_consumer, member), name, help}
+static const struct {
+    size_t off;
+    const char *name, *help;
+} counters[] = {
+    COUNTER(m_consumed, "hookbus_consumer_consumed_total", "Messages read from Kafka"),
+    COUNTER(m_filtered, "hookbus_consumer_filtered_total", "Events the filter rejected"),
+    COUNTER(m_dedup, "hookbus_consumer_deduplicated_total",
+            "Events skipped as duplicates within dedup_window"),
+    COUNTER(m_acted, "hookbus_consumer_acted_total", "Events acted on successfully"),
+    COUNTER(m_actions, "hookbus_consumer_actions_total",
+            "Action attempts (one per debounce window and try)"),
+    COUNTER(m_retried, "hookbus_consumer_retried_total", "Actions scheduled for a retry"),
+    COUNTER(m_dead, "hookbus_consumer_dead_lettered_total",
+            "Messages written to the dead-letter topic"),
+    COUNTER(m_undecodable, "hookbus_consumer_undecodable_total",
+            "Messages that are not CloudEvents"),
+};
+
 static void make_metrics(struct hb_consumer *c)
 {
     static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                      1,     2.5,  5,     10,   30,  60,   300};
-    struct hb_metrics *m = c->metrics;
-    c->m_consumed = hb_metrics_counter(m, "hookbus_consumer_consumed_total",
-                                       "Messages read from Kafka", NULL);
-    c->m_filtered = hb_metrics_counter(m, "hookbus_consumer_filtered_total",
-                                       "Events the filter rejected", NULL);
-    c->m_dedup = hb_metrics_counter(m, "hookbus_consumer_deduplicated_total",
-                                    "Events skipped as duplicates within dedup_window", NULL);
-    c->m_acted = hb_metrics_counter(m, "hookbus_consumer_acted_total",
-                                    "Events acted on successfully", NULL);
-    c->m_actions = hb_metrics_counter(m, "hookbus_consumer_actions_total",
-                                      "Action attempts (one per debounce window and try)", NULL);
-    c->m_retried = hb_metrics_counter(m, "hookbus_consumer_retried_total",
-                                      "Actions scheduled for a retry", NULL);
-    c->m_dead = hb_metrics_counter(m, "hookbus_consumer_dead_lettered_total",
-                                   "Messages written to the dead-letter topic", NULL);
-    c->m_undecodable = hb_metrics_counter(m, "hookbus_consumer_undecodable_total",
-                                          "Messages that are not CloudEvents", NULL);
-    c->m_inflight = hb_metrics_gauge(m, "hookbus_consumer_in_flight",
+    for (size_t i = 0; i < HB_ARRAY_LEN(counters); i++)
+        *(struct hb_counter **)((char *)c + counters[i].off) =
+            hb_metrics_counter(c->metrics, counters[i].name, counters[i].help, NULL);
+    c->m_inflight = hb_metrics_gauge(c->metrics, "hookbus_consumer_in_flight",
                                      "Messages consumed and not yet handled", NULL);
-    c->m_latency = hb_metrics_histogram(m, "hookbus_consumer_act_duration_seconds",
+    c->m_latency = hb_metrics_histogram(c->metrics, "hookbus_consumer_act_duration_seconds",
                                         "Duration of one action attempt", NULL, buckets,
                                         HB_ARRAY_LEN(buckets));
 }
@@ -1030,22 +1060,10 @@ void hb_consumer_free(struct hb_consumer *c)
         rd_kafka_poll(c->dlq, 0);
         rd_kafka_destroy(c->dlq);
     }
-    while (c->dl_retry) {
-        struct item *it = c->dl_retry;
-        c->dl_retry = it->next;
-        item_free(c, it);
-    }
-    while (c->ready_head) {
-        struct job *j = c->ready_head;
-        c->ready_head = j->next;
-        job_abandon(c, j);
-    }
-    while (c->delayed) {
-        struct job *j = c->delayed;
-        c->delayed = j->next;
-        job_abandon(c, j);
-    }
-    hb_debounce_free(c->deb, item_drop_cb, c);
+    drop_dl_retry(c);
+    if (c->deb)
+        abandon_queued(c);
+    hb_debounce_free(c->deb, NULL, NULL);
     if (c->cq)
         rd_kafka_queue_destroy(c->cq);
     if (c->rk)

@@ -5,6 +5,7 @@
  * network errors: retry; any other status: dead letter. With debounce, a
  * window of events for one key is one request for the newest event. */
 #include <curl/curl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,6 +355,10 @@ static enum hb_act http_act(void *ud, const struct hb_batch *b, char *err, size_
             r = HB_ACT_DONE;
         } else {
             r = status == 408 || status == 429 || status >= 500 ? HB_ACT_RETRY : HB_ACT_DROP;
+            curl_off_t after = 0; /* Retry-After: seconds or an HTTP date, parsed by curl */
+            if (r == HB_ACT_RETRY && curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &after) ==
+                                         CURLE_OK && after > 0)
+                *b->retry_after_ms = after > LONG_MAX / 1000 ? LONG_MAX : (long)after * 1000;
             /* the reply's start, on one line */
             for (size_t i = 0; i < reply.len; i++)
                 if (reply.p[i] == '\n' || reply.p[i] == '\r')

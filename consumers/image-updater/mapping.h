@@ -23,7 +23,7 @@
 #include "hookbus/consumer.h"
 #include "hookbus/event.h"
 
-/* Registry and repository lengths Image Updater gets (bounded by the
+/* Registry and repository lengths Image Updater receives (bounded by the
  * canonical id, which is bounded by HB_REPO_ID_MAX). */
 #define IU_REGISTRY_MAX 256
 #define IU_REPOSITORY_MAX 512

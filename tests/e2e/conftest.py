@@ -82,9 +82,30 @@ class MockKafka:
         finally:
             c.close()
 
-    def read_all(self, topic, settle=1.0):
-        """Every message currently in topic (waits `settle` s for stragglers)."""
-        return self.read(topic, 10**6, timeout=settle)
+    def read_all(self, topic, settle=1.0, timeout=20.0):
+        """Every message in topic: reads up to each partition's high watermark
+        (taken when called, so a slow consumer start cannot cut the read
+        short), then `settle` s more for stragglers."""
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "e2e-reader",
+                      "enable.auto.commit": False, "enable.partition.eof": False})
+        try:
+            high = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                    for p in range(PARTITIONS)}
+            c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
+            out, seen = [], {p: 0 for p in range(PARTITIONS)}
+            deadline = time.monotonic() + timeout
+            settled = None
+            while time.monotonic() < (settled or deadline):
+                if settled is None and all(seen[p] >= high[p] for p in high):
+                    settled = time.monotonic() + settle
+                m = c.poll(0.1)
+                if m is None or m.error():
+                    continue
+                out.append(m)
+                seen[m.partition()] = m.offset() + 1
+            return out
+        finally:
+            c.close()
 
 
 @pytest.fixture

@@ -2,11 +2,14 @@
 HTTP server in binary mode (ce- headers, percent-encoding), structured mode
 and template mode (with X-Hub-Signature-256 and secret headers); 503 is
 retried, 400 dead-lettered, an unreachable server retried."""
+import datetime
+import email.utils
 import hashlib
 import hmac
 import json
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -20,7 +23,7 @@ kafka:
   brokers: {brokers}
   topics: [hookbus.git, hookbus.image]
 admin_listen: 127.0.0.1:0
-retry: {{max_attempts: 3, initial_backoff: 50ms, max_backoff: 200ms}}
+retry: {{max_attempts: 3, initial_backoff: 50ms, max_backoff: {max_backoff}}}
 url: {url}
 {extra}
 """
@@ -31,17 +34,23 @@ class Receiver:
 
     def __init__(self):
         self.requests = []
-        self.plan = {}  # id -> list of statuses to answer, then 200
+        self.times = []  # monotonic arrival time of each request
+        self.plan = {}  # id -> list of statuses (or (status, Retry-After)) to answer, then 200
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 outer.requests.append((self.path, dict(self.headers.items()), body))
+                outer.times.append(time.monotonic())
                 key = self.headers.get("ce-id") or self.path
                 plan = outer.plan.get(key) or []
                 status = plan.pop(0) if plan else 200
+                status, retry_after = status if isinstance(status, tuple) else (status, None)
                 self.send_response(status)
+                if retry_after:
+                    self.send_header("Retry-After",
+                                     retry_after() if callable(retry_after) else retry_after)
                 msg = b"no thanks" if status >= 400 else b"ok"
                 self.send_header("Content-Length", str(len(msg)))
                 self.end_headers()
@@ -71,9 +80,10 @@ def receiver():
 def start_http(tmp_path, kafka):
     started = []
 
-    def start(url, extra="", env=None):
+    def start(url, extra="", env=None, max_backoff="200ms"):
         c = ConsumerProc(tmp_path, "hookbus-http",
-                         CONFIG.format(brokers=kafka.bootstrap, url=url, extra=extra),
+                         CONFIG.format(brokers=kafka.bootstrap, url=url, extra=extra,
+                                       max_backoff=max_backoff),
                          name=f"http{len(started)}", env=env)
         started.append(c)
         return c
@@ -157,6 +167,23 @@ def test_503_is_retried_and_400_dead_lettered(kafka, receiver, start_http):
     m = c.metrics()
     assert m["hookbus_consumer_retried_total"] == 2
     assert m["hookbus_consumer_dead_lettered_total"] == 1
+
+
+def test_retry_after_stretches_the_backoff(kafka, receiver, start_http):
+    """A 503 / 429 with Retry-After waits at least that long (the configured
+    backoff alone would be 50-100 ms), within retry.max_backoff."""
+    def in_3s():  # an HTTP date, made when the answer is sent
+        return email.utils.format_datetime(
+            datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=3),
+            usegmt=True)
+    receiver.plan = {"r-ra": [(503, "2"), (429, in_3s)]}
+    start_http(receiver.url, max_backoff="10s")
+    produce(kafka.bootstrap, "hookbus.git", [(make_attrs("r-ra"), {})])
+    wait_for(lambda: [lower(h)["ce-id"] for _, h, _ in receiver.requests].count("r-ra") == 3,
+             timeout=30, what="two retries of r-ra")
+    t = receiver.times
+    assert t[1] - t[0] >= 1.9, t  # delta-seconds
+    assert t[2] - t[1] >= 1.0, t  # an HTTP date some seconds ahead (second resolution)
 
 
 def test_unreachable_server_is_retried_then_dead_lettered(kafka, start_http):

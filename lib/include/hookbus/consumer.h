@@ -52,6 +52,10 @@ struct hb_batch {
     size_t n;
     const char *key;  /* the debounce key, "" when the app gives none */
     int attempt;      /* 1 for the first try */
+    /* On HB_ACT_RETRY the application may store here how long the peer asked
+     * it to wait (an HTTP Retry-After, in ms): the next try then waits at
+     * least that, capped at retry.max_backoff. Starts at 0 on every try. */
+    long *retry_after_ms;
 };
 
 /* Common consumer configuration (DESIGN section 5), loaded by
