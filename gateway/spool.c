@@ -679,13 +679,7 @@ static void replay_done(struct gw_delivery *d, const char *error, bool permanent
 static void nap(struct gw_spool *s, long ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    hb_realtime_after_ms(ms, &ts);
     pthread_mutex_lock(&s->lock);
     if (!atomic_load(&s->stop))
         pthread_cond_timedwait(&s->cond, &s->lock, &ts);

@@ -690,12 +690,7 @@ static int wait_running(struct hb_consumer *c, int64_t deadline)
         running = c->running;
         if (running && !c->done_head && hb_mono_ms() < deadline) {
             struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 50 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            hb_realtime_after_ms(50, &ts);
             pthread_cond_timedwait(&c->done_cv, &c->mu, &ts);
         }
         bool more = c->done_head != NULL;

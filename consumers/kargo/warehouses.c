@@ -442,13 +442,7 @@ out:
 static void pause_ms(struct wh_cache *c, long ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    hb_realtime_after_ms(ms, &ts);
     pthread_mutex_lock(&c->wait_lock);
     while (!atomic_load(&c->stop))
         if (pthread_cond_timedwait(&c->wait_cond, &c->wait_lock, &ts) != 0)

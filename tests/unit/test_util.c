@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hookbus/crypto.h"
@@ -634,6 +635,23 @@ static void test_ct_equal(void **state)
     assert_true(hb_ct_equal_hex(bighex, 2 * HB_MAX_MD, bigmac, HB_MAX_MD));
 }
 
+/* Deadlines for pthread_cond_timedwait: normalized, and ms after now. */
+static void test_realtime_after_ms(void **state)
+{
+    (void)state;
+    static const long cases[] = {0, 1, 999, 1000, 1500, 61999};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct timespec before, ts, after;
+        clock_gettime(CLOCK_REALTIME, &before);
+        hb_realtime_after_ms(cases[i], &ts);
+        clock_gettime(CLOCK_REALTIME, &after);
+        assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+        double t = (double)ts.tv_sec + ts.tv_nsec / 1e9, ms = cases[i] / 1e3;
+        assert_true(t >= (double)before.tv_sec + before.tv_nsec / 1e9 + ms);
+        assert_true(t <= (double)after.tv_sec + after.tv_nsec / 1e9 + ms);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -652,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_hmac_vectors),
         cmocka_unit_test(test_sha256_hex2),
         cmocka_unit_test(test_ct_equal),
+        cmocka_unit_test(test_realtime_after_ms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

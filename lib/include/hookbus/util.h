@@ -60,6 +60,10 @@ unsigned char *hb_base64_decode(const char *in, size_t inlen, size_t *outlen);
 
 /* Current time as RFC 3339 UTC with milliseconds: 2024-01-02T03:04:05.678Z. */
 void hb_now_rfc3339(char out[32]);
+/* The CLOCK_REALTIME instant ms milliseconds from now, as
+ * pthread_cond_timedwait wants its deadline. */
+struct timespec;
+void hb_realtime_after_ms(long ms, struct timespec *ts);
 /* Monotonic milliseconds. */
 int64_t hb_mono_ms(void);
 
