@@ -58,6 +58,7 @@ struct gw_gen {
     atomic_int refs;
     struct gw_bucket global;
     struct gw_bucket *buckets; /* per receiver, same index as cfg.receivers */
+    struct gw_receiver_metrics *rmetrics; /* each receiver's ->metrics */
 };
 
 /* One accepted connection (the socket context): the deadline by which the
@@ -120,8 +121,13 @@ struct gw_http_req {
     struct slot *slots;
     atomic_int remaining;
     pthread_mutex_t lock;
-    char error[160]; /* first delivery error */
+    bool failed; /* a delivery failed (under lock) */
+    char *error; /* its first error, NULL on ENOMEM (under lock) */
 };
+/* Over ~1000 bytes glibc serves the request's calloc from its large bins,
+ * which consolidates the fast bins on every request. */
+_Static_assert(sizeof(struct gw_http_req) <= 1000,
+               "struct gw_http_req: keep it a small-bin allocation");
 
 /* ---- responses ---- */
 
@@ -162,37 +168,90 @@ static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status,
     return r;
 }
 
+/* receiver="NAME" and, when code is not 0, ,code="CODE". */
+static void receiver_labels(char *out, size_t outlen, const char *receiver, unsigned code)
+{
+    char esc[96];
+    if (hb_metrics_label_escape(receiver, esc, sizeof(esc)) < 0)
+        hb_strlcpy(esc, "?", sizeof(esc));
+    if (code)
+        snprintf(out, outlen, "receiver=\"%s\",code=\"%u\"", esc, code);
+    else
+        snprintf(out, outlen, "receiver=\"%s\"", esc);
+}
+
 void gw_metrics_count_receiver(struct hb_metrics *m, const char *receiver, const char *metric,
                                const char *help, uint64_t n)
 {
-    char labels[128], esc[96];
-    if (hb_metrics_label_escape(receiver, esc, sizeof(esc)) < 0)
-        hb_strlcpy(esc, "?", sizeof(esc));
-    snprintf(labels, sizeof(labels), "receiver=\"%s\"", esc);
+    char labels[160];
+    receiver_labels(labels, sizeof(labels), receiver, 0);
     hb_counter_add(hb_metrics_counter(m, metric, help, labels), n);
 }
 
-static void count_request(struct gw_server *srv, const char *receiver, unsigned status)
+/* A receiver's counters, looked up by name and labels on first use (so
+ * /metrics shows only series that counted something) instead of on every
+ * request. Hangs off struct gw_receiver in its configuration generation; the
+ * series belong to the registry and outlive every generation. Two threads
+ * may both miss: the registry hands both the same series. */
+enum rm_counter { RM_PUBLISHED, RM_BYTES, RM_AUTH_FAILURES, RM_NAMED };
+static const struct {
+    const char *name, *help;
+} rm_named[RM_NAMED] = {
+    [RM_PUBLISHED] = {"hookbus_gateway_events_published_total", "Events acknowledged by Kafka"},
+    [RM_BYTES] = {"hookbus_gateway_request_bytes_total", "Request body bytes received"},
+    [RM_AUTH_FAILURES] = {"hookbus_gateway_auth_failures_total",
+                          "Requests refused as unauthenticated"},
+};
+/* The codes a receiver's route answers; any other is looked up each time. */
+static const unsigned rm_codes[] = {200, 202, 400, 401, 403, 405, 413, 415, 429, 500, 503};
+#define RM_NCODES (sizeof(rm_codes) / sizeof(rm_codes[0]))
+
+struct gw_receiver_metrics {
+    _Atomic(struct hb_counter *) named[RM_NAMED];
+    _Atomic(struct hb_counter *) requests[RM_NCODES]; /* same index as rm_codes */
+};
+
+/* Adds n to the counter cached in *slot (NULL: none), which is the series
+ * metric{labels}. */
+static void cached_add(_Atomic(struct hb_counter *) *slot, struct hb_metrics *m,
+                       const char *metric, const char *help, const char *receiver,
+                       unsigned code, uint64_t n)
 {
-    char labels[160], esc[96];
-    if (hb_metrics_label_escape(receiver, esc, sizeof(esc)) < 0)
-        hb_strlcpy(esc, "?", sizeof(esc));
-    snprintf(labels, sizeof(labels), "receiver=\"%s\",code=\"%u\"", esc, status);
-    hb_counter_add(hb_metrics_counter(srv->metrics, "hookbus_gateway_requests_total",
-                                      "Webhook requests by receiver and status", labels),
-                   1);
+    struct hb_counter *c = slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
+    if (!c) {
+        char labels[160];
+        receiver_labels(labels, sizeof(labels), receiver, code);
+        c = hb_metrics_counter(m, metric, help, labels);
+        if (slot)
+            atomic_store_explicit(slot, c, memory_order_release);
+    }
+    hb_counter_add(c, n);
 }
 
-static void count_auth_failure(struct gw_server *srv, const char *receiver)
+static void rm_add(struct gw_server *srv, const struct gw_receiver *rcv, enum rm_counter which,
+                   uint64_t n)
 {
-    gw_metrics_count_receiver(srv->metrics, receiver, "hookbus_gateway_auth_failures_total",
-                              "Requests refused as unauthenticated", 1);
+    cached_add(rcv->metrics ? &rcv->metrics->named[which] : NULL, srv->metrics,
+               rm_named[which].name, rm_named[which].help, rcv->name, 0, n);
+}
+
+/* rcv NULL: a request that matched no receiver (receiver="-"). */
+static void count_request(struct gw_server *srv, const struct gw_receiver *rcv, unsigned status)
+{
+    _Atomic(struct hb_counter *) *slot = NULL;
+    for (size_t i = 0; rcv && rcv->metrics && i < RM_NCODES; i++)
+        if (rm_codes[i] == status) {
+            slot = &rcv->metrics->requests[i];
+            break;
+        }
+    cached_add(slot, srv->metrics, "hookbus_gateway_requests_total",
+               "Webhook requests by receiver and status", rcv ? rcv->name : "-", status, 1);
 }
 
 static enum MHD_Result finish(struct gw_http_req *r, unsigned status, const char *msg,
                               const char *retry_after)
 {
-    count_request(r->srv, r->rcv ? r->rcv->name : "-", status);
+    count_request(r->srv, r->rcv, status);
     if (status >= 400 && r->rcv)
         HB_LOG(status >= 500 ? HB_LOG_WARN : HB_LOG_INFO, "request rejected",
                HB_S("receiver", r->rcv->name), HB_I("status", status), HB_S("reason", msg),
@@ -240,8 +299,12 @@ static struct gw_gen *gen_new(struct gw_config *cfg)
     struct gw_gen *g = calloc(1, sizeof(*g));
     if (!g)
         return NULL;
-    g->buckets = calloc(cfg->nreceivers ? cfg->nreceivers : 1, sizeof(*g->buckets));
-    if (!g->buckets) {
+    size_t n = cfg->nreceivers ? cfg->nreceivers : 1;
+    g->buckets = calloc(n, sizeof(*g->buckets));
+    g->rmetrics = calloc(n, sizeof(*g->rmetrics));
+    if (!g->buckets || !g->rmetrics) {
+        free(g->buckets);
+        free(g->rmetrics);
         free(g);
         return NULL;
     }
@@ -249,8 +312,10 @@ static struct gw_gen *gen_new(struct gw_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     atomic_init(&g->refs, 1);
     bucket_init(&g->global, &g->cfg.rate);
-    for (size_t i = 0; i < g->cfg.nreceivers; i++)
+    for (size_t i = 0; i < g->cfg.nreceivers; i++) {
         bucket_init(&g->buckets[i], &g->cfg.receiver_rates[i]);
+        g->cfg.receivers[i].metrics = &g->rmetrics[i];
+    }
     return g;
 }
 
@@ -263,6 +328,7 @@ static void gen_release(struct gw_gen *g)
         pthread_mutex_destroy(&g->buckets[i].lock);
     free(g->buckets);
     gw_config_free(&g->cfg);
+    free(g->rmetrics);
     free(g);
 }
 
@@ -491,6 +557,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     hb_buf_free(&r->body);
     gw_ctx_clear(&r->ctx);
     free(r->slots);
+    free(r->error);
     pthread_mutex_destroy(&r->lock);
     gen_release(r->gen);
     free(r);
@@ -510,16 +577,16 @@ static void on_delivery(struct gw_delivery *d, const char *error, bool permanent
     if (error) {
         s->failed = true;
         pthread_mutex_lock(&r->lock);
-        if (!r->error[0])
-            snprintf(r->error, sizeof(r->error), "%s", error);
+        if (!r->failed) {
+            r->failed = true;
+            r->error = strdup(error);
+        }
         pthread_mutex_unlock(&r->lock);
         HB_LOG(HB_LOG_WARN, "event not acknowledged by kafka", HB_S("receiver", r->rcv->name),
                HB_S("id", hb_event_get(ev, "id")), HB_S("topic", topic), HB_S("error", error));
     } else {
         int64_t ms = hb_mono_ms() - r->produce_ms;
-        gw_metrics_count_receiver(r->srv->metrics, r->rcv->name,
-                                  "hookbus_gateway_events_published_total",
-                                  "Events acknowledged by Kafka", 1);
+        rm_add(r->srv, r->rcv, RM_PUBLISHED, 1);
         hb_histogram_observe(r->srv->publish_seconds, (double)ms / 1000.0);
         HB_LOG(HB_LOG_INFO, "event published", HB_S("receiver", r->rcv->name),
                HB_S("id", hb_event_get(ev, "id")), HB_S("type", hb_event_get(ev, "type")),
@@ -548,7 +615,7 @@ static enum MHD_Result accepted(struct gw_http_req *r, size_t spooled)
     }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    count_request(r->srv, r->rcv->name, 202);
+    count_request(r->srv, r->rcv, 202);
     enum MHD_Result res = respond(r->conn, 202, "application/json", s ? s : "{}", NULL);
     free(s);
     return res;
@@ -657,14 +724,12 @@ static enum MHD_Result process(struct gw_http_req *r)
                                   .body_len = r->body.len, .key_route = r->key_route,
                                   .header = req_header, .each_header = req_each_header,
                                   .conn = r->conn};
-    gw_metrics_count_receiver(r->srv->metrics, r->rcv->name,
-                              "hookbus_gateway_request_bytes_total", "Request body bytes received",
-                              r->body.len);
+    rm_add(r->srv, r->rcv, RM_BYTES, r->body.len);
     if (gw_authenticate(r->rcv, &r->greq, &reason) < 0) {
-        count_auth_failure(r->srv, r->rcv->name);
+        rm_add(r->srv, r->rcv, RM_AUTH_FAILURES, 1);
         HB_LOG(HB_LOG_WARN, "authentication failed", HB_S("audit", "401"),
                HB_S("receiver", r->rcv->name), HB_S("remote", r->remote), HB_S("reason", reason));
-        count_request(r->srv, r->rcv->name, 401);
+        count_request(r->srv, r->rcv, 401);
         return respond_msg(r->conn, 401, "authentication failed", NULL);
     }
     struct gw_ctx *ctx = &r->ctx;
@@ -691,9 +756,10 @@ static enum MHD_Result process(struct gw_http_req *r)
 /* The answer once every delivery report is in: 202, or the spool decides. */
 static enum MHD_Result answer(struct gw_http_req *r)
 {
-    if (r->error[0]) {
+    if (r->failed) {
         char why[224];
-        snprintf(why, sizeof(why), "kafka did not acknowledge: %s", r->error);
+        snprintf(why, sizeof(why), "kafka did not acknowledge: %s",
+                 r->error ? r->error : "out of memory");
         return spool_and_answer(r, false, why);
     }
     return accepted(r, 0);
@@ -739,7 +805,7 @@ static enum MHD_Result rate_limited(struct gw_server *srv, struct gw_gen *g,
     if (!*limited)
         return MHD_YES;
     snprintf(ra, sizeof(ra), "%ld", retry);
-    count_request(srv, rcv->name, 429);
+    count_request(srv, rcv, 429);
     HB_LOG(HB_LOG_INFO, "request rate limited", HB_S("receiver", rcv->name),
            HB_I("retry_after_s", retry));
     return respond_msg(conn, 429, "rate limited", ra);
@@ -757,23 +823,23 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
             return res;
     }
     if (atomic_load(&srv->nconns) > srv->max_connections) {
-        count_request(srv, "-", 503);
+        count_request(srv, NULL, 503);
         return respond_msg(conn, 503, "too many connections (limits.max_connections)", "1");
     }
     if (!parse_route(url, name, sizeof(name), key, sizeof(key))) {
-        count_request(srv, "-", 404);
+        count_request(srv, NULL, 404);
         return respond_msg(conn, 404, "not found", NULL);
     }
     struct gw_gen *g = gen_acquire(srv);
     const struct gw_receiver *rcv = gw_config_find_receiver(&g->cfg, name);
     enum MHD_Result res;
     if (!rcv) {
-        count_request(srv, "-", 404);
+        count_request(srv, NULL, 404);
         res = respond_msg(conn, 404, "unknown receiver", NULL);
         goto release;
     }
     if (strcmp(method, "POST") != 0) {
-        count_request(srv, rcv->name, 405);
+        count_request(srv, rcv, 405);
         res = respond_msg(conn, 405, "method not allowed: use POST", NULL);
         goto release;
     }
@@ -797,11 +863,11 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
     *con_cls = r;
     if (key[0]) {
         if (!gw_key_valid(rcv, key)) {
-            count_auth_failure(srv, rcv->name);
+            rm_add(srv, rcv, RM_AUTH_FAILURES, 1);
             HB_LOG(HB_LOG_WARN, "authentication failed", HB_S("audit", "401"),
                    HB_S("receiver", rcv->name), HB_S("remote", r->remote),
                    HB_S("reason", "invalid key in URL"));
-            count_request(srv, rcv->name, 401);
+            count_request(srv, rcv, 401);
             return respond_msg(conn, 401, "authentication failed", NULL);
         }
         r->key_route = true;
