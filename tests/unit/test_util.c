@@ -646,9 +646,10 @@ static void test_realtime_after_ms(void **state)
         hb_realtime_after_ms(cases[i], &ts);
         clock_gettime(CLOCK_REALTIME, &after);
         assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
-        double t = (double)ts.tv_sec + ts.tv_nsec / 1e9, ms = cases[i] / 1e3;
-        assert_true(t >= (double)before.tv_sec + before.tv_nsec / 1e9 + ms);
-        assert_true(t <= (double)after.tv_sec + after.tv_nsec / 1e9 + ms);
+        /* Integer nanoseconds: doubles round at this magnitude. */
+        int64_t t = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, ns = cases[i] * 1000000L;
+        assert_true(t >= (int64_t)before.tv_sec * 1000000000 + before.tv_nsec + ns);
+        assert_true(t <= (int64_t)after.tv_sec * 1000000000 + after.tv_nsec + ns);
     }
 }
 
