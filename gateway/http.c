@@ -711,6 +711,26 @@ static enum MHD_Result publish(struct gw_http_req *r)
 }
 
 /* Authenticates, normalizes and publishes a complete request. */
+/* Takes a token from bucket, or answers 429 with Retry-After (*limited). The
+ * global bucket is taken when the headers arrive, before any work; a
+ * receiver's only once the request proved authentic, so that an
+ * unauthenticated flood cannot spend a sender's tokens. */
+static enum MHD_Result rate_limited(struct gw_server *srv, struct gw_bucket *bucket,
+                                    const struct gw_receiver *rcv, struct MHD_Connection *conn,
+                                    bool *limited)
+{
+    long retry = 1;
+    char ra[32];
+    *limited = !bucket_take(bucket, &retry);
+    if (!*limited)
+        return MHD_YES;
+    snprintf(ra, sizeof(ra), "%ld", retry);
+    count_request(srv, rcv, 429);
+    HB_LOG(HB_LOG_INFO, "request rate limited", HB_S("receiver", rcv->name),
+           HB_I("retry_after_s", retry));
+    return respond_msg(conn, 429, "rate limited", ra);
+}
+
 static enum MHD_Result process(struct gw_http_req *r)
 {
     char ct[128];
@@ -732,6 +752,11 @@ static enum MHD_Result process(struct gw_http_req *r)
         count_request(r->srv, r->rcv, 401);
         return respond_msg(r->conn, 401, "authentication failed", NULL);
     }
+    bool limited;
+    enum MHD_Result res = rate_limited(
+        r->srv, &r->gen->buckets[r->rcv - r->gen->cfg.receivers], r->rcv, r->conn, &limited);
+    if (limited)
+        return res;
     struct gw_ctx *ctx = &r->ctx;
     *ctx = (struct gw_ctx){.rcv = r->rcv, .req = &r->greq};
     hb_now_rfc3339(ctx->time);
@@ -793,24 +818,6 @@ static bool parse_route(const char *url, char *name, size_t nlen, char *key, siz
     return true;
 }
 
-/* Rate limits: the global bucket, then the receiver's. 0 or a 429 answered. */
-static enum MHD_Result rate_limited(struct gw_server *srv, struct gw_gen *g,
-                                    const struct gw_receiver *rcv, struct MHD_Connection *conn,
-                                    bool *limited)
-{
-    long retry = 1;
-    char ra[32];
-    size_t idx = (size_t)(rcv - g->cfg.receivers);
-    *limited = !bucket_take(&g->global, &retry) || !bucket_take(&g->buckets[idx], &retry);
-    if (!*limited)
-        return MHD_YES;
-    snprintf(ra, sizeof(ra), "%ld", retry);
-    count_request(srv, rcv, 429);
-    HB_LOG(HB_LOG_INFO, "request rate limited", HB_S("receiver", rcv->name),
-           HB_I("retry_after_s", retry));
-    return respond_msg(conn, 429, "rate limited", ra);
-}
-
 /* The first call for a request (headers complete): route, limits, key. */
 static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn, const char *url,
                              const char *method, void **con_cls)
@@ -843,7 +850,7 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
         res = respond_msg(conn, 405, "method not allowed: use POST", NULL);
         goto release;
     }
-    res = rate_limited(srv, g, rcv, conn, &limited);
+    res = rate_limited(srv, &g->global, rcv, conn, &limited);
     if (limited)
         goto release;
     struct gw_http_req *r = calloc(1, sizeof(*r));

@@ -67,6 +67,18 @@ def test_per_receiver_rate_limit_leaves_other_receivers_alone(kafka, make_gatewa
     assert push(gw, "other-receiver").status_code == 202
 
 
+def test_unauthenticated_requests_do_not_spend_a_receivers_tokens(kafka, make_gateway):
+    """gen allows a burst of 2: ten requests with a wrong token are 401, not
+    429, and the real sender's two requests still go through."""
+    gw = limits_gateway(kafka, make_gateway)
+    body = json.dumps({"ref": "main", "repository": "https://github.com/acme/lib"}).encode()
+    forged = [gw.post("/webhooks/gen", body, {"Content-Type": "application/json",
+                                              "Authorization": "Bearer wrong"}).status_code
+              for _ in range(10)]
+    assert forged == [401] * 10
+    assert [generic(gw).status_code for _ in range(2)] == [202, 202]
+
+
 def test_slow_loris_is_cut_off_and_others_are_served(kafka, make_gateway):
     gw = limits_gateway(kafka, make_gateway, request_timeout_ms=1000)
     slow = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
