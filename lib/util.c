@@ -132,6 +132,25 @@ bool hb_str_has_suffix(const char *s, const char *suffix)
     return ls >= lx && memcmp(s + ls - lx, suffix, lx) == 0;
 }
 
+char *hb_str_one_line(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    return s;
+}
+
+size_t hb_buf_write_prefix(char *data, size_t size, size_t nmemb, void *buf)
+{
+    struct hb_buf *b = buf;
+    size_t n = size * nmemb, room = b->max > b->len ? b->max - b->len : 0;
+    hb_buf_append(b, data, n < room ? n : room);
+    return n;
+}
+
 char *hb_str_lower(char *s)
 {
     for (char *p = s; *p; p++)

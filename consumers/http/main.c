@@ -202,14 +202,6 @@ static int http_key(void *ud, const struct hb_event *ev, char *out, size_t outle
 }
 
 /* Keeps the start of the reply for error messages; discards the rest. */
-static size_t on_reply(char *p, size_t size, size_t n, void *ud)
-{
-    struct hb_buf *b = ud;
-    size_t len = size * n, room = b->max - b->len;
-    hb_buf_append(b, p, len < room ? len : room);
-    return len;
-}
-
 static struct curl_slist *add_header(struct curl_slist *l, const char *line, bool *ok)
 {
     struct curl_slist *n = curl_slist_append(l, line);
@@ -333,7 +325,7 @@ static enum hb_act http_act(void *ud, const struct hb_batch *b, char *err, size_
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, a->timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "hookbus-http/" HB_VERSION);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_reply);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, hb_buf_write_prefix);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -360,11 +352,8 @@ static enum hb_act http_act(void *ud, const struct hb_batch *b, char *err, size_
                                          CURLE_OK && after > 0)
                 *b->retry_after_ms = after > LONG_MAX / 1000 ? LONG_MAX : (long)after * 1000;
             /* the reply's start, on one line */
-            for (size_t i = 0; i < reply.len; i++)
-                if (reply.p[i] == '\n' || reply.p[i] == '\r')
-                    reply.p[i] = ' ';
-            snprintf(err, errlen, "HTTP %ld%s%.200s", status, reply.len ? ": " : "",
-                     reply.len ? reply.p : "");
+            const char *text = reply.p ? hb_str_one_line(reply.p) : "";
+            snprintf(err, errlen, "HTTP %ld%s%.200s", status, *text ? ": " : "", text);
         }
     }
     HB_LOG(r == HB_ACT_DONE ? HB_LOG_INFO : HB_LOG_WARN, "event forwarded", HB_S("id", id),

@@ -328,25 +328,6 @@ static void handle_put(struct iu *iu, CURL *c)
 }
 
 /* Keeps the start of the response body (Image Updater's error text). */
-static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
-{
-    struct hb_buf *b = ud;
-    size_t n = size * nmemb, room = b->max > b->len ? b->max - b->len : 0;
-    hb_buf_append(b, p, n < room ? n : room);
-    return n;
-}
-
-/* The response text as one printable line. */
-static void clean_text(char *s)
-{
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
-        s[--n] = '\0';
-    for (char *p = s; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = ' ';
-}
-
 /* POSTs one CloudEvent; what the outcome means for the batch. */
 static enum hb_act iu_post(struct iu *iu, const char *body, long *status, char *err, size_t errlen)
 {
@@ -370,7 +351,7 @@ static enum hb_act iu_post(struct iu *iu, const char *body, long *status, char *
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, iu->conf.connect_timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curlerr);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hb_buf_write_prefix);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
     if (iu->conf.tls_ca_file && *iu->conf.tls_ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, iu->conf.tls_ca_file);
@@ -384,7 +365,7 @@ static enum hb_act iu_post(struct iu *iu, const char *body, long *status, char *
         r = iu_classify_status(*status);
         if (r != HB_ACT_DONE) {
             if (resp.p)
-                clean_text(resp.p);
+                hb_str_one_line(resp.p);
             snprintf(err, errlen, "image updater answered %ld: %s", *status,
                      resp.p ? resp.p : "");
         }

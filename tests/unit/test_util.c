@@ -653,6 +653,26 @@ static void test_realtime_after_ms(void **state)
     }
 }
 
+/* Error-text helpers for HTTP replies: one printable line, and a bounded
+ * prefix that never fails the transfer. */
+static void test_reply_helpers(void **state)
+{
+    (void)state;
+    char s[] = "line one\r\nline\ttwo\x7f\n \r\n";
+    assert_string_equal(hb_str_one_line(s), "line one  line two ");
+    char empty[] = "\n\n";
+    assert_string_equal(hb_str_one_line(empty), "");
+    struct hb_buf b;
+    hb_buf_init(&b, 8);
+    char chunk[] = "0123456";
+    assert_int_equal(hb_buf_write_prefix(chunk, 1, 7, &b), 7);
+    assert_int_equal(hb_buf_write_prefix(chunk, 7, 1, &b), 7); /* told all was taken */
+    assert_int_equal(hb_buf_write_prefix(chunk, 1, 7, &b), 7);
+    assert_true(b.len <= 8);
+    assert_memory_equal(b.p, "0123456", 7);
+    hb_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_sha256_hex2),
         cmocka_unit_test(test_ct_equal),
         cmocka_unit_test(test_realtime_after_ms),
+        cmocka_unit_test(test_reply_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

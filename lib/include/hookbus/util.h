@@ -21,6 +21,10 @@ void hb_buf_init(struct hb_buf *b, size_t max);
 int hb_buf_append(struct hb_buf *b, const void *data, size_t n);
 int hb_buf_puts(struct hb_buf *b, const char *s);
 int hb_buf_printf(struct hb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A libcurl CURLOPT_WRITEFUNCTION for a reply that is only quoted in errors:
+ * keeps the first b->max bytes in the struct hb_buf given as CURLOPT_WRITEDATA
+ * and drops the rest without failing the transfer. */
+size_t hb_buf_write_prefix(char *data, size_t size, size_t nmemb, void *buf);
 /* Returns the string (caller frees) and leaves the buffer empty. Never NULL
  * unless allocation fails: an empty buffer gives "". */
 char *hb_buf_steal(struct hb_buf *b);
@@ -34,6 +38,9 @@ int hb_strlcpy(char *dst, const char *src, size_t n);
 char *hb_strndup(const char *s, size_t n);
 bool hb_str_has_prefix(const char *s, const char *prefix);
 bool hb_str_has_suffix(const char *s, const char *suffix);
+/* Makes s one printable line in place (for logs and error headers): trailing
+ * whitespace dropped, other control characters turned into spaces. Returns s. */
+char *hb_str_one_line(char *s);
 /* ASCII lowercase in place; returns s. */
 char *hb_str_lower(char *s);
 
