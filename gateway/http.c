@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "hookbus/arena.h"
 #include "hookbus/crypto.h"
 #include "hookbus/format.h"
 #include "hookbus/log.h"
@@ -32,6 +33,7 @@
 #define WEBHOOK_PREFIX "/webhooks/"
 #define CONN_RESERVE 16   /* connections over max_connections answered 503 */
 #define REAPER_TICK_MS 200
+#define BODY_PREALLOC_MAX (64 * 1024) /* bytes reserved up front from Content-Length */
 
 /* A token bucket: rate tokens a second, at most burst. */
 struct gw_bucket {
@@ -154,6 +156,9 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
 static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status, const char *msg,
                                    const char *retry_after)
 {
+    char mem[2048];
+    struct hb_arena arena = {0};
+    hb_arena_enter(&arena, mem, sizeof(mem));
     cJSON *o = cJSON_CreateObject();
     if (status >= 400) {
         cJSON_AddStringToObject(o, "error", msg);
@@ -164,7 +169,8 @@ static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status,
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     enum MHD_Result r = respond(conn, status, "application/json", s ? s : "{}", retry_after);
-    free(s);
+    cJSON_free(s);
+    hb_arena_leave();
     return r;
 }
 
@@ -604,6 +610,9 @@ static void on_delivery(struct gw_delivery *d, const char *error, bool permanent
  * "spooled": k when k of the events wait in the spool. */
 static enum MHD_Result accepted(struct gw_http_req *r, size_t spooled)
 {
+    char mem[2048];
+    struct hb_arena arena = {0};
+    hb_arena_enter(&arena, mem, sizeof(mem));
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "accepted", (double)r->ctx.nevents);
     cJSON *ids = cJSON_AddArrayToObject(o, "ids");
@@ -617,7 +626,8 @@ static enum MHD_Result accepted(struct gw_http_req *r, size_t spooled)
     cJSON_Delete(o);
     count_request(r->srv, r->rcv, 202);
     enum MHD_Result res = respond(r->conn, 202, "application/json", s ? s : "{}", NULL);
-    free(s);
+    cJSON_free(s);
+    hb_arena_leave();
     return res;
 }
 
@@ -760,7 +770,14 @@ static enum MHD_Result process(struct gw_http_req *r)
     struct gw_ctx *ctx = &r->ctx;
     *ctx = (struct gw_ctx){.rcv = r->rcv, .req = &r->greq};
     hb_now_rfc3339(ctx->time);
+    /* The body's cJSON trees live and die in normalize: one arena for all
+     * their nodes. What outlives it (events, ids) is on the heap. */
+    struct hb_arena arena = {0};
+    hb_arena_enter(&arena, NULL, 0);
     r->rcv->type->normalize(ctx);
+    cJSON_Delete(ctx->original);
+    ctx->original = NULL;
+    hb_arena_leave();
     /* ct is on this stack frame: nothing below reads ctx->req->content_type. */
     /* Events win over "not acted on": a push whose tag deletion is skipped
      * still publishes its other changes. Any other status discards them. */
@@ -880,12 +897,17 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
         r->key_route = true;
     }
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    long len;
-    if (cl && hb_parse_long(cl, 0, 0x7fffffffffffffffL, &len) == 0 &&
-        len > r->cfg->max_body_bytes) {
+    long len = 0;
+    if (cl && hb_parse_long(cl, 0, 0x7fffffffffffffffL, &len) < 0)
+        len = 0;
+    if (len > r->cfg->max_body_bytes) {
         r->too_large = true;
         return finish(r, 413, "request body over limits.max_body_bytes", NULL);
     }
+    /* One allocation for the announced body instead of a doubling per chunk;
+     * capped, so a Content-Length without its bytes holds little memory. */
+    if (len > 0)
+        hb_buf_reserve(&r->body, (size_t)(len < BODY_PREALLOC_MAX ? len : BODY_PREALLOC_MAX));
     return MHD_YES;
 release:
     gen_release(g);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "hookbus/arena.h"
 #include "hookbus/cli.h"
 #include "hookbus/crypto.h"
 #include "hookbus/log.h"
@@ -160,6 +161,7 @@ int main(int argc, char **argv)
     char err[1024];
     bool check = false, urls = false;
     int rc = 2;
+    hb_json_arena_install(); /* before any thread: cJSON's hooks are process-wide */
     if (hb_cli_parse(argc, argv, &cli) < 0)
         return 2;
     if (cli.help) {

@@ -833,7 +833,7 @@ static int decode_data(struct hb_event *ev, avro_value_t *data, char *err, size_
     if (rc != 0)
         snprintf(err, errlen, "%s", j ? "out of memory"
                                       : "avro: cannot convert data to JSON (too deep or ENOMEM)");
-    free(text);
+    cJSON_free(text);
     cJSON_Delete(j);
     return rc;
 }

@@ -66,7 +66,7 @@ static int append_escaped(struct hb_buf *b, const char *s)
         return -1;
     size_t n = strlen(q);
     int r = hb_buf_append(b, q + 1, n - 2);
-    free(q);
+    cJSON_free(q);
     return r;
 }
 
@@ -117,7 +117,7 @@ static int append_value(struct hb_buf *b, const struct hb_event *ev, cJSON **dat
             return append_escaped(b, v->valuestring);
         char *text = cJSON_PrintUnformatted(v);
         int r = text ? append_escaped(b, text) : -1;
-        free(text);
+        cJSON_free(text);
         return r;
     }
     if (n >= sizeof(attr))

@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "hookbus/arena.h"
 #include "hookbus/util.h"
 
 static atomic_int log_level = HB_LOG_INFO;
@@ -133,6 +134,13 @@ void hb_log_emit(enum hb_log_level level, const char *msg, ...)
     const char *lname = level_names[(unsigned)level < 4 ? level : 3];
     va_start(ap, msg);
     if (fmt == HB_LOG_JSON) {
+        /* The line's cJSON tree in a stack arena (when the gateway installed
+         * the hooks and no arena is entered): no malloc per node. */
+        char mem[2048];
+        struct hb_arena arena = {0};
+        bool own = !hb_arena_entered();
+        if (own)
+            hb_arena_enter(&arena, mem, sizeof(mem));
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "time", ts);
         cJSON_AddStringToObject(o, "level", lname);
@@ -154,7 +162,9 @@ void hb_log_emit(enum hb_log_level level, const char *msg, ...)
         if (line && hb_buf_puts(&b, line) != 0)
             hb_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"truncated\":true}", ts,
                           lname);
-        free(line);
+        cJSON_free(line);
+        if (own)
+            hb_arena_leave();
     } else {
         hb_buf_printf(&b, "%s %-5s %s", ts, lname, msg);
         for (struct hb_kv kv = va_arg(ap, struct hb_kv); kv.k; kv = va_arg(ap, struct hb_kv)) {

@@ -42,6 +42,11 @@ static int buf_reserve(struct hb_buf *b, size_t n)
     return 0;
 }
 
+int hb_buf_reserve(struct hb_buf *b, size_t n)
+{
+    return buf_reserve(b, n);
+}
+
 int hb_buf_append(struct hb_buf *b, const void *data, size_t n)
 {
     if (buf_reserve(b, n) < 0)

@@ -348,7 +348,13 @@ bool gw_is_manifest_media_type(const char *media_type)
 cJSON *gw_changed_paths(const cJSON *commits, bool *truncated)
 {
     static const char *const lists[] = {"added", "modified", "removed"};
-    cJSON *out = cJSON_CreateArray();
+    /* The paths seen so far, in an open-addressing set: a push of many
+     * commits over many files must not cost a comparison per pair. Twice
+     * the most paths kept, so a probe run stays short. */
+    enum { SLOTS = 2048 };
+    _Static_assert(SLOTS >= 2 * GW_MAX_CHANGED_PATHS, "set too small for the path cap");
+    const char **seen = calloc(SLOTS, sizeof(*seen));
+    cJSON *out = seen ? cJSON_CreateArray() : NULL;
     int n = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, commits)
@@ -357,21 +363,28 @@ cJSON *gw_changed_paths(const cJSON *commits, bool *truncated)
             const cJSON *p;
             cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(c, lists[l]))
             {
-                bool dup = !cJSON_IsString(p);
-                const cJSON *q;
-                for (q = out->child; q && !dup; q = q->next)
-                    dup = strcmp(q->valuestring, p->valuestring) == 0;
-                if (dup)
+                if (!cJSON_IsString(p))
+                    continue;
+                uint32_t h = 2166136261u; /* FNV-1a */
+                for (const unsigned char *q = (const unsigned char *)p->valuestring; *q; q++)
+                    h = (h ^ *q) * 16777619u;
+                size_t i = h & (SLOTS - 1);
+                while (seen[i] && strcmp(seen[i], p->valuestring) != 0)
+                    i = (i + 1) & (SLOTS - 1);
+                if (seen[i])
                     continue;
                 if (n == GW_MAX_CHANGED_PATHS) {
                     *truncated = true;
+                    free(seen);
                     return out;
                 }
                 cJSON_AddItemToArray(out, cJSON_CreateString(p->valuestring));
+                seen[i] = p->valuestring;
                 n++;
             }
         }
     }
+    free(seen);
     return out;
 }
 
@@ -678,7 +691,7 @@ int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch)
         rc |= hb_event_set(ev, "commit", ch->commit);
     rc |= hb_event_set(ev, "partitionkey", repo);
     rc |= hb_event_set_data(ev, json, strlen(json));
-    free(json);
+    cJSON_free(json);
     json = NULL;
     /* Payload strings reach attributes (subject, ref, tag, ...): an event a
      * consumer would refuse is refused here, before it reaches Kafka. */
@@ -689,7 +702,7 @@ int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch)
     }
     return push_event(ctx, ev, true);
 nomem:
-    free(json);
+    cJSON_free(json);
     hb_event_free(ev);
     gw_set_status(ctx, 500, "out of memory");
     return -1;

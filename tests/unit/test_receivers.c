@@ -534,9 +534,51 @@ static void test_coverage(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* commits[].added/modified/removed: first-seen order across commits and
+ * lists, duplicates and non-strings dropped, cut at GW_MAX_CHANGED_PATHS. */
+static void test_changed_paths(void **state)
+{
+    (void)state;
+    const char *small = "[{\"added\":[\"a\",\"b\"],\"modified\":[\"a\",7],\"removed\":[\"c\"]},"
+                        "{\"added\":[\"c\",\"d\"],\"modified\":null},{\"removed\":[\"b\",\"e\"]}]";
+    cJSON *commits = cJSON_Parse(small);
+    bool truncated = false;
+    cJSON *out = gw_changed_paths(commits, &truncated);
+    char *text = cJSON_PrintUnformatted(out);
+    assert_string_equal(text, "[\"a\",\"b\",\"c\",\"d\",\"e\"]");
+    assert_false(truncated);
+    cJSON_free(text);
+    cJSON_Delete(out);
+    cJSON_Delete(commits);
+
+    /* 3000 commits: every path twice and 1500 distinct in all. */
+    commits = cJSON_CreateArray();
+    for (int i = 0; i < 3000; i++) {
+        char a[32], b[32];
+        snprintf(a, sizeof(a), "dir/file_%d.go", i / 2);
+        snprintf(b, sizeof(b), "dir/file_%d.go", (i / 2 + 1) % 1500);
+        cJSON *c = cJSON_CreateObject();
+        cJSON *m = cJSON_AddArrayToObject(c, "modified");
+        cJSON_AddItemToArray(m, cJSON_CreateString(a));
+        cJSON_AddItemToArray(m, cJSON_CreateString(b));
+        cJSON_AddItemToArray(commits, c);
+    }
+    out = gw_changed_paths(commits, &truncated);
+    assert_true(truncated);
+    assert_int_equal(cJSON_GetArraySize(out), GW_MAX_CHANGED_PATHS);
+    for (int i = 0; i < GW_MAX_CHANGED_PATHS; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "dir/file_%d.go", i);
+        assert_string_equal(cJSON_GetArrayItem(out, i)->valuestring, want);
+    }
+    cJSON_Delete(out);
+    cJSON_Delete(commits);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_changed_paths),
         cmocka_unit_test(test_every_fixture),
         cmocka_unit_test(test_auth_and_malformed),
         cmocka_unit_test(test_coverage),

@@ -18,8 +18,8 @@ void *hb_json_parse(const char *buf, size_t len);
 
 /* Encodes as a JSON object: Integer and Boolean attributes as JSON numbers and
  * booleans, others as strings. JSON data (per datacontenttype) that parses
- * goes in "data" verbatim; other data as "data_base64". Caller frees. NULL on
- * ENOMEM. */
+ * goes in "data" verbatim; other data as "data_base64". Caller frees (free();
+ * so not inside an arena of hookbus/arena.h). NULL on ENOMEM. */
 char *hb_event_to_json(const struct hb_event *ev);
 
 /* Decodes one structured event from buf[len] and validates it. JSON "data" is

@@ -19,6 +19,9 @@ void hb_buf_init(struct hb_buf *b, size_t max);
 /* Appends n bytes. Returns 0, or -1 when max would be exceeded or on ENOMEM
  * (the buffer keeps what it had). */
 int hb_buf_append(struct hb_buf *b, const void *data, size_t n);
+/* Makes room for n more bytes at once (a known length: one allocation, not a
+ * doubling per append). 0, or -1 as hb_buf_append. */
+int hb_buf_reserve(struct hb_buf *b, size_t n);
 int hb_buf_puts(struct hb_buf *b, const char *s);
 int hb_buf_printf(struct hb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A libcurl CURLOPT_WRITEFUNCTION for a reply that is only quoted in errors:
