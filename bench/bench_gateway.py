@@ -61,6 +61,23 @@ def mem_kb(pid, field):
     return None
 
 
+def cpu_seconds(pids):
+    """utime + stime of the processes (and their child processes: nginx's
+    workers), in seconds."""
+    total, hz = 0, os.sysconf("SC_CLK_TCK")
+    todo = list(pids)
+    while todo:
+        pid = todo.pop()
+        try:
+            f = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(f[11]) + int(f[12])
+            for t in pathlib.Path(f"/proc/{pid}/task").iterdir():
+                todo += [int(c) for c in (t / "children").read_text().split()]
+        except OSError:
+            pass
+    return total / hz
+
+
 def wrk(url, body_file, headers, conns, duration, threads=2):
     args = ["wrk", "-t", str(min(threads, conns)), "-c", str(conns), "-d", f"{duration}s",
             "--timeout", "5s", "-s", str(ROOT / "bench" / "post.lua"), url, "--",
@@ -78,10 +95,16 @@ def wrk(url, body_file, headers, conns, duration, threads=2):
             "non2xx": r["status"], "socket_errors": errors - r["status"]}
 
 
-def start_nginx(tmp, port):
+def start_nginx(tmp, port, tls_port):
+    """nginx `return 202` on port, and the same over TLS on tls_port with a
+    self-signed P-256 certificate (as the gateway's generated one)."""
     d = tmp / "nginx"
     for sub in ("logs", "tmp"):
         (d / sub).mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=localhost", "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
+                   check=True, capture_output=True)
     conf = d / "nginx.conf"
     conf.write_text(f"""daemon off;
 worker_processes auto;
@@ -100,6 +123,12 @@ http {{
     listen 127.0.0.1:{port};
     location / {{ default_type application/json; return 202 '{{"accepted":1}}'; }}
   }}
+  server {{
+    listen 127.0.0.1:{tls_port} ssl;
+    ssl_certificate {d}/cert.pem;
+    ssl_certificate_key {d}/key.pem;
+    location / {{ default_type application/json; return 202 '{{"accepted":1}}'; }}
+  }}
 }}
 """)
     p = subprocess.Popen(["nginx", "-p", str(d), "-c", str(conf), "-e", str(d / "logs/error.log")],
@@ -108,6 +137,7 @@ http {{
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
+            socket.create_connection(("127.0.0.1", tls_port), 0.2).close()
             return p
         except OSError:
             time.sleep(0.05)
@@ -157,15 +187,20 @@ plot '{data}' index 0 using 1:2 with linespoints title 'gateway p50', \\
     return True
 
 
-def table(rows, ratios, rss):
-    out = ["| target | conns | req/s | p50 ms | p90 ms | p99 ms | errors |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+def table(rows, ratios, ratios_tls, rss):
+    out = ["| target | conns | req/s | p50 ms | p90 ms | p99 ms | errors | server CPU us/req |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
+        cpu = r.get("cpu_us_per_req")
         out.append(f"| {r['target']} | {r['conns']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | "
-                   f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |")
+                   f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | "
+                   f"{'%.1f' % cpu if cpu is not None else '-'} |")
     out.append("")
     for c, v in sorted(ratios.items(), key=lambda kv: int(kv[0])):
         out.append(f"- gateway (GitHub push) / nginx throughput at {c} connections: "
+                   f"**{v * 100:.0f} %**")
+    for c, v in sorted(ratios_tls.items(), key=lambda kv: int(kv[0])):
+        out.append(f"- over TLS, gateway / nginx throughput at {c} connections: "
                    f"**{v * 100:.0f} %**")
     out.append(f"- gateway peak RSS (VmHWM) over the whole run: **{rss['vmhwm_kb'] / 1024:.1f} MB** "
                f"(idle after start: {rss['idle_kb'] / 1024:.1f} MB)")
@@ -236,7 +271,11 @@ receivers:
         hub.write_bytes((ROOT / "tests/fixtures/dockerhub/push.json").read_bytes())
         sig = "sha256=" + hmac.new(SECRET.encode(), gh.read_bytes(), hashlib.sha256).hexdigest()
         key = hashlib.sha256(("hub" + HUB_SECRET).encode()).hexdigest()
-        gh_headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": sig}
+        # The headers GitHub sends with every delivery (the delivery id names
+        # the event, as in production; without it the id is the body's hash).
+        gh_headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": sig,
+                      "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+                      "X-GitHub-Hook-ID": "292430182", "User-Agent": "GitHub-Hookshot/044aadd"}
         # A sanity request of each before measuring: 202 or the bench is meaningless.
         import requests
         for path, body, h in ((f"/webhooks/gh", gh.read_bytes(), gh_headers),
@@ -247,42 +286,53 @@ receivers:
         # The same gateway configuration over TLS (self-signed certificate).
         (tmp / "gw-tls").mkdir()
         gw_tls = conftest.Gateway(tmp / "gw-tls", config.replace("enabled: false", "enabled: true"))
-        nport = free_port()
-        nginx = start_nginx(tmp, nport)
+        nport, nport_tls = free_port(), free_port()
+        nginx = start_nginx(tmp, nport, nport_tls)
         targets = [("gateway-github", gw.url("/webhooks/gh"), gh, gh_headers, conns),
                    ("gateway-dockerhub", gw.url(f"/webhooks/hub/{key}"), hub, {},
                     [c for c in conns if c in (32, 256)] or conns),
                    ("gateway-github-tls", gw_tls.url("/webhooks/gh"), gh, gh_headers,
                     [c for c in conns if c in (32, 256)] or conns),
-                   ("nginx", f"http://127.0.0.1:{nport}/webhooks/gh", gh, gh_headers, conns)]
+                   ("nginx", f"http://127.0.0.1:{nport}/webhooks/gh", gh, gh_headers, conns),
+                   ("nginx-tls", f"https://127.0.0.1:{nport_tls}/webhooks/gh", gh, gh_headers,
+                    [c for c in conns if c in (32, 256)] or conns)]
         rows = []
         for c in conns:
             for name, url, body, h, cs in targets:
                 if c not in cs:
                     continue
+                pid = {"gateway-github": gw, "gateway-dockerhub": gw,
+                       "gateway-github-tls": gw_tls}.get(name)
+                pid = pid.proc.pid if pid else nginx.pid
+                cpu0 = cpu_seconds([pid])
                 r = wrk(url, body, h, c, a.duration)
+                r["cpu_us_per_req"] = ((cpu_seconds([pid]) - cpu0) * 1e6 / r["requests"]
+                                       if r["requests"] else None)
                 r["target"] = name
                 rows.append(r)
                 print(f"{name:18} c={c:4} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  "
                       f"p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}", flush=True)
         rss = {"idle_kb": idle_kb, "vmhwm_kb": mem_kb(gw.proc.pid, "VmHWM"),
                "vmrss_end_kb": mem_kb(gw.proc.pid, "VmRSS")}
-        ratios = {}
+        ratios, ratios_tls = {}, {}
         for c in conns:
-            g = [r for r in rows if r["target"] == "gateway-github" and r["conns"] == c]
-            n = [r for r in rows if r["target"] == "nginx" and r["conns"] == c]
-            if g and n and n[0]["rps"]:
-                ratios[str(c)] = g[0]["rps"] / n[0]["rps"]
+            for gname, nname, out in (("gateway-github", "nginx", ratios),
+                                      ("gateway-github-tls", "nginx-tls", ratios_tls)):
+                g = [r for r in rows if r["target"] == gname and r["conns"] == c]
+                n = [r for r in rows if r["target"] == nname and r["conns"] == c]
+                if g and n and n[0]["rps"]:
+                    out[str(c)] = g[0]["rps"] / n[0]["rps"]
         info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "machine": machine(), "duration": a.duration,
                 "github_body_bytes": gh.stat().st_size, "dockerhub_body_bytes": hub.stat().st_size,
                 "kafka": "mock-kafka (librdkafka mock cluster), acks=all",
                 "kafka_properties": a.prop, "rows": rows,
-                "ratio_gateway_to_nginx": ratios, "gateway_memory": rss,
+                "ratio_gateway_to_nginx": ratios, "ratio_gateway_tls_to_nginx_tls": ratios_tls,
+                "gateway_memory": rss,
                 "targets": {"ratio_256_min": 0.40, "p99_32_max_ms": 10, "rss_max_mb": 32}}
         out = RESULTS / ("gateway-props.json" if a.prop else "gateway.json")
         out.write_text(json.dumps(info, indent=2) + "\n")
-        text = table(rows, ratios, rss)
+        text = table(rows, ratios, ratios_tls, rss)
         print()
         print(text)
         png = RESULTS / ("latency-props.png" if a.prop else "latency.png")
