@@ -50,10 +50,8 @@ void hb_event_free(struct hb_event *ev)
 {
     if (!ev)
         return;
-    for (size_t i = 0; i < ev->nattrs; i++) {
-        free(ev->attrs[i].name);
-        free(ev->attrs[i].value);
-    }
+    for (size_t i = 0; i < ev->nattrs; i++)
+        free(ev->attrs[i].name); /* the value is in the same block */
     free(ev->attrs);
     free(ev->data);
     free(ev);
@@ -101,36 +99,34 @@ const char *hb_event_get(const struct hb_event *ev, const char *name)
 int hb_event_set_typed(struct hb_event *ev, const char *name, const char *value,
                        enum hb_attr_type type)
 {
-    if (!hb_attr_name_valid(name) || !value || strlen(value) > HB_EVENT_MAX_ATTR_VALUE)
+    if (!hb_attr_name_valid(name) || !value)
         return -1;
-    char *v = strdup(value);
-    if (!v)
+    size_t vlen = strlen(value), nlen = strlen(name);
+    if (vlen > HB_EVENT_MAX_ATTR_VALUE)
         return -1;
     struct hb_attr *a = (struct hb_attr *)hb_event_find(ev, name);
-    if (a) {
-        free(a->value);
-        a->value = v;
-        a->type = type;
-        return 0;
-    }
-    if (ev->nattrs >= HB_EVENT_MAX_ATTRS)
-        goto fail;
-    if (ev->nattrs == ev->cap) {
+    if (!a && ev->nattrs >= HB_EVENT_MAX_ATTRS)
+        return -1;
+    if (!a && ev->nattrs == ev->cap) {
         size_t ncap = ev->cap ? ev->cap * 2 : 16;
         struct hb_attr *na = realloc(ev->attrs, ncap * sizeof(*na));
         if (!na)
-            goto fail;
+            return -1;
         ev->attrs = na;
         ev->cap = ncap;
     }
-    char *n = strdup(name);
-    if (!n)
-        goto fail;
-    ev->attrs[ev->nattrs++] = (struct hb_attr){.name = n, .value = v, .type = type};
+    /* Name and value in one block ("name\0value\0"), freed through name. */
+    char *block = malloc(nlen + vlen + 2);
+    if (!block)
+        return -1;
+    memcpy(block, name, nlen + 1);
+    memcpy(block + nlen + 1, value, vlen + 1);
+    if (a)
+        free(a->name);
+    else
+        a = &ev->attrs[ev->nattrs++];
+    *a = (struct hb_attr){.name = block, .value = block + nlen + 1, .type = type};
     return 0;
-fail:
-    free(v);
-    return -1;
 }
 
 int hb_event_set(struct hb_event *ev, const char *name, const char *value)
@@ -143,7 +139,6 @@ int hb_event_unset(struct hb_event *ev, const char *name)
     for (size_t i = 0; i < ev->nattrs; i++) {
         if (strcmp(ev->attrs[i].name, name) == 0) {
             free(ev->attrs[i].name);
-            free(ev->attrs[i].value);
             memmove(&ev->attrs[i], &ev->attrs[i + 1], (ev->nattrs - i - 1) * sizeof(ev->attrs[0]));
             ev->nattrs--;
             return 0;

@@ -22,7 +22,7 @@ enum hb_attr_type {
 };
 
 struct hb_attr {
-    char *name;
+    char *name;  /* one allocation holds both: free(name) frees value too */
     char *value;
     enum hb_attr_type type;
 };
