@@ -1140,19 +1140,22 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
             goto fail;
         atomic_store(&current_cert, c);
     }
-    /* Daemons are started from cfg before it moves into the generation. */
-    srv->daemon = start_daemon(srv, cfg, cfg->listen, true, err, errlen);
+    /* The generation exists before the first connection can arrive: a
+     * request right after "listening" (a readiness probe, a fast sender)
+     * takes its reference from it. cfg moves into it here. */
+    struct gw_gen *g = gen_new(cfg);
+    if (!g) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    atomic_store(&srv->gen, g);
+    srv->daemon = start_daemon(srv, &g->cfg, g->cfg.listen, true, err, errlen);
     if (!srv->daemon)
         goto fail;
     if (srv->separate_admin) {
-        srv->admin = start_daemon(srv, cfg, cfg->admin_listen, false, err, errlen);
+        srv->admin = start_daemon(srv, &g->cfg, g->cfg.admin_listen, false, err, errlen);
         if (!srv->admin)
             goto fail;
-    }
-    atomic_store(&srv->gen, gen_new(cfg));
-    if (!atomic_load(&srv->gen)) {
-        snprintf(err, errlen, "out of memory");
-        goto fail;
     }
     if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
         snprintf(err, errlen, "cannot start the connection reaper thread");

@@ -7,8 +7,8 @@ import subprocess
 import requests
 import urllib3
 
-from conftest import (BIN, GITHUB_SECRET, ROOT, TOKEN, fixture_bytes, github_post,
-                      headers_of, wait_for)
+from conftest import (BASE_CONFIG, BIN, GITHUB_SECRET, ROOT, TOKEN, fixture_bytes,
+                      github_post, headers_of, wait_for)
 
 urllib3.disable_warnings()
 
@@ -261,3 +261,53 @@ receivers:
                                "X-Hub-Signature-256": sign(GITHUB_SECRET, body)})
     assert r.status_code == 202
     assert not any("SELF-SIGNED" in l.get("msg", "") for l in gw.lines())
+
+
+def test_requests_during_startup_are_answered(kafka, make_gateway):
+    """A sender (or a probe) hammering the port while the gateway starts: every
+    connection that gets an answer gets a real one, and the gateway neither
+    crashes nor leaks (its exit status and sanitizer output are checked when
+    the fixture stops it). The listening socket is open before the server's
+    state is complete; a request in that window once read a NULL config."""
+    import socket
+    import threading
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    body = json.dumps({"ref": "main", "repository": "https://github.com/acme/lib"}).encode()
+    request = (f"POST /webhooks/gen HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n"
+               f"Connection: close\r\n\r\n").encode() + body
+    statuses, stop = [], threading.Event()
+
+    def hammer():
+        while not stop.is_set() and len(statuses) < 20:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+                    c.sendall(request)
+                    reply = b""
+                    while b"\r\n" not in reply:
+                        chunk = c.recv(4096)
+                        if not chunk:
+                            break
+                        reply += chunk
+                    if reply:
+                        statuses.append(reply.split(b" ", 2)[1])
+            except OSError:
+                pass  # not listening yet
+
+    t = threading.Thread(target=hammer)
+    t.start()
+    try:
+        config = BASE_CONFIG.format(brokers=kafka.bootstrap, format="binary", timeout=5000,
+                                    max_body=2097152, token=TOKEN).replace(
+            "listen: 127.0.0.1:0", f"listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:0")
+        gw = make_gateway(kafka.bootstrap, config=config)
+        wait_for(lambda: len(statuses) >= 20 or None, timeout=60, what="20 answers")
+    finally:
+        stop.set()
+        t.join(30)
+    assert gw.proc.poll() is None, "the gateway died during startup"
+    # 202 once Kafka is reachable; 503 only while it is not yet.
+    assert set(statuses) <= {b"202", b"503"}, statuses
+    assert b"202" in statuses, statuses
