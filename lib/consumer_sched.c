@@ -30,23 +30,45 @@ static uint32_t fnv1a(const char *s)
     return h;
 }
 
+#define DD_MIN_BUCKETS 64
+#define DD_MAX_BUCKETS ((size_t)1 << 20)
+
 struct hb_dedup *hb_dedup_new(long window_ms, size_t max_entries)
 {
     struct hb_dedup *d = calloc(1, sizeof(*d));
-    size_t nb = 64;
     if (!d)
         return NULL;
-    while (nb < max_entries / 2 && nb < ((size_t)1 << 20))
-        nb <<= 1;
-    d->buckets = calloc(nb, sizeof(*d->buckets));
+    /* The table starts small and doubles with the number of ids (dd_grow):
+     * sized for max_entries up front it was 1 MiB for the runtime's 200000,
+     * paged in at random by the hashes of the first few hundred events. */
+    d->buckets = calloc(DD_MIN_BUCKETS, sizeof(*d->buckets));
     if (!d->buckets) {
         free(d);
         return NULL;
     }
-    d->mask = nb - 1;
+    d->mask = DD_MIN_BUCKETS - 1;
     d->window_ms = window_ms;
     d->max = max_entries ? max_entries : 1;
     return d;
+}
+
+/* Doubles the bucket array once there are two ids per bucket (up to
+ * DD_MAX_BUCKETS); without memory it keeps the current one, only slower. */
+static void dd_grow(struct hb_dedup *d)
+{
+    size_t nb = (d->mask + 1) * 2;
+    if (d->n < 2 * (d->mask + 1) || nb > DD_MAX_BUCKETS)
+        return;
+    struct dd_entry **b = calloc(nb, sizeof(*b));
+    if (!b)
+        return;
+    for (struct dd_entry *e = d->qhead; e; e = e->qnext) {
+        e->hnext = b[e->hash & (nb - 1)];
+        b[e->hash & (nb - 1)] = e;
+    }
+    free(d->buckets);
+    d->buckets = b;
+    d->mask = nb - 1;
 }
 
 /* Unlinks and frees the oldest entry. */
@@ -100,6 +122,7 @@ bool hb_dedup_seen(struct hb_dedup *d, const char *id, int64_t now_ms)
         d->qhead = e;
     d->qtail = e;
     d->n++;
+    dd_grow(d);
     return false;
 }
 
