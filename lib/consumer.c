@@ -13,6 +13,7 @@
  * commits, and starts afresh on the next assignment. A generation number
  * tells results that come back after that from current ones. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -34,6 +35,9 @@
 #define LAG_EVERY_MS 5000
 #define READY_CACHE_MS 2000
 #define CANCEL_WAIT_MS 5000 /* after app->cancel */
+#define ITEM_OVERHEAD 1024  /* per held message: attributes, item, librdkafka's op */
+#define TRIM_AFTER_BYTES (256 * 1024)
+#define HOLD_MS 2000        /* see hold_bytes */
 
 /* One consumed message while it is being handled. */
 struct item {
@@ -42,6 +46,7 @@ struct item {
     size_t part;         /* index into c->parts */
     unsigned gen;
     int attempts;        /* for the dead-letter headers */
+    size_t bytes;        /* charged to c->inflight_bytes */
     char *error;         /* why it is dead-lettered */
     struct item *next;   /* dead-letter retry list */
 };
@@ -97,6 +102,8 @@ struct hb_consumer {
     size_t nparts;
     unsigned gen;
     long inflight;
+    size_t inflight_bytes, trim_at; /* trim_at: malloc_trim once idle again (0: no) */
+    int64_t hold_since;             /* over max_in_flight_bytes since (0: not) */
     bool paused, draining;
     int64_t lag_at;
     unsigned int seed;
@@ -106,7 +113,7 @@ struct hb_consumer {
 
     struct hb_counter *m_consumed, *m_filtered, *m_dedup, *m_acted, *m_retried, *m_dead,
         *m_undecodable, *m_actions;
-    struct hb_gauge *m_inflight;
+    struct hb_gauge *m_inflight, *m_inflight_bytes;
     struct hb_histogram *m_latency;
 };
 
@@ -133,6 +140,7 @@ static void item_free(struct hb_consumer *c, struct item *it)
     hb_event_free(it->ev);
     rd_kafka_message_destroy(it->rkm);
     free(it->error);
+    c->inflight_bytes -= it->bytes;
     free(it);
     c->inflight--;
 }
@@ -553,6 +561,9 @@ static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
     it->rkm = m;
     it->gen = c->gen;
     c->inflight++;
+    /* the raw message, its decoded copy (charged below) and bookkeeping */
+    it->bytes = m->len + m->key_len + ITEM_OVERHEAD;
+    c->inflight_bytes += it->bytes;
     hb_counter_add(c->m_consumed, 1);
     it->part = part_index(c, rd_kafka_topic_name(m->rkt), m->partition);
     if (it->part == SIZE_MAX || hb_offsets_push(&c->parts[it->part].off, m->offset) < 0) {
@@ -562,7 +573,12 @@ static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
         return;
     }
     enum hb_ce_mode mode;
-    if (hb_kafka_decode_message(m, &it->ev, &mode, err, sizeof(err)) < 0) {
+    int dr = hb_kafka_decode_message(m, &it->ev, &mode, err, sizeof(err));
+    if (it->ev) {
+        c->inflight_bytes += it->ev->data_len;
+        it->bytes += it->ev->data_len;
+    }
+    if (dr < 0) {
         hb_counter_add(c->m_undecodable, 1);
         size_t n = strlen("undecodable: ") + strlen(err) + 1;
         if ((it->error = malloc(n)))
@@ -604,11 +620,52 @@ static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
     enqueue_ready(c, j);
 }
 
-/* Pauses consumption while too many messages are held; resumes at half. */
+static bool over_bytes(const struct hb_consumer *c)
+{
+    return c->inflight_bytes >= (size_t)c->cfg->max_in_flight_bytes;
+}
+
+static bool over_limit(const struct hb_consumer *c)
+{
+    return c->inflight >= c->cfg->max_in_flight || over_bytes(c);
+}
+
+/* Over max_in_flight_bytes the runtime first just stops taking messages from
+ * librdkafka (whose own queue is bounded by queued.max.messages.kbytes) for
+ * up to HOLD_MS: most bursts are worked off by then, and a pause costs more
+ * (librdkafka drops what it prefetched and, measured with 2.0, fetches
+ * again only about a second after the resume). Not polling also delays a
+ * rebalance callback, hence the bound. Returns true while holding. */
+static bool hold_bytes(struct hb_consumer *c, int64_t now)
+{
+    if (!over_bytes(c))
+        c->hold_since = 0;
+    else if (!c->hold_since)
+        c->hold_since = now;
+    return c->hold_since && !c->paused && now - c->hold_since < HOLD_MS;
+}
+
+/* Waits up to ms for a worker's result: the loop's sleep while it does not
+ * poll Kafka. */
+static void wait_done(struct hb_consumer *c, long ms)
+{
+    pthread_mutex_lock(&c->mu);
+    if (!c->done_head && !atomic_load(&c->stop)) {
+        struct timespec ts;
+        hb_realtime_after_ms(ms, &ts);
+        pthread_cond_timedwait(&c->done_cv, &c->mu, &ts);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Pauses consumption while too many messages are held, or too many bytes
+ * for longer than HOLD_MS; resumes when both are down to half. */
 static void flow_control(struct hb_consumer *c)
 {
-    bool want = c->paused ? c->inflight > c->cfg->max_in_flight / 2
-                          : c->inflight >= c->cfg->max_in_flight;
+    bool held_out = c->hold_since && hb_mono_ms() - c->hold_since >= HOLD_MS;
+    bool want = c->paused ? c->inflight > c->cfg->max_in_flight / 2 ||
+                                c->inflight_bytes > (size_t)c->cfg->max_in_flight_bytes / 2
+                          : c->inflight >= c->cfg->max_in_flight || (over_bytes(c) && held_out);
     if (want == c->paused)
         return;
     rd_kafka_topic_partition_list_t *a = NULL;
@@ -622,6 +679,19 @@ static void flow_control(struct hb_consumer *c)
     c->paused = want;
     HB_LOG(HB_LOG_INFO, want ? "consumption paused" : "consumption resumed",
            HB_I("in_flight", c->inflight));
+}
+
+/* After a burst, once nothing is held any more, hands the heap's free pages
+ * back to the system: a consumer sits idle most of its life, and without
+ * this it kept the burst's peak resident. */
+static void trim_when_idle(struct hb_consumer *c)
+{
+    if (c->inflight_bytes > c->trim_at)
+        c->trim_at = c->inflight_bytes;
+    if (c->inflight || c->trim_at < TRIM_AFTER_BYTES)
+        return;
+    malloc_trim(0);
+    c->trim_at = 0;
 }
 
 static void update_lag(struct hb_consumer *c)
@@ -830,6 +900,8 @@ static rd_kafka_conf_t *consumer_conf(struct hb_consumer *c, char *err, size_t e
     for (size_t i = 0; i < HB_ARRAY_LEN(defaults); i++)
         if (rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], err, errlen))
             goto fail;
+    if (hb_kafka_consumer_defaults(conf, err, errlen) < 0)
+        goto fail;
     for (size_t i = 0; i < c->cfg->kafka_props.n; i++) {
         char e[256];
         if (rd_kafka_conf_set(conf, c->cfg->kafka_props.keys[i], c->cfg->kafka_props.values[i], e,
@@ -841,6 +913,8 @@ static rd_kafka_conf_t *consumer_conf(struct hb_consumer *c, char *err, size_t e
     for (size_t i = 0; i < HB_ARRAY_LEN(forced); i++)
         if (rd_kafka_conf_set(conf, forced[i][0], forced[i][1], err, errlen))
             goto fail;
+    if (hb_kafka_consumer_fit(conf, &c->cfg->kafka_props, err, errlen) < 0)
+        goto fail;
     char v[256];
     size_t vl = sizeof(v);
     if (rd_kafka_conf_get(conf, "partition.assignment.strategy", v, &vl) == RD_KAFKA_CONF_OK &&
@@ -909,6 +983,8 @@ static void make_metrics(struct hb_consumer *c)
             hb_metrics_counter(c->metrics, counters[i].name, counters[i].help, NULL);
     c->m_inflight = hb_metrics_gauge(c->metrics, "hookbus_consumer_in_flight",
                                      "Messages consumed and not yet handled", NULL);
+    c->m_inflight_bytes = hb_metrics_gauge(c->metrics, "hookbus_consumer_in_flight_bytes",
+                                           "Bytes of the messages held (raw and decoded)", NULL);
     c->m_latency = hb_metrics_histogram(c->metrics, "hookbus_consumer_act_duration_seconds",
                                         "Duration of one action attempt", NULL, buckets,
                                         HB_ARRAY_LEN(buckets));
@@ -1009,11 +1085,14 @@ int hb_consumer_run(struct hb_consumer *c)
     long wait = POLL_MAX_MS;
     while (!atomic_load(&c->stop)) {
         /* a burst of up to 500 messages, then the bookkeeping below */
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, (int)wait);
+        rd_kafka_message_t *m = NULL;
+        if (hold_bytes(c, hb_mono_ms()))
+            wait_done(c, wait);
+        else
+            m = rd_kafka_consumer_poll(c->rk, (int)wait);
         for (int i = 1; m; i++) {
             handle_message(c, m);
-            m = i < 500 && c->inflight < c->cfg->max_in_flight ? rd_kafka_consumer_poll(c->rk, 0)
-                                                                : NULL;
+            m = i < 500 && !over_limit(c) ? rd_kafka_consumer_poll(c->rk, 0) : NULL;
         }
         if (c->dlq)
             rd_kafka_poll(c->dlq, 0);
@@ -1023,7 +1102,9 @@ int hb_consumer_run(struct hb_consumer *c)
         commit(c, false);
         flow_control(c);
         hb_gauge_set(c->m_inflight, c->inflight);
+        hb_gauge_set(c->m_inflight_bytes, (double)c->inflight_bytes);
         update_lag(c);
+        trim_when_idle(c);
     }
     HB_LOG(HB_LOG_INFO, "consumer stopping");
     rc = 0;

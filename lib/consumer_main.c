@@ -28,8 +28,9 @@ static void usage(FILE *out, const struct hb_consumer_app *app)
             "\n"
             "common keys: kafka.{brokers,group,topics,properties}, filter, dedup_window,\n"
             "debounce, retry.{max_attempts,initial_backoff,max_backoff}, dead_letter_topic,\n"
-            "admin_listen, concurrency, max_in_flight, drain_timeout. Any scalar key can be\n"
-            "set with HOOKBUS_<KEY>, e.g. HOOKBUS_KAFKA_BROKERS, HOOKBUS_RETRY_MAX_ATTEMPTS.\n",
+            "admin_listen, concurrency, max_in_flight, max_in_flight_bytes, drain_timeout. Any\n"
+            "scalar key can be set with HOOKBUS_<KEY>, e.g. HOOKBUS_KAFKA_BROKERS,\n"
+            "HOOKBUS_RETRY_MAX_ATTEMPTS.\n",
             app->name);
     if (app->help)
         fprintf(out, "\n%s", app->help);

@@ -73,6 +73,52 @@ fail:
     return NULL;
 }
 
+/* A few events in flight is all a webhook consumer needs: what it does not
+ * prefetch it reads on the next fetch, a round trip later. A message larger
+ * than these limits is still fetched whole (the broker returns the first
+ * record batch of a fetch whatever its size). */
+static const char *const consumer_defaults[][2] = {
+    {"queued.max.messages.kbytes", "1024"}, /* librdkafka: 65536 */
+    {"queued.min.messages", "100"},         /* per partition; librdkafka: 100000 */
+    {"fetch.max.bytes", "1048576"},         /* librdkafka: 52428800 */
+    {"max.partition.fetch.bytes", "262144"}, /* librdkafka: 1048576 */
+};
+
+int hb_kafka_consumer_defaults(rd_kafka_conf_t *conf, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof(consumer_defaults) / sizeof(consumer_defaults[0]); i++)
+        if (rd_kafka_conf_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], err,
+                              errlen) != RD_KAFKA_CONF_OK)
+            return -1;
+    return 0;
+}
+
+static long conf_long(rd_kafka_conf_t *conf, const char *name)
+{
+    char v[64];
+    size_t vl = sizeof(v);
+    char *end;
+    if (rd_kafka_conf_get(conf, name, v, &vl) != RD_KAFKA_CONF_OK)
+        return -1;
+    long n = strtol(v, &end, 10);
+    return end != v && *end == '\0' ? n : -1;
+}
+
+int hb_kafka_consumer_fit(rd_kafka_conf_t *conf, const struct hb_kv_list *props, char *err,
+                          size_t errlen)
+{
+    for (size_t i = 0; props && i < props->n; i++)
+        if (strcmp(props->keys[i], "fetch.max.bytes") == 0)
+            return 0;
+    long msg = conf_long(conf, "message.max.bytes"), fetch = conf_long(conf, "fetch.max.bytes");
+    if (msg <= fetch)
+        return 0;
+    char v[32];
+    snprintf(v, sizeof(v), "%ld", msg);
+    return rd_kafka_conf_set(conf, "fetch.max.bytes", v, err, errlen) == RD_KAFKA_CONF_OK ? 0
+                                                                                          : -1;
+}
+
 struct hb_mock_cluster {
     rd_kafka_t *rk;
     rd_kafka_mock_cluster_t *mc;

@@ -25,6 +25,8 @@
 
 #define MAX_URL 4096
 
+#define KUBE_POOL_MAX 8 /* idle handles kept (consumer concurrency is 4 by default) */
+
 struct kube {
     char *cluster, *server;
     char *ca_file, *cert_file, *key_file; /* paths */
@@ -41,6 +43,13 @@ struct kube {
     struct timespec token_mtime;
     off_t token_size;
     ino_t token_ino;
+
+    /* Idle handles of finished requests, kept for their open connection
+     * (and TLS session): a refresh reuses one instead of a TCP connection
+     * and TLS handshake per PATCH. One thread uses a handle at a time. */
+    pthread_mutex_t pool_lock;
+    CURL *pool[KUBE_POOL_MAX];
+    size_t npool;
 };
 
 static void wipe_free(char *s)
@@ -80,6 +89,9 @@ void kube_free(struct kube *k)
     wipe_free(k->token);
     free(k->token_file);
     pthread_mutex_destroy(&k->lock);
+    while (k->npool)
+        curl_easy_cleanup(k->pool[--k->npool]);
+    pthread_mutex_destroy(&k->pool_lock);
     free(k);
 }
 
@@ -300,6 +312,7 @@ struct kube *kube_new(const struct kube_opts *o, char *err, size_t errlen)
         return NULL;
     }
     pthread_mutex_init(&k->lock, NULL);
+    pthread_mutex_init(&k->pool_lock, NULL);
     k->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
     k->max_response = o->max_response ? o->max_response : 64u << 20;
     int rc = o->kubeconfig && o->kubeconfig[0]
@@ -392,7 +405,36 @@ static void status_message(const char *body, char *out, size_t outlen)
     cJSON_Delete(j);
 }
 
-static CURL *make_handle(struct kube *k, const char *method, const char *path,
+/* A pooled handle (default options, its connection kept), or a new one. */
+static CURL *handle_get(struct kube *k)
+{
+    CURL *c = NULL;
+    pthread_mutex_lock(&k->pool_lock);
+    if (k->npool)
+        c = k->pool[--k->npool];
+    pthread_mutex_unlock(&k->pool_lock);
+    return c ? c : curl_easy_init();
+}
+
+/* Returns a handle to the pool (or frees it when the pool is full), its
+ * options reset (they point at the finished request's headers and sink) but
+ * its connection kept. */
+static void handle_put(struct kube *k, CURL *c)
+{
+    curl_easy_reset(c);
+    pthread_mutex_lock(&k->pool_lock);
+    if (k->npool < KUBE_POOL_MAX) {
+        k->pool[k->npool++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&k->pool_lock);
+    if (c)
+        curl_easy_cleanup(c);
+}
+
+/* A handle set up for method and path (pooled: from handle_get, for a
+ * request; else new, for a watch). NULL with err. */
+static CURL *make_handle(struct kube *k, bool pooled, const char *method, const char *path,
                          struct curl_slist **hdrs, const char *content_type, struct sink *s,
                          char *err, size_t errlen)
 {
@@ -401,7 +443,7 @@ static CURL *make_handle(struct kube *k, const char *method, const char *path,
         (void)hb_snprintf(err, errlen, "cluster %s: URL too long", k->cluster);
         return NULL;
     }
-    CURL *c = curl_easy_init();
+    CURL *c = pooled ? handle_get(k) : curl_easy_init();
     if (!c) {
         (void)hb_snprintf(err, errlen, "cluster %s: curl_easy_init failed", k->cluster);
         return NULL;
@@ -523,7 +565,7 @@ int kube_request(struct kube *k, const char *method, const char *path, const cha
     if (resplen)
         *resplen = 0;
     hb_buf_init(&s.body, k->max_response);
-    CURL *c = make_handle(k, method, path, &hdrs, content_type, &s, err, errlen);
+    CURL *c = make_handle(k, true, method, path, &hdrs, content_type, &s, err, errlen);
     if (!c)
         return -1;
     s.curl = c;
@@ -533,7 +575,7 @@ int kube_request(struct kube *k, const char *method, const char *path, const cha
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     }
     int status = perform(k, c, method, path, &s, err, errlen);
-    curl_easy_cleanup(c);
+    handle_put(k, c);
     free_headers(hdrs);
     if (status < 0) {
         hb_buf_free(&s.body);
@@ -557,7 +599,7 @@ int kube_watch(struct kube *k, const char *path, long timeout_ms,
     struct sink s = {.on_line = on_line, .ud = ud, .stop = stop};
     struct curl_slist *hdrs = NULL;
     hb_buf_init(&s.body, k->max_response);
-    CURL *c = make_handle(k, "GET", path, &hdrs, NULL, &s, err, errlen);
+    CURL *c = make_handle(k, false, "GET", path, &hdrs, NULL, &s, err, errlen);
     if (!c)
         return -1;
     s.curl = c;

@@ -167,7 +167,9 @@ static int do_tail(const struct tail_opts *o)
     else
         snprintf(group, sizeof(group), "hookbus-tail-%ld-%ld", (long)getpid(), (long)time(NULL));
     rd_kafka_conf_t *conf = hb_kafka_conf_new(brokers, NULL, err, sizeof(err));
-    if (!conf || rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
+    if (!conf || hb_kafka_consumer_defaults(conf, err, sizeof(err)) < 0 ||
+        hb_kafka_consumer_fit(conf, NULL, err, sizeof(err)) < 0 ||
+        rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
         rd_kafka_conf_set(conf, "auto.offset.reset", o->from_beginning ? "earliest" : "latest",
                           err, sizeof(err)) ||
         rd_kafka_conf_set(conf, "enable.auto.commit", o->group ? "true" : "false", err,

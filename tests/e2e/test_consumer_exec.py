@@ -299,6 +299,25 @@ def test_commits_in_order_per_partition_and_pauses_when_full(kafka, env, start_e
              what="offset 8 committed once c-0 is done")
 
 
+def test_pauses_when_max_in_flight_bytes_is_held(kafka, env, start_exec):
+    # ~7 KB held per event (raw + decoded): two blocked events are over 8 KiB
+    for i in (0, 1):
+        (env["out"] / f"WAIT_b-{i}").write_text("")
+    c = start_exec(concurrency=2, debounce_key="", extra="max_in_flight_bytes: 8192\n")
+    produce(kafka.bootstrap, "hookbus.git",
+            [(make_attrs(f"b-{i}"), {"x": "y" * 3000}) for i in range(8)], partition=0)
+    c.wait_log("consumption paused")  # first held back, then paused
+    assert set(run_ids(env)) == {"b-0", "b-1"}
+    for i in (0, 1):
+        (env["out"] / f"GO_b-{i}").write_text("")
+    wait_for(lambda: set(run_ids(env)) == {f"b-{i}" for i in range(8)}, timeout=30,
+             what="every event run")
+    c.wait_log("consumption resumed")
+    wait_for(lambda: committed(kafka, "hookbus-exec", 0) == 8, timeout=15, what="offset 8")
+    wait_for(lambda: c.metrics().get("hookbus_consumer_in_flight_bytes") == 0, timeout=15,
+             what="nothing held any more")
+
+
 def test_sigterm_cancels_a_command_after_drain_timeout_and_hands_it_back(kafka, env, start_exec):
     (env["out"] / "WAIT_x-0").write_text("")
     c = start_exec(drain="1s", props=FAST_GROUP)

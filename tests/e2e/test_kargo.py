@@ -337,6 +337,23 @@ def test_hundred_pushes_in_the_debounce_window_give_one_refresh_each(kube, gatew
     assert got == expected, "one refresh per Warehouse, not one per push"
 
 
+def test_refreshes_reuse_api_connections(kube, gateway, make_kargo):
+    kargo = make_kargo()
+    expected = sorted(f"{ns}/{n}" for ns, n in [
+        (NS, "main-https"), (NS, "main-scp"), ("team-b", "main-ssh-other-ns"),
+        (NS, "paths-charts"), (NS, "bad-regex")])
+    for i in range(4):
+        r = github_post(gateway, "push", push_body(), delivery=f"reuse-{i}")
+        assert r.status_code == 202, r.text
+        # acted on: its PATCHes answered and the handle back in the pool
+        wait_for(lambda: (kargo.metric("hookbus_consumer_acted_total") or 0) >= i + 1,
+                 timeout=30, what=f"push {i} acted on")
+    assert len(kube.patches()) == 20
+    assert sorted(set(kube.refreshed())) == expected
+    # 20 PATCHes, one after another: a kept connection each time, not one per PATCH
+    assert 1 <= kube.get("/_fake/stats")["patch_connections"] <= 2
+
+
 def test_failed_patches_are_retried_and_a_deleted_warehouse_is_done(kube, gateway, make_kargo):
     kargo = make_kargo()
     kube.post("/_fake/fail", {"codes": [500, 409]})

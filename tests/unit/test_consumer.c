@@ -88,6 +88,36 @@ static void test_dedup_bounded(void **state)
     hb_dedup_free(d);
 }
 
+/* The bucket array grows with the ids it holds (it starts at 64): every id
+ * stays findable across the rehashes, and expiry and eviction still take the
+ * oldest. */
+static void test_dedup_grows(void **state)
+{
+    (void)state;
+    char id[32];
+    struct hb_dedup *d = hb_dedup_new(1000, 6000);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(id, sizeof(id), "/receivers/x\nid-%d", i);
+        assert_false(hb_dedup_seen(d, id, i / 10));
+    }
+    assert_int_equal(hb_dedup_size(d), 5000);
+    for (int i = 0; i < 5000; i += 7) {
+        snprintf(id, sizeof(id), "/receivers/x\nid-%d", i);
+        assert_true(hb_dedup_seen(d, id, 499));
+    }
+    /* at 1000 ms the ids first seen at 0 ms (0..9) have expired, the rest not */
+    assert_false(hb_dedup_seen(d, "/receivers/x\nid-3", 1000));
+    assert_true(hb_dedup_seen(d, "/receivers/x\nid-10", 1000));
+    for (int i = 5000; i < 7000; i++) { /* past max: the oldest are evicted */
+        snprintf(id, sizeof(id), "/receivers/x\nid-%d", i);
+        assert_false(hb_dedup_seen(d, id, 1000));
+    }
+    assert_int_equal(hb_dedup_size(d), 6000);
+    assert_false(hb_dedup_seen(d, "/receivers/x\nid-11", 1000));
+    assert_true(hb_dedup_seen(d, "/receivers/x\nid-6999", 1000));
+    hb_dedup_free(d);
+}
+
 /* ---- debounce ---- */
 
 static int items[16];
@@ -377,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_backoff_schedule),
         cmocka_unit_test(test_dedup_window),
         cmocka_unit_test(test_dedup_bounded),
+        cmocka_unit_test(test_dedup_grows),
         cmocka_unit_test(test_debounce_trailing_window),
         cmocka_unit_test(test_debounce_one_action_per_key),
         cmocka_unit_test(test_offsets_commit_order),

@@ -62,6 +62,19 @@ int hb_kv_list_add(struct hb_kv_list *l, const char *k, const char *v);
 rd_kafka_conf_t *hb_kafka_conf_new(const char *brokers, const struct hb_kv_list *props, char *err,
                                    size_t errlen);
 
+/* Consumer prefetch defaults (README "Consumers"): librdkafka's own are
+ * sized for bulk pipelines (up to 64 MiB and 100000 messages per partition
+ * queued ahead, 50 MiB fetches); a webhook consumer acts on a few events a
+ * second. Set them before the user's properties so those still win. 0, or
+ * -1 with err. */
+int hb_kafka_consumer_defaults(rd_kafka_conf_t *conf, char *err, size_t errlen);
+/* After the user's properties: librdkafka refuses fetch.max.bytes below
+ * message.max.bytes, so a raised message.max.bytes raises the default
+ * fetch.max.bytes with it (unless props set fetch.max.bytes; props may be
+ * NULL). 0, or -1 with err. */
+int hb_kafka_consumer_fit(rd_kafka_conf_t *conf, const struct hb_kv_list *props, char *err,
+                          size_t errlen);
+
 /* An in-process librdkafka mock cluster (kafka.brokers: embedded, and
  * tests/tools/mock-kafka). */
 struct hb_mock_cluster;
