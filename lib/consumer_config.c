@@ -40,7 +40,7 @@ static const struct hb_field consumer_fields[] = {
       "messages held before consumption pauses"),
     F("drain_timeout", HB_F_DURATION, drain_timeout_ms, "30s", 0, 3600 * 1000,
       "on SIGTERM or rebalance, how long running actions may take to finish"),
-    F("max_in_flight_bytes", HB_F_INT, max_in_flight_bytes, "262144", 1024, 1L << 40,
+    F("max_in_flight_bytes", HB_F_INT, max_in_flight_bytes, "16777216", 1024, 1L << 40,
       "bytes of messages held (raw and decoded) before consumption pauses"),
 };
 

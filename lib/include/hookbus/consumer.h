@@ -65,7 +65,7 @@ struct hb_batch {
  *   retry: {max_attempts, initial_backoff, max_backoff}
  *   dead_letter_topic: hookbus.dlq     admin_listen: 127.0.0.1:9090
  *   concurrency: 4           (actions running at once)
- *   max_in_flight: 1000      drain_timeout: 30s      max_in_flight_bytes: 262144
+ *   max_in_flight: 1000      drain_timeout: 30s      max_in_flight_bytes: 16777216
  * Every scalar can be overridden by HOOKBUS_* variables. */
 struct hb_consumer_config {
     char *brokers, *group;
@@ -84,7 +84,7 @@ struct hb_consumer_config {
     /* Added with the implementation (append-only): */
     long max_in_flight;    /* messages held before consumption pauses (1000) */
     long drain_timeout_ms; /* SIGTERM / revoke: wait this long for running actions (30s) */
-    long max_in_flight_bytes; /* bytes of messages held before consumption pauses (256 KiB) */
+    long max_in_flight_bytes; /* bytes of messages held before consumption pauses (16 MiB) */
 };
 
 /* Loads the common keys from cfg; name gives the default group. Keys it does
