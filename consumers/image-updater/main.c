@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "hookbus/config.h"
+#include "hookbus/curl_pool.h"
 #include "hookbus/consumer.h"
 #include "hookbus/log.h"
 #include "hookbus/metrics.h"
@@ -57,9 +58,7 @@ struct iu {
     struct hb_secret secret;
     struct curl_slist *headers; /* see iu_headers */
     struct iu_mapping map;
-    pthread_mutex_t lock;      /* guards idle */
-    CURL **idle;               /* handles not in use: one per concurrent action */
-    size_t nidle, idle_cap;
+    struct hb_curl_pool pool;  /* idle handles: posts reuse connections and TLS sessions */
     struct hb_counter *m_ok, *m_retry, *m_drop, *m_skipped;
     struct hb_histogram *m_seconds;
 };
@@ -82,15 +81,12 @@ static void iu_free(struct iu *iu)
 {
     if (!iu)
         return;
-    for (size_t i = 0; i < iu->nidle; i++)
-        curl_easy_cleanup(iu->idle[i]);
-    free(iu->idle);
     curl_slist_free_all(iu->headers);
     hb_secret_clear(&iu->secret);
     iu_mapping_free(&iu->map);
     hb_config_fields_free(iu_fields, HB_ARRAY_LEN(iu_fields), &iu->conf);
     free(iu->url);
-    pthread_mutex_destroy(&iu->lock);
+    hb_curl_pool_free(&iu->pool);
     free(iu);
 }
 
@@ -187,7 +183,7 @@ static int iu_configure(const struct hb_config *cfg, void **ud, char *err, size_
     char why[256];
     struct iu *iu = calloc(1, sizeof(*iu));
     *ud = NULL;
-    if (!iu || pthread_mutex_init(&iu->lock, NULL) != 0) {
+    if (!iu || hb_curl_pool_init(&iu->pool, HB_CURL_POOL_MAX) != 0) {
         free(iu);
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -294,39 +290,6 @@ static int iu_key(void *ud, const struct hb_event *ev, char *out, size_t outlen)
     return hb_snprintf(out, outlen, "%s/%s", reg, repo);
 }
 
-/* A handle from the pool (connections and TLS sessions are reused), or a
- * new one. NULL on ENOMEM. */
-static CURL *handle_get(struct iu *iu)
-{
-    CURL *c = NULL;
-    pthread_mutex_lock(&iu->lock);
-    if (iu->nidle)
-        c = iu->idle[--iu->nidle];
-    pthread_mutex_unlock(&iu->lock);
-    return c ? c : curl_easy_init();
-}
-
-/* Returns a handle to the pool, its options reset (they point at the last
- * request's buffers) but its connection kept. */
-static void handle_put(struct iu *iu, CURL *c)
-{
-    curl_easy_reset(c);
-    pthread_mutex_lock(&iu->lock);
-    if (iu->nidle == iu->idle_cap) {
-        size_t cap = iu->idle_cap ? iu->idle_cap * 2 : 4;
-        CURL **n = realloc(iu->idle, cap * sizeof(*n));
-        if (!n) {
-            pthread_mutex_unlock(&iu->lock);
-            curl_easy_cleanup(c);
-            return;
-        }
-        iu->idle = n;
-        iu->idle_cap = cap;
-    }
-    iu->idle[iu->nidle++] = c;
-    pthread_mutex_unlock(&iu->lock);
-}
-
 /* Keeps the start of the response body (Image Updater's error text). */
 /* POSTs one CloudEvent; what the outcome means for the batch. */
 static enum hb_act iu_post(struct iu *iu, const char *body, long *status, char *err, size_t errlen)
@@ -334,7 +297,7 @@ static enum hb_act iu_post(struct iu *iu, const char *body, long *status, char *
     char curlerr[CURL_ERROR_SIZE] = "";
     struct hb_buf resp;
     enum hb_act r = HB_ACT_RETRY;
-    CURL *c = handle_get(iu);
+    CURL *c = hb_curl_pool_get(&iu->pool);
     hb_buf_init(&resp, IU_RESPONSE_MAX);
     *status = 0;
     if (!c) {
@@ -380,7 +343,7 @@ static enum hb_act iu_post(struct iu *iu, const char *body, long *status, char *
                      : "");
     }
     hb_buf_free(&resp);
-    handle_put(iu, c);
+    hb_curl_pool_put(&iu->pool, c);
     return r;
 }
 

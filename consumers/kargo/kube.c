@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "hookbus/config.h"
+#include "hookbus/curl_pool.h"
 #include "hookbus/secret.h"
 #include "hookbus/util.h"
 
@@ -47,9 +48,7 @@ struct kube {
     /* Idle handles of finished requests, kept for their open connection
      * (and TLS session): a refresh reuses one instead of a TCP connection
      * and TLS handshake per PATCH. One thread uses a handle at a time. */
-    pthread_mutex_t pool_lock;
-    CURL *pool[KUBE_POOL_MAX];
-    size_t npool;
+    struct hb_curl_pool pool; /* idle handles: requests reuse connections */
 };
 
 static void wipe_free(char *s)
@@ -89,9 +88,7 @@ void kube_free(struct kube *k)
     wipe_free(k->token);
     free(k->token_file);
     pthread_mutex_destroy(&k->lock);
-    while (k->npool)
-        curl_easy_cleanup(k->pool[--k->npool]);
-    pthread_mutex_destroy(&k->pool_lock);
+    hb_curl_pool_free(&k->pool);
     free(k);
 }
 
@@ -312,7 +309,7 @@ struct kube *kube_new(const struct kube_opts *o, char *err, size_t errlen)
         return NULL;
     }
     pthread_mutex_init(&k->lock, NULL);
-    pthread_mutex_init(&k->pool_lock, NULL);
+    hb_curl_pool_init(&k->pool, KUBE_POOL_MAX);
     k->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
     k->max_response = o->max_response ? o->max_response : 64u << 20;
     int rc = o->kubeconfig && o->kubeconfig[0]
@@ -405,34 +402,7 @@ static void status_message(const char *body, char *out, size_t outlen)
     cJSON_Delete(j);
 }
 
-/* A pooled handle (default options, its connection kept), or a new one. */
-static CURL *handle_get(struct kube *k)
-{
-    CURL *c = NULL;
-    pthread_mutex_lock(&k->pool_lock);
-    if (k->npool)
-        c = k->pool[--k->npool];
-    pthread_mutex_unlock(&k->pool_lock);
-    return c ? c : curl_easy_init();
-}
-
-/* Returns a handle to the pool (or frees it when the pool is full), its
- * options reset (they point at the finished request's headers and sink) but
- * its connection kept. */
-static void handle_put(struct kube *k, CURL *c)
-{
-    curl_easy_reset(c);
-    pthread_mutex_lock(&k->pool_lock);
-    if (k->npool < KUBE_POOL_MAX) {
-        k->pool[k->npool++] = c;
-        c = NULL;
-    }
-    pthread_mutex_unlock(&k->pool_lock);
-    if (c)
-        curl_easy_cleanup(c);
-}
-
-/* A handle set up for method and path (pooled: from handle_get, for a
+/* A handle set up for method and path (pooled: from the handle pool, for a
  * request; else new, for a watch). NULL with err. */
 static CURL *make_handle(struct kube *k, bool pooled, const char *method, const char *path,
                          struct curl_slist **hdrs, const char *content_type, struct sink *s,
@@ -443,7 +413,7 @@ static CURL *make_handle(struct kube *k, bool pooled, const char *method, const 
         (void)hb_snprintf(err, errlen, "cluster %s: URL too long", k->cluster);
         return NULL;
     }
-    CURL *c = pooled ? handle_get(k) : curl_easy_init();
+    CURL *c = pooled ? hb_curl_pool_get(&k->pool) : curl_easy_init();
     if (!c) {
         (void)hb_snprintf(err, errlen, "cluster %s: curl_easy_init failed", k->cluster);
         return NULL;
@@ -575,7 +545,7 @@ int kube_request(struct kube *k, const char *method, const char *path, const cha
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     }
     int status = perform(k, c, method, path, &s, err, errlen);
-    handle_put(k, c);
+    hb_curl_pool_put(&k->pool, c);
     free_headers(hdrs);
     if (status < 0) {
         hb_buf_free(&s.body);
