@@ -34,6 +34,7 @@
 #define CONN_RESERVE 16   /* connections over max_connections answered 503 */
 #define REAPER_TICK_MS 200
 #define BODY_PREALLOC_MAX (64 * 1024) /* bytes reserved up front from Content-Length */
+#define ARENA_STACK_BYTES (24 * 1024) /* the normalize arena's first chunk: a ~4 KB push */
 
 /* A token bucket: rate tokens a second, at most burst. */
 struct gw_bucket {
@@ -158,7 +159,7 @@ static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status,
 {
     char mem[2048];
     struct hb_arena arena = {0};
-    hb_arena_enter(&arena, mem, sizeof(mem));
+    bool own = hb_arena_enter_if_none(&arena, mem, sizeof(mem));
     cJSON *o = cJSON_CreateObject();
     if (status >= 400) {
         cJSON_AddStringToObject(o, "error", msg);
@@ -170,7 +171,8 @@ static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status,
     cJSON_Delete(o);
     enum MHD_Result r = respond(conn, status, "application/json", s ? s : "{}", retry_after);
     cJSON_free(s);
-    hb_arena_leave();
+    if (own)
+        hb_arena_leave();
     return r;
 }
 
@@ -612,7 +614,7 @@ static enum MHD_Result accepted(struct gw_http_req *r, size_t spooled)
 {
     char mem[2048];
     struct hb_arena arena = {0};
-    hb_arena_enter(&arena, mem, sizeof(mem));
+    bool own = hb_arena_enter_if_none(&arena, mem, sizeof(mem));
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "accepted", (double)r->ctx.nevents);
     cJSON *ids = cJSON_AddArrayToObject(o, "ids");
@@ -627,7 +629,8 @@ static enum MHD_Result accepted(struct gw_http_req *r, size_t spooled)
     count_request(r->srv, r->rcv, 202);
     enum MHD_Result res = respond(r->conn, 202, "application/json", s ? s : "{}", NULL);
     cJSON_free(s);
-    hb_arena_leave();
+    if (own)
+        hb_arena_leave();
     return res;
 }
 
@@ -772,8 +775,9 @@ static enum MHD_Result process(struct gw_http_req *r)
     hb_now_rfc3339(ctx->time);
     /* The body's cJSON trees live and die in normalize: one arena for all
      * their nodes. What outlives it (events, ids) is on the heap. */
+    char mem[ARENA_STACK_BYTES];
     struct hb_arena arena = {0};
-    hb_arena_enter(&arena, NULL, 0);
+    hb_arena_enter(&arena, mem, sizeof(mem));
     r->rcv->type->normalize(ctx);
     cJSON_Delete(ctx->original);
     ctx->original = NULL;

@@ -97,6 +97,14 @@ bool hb_arena_entered(void)
     return current != NULL;
 }
 
+bool hb_arena_enter_if_none(struct hb_arena *a, void *buf, size_t size)
+{
+    if (current)
+        return false;
+    hb_arena_enter(a, buf, size);
+    return true;
+}
+
 void hb_arena_leave(void)
 {
     struct hb_arena *a = current;

@@ -138,9 +138,7 @@ void hb_log_emit(enum hb_log_level level, const char *msg, ...)
          * the hooks and no arena is entered): no malloc per node. */
         char mem[2048];
         struct hb_arena arena = {0};
-        bool own = !hb_arena_entered();
-        if (own)
-            hb_arena_enter(&arena, mem, sizeof(mem));
+        bool own = hb_arena_enter_if_none(&arena, mem, sizeof(mem));
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "time", ts);
         cJSON_AddStringToObject(o, "level", lname);

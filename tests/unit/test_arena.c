@@ -148,6 +148,21 @@ static void test_arenas_are_per_thread(void **state)
     free(doc);
 }
 
+static void test_enter_if_none_uses_the_entered_arena(void **state)
+{
+    (void)state;
+    struct hb_arena outer = {0}, inner = {0};
+    assert_true(hb_arena_enter_if_none(&outer, NULL, 0));
+    assert_false(hb_arena_enter_if_none(&inner, NULL, 0));
+    cJSON *v = cJSON_CreateString("served by the outer arena");
+    assert_non_null(v);
+    assert_true(outer.used > 0);
+    assert_int_equal(inner.used, 0);
+    cJSON_Delete(v);
+    hb_arena_leave();
+    assert_false(hb_arena_entered());
+}
+
 static void test_entering_twice_aborts(void **state)
 {
     (void)state;
@@ -176,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_heap_trees_are_freed_inside_an_arena),
         cmocka_unit_test(test_large_documents_grow_chunks),
         cmocka_unit_test(test_arenas_are_per_thread),
+        cmocka_unit_test(test_enter_if_none_uses_the_entered_arena),
         cmocka_unit_test(test_entering_twice_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -37,6 +37,9 @@ void hb_json_arena_install(void);
 void hb_arena_enter(struct hb_arena *a, void *buf, size_t size);
 /* True while the calling thread is in an arena. */
 bool hb_arena_entered(void);
+/* Enters a as hb_arena_enter unless the thread is in an arena already (then
+ * that one serves). True when it entered: leave then, and only then. */
+bool hb_arena_enter_if_none(struct hb_arena *a, void *buf, size_t size);
 /* Leaves the thread's arena and frees the chunks it took from malloc. */
 void hb_arena_leave(void);
 
