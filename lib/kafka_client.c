@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hookbus/log.h"
+#include "hookbus/util.h"
 
 void hb_kv_list_free(struct hb_kv_list *l)
 {
@@ -86,7 +87,7 @@ static const char *const consumer_defaults[][2] = {
 
 int hb_kafka_consumer_defaults(rd_kafka_conf_t *conf, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < sizeof(consumer_defaults) / sizeof(consumer_defaults[0]); i++)
+    for (size_t i = 0; i < HB_ARRAY_LEN(consumer_defaults); i++)
         if (rd_kafka_conf_set(conf, consumer_defaults[i][0], consumer_defaults[i][1], err,
                               errlen) != RD_KAFKA_CONF_OK)
             return -1;
@@ -97,11 +98,11 @@ static long conf_long(rd_kafka_conf_t *conf, const char *name)
 {
     char v[64];
     size_t vl = sizeof(v);
-    char *end;
-    if (rd_kafka_conf_get(conf, name, v, &vl) != RD_KAFKA_CONF_OK)
+    long n;
+    if (rd_kafka_conf_get(conf, name, v, &vl) != RD_KAFKA_CONF_OK ||
+        hb_parse_long(v, 0, 0x7fffffffffffffffL, &n) < 0)
         return -1;
-    long n = strtol(v, &end, 10);
-    return end != v && *end == '\0' ? n : -1;
+    return n;
 }
 
 int hb_kafka_consumer_fit(rd_kafka_conf_t *conf, const struct hb_kv_list *props, char *err,

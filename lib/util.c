@@ -22,7 +22,7 @@ void hb_buf_init(struct hb_buf *b, size_t max)
 }
 
 /* Makes room for n more bytes plus the NUL, doubling up to max+1. */
-static int buf_reserve(struct hb_buf *b, size_t n)
+int hb_buf_reserve(struct hb_buf *b, size_t n)
 {
     if (n > b->max || b->len > b->max - n)
         return -1;
@@ -42,14 +42,9 @@ static int buf_reserve(struct hb_buf *b, size_t n)
     return 0;
 }
 
-int hb_buf_reserve(struct hb_buf *b, size_t n)
-{
-    return buf_reserve(b, n);
-}
-
 int hb_buf_append(struct hb_buf *b, const void *data, size_t n)
 {
-    if (buf_reserve(b, n) < 0)
+    if (hb_buf_reserve(b, n) < 0)
         return -1;
     if (n)
         memcpy(b->p + b->len, data, n);
@@ -69,7 +64,7 @@ int hb_buf_printf(struct hb_buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || buf_reserve(b, (size_t)n) < 0)
+    if (n < 0 || hb_buf_reserve(b, (size_t)n) < 0)
         return -1;
     va_start(ap, fmt);
     vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
@@ -444,6 +439,13 @@ char *hb_read_file(const char *path, size_t max, size_t *len, char *err, size_t 
     }
     *len = b.len;
     return hb_buf_steal(&b);
+}
+
+uint32_t hb_fnv1a(uint32_t h, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
 }
 
 bool hb_utf8_valid(const void *buf, size_t n)

@@ -47,8 +47,8 @@ struct kube {
 
     /* Idle handles of finished requests, kept for their open connection
      * (and TLS session): a refresh reuses one instead of a TCP connection
-     * and TLS handshake per PATCH. One thread uses a handle at a time. */
-    struct hb_curl_pool pool; /* idle handles: requests reuse connections */
+     * and TLS handshake per PATCH. */
+    struct hb_curl_pool pool;
 };
 
 static void wipe_free(char *s)

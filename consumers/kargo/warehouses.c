@@ -73,13 +73,7 @@ struct wh_cache {
 
 static unsigned hash2(const char *a, const char *b)
 {
-    uint32_t h = 2166136261u;
-    for (const char *p = a; p && *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    h = (h ^ '/') * 16777619u;
-    for (const char *p = b; p && *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return h % NBUCKETS;
+    return hb_fnv1a(hb_fnv1a(hb_fnv1a(HB_FNV1A_INIT, a), "/"), b) % NBUCKETS;
 }
 
 static void wh_free(struct wh *w)

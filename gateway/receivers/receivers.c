@@ -348,15 +348,27 @@ bool gw_is_manifest_media_type(const char *media_type)
 cJSON *gw_changed_paths(const cJSON *commits, bool *truncated)
 {
     static const char *const lists[] = {"added", "modified", "removed"};
-    /* The paths seen so far, in an open-addressing set: a push of many
-     * commits over many files must not cost a comparison per pair. Twice
-     * the most paths kept, so a probe run stays short. */
-    enum { SLOTS = 2048 };
-    _Static_assert(SLOTS >= 2 * GW_MAX_CHANGED_PATHS, "set too small for the path cap");
-    const char **seen = calloc(SLOTS, sizeof(*seen));
-    cJSON *out = seen ? cJSON_CreateArray() : NULL;
-    int n = 0;
+    /* The paths seen so far, in an open-addressing set at most half full:
+     * a push of many commits over many files must not cost a comparison per
+     * pair. Sized to the paths listed (at most the cap are kept): on the
+     * stack for a usual push, never more than 2048 slots. */
+    enum { STACK_SLOTS = 256, MAX_SLOTS = 2048 };
+    _Static_assert(MAX_SLOTS >= 2 * GW_MAX_CHANGED_PATHS, "set too small for the path cap");
+    const char *stack[STACK_SLOTS] = {0}, **seen = stack;
+    size_t listed = 0, slots = STACK_SLOTS;
     const cJSON *c;
+    cJSON_ArrayForEach(c, commits)
+    {
+        for (size_t l = 0; l < HB_ARRAY_LEN(lists); l++)
+            listed += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(c, lists[l]));
+    }
+    if (listed > STACK_SLOTS / 2) {
+        slots = MAX_SLOTS;
+        if (!(seen = calloc(slots, sizeof(*seen))))
+            return NULL;
+    }
+    cJSON *out = cJSON_CreateArray();
+    int n = 0;
     cJSON_ArrayForEach(c, commits)
     {
         for (size_t l = 0; out && l < HB_ARRAY_LEN(lists); l++) {
@@ -365,18 +377,14 @@ cJSON *gw_changed_paths(const cJSON *commits, bool *truncated)
             {
                 if (!cJSON_IsString(p))
                     continue;
-                uint32_t h = 2166136261u; /* FNV-1a */
-                for (const unsigned char *q = (const unsigned char *)p->valuestring; *q; q++)
-                    h = (h ^ *q) * 16777619u;
-                size_t i = h & (SLOTS - 1);
+                size_t i = hb_fnv1a(HB_FNV1A_INIT, p->valuestring) & (slots - 1);
                 while (seen[i] && strcmp(seen[i], p->valuestring) != 0)
-                    i = (i + 1) & (SLOTS - 1);
+                    i = (i + 1) & (slots - 1);
                 if (seen[i])
                     continue;
                 if (n == GW_MAX_CHANGED_PATHS) {
                     *truncated = true;
-                    free(seen);
-                    return out;
+                    goto done;
                 }
                 cJSON_AddItemToArray(out, cJSON_CreateString(p->valuestring));
                 seen[i] = p->valuestring;
@@ -384,7 +392,9 @@ cJSON *gw_changed_paths(const cJSON *commits, bool *truncated)
             }
         }
     }
-    free(seen);
+done:
+    if (seen != stack)
+        free(seen);
     return out;
 }
 

@@ -673,9 +673,21 @@ static void test_reply_helpers(void **state)
     hb_buf_free(&b);
 }
 
+/* The published FNV-1a 32-bit vectors, and chaining over pieces. */
+static void test_fnv1a(void **state)
+{
+    (void)state;
+    assert_int_equal(hb_fnv1a(HB_FNV1A_INIT, ""), 0x811c9dc5u);
+    assert_int_equal(hb_fnv1a(HB_FNV1A_INIT, NULL), 0x811c9dc5u);
+    assert_int_equal(hb_fnv1a(HB_FNV1A_INIT, "a"), 0xe40c292cu);
+    assert_int_equal(hb_fnv1a(HB_FNV1A_INIT, "foobar"), 0xbf9cf968u);
+    assert_int_equal(hb_fnv1a(hb_fnv1a(HB_FNV1A_INIT, "foo"), "bar"), 0xbf9cf968u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fnv1a),
         cmocka_unit_test(test_buf_basic),
         cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_string_helpers),

@@ -54,6 +54,11 @@ int hb_parse_duration_ms(const char *s, long *out_ms);
 /* "true/false/yes/no/on/off/1/0" -> bool. 0 or -1. */
 int hb_parse_bool(const char *s, bool *out);
 
+/* FNV-1a over the bytes of s (NULL: none), continuing from h; start with
+ * HB_FNV1A_INIT. For hash tables of our own, not against chosen inputs. */
+#define HB_FNV1A_INIT 2166136261u
+uint32_t hb_fnv1a(uint32_t h, const char *s);
+
 /* True when buf[n] is valid UTF-8 (shortest forms, no surrogates, at most
  * U+10FFFF) with no NUL byte, so a C string can hold it whole. */
 bool hb_utf8_valid(const void *buf, size_t n);
