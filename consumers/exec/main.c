@@ -151,7 +151,7 @@ static char *build_input(const struct hb_batch *b, size_t *len)
     struct hb_buf buf;
     hb_buf_init(&buf, (size_t)256 << 20);
     for (size_t i = 0; i < b->n; i++) {
-        char *json = hb_event_to_json(b->events[i]);
+        char *json = hb_event_to_json_line(b->events[i]);
         int r = json ? hb_buf_puts(&buf, json) : -1;
         free(json);
         if (r < 0 || hb_buf_puts(&buf, "\n") < 0) {

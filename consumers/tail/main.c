@@ -130,7 +130,7 @@ static void print_event(const struct tail_opts *o, const rd_kafka_message_t *m,
                         const struct hb_event *ev, enum hb_ce_mode mode)
 {
     if (strcmp(o->output, "json") == 0) {
-        char *json = hb_event_to_json(ev);
+        char *json = hb_event_to_json_line(ev);
         printf("%s\n", json ? json : "{}");
         free(json);
     } else {

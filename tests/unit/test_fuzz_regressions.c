@@ -51,6 +51,17 @@ static void json_parse_refuses_invalid_utf8_and_nul(void **state)
     assert_non_null(ws);
     cJSON_Delete(ws);
     assert_null(hb_json_parse(bad_utf8, sizeof(bad_utf8) - 1));
+    /* The escape \u0000: cJSON would cut the string there (issue 17). An
+     * escaped backslash before "u0000" is text, not the escape. */
+    static const char nul_escape[] = "{\"ref\": \"refs/heads/main\\u0000evil\"}";
+    assert_null(hb_json_parse(nul_escape, sizeof(nul_escape) - 1));
+    static const char nul_escape3[] = "{\"a\": \"x\\\\\\u0000\"}";
+    assert_null(hb_json_parse(nul_escape3, sizeof(nul_escape3) - 1));
+    static const char slash_u0000[] = "{\"a\": \"x\\\\u0000\"}";
+    cJSON *lit = hb_json_parse(slash_u0000, sizeof(slash_u0000) - 1);
+    assert_non_null(lit);
+    assert_string_equal(cJSON_GetObjectItem(lit, "a")->valuestring, "x\\u0000");
+    cJSON_Delete(lit);
     assert_null(hb_json_parse(nul, sizeof(nul) - 1));
     cJSON *j = hb_json_parse(ok, sizeof(ok) - 1);
     assert_non_null(j);
@@ -164,6 +175,13 @@ static void receiver_refuses_invalid_attribute_values(void **state)
     struct fake f;
     /* A control character (valid JSON escape) in a tag name -> subject. */
     assert_int_equal(normalize("{\"ref\": \"refs/tags/v1\\u0001\", \"repository\": "
+                               "\"https://github.com/a/b\"}",
+                               "r1", &ctx, &req, &f),
+                     400);
+    assert_int_equal(ctx.nevents, 0);
+    gw_ctx_clear(&ctx);
+    /* \u0000 in a ref: refused, never published cut at the NUL. */
+    assert_int_equal(normalize("{\"ref\": \"refs/heads/main\\u0000evil\", \"repository\": "
                                "\"https://github.com/a/b\"}",
                                "r1", &ctx, &req, &f),
                      400);
