@@ -26,6 +26,8 @@ CFLAGS    ?= -O2 -g
 ifeq ($(SAN),1)
 CFLAGS    := -O1 -g -fno-omit-frame-pointer
 SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# hookbus/fault.h: the error paths no input reaches, driven by HOOKBUS_FAULT
+CFLAGS    += -DHB_FAULT_INJECTION
 endif
 # The libFuzzer flavour: everything instrumented, the fuzzer runtime linked
 # only into the fuzz_* drivers.

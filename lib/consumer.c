@@ -26,6 +26,7 @@
 #include "consumer_sched.h"
 #include "hookbus/consumer.h"
 #include "hookbus/event_lookup.h"
+#include "hookbus/fault.h"
 #include "hookbus/filter.h"
 #include "hookbus/log.h"
 #include "hookbus/util.h"
@@ -35,6 +36,8 @@
 #define LAG_EVERY_MS 5000
 #define READY_CACHE_MS 2000
 #define CANCEL_WAIT_MS 5000 /* after app->cancel */
+#define REWIND_PAUSE_MS 50  /* after a message could not be taken in */
+#define SEEK_TIMEOUT_MS 5000
 #define ITEM_OVERHEAD 1024  /* per held message: attributes, item, librdkafka's op */
 #define TRIM_AFTER_BYTES (256 * 1024)
 #define HOLD_MS 2000        /* see hold_bytes */
@@ -544,34 +547,74 @@ static long schedule(struct hb_consumer *c)
 
 /* ---- consuming ---- */
 
-static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
+/* A message the runtime could not take in (no memory for its bookkeeping):
+ * its offset is not tracked, so later offsets of the partition could commit
+ * past it. Seeks the partition back to it instead (librdkafka drops what it
+ * had fetched after it) and gives the allocator a moment; the message comes
+ * again. If even the seek fails, the consumer stops without committing
+ * further: a restart reads from the last commit, which is before it. */
+static void rewind_to(struct hb_consumer *c, rd_kafka_message_t *m)
+{
+    bool ok = false;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    if (l) {
+        rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+            m->offset;
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, SEEK_TIMEOUT_MS);
+        ok = !e && !l->elems[0].err;
+        if (e)
+            rd_kafka_error_destroy(e);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    HB_LOG(HB_LOG_ERROR,
+           ok ? "cannot take a message in (out of memory): reading it again"
+              : "cannot take a message in nor seek back to it: stopping",
+           HB_S("topic", rd_kafka_topic_name(m->rkt)), HB_I("partition", m->partition),
+           HB_I("offset", m->offset));
+    rd_kafka_message_destroy(m);
+    if (!ok)
+        atomic_store(&c->stop, true);
+    else
+        sleep_ms(REWIND_PAUSE_MS);
+}
+
+/* Takes one message in: decode, filter, dedup, then a job (or the debounce
+ * window). Returns false when the message could not be taken in and the
+ * partition was rewound to it: the caller then stops this poll burst. */
+static bool handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
 {
     char err[512], key[512];
     if (m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             HB_LOG(HB_LOG_WARN, "consume error", HB_S("error", rd_kafka_message_errstr(m)));
         rd_kafka_message_destroy(m);
-        return;
+        return true;
     }
-    struct item *it = calloc(1, sizeof(*it));
-    if (!it) {
+    size_t part = part_index(c, rd_kafka_topic_name(m->rkt), m->partition);
+    if (part == SIZE_MAX) {
+        rewind_to(c, m);
+        return false;
+    }
+    struct hb_offsets *off = &c->parts[part].off;
+    if (off->n && m->offset <= hb_offsets_last(off)) {
+        /* already taken in (a fetch from before a seek back): not again */
         rd_kafka_message_destroy(m);
-        return;
+        return true;
+    }
+    struct item *it = hb_fault("consumer.take") ? NULL : calloc(1, sizeof(*it));
+    if (!it || hb_offsets_push(off, m->offset) < 0) {
+        free(it);
+        rewind_to(c, m);
+        return false;
     }
     it->rkm = m;
     it->gen = c->gen;
+    it->part = part;
     c->inflight++;
     /* the raw message, its decoded copy (charged below) and bookkeeping */
     it->bytes = m->len + m->key_len + ITEM_OVERHEAD;
     c->inflight_bytes += it->bytes;
     hb_counter_add(c->m_consumed, 1);
-    it->part = part_index(c, rd_kafka_topic_name(m->rkt), m->partition);
-    if (it->part == SIZE_MAX || hb_offsets_push(&c->parts[it->part].off, m->offset) < 0) {
-        HB_LOG(HB_LOG_ERROR, "cannot track offset (out of memory or out of order)",
-               HB_I("offset", m->offset));
-        item_free(c, it);
-        return;
-    }
     enum hb_ce_mode mode;
     int dr = hb_kafka_decode_message(m, &it->ev, &mode, err, sizeof(err));
     if (it->ev) {
@@ -584,12 +627,12 @@ static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
         if ((it->error = malloc(n)))
             snprintf(it->error, n, "undecodable: %s", err);
         dead_letter(c, it);
-        return;
+        return true;
     }
     if (c->cfg->filter && !hb_filter_match(c->cfg->filter, hb_event_lookup, it->ev)) {
         hb_counter_add(c->m_filtered, 1);
         item_complete(c, it);
-        return;
+        return true;
     }
     if (c->dedup) {
         char idk[HB_EVENT_MAX_ATTR_VALUE * 2 + 2];
@@ -599,12 +642,12 @@ static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
             hb_counter_add(c->m_dedup, 1);
             HB_LOG(HB_LOG_DEBUG, "duplicate event skipped", HB_S("id", hb_event_get(it->ev, "id")));
             item_complete(c, it);
-            return;
+            return true;
         }
     }
     if (c->app->key && c->app->key(c->ud, it->ev, key, sizeof(key)) == 0 &&
         hb_debounce_add(c->deb, key, it, hb_mono_ms()) == 0)
-        return;
+        return true;
     /* no key: a job of its own, at once */
     struct item **one = malloc(sizeof(*one));
     struct job *j = NULL;
@@ -615,9 +658,10 @@ static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
     if (!j) {
         free(one);
         item_free(c, it); /* not committed: re-read after a restart */
-        return;
+        return true;
     }
     enqueue_ready(c, j);
+    return true;
 }
 
 static bool over_bytes(const struct hb_consumer *c)
@@ -1091,8 +1135,8 @@ int hb_consumer_run(struct hb_consumer *c)
         else
             m = rd_kafka_consumer_poll(c->rk, (int)wait);
         for (int i = 1; m; i++) {
-            handle_message(c, m);
-            m = i < 500 && !over_limit(c) ? rd_kafka_consumer_poll(c->rk, 0) : NULL;
+            bool taken = handle_message(c, m);
+            m = taken && i < 500 && !over_limit(c) ? rd_kafka_consumer_poll(c->rk, 0) : NULL;
         }
         if (c->dlq)
             rd_kafka_poll(c->dlq, 0);

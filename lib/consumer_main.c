@@ -9,6 +9,7 @@
 
 #include "hookbus/cli.h"
 #include "hookbus/consumer.h"
+#include "hookbus/fault.h"
 #include "hookbus/log.h"
 
 static void usage(FILE *out, const struct hb_consumer_app *app)
@@ -98,7 +99,8 @@ int hb_consumer_main(int argc, char **argv, const struct hb_consumer_app *app)
         if (cli.help)
             usage(stdout, app);
         else
-            printf("%s %s\n", app->name, HB_VERSION);
+            printf("%s %s%s\n", app->name, HB_VERSION,
+                   HB_FAULT_BUILD ? " (fault injection)" : "");
         hb_cli_free(&cli);
         return 0;
     }
