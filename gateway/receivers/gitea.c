@@ -129,7 +129,7 @@ static void gitea_normalize(struct gw_ctx *ctx)
         gw_bad_request(ctx, "missing X-Gitea-Event, X-Forgejo-Event or X-Gogs-Event header");
         return;
     }
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     if (strcmp(event, "push") == 0)
@@ -140,7 +140,6 @@ static void gitea_normalize(struct gw_ctx *ctx)
         on_release(ctx, root);
     else
         gw_ignore(ctx, "Gitea event '%.64s' is not acted on", event);
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_gitea = {

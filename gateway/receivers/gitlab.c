@@ -82,7 +82,7 @@ static void gitlab_normalize(struct gw_ctx *ctx)
         gw_ignore(ctx, "GitLab event '%.64s' is not acted on", event);
         return;
     }
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const char *kind = gw_json_str(root, "object_kind");
@@ -94,7 +94,6 @@ static void gitlab_normalize(struct gw_ctx *ctx)
         gw_ignore(ctx, "GitLab system hook '%.64s' is not acted on", kind ? kind : "");
     else
         gw_bad_request(ctx, "%s payload has no object_kind push or tag_push", event);
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_gitlab = {
