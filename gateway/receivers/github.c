@@ -46,12 +46,7 @@ static void on_push(struct gw_ctx *ctx, const cJSON *root)
     ch.commit = gw_json_str(root, "after");
     ch.actor = actor(root);
     const cJSON *commits = cJSON_GetObjectItemCaseSensitive(root, "commits");
-    bool truncated = cJSON_GetArraySize(commits) >= GITHUB_MAX_COMMITS;
-    cJSON *paths = deleted ? NULL : gw_changed_paths(commits, &truncated);
-    ch.changed_paths = paths;
-    ch.changed_paths_truncated = truncated;
-    gw_emit_ref(ctx, &ch);
-    cJSON_Delete(paths);
+    gw_emit_push(ctx, &ch, commits, cJSON_GetArraySize(commits) >= GITHUB_MAX_COMMITS);
 }
 
 static void on_create(struct gw_ctx *ctx, const cJSON *root)

@@ -53,19 +53,11 @@ static void on_push(struct gw_ctx *ctx, const cJSON *root, const char *kind)
     ch.actor = gw_json_str(root, "user_username");
     if (!ch.actor)
         ch.actor = gw_json_str(root, "user_name");
-    cJSON *paths = NULL;
+    /* GitLab lists at most 20 commits; total_commits_count tells the rest. */
     const cJSON *commits = cJSON_GetObjectItemCaseSensitive(root, "commits");
-    if (!deleted && cJSON_IsArray(commits)) {
-        /* GitLab lists at most 20 commits; total_commits_count tells the rest. */
-        const cJSON *total = cJSON_GetObjectItemCaseSensitive(root, "total_commits_count");
-        bool truncated = cJSON_IsNumber(total) &&
-                         total->valuedouble > (double)cJSON_GetArraySize(commits);
-        paths = gw_changed_paths(commits, &truncated);
-        ch.changed_paths = paths;
-        ch.changed_paths_truncated = truncated;
-    }
-    gw_emit_ref(ctx, &ch);
-    cJSON_Delete(paths);
+    const cJSON *total = cJSON_GetObjectItemCaseSensitive(root, "total_commits_count");
+    gw_emit_push(ctx, &ch, commits,
+                 cJSON_IsNumber(total) && total->valuedouble > cJSON_GetArraySize(commits));
 }
 
 static void gitlab_normalize(struct gw_ctx *ctx)

@@ -186,6 +186,10 @@ void gw_emit_release(struct gw_ctx *ctx, const cJSON *root, struct gw_change *ch
  * removal, commit dropped), refs/tags/x -> git.tag; tag deletions and other
  * refs are answered 200 and ignored. Sets ch->type, branch, tag. 0 or -1. */
 int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch);
+/* gw_emit_ref of a push with the changed paths of commits (none when the ref
+ * was deleted or commits is not a list); truncated: the sender cut the
+ * commit list. 0 or -1. */
+int gw_emit_push(struct gw_ctx *ctx, struct gw_change *ch, const cJSON *commits, bool truncated);
 
 /* Runs the receiver type's normalize over ctx, then frees the parsed body
  * (inside the caller's arena, where it was allocated). */

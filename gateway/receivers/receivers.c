@@ -436,6 +436,20 @@ int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch)
     return gw_emit(ctx, ch);
 }
 
+int gw_emit_push(struct gw_ctx *ctx, struct gw_change *ch, const cJSON *commits, bool truncated)
+{
+    cJSON *paths = NULL;
+    if (ch->deleted != 1 && cJSON_IsArray(commits)) {
+        paths = gw_changed_paths(commits, &truncated);
+        ch->changed_paths = paths;
+        ch->changed_paths_truncated = truncated;
+    }
+    int rc = gw_emit_ref(ctx, ch);
+    ch->changed_paths = NULL;
+    cJSON_Delete(paths);
+    return rc;
+}
+
 void gw_emit_release(struct gw_ctx *ctx, const cJSON *root, struct gw_change *ch)
 {
     char ref[512];
