@@ -105,6 +105,8 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
                              const char *method, void **con_cls);
 static enum MHD_Result process(struct gw_http_req *r);
 static enum MHD_Result publish(struct gw_http_req *r);
+static void on_delivery(struct gw_delivery *d, const char *error, bool permanent,
+                        const char *topic, int partition, long long offset);
 static enum MHD_Result answer(struct gw_http_req *r);
 static enum MHD_Result spool_and_answer(struct gw_http_req *r, struct hb_event *const *events,
                                         size_t n, const char *why);
@@ -338,9 +340,6 @@ static enum MHD_Result refuse_auth(struct gw_http_req *r, const char *reason)
     gw_metrics_request(r->srv->metrics, r->rcv, 401);
     return respond_msg(r->conn, 401, "authentication failed", NULL);
 }
-
-static void on_delivery(struct gw_delivery *d, const char *error, bool permanent,
-                        const char *topic, int partition, long long offset);
 
 /* Encodes every event once and produces them; suspends the connection until
  * the last delivery report. While the spool holds events, these go behind
