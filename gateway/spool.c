@@ -37,6 +37,7 @@
 #include "gateway.h"
 #include "hookbus/log.h"
 #include "hookbus/util.h"
+#include "metrics.h"
 
 #define SPOOL_MAGIC "HBS1"
 #define SPOOL_HDR 12
@@ -655,6 +656,35 @@ out:
     return rc;
 }
 
+int gw_spool_events(struct gw_spool *s, const struct gw_config *cfg, const char *receiver,
+                    struct hb_event *const *events, size_t n, char *err, size_t errlen)
+{
+    struct hb_buf buf;
+    int rc = GW_SPOOL_INVALID;
+    hb_buf_init(&buf, (size_t)GW_SPOOL_MAX_RECORD * 4);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    snprintf(err, errlen, "cannot encode an event for the spool");
+    for (size_t i = 0; i < n; i++) {
+        struct hb_kafka_msg m;
+        const char *type = hb_event_get(events[i], "type");
+        if (hb_kafka_encode(events[i], cfg->format, &m, err, errlen) < 0)
+            goto out;
+        int e = gw_spool_record_encode(&buf, now, receiver, hb_event_get(events[i], "id"),
+                                       gw_config_topic(cfg, type), &m);
+        hb_kafka_msg_clear(&m);
+        if (e < 0) {
+            rc = -1;
+            goto out;
+        }
+    }
+    rc = gw_spool_append(s, buf.p, buf.len, n, now, err, errlen);
+out:
+    hb_buf_free(&buf);
+    return rc;
+}
+
 /* ---- replay ---- */
 
 static void replay_done(struct gw_delivery *d, const char *error, bool permanent,
@@ -753,8 +783,7 @@ static void count_replayed(struct gw_spool *s, const struct gw_spool_record *rec
                                                            : sizeof(name) - 1;
         memcpy(name, recs[i].receiver, l);
         name[l] = '\0';
-        gw_metrics_count_receiver(s->metrics, name, "hookbus_gateway_events_published_total",
-                                  "Events acknowledged by Kafka", 1);
+        gw_metrics_add_by_name(s->metrics, name, GW_METRIC_PUBLISHED, 1);
         hb_counter_add(s->c_replayed, 1);
     }
 }

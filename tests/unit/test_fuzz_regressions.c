@@ -163,7 +163,7 @@ static int normalize(const char *body, const char *request_id, struct gw_ctx *ct
                                .header = fake_header, .conn = f};
     *ctx = (struct gw_ctx){.rcv = &rcv, .req = req};
     hb_now_rfc3339(ctx->time);
-    rcv.type->normalize(ctx);
+    gw_normalize(ctx);
     return ctx->status;
 }
 
@@ -234,11 +234,12 @@ static void body_delivery_id_must_be_a_valid_string(void **state)
     struct gw_ctx ctx = {.rcv = &rcv, .req = &req};
     char err[256];
     hb_now_rfc3339(ctx.time);
-    rcv.type->normalize(&ctx);
+    gw_normalize(&ctx);
     assert_int_equal(ctx.status, 0);
     assert_int_equal(ctx.nevents, 1);
     gw_ctx_finish(&ctx);
     assert_int_equal(hb_event_validate(ctx.events[0], err, sizeof(err)), 0);
+    assert_string_equal(ctx.delivery_id, ""); /* refused as the header path would */
     assert_int_equal(strlen(hb_event_get(ctx.events[0], "id")), 64); /* the body hash */
     gw_ctx_clear(&ctx);
 }
@@ -256,7 +257,7 @@ static void cloudevents_format_content_type_is_refused(void **state)
                              .header = fake_header, .conn = &f};
     struct gw_ctx ctx = {.rcv = &rcv, .req = &req};
     hb_now_rfc3339(ctx.time);
-    rcv.type->normalize(&ctx);
+    gw_normalize(&ctx);
     assert_int_equal(ctx.status, 415);
     assert_int_equal(ctx.nevents, 0);
     gw_ctx_clear(&ctx);
