@@ -52,11 +52,14 @@ struct hb_batch {
     size_t n;
     const char *key;  /* the debounce key, "" when the app gives none */
     int attempt;      /* 1 for the first try */
-    /* On HB_ACT_RETRY the application may store here how long the peer asked
-     * it to wait (an HTTP Retry-After, in ms): the next try then waits at
-     * least that, capped at retry.max_backoff. Starts at 0 on every try. */
-    long *retry_after_ms;
+    void *runtime;    /* the runtime's own; see hb_batch_set_retry_after */
 };
+
+/* Called from act before it returns HB_ACT_RETRY: the peer asked to wait ms
+ * milliseconds (an HTTP Retry-After, see hb_http_retry_after_ms). The next
+ * try then waits at least that, capped at retry.max_backoff; without a call
+ * (or with ms <= 0) the usual backoff applies. Each try starts without one. */
+void hb_batch_set_retry_after(const struct hb_batch *b, long ms);
 
 /* Common consumer configuration (DESIGN section 5), loaded by
  * hb_consumer_config_load from the top-level keys:
