@@ -43,9 +43,10 @@ struct http_app {
 
 static const struct hb_field http_fields[] = {
     F("url", HB_F_STRING, url, "", 0, 0, "where to POST each event (required)"),
-    F("mode", HB_F_STRING, mode_name, "binary", 0, 0, "binary | structured | template"),
+    F("mode", HB_F_STRING, mode_name, "binary", 0, 0,
+      "binary (ce- headers) | structured (application/cloudevents+json) | template"),
     F("template", HB_F_STRING, template, "", 0, 0,
-      "the body for mode template: ${attribute}, ${data.field}"),
+      "the body for mode template: ${attribute}, ${data.field} (inserted JSON-escaped), $$ for $"),
     F("content_type", HB_F_STRING, content_type, "application/json", 0, 0,
       "Content-Type of template bodies"),
     F("sign_secret", HB_F_STRING, sign_secret_ref, "", 0, 0,
@@ -56,6 +57,8 @@ static const struct hb_field http_fields[] = {
       "do not verify the server certificate (testing only)"),
     F("debounce_key", HB_F_STRING, debounce_key, "repo", 0, 0,
       "attribute that groups events for `debounce` (\"\": none)"),
+    F("headers", HB_F_MAP, headers, "{}", 0, 0,
+      "extra request headers {Name: value}; values may be secret references (env:, file:)"),
 };
 
 static void http_destroy(void *ud)
@@ -313,20 +316,13 @@ int main(int argc, char **argv)
 {
     static const struct hb_consumer_app app = {
         .name = "hookbus-http",
-        .help = "hookbus-http keys:\n"
-                "  url: https://host/path          where to POST each event (required)\n"
-                "  mode: binary                    binary (ce- headers) | structured | template\n"
-                "  template: '{\"ref\": \"${tag}\"}'   body for mode template (JSON-escaped values)\n"
-                "  content_type: application/json  Content-Type of template bodies\n"
-                "  headers: {X-Token: env:TOKEN}   extra headers; values may be secret references\n"
-                "  sign_secret: env:SECRET         X-Hub-Signature-256: sha256=<HMAC of the body>\n"
-                "  timeout: 10s   tls_ca_file: FILE   insecure_skip_verify: false\n"
-                "  debounce_key: repo              attribute that groups events for `debounce`\n",
         .configure = http_configure,
         .start = http_start,
         .key = http_key,
         .act = http_act,
         .destroy = http_destroy,
+        .fields = http_fields,
+        .nfields = HB_ARRAY_LEN(http_fields),
     };
     return hb_consumer_main(argc, argv, &app);
 }

@@ -34,13 +34,16 @@ struct iu_conf {
 #define IU_KEY(k) "image_updater." k
 static const struct hb_field iu_fields[] = {
     {IU_KEY("url"), HB_F_STRING, offsetof(struct iu_conf, url), NULL, 0, 0,
-     "Image Updater's webhook endpoint, e.g. https://argocd-image-updater-service.argocd.svc:8080/webhook"},
+     "required: Image Updater's webhook endpoint, e.g. "
+     "https://argocd-image-updater-service.argocd.svc:8080/webhook"},
     {IU_KEY("secret"), HB_F_STRING, offsetof(struct iu_conf, secret), NULL, 0, 0,
-     "secret reference of Image Updater's cloudevents webhook secret (X-Webhook-Secret)"},
+     "required: secret reference of Image Updater's --cloudevents-webhook-secret (sent as "
+     "X-Webhook-Secret)"},
     {IU_KEY("tls_ca_file"), HB_F_STRING, offsetof(struct iu_conf, tls_ca_file), NULL, 0, 0,
      "PEM CA bundle that signed Image Updater's webhook certificate"},
     {IU_KEY("insecure_skip_verify"), HB_F_BOOL, offsetof(struct iu_conf, insecure_skip_verify),
-     "false", 0, 0, "accept any certificate (Image Updater's self-generated one)"},
+     "false", 0, 0, "accept any certificate (Image Updater generates a self-signed one unless "
+     "the argocd-image-updater-tls Secret exists)"},
     {IU_KEY("timeout"), HB_F_DURATION, offsetof(struct iu_conf, timeout_ms), "10s", 100, 300000,
      "whole-request timeout"},
     {IU_KEY("connect_timeout"), HB_F_DURATION, offsetof(struct iu_conf, connect_timeout_ms), "5s",
@@ -49,6 +52,9 @@ static const struct hb_field iu_fields[] = {
      "true", 0, 0, "send Docker Hub official images as 'nginx', not 'library/nginx'"},
     {IU_KEY("charts"), HB_F_BOOL, offsetof(struct iu_conf, charts), "false", 0, 0,
      "also act on dev.hookbus.chart.push (OCI charts)"},
+    {IU_KEY("registry_aliases"), HB_F_MAP, 0, "{}", 0, 0,
+     "canonical registry host -> the host string Image Updater's images are written with, "
+     "e.g. {docker.io: registry-1.docker.io}"},
 };
 
 struct iu {
@@ -61,20 +67,6 @@ struct iu {
     struct hb_counter *m_ok, *m_retry, *m_drop, *m_skipped;
     struct hb_histogram *m_seconds;
 };
-
-static const char iu_help[] =
-    "image_updater:\n"
-    "  url: https://argocd-image-updater-service.argocd.svc:8080/webhook   (required)\n"
-    "  secret: env:CLOUDEVENTS_WEBHOOK_SECRET   (required; Image Updater's\n"
-    "          --cloudevents-webhook-secret, sent as X-Webhook-Secret)\n"
-    "  tls_ca_file: \"\"              CA of Image Updater's webhook certificate\n"
-    "  insecure_skip_verify: false  Image Updater generates a self-signed certificate\n"
-    "                               unless the argocd-image-updater-tls Secret exists\n"
-    "  timeout: 10s   connect_timeout: 5s\n"
-    "  registry_aliases: {docker.io: registry-1.docker.io}   canonical host -> the host\n"
-    "                               string Image Updater's images are written with\n"
-    "  strip_library_prefix: true   docker.io/library/nginx is sent as repository nginx\n"
-    "  charts: false                also act on dev.hookbus.chart.push\n";
 
 static void iu_free(struct iu *iu)
 {
@@ -400,12 +392,13 @@ int main(int argc, char **argv)
 {
     static const struct hb_consumer_app app = {
         .name = "hookbus-image-updater",
-        .help = iu_help,
         .configure = iu_configure,
         .start = iu_start,
         .key = iu_key,
         .act = iu_act,
         .destroy = iu_destroy,
+        .fields = iu_fields,
+        .nfields = HB_ARRAY_LEN(iu_fields),
     };
     return hb_consumer_main(argc, argv, &app);
 }
