@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "hookbus/config.h"
 #include "hookbus/kafka.h"
@@ -41,6 +42,8 @@ struct gw_config {
  * 0, or -1 with "FILE:LINE: key: message". */
 int gw_config_load(const char *file, struct gw_config *cfg, char *err, size_t errlen);
 void gw_config_free(struct gw_config *cfg);
+/* Writes the --help entry of every key, from the tables gw_config_load binds. */
+void gw_config_help(FILE *out);
 const struct gw_receiver *gw_config_find_receiver(const struct gw_config *cfg, const char *name);
 /* The topic for an event type. */
 const char *gw_config_topic(const struct gw_config *cfg, const char *type);

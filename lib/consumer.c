@@ -385,6 +385,14 @@ static void enqueue_ready(struct hb_consumer *c, struct job *j)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* The job is the worker's alone while act runs: no lock needed. */
+void hb_batch_set_retry_after(const struct hb_batch *b, long ms)
+{
+    struct job *j = b ? b->runtime : NULL;
+    if (j)
+        j->retry_after_ms = ms > 0 ? ms : 0;
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -419,7 +427,7 @@ static void *worker_main(void *arg)
                                  .n = j->n,
                                  .key = j->key ? j->key : "",
                                  .attempt = j->attempt,
-                                 .retry_after_ms = &j->retry_after_ms};
+                                 .runtime = j};
             j->retry_after_ms = 0;
             int64_t t0 = hb_mono_ms();
             j->result = c->app->act(c->ud, &b, j->err, sizeof(j->err));
