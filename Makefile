@@ -6,6 +6,7 @@
 #   make install PREFIX=/usr/local   (NODEPS=1: do not run scripts/install-deps.sh)
 #   make dist       the container image's tree in $(BUILD)/dist (make install PREFIX=/usr)
 #   make check-deploy  compose file, every config under config/, Kubernetes manifests
+#   make check-rules   Prometheus rules: promtool check rules + promtool test rules
 #   make fuzz       libFuzzer targets (clang) in build/fuzz; make fuzz-smoke runs each briefly
 #   make valgrind   gateway e2e subset under valgrind (leaks are errors), ~1 min
 #   make bench      benchmarks (bench/README.md), not part of make test
@@ -58,7 +59,7 @@ FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_OBJ  := $(BUILD)/obj/fuzz/harness.o $(BUILD)/obj/fuzz/roundtrip.o
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/%)
 
-.PHONY: all deps run test test-unit test-e2e asan install dist check-deploy clean lint fuzz \
+.PHONY: all deps run test test-unit test-e2e asan install dist check-deploy check-rules clean lint fuzz \
         fuzz-bins fuzz-smoke valgrind bench
 all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 
@@ -116,7 +117,7 @@ test-e2e: all
 	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) tests/e2e
 
 test: all
-	$(MAKE) lint check-deploy
+	$(MAKE) lint check-deploy check-rules
 	$(MAKE) test-unit test-e2e
 	$(MAKE) asan
 	$(MAKE) fuzz-smoke
@@ -170,6 +171,12 @@ dist: $(LIBA) $(BINS)
 # Cheap deployment checks, part of `make test` (scripts/check_deploy.py says what).
 check-deploy: $(BINS)
 	$(PYTHON) scripts/check_deploy.py --bin-dir $(BUILD)/bin
+
+# The alerting and recording rules (deploy/prometheus/), checked and unit-tested
+# with Debian's promtool; part of `make test`.
+check-rules: deps
+	promtool check rules deploy/prometheus/hookbus-rules.yaml
+	promtool test rules deploy/prometheus/tests/*.yaml
 
 clean:
 	rm -rf build
