@@ -138,6 +138,7 @@ def metric_names(expr):
     e = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", e)
     e = re.sub(r"\[[^\]]*\]", "", e)                # ranges
     e = re.sub(r"\$\w+", "", e)                     # dashboard variables
+    e = re.sub(r"(?<![\w:])\d[\w.]*", "", e)          # numbers, durations (offset 5m)
     names = set()
     for m in re.finditer(r"[a-zA-Z_:][a-zA-Z0-9_:]*", e):
         w = m.group(0)
