@@ -146,11 +146,13 @@ lint:
 
 # Installs binaries, libhookbus, headers and hookbus.pc under PREFIX, the example
 # configs under SYSCONFDIR/hookbus (existing files are kept) and the schemas under
-# PREFIX/share/hookbus/schemas. Needs no test tools (cmocka): the image builds with it.
+# PREFIX/share/hookbus/schemas, the Prometheus rules and the Grafana dashboard under
+# PREFIX/share/hookbus/{prometheus,grafana}. Needs no test tools (cmocka): the image builds with it.
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 install: $(LIBA) $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/hookbus \
-	   $(DESTDIR)$(SYSCONFDIR)/hookbus $(DESTDIR)$(PREFIX)/share/hookbus/schemas
+	   $(DESTDIR)$(SYSCONFDIR)/hookbus $(DESTDIR)$(PREFIX)/share/hookbus/schemas \
+	   $(DESTDIR)$(PREFIX)/share/hookbus/prometheus $(DESTDIR)$(PREFIX)/share/hookbus/grafana
 	install -m 755 $(filter-out %/mock-kafka,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 lib/include/hookbus/*.h $(DESTDIR)$(PREFIX)/include/hookbus/
@@ -160,6 +162,8 @@ install: $(LIBA) $(BINS)
 	   [ -e "$(DESTDIR)$(SYSCONFDIR)/hookbus/$${f#config/}" ] || \
 	   install -m 644 "$$f" "$(DESTDIR)$(SYSCONFDIR)/hookbus/" || exit 1; done
 	install -m 644 $(wildcard schemas/*.avsc schemas/*.json) $(DESTDIR)$(PREFIX)/share/hookbus/schemas/
+	install -m 644 deploy/prometheus/hookbus-rules.yaml $(DESTDIR)$(PREFIX)/share/hookbus/prometheus/
+	install -m 644 deploy/grafana/hookbus.json $(DESTDIR)$(PREFIX)/share/hookbus/grafana/
 
 # The tree the Dockerfile's runtime stage copies, rebuilt from scratch each time
 # (tests/e2e/test_dist.py runs the binaries from $(BUILD)/dist, beside $(BUILD)/bin).
