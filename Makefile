@@ -6,6 +6,7 @@
 #   make install PREFIX=/usr/local   (NODEPS=1: do not run scripts/install-deps.sh)
 #   make dist       the container image's tree in $(BUILD)/dist (make install PREFIX=/usr)
 #   make check-deploy  compose file, every config under config/, Kubernetes manifests
+#   make check-rules   Prometheus rules: promtool check rules + promtool test rules
 #   make fuzz       libFuzzer targets (clang) in build/fuzz; make fuzz-smoke runs each briefly
 #   make valgrind   gateway e2e subset under valgrind (leaks are errors), ~1 min
 #   make bench      benchmarks (bench/README.md), not part of make test
@@ -60,7 +61,7 @@ FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_OBJ  := $(BUILD)/obj/fuzz/harness.o $(BUILD)/obj/fuzz/roundtrip.o
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/%)
 
-.PHONY: all deps run test test-unit test-e2e asan install dist check-deploy clean lint fuzz \
+.PHONY: all deps run test test-unit test-e2e asan install dist check-deploy check-rules clean lint fuzz \
         fuzz-bins fuzz-smoke valgrind bench
 all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 
@@ -118,7 +119,7 @@ test-e2e: all
 	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) tests/e2e
 
 test: all
-	$(MAKE) lint check-deploy
+	$(MAKE) lint check-deploy check-rules
 	$(MAKE) test-unit test-e2e
 	$(MAKE) asan
 	$(MAKE) fuzz-smoke
@@ -147,11 +148,13 @@ lint:
 
 # Installs binaries, libhookbus, headers and hookbus.pc under PREFIX, the example
 # configs under SYSCONFDIR/hookbus (existing files are kept) and the schemas under
-# PREFIX/share/hookbus/schemas. Needs no test tools (cmocka): the image builds with it.
+# PREFIX/share/hookbus/schemas, the Prometheus rules and the Grafana dashboard under
+# PREFIX/share/hookbus/{prometheus,grafana}. Needs no test tools (cmocka): the image builds with it.
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 install: $(LIBA) $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/hookbus \
-	   $(DESTDIR)$(SYSCONFDIR)/hookbus $(DESTDIR)$(PREFIX)/share/hookbus/schemas
+	   $(DESTDIR)$(SYSCONFDIR)/hookbus $(DESTDIR)$(PREFIX)/share/hookbus/schemas \
+	   $(DESTDIR)$(PREFIX)/share/hookbus/prometheus $(DESTDIR)$(PREFIX)/share/hookbus/grafana
 	install -m 755 $(filter-out %/mock-kafka,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 lib/include/hookbus/*.h $(DESTDIR)$(PREFIX)/include/hookbus/
@@ -161,6 +164,8 @@ install: $(LIBA) $(BINS)
 	   [ -e "$(DESTDIR)$(SYSCONFDIR)/hookbus/$${f#config/}" ] || \
 	   install -m 644 "$$f" "$(DESTDIR)$(SYSCONFDIR)/hookbus/" || exit 1; done
 	install -m 644 $(wildcard schemas/*.avsc schemas/*.json) $(DESTDIR)$(PREFIX)/share/hookbus/schemas/
+	install -m 644 deploy/prometheus/hookbus-rules.yaml $(DESTDIR)$(PREFIX)/share/hookbus/prometheus/
+	install -m 644 deploy/grafana/hookbus.json $(DESTDIR)$(PREFIX)/share/hookbus/grafana/
 
 # The tree the Dockerfile's runtime stage copies, rebuilt from scratch each time
 # (tests/e2e/test_dist.py runs the binaries from $(BUILD)/dist, beside $(BUILD)/bin).
@@ -172,6 +177,12 @@ dist: $(LIBA) $(BINS)
 # Cheap deployment checks, part of `make test` (scripts/check_deploy.py says what).
 check-deploy: $(BINS)
 	$(PYTHON) scripts/check_deploy.py --bin-dir $(BUILD)/bin
+
+# The alerting and recording rules (deploy/prometheus/), checked and unit-tested
+# with Debian's promtool; part of `make test`.
+check-rules: deps
+	promtool check rules deploy/prometheus/hookbus-rules.yaml
+	promtool test rules deploy/prometheus/tests/*.yaml
 
 clean:
 	rm -rf build

@@ -477,6 +477,11 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
                                   "Bytes in the spool waiting for Kafka", NULL);
     s->g_records = hb_metrics_gauge(metrics, "hookbus_gateway_spool_records",
                                     "Events in the spool waiting for Kafka", NULL);
+    /* The capacity beside the fill, so an alert can say "nearly full". */
+    hb_gauge_set(hb_metrics_gauge(metrics, "hookbus_gateway_spool_max_bytes",
+                                  "spool.max_bytes: the spool refuses events beyond it (503)",
+                                  NULL),
+                 max_bytes);
     s->g_age = hb_metrics_gauge(metrics, "hookbus_gateway_spool_oldest_age_seconds",
                                 "Age of the oldest spooled event (0: spool empty)", NULL);
     s->c_corrupt = hb_metrics_counter(metrics, "hookbus_gateway_spool_corrupt_records_total",

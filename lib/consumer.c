@@ -115,7 +115,7 @@ struct hb_consumer {
     atomic_llong reachable_at;
 
     struct hb_counter *m_consumed, *m_filtered, *m_dedup, *m_acted, *m_retried, *m_dead,
-        *m_undecodable, *m_actions;
+        *m_undecodable, *m_actions, *m_exhausted, *m_dropped;
     struct hb_gauge *m_inflight, *m_inflight_bytes;
     struct hb_histogram *m_latency;
 };
@@ -510,6 +510,7 @@ static void process_done(struct hb_consumer *c)
         } else {
             if (j->result == HB_ACT_RETRY && !j->err[0])
                 snprintf(j->err, sizeof(j->err), "retries exhausted");
+            hb_counter_add(j->result == HB_ACT_RETRY ? c->m_exhausted : c->m_dropped, j->n);
             release_key(c, j);
             dead_letter_job(c, j);
         }
@@ -1033,6 +1034,13 @@ static void make_metrics(struct hb_consumer *c)
     for (size_t i = 0; i < HB_ARRAY_LEN(counters); i++)
         *(struct hb_counter **)((char *)c + counters[i].off) =
             hb_metrics_counter(c->metrics, counters[i].name, counters[i].help, NULL);
+    /* Given up on, whether a dead-letter topic then takes them or not. */
+    static const char failed_help[] =
+        "Events given up on (then dead-lettered, or skipped without a dead_letter_topic)";
+    c->m_exhausted = hb_metrics_counter(c->metrics, "hookbus_consumer_failed_total", failed_help,
+                                        "reason=\"retries_exhausted\"");
+    c->m_dropped = hb_metrics_counter(c->metrics, "hookbus_consumer_failed_total", failed_help,
+                                      "reason=\"permanent\"");
     c->m_inflight = hb_metrics_gauge(c->metrics, "hookbus_consumer_in_flight",
                                      "Messages consumed and not yet handled", NULL);
     c->m_inflight_bytes = hb_metrics_gauge(c->metrics, "hookbus_consumer_in_flight_bytes",

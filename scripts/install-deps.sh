@@ -13,6 +13,7 @@ python3-jsonschema python3-pytest-xdist
 kcat clang cppcheck libclang-rt-14-dev valgrind
 wrk nginx-light gnuplot-nox
 docker-compose yamllint
+prometheus
 "
 
 missing=""
@@ -38,3 +39,18 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+
+# Debian's prometheus package starts a system Prometheus on :9090 where its init
+# system lets it. hookbus needs only the binaries (the tests start their own
+# Prometheus on a free port with its own data directory), and 9090 is the
+# consumers' default admin_listen: stop and disable the service just installed.
+case " $missing " in
+*" prometheus "*)
+    if [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/prometheus ]; then
+        $SUDO /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+        $SUDO update-rc.d prometheus disable >/dev/null 2>&1 || true
+    fi
+    ;;
+esac

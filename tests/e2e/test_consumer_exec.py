@@ -212,6 +212,9 @@ def test_exit_1_and_undecodable_go_to_the_dead_letter_topic(kafka, env, start_ex
     assert h["hookbus_error"].startswith("undecodable: ") and h["hookbus_attempts"] == "0"
     wait_for(lambda: c.metrics().get("hookbus_consumer_dead_lettered_total") == 3, what="metric")
     assert c.metrics()["hookbus_consumer_undecodable_total"] == 1
+    # d-1 failed for good, d-2 ran out of retries; the undecodable message is no event.
+    assert c.metrics()['hookbus_consumer_failed_total{reason="permanent"}'] == 1
+    assert c.metrics()['hookbus_consumer_failed_total{reason="retries_exhausted"}'] == 1
 
 
 def test_debounce_one_run_per_key_with_every_event(kafka, env, start_exec):
