@@ -183,6 +183,20 @@ static int chart_id(const char *url, const char *chart, char *out, size_t outlen
     return hb_repo_image_id(full, out, outlen);
 }
 
+/* A new zeroed source at the end of a->src (grown as needed). NULL past
+ * MAX_SOURCES or on ENOMEM. The caller bumps a->nsrc when it keeps it. */
+static struct argo_source *next_src(struct argo_app *a)
+{
+    if (a->nsrc >= MAX_SOURCES)
+        return NULL;
+    struct argo_source *grown = realloc(a->src, (a->nsrc + 1) * sizeof(*a->src));
+    if (!grown)
+        return NULL;
+    a->src = grown;
+    memset(&a->src[a->nsrc], 0, sizeof(*a->src));
+    return &a->src[a->nsrc];
+}
+
 /* Appends the source of an Application (spec.source or an item of
  * spec.sources) to a. 0, or -1 when it was left out (warned). */
 static int add_source(struct argo_app *a, const cJSON *s, void (*warn)(void *, const char *),
@@ -194,10 +208,9 @@ static int add_source(struct argo_app *a, const cJSON *s, void (*warn)(void *, c
         warnf(warn, ud, "a source without repoURL%s", "");
         return -1;
     }
-    if (a->nsrc >= MAX_SOURCES)
+    struct argo_source *src = next_src(a);
+    if (!src)
         return -1;
-    struct argo_source *src = &a->src[a->nsrc];
-    memset(src, 0, sizeof(*src));
     int rc;
     if (chart) {
         src->kind = ARGO_SRC_HELM;
@@ -235,10 +248,9 @@ static void add_generators(struct argo_app *a, const cJSON *gens, int depth,
     cJSON_ArrayForEach(g, gens)
     {
         const cJSON *git = cJSON_GetObjectItemCaseSensitive(g, "git");
-        if (cJSON_IsObject(git) && a->nsrc < MAX_SOURCES) {
+        struct argo_source *src = cJSON_IsObject(git) ? next_src(a) : NULL;
+        if (src) {
             const char *url = json_str(git, "repoURL");
-            struct argo_source *src = &a->src[a->nsrc];
-            memset(src, 0, sizeof(*src));
             src->kind = ARGO_SRC_GIT;
             if (!url || hb_repo_git_id(url, src->repo_id, sizeof(src->repo_id)) < 0) {
                 warnf(warn, ud, "git generator repoURL '%.200s' is not a repository URL",
@@ -262,12 +274,15 @@ static void add_generators(struct argo_app *a, const cJSON *gens, int depth,
 static void add_gen_paths(struct argo_app *a, const char *v)
 {
     a->has_gen_paths = true;
-    a->gen_paths = calloc(MAX_GEN_PATHS, sizeof(char *));
+    size_t cap = 1;
+    for (const char *c = v; *c && cap < MAX_GEN_PATHS; c++)
+        cap += *c == ';';
+    a->gen_paths = calloc(cap, sizeof(char *));
     if (!a->gen_paths) {
         a->has_gen_paths = false; /* cannot filter: refresh on every change */
         return;
     }
-    for (const char *p = v; *p && a->ngen_paths < MAX_GEN_PATHS;) {
+    for (const char *p = v; *p && a->ngen_paths < cap;) {
         size_t n = strcspn(p, ";");
         const char *b = p, *e = p + n;
         while (b < e && isspace((unsigned char)*b))
@@ -288,10 +303,8 @@ struct argo_app *argo_app_compile(const void *json, bool appset,
     const cJSON *obj = json;
     const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
     struct argo_app *a = calloc(1, sizeof(*a));
-    if (!a || !(a->src = calloc(MAX_SOURCES, sizeof(*a->src)))) {
-        free(a);
+    if (!a)
         return NULL;
-    }
     a->appset = appset;
     if (appset) {
         add_generators(a, cJSON_GetObjectItemCaseSensitive(spec, "generators"), 0, warn, ud);

@@ -58,10 +58,11 @@ int flux_chart_split(const char *repo, char *parent, size_t parentlen, const cha
     return hb_snprintf(parent, parentlen, "%.*s", (int)(slash - repo), repo) < 0 ? -1 : 0;
 }
 
-static int compile_git(struct flux_src *s, const cJSON *spec, char *err, size_t errlen)
+static int compile_git(struct flux_src *s, char *key, size_t keylen, const cJSON *spec,
+                       char *err, size_t errlen)
 {
     const char *url = json_str(spec, "url");
-    if (!url || hb_repo_git_id(url, s->key, sizeof(s->key)) < 0) {
+    if (!url || hb_repo_git_id(url, key, keylen) < 0) {
         (void)hb_snprintf(err, errlen, "url '%.200s' is not a Git repository URL", url ? url : "");
         return -1;
     }
@@ -79,10 +80,11 @@ static int compile_git(struct flux_src *s, const cJSON *spec, char *err, size_t 
     return set_ref(s, FLUX_REF_BRANCH, v ? v : "master");
 }
 
-static int compile_oci(struct flux_src *s, const cJSON *spec, char *err, size_t errlen)
+static int compile_oci(struct flux_src *s, char *key, size_t keylen, const cJSON *spec,
+                       char *err, size_t errlen)
 {
     const char *url = json_str(spec, "url");
-    if (!url || hb_repo_image_id(url, s->key, sizeof(s->key)) < 0) {
+    if (!url || hb_repo_image_id(url, key, keylen) < 0) {
         (void)hb_snprintf(err, errlen, "url '%.200s' is not an OCI repository URL",
                           url ? url : "");
         return -1;
@@ -107,21 +109,22 @@ struct flux_src *flux_compile(enum flux_kind k, const void *json, const char *ns
         return NULL;
     }
     s->kind = k;
+    char key[FLUX_KEY_MAX] = "";
     int rc = 0;
     const char *v;
     switch (k) {
     case FLUX_GIT:
-        rc = compile_git(s, spec, err, errlen);
+        rc = compile_git(s, key, sizeof(key), spec, err, errlen);
         break;
     case FLUX_OCI:
-        rc = compile_oci(s, spec, err, errlen);
+        rc = compile_oci(s, key, sizeof(key), spec, err, errlen);
         break;
     case FLUX_HELMREPO:
         /* type oci (oci:// URL) or an HTTP(S) chart repository: charts
          * pushed below it are host/path/<chart> either way. */
         s->ref = FLUX_REF_ANY;
         v = json_str(spec, "url");
-        if (!v || hb_repo_image_id(v, s->key, sizeof(s->key)) < 0) {
+        if (!v || hb_repo_image_id(v, key, sizeof(key)) < 0) {
             (void)hb_snprintf(err, errlen, "url '%.200s' is not a chart repository URL",
                               v ? v : "");
             rc = -1;
@@ -136,7 +139,7 @@ struct flux_src *flux_compile(enum flux_kind k, const void *json, const char *ns
             (void)hb_snprintf(err, errlen, "no chart or sourceRef");
             rc = -1;
         } else if (strcmp(kind, "HelmRepository") == 0) {
-            rc = flux_helmchart_key(ns, name, chart, s->key, sizeof(s->key)) < 0 ? -1 : 0;
+            rc = flux_helmchart_key(ns, name, chart, key, sizeof(key)) < 0 ? -1 : 0;
             if (rc == 0)
                 rc = set_semver(s, (v = json_str(spec, "version")) ? v : "*");
             else
@@ -150,7 +153,7 @@ struct flux_src *flux_compile(enum flux_kind k, const void *json, const char *ns
     case FLUX_IMAGE:
         s->ref = FLUX_REF_ANY;
         v = json_str(spec, "image");
-        if (!v || hb_repo_image_id(v, s->key, sizeof(s->key)) < 0) {
+        if (!v || hb_repo_image_id(v, key, sizeof(key)) < 0) {
             (void)hb_snprintf(err, errlen, "image '%.200s' is not an image reference",
                               v ? v : "");
             rc = -1;
@@ -159,6 +162,10 @@ struct flux_src *flux_compile(enum flux_kind k, const void *json, const char *ns
     case FLUX_NKINDS:
         rc = -1;
         break;
+    }
+    if (rc == 0 && !(s->key = strdup(key))) {
+        (void)hb_snprintf(err, errlen, "out of memory");
+        rc = -1;
     }
     if (rc < 0) {
         flux_src_free(s);
@@ -171,6 +178,7 @@ void flux_src_free(struct flux_src *s)
 {
     if (!s)
         return;
+    free(s->key);
     free(s->name);
     free(s->invalid);
     hb_semver_constraint_free(s->constraint);

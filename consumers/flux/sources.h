@@ -29,7 +29,7 @@ enum flux_ref {
 
 struct flux_src {
     enum flux_kind kind;
-    char key[FLUX_KEY_MAX]; /* index key; "" when the object cannot match events */
+    char *key; /* index key; "" when the object cannot match events */
     enum flux_ref ref;
     char *name; /* branch, tag, full ref name, or pinned digest */
     struct hb_semver_constraint *constraint;
