@@ -242,6 +242,16 @@ def test_application_added_while_running_is_picked_up(kube, gw, make_argocd):
     assert wait_patched(kube, argocd, 1, expected) == expected
 
 
+def test_failed_patches_are_retried(kube, gw, make_argocd):
+    argocd = make_argocd(extra="  applicationsets: false\n")
+    kube.post("/_fake/fail", {"codes": [500, 429]})
+    bitbucket_push(gw)
+    assert wait_patched(kube, argocd, 1, apps("bb-mono")) == apps("bb-mono")
+    assert argocd.metric("hookbus_argocd_patch_errors_total") == 2
+    failed = [l for l in argocd.lines() if l.get("msg") == "refresh failed"]
+    assert [l["retry"] for l in failed] == [True, True] and "HTTP 500" in failed[0]["error"]
+
+
 def test_check_config(tmp_path):
     for cfg in (ROOT / "config" / "argocd.yaml", ROOT / "config" / "compose" / "argocd.yaml"):
         r = subprocess.run([str(BIN / "hookbus-argocd"), "--config", str(cfg), "--check-config"],
