@@ -44,14 +44,18 @@ int hb_facts_from_event(const struct hb_event *ev, struct hb_facts *f)
     if (f->kind != HB_FACTS_GIT || !ev->data || !ev->data_len)
         return 0;
     cJSON *data = cJSON_ParseWithLength((const char *)ev->data, ev->data_len);
+    if (!data)
+        return 0;
+    f->data = data; /* owns the strings below */
+    const cJSON *db = cJSON_GetObjectItemCaseSensitive(data, "default_branch");
+    if (cJSON_IsString(db) && db->valuestring[0])
+        f->default_branch = db->valuestring;
     const cJSON *paths = cJSON_GetObjectItemCaseSensitive(data, "changed_paths");
     int n = cJSON_IsArray(paths) ? cJSON_GetArraySize(paths) : 0;
     if (n <= 0 || n > HB_FACTS_MAX_PATHS ||
         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(data, "changed_paths_truncated")) ||
-        !(f->paths = calloc((size_t)n, sizeof(*f->paths)))) {
-        cJSON_Delete(data);
+        !(f->paths = calloc((size_t)n, sizeof(*f->paths))))
         return 0;
-    }
     const cJSON *p;
     cJSON_ArrayForEach(p, paths)
     {
@@ -59,7 +63,6 @@ int hb_facts_from_event(const struct hb_event *ev, struct hb_facts *f)
             f->paths[f->npaths++] = p->valuestring;
     }
     f->paths_known = f->npaths > 0;
-    f->data = data;
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /* apps.c: Argo CD Application and ApplicationSet matching (apps.h).
  *
  * Revisions are read as Argo CD reads them: "" and HEAD follow the default
- * branch (events name none, so main or master), refs/heads/ and refs/tags/
+ * branch (data.default_branch when the event names it, else main or master), refs/heads/ and refs/tags/
  * are explicit, a bare name is a branch or a tag of that name, a full
  * commit SHA or an OCI digest is pinned, and anything with a constraint
  * operator is a semver constraint against tags (Masterminds semantics, as
@@ -364,6 +364,8 @@ static const char *match_git_rev(const struct argo_rev *r, const struct hb_facts
     case ARGO_REV_HEAD:
         if (!f->branch)
             return "not_branch";
+        if (f->default_branch)
+            return strcmp(f->branch, f->default_branch) == 0 ? NULL : "branch";
         return is_default_branch(f->branch) ? NULL : "branch";
     case ARGO_REV_BRANCH:
         if (!f->branch)

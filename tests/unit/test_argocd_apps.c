@@ -47,6 +47,11 @@ static const struct acase cases[] = {
     {SRC(",\"targetRevision\":\"HEAD\""), false, "git.push", GL, "refs/heads/dev", NULL, NULL,
      NULL, "branch"},
     {SRC(""), false, "git.tag", GL, "refs/tags/v1.0.0", "v1.0.0", NULL, NULL, "not_branch"},
+    /* ... or the default branch the event names */
+    {SRC(""), false, "git.push", GL, "refs/heads/trunk", NULL, NULL,
+     "{\"default_branch\":\"trunk\"}", MATCH},
+    {SRC(""), false, "git.push", GL, "refs/heads/main", NULL, NULL,
+     "{\"default_branch\":\"trunk\"}", "branch"},
     /* explicit refs */
     {SRC(",\"targetRevision\":\"refs/heads/dev\""), false, "git.push", GL, "refs/heads/dev", NULL,
      NULL, NULL, MATCH},

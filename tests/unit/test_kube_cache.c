@@ -167,11 +167,14 @@ static void test_facts(void **state)
     assert_true(f.paths_known);
     assert_int_equal(f.npaths, 2);
     assert_string_equal(f.paths[1], "b/c");
+    assert_null(f.default_branch);
     hb_facts_clear(&f);
-    data = "{\"changed_paths\":[\"a\"],\"changed_paths_truncated\":true}";
+    data = "{\"changed_paths\":[\"a\"],\"changed_paths_truncated\":true,"
+           "\"default_branch\":\"trunk\"}";
     assert_int_equal(hb_event_set_data(ev, data, strlen(data)), 0);
     assert_int_equal(hb_facts_from_event(ev, &f), 0);
     assert_false(f.paths_known);
+    assert_string_equal(f.default_branch, "trunk");
     hb_facts_clear(&f);
     assert_int_equal(hb_event_set(ev, "type", "dev.hookbus.chart.push"), 0);
     assert_int_equal(hb_event_set(ev, "ref", "release"), 0);

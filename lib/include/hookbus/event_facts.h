@@ -25,6 +25,7 @@ struct hb_facts {
     const char *branch;  /* from ref refs/heads/<branch> (or a bare ref), else NULL */
     const char *tag;     /* the tag attribute, or ref refs/tags/<tag>, else NULL */
     const char *digest;  /* the digest attribute, else NULL */
+    const char *default_branch; /* data.default_branch when a sender gives it, else NULL */
     const char **paths;  /* data.changed_paths when present and not truncated */
     size_t npaths;
     bool paths_known;
