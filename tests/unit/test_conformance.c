@@ -70,10 +70,13 @@ static const struct gw_receiver receiver = {.name = "ce-conformance",
 static int post(const char *content_type, const char *body, struct gw_request *req,
                 struct gw_ctx *ctx)
 {
-    *req = (struct gw_request){.method = "POST", .remote = "127.0.0.1",
+    *req = (struct gw_request){.method = "POST",
+                               .remote = "127.0.0.1",
                                .content_type = content_type,
-                               .body = (const unsigned char *)body, .body_len = strlen(body),
-                               .header = no_header, .each_header = no_headers};
+                               .body = (const unsigned char *)body,
+                               .body_len = strlen(body),
+                               .header = no_header,
+                               .each_header = no_headers};
     *ctx = (struct gw_ctx){.rcv = &receiver, .req = req};
     hb_strlcpy(ctx->time, "2026-12-04T12:00:00.000Z", sizeof(ctx->time));
     receiver.type->normalize(ctx);
@@ -105,8 +108,7 @@ static void check_event(const char *what, const struct hb_event *ev, const cJSON
 {
     const cJSON *m;
     size_t expected = 0;
-    cJSON_ArrayForEach(m, vec)
-    {
+    cJSON_ArrayForEach (m, vec) {
         const char *name = m->string;
         if (strcmp(name, "data") == 0 || strcmp(name, "data_base64") == 0)
             continue;
@@ -205,8 +207,7 @@ static void test_valid_events(void **state)
     cJSON *doc = hbt_json_source(VALID_FILE);
     const cJSON *t;
     int n = 0;
-    cJSON_ArrayForEach(t, vector_tests(doc, VALID_FILE))
-    {
+    cJSON_ArrayForEach (t, vector_tests(doc, VALID_FILE)) {
         const char *id = gw_json_str(t, "id");
         const cJSON *vec = cJSON_GetObjectItemCaseSensitive(t, "event");
         assert_non_null(id);
@@ -235,7 +236,7 @@ static void test_valid_events(void **state)
 
     /* All of them as one batch (application/cloudevents-batch+json). */
     cJSON *batch = cJSON_CreateArray();
-    cJSON_ArrayForEach(t, vector_tests(doc, VALID_FILE))
+    cJSON_ArrayForEach (t, vector_tests(doc, VALID_FILE))
         cJSON_AddItemToArray(batch,
                              cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(t, "event"), true));
     char *body = cJSON_PrintUnformatted(batch);
@@ -244,7 +245,7 @@ static void test_valid_events(void **state)
     assert_int_equal(post(HB_CT_CE_BATCH, body, &req, &ctx), 202);
     assert_int_equal(ctx.nevents, (size_t)n);
     size_t i = 0;
-    cJSON_ArrayForEach(t, vector_tests(doc, VALID_FILE))
+    cJSON_ArrayForEach (t, vector_tests(doc, VALID_FILE))
         check_event(gw_json_str(t, "id"), ctx.events[i++],
                     cJSON_GetObjectItemCaseSensitive(t, "event"), true);
     gw_ctx_clear(&ctx);
@@ -260,8 +261,7 @@ static void test_invalid_events(void **state)
     cJSON *doc = hbt_json_source(INVALID_FILE);
     const cJSON *t;
     int n = 0;
-    cJSON_ArrayForEach(t, vector_tests(doc, INVALID_FILE))
-    {
+    cJSON_ArrayForEach (t, vector_tests(doc, INVALID_FILE)) {
         const char *id = gw_json_str(t, "id");
         const cJSON *vec = cJSON_GetObjectItemCaseSensitive(t, "event");
         assert_non_null(id);
@@ -270,8 +270,7 @@ static void test_invalid_events(void **state)
         struct gw_ctx ctx;
         int status = post(HB_CT_CE_JSON, body, &req, &ctx);
         if (status != 400 || ctx.nevents != 0)
-            fail_msg("%s: answered %d with %zu events, want 400 and none", id, status,
-                     ctx.nevents);
+            fail_msg("%s: answered %d with %zu events, want 400 and none", id, status, ctx.nevents);
         assert_true(ctx.message[0] != '\0'); /* a reason for the sender */
         gw_ctx_clear(&ctx);
 
@@ -305,8 +304,8 @@ struct table {
 
 struct scenario {
     char *name;
-    char *payload;   /* the Kafka value */
-    char *data;      /* the expected data, JSON */
+    char *payload; /* the Kafka value */
+    char *data;    /* the expected data, JSON */
     struct table headers, attrs, examples;
     int line;
 };
@@ -480,8 +479,7 @@ static void run_scenario(const struct scenario *sc, size_t row)
 {
     char what[256], err[256];
     const struct table *ex = &sc->examples;
-    snprintf(what, sizeof(what), "scenario \"%s\" (line %d, example %zu)", sc->name, sc->line,
-             row);
+    snprintf(what, sizeof(what), "scenario \"%s\" (line %d, example %zu)", sc->name, sc->line, row);
     if (!sc->payload || !sc->attrs.rows || !sc->data)
         fail_msg("%s: no payload, attributes or data", what);
     char *value = substitute(sc->payload, ex, row);
