@@ -5,6 +5,7 @@
  *    "body": "<body file, default <name>.json>",
  *    "headers": {... as the sender sends them, without the credential ...},
  *    "status": 202 | 200 | 400 | ...,
+ *    "message": "<optional: words the 200 / 4xx message must contain>",
  *    "events": [{"<attribute>": "<value>", ..., "data": {...}}]}
  *
  * Each fixture goes through the receiver as the gateway runs it (the
@@ -395,6 +396,11 @@ static void check_fixture(struct fixture *f, int *bad)
             (*bad)++;
         } else if (nwant != ngot) {
             print_error("%s/%s: %zu events, want %zu\n", f->dir, f->name, ngot, nwant);
+            (*bad)++;
+        } else if (gw_json_str(f->expect, "message") &&
+                   !strstr(ctx.message, gw_json_str(f->expect, "message"))) {
+            print_error("%s/%s: message \"%s\", want one with \"%s\"\n", f->dir, f->name,
+                        ctx.message, gw_json_str(f->expect, "message"));
             (*bad)++;
         } else {
             for (size_t i = 0; i < ngot; i++)
