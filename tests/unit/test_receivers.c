@@ -5,6 +5,7 @@
  *    "body": "<body file, default <name>.json>",
  *    "headers": {... as the sender sends them, without the credential ...},
  *    "status": 202 | 200 | 400 | ...,
+ *    "message": "<optional: words the 200 / 4xx message must contain>",
  *    "events": [{"<attribute>": "<value>", ..., "data": {...}}]}
  *
  * Each fixture goes through the receiver as the gateway runs it (the
@@ -34,6 +35,7 @@
 #include "hookbus/crypto.h"
 #include "hookbus/format.h"
 #include "hookbus/util.h"
+#include "helpers.h"
 
 #define MAX_FILE (4 << 20)
 #define MAX_HEADERS 32
@@ -201,38 +203,17 @@ static int run(const struct gw_receiver *r, struct test_req *t, struct gw_ctx *c
 
 /* ---- files ---- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    char e[256];
-    char *s = hb_read_file(path, MAX_FILE, len, e, sizeof(e));
-    if (!s)
-        fail_msg("%s: %s", path, e);
-    return s;
-}
-
-static cJSON *json_file(const char *path)
-{
-    size_t len;
-    char *s = slurp(path, &len);
-    cJSON *j = hb_json_parse(s, len);
-    free(s);
-    if (!j)
-        fail_msg("%s: not JSON", path);
-    return j;
-}
-
 static int setup(void **state)
 {
     (void)state;
-    const char *src = getenv("HB_SOURCE_DIR");
     char path[4200], err[512], tmpl[] = "/tmp/hb-test-receivers-XXXXXX";
     size_t len;
-    snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures", src ? src : ".");
+    hbt_source_path(fixtures, sizeof(fixtures), "tests/fixtures");
     snprintf(path, sizeof(path), "%s/auth.json", fixtures);
-    auth_table = json_file(path);
+    auth_table = hbt_json_path(path);
     secret = gw_json_str(auth_table, "secret");
     snprintf(path, sizeof(path), "%s/receivers.yaml", fixtures);
-    char *yaml = slurp(path, &len);
+    char *yaml = hbt_read_path(path, &len);
     struct hb_buf b;
     hb_buf_init(&b, MAX_FILE);
     hb_buf_puts(&b, "kafka: {brokers: 127.0.0.1:1}\n");
@@ -296,7 +277,7 @@ static int walk(void (*fn)(struct fixture *f, int *bad), int *bad)
                 snprintf(f.name, sizeof(f.name), "%.*s", (int)(strlen(fname) - 12), fname);
                 assert_int_equal(
                     hb_snprintf(f.expect_path, sizeof(f.expect_path), "%s/%s", dpath, fname), 0);
-                f.expect = json_file(f.expect_path);
+                f.expect = hbt_json_path(f.expect_path);
                 const char *rname = gw_json_str(f.expect, "receiver");
                 const char *body = gw_json_str(f.expect, "body");
                 f.rcv = gw_config_find_receiver(&cfg, rname ? rname : f.dir);
@@ -310,7 +291,7 @@ static int walk(void (*fn)(struct fixture *f, int *bad), int *bad)
                     assert_int_equal(
                         hb_snprintf(f.body_path, sizeof(f.body_path), "%s/%s.json", dpath, f.name),
                         0);
-                f.body = slurp(f.body_path, &f.body_len);
+                f.body = hbt_read_path(f.body_path, &f.body_len);
                 fn(&f, bad);
                 count++;
                 free(f.body);
@@ -415,6 +396,11 @@ static void check_fixture(struct fixture *f, int *bad)
             (*bad)++;
         } else if (nwant != ngot) {
             print_error("%s/%s: %zu events, want %zu\n", f->dir, f->name, ngot, nwant);
+            (*bad)++;
+        } else if (gw_json_str(f->expect, "message") &&
+                   !strstr(ctx.message, gw_json_str(f->expect, "message"))) {
+            print_error("%s/%s: message \"%s\", want one with \"%s\"\n", f->dir, f->name,
+                        ctx.message, gw_json_str(f->expect, "message"));
             (*bad)++;
         } else {
             for (size_t i = 0; i < ngot; i++)
