@@ -51,6 +51,11 @@ GW_SRC    := $(wildcard gateway/*.c gateway/receivers/*.c)
 GW_OBJ    := $(GW_SRC:%.c=$(BUILD)/obj/%.o)
 GW_LIB_SRC := $(filter-out gateway/main.c,$(GW_SRC))
 GW_LIB_OBJ := $(GW_LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# The console page (gateway/ui/console.html) compiled in as a C string.
+UI_GEN    := $(BUILD)/gen/console_html.c
+UI_OBJ    := $(BUILD)/obj/gen/console_html.o
+GW_OBJ    += $(UI_OBJ)
+GW_LIB_OBJ += $(UI_OBJ)
 
 CONSUMERS := $(notdir $(wildcard consumers/*))
 BINS      := $(BUILD)/bin/hookbus-gateway $(CONSUMERS:%=$(BUILD)/bin/hookbus-%) $(BUILD)/bin/mock-kafka
@@ -77,6 +82,17 @@ $(BUILD)/obj/%.o: %.c | deps
 $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+$(UI_GEN): gateway/ui/console.html
+	@mkdir -p $(dir $@)
+	{ echo '/* Generated from gateway/ui/console.html by the Makefile. */'; \
+	  echo 'extern const char gw_console_html[];'; \
+	  echo 'const char gw_console_html[] = {'; xxd -i < $<; echo ', 0x00};'; } > $@.tmp
+	mv $@.tmp $@
+
+$(UI_OBJ): $(UI_GEN) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/bin/hookbus-gateway: $(GW_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)

@@ -52,6 +52,13 @@ static const struct hb_field gw_fields[] = {
     F("limits.request_timeout_ms", HB_F_INT, request_timeout_ms, "10000", 1000, 3600000,
       "a request must arrive completely within this time (slow clients are cut off)"),
     F("threads", HB_F_INT, threads, "0", 0, 256, "HTTP threads (0: one per core)"),
+    F("admin.token", HB_F_STRING, admin_token_ref, "", 0, 0,
+      "secret reference of the console's bearer token (required when admin_listen is not "
+      "loopback)"),
+    F("deliveries.keep", HB_F_INT, deliveries_keep, "200", 0, 100000,
+      "recent deliveries the console keeps per receiver (0: none)"),
+    F("deliveries.max_body_bytes", HB_F_INT, deliveries_max_body, "65536", 0, 64L << 20,
+      "largest authentic body kept for redelivery (larger: kept without body)"),
     F("receivers", HB_F_LIST, receivers, "[]", 0, 0,
       "the senders accepted, one entry each (keys below)"),
 };
@@ -232,6 +239,36 @@ static int load_receiver(const struct hb_config *hc, const struct hb_node *node,
     return 0;
 }
 
+/* True when addr ("host:port") only listens on the loopback interface. */
+static bool loopback_only(const char *addr)
+{
+    static const char *const hosts[] = {"127.", "localhost:", "[::1]:"};
+    for (size_t i = 0; i < HB_ARRAY_LEN(hosts); i++)
+        if (hb_str_has_prefix(addr, hosts[i]))
+            return true;
+    return false;
+}
+
+/* admin.token: resolved here; a console reachable from other hosts needs one. */
+static int load_admin(const struct hb_config *hc, struct gw_config *cfg, char *err, size_t errlen)
+{
+    char e[256];
+    const struct hb_node *n = hb_node_path(hc->root, "admin.token");
+    if (*cfg->admin_token_ref) {
+        if (hb_secret_resolve(cfg->admin_token_ref, &cfg->admin_token, e, sizeof(e)) < 0)
+            return hb_config_error(hc, n, err, errlen, "admin.token: %s", e);
+        if (!cfg->admin_token.len)
+            return hb_config_error(hc, n, err, errlen, "admin.token: the secret is empty");
+        return 0;
+    }
+    if (*cfg->admin_listen && !loopback_only(cfg->admin_listen))
+        return hb_config_error(hc, hb_node_path(hc->root, "admin_listen"), err, errlen,
+                               "admin_listen %s is not loopback: set admin.token (the console "
+                               "and its API need a bearer token)",
+                               cfg->admin_listen);
+    return 0;
+}
+
 int gw_config_load(const char *file, struct gw_config *cfg, char *err, size_t errlen)
 {
     struct hb_config hc;
@@ -289,6 +326,8 @@ int gw_config_load(const char *file, struct gw_config *cfg, char *err, size_t er
                 goto fail;
         }
     }
+    if (load_admin(&hc, cfg, err, errlen) < 0)
+        goto fail;
     if (hb_config_check_unused(&hc, err, errlen) < 0)
         goto fail;
     hb_config_free(&hc);
@@ -306,6 +345,7 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->receivers);
     free(cfg->receiver_rates);
     hb_kv_list_free(&cfg->kafka_props);
+    hb_secret_clear(&cfg->admin_token);
     hb_config_fields_free(gw_fields, HB_ARRAY_LEN(gw_fields), cfg);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -10,6 +10,7 @@
 #include "hookbus/config.h"
 #include "hookbus/kafka.h"
 #include "hookbus/metrics.h"
+#include "hookbus/secret.h"
 #include "hookbus/util.h"
 #include "receivers/receiver.h"
 
@@ -33,6 +34,10 @@ struct gw_config {
     long max_body_bytes, max_connections, request_timeout_ms, max_header_bytes;
     struct gw_rate rate; /* limits.requests_per_second, limits.burst */
     long threads;
+    char *admin_token_ref;         /* admin.token, a secret reference */
+    struct hb_secret admin_token;  /* its value; len 0: no token */
+    long deliveries_keep;          /* deliveries.keep, per receiver */
+    long deliveries_max_body;      /* deliveries.max_body_bytes */
     struct gw_receiver *receivers;
     struct gw_rate *receiver_rates; /* per receiver (rate_limit), same index */
     size_t nreceivers;

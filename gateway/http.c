@@ -13,7 +13,9 @@
  * request-completed callback. The configuration is a reference-counted
  * generation that SIGHUP replaces. Metrics per receiver are metrics.c's, the
  * certificate tls.c's, the connection list and slow-client reaper conns.c's,
- * the token buckets ratelimit.c's. */
+ * the token buckets ratelimit.c's. Every answered request is recorded for
+ * the console (deliveries.c); its routes (console.c) are served on a
+ * separate admin_listen only. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -26,6 +28,8 @@
 #include <unistd.h>
 
 #include "conns.h"
+#include "console.h"
+#include "deliveries.h"
 #include "gateway.h"
 #include "hookbus/arena.h"
 #include "hookbus/format.h"
@@ -64,6 +68,7 @@ struct gw_server {
     struct hb_histogram *publish_seconds;
     struct hb_gauge *connections;
     struct hb_counter *reloads_ok, *reloads_failed;
+    struct gw_deliveries *deliveries; /* the console's record */
 };
 
 enum req_state { RS_BODY, RS_WAIT, RS_DONE };
@@ -74,6 +79,8 @@ struct slot {
     size_t index;
     const char *topic;
     bool failed;
+    int partition; /* where Kafka put it, for the console */
+    long long offset;
 };
 
 struct gw_http_req {
@@ -84,7 +91,7 @@ struct gw_http_req {
     struct MHD_Connection *conn;
     _Atomic int state;
     struct hb_buf body;
-    bool too_large, key_route;
+    bool too_large, key_route, authentic;
     char remote[64];
     int64_t start_ms, produce_ms;
     struct gw_request greq;
@@ -121,6 +128,7 @@ static enum MHD_Result rate_limited(struct gw_server *srv, struct gw_bucket *buc
                                     const struct gw_receiver *rcv, struct MHD_Connection *conn,
                                     bool *limited);
 static enum MHD_Result refuse_auth(struct gw_http_req *r, const char *reason);
+static void record(struct gw_http_req *r, unsigned status, const char *reason);
 static void request_plumbing(struct gw_http_req *r, const char *ct);
 static void remote_addr(struct MHD_Connection *conn, char *out, size_t outlen);
 static void media_type(const char *ct, char *out, size_t outlen);
@@ -279,6 +287,7 @@ static enum MHD_Result process(struct gw_http_req *r)
     gw_metrics_add(r->srv->metrics, r->rcv, GW_METRIC_BYTES, r->body.len);
     if (gw_authenticate(r->rcv, &r->greq, &reason) < 0)
         return refuse_auth(r, reason);
+    r->authentic = true;
     bool limited;
     enum MHD_Result res = rate_limited(
         r->srv, &r->gen->buckets[r->rcv - r->gen->cfg.receivers], r->rcv, r->conn, &limited);
@@ -338,6 +347,7 @@ static enum MHD_Result refuse_auth(struct gw_http_req *r, const char *reason)
     HB_LOG(HB_LOG_WARN, "authentication failed", HB_S("audit", "401"),
            HB_S("receiver", r->rcv->name), HB_S("remote", r->remote), HB_S("reason", reason));
     gw_metrics_request(r->srv->metrics, r->rcv, 401);
+    record(r, 401, "authentication failed");
     return respond_msg(r->conn, 401, "authentication failed", NULL);
 }
 
@@ -368,7 +378,7 @@ static enum MHD_Result publish(struct gw_http_req *r)
         }
         r->slots[i] = (struct slot){{on_delivery}, r, i,
                                     gw_config_topic(r->cfg, hb_event_get(ctx->events[i], "type")),
-                                    false};
+                                    false, -1, -1};
     }
     atomic_store(&r->remaining, (int)ctx->nevents);
     atomic_store(&r->state, RS_WAIT);
@@ -405,6 +415,8 @@ static void on_delivery(struct gw_delivery *d, const char *error, bool permanent
         HB_LOG(HB_LOG_WARN, "event not acknowledged by kafka", HB_S("receiver", r->rcv->name),
                HB_S("id", hb_event_get(ev, "id")), HB_S("topic", topic), HB_S("error", error));
     } else {
+        s->partition = partition;
+        s->offset = offset;
         int64_t ms = hb_mono_ms() - r->produce_ms;
         gw_metrics_add(r->srv->metrics, r->rcv, GW_METRIC_PUBLISHED, 1);
         hb_histogram_observe(r->srv->publish_seconds, (double)ms / 1000.0);
@@ -484,6 +496,7 @@ static enum MHD_Result accepted(struct gw_http_req *r, size_t spooled)
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     gw_metrics_request(r->srv->metrics, r->rcv, 202);
+    record(r, 202, spooled ? "spooled" : "published");
     enum MHD_Result res = respond(r->conn, 202, "application/json", s ? s : "{}", NULL);
     cJSON_free(s);
     if (own)
@@ -500,7 +513,36 @@ static enum MHD_Result finish(struct gw_http_req *r, unsigned status, const char
         HB_LOG(status >= 500 ? HB_LOG_WARN : HB_LOG_INFO, "request rejected",
                HB_S("receiver", r->rcv->name), HB_I("status", status), HB_S("reason", msg),
                HB_S("remote", r->remote));
+    record(r, status, msg);
     return respond_msg(r->conn, status, msg, retry_after);
+}
+
+/* Hands the answered request to the console's record: headers and body
+ * only once authentic, each event with where Kafka put it (no topic when
+ * it was spooled or not published). */
+static void record(struct gw_http_req *r, unsigned status, const char *reason)
+{
+    struct gw_delivery_event evs[16], *ev = evs;
+    size_t n = status == 202 ? r->ctx.nevents : 0;
+    if (n > HB_ARRAY_LEN(evs) && !(ev = calloc(n, sizeof(*ev))))
+        n = 0, ev = evs;
+    for (size_t i = 0; i < n; i++) {
+        const struct slot *s = r->slots ? &r->slots[i] : NULL;
+        const struct hb_event *e = r->ctx.events[i];
+        bool placed = s && !s->failed && s->partition >= 0;
+        ev[i] = (struct gw_delivery_event){hb_event_get(e, "id"), hb_event_get(e, "type"),
+                                           hb_event_get(e, "subject"), placed ? s->topic : NULL,
+                                           placed ? s->partition : -1, placed ? s->offset : -1};
+    }
+    struct gw_delivery_info info = {.rcv = r->rcv, .req = r->greq.header ? &r->greq : NULL,
+                                    .ctx = &r->ctx, .remote = r->remote,
+                                    .key_route = r->key_route, .authentic = r->authentic,
+                                    .status = status, .reason = reason,
+                                    .latency_ms = hb_mono_ms() - r->start_ms, .events = ev,
+                                    .nevents = n};
+    gw_deliveries_record(r->srv->deliveries, &info);
+    if (ev != evs)
+        free(ev);
 }
 
 /* The request is over (answered, or the connection closed): frees its
@@ -694,8 +736,15 @@ static enum MHD_Result admin_handler(void *cls, struct MHD_Connection *conn, con
     (void)upload_data;
     (void)upload_data_size;
     (void)con_cls;
+    struct gw_server *srv = cls;
     bool handled;
-    enum MHD_Result r = serve_admin(cls, conn, url, method, &handled);
+    enum MHD_Result r = serve_admin(srv, conn, url, method, &handled);
+    if (handled)
+        return r;
+    struct gw_gen *g = gen_acquire(srv);
+    struct gw_console_env env = {srv->deliveries, srv->producer, srv->spool, &g->cfg};
+    r = gw_console_serve(&env, conn, url, method, &handled);
+    gen_release(g);
     return handled ? r : respond_msg(conn, 404, "not found", NULL);
 }
 
@@ -826,6 +875,11 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
     srv->tls = cfg->tls_enabled;
     srv->separate_admin = cfg->admin_listen[0] != '\0';
     srv->max_connections = cfg->max_connections;
+    srv->deliveries = gw_deliveries_new(cfg->deliveries_keep, cfg->deliveries_max_body);
+    if (!srv->deliveries) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     srv->publish_seconds = hb_metrics_histogram(
         metrics, "hookbus_gateway_publish_seconds", "Time from produce to Kafka acknowledgement",
         NULL, buckets, HB_ARRAY_LEN(buckets));
@@ -949,6 +1003,7 @@ void gw_server_stop(struct gw_server *s)
     if (s->admin)
         MHD_stop_daemon(s->admin);
     gw_conns_free(s->conns);
+    gw_deliveries_free(s->deliveries);
     gen_release(atomic_load(&s->gen));
     gw_tls_cert_clear();
     pthread_mutex_destroy(&s->gen_lock);

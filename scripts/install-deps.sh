@@ -14,7 +14,13 @@ kcat clang clang-format cppcheck libclang-rt-14-dev valgrind
 wrk nginx-light gnuplot-nox
 docker-compose yamllint
 prometheus
+xxd chromium
 "
+# Node.js for the browser test (playwright-core): Debian's nodejs and npm,
+# unless a node with npm is installed already (another distribution of it).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PACKAGES="$PACKAGES nodejs npm"
+fi
 
 missing=""
 for p in $PACKAGES; do
