@@ -10,6 +10,8 @@
 #   make fuzz       libFuzzer targets (clang) in build/fuzz; make fuzz-smoke runs each briefly
 #   make valgrind   gateway e2e subset under valgrind (leaks are errors), ~1 min
 #   make bench      benchmarks (bench/README.md), not part of make test
+#   make browser-deps  playwright-core (npm ci in tests/browser) for the browser test in test-e2e
+#   make screenshots   the console browser test, saving docs/console-*.png
 #   make lint       banned functions, cppcheck; make format-check / make format: clang-format
 VERSION   := 0.1.0
 BUILD     ?= build
@@ -67,7 +69,7 @@ FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_OBJ  := $(BUILD)/obj/fuzz/harness.o $(BUILD)/obj/fuzz/roundtrip.o
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/%)
 
-.PHONY: all deps run test test-unit test-e2e asan install dist check-deploy check-rules clean lint fuzz \
+.PHONY: all deps browser-deps screenshots run test test-unit test-e2e asan install dist check-deploy check-rules clean lint fuzz \
         fuzz-bins fuzz-smoke valgrind bench format format-check
 all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 
@@ -132,7 +134,19 @@ test-unit: all
 	@fail=0; for t in $(UNIT_BINS); do \
 	  HB_SOURCE_DIR=$(CURDIR) $$t || fail=1; done; exit $$fail
 
-test-e2e: all
+# playwright-core for the browser tests (tests/browser/package-lock.json);
+# it drives Debian's chromium (scripts/install-deps.sh), never a downloaded one.
+BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
+$(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json | deps
+	cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+browser-deps: $(BROWSER_DEPS)
+
+screenshots: all browser-deps
+	HOOKBUS_SCREENSHOTS=1 HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q \
+	  tests/e2e/test_console_browser.py
+
+test-e2e: all browser-deps
 	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) tests/e2e
 
 test: all
