@@ -37,10 +37,10 @@ static const char page_csp[] =
     "frame-ancestors 'none'";
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *ctype,
-                            const char *body, bool page)
+                             const char *body, bool page)
 {
-    struct MHD_Response *res =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *res = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                                               MHD_RESPMEM_MUST_COPY);
     if (!res)
         return MHD_NO;
     MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
@@ -122,7 +122,7 @@ struct batch {
         bool done;
         int partition;
         long long offset;
-    } *reports;
+    } * reports;
 };
 
 static void batch_unref(struct batch *b)
@@ -137,8 +137,8 @@ static void batch_unref(struct batch *b)
     free(b);
 }
 
-static void on_report(struct gw_delivery *d, const char *error, bool permanent,
-                      const char *topic, int partition, long long offset)
+static void on_report(struct gw_delivery *d, const char *error, bool permanent, const char *topic,
+                      int partition, long long offset)
 {
     (void)permanent;
     (void)topic;
@@ -216,9 +216,8 @@ static int publish(const struct gw_console_env *env, const struct gw_ctx *ctx,
     if (nfailed) {
         char why[256];
         hb_strlcpy(why, err, sizeof(why));
-        if (!env->spool ||
-            gw_spool_events(env->spool, env->cfg, ctx->rcv->name, failed, nfailed, err,
-                            errlen) < 0) {
+        if (!env->spool || gw_spool_events(env->spool, env->cfg, ctx->rcv->name, failed, nfailed,
+                                           err, errlen) < 0) {
             if (!env->spool)
                 snprintf(err, errlen, "not durable: %s; spool disabled", why);
             rc = -1;
@@ -256,16 +255,22 @@ static enum MHD_Result redeliver(const struct gw_console_env *env, struct MHD_Co
     if (rc == -1)
         return send_error(conn, 404, "no such delivery (deliveries.keep holds the latest)");
     if (rc == -2)
-        return send_error(conn, 409, "this delivery's body was not kept (not authentic, or over "
-                                     "deliveries.max_body_bytes)");
+        return send_error(conn, 409,
+                          "this delivery's body was not kept (not authentic, or over "
+                          "deliveries.max_body_bytes)");
     const struct gw_receiver *rcv = gw_config_find_receiver(env->cfg, rp.receiver);
     if (!rcv) {
         gw_delivery_replay_clear(&rp);
         return send_error(conn, 409, "the receiver is no longer configured");
     }
-    struct gw_request req = {.method = "POST", .remote = "console", .content_type = rp.content_type,
-                             .body = rp.body, .body_len = rp.body_len, .key_route = rp.key_route,
-                             .header = replay_header, .each_header = replay_each_header,
+    struct gw_request req = {.method = "POST",
+                             .remote = "console",
+                             .content_type = rp.content_type,
+                             .body = rp.body,
+                             .body_len = rp.body_len,
+                             .key_route = rp.key_route,
+                             .header = replay_header,
+                             .each_header = replay_each_header,
                              .conn = &rp};
     struct gw_ctx ctx = {.rcv = rcv, .req = &req};
     hb_now_rfc3339(ctx.time);
@@ -293,15 +298,24 @@ static enum MHD_Result redeliver(const struct gw_console_env *env, struct MHD_Co
     for (size_t i = 0; i < ctx.nevents; i++)
         ev[i] = (struct gw_delivery_event){hb_event_get(ctx.events[i], "id"),
                                            hb_event_get(ctx.events[i], "type"),
-                                           hb_event_get(ctx.events[i], "subject"), NULL, -1, -1};
+                                           hb_event_get(ctx.events[i], "subject"),
+                                           NULL,
+                                           -1,
+                                           -1};
     size_t spooled = 0;
     rc = publish(env, &ctx, ev, &spooled, err, sizeof(err));
     snprintf(msg, sizeof(msg), "redelivery of delivery %llu%s%s", id, rc < 0 ? ": " : "",
              rc < 0 ? err : "");
-    struct gw_delivery_info info = {.rcv = rcv, .req = &req, .ctx = &ctx, .remote = "console",
-                                    .key_route = rp.key_route, .authentic = true,
-                                    .status = rc < 0 ? 503 : 202, .reason = msg,
-                                    .latency_ms = hb_mono_ms() - start, .events = ev,
+    struct gw_delivery_info info = {.rcv = rcv,
+                                    .req = &req,
+                                    .ctx = &ctx,
+                                    .remote = "console",
+                                    .key_route = rp.key_route,
+                                    .authentic = true,
+                                    .status = rc < 0 ? 503 : 202,
+                                    .reason = msg,
+                                    .latency_ms = hb_mono_ms() - start,
+                                    .events = ev,
                                     .nevents = ctx.nevents};
     gw_deliveries_record(env->deliveries, &info);
     HB_LOG(HB_LOG_INFO, "delivery redelivered", HB_S("receiver", rcv->name),
@@ -395,7 +409,7 @@ enum MHD_Result gw_console_serve(const struct gw_console_env *env, struct MHD_Co
         if (!get)
             return send_error(conn, 405, "method not allowed");
         return reply(conn, authorized(env->cfg, conn) ? 200 : 401, "text/html; charset=utf-8",
-                    gw_console_html, true);
+                     gw_console_html, true);
     }
     if (!hb_str_has_prefix(url, "/api/")) {
         *handled = false;

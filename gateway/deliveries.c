@@ -57,8 +57,8 @@ struct gw_deliveries {
 
 /* Sender headers that name the event, in the order tried. */
 static const char *const event_headers[] = {
-    "X-GitHub-Event", "X-Gitea-Event", "X-Gogs-Event", "X-Gitlab-Event", "X-Event-Key",
-    "X-Forgejo-Event", "ce-type",
+    "X-GitHub-Event", "X-Gitea-Event",   "X-Gogs-Event", "X-Gitlab-Event",
+    "X-Event-Key",    "X-Forgejo-Event", "ce-type",
 };
 
 struct gw_deliveries *gw_deliveries_new(long keep, long max_body)
@@ -115,8 +115,8 @@ bool gw_delivery_header_secret(const char *name, const char *token_header)
 {
     static const char *const exact[] = {"authorization", "proxy-authorization", "cookie",
                                         "set-cookie"};
-    static const char *const parts[] = {"signature", "token", "secret", "password",
-                                        "auth", "api-key", "apikey", "session"};
+    static const char *const parts[] = {"signature", "token",   "secret", "password",
+                                        "auth",      "api-key", "apikey", "session"};
     char low[128];
     if (token_header && strcasecmp(name, token_header) == 0)
         return true;
@@ -208,9 +208,9 @@ static void entry_fill(struct entry *e, const struct gw_delivery_info *info, siz
     e->events = n ? calloc(n, sizeof(*e->events)) : NULL;
     for (size_t i = 0; e->events && i < n; i++) {
         const struct gw_delivery_event *s = &info->events[i];
-        e->events[i] = (struct kept_event){dup_or_null(s->id), dup_or_null(s->type),
-                                           dup_or_null(s->subject), dup_or_null(s->topic),
-                                           s->partition, s->offset};
+        e->events[i] = (struct kept_event){
+            dup_or_null(s->id),    dup_or_null(s->type), dup_or_null(s->subject),
+            dup_or_null(s->topic), s->partition,         s->offset};
         e->nevents++;
     }
     if (!info->authentic || !info->req)

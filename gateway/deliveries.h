@@ -28,7 +28,7 @@ struct gw_delivery_info {
     const struct gw_ctx *ctx;     /* delivery id */
     const char *remote;
     bool key_route;
-    bool authentic;               /* the body is kept only then */
+    bool authentic; /* the body is kept only then */
     unsigned status;
     const char *reason;
     int64_t latency_ms;
