@@ -46,7 +46,7 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS       = $(PKG_LIBS) -lpthread -lm
 
 LIB_SRC   := $(wildcard lib/*.c)
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/events_html.o
 LIBA      := $(BUILD)/lib/libhookbus.a
 
 GW_SRC    := $(wildcard gateway/*.c gateway/receivers/*.c)
@@ -85,14 +85,20 @@ $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(UI_GEN): gateway/ui/console.html
-	@mkdir -p $(dir $@)
-	{ echo '/* Generated from gateway/ui/console.html by the Makefile. */'; \
-	  echo 'extern const char gw_console_html[];'; \
-	  echo 'const char gw_console_html[] = {'; xxd -i < $<; echo ', 0x00};'; } > $@.tmp
-	mv $@.tmp $@
+# A page as a NUL-terminated C array: $(call embed,symbol,source).
+embed = { echo '/* Generated from $(2) by the Makefile. */'; \
+	  echo 'extern const char $(1)[];'; \
+	  echo 'const char $(1)[] = {'; xxd -i < $(2); echo ', 0x00};'; } > $@.tmp && mv $@.tmp $@
 
-$(UI_OBJ): $(UI_GEN) | deps
+$(UI_GEN): gateway/ui/console.html | deps
+	@mkdir -p $(dir $@)
+	$(call embed,gw_console_html,$<)
+
+$(BUILD)/gen/events_html.c: lib/ui/events.html | deps
+	@mkdir -p $(dir $@)
+	$(call embed,hb_events_html,$<)
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 

@@ -1,15 +1,23 @@
 /* admin.c: the admin listener of the consumers: /healthz (the process
- * runs), /readyz (the caller's readiness callback) and /metrics (Prometheus
- * text from the metrics registry). */
+ * runs), /readyz (the caller's readiness callback), /metrics (Prometheus
+ * text from the metrics registry) and the console: GET /api/v1/events
+ * (recent events and their decisions, recent.c) and /ui/ (the page). The
+ * console needs "Authorization: Bearer <admin.token>"; without a token it
+ * is served only when the listener is bound to loopback. */
 #include "admin.h"
 
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include <cjson/cJSON.h>
+
+#include "hookbus/crypto.h"
 #include "hookbus/log.h"
 #include "hookbus/util.h"
 
@@ -19,7 +27,15 @@ struct hb_admin {
     hb_admin_ready_fn ready;
     void *ud;
     int port;
+    struct hb_admin_console console;
+    bool loopback;
 };
+
+#define EVENTS_LIMIT_MAX 100000
+
+static const char page_csp[] =
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
                              const char *body)
@@ -30,9 +46,61 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", type);
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (strncmp(type, "text/html", 9) == 0)
+        MHD_add_response_header(r, "Content-Security-Policy", page_csp);
+    if (status == 401)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"hookbus\"");
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+/* True with the configured bearer token (constant-time comparison). */
+static bool authorized(const struct hb_admin *a, struct MHD_Connection *conn)
+{
+    const struct hb_secret *t = a->console.token;
+    if (!t || !t->len)
+        return a->loopback;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return hb_ct_equal(h, strlen(h), t->value, t->len);
+}
+
+/* /ui/ and /api/v1/events (GET or HEAD). */
+static enum MHD_Result serve_console(struct hb_admin *a, struct MHD_Connection *conn,
+                                     const char *url)
+{
+    if (!a->console.recent)
+        return reply(conn, 404, "text/plain", "not found\n");
+    bool ok = authorized(a, conn);
+    if (hb_str_has_prefix(url, "/ui"))
+        return reply(conn, ok ? 200 : 401, "text/html; charset=utf-8", hb_events_html);
+    if (!ok) {
+        HB_LOG(HB_LOG_WARN, "console request refused", HB_S("audit", "401"), HB_S("path", url));
+        return reply(conn, 401, "application/json",
+                     a->console.token && a->console.token->len
+                         ? "{\"error\":\"a valid Authorization: Bearer <admin.token> is required\"}"
+                         : "{\"error\":\"set admin.token: admin_listen is not loopback\"}");
+    }
+    if (strcmp(url, "/api/v1/events") != 0)
+        return reply(conn, 404, "application/json", "{\"error\":\"not found\"}");
+    long limit = 200;
+    const char *l = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+    if (l && *l && hb_parse_long(l, 1, EVENTS_LIMIT_MAX, &limit) < 0)
+        return reply(conn, 400, "application/json",
+                     "{\"error\":\"limit: a number from 1 to 100000\"}");
+    char *s = hb_recent_list(a->console.recent,
+                             MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "decision"),
+                             limit);
+    enum MHD_Result r = s ? reply(conn, 200, "application/json", s)
+                          : reply(conn, 500, "application/json", "{\"error\":\"out of memory\"}");
+    cJSON_free(s);
+    return r;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
@@ -68,6 +136,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         free(text);
         return r;
     }
+    if (strcmp(url, "/ui") == 0 || strcmp(url, "/ui/") == 0 || hb_str_has_prefix(url, "/api/"))
+        return serve_console(a, conn, url);
     return reply(conn, 404, "text/plain", "not found\n");
 }
 
@@ -100,8 +170,22 @@ static int resolve(const char *addr, struct addrinfo **out, char *err, size_t er
     return 0;
 }
 
+/* True when sa is a loopback address (127/8, ::1). */
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *x = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(x);
+    }
+    return false;
+}
+
 struct hb_admin *hb_admin_start(const char *addr, struct hb_metrics *metrics,
-                                hb_admin_ready_fn ready, void *ud, char *err, size_t errlen)
+                                hb_admin_ready_fn ready, void *ud,
+                                const struct hb_admin_console *console, char *err,
+                                size_t errlen)
 {
     struct addrinfo *ai = NULL;
     struct hb_admin *a = calloc(1, sizeof(*a));
@@ -114,6 +198,9 @@ struct hb_admin *hb_admin_start(const char *addr, struct hb_metrics *metrics,
     a->metrics = metrics;
     a->ready = ready;
     a->ud = ud;
+    if (console)
+        a->console = *console;
+    a->loopback = is_loopback(ai->ai_addr);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;

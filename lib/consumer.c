@@ -51,6 +51,7 @@ struct item {
     int attempts;        /* for the dead-letter headers */
     size_t bytes;        /* charged to c->inflight_bytes */
     char *error;         /* why it is dead-lettered */
+    uint64_t recent;     /* its entry in c->recent (the console) */
     struct item *next;   /* dead-letter retry list */
 };
 
@@ -86,6 +87,7 @@ struct hb_consumer {
     rd_kafka_t *rk, *dlq;
     rd_kafka_queue_t *cq; /* the consumer queue, to wake the poll */
     struct hb_admin *admin;
+    struct hb_recent *recent; /* the console's record (written by the main thread) */
 
     pthread_mutex_t mu;
     pthread_cond_t work_cv, done_cv;
@@ -365,6 +367,7 @@ static void dead_letter_job(struct hb_consumer *c, struct job *j)
         it->attempts = j->attempt;
         free(it->error);
         it->error = strdup(j->err[0] ? j->err : "action failed");
+        hb_recent_update(c->recent, it->recent, "dead_lettered", j->attempt, it->error);
         dead_letter(c, it);
     }
     job_free(j);
@@ -484,8 +487,10 @@ static void process_done(struct hb_consumer *c)
             HB_LOG(HB_LOG_DEBUG, "acted", HB_S("id", id), HB_S("key", j->key ? j->key : ""),
                    HB_I("events", j->n), HB_I("attempt", j->attempt));
             release_key(c, j);
-            for (size_t i = 0; i < j->n; i++)
+            for (size_t i = 0; i < j->n; i++) {
+                hb_recent_update(c->recent, j->items[i]->recent, "acted", j->attempt, NULL);
                 item_complete(c, j->items[i]);
+            }
             job_free(j);
         } else if (j->result == HB_ACT_RETRY && j->attempt < c->cfg->retry_max_attempts) {
             if (c->draining) { /* hand back: the next owner tries again */
@@ -503,6 +508,9 @@ static void process_done(struct hb_consumer *c)
                    HB_S("key", j->key ? j->key : ""), HB_I("attempt", j->attempt),
                    HB_I("backoff_ms", wait), HB_S("error", j->err));
             hb_counter_add(c->m_retried, 1);
+            for (size_t i = 0; i < j->n; i++)
+                hb_recent_update(c->recent, j->items[i]->recent, "retrying", j->attempt,
+                                 j->err[0] ? j->err : "action failed");
             j->attempt++;
             j->not_before = hb_mono_ms() + wait;
             j->next = c->delayed; /* the key stays busy through the backoff */
@@ -587,6 +595,13 @@ static void rewind_to(struct hb_consumer *c, rd_kafka_message_t *m)
         sleep_ms(REWIND_PAUSE_MS);
 }
 
+/* Records it in the console's ring with its first decision. */
+static uint64_t recent_add(struct hb_consumer *c, const struct item *it, const char *decision)
+{
+    return hb_recent_add(c->recent, it->ev, item_topic(it), it->rkm->partition, it->rkm->offset,
+                         decision);
+}
+
 /* Takes one message in: decode, filter, dedup, then a job (or the debounce
  * window). Returns false when the message could not be taken in and the
  * partition was rewound to it: the caller then stops this poll burst. */
@@ -635,11 +650,14 @@ static bool handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
         size_t n = strlen("undecodable: ") + strlen(err) + 1;
         if ((it->error = malloc(n)))
             snprintf(it->error, n, "undecodable: %s", err);
+        it->recent = recent_add(c, it, "dead_lettered");
+        hb_recent_update(c->recent, it->recent, "dead_lettered", 0, it->error);
         dead_letter(c, it);
         return true;
     }
     if (c->cfg->filter && !hb_filter_match(c->cfg->filter, hb_event_lookup, it->ev)) {
         hb_counter_add(c->m_filtered, 1);
+        recent_add(c, it, "filtered");
         item_complete(c, it);
         return true;
     }
@@ -650,13 +668,18 @@ static bool handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
         if (hb_dedup_seen(c->dedup, idk, hb_mono_ms())) {
             hb_counter_add(c->m_dedup, 1);
             HB_LOG(HB_LOG_DEBUG, "duplicate event skipped", HB_S("id", hb_event_get(it->ev, "id")));
+            recent_add(c, it, "deduplicated");
             item_complete(c, it);
             return true;
         }
     }
+    /* recorded first: the item may be acted on (and freed) once handed over */
+    it->recent = recent_add(c, it, "queued");
     if (c->app->key && c->app->key(c->ud, it->ev, key, sizeof(key)) == 0 &&
-        hb_debounce_add(c->deb, key, it, hb_mono_ms()) == 0)
+        hb_debounce_add(c->deb, key, it, hb_mono_ms()) == 0) {
+        hb_recent_update(c->recent, it->recent, "debounced", 0, NULL);
         return true;
+    }
     /* no key: a job of its own, at once */
     struct item **one = malloc(sizeof(*one));
     struct job *j = NULL;
@@ -1097,8 +1120,14 @@ struct hb_consumer *hb_consumer_new(const struct hb_consumer_config *cfg,
     c->cq = rd_kafka_queue_get_consumer(c->rk);
     if (cfg->dead_letter_topic && *cfg->dead_letter_topic && !(c->dlq = dlq_producer(c, err, errlen)))
         goto fail;
+    if (!(c->recent = hb_recent_new(cfg->recent_events))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    struct hb_admin_console console = {c->recent, &cfg->admin_token};
     if (cfg->admin_listen && *cfg->admin_listen &&
-        !(c->admin = hb_admin_start(cfg->admin_listen, c->metrics, admin_ready, c, err, errlen)))
+        !(c->admin = hb_admin_start(cfg->admin_listen, c->metrics, admin_ready, c, &console, err,
+                                    errlen)))
         goto fail;
     return c;
 fail:
@@ -1191,6 +1220,7 @@ void hb_consumer_free(struct hb_consumer *c)
     if (!c)
         return;
     hb_admin_stop(c->admin);
+    hb_recent_free(c->recent);
     if (c->dlq) {
         rd_kafka_flush(c->dlq, 5000);
         rd_kafka_poll(c->dlq, 0);

@@ -49,6 +49,11 @@ static const struct hb_field consumer_fields[] = {
       "on SIGTERM or rebalance, how long running actions may take to finish"),
     F("max_in_flight_bytes", HB_F_INT, max_in_flight_bytes, "16777216", 1024, 1L << 40,
       "bytes of messages held (raw and decoded) before consumption pauses"),
+    F("recent_events", HB_F_INT, recent_events, "200", 0, 100000,
+      "recent events and their decisions shown at /api/v1/events and /ui/ (0: none)"),
+    F("admin.token", HB_F_STRING, admin_token_ref, "", 0, 0,
+      "secret reference of the bearer token for /api/ and /ui/ (without one they are served "
+      "on a loopback admin_listen only)"),
 };
 
 void hb_consumer_config_help(FILE *out)
@@ -169,6 +174,15 @@ int hb_consumer_config_load(const struct hb_config *cfg, const char *name,
     if (load_topics(cfg, out, err, errlen) < 0 || load_properties(cfg, out, err, errlen) < 0 ||
         load_filter(cfg, out, err, errlen) < 0)
         goto fail;
+    if (*out->admin_token_ref) {
+        char e[256];
+        int rc = hb_secret_resolve(out->admin_token_ref, &out->admin_token, e, sizeof(e));
+        if (rc < 0 || !out->admin_token.len) {
+            hb_config_error(cfg, hb_node_path(cfg->root, "admin.token"), err, errlen,
+                            "admin.token: %s", rc < 0 ? e : "the secret is empty");
+            goto fail;
+        }
+    }
     return 0;
 fail:
     hb_consumer_config_free(out);
@@ -182,6 +196,7 @@ void hb_consumer_config_free(struct hb_consumer_config *c)
     free(c->topics);
     hb_kv_list_free(&c->kafka_props);
     hb_filter_free(c->filter);
+    hb_secret_clear(&c->admin_token);
     hb_config_fields_free(consumer_fields, HB_ARRAY_LEN(consumer_fields), c);
     memset(c, 0, sizeof(*c));
 }

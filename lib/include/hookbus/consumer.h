@@ -37,6 +37,7 @@
 #include "hookbus/event.h"
 #include "hookbus/kafka.h"
 #include "hookbus/metrics.h"
+#include "hookbus/secret.h"
 
 /* What an action callback returns. */
 enum hb_act {
@@ -86,6 +87,9 @@ struct hb_consumer_config {
     long max_in_flight;    /* messages held before consumption pauses (1000) */
     long drain_timeout_ms; /* SIGTERM / revoke: wait this long for running actions (30s) */
     long max_in_flight_bytes; /* bytes of messages held before consumption pauses (16 MiB) */
+    long recent_events;       /* events the console remembers (200) */
+    char *admin_token_ref;    /* admin.token: secret reference, "" none */
+    struct hb_secret admin_token; /* its value (len 0: none) */
 };
 
 /* Loads the common keys from cfg; name gives the default group. Keys it does
