@@ -51,6 +51,8 @@ COPY --from=build /out/ /
 # admin_listen; this makes it 0.0.0.0:9090 in the container (the gateway then
 # serves them there instead of on its webhook listener, so an ingress that
 # exposes 8080 does not expose /metrics). Override with -e or in the config.
+# The gateway's console is on that listener too, so it refuses to start
+# without admin.token (e.g. -e HOOKBUS_ADMIN_TOKEN=file:/run/secrets/admin-token).
 ENV HOOKBUS_ADMIN_LISTEN=0.0.0.0:9090
 # Where an accepted event waits while Kafka is unreachable: keep it on a volume.
 VOLUME ["/var/lib/hookbus/spool"]
