@@ -66,6 +66,7 @@ struct job {
     int64_t not_before;
     long retry_after_ms; /* the application's wish for the next backoff */
     unsigned gen;
+    struct hb_recent *recent; /* for hb_batch_note */
     enum hb_act result;
     char err[512];
 };
@@ -377,6 +378,7 @@ static void dead_letter_job(struct hb_consumer *c, struct job *j)
 
 static void enqueue_ready(struct hb_consumer *c, struct job *j)
 {
+    j->recent = c->recent;
     pthread_mutex_lock(&c->mu);
     j->next = NULL;
     if (c->ready_tail)
@@ -386,6 +388,14 @@ static void enqueue_ready(struct hb_consumer *c, struct job *j)
     c->ready_tail = j;
     pthread_cond_signal(&c->work_cv);
     pthread_mutex_unlock(&c->mu);
+}
+
+/* The ring has its own lock; the item handles are read-only while act runs. */
+void hb_batch_note(const struct hb_batch *b, size_t i, const char *text)
+{
+    struct job *j = b ? b->runtime : NULL;
+    if (j && i < j->n)
+        hb_recent_note(j->recent, j->items[i]->recent, text);
 }
 
 /* The job is the worker's alone while act runs: no lock needed. */

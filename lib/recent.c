@@ -13,11 +13,12 @@
 #include "hookbus/util.h"
 
 #define ERROR_MAX 512
+#define DETAIL_MAX 1024
 
 struct rec {
     uint64_t handle; /* 0: empty */
     char time[32], action_time[32];
-    char *id, *type, *subject, *source, *topic, *error;
+    char *id, *type, *subject, *source, *topic, *error, *detail;
     int partition;
     long long offset;
     const char *decision; /* a string literal */
@@ -54,6 +55,7 @@ static void rec_clear(struct rec *e)
     free(e->source);
     free(e->topic);
     free(e->error);
+    free(e->detail);
     memset(e, 0, sizeof(*e));
 }
 
@@ -101,7 +103,7 @@ void hb_recent_update(struct hb_recent *r, uint64_t handle, const char *decision
 {
     if (!r || !r->keep || !handle)
         return;
-    char *err = error && *error ? hb_strndup(error, ERROR_MAX) : NULL;
+    char *err = error && *error ? hb_strndup(error, strnlen(error, ERROR_MAX)) : NULL;
     pthread_mutex_lock(&r->lock);
     /* handles are consecutive: the entry sits at a known slot if still there */
     struct rec *e = &r->recs[(handle - 1) % r->keep];
@@ -119,6 +121,22 @@ void hb_recent_update(struct hb_recent *r, uint64_t handle, const char *decision
     }
     pthread_mutex_unlock(&r->lock);
     free(err);
+}
+
+void hb_recent_note(struct hb_recent *r, uint64_t handle, const char *text)
+{
+    if (!r || !r->keep || !handle)
+        return;
+    char *d = text && *text ? hb_strndup(text, strnlen(text, DETAIL_MAX)) : NULL;
+    pthread_mutex_lock(&r->lock);
+    struct rec *e = &r->recs[(handle - 1) % r->keep];
+    if (e->handle == handle) {
+        free(e->detail);
+        e->detail = d;
+        d = NULL;
+    }
+    pthread_mutex_unlock(&r->lock);
+    free(d);
 }
 
 static void add_str(cJSON *o, const char *k, const char *v)
@@ -156,6 +174,7 @@ char *hb_recent_list(struct hb_recent *r, const char *decision, long limit)
         cJSON_AddNumberToObject(o, "attempts", e->attempts);
         add_str(o, "error", e->error);
         add_str(o, "action_time", e->action_time);
+        add_str(o, "detail", e->detail);
         cJSON_AddItemToArray(arr, o);
         n++;
     }

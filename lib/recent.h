@@ -22,6 +22,8 @@ uint64_t hb_recent_add(struct hb_recent *r, const struct hb_event *ev, const cha
  * retrying and dead_lettered. */
 void hb_recent_update(struct hb_recent *r, uint64_t handle, const char *decision, int attempts,
                       const char *error);
+/* The application's note about handle's event (the `detail` field). */
+void hb_recent_note(struct hb_recent *r, uint64_t handle, const char *text);
 /* JSON array text, newest first, optionally only one decision; at most
  * limit entries. Caller frees with cJSON_free; NULL on ENOMEM. */
 char *hb_recent_list(struct hb_recent *r, const char *decision, long limit);

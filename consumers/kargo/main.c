@@ -26,6 +26,7 @@
 #define REFRESH_ANNOTATION "kargo.akuity.io/refresh"
 #define MAX_NAMESPACES 256
 #define MAX_TARGETS 4096
+#define NOTE_MAX 1024 /* bytes of an event's console note */
 #define MAX_DONE_SETS 1024
 
 struct kargo_cfg {
@@ -436,8 +437,10 @@ static enum hb_act refresh_one(struct app *a, const char *id, const char *now, c
 }
 
 /* Matches every event of batch b against the cache: logs per event which
- * Warehouses it wants (and at debug level which it does not, and why) and
- * adds the wanted ones to *want (the union over the batch, "ns/name"). */
+ * Warehouses it wants (and at debug level which it does not, and why), notes
+ * the same for the console (hb_batch_note: "refresh ns/a; skip ns/b
+ * (reason)", the reasons of the skip metric) and adds the wanted ones to
+ * *want (the union over the batch, "ns/name"). */
 static void match_batch(struct app *a, const struct hb_batch *b, char ***want, size_t *nwant)
 {
     for (size_t e = 0; e < b->n; e++) {
@@ -447,6 +450,7 @@ static void match_batch(struct app *a, const struct hb_batch *b, char ***want, s
         if (kargo_facts_from_event(ev, &f) < 0) {
             HB_LOG(HB_LOG_DEBUG, "event without repo attribute skipped", HB_S("id", id));
             skip_metric(a, "no_repo");
+            hb_batch_note(b, e, "skip (no_repo)");
             kargo_facts_clear(&f);
             continue;
         }
@@ -454,7 +458,15 @@ static void match_batch(struct app *a, const struct hb_batch *b, char ***want, s
         wh_cache_visit(a->cache, f.repo, on_sub, &v);
         char **hit = NULL;
         size_t nhit = 0;
+        struct hb_buf note, skips;
+        hb_buf_init(&note, NOTE_MAX);
+        hb_buf_init(&skips, NOTE_MAX);
         for (size_t i = 0; i < v.n; i++) {
+            if (v.t[i].reason)
+                (void)hb_buf_printf(&skips, "%s%s (%s)", skips.len ? ", " : "", v.t[i].id,
+                                    v.t[i].reason);
+            else
+                (void)hb_buf_printf(&note, "%s%s", note.len ? ", " : "refresh ", v.t[i].id);
             if (v.t[i].reason) {
                 HB_LOG(HB_LOG_DEBUG, "warehouse skipped", HB_S("id", id), HB_S("repo", f.repo),
                        HB_S("warehouse", v.t[i].id), HB_S("reason", v.t[i].reason));
@@ -474,8 +486,15 @@ static void match_batch(struct app *a, const struct hb_batch *b, char ***want, s
                                                        : "event matches no warehouse",
                HB_S("id", id), HB_S("repo", f.repo), HB_S("ref", f.ref), HB_S("tag", f.tag),
                HB_I("matched", nhit), HB_I("considered", v.n), HB_S("warehouses", names));
-        if (!v.n)
+        if (!v.n) {
             skip_metric(a, "no_warehouse");
+            (void)hb_buf_printf(&note, "skip (no_warehouse for %s)", f.repo);
+        } else if (skips.len) {
+            (void)hb_buf_printf(&note, "%sskip %s", note.len ? "; " : "", skips.p);
+        }
+        hb_batch_note(b, e, note.p ? note.p : "");
+        hb_buf_free(&note);
+        hb_buf_free(&skips);
         for (size_t i = 0; i < nhit; i++)
             free(hit[i]);
         free(hit);

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 
 from conftest import ROOT, TOKEN
 from test_console import ADMIN_TOKEN, Console, console_config
@@ -24,10 +25,16 @@ def test_console_in_chromium(kafka, make_gateway, tmp_path):
     gw = make_gateway(kafka.bootstrap, config=console_config(kafka))
     con = Console(gw)
     shots = ROOT / "docs" if os.environ.get("HOOKBUS_SCREENSHOTS") == "1" else tmp_path
+    # Chromium's profile lock is a Unix socket under TMPDIR: keep its path short
+    # (sun_path is 108 bytes; pytest-xdist's tmp_path is longer).
+    short = tempfile.mkdtemp(prefix="hb-")
     env = dict(os.environ, HB_GATEWAY=gw.base, HB_ADMIN=con.base, HB_ADMIN_TOKEN=ADMIN_TOKEN,
-               HB_GENERIC_TOKEN=TOKEN, HB_SHOTS=str(shots), TMPDIR=str(tmp_path))
-    r = subprocess.run([node, str(BROWSER_DIR / "console.js")], capture_output=True, text=True,
-                       timeout=120, env=env, cwd=BROWSER_DIR)
+               HB_GENERIC_TOKEN=TOKEN, HB_SHOTS=str(shots), TMPDIR=short)
+    try:
+        r = subprocess.run([node, str(BROWSER_DIR / "console.js")], capture_output=True,
+                           text=True, timeout=120, env=env, cwd=BROWSER_DIR)
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
     assert r.returncode == 0, r.stderr[-4000:] + r.stdout[-2000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["redelivered"] == ["browser-xss"]

@@ -63,6 +63,12 @@ struct hb_batch {
  * (or with ms <= 0) the usual backoff applies. Each try starts without one. */
 void hb_batch_set_retry_after(const struct hb_batch *b, long ms);
 
+/* Called from act: what the application decided about event i of the batch
+ * (one line, e.g. "refresh ns/a; skip ns/b (branch_mismatch)"), shown as the
+ * event's `detail` by the admin listener's /api/v1/events. Replaces an
+ * earlier note; text is copied (at most 1024 bytes). */
+void hb_batch_note(const struct hb_batch *b, size_t i, const char *text);
+
 /* Common consumer configuration (DESIGN section 5), loaded by
  * hb_consumer_config_load from the top-level keys of one table in
  * consumer_config.c (kafka.*, filter, dedup_window, debounce, retry.*,
