@@ -87,8 +87,15 @@ static enum MHD_Result serve_console(struct hb_admin *a, struct MHD_Connection *
                          ? "{\"error\":\"a valid Authorization: Bearer <admin.token> is required\"}"
                          : "{\"error\":\"set admin.token: admin_listen is not loopback\"}");
     }
-    if (strcmp(url, "/api/v1/events") != 0)
-        return reply(conn, 404, "application/json", "{\"error\":\"not found\"}");
+    if (strcmp(url, "/api/v1/events") != 0) {
+        char *s = hb_str_has_prefix(url, "/api/v1/") && a->console.api
+                      ? a->console.api(a->console.api_ud, url + strlen("/api/v1/"))
+                      : NULL;
+        enum MHD_Result r = s ? reply(conn, 200, "application/json", s)
+                              : reply(conn, 404, "application/json", "{\"error\":\"not found\"}");
+        free(s);
+        return r;
+    }
     long limit = 200;
     const char *l = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
     if (l && *l && hb_parse_long(l, 1, EVENTS_LIMIT_MAX, &limit) < 0)

@@ -19,6 +19,8 @@ typedef bool (*hb_admin_ready_fn)(void *ud, char *why, size_t whylen);
 struct hb_admin_console {
     struct hb_recent *recent;
     const struct hb_secret *token;
+    char *(*api)(void *ud, const char *path); /* the application's routes, or NULL */
+    void *api_ud;
 };
 
 /* Listens on "host:port" (port 0: any free port; logged as msg=listening

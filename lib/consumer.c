@@ -1134,7 +1134,7 @@ struct hb_consumer *hb_consumer_new(const struct hb_consumer_config *cfg,
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    struct hb_admin_console console = {c->recent, &cfg->admin_token};
+    struct hb_admin_console console = {c->recent, &cfg->admin_token, app->api, ud};
     if (cfg->admin_listen && *cfg->admin_listen &&
         !(c->admin = hb_admin_start(cfg->admin_listen, c->metrics, admin_ready, c, &console, err,
                                     errlen)))

@@ -298,6 +298,15 @@ void hb_kube_cache_visit(struct hb_kube_cache *c, const char *key, hb_kube_visit
     pthread_rwlock_unlock(&c->lock);
 }
 
+void hb_kube_cache_each(struct hb_kube_cache *c, hb_kube_each_fn fn, void *ud)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    for (unsigned b = 0; b < NBUCKETS; b++)
+        for (const struct obj *o = c->by_name[b]; o; o = o->next)
+            fn(ud, o->ns, o->name, o->value, (const char *const *)o->keys.keys, o->keys.n);
+    pthread_rwlock_unlock(&c->lock);
+}
+
 /* Drops the objects of scope s that the list of generation gen did not
  * return (deleted while we were not watching). */
 static void sweep(struct hb_kube_cache *c, const struct scope *s, unsigned long gen)

@@ -562,6 +562,15 @@ static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t err
     return result;
 }
 
+/* The console's GET /api/v1/warehouses: the cache. */
+static char *api(void *ud, const char *path)
+{
+    struct app *a = ud;
+    if (strcmp(path, "warehouses") != 0 || !a->cache)
+        return NULL;
+    return wh_cache_json(a->cache);
+}
+
 static void stop(void *ud)
 {
     struct app *a = ud;
@@ -611,6 +620,7 @@ int main(int argc, char **argv)
         .fields = kargo_fields,
         .nfields = HB_ARRAY_LEN(kargo_fields),
         .fields_prefix = "kargo.",
+        .api = api,
     };
     argc = take_kubeconfig_flag(argc, argv);
     curl_global_init(CURL_GLOBAL_DEFAULT);

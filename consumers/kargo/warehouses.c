@@ -151,3 +151,59 @@ size_t wh_cache_count(struct wh_cache *c)
 {
     return hb_kube_cache_count(c->kc);
 }
+
+struct listing {
+    cJSON **items;
+    size_t n, cap;
+};
+
+/* One Warehouse into the listing (under the cache's read lock: copies). */
+static void list_one(void *ud, const char *ns, const char *name, const void *value,
+                     const char *const *keys, size_t nkeys)
+{
+    (void)value;
+    struct listing *l = ud;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        cJSON **grown = realloc(l->items, cap * sizeof(*grown));
+        if (!grown)
+            return;
+        l->items = grown;
+        l->cap = cap;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return;
+    cJSON_AddStringToObject(o, "namespace", ns);
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON *subs = cJSON_AddArrayToObject(o, "subscriptions");
+    for (size_t i = 0; i < nkeys; i++)
+        cJSON_AddItemToArray(subs, cJSON_CreateString(keys[i]));
+    l->items[l->n++] = o;
+}
+
+static int by_ns_name(const void *a, const void *b)
+{
+    const cJSON *x = *(cJSON *const *)a, *y = *(cJSON *const *)b;
+    int d = strcmp(cJSON_GetObjectItem(x, "namespace")->valuestring,
+                   cJSON_GetObjectItem(y, "namespace")->valuestring);
+    return d ? d : strcmp(cJSON_GetObjectItem(x, "name")->valuestring,
+                          cJSON_GetObjectItem(y, "name")->valuestring);
+}
+
+char *wh_cache_json(struct wh_cache *c)
+{
+    struct listing l = {0};
+    hb_kube_cache_each(c->kc, list_one, &l);
+    if (l.n)
+        qsort(l.items, l.n, sizeof(*l.items), by_ns_name);
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < l.n; i++)
+        cJSON_AddItemToArray(arr, l.items[i]);
+    free(l.items);
+    char *printed = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    char *out = printed ? strdup(printed) : NULL; /* the runtime free()s it */
+    cJSON_free(printed);
+    return out;
+}

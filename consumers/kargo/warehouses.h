@@ -45,5 +45,9 @@ void wh_cache_visit(struct wh_cache *c, const char *repo, wh_visit_fn fn, void *
  * false) or DELETED. Exposed for tests; the watch threads use it. */
 void wh_cache_apply(struct wh_cache *c, const void *obj, bool deleted);
 size_t wh_cache_count(struct wh_cache *c);
+/* The cache as JSON text for the console (GET /api/v1/warehouses): every
+ * Warehouse, sorted by namespace and name, with the canonical repository
+ * ids of its subscriptions. malloc'd; NULL on ENOMEM. */
+char *wh_cache_json(struct wh_cache *c);
 
 #endif

@@ -151,6 +151,11 @@ struct hb_consumer_app {
      * for the application (hb_kube_section_fields of hookbus/kube_consumer.h). */
     const struct hb_field *shared_fields;
     size_t nshared_fields;
+    /* The application's own console data: GET /api/v1/<path> on the admin
+     * listener (same token rule as /api/v1/events) answers the JSON text it
+     * returns (malloc'd, the runtime frees it), 404 when NULL. Runs on the
+     * admin listener's thread. NULL: none. */
+    char *(*api)(void *ud, const char *path);
 };
 
 /* The whole program: common flags (--config, --help, --version, --log-level,

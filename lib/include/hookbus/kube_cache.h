@@ -77,6 +77,12 @@ typedef void (*hb_kube_visit_fn)(void *ud, const char *ns, const char *name, con
                                  size_t slot);
 void hb_kube_cache_visit(struct hb_kube_cache *c, const char *key, hb_kube_visit_fn fn, void *ud);
 
+/* Calls fn for every object with its index keys, under the cache's read
+ * lock (fn must not call back into the cache). For listings (a console). */
+typedef void (*hb_kube_each_fn)(void *ud, const char *ns, const char *name, const void *value,
+                                const char *const *keys, size_t nkeys);
+void hb_kube_cache_each(struct hb_kube_cache *c, hb_kube_each_fn fn, void *ud);
+
 /* Applies one object (a cJSON *) as ADDED/MODIFIED (deleted = false) or
  * DELETED. Exposed for tests; the watch threads use it. */
 void hb_kube_cache_apply(struct hb_kube_cache *c, const void *obj, bool deleted);
