@@ -13,9 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "hookbus/cli.h"
 #include "hookbus/config.h"
 #include "hookbus/consumer.h"
+#include "hookbus/format.h"
 #include "hookbus/log.h"
 #include "hookbus/metrics.h"
 #include "hookbus/util.h"
@@ -436,6 +439,65 @@ static enum hb_act refresh_one(struct app *a, const char *id, const char *now, c
     return HB_ACT_DROP;
 }
 
+/* Matches one event (see match_batch); its decision as one line in *note:
+ * "refresh ns/a, ns/b; skip ns/c (reason)", "skip (no_repo)" or "skip
+ * (no_warehouse for REPO)". want may be NULL (explain). */
+static void match_event(struct app *a, const struct hb_event *ev, char ***want, size_t *nwant,
+                        struct hb_buf *note)
+{
+    const char *id = hb_event_get(ev, "id");
+    struct kargo_facts f;
+    if (kargo_facts_from_event(ev, &f) < 0) {
+        HB_LOG(HB_LOG_DEBUG, "event without repo attribute skipped", HB_S("id", id));
+        skip_metric(a, "no_repo");
+        (void)hb_buf_puts(note, "skip (no_repo)");
+        kargo_facts_clear(&f);
+        return;
+    }
+    struct visit v = {.facts = &f};
+    wh_cache_visit(a->cache, f.repo, on_sub, &v);
+    char **hit = NULL;
+    size_t nhit = 0;
+    struct hb_buf skips;
+    hb_buf_init(&skips, NOTE_MAX);
+    for (size_t i = 0; i < v.n; i++) {
+        if (v.t[i].reason) {
+            (void)hb_buf_printf(&skips, "%s%s (%s)", skips.len ? ", " : "", v.t[i].id,
+                                v.t[i].reason);
+            HB_LOG(HB_LOG_DEBUG, "warehouse skipped", HB_S("id", id), HB_S("repo", f.repo),
+                   HB_S("warehouse", v.t[i].id), HB_S("reason", v.t[i].reason));
+            skip_metric(a, v.t[i].reason);
+        } else {
+            (void)hb_buf_printf(note, "%s%s", note->len ? ", " : "refresh ", v.t[i].id);
+            (void)list_add(&hit, &nhit, v.t[i].id);
+            if (want)
+                (void)list_add(want, nwant, v.t[i].id);
+        }
+        free(v.t[i].id);
+    }
+    if (v.overflow)
+        HB_LOG(HB_LOG_WARN, "too many warehouses for one repository; some were not "
+               "considered", HB_S("repo", f.repo), HB_I("limit", MAX_TARGETS));
+    char names[1024];
+    join_ids(hit, nhit, names, sizeof(names));
+    HB_LOG(nhit ? HB_LOG_INFO : HB_LOG_DEBUG, nhit ? "event matches warehouses"
+                                                   : "event matches no warehouse",
+           HB_S("id", id), HB_S("repo", f.repo), HB_S("ref", f.ref), HB_S("tag", f.tag),
+           HB_I("matched", nhit), HB_I("considered", v.n), HB_S("warehouses", names));
+    if (!v.n) {
+        skip_metric(a, "no_warehouse");
+        (void)hb_buf_printf(note, "skip (no_warehouse for %s)", f.repo);
+    } else if (skips.len) {
+        (void)hb_buf_printf(note, "%sskip %s", note->len ? "; " : "", skips.p);
+    }
+    hb_buf_free(&skips);
+    for (size_t i = 0; i < nhit; i++)
+        free(hit[i]);
+    free(hit);
+    free(v.t);
+    kargo_facts_clear(&f);
+}
+
 /* Matches every event of batch b against the cache: logs per event which
  * Warehouses it wants (and at debug level which it does not, and why), notes
  * the same for the console (hb_batch_note: "refresh ns/a; skip ns/b
@@ -443,65 +505,13 @@ static enum hb_act refresh_one(struct app *a, const char *id, const char *now, c
  * *want (the union over the batch, "ns/name"). */
 static void match_batch(struct app *a, const struct hb_batch *b, char ***want, size_t *nwant)
 {
+    struct hb_buf note;
     for (size_t e = 0; e < b->n; e++) {
-        const struct hb_event *ev = b->events[e];
-        const char *id = hb_event_get(ev, "id");
-        struct kargo_facts f;
-        if (kargo_facts_from_event(ev, &f) < 0) {
-            HB_LOG(HB_LOG_DEBUG, "event without repo attribute skipped", HB_S("id", id));
-            skip_metric(a, "no_repo");
-            hb_batch_note(b, e, "skip (no_repo)");
-            kargo_facts_clear(&f);
-            continue;
-        }
-        struct visit v = {.facts = &f};
-        wh_cache_visit(a->cache, f.repo, on_sub, &v);
-        char **hit = NULL;
-        size_t nhit = 0;
-        struct hb_buf note, skips;
         hb_buf_init(&note, NOTE_MAX);
-        hb_buf_init(&skips, NOTE_MAX);
-        for (size_t i = 0; i < v.n; i++) {
-            if (v.t[i].reason)
-                (void)hb_buf_printf(&skips, "%s%s (%s)", skips.len ? ", " : "", v.t[i].id,
-                                    v.t[i].reason);
-            else
-                (void)hb_buf_printf(&note, "%s%s", note.len ? ", " : "refresh ", v.t[i].id);
-            if (v.t[i].reason) {
-                HB_LOG(HB_LOG_DEBUG, "warehouse skipped", HB_S("id", id), HB_S("repo", f.repo),
-                       HB_S("warehouse", v.t[i].id), HB_S("reason", v.t[i].reason));
-                skip_metric(a, v.t[i].reason);
-            } else {
-                (void)list_add(&hit, &nhit, v.t[i].id);
-                (void)list_add(want, nwant, v.t[i].id);
-            }
-            free(v.t[i].id);
-        }
-        if (v.overflow)
-            HB_LOG(HB_LOG_WARN, "too many warehouses for one repository; some were not "
-                   "considered", HB_S("repo", f.repo), HB_I("limit", MAX_TARGETS));
-        char names[1024];
-        join_ids(hit, nhit, names, sizeof(names));
-        HB_LOG(nhit ? HB_LOG_INFO : HB_LOG_DEBUG, nhit ? "event matches warehouses"
-                                                       : "event matches no warehouse",
-               HB_S("id", id), HB_S("repo", f.repo), HB_S("ref", f.ref), HB_S("tag", f.tag),
-               HB_I("matched", nhit), HB_I("considered", v.n), HB_S("warehouses", names));
-        if (!v.n) {
-            skip_metric(a, "no_warehouse");
-            (void)hb_buf_printf(&note, "skip (no_warehouse for %s)", f.repo);
-        } else if (skips.len) {
-            (void)hb_buf_printf(&note, "%sskip %s", note.len ? "; " : "", skips.p);
-        }
+        match_event(a, b->events[e], want, nwant, &note);
         hb_batch_note(b, e, note.p ? note.p : "");
         hb_buf_free(&note);
-        hb_buf_free(&skips);
-        for (size_t i = 0; i < nhit; i++)
-            free(hit[i]);
-        free(hit);
-        free(v.t);
-        kargo_facts_clear(&f);
     }
-
 }
 
 /* The action for one debounce window of a repository: the union of the
@@ -604,12 +614,121 @@ static int take_kubeconfig_flag(int argc, char **argv)
     return w;
 }
 
+/* `explain --event FILE` (anywhere among the arguments): removed from argv,
+ * *event set to FILE. argc after, or -1 when --event has no FILE. */
+static int take_explain(int argc, char **argv, const char **event)
+{
+    int w = 1;
+    bool explain = false;
+    for (int r = 1; r < argc; r++) {
+        if (strcmp(argv[r], "explain") == 0) {
+            explain = true;
+            continue;
+        }
+        if (strcmp(argv[r], "--event") == 0) {
+            if (r + 1 >= argc)
+                return -1;
+            *event = argv[++r];
+            continue;
+        }
+        if (hb_str_has_prefix(argv[r], "--event=")) {
+            *event = argv[r] + 8;
+            continue;
+        }
+        argv[w++] = argv[r];
+    }
+    argv[w] = NULL;
+    if (explain != (*event != NULL))
+        return -1;
+    return w;
+}
+
+#define EXPLAIN_EVENT_MAX (4 << 20)
+#define EXPLAIN_READY_MS 30000
+
+/* hookbus-kargo explain --event FILE: lists the Warehouses of the live
+ * cluster (the config's kargo section), matches the structured CloudEvent
+ * in FILE against them as act would and prints the decision line the
+ * console shows ("refresh ...; skip ... (reason)"). Patches nothing, reads
+ * no Kafka. 0, 1 when the cluster cannot be listed, 2 on a usage, config or
+ * event error. */
+static int explain_main(int argc, char **argv, const char *event_file)
+{
+    struct hb_cli cli;
+    struct hb_config hc;
+    struct hb_metrics *metrics = NULL;
+    struct hb_event *ev = NULL;
+    struct hb_buf note = {0};
+    char err[1024], *text = NULL;
+    void *ud = NULL;
+    bool started = false;
+    size_t len = 0;
+    int rc = 2;
+    if (hb_cli_parse(argc, argv, &cli) < 0)
+        return 2;
+    if (cli.nrest) {
+        fprintf(stderr, "hookbus-kargo explain: unknown argument '%s'\n", cli.rest[0]);
+        goto out;
+    }
+    if (hb_cli_setup_logging(&cli) < 0)
+        goto out;
+    if (hb_config_load(cli.config, &hc, err, sizeof(err)) < 0) {
+        fprintf(stderr, "hookbus-kargo: config error: %s\n", err);
+        goto out;
+    }
+    int crc = configure(&hc, &ud, err, sizeof(err));
+    hb_config_free(&hc);
+    if (crc < 0) {
+        fprintf(stderr, "hookbus-kargo: config error: %s\n", err);
+        goto out;
+    }
+    if (!(text = hb_read_file(event_file, EXPLAIN_EVENT_MAX, &len, err, sizeof(err))) ||
+        hb_event_from_json(text, len, &ev, err, sizeof(err)) < 0) {
+        fprintf(stderr, "hookbus-kargo explain: %s: %s\n", event_file, err);
+        goto out;
+    }
+    rc = 1;
+    if (!(metrics = hb_metrics_new()) || start(ud, metrics, err, sizeof(err)) < 0) {
+        fprintf(stderr, "hookbus-kargo explain: %s\n", metrics ? err : "out of memory");
+        goto out;
+    }
+    started = true;
+    int64_t deadline = hb_mono_ms() + EXPLAIN_READY_MS;
+    while (!ready(ud) && hb_mono_ms() < deadline) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (!ready(ud)) {
+        fprintf(stderr, "hookbus-kargo explain: the Warehouses could not be listed within %d s "
+                        "(see the log)\n",
+                EXPLAIN_READY_MS / 1000);
+        goto out;
+    }
+    hb_buf_init(&note, NOTE_MAX);
+    match_event(ud, ev, NULL, NULL, &note);
+    printf("%s: %s\n", hb_event_get(ev, "id"), note.p ? note.p : "");
+    rc = 0;
+out:
+    if (started)
+        stop(ud);
+    if (ud)
+        destroy(ud);
+    hb_buf_free(&note);
+    hb_event_free(ev);
+    free(text);
+    hb_metrics_free(metrics);
+    hb_cli_free(&cli);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct hb_consumer_app app = {
         .name = "hookbus-kargo",
         .help = "  --kubeconfig FILE     kubeconfig (config kargo.kubeconfig; default KUBECONFIG,\n"
-                "                        else the in-cluster service account)\n",
+                "                        else the in-cluster service account)\n"
+                "  explain --event FILE  print which Warehouses of the live cluster the\n"
+                "                        structured CloudEvent in FILE would refresh or skip\n",
         .configure = configure,
         .start = start,
         .ready = ready,
@@ -622,9 +741,15 @@ int main(int argc, char **argv)
         .fields_prefix = "kargo.",
         .api = api,
     };
+    const char *event = NULL;
     argc = take_kubeconfig_flag(argc, argv);
+    if ((argc = take_explain(argc, argv, &event)) < 0) {
+        fprintf(stderr, "usage: hookbus-kargo explain --event FILE [--config FILE] "
+                        "[--kubeconfig FILE]\n");
+        return 2;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    int rc = hb_consumer_main(argc, argv, &app);
+    int rc = event ? explain_main(argc, argv, event) : hb_consumer_main(argc, argv, &app);
     curl_global_cleanup();
     return rc;
 }
