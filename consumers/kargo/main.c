@@ -441,7 +441,7 @@ static enum hb_act refresh_one(struct app *a, const char *id, const char *now, c
 
 /* Matches one event (see match_batch); its decision as one line in *note:
  * "refresh ns/a, ns/b; skip ns/c (reason)", "skip (no_repo)" or "skip
- * (no_warehouse for REPO)". want may be NULL (explain). */
+ * (no_warehouse for REPO)"; adds the wanted Warehouses to *want. */
 static void match_event(struct app *a, const struct hb_event *ev, char ***want, size_t *nwant,
                         struct hb_buf *note)
 {
@@ -470,8 +470,7 @@ static void match_event(struct app *a, const struct hb_event *ev, char ***want, 
         } else {
             (void)hb_buf_printf(note, "%s%s", note->len ? ", " : "refresh ", v.t[i].id);
             (void)list_add(&hit, &nhit, v.t[i].id);
-            if (want)
-                (void)list_add(want, nwant, v.t[i].id);
+            (void)list_add(want, nwant, v.t[i].id);
         }
         free(v.t[i].id);
     }
@@ -704,9 +703,14 @@ static int explain_main(int argc, char **argv, const char *event_file)
                 EXPLAIN_READY_MS / 1000);
         goto out;
     }
+    char **want = NULL;
+    size_t nwant = 0;
     hb_buf_init(&note, NOTE_MAX);
-    match_event(ud, ev, NULL, NULL, &note);
+    match_event(ud, ev, &want, &nwant, &note);
     printf("%s: %s\n", hb_event_get(ev, "id"), note.p ? note.p : "");
+    for (size_t i = 0; i < nwant; i++)
+        free(want[i]);
+    free(want);
     rc = 0;
 out:
     if (started)
