@@ -150,7 +150,7 @@ browser-deps: $(BROWSER_DEPS)
 
 screenshots: all browser-deps
 	HOOKBUS_SCREENSHOTS=1 HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q \
-	  tests/e2e/test_console_browser.py
+	  tests/e2e/test_console_browser.py tests/e2e/test_consumer_console.py::test_events_page_in_chromium
 
 test-e2e: all browser-deps
 	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) tests/e2e

@@ -3,9 +3,15 @@ has it): GET /api/v1/events lists recent events newest first with their
 decision (filtered, deduplicated, debounced, acted, retrying, dead_lettered),
 attempts, error and action time; /ui/ serves the page; admin.token is required
 when set, and without one the console is served on a loopback admin_listen only."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
 import requests
 
-from conftest import wait_for
+from conftest import ROOT, wait_for
 from consumers import ConsumerProc, kafka, make_attrs, produce, produce_raw  # noqa: F401
 from test_consumer_exec import CONFIG, env, start_exec  # noqa: F401 (fixtures)
 
@@ -140,3 +146,29 @@ def check_open_listener(c):
     r = requests.get(f"http://127.0.0.1:{c.port}/api/v1/events", timeout=10)
     assert r.status_code == 401 and "admin.token" in r.json()["error"]
     assert requests.get(f"http://127.0.0.1:{c.port}/healthz", timeout=10).status_code == 200
+
+
+def test_events_page_in_chromium(kafka, env, start_exec, tmp_path):
+    """tests/browser/events.js drives the page (see test_console_browser.py)."""
+    node = shutil.which("node")
+    assert node and (ROOT / "tests/browser/node_modules/playwright-core").is_dir(), \
+        "node and playwright-core are needed: scripts/install-deps.sh, make browser-deps"
+    (env["out"] / "FAIL_dead-1").write_text("always1")
+    c = start_exec(debounce_key="", extra=f"filter:\n  - exact: {{provider: github}}\n"
+                                         f"admin:\n  token: literal:{TOKEN}\n")
+    produce(kafka.bootstrap, "hookbus.git", [
+        (make_attrs("ok-1", subject="<img src=x onerror=window.__xss=1>"), {}),
+        (make_attrs("other-1", provider="gitlab"), {}),
+        (make_attrs("dead-1"), {}),
+    ])
+    shots = ROOT / "docs" if os.environ.get("HOOKBUS_SCREENSHOTS") == "1" else tmp_path
+    short = tempfile.mkdtemp(prefix="hb-")  # Chromium's socket path must stay short
+    try:
+        r = subprocess.run([node, str(ROOT / "tests/browser/events.js")], capture_output=True,
+                           text=True, timeout=120, cwd=ROOT / "tests/browser",
+                           env=dict(os.environ, HB_ADMIN=f"http://127.0.0.1:{c.port}",
+                                    HB_ADMIN_TOKEN=TOKEN, HB_SHOTS=str(shots), TMPDIR=short))
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+    assert r.returncode == 0, r.stderr[-4000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"ok": True}
