@@ -4,9 +4,13 @@ import re
 import socket
 import urllib.parse
 
+import pytest
 import requests
 
 from conftest import (GITHUB_SECRET, fixture_bytes, github_post, headers_of, sign)
+
+# Runs on mock and/or real Kafka (--kafka, conftest.py).
+pytestmark = pytest.mark.real_kafka
 
 DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

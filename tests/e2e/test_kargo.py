@@ -18,6 +18,9 @@ import requests
 
 from conftest import BIN, ROOT, TOKEN, Gateway, fixture_bytes, github_post, wait_for
 
+# Runs on mock and/or real Kafka (--kafka, conftest.py).
+pytestmark = pytest.mark.real_kafka
+
 FAKE_KUBE = ROOT / "tests" / "tools" / "fake-kube"
 KUBE_TOKEN = "kube-token-for-tests"
 NS = "kargo-demo"
