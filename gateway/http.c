@@ -353,9 +353,8 @@ static struct gw_gen *gen_acquire(struct gw_server *srv)
 
 /* Ready: the configured topics exist, and Kafka answers or the spool can
  * take what it does not. why is also set (and true returned, "degraded")
- * when answers
- * come from the spool: Kafka unreachable, or its latest delivery failed
- * (e.g. fewer in-sync replicas than min.insync.replicas). */
+ * when answers may come from the spool: Kafka unreachable, or its latest
+ * delivery failed (e.g. fewer in-sync replicas than min.insync.replicas). */
 static bool ready(struct gw_server *srv, char *why, size_t whylen)
 {
     if (gw_producer_topic_problem(srv->producer, why, whylen) < 0)
