@@ -25,6 +25,7 @@ struct gw_producer {
      * the topic does not exist at the last check (auto-creation off). */
     rd_kafka_topic_t *rkts[GW_NTOPICS];
     atomic_bool missing[GW_NTOPICS];
+    int unknown[GW_NTOPICS]; /* consecutive "unknown topic" answers (health thread) */
     /* The error of the latest delivery report (0: it was acknowledged), so
      * /readyz can say why answers come from the spool. */
     atomic_int last_error;
@@ -89,7 +90,10 @@ static void check_topic(struct gw_producer *p, size_t i)
     rd_kafka_resp_err_t e = rd_kafka_metadata(p->rk, 0, p->rkts[i], &md, 2000);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->topic_cnt == 1) {
         rd_kafka_resp_err_t te = md->topics[0].err;
-        bool missing = te == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+        /* Two answers in a row (2 s apart): a topic created a moment ago
+         * may not be in every broker's metadata yet. */
+        p->unknown[i] = te == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? p->unknown[i] + 1 : 0;
+        bool missing = p->unknown[i] >= 2;
         if (missing != atomic_exchange(&p->missing[i], missing)) {
             if (missing)
                 HB_LOG(HB_LOG_ERROR, "kafka topic does not exist (auto-creation is off?)",

@@ -87,6 +87,7 @@ class KafkaReader:
     """What tests do with either Kafka: read topics back, send control commands."""
 
     real = False
+    client = {}  # extra client properties of the readers (SASL, TLS)
 
     def command(self, line):
         self.proc.stdin.write(line + "\n")
@@ -104,7 +105,7 @@ class KafkaReader:
 
     def read(self, topic, count, timeout=10.0):
         """Reads `count` messages of topic from the beginning with a real consumer."""
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "e2e-reader",
+        c = Consumer({**self.client, "bootstrap.servers": self.bootstrap, "group.id": "e2e-reader",
                       "enable.auto.commit": False, "enable.partition.eof": False})
         try:
             c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
@@ -123,7 +124,7 @@ class KafkaReader:
         """Every message in topic: reads up to each partition's high watermark
         (taken when called, so a slow consumer start cannot cut the read
         short), then `settle` s more for stragglers."""
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "e2e-reader",
+        c = Consumer({**self.client, "bootstrap.servers": self.bootstrap, "group.id": "e2e-reader",
                       "enable.auto.commit": False, "enable.partition.eof": False})
         try:
             high = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
