@@ -159,20 +159,20 @@ class MockKafka(KafkaReader):
 class RealKafka(KafkaReader):
     """Apache Kafka: `nodes` KRaft nodes from tests/tools/kafka-cluster (auto-creation
     off, so the topics are created here). Commands: "stop I" / "start I" (or the
-    mock's "down I" / "up I"), "topic NAME P". With `scram=(user, password)` the
-    bootstrap is the SASL_SSL listener and `ca` the CA file of its certificate;
-    `plain_bootstrap` is then unset (every reader here needs the plain listener,
-    so pass `reader_props`)."""
+    mock's "down I" / "up I"), "topic NAME P". With `sasl=(user, password)` the
+    bootstrap is the SASL_SSL listener (SCRAM-SHA-512 and PLAIN) and `ca` the CA
+    file of its certificate; readers then need `client` set to the SASL
+    properties."""
 
     real = True
 
-    def __init__(self, nodes=1, topics=TOPICS, scram=None, auto_create=False, timeout=180):
+    def __init__(self, nodes=1, topics=TOPICS, sasl=None, auto_create=False):
         if not KAFKA_LIBS.is_dir():
             pytest.fail("Apache Kafka is not in build/kafka: run `make kafka`")
         args = [str(KAFKA_CLUSTER), str(nodes), "--partitions", str(PARTITIONS)]
         args += [a for t in topics for a in ("--topic", t)]
-        if scram:
-            args += ["--scram", f"{scram[0]}:{scram[1]}"]
+        if sasl:
+            args += ["--sasl", f"{sasl[0]}:{sasl[1]}"]
         if auto_create:
             args.append("--auto-create")
         self.started = time.monotonic()
@@ -181,7 +181,7 @@ class RealKafka(KafkaReader):
         self.bootstrap = self.proc.stdout.readline().strip()
         self.startup_seconds = time.monotonic() - self.started
         assert self.bootstrap, "kafka-cluster printed no bootstrap list"
-        self.ca = self.proc.stdout.readline().strip() if scram else None
+        self.ca = self.proc.stdout.readline().strip() if sasl else None
         self.nodes = nodes
 
     def node_pids(self):

@@ -1,8 +1,8 @@
 """What only Apache Kafka makes meaningful (issue 16): replication and
 min.insync.replicas, a real group coordinator, topics that do not exist with
-auto-creation off, SASL/SCRAM over TLS. Each test starts its own cluster with
-tests/tools/kafka-cluster (KRaft; 3 nodes: replication factor 3,
-min.insync.replicas 2) and stops it.
+auto-creation off, SASL (PLAIN, SCRAM-SHA-512) over TLS. Each test starts its
+own cluster with tests/tools/kafka-cluster (KRaft; 3 nodes: replication factor 3,
+min.insync.replicas 2) and stops it. They are skipped with --kafka=mock.
 
 Figures (startup, failover pause, duplicates) are printed; `pytest -s` shows
 them."""
@@ -14,6 +14,7 @@ import time
 
 import pytest
 import requests
+import confluent_kafka
 from confluent_kafka import Consumer
 
 from conftest import BIN, FIXTURES, GITHUB_SECRET, TOPICS, RealKafka, github_post, headers_of, wait_for
@@ -291,16 +292,24 @@ def test_group_kill9_moves_partitions_and_loses_nothing(tmp_path):
         kafka.stop()
 
 
-SCRAM_USER, SCRAM_PASSWORD = "hookbus", "scram-secret-8f2c1e"
+SASL_USER, SASL_PASSWORD = "hookbus", "sasl-secret-8f2c1e"
+# librdkafka before 2.6.1 appends its nonce twice in SCRAM's client-final
+# message; Kafka 4 checks the nonce strictly (RFC 5802) and refuses it
+# (librdkafka PR 4895). Debian 12 ships 2.0.2.
+SCRAM_OK = confluent_kafka.libversion()[1] >= 0x020601ff
 
 
-def test_sasl_scram_over_tls_end_to_end(make_gateway, tmp_path):
-    """The gateway and a consumer reach a SASL_SSL listener (SCRAM-SHA-512)
-    configured through kafka.properties; a wrong password is not ready; no
-    password reaches a log."""
-    kafka = RealKafka(nodes=1, topics=TOPICS + (DLQ,), scram=(SCRAM_USER, SCRAM_PASSWORD))
-    sasl = {"security.protocol": "SASL_SSL", "sasl.mechanisms": "SCRAM-SHA-512",
-            "sasl.username": SCRAM_USER, "sasl.password": SCRAM_PASSWORD,
+@pytest.mark.parametrize("mechanism", [
+    "PLAIN",
+    pytest.param("SCRAM-SHA-512", marks=pytest.mark.xfail(
+        not SCRAM_OK, strict=True, reason="librdkafka < 2.6.1 cannot do SCRAM with Kafka 4")),
+])
+def test_sasl_over_tls_end_to_end(make_gateway, tmp_path, mechanism):
+    """The gateway and a consumer reach a SASL_SSL listener configured through
+    kafka.properties; a wrong password is not ready; no password reaches a log."""
+    kafka = RealKafka(nodes=1, topics=TOPICS + (DLQ,), sasl=(SASL_USER, SASL_PASSWORD))
+    sasl = {"security.protocol": "SASL_SSL", "sasl.mechanisms": mechanism,
+            "sasl.username": SASL_USER, "sasl.password": SASL_PASSWORD,
             "ssl.ca.location": kafka.ca}
     kafka.client = dict(sasl)
     consumer = None
@@ -331,13 +340,13 @@ def test_sasl_scram_over_tls_end_to_end(make_gateway, tmp_path):
         gw_bad = make_gateway(kafka.bootstrap, config=gateway_config(kafka, timeout=2000,
                                                                      props=bad))
         body = wait_for(lambda: not_ready(gw_bad), timeout=30, what="/readyz 503")
-        print(f"\n/readyz with a wrong SCRAM password: {body}")
+        print(f"\n/readyz with a wrong {mechanism} password: {body}")
         assert push(gw_bad, "secure", 2).status_code == 503
         consumer.stop()
         consumer = None
         for log in (gw.log_path, gw_bad.log_path, tmp_path / "exec.log"):
             text = log.read_text(errors="replace")
-            assert SCRAM_PASSWORD not in text and "wrong-password-71ab" not in text, log
+            assert SASL_PASSWORD not in text and "wrong-password-71ab" not in text, log
         assert not any("secure-2" == headers_of(m)["ce_id"]
                        for m in kafka.read_all("hookbus.git", settle=0.5))
     finally:
