@@ -125,7 +125,7 @@ $(KAFKA_STAMP): tests/tools/kafka/pom.xml | deps
 kafka: $(KAFKA_STAMP)
 
 # KAFKA=mock|real|both: the Kafka the suites marked real_kafka run against
-# (tests/e2e/README.md); the tests that need real Kafka run whenever it is built.
+# (README.md, "Against Apache Kafka"); test_real_kafka.py runs unless KAFKA=mock.
 KAFKA ?= both
 test-e2e: all $(KAFKA_STAMP)
 	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) \

@@ -443,7 +443,7 @@ receivers:
                        f"{r['cpu_us_per_req']:.1f} | {r['broker_cpu_us_per_event']:.0f} |")
         out.append("")
         out.append(f"- {accepted} pushes answered 2xx, {in_kafka} events in `hookbus.git` "
-                   f"(a request timed out by wrk may still have been published)")
+                   f"(the requests still in flight when wrk stops, up to one per connection, are published but not counted)")
         out.append(f"- cluster startup (3 nodes, to the first acks=all produce): "
                    f"{kafka.startup_seconds:.1f} s")
         text = "\n".join(out)
