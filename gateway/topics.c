@@ -52,7 +52,7 @@ static int parse_args(int argc, char **argv, struct gw_topics_opts *o, char *err
 
 int gw_topics_main(const struct gw_config *cfg, int argc, char **argv)
 {
-    char err[512];
+    char err[512] = "";
     struct gw_topics_opts o = {.partitions = 3, .replication_factor = -1, .timeout_ms = 30000};
     const char *names[GW_TOPICS_MAX];
     rd_kafka_NewTopic_t *nt[GW_TOPICS_MAX] = {0};
@@ -80,8 +80,10 @@ int gw_topics_main(const struct gw_config *cfg, int argc, char **argv)
         nt[i] = rd_kafka_NewTopic_new(names[i], (int)o.partitions, (int)o.replication_factor, err,
                                       sizeof(err));
         if (!nt[i]) {
-            fprintf(stderr, "hookbus-gateway topics: %s: %s\n", names[i], err);
-            goto out;
+            char why[512];
+            hb_strlcpy(why, err, sizeof(why));
+            snprintf(err, sizeof(err), "%s: %s", names[i], why);
+            goto fail;
         }
     }
     rd_kafka_conf_t *conf = hb_kafka_conf_new(cfg->kafka_brokers, &cfg->kafka_props, err,
@@ -127,9 +129,9 @@ int gw_topics_main(const struct gw_config *cfg, int argc, char **argv)
             rc = 1;
         }
     }
+    err[0] = '\0';
     goto out;
 fail:
-    fprintf(stderr, "hookbus-gateway topics: %s\n", err);
     rc = 1;
 out:
     if (ev)
@@ -143,5 +145,7 @@ out:
     for (size_t i = 0; i < n; i++)
         if (nt[i])
             rd_kafka_NewTopic_destroy(nt[i]);
+    if (rc && err[0]) /* after rd_kafka_destroy's own log lines: the last word */
+        fprintf(stderr, "hookbus-gateway topics: %s\n", err);
     return rc;
 }
