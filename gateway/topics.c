@@ -79,10 +79,9 @@ int gw_topics_main(const struct gw_config *cfg, int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         nt[i] = rd_kafka_NewTopic_new(names[i], (int)o.partitions, (int)o.replication_factor, err,
                                       sizeof(err));
-        if (!nt[i]) {
-            char why[512];
-            hb_strlcpy(why, err, sizeof(why));
-            snprintf(err, sizeof(err), "%s: %s", names[i], why);
+        if (!nt[i]) { /* before any client exists: nothing else logs */
+            fprintf(stderr, "hookbus-gateway topics: %s: %s\n", names[i], err);
+            err[0] = '\0';
             goto fail;
         }
     }
