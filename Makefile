@@ -119,7 +119,7 @@ test-unit: all
 KAFKA_STAMP := build/kafka/.stamp
 $(KAFKA_STAMP): tests/tools/kafka/pom.xml | deps
 	rm -rf build/kafka/libs
-	mvn -q -B -f tests/tools/kafka/pom.xml -Dkafka.libs=$(CURDIR)/build/kafka/libs \
+	mvn -q -B -Dstyle.color=never -f tests/tools/kafka/pom.xml -Dkafka.libs=$(CURDIR)/build/kafka/libs \
 	   dependency:copy-dependencies
 	touch $@
 kafka: $(KAFKA_STAMP)
