@@ -11,6 +11,7 @@
 #   make valgrind   gateway e2e subset under valgrind (leaks are errors), ~1 min
 #   make bench      benchmarks (bench/README.md), not part of make test
 #   make lint       banned functions, cppcheck; make format-check / make format: clang-format
+#   make kafka      Apache Kafka's jars in build/kafka (Maven, once) for the real-Kafka tests
 VERSION   := 0.1.0
 BUILD     ?= build
 PREFIX    ?= /usr/local
@@ -63,7 +64,7 @@ FUZZ_OBJ  := $(BUILD)/obj/fuzz/harness.o $(BUILD)/obj/fuzz/roundtrip.o
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/%)
 
 .PHONY: all deps run test test-unit test-e2e asan install dist check-deploy check-rules clean lint fuzz \
-        fuzz-bins fuzz-smoke valgrind bench format format-check
+        fuzz-bins fuzz-smoke valgrind bench format format-check kafka
 all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 
 # NODEPS=1 skips the package check (the Dockerfile's build stage installs its own list).
@@ -116,8 +117,23 @@ test-unit: all
 	@fail=0; for t in $(UNIT_BINS); do \
 	  HB_SOURCE_DIR=$(CURDIR) $$t || fail=1; done; exit $$fail
 
-test-e2e: all
-	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) tests/e2e
+# Apache Kafka for the tests (tests/tools/kafka-cluster): the version pinned in
+# tests/tools/kafka/pom.xml, resolved from Maven Central once into build/kafka
+# (shared by every BUILD flavour).
+KAFKA_STAMP := build/kafka/.stamp
+$(KAFKA_STAMP): tests/tools/kafka/pom.xml | deps
+	rm -rf build/kafka/libs
+	mvn -q -B -Dstyle.color=never -f tests/tools/kafka/pom.xml -Dkafka.libs=$(CURDIR)/build/kafka/libs \
+	   dependency:copy-dependencies
+	touch $@
+kafka: $(KAFKA_STAMP)
+
+# KAFKA=mock|real|both: the Kafka the suites marked real_kafka run against
+# (README.md, "Against Apache Kafka"); test_real_kafka.py runs unless KAFKA=mock.
+KAFKA ?= both
+test-e2e: all $(KAFKA_STAMP)
+	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) \
+	   --kafka=$(KAFKA) tests/e2e
 
 test: all
 	$(MAKE) lint check-deploy check-rules
@@ -132,8 +148,10 @@ valgrind: all
 bench: all
 	bench/run.sh $(BUILD)/bin
 
+# The sanitizer pass keeps to the mock for the shared suites (time); the
+# real-Kafka-only tests still run under it.
 asan:
-	$(MAKE) BUILD=build/asan SAN=1 test-unit test-e2e
+	$(MAKE) BUILD=build/asan SAN=1 KAFKA=mock test-unit test-e2e
 
 run: all
 	scripts/run-dev.sh $(BUILD)/bin

@@ -13,7 +13,7 @@ python3-jsonschema python3-pytest-xdist
 kcat clang clang-format cppcheck libclang-rt-14-dev valgrind
 wrk nginx-light gnuplot-nox
 docker-compose yamllint
-prometheus
+prometheus openjdk-17-jre-headless maven
 "
 
 missing=""

@@ -4,9 +4,13 @@ import json
 import os
 import pathlib
 
+import pytest
 import requests
 
 from conftest import FIXTURES, GITHUB_SECRET, github_post, headers_of, wait_for
+
+# Runs on mock and/or real Kafka (--kafka, conftest.py).
+pytestmark = pytest.mark.real_kafka
 
 SPOOL_CONFIG = """
 listen: 127.0.0.1:0
