@@ -1,0 +1,157 @@
+"""The official CloudEvents SDKs read what the gateway publishes (issue 16).
+
+Every fixture is posted through two gateways on one Kafka cluster, one in
+binary content mode and one in structured (`kafka.format: structured`), so
+each expected event is on the topics twice. Then the example consumers of
+examples/consumers/{go,java,python,js} (built by `make sdk-interop` into
+build/sdk/<lang>/run) read all of it as one consumer group each, in --dump
+mode: every message is decoded and validated by that language's SDK and
+printed as one JSON line. Each decoded event is compared attribute by
+attribute, and its data, with what the gateway published as read directly
+with confluent-kafka; those in turn are checked against the fixtures'
+.expect.json. A reader that rejects a message exits non-zero.
+"""
+import datetime
+import json
+import os
+import pathlib
+import re
+import subprocess
+import threading
+
+import pytest
+
+from conftest import BASE_CONFIG, ROOT, TOKEN, TOPICS, headers_of
+from fixture_walk import fixtures, receivers_yaml
+
+SDK_DIR = pathlib.Path(os.environ.get("HOOKBUS_SDK_DIR", ROOT / "build" / "sdk"))
+LANGS = tuple(os.environ.get("HOOKBUS_SDK_LANGS", "go,java,python,js").split(","))
+STRUCTURED = "application/cloudevents+json"
+
+
+def config(brokers, fmt):
+    base = BASE_CONFIG.format(brokers=brokers, format=fmt, timeout=10000,
+                              max_body=2097152, token=TOKEN)
+    return base[: base.index("receivers:")] + receivers_yaml()
+
+
+def post_all(gw):
+    """Posts every fixture; returns {(id, receiver): (fixture name, expected event)}."""
+    want = {}
+    for f in fixtures():
+        path, headers = f.request()
+        r = gw.post(path, f.body, headers)
+        assert r.status_code == f.status, "%s: %s %s" % (f.name, r.status_code, r.text)
+        events = f.events
+        if f.status == 202:
+            ids = r.json()["ids"]
+            assert len(ids) == len(events), f.name
+            events = [dict(e, id=i) if e["id"] == "(random)" and re.fullmatch("[0-9a-f]{32}", i)
+                      else e for e, i in zip(events, ids)]
+        for e in events:
+            want[(e["id"], e["receiver"])] = (f.name, e)
+    return want
+
+
+def published(kafka):
+    """What the gateway put on the topics, read without any SDK:
+    {(mode, id, receiver): attributes + data}."""
+    out = {}
+    for topic in TOPICS:
+        for m in kafka.read_all(topic, settle=1.0):
+            h = headers_of(m)
+            if h.get("content-type", "").startswith(STRUCTURED):
+                mode, ev = "structured", json.loads(m.value())
+            else:
+                mode = "binary"
+                ev = {k[3:]: v for k, v in h.items() if k.startswith("ce_")}
+                if "content-type" in h:
+                    ev["datacontenttype"] = h["content-type"]
+                ev["data"] = json.loads(m.value())
+            assert m.key().decode() == ev.get("partitionkey"), ev["id"]
+            key = (mode, ev["id"], ev["receiver"])
+            assert key not in out, "published twice: %s" % (key,)
+            out[key] = ev
+    return out
+
+
+def instant(text):
+    """An RFC 3339 time as an aware datetime (fractions cut to microseconds:
+    SDKs print up to nanoseconds, datetime holds six digits)."""
+    m = re.fullmatch(r"(.*T\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", text, re.I)
+    assert m, "not an RFC 3339 time: %r" % text
+    frac = (m.group(2) or ".0")[:7]
+    zone = "+00:00" if m.group(3).upper() == "Z" else m.group(3)
+    return datetime.datetime.fromisoformat(m.group(1) + frac + zone)
+
+
+def run_reader(lang, brokers, count, results):
+    cmd = [str(SDK_DIR / lang / "run"), "--brokers", brokers, "--group", "interop-" + lang,
+           "--topics", ",".join(TOPICS), "--dump", "--max-events", str(count),
+           "--idle-exit", "30"]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+        results[lang] = (p.returncode, p.stdout, p.stderr)
+    except subprocess.TimeoutExpired as e:
+        results[lang] = (None, e.stdout or "", e.stderr or "")
+
+
+def compare(lang, got_lines, want):
+    """Problems found in one reader's output (empty: it decoded everything right)."""
+    problems = []
+    got = {}
+    for line in got_lines:
+        rec = json.loads(line)
+        ev = rec["event"]
+        key = (rec["mode"], ev.get("id"), ev.get("receiver"))
+        if key in got:
+            problems.append("%s: %s decoded twice" % (lang, key))
+        got[key] = ev
+    if set(got) != set(want):
+        problems.append("%s: missing %s, unexpected %s" % (
+            lang, sorted(set(want) - set(got))[:5], sorted(set(got) - set(want))[:5]))
+    for key in sorted(set(got) & set(want)):
+        pub, ev = want[key], got[key]
+        for attr in sorted(set(pub) | set(ev)):
+            a, b = pub.get(attr), ev.get(attr)
+            if attr == "time" and a is not None and b is not None:
+                same = instant(a) == instant(b)
+            else:
+                same = a == b
+            if not same:
+                problems.append("%s %s %s: %s is %r, published %r" % (lang, key[0], key[1], attr,
+                                                                      b, a))
+    return problems
+
+
+def test_sdks_decode_every_published_event(kafka, make_gateway):
+    missing = [lang for lang in LANGS if not (SDK_DIR / lang / "run").exists()]
+    assert not missing, "not built (make sdk-interop): %s" % missing
+    binary = make_gateway(kafka.bootstrap, config=config(kafka.bootstrap, "binary"))
+    structured = make_gateway(kafka.bootstrap, config=config(kafka.bootstrap, "structured"))
+    want = post_all(binary)
+    assert post_all(structured) == want
+    pub = published(kafka)
+    # What the gateway published is what the fixtures expect, in both modes.
+    assert set(pub) == {(mode, *k) for mode in ("binary", "structured") for k in want}
+    for (mode, *k), ev in pub.items():
+        name, e = want[tuple(k)]
+        for attr, v in e.items():
+            assert ev.get(attr) == v, "%s %s: %s is %r, want %r" % (name, mode, attr,
+                                                                 ev.get(attr), v)
+        assert ev["specversion"] == "1.0" and ev.get("time"), name
+
+    results = {}
+    threads = [threading.Thread(target=run_reader, args=(lang, kafka.bootstrap, len(pub), results))
+               for lang in LANGS]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    problems = []
+    for lang in LANGS:
+        status, out, err = results[lang]
+        if status != 0:
+            problems.append("%s exited %s: %s" % (lang, status, err[-2000:]))
+        problems += compare(lang, out.splitlines(), pub)
+    assert not problems, "\n".join(problems[:40])
