@@ -11,6 +11,7 @@ attribute, and its data, with what the gateway published as read directly
 with confluent-kafka; those in turn are checked against the fixtures'
 .expect.json. A reader that rejects a message exits non-zero.
 """
+import base64
 import datetime
 import json
 import os
@@ -27,6 +28,13 @@ from fixture_walk import fixtures, receivers_yaml
 SDK_DIR = pathlib.Path(os.environ.get("HOOKBUS_SDK_DIR", ROOT / "build" / "sdk"))
 LANGS = tuple(os.environ.get("HOOKBUS_SDK_LANGS", "go,java,python,js").split(","))
 STRUCTURED = "application/cloudevents+json"
+# Attributes an SDK adds to the events it decodes, tolerated only where the
+# published event has no such attribute: sdk-go's kafka_sarama binding adds the
+# message's kafkatopic / kafkapartition / kafkaoffset as extensions, and the
+# Python SDK's CloudEvent sets time to "now" when an event has none (a
+# forwarded CloudEvent need not have one), on decode too.
+INVENTED = {("go", "kafkatopic"), ("go", "kafkapartition"), ("go", "kafkaoffset"),
+            ("python", "time")}
 
 
 def config(brokers, fmt):
@@ -71,8 +79,18 @@ def published(kafka):
             assert m.key().decode() == ev.get("partitionkey"), ev["id"]
             key = (mode, ev["id"], ev["receiver"])
             assert key not in out, "published twice: %s" % (key,)
-            out[key] = ev
+            out[key] = normalized(ev)
     return out
+
+
+def normalized(ev):
+    """ev with data_base64 decoded into data. The gateway sends JSON data
+    that has whitespace around it as data_base64 in structured mode (to keep
+    it byte for byte); SDKs hand such data over as bytes."""
+    if "data_base64" in ev:
+        ev = dict(ev)
+        ev["data"] = json.loads(base64.b64decode(ev.pop("data_base64")))
+    return ev
 
 
 def instant(text):
@@ -89,8 +107,12 @@ def run_reader(lang, brokers, count, results):
     cmd = [str(SDK_DIR / lang / "run"), "--brokers", brokers, "--group", "interop-" + lang,
            "--topics", ",".join(TOPICS), "--dump", "--max-events", str(count),
            "--idle-exit", "30"]
+    # sarama (Go) does not negotiate protocol versions: 0.10.2 is the oldest
+    # with consumer groups, and what librdkafka's mock cluster speaks; Apache
+    # Kafka 3.x speaks it too. The other readers negotiate and ignore this.
+    env = dict(os.environ, KAFKA_VERSION="0.10.2.0")
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
         results[lang] = (p.returncode, p.stdout, p.stderr)
     except subprocess.TimeoutExpired as e:
         results[lang] = (None, e.stdout or "", e.stderr or "")
@@ -102,7 +124,7 @@ def compare(lang, got_lines, want):
     got = {}
     for line in got_lines:
         rec = json.loads(line)
-        ev = rec["event"]
+        ev = normalized(rec["event"])
         key = (rec["mode"], ev.get("id"), ev.get("receiver"))
         if key in got:
             problems.append("%s: %s decoded twice" % (lang, key))
@@ -114,6 +136,8 @@ def compare(lang, got_lines, want):
         pub, ev = want[key], got[key]
         for attr in sorted(set(pub) | set(ev)):
             a, b = pub.get(attr), ev.get(attr)
+            if (lang, attr) in INVENTED and a is None:
+                continue
             if attr == "time" and a is not None and b is not None:
                 same = instant(a) == instant(b)
             else:
@@ -129,17 +153,19 @@ def test_sdks_decode_every_published_event(kafka, make_gateway):
     assert not missing, "not built (make sdk-interop): %s" % missing
     binary = make_gateway(kafka.bootstrap, config=config(kafka.bootstrap, "binary"))
     structured = make_gateway(kafka.bootstrap, config=config(kafka.bootstrap, "structured"))
-    want = post_all(binary)
-    assert post_all(structured) == want
+    # Opaque events without X-Request-Id get a random id per request, so the
+    # two gateways' ids differ there.
+    want = {("binary", *k): v for k, v in post_all(binary).items()}
+    want.update({("structured", *k): v for k, v in post_all(structured).items()})
     pub = published(kafka)
     # What the gateway published is what the fixtures expect, in both modes.
-    assert set(pub) == {(mode, *k) for mode in ("binary", "structured") for k in want}
+    assert set(pub) == set(want)
     for (mode, *k), ev in pub.items():
-        name, e = want[tuple(k)]
+        name, e = want[(mode, *k)]
         for attr, v in e.items():
             assert ev.get(attr) == v, "%s %s: %s is %r, want %r" % (name, mode, attr,
                                                                  ev.get(attr), v)
-        assert ev["specversion"] == "1.0" and ev.get("time"), name
+        assert ev["specversion"] == "1.0", name
 
     results = {}
     threads = [threading.Thread(target=run_reader, args=(lang, kafka.bootstrap, len(pub), results))

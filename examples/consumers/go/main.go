@@ -32,10 +32,10 @@ import (
 )
 
 type options struct {
-	brokers, group, topics, typePrefix, subjectPrefix string
-	dump                                              bool
-	maxEvents                                         int
-	idleExit                                          float64
+	brokers, group, topics, typePrefix, subjectPrefix, version string
+	dump                                                       bool
+	maxEvents                                                  int
+	idleExit                                                   float64
 }
 
 func env(name, def string) string {
@@ -52,6 +52,8 @@ func parseOptions() options {
 	flag.StringVar(&o.topics, "topics", env("KAFKA_TOPICS", "hookbus.git,hookbus.image,hookbus.other"), "topics, comma separated")
 	flag.StringVar(&o.typePrefix, "type", env("EVENT_TYPE_PREFIX", "dev.hookbus."), "act on events whose type starts with this")
 	flag.StringVar(&o.subjectPrefix, "subject", env("EVENT_SUBJECT_PREFIX", ""), "... and whose subject starts with this")
+	flag.StringVar(&o.version, "kafka-version", env("KAFKA_VERSION", "2.1.0"),
+		"Kafka protocol version sarama speaks (it does not negotiate)")
 	flag.BoolVar(&o.dump, "dump", false, "print every event as a JSON line")
 	flag.IntVar(&o.maxEvents, "max-events", 0, "exit after this many events (0: never)")
 	flag.Float64Var(&o.idleExit, "idle-exit", 0, "exit after this many seconds without a message (0: never)")
@@ -161,7 +163,12 @@ func (c *consumer) watchIdle(ctx context.Context) {
 func run() int {
 	opts := parseOptions()
 	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_1_0_0
+	version, err := sarama.ParseKafkaVersion(opts.version)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "-kafka-version: %v\n", err)
+		return 2
+	}
+	cfg.Version = version
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Offsets.AutoCommit.Enable = false
 	cfg.Consumer.Return.Errors = true

@@ -12,6 +12,7 @@ SIGINT finishes the message in hand, commits and leaves the group.
 with --max-events / --idle-exit it is the reader tests/e2e/test_sdk_interop.py runs.
 """
 import argparse
+import base64
 import json
 import os
 import signal
@@ -53,8 +54,9 @@ def event_json(event):
         out[name] = value if isinstance(value, (str, bool, int)) else str(value)
     data = event.get_data()
     if isinstance(data, (bytes, bytearray)):
-        data = data.decode()
-    out["data"] = data
+        out["data_base64"] = base64.b64encode(data).decode()
+    elif data is not None:
+        out["data"] = data
     return out
 
 
