@@ -9,6 +9,7 @@
 #   make fuzz       libFuzzer targets (clang) in build/fuzz; make fuzz-smoke runs each briefly
 #   make valgrind   gateway e2e subset under valgrind (leaks are errors), ~1 min
 #   make bench      benchmarks (bench/README.md), not part of make test
+#   make sdk-interop  the CloudEvents SDK example consumers (examples/consumers/*) in build/sdk
 VERSION   := 0.1.0
 BUILD     ?= build
 PREFIX    ?= /usr/local
@@ -59,7 +60,7 @@ FUZZ_OBJ  := $(BUILD)/obj/fuzz/harness.o $(BUILD)/obj/fuzz/roundtrip.o
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/%)
 
 .PHONY: all deps run test test-unit test-e2e asan install dist check-deploy clean lint fuzz \
-        fuzz-bins fuzz-smoke valgrind bench
+        fuzz-bins fuzz-smoke valgrind bench sdk-interop
 all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 
 # NODEPS=1 skips the package check (the Dockerfile's build stage installs its own list).
@@ -166,6 +167,22 @@ test-e2e: dist
 dist: $(LIBA) $(BINS)
 	rm -rf $(BUILD)/dist
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/dist PREFIX=/usr
+
+# The example consumers in Go, Java, Python and JavaScript on the official
+# CloudEvents SDKs, which tests/e2e/test_sdk_interop.py runs against the gateway.
+# Always in build/sdk (the asan pass reuses them); the first build fetches the
+# SDKs from the registries, later ones are cached there.
+SDK_DIR := build/sdk
+SDK_LANGS := go java python js
+SDK_RUNS := $(SDK_LANGS:%=$(SDK_DIR)/%/run)
+sdk-interop: $(SDK_RUNS)
+define sdk_rule
+$(SDK_DIR)/$(1)/run: scripts/sdk-consumers.sh $(shell find examples/consumers/$(1) -type f \
+                        -not -path '*/node_modules/*' -not -path '*/target/*' 2>/dev/null) | deps
+	scripts/sdk-consumers.sh $(1) $(SDK_DIR)
+endef
+$(foreach l,$(SDK_LANGS),$(eval $(call sdk_rule,$(l))))
+test-e2e: sdk-interop
 
 # Cheap deployment checks, part of `make test` (scripts/check_deploy.py says what).
 check-deploy: $(BINS)

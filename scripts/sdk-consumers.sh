@@ -50,9 +50,9 @@ go)
     write_run "exec \"$dest/hookbus-consumer\" \"\$@\""
     ;;
 java)
-    (cd "$src" && mvn -q -B -Dmaven.repo.local="$out/m2" \
+    (cd "$src" && mvn -q -B -Dstyle.color=never -Dmaven.repo.local="$out/m2" \
         -DbuildDirectory="$dest/target" package)
-    write_run "exec java -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp \"$dest/target/classes:$dest/target/lib/*\" dev.hookbus.example.HookbusConsumer \"\$@\""
+    write_run "exec java -Dorg.slf4j.simpleLogger.defaultLogLevel=\${JAVA_LOG_LEVEL:-warn} -cp \"$dest/target/classes:$dest/target/lib/*\" dev.hookbus.example.HookbusConsumer \"\$@\""
     ;;
 python)
     [ -x "$dest/venv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$dest/venv"

@@ -22,11 +22,10 @@ import threading
 
 import pytest
 
-from conftest import BASE_CONFIG, ROOT, TOKEN, TOPICS, headers_of
+from conftest import BASE_CONFIG, ROOT, TOKEN, TOPICS, MockKafka, headers_of
 from fixture_walk import fixtures, receivers_yaml
 
 SDK_DIR = pathlib.Path(os.environ.get("HOOKBUS_SDK_DIR", ROOT / "build" / "sdk"))
-LANGS = tuple(os.environ.get("HOOKBUS_SDK_LANGS", "go,java,python,js").split(","))
 STRUCTURED = "application/cloudevents+json"
 # Attributes an SDK adds to the events it decodes, tolerated only where the
 # published event has no such attribute: sdk-go's kafka_sarama binding adds the
@@ -34,7 +33,12 @@ STRUCTURED = "application/cloudevents+json"
 # Python SDK's CloudEvent sets time to "now" when an event has none (a
 # forwarded CloudEvent need not have one), on decode too.
 INVENTED = {("go", "kafkatopic"), ("go", "kafkapartition"), ("go", "kafkaoffset"),
-            ("python", "time")}
+            ("python", "time"), ("js", "time")}
+# Events an SDK cannot decode although they are valid CloudEvents (time is
+# OPTIONAL in the spec): cloudevents@10 for JavaScript reads a structured event
+# with `new Date(event.time).toISOString()`, which throws "Invalid time value"
+# when the event has no time. The reader must reject exactly these.
+KNOWN_REJECTS = {"js": lambda mode, ev: mode == "structured" and "time" not in ev}
 
 
 def config(brokers, fmt):
@@ -119,7 +123,8 @@ def run_reader(lang, brokers, count, results):
 
 
 def compare(lang, got_lines, want):
-    """Problems found in one reader's output (empty: it decoded everything right)."""
+    """Problems found in one reader's output (empty: it decoded everything
+    right); `want` holds only the events the reader is expected to decode."""
     problems = []
     got = {}
     for line in got_lines:
@@ -148,8 +153,9 @@ def compare(lang, got_lines, want):
     return problems
 
 
-def test_sdks_decode_every_published_event(kafka, make_gateway):
-    missing = [lang for lang in LANGS if not (SDK_DIR / lang / "run").exists()]
+def interop(kafka, make_gateway, langs):
+    """Posts every fixture through both gateways and runs the readers of langs."""
+    missing = [lang for lang in langs if not (SDK_DIR / lang / "run").exists()]
     assert not missing, "not built (make sdk-interop): %s" % missing
     binary = make_gateway(kafka.bootstrap, config=config(kafka.bootstrap, "binary"))
     structured = make_gateway(kafka.bootstrap, config=config(kafka.bootstrap, "structured"))
@@ -167,17 +173,39 @@ def test_sdks_decode_every_published_event(kafka, make_gateway):
                                                                  ev.get(attr), v)
         assert ev["specversion"] == "1.0", name
 
-    results = {}
+    results, decodable, rejects = {}, {}, {}
+    for lang in langs:
+        known = KNOWN_REJECTS.get(lang, lambda mode, ev: False)
+        rejects[lang] = {k for k, ev in pub.items() if known(k[0], ev)}
+        decodable[lang] = {k: ev for k, ev in pub.items() if k not in rejects[lang]}
     threads = [threading.Thread(target=run_reader, args=(lang, kafka.bootstrap, len(pub), results))
-               for lang in LANGS]
+               for lang in langs]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     problems = []
-    for lang in LANGS:
+    for lang in langs:
         status, out, err = results[lang]
-        if status != 0:
+        rejected = err.count("undecodable ")
+        if rejected != len(rejects[lang]):
+            problems.append("%s rejected %d messages, known SDK defects %d: %s" % (
+                lang, rejected, len(rejects[lang]), err[-2000:]))
+        if status != (1 if rejects[lang] else 0):
             problems.append("%s exited %s: %s" % (lang, status, err[-2000:]))
-        problems += compare(lang, out.splitlines(), pub)
+        problems += compare(lang, out.splitlines(), decodable[lang])
     assert not problems, "\n".join(problems[:40])
+
+
+def test_go_python_js_sdks_decode_every_published_event(kafka, make_gateway):
+    interop(kafka, make_gateway, ("go", "python", "js"))
+
+
+def test_java_sdk_decodes_every_published_event(kafka, make_gateway):
+    # librdkafka's mock cluster answers the Java client's ApiVersions v3 with a
+    # response the client reads as a 1179648 ms throttle, so the client never
+    # sends another request (its TRACE log: "Connection to node -1 is throttled
+    # for 1179648 ms"). Apache Kafka answers it correctly: the test runs there.
+    if isinstance(kafka, MockKafka):
+        pytest.skip("the Java Kafka client cannot talk to librdkafka's mock cluster")
+    interop(kafka, make_gateway, ("java",))

@@ -55,7 +55,7 @@ func parseOptions() options {
 	flag.StringVar(&o.version, "kafka-version", env("KAFKA_VERSION", "2.1.0"),
 		"Kafka protocol version sarama speaks (it does not negotiate)")
 	flag.BoolVar(&o.dump, "dump", false, "print every event as a JSON line")
-	flag.IntVar(&o.maxEvents, "max-events", 0, "exit after this many events (0: never)")
+	flag.IntVar(&o.maxEvents, "max-events", 0, "exit after this many messages (0: never)")
 	flag.Float64Var(&o.idleExit, "idle-exit", 0, "exit after this many seconds without a message (0: never)")
 	flag.Parse()
 	return o
@@ -109,9 +109,9 @@ func (c *consumer) handle(ctx context.Context, m *sarama.ConsumerMessage) {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "undecodable %s/%d@%d: %v\n", m.Topic, m.Partition, m.Offset, err)
 		c.failed = true
-		return
+	} else {
+		c.act(m, ev, mode)
 	}
-	c.act(m, ev, mode)
 	c.seen++
 	if c.opts.maxEvents > 0 && c.seen >= c.opts.maxEvents {
 		c.cancel()

@@ -37,7 +37,7 @@ def options():
     p.add_argument("--subject", default=env("EVENT_SUBJECT_PREFIX", ""),
                    help="... and whose subject starts with this")
     p.add_argument("--dump", action="store_true", help="print every event as a JSON line")
-    p.add_argument("--max-events", type=int, default=0, help="exit after this many (0: never)")
+    p.add_argument("--max-events", type=int, default=0, help="exit after this many messages (0: never)")
     p.add_argument("--idle-exit", type=float, default=0,
                    help="exit after this many seconds without a message (0: never)")
     return p.parse_args()
@@ -112,7 +112,7 @@ def main():
                 status = 1
             else:
                 act(args, msg, event, mode)
-                seen += 1
+            seen += 1
             # Committed only now, after acting: synchronous, so a crash re-delivers.
             consumer.commit(message=msg, asynchronous=False)
     except KafkaException as e:
