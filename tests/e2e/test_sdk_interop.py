@@ -22,7 +22,7 @@ import threading
 
 import pytest
 
-from conftest import BASE_CONFIG, ROOT, TOKEN, TOPICS, MockKafka, headers_of
+from conftest import BASE_CONFIG, ROOT, TOKEN, TOPICS, MockKafka, headers_of, wait_for
 from fixture_walk import fixtures, receivers_yaml
 
 SDK_DIR = pathlib.Path(os.environ.get("HOOKBUS_SDK_DIR", ROOT / "build" / "sdk"))
@@ -209,3 +209,45 @@ def test_java_sdk_decodes_every_published_event(kafka, make_gateway):
     if isinstance(kafka, MockKafka):
         pytest.skip("the Java Kafka client cannot talk to librdkafka's mock cluster")
     interop(kafka, make_gateway, ("java",))
+
+
+@pytest.mark.parametrize("lang", ["go", "python", "js"])
+def test_example_acts_commits_and_stops_on_sigterm(lang, kafka, make_gateway):
+    """The example's own mode: prints a line per matching event, commits after
+    acting (a second run of the group gets only what came since) and stops
+    cleanly on SIGTERM. (Java: see above, not on the mock cluster.)"""
+    gw = make_gateway(kafka.bootstrap, config=config(kafka.bootstrap, "binary"))
+    by_name = {f.name: f for f in fixtures()}
+    first, second = by_name["github/push"], by_name["gitlab/push"]
+
+    def post(f):
+        path, headers = f.request()
+        r = gw.post(path, f.body, headers)
+        assert r.status_code == 202, r.text
+        return r.json()["ids"]
+
+    first_ids = post(first)
+    cmd = [str(SDK_DIR / lang / "run"), "--brokers", kafka.bootstrap, "--group", "ex-" + lang,
+           "--type", "dev.hookbus.git."]
+    env = dict(os.environ, KAFKA_VERSION="0.10.2.0")
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(p.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: len(lines) >= len(first_ids), timeout=60, what="%s to act" % lang)
+    finally:
+        p.terminate()
+        status = p.wait(30)
+        reader.join(10)
+    assert status == 0, p.stderr.read()
+    assert [l.split()[2] for l in lines] == ["id=" + i for i in first_ids], lines
+    assert lines[0].startswith("dev.hookbus.git.push github.com/acme/app@refs/heads/main "), lines
+
+    second_ids = post(second)
+    run = subprocess.run(cmd[:-2] + ["--dump", "--max-events", str(len(second_ids)),
+                                     "--idle-exit", "70"],
+                         capture_output=True, text=True, timeout=90, env=env)
+    assert run.returncode == 0, run.stderr
+    got = [json.loads(l)["event"]["id"] for l in run.stdout.splitlines()]
+    assert got == second_ids, "committed offsets not honoured: %s" % got
