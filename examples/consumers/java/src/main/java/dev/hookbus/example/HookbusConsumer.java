@@ -35,12 +35,46 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.errors.RecordDeserializationException;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.Headers;
+import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
 public final class HookbusConsumer {
+    /**
+     * The SDK's CloudEventDeserializer, with its failure handed over as the
+     * value: a message the SDK rejects is then one record to report and skip,
+     * not an exception out of poll() that stops the partition.
+     */
+    public static final class Decoder implements Deserializer<Object> {
+        private final CloudEventDeserializer sdk = new CloudEventDeserializer();
+
+        @Override
+        public void configure(Map<String, ?> configs, boolean isKey) {
+            sdk.configure(configs, isKey);
+        }
+
+        @Override
+        public Object deserialize(String topic, byte[] data) {
+            return new IllegalStateException("no headers: not a CloudEvent");
+        }
+
+        @Override
+        public Object deserialize(String topic, Headers headers, byte[] data) {
+            try {
+                return sdk.deserialize(topic, headers, data);
+            } catch (RuntimeException e) {
+                return e;
+            }
+        }
+
+        @Override
+        public void close() {
+            sdk.close();
+        }
+    }
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private String brokers = env("KAFKA_BROKERS", "localhost:9092");
@@ -99,7 +133,7 @@ public final class HookbusConsumer {
     }
 
     /** The action: a line per matching event (the whole event with --dump). */
-    private void act(ConsumerRecord<String, CloudEvent> r, CloudEvent ev) throws Exception {
+    private void act(ConsumerRecord<String, Object> r, CloudEvent ev) throws Exception {
         if (dump) {
             // The SDK's own JSON format: every attribute and the data.
             ObjectNode line = JSON.createObjectNode();
@@ -126,12 +160,12 @@ public final class HookbusConsumer {
         p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class);
-        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, CloudEventDeserializer.class);
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, Decoder.class);
 
         int status = 0;
         long seen = 0;
         long last = System.nanoTime();
-        KafkaConsumer<String, CloudEvent> consumer = new KafkaConsumer<>(p);
+        KafkaConsumer<String, Object> consumer = new KafkaConsumer<>(p);
         Thread main = Thread.currentThread();
         boolean[] stopping = {false};
         Thread hook = new Thread(() -> {
@@ -166,24 +200,16 @@ public final class HookbusConsumer {
                 if (idleExit > 0 && (System.nanoTime() - last) / 1e9 > idleExit) {
                     break;
                 }
-                Iterable<ConsumerRecord<String, CloudEvent>> records;
-                try {
-                    records = consumer.poll(Duration.ofMillis(200));
-                } catch (RecordDeserializationException e) {
-                    // The SDK rejected this message: report it, skip it, commit past it.
-                    System.err.printf("undecodable %s@%d: %s%n", e.topicPartition(), e.offset(),
-                            e.getCause() != null ? e.getCause() : e);
-                    status = 1;
-                    seen++;
+                for (ConsumerRecord<String, Object> r : consumer.poll(Duration.ofMillis(200))) {
                     last = System.nanoTime();
-                    consumer.seek(e.topicPartition(), e.offset() + 1);
-                    consumer.commitSync(Map.of(e.topicPartition(),
-                            new OffsetAndMetadata(e.offset() + 1)));
-                    continue;
-                }
-                for (ConsumerRecord<String, CloudEvent> r : records) {
-                    last = System.nanoTime();
-                    act(r, r.value());
+                    if (r.value() instanceof CloudEvent ev) {
+                        act(r, ev);
+                    } else {
+                        // The SDK rejected this message: report it and move past it.
+                        System.err.printf("undecodable %s/%d@%d: %s%n", r.topic(), r.partition(),
+                                r.offset(), r.value());
+                        status = 1;
+                    }
                     seen++;
                     // Committed only now, after acting; synchronously, so a crash re-delivers.
                     Map<TopicPartition, OffsetAndMetadata> done = new HashMap<>();
