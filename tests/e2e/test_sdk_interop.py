@@ -31,9 +31,9 @@ SDK_DIR = pathlib.Path(os.environ.get("HOOKBUS_SDK_DIR", ROOT / "build" / "sdk")
 STRUCTURED = "application/cloudevents+json"
 # Attributes an SDK adds to the events it decodes, tolerated only where the
 # published event has no such attribute: sdk-go's kafka_sarama binding adds the
-# message's kafkatopic / kafkapartition / kafkaoffset as extensions, and the
-# Python SDK's CloudEvent sets time to "now" when an event has none (a
-# forwarded CloudEvent need not have one), on decode too.
+# message's kafkatopic / kafkapartition / kafkaoffset as extensions; the
+# Python SDK (both modes) and the JavaScript SDK (binary mode) set time to
+# "now" when an event has none (a forwarded CloudEvent need not have one).
 INVENTED = {("go", "kafkatopic"), ("go", "kafkapartition"), ("go", "kafkaoffset"),
             ("python", "time"), ("js", "time")}
 # Events an SDK cannot decode although they are valid CloudEvents (time is
