@@ -16,6 +16,7 @@
  */
 package dev.hookbus.example;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.cloudevents.CloudEvent;
@@ -24,11 +25,15 @@ import io.cloudevents.core.provider.EventFormatProvider;
 import io.cloudevents.jackson.JsonFormat;
 import io.cloudevents.kafka.CloudEventDeserializer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -38,6 +43,8 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.Headers;
+import org.apache.kafka.common.header.internals.RecordHeaders;
+import org.apache.kafka.common.record.TimestampType;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
@@ -83,6 +90,7 @@ public final class HookbusConsumer {
     private String typePrefix = env("EVENT_TYPE_PREFIX", "dev.hookbus.");
     private String subjectPrefix = env("EVENT_SUBJECT_PREFIX", "");
     private boolean dump;
+    private String replay;
     private long maxEvents;
     private double idleExit;
 
@@ -96,7 +104,7 @@ public final class HookbusConsumer {
 
     private static final String USAGE = "usage: HookbusConsumer [--brokers H:P,...] [--group G] "
             + "[--topics T,...] [--type PREFIX] [--subject PREFIX] [--dump] [--max-events N] "
-            + "[--idle-exit SECONDS]";
+            + "[--idle-exit SECONDS] [--replay FILE]";
 
     private void parse(String[] args) {
         for (int i = 0; i < args.length; i++) {
@@ -118,6 +126,7 @@ public final class HookbusConsumer {
                 case "--subject" -> subjectPrefix = v;
                 case "--max-events" -> maxEvents = Long.parseLong(v);
                 case "--idle-exit" -> idleExit = Double.parseDouble(v);
+                case "--replay" -> replay = v;
                 default -> {
                     System.err.println(USAGE);
                     System.exit(2);
@@ -153,7 +162,52 @@ public final class HookbusConsumer {
                 subject, ev.getId(), r.topic(), r.partition(), r.offset(), mode(r));
     }
 
+    /**
+     * --replay FILE: decodes Kafka records saved as JSON lines ({"topic",
+     * "partition", "offset", "key", "headers": {name: base64}, "value": base64})
+     * with the same deserializer and acts on them, without a broker. The e2e
+     * suite uses it where the Java Kafka client cannot reach the test cluster.
+     */
+    private int replay() throws Exception {
+        int status = 0;
+        Decoder decoder = new Decoder();
+        Base64.Decoder b64 = Base64.getDecoder();
+        for (String text : Files.readAllLines(Path.of(replay))) {
+            if (text.isBlank()) {
+                continue;
+            }
+            JsonNode rec = JSON.readTree(text);
+            RecordHeaders headers =
+                    new RecordHeaders();
+            rec.get("headers").fields().forEachRemaining(
+                    h -> headers.add(h.getKey(), b64.decode(h.getValue().asText())));
+            String topic = rec.get("topic").asText();
+            byte[] value = b64.decode(rec.get("value").asText());
+            Object decoded = decoder.deserialize(topic, headers, value);
+            ConsumerRecord<String, Object> r = new ConsumerRecord<>(topic,
+                    rec.get("partition").asInt(), rec.get("offset").asLong(),
+                    ConsumerRecord.NO_TIMESTAMP, TimestampType.NO_TIMESTAMP_TYPE, -1, value.length, rec.path("key").asText(null), decoded, headers,
+                    Optional.empty());
+            if (decoded instanceof CloudEvent ev) {
+                act(r, ev);
+            } else {
+                System.err.printf("undecodable %s/%d@%d: %s%n", r.topic(), r.partition(),
+                        r.offset(), decoded);
+                status = 1;
+            }
+        }
+        return status;
+    }
+
     private int run() {
+        if (replay != null) {
+            try {
+                return replay();
+            } catch (Exception e) {
+                System.err.println("replay: " + e);
+                return 1;
+            }
+        }
         Properties p = new Properties();
         p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
         p.put(ConsumerConfig.GROUP_ID_CONFIG, group);
