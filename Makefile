@@ -12,6 +12,7 @@
 #   make bench      benchmarks (bench/README.md), not part of make test
 #   make lint       banned functions, cppcheck; make format-check / make format: clang-format
 #   make kafka      Apache Kafka's jars in build/kafka (Maven, once) for the real-Kafka tests
+#   make sdk-interop  the CloudEvents SDK example consumers (examples/consumers/*) in build/sdk
 VERSION   := 0.1.0
 BUILD     ?= build
 PREFIX    ?= /usr/local
@@ -64,7 +65,7 @@ FUZZ_OBJ  := $(BUILD)/obj/fuzz/harness.o $(BUILD)/obj/fuzz/roundtrip.o
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/%)
 
 .PHONY: all deps run test test-unit test-e2e asan install dist check-deploy check-rules clean lint fuzz \
-        fuzz-bins fuzz-smoke valgrind bench format format-check kafka
+        fuzz-bins fuzz-smoke valgrind bench format format-check kafka sdk-interop
 all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 
 # NODEPS=1 skips the package check (the Dockerfile's build stage installs its own list).
@@ -209,6 +210,22 @@ test-e2e: dist
 dist: $(LIBA) $(BINS)
 	rm -rf $(BUILD)/dist
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/dist PREFIX=/usr
+
+# The example consumers in Go, Java, Python and JavaScript on the official
+# CloudEvents SDKs, which tests/e2e/test_sdk_interop.py runs against the gateway.
+# Always in build/sdk (the asan pass reuses them); the first build fetches the
+# SDKs from the registries, later ones are cached there.
+SDK_DIR := build/sdk
+SDK_LANGS := go java python js
+SDK_RUNS := $(SDK_LANGS:%=$(SDK_DIR)/%/run)
+sdk-interop: $(SDK_RUNS)
+define sdk_rule
+$(SDK_DIR)/$(1)/run: scripts/sdk-consumers.sh $(shell find examples/consumers/$(1) -type f \
+                        -not -path '*/node_modules/*' -not -path '*/target/*' 2>/dev/null) | deps
+	scripts/sdk-consumers.sh $(1) $(SDK_DIR)
+endef
+$(foreach l,$(SDK_LANGS),$(eval $(call sdk_rule,$(l))))
+test-e2e: sdk-interop
 
 # Cheap deployment checks, part of `make test` (scripts/check_deploy.py says what).
 check-deploy: $(BINS)

@@ -13,12 +13,17 @@ python3-jsonschema python3-pytest-xdist
 kcat clang clang-format cppcheck libclang-rt-14-dev valgrind
 wrk nginx-light gnuplot-nox
 docker-compose yamllint
-prometheus openjdk-17-jre-headless maven
+prometheus golang-go openjdk-17-jdk-headless maven nodejs npm python3-venv
 "
 
+# A package counts as present when it is installed or an installed package
+# provides it (NodeSource's nodejs provides npm, and conflicts with Debian's).
+provided="$(dpkg-query -W -f='${db:Status-Abbrev}${Provides}\n' 2>/dev/null |
+    sed -n 's/^ii *//p' | tr ',' '\n' | sed 's/ *(.*//; s/^ *//')"
 missing=""
 for p in $PACKAGES; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" &&
+       ! printf '%s\n' "$provided" | grep -qx "$p"; then
         missing="$missing $p"
     fi
 done

@@ -636,6 +636,49 @@ static void test_body_owned_by_framework(void **state)
     cJSON_Delete(hdrs);
 }
 
+/* cloudevents, binary mode: JSON data loses the whitespace around its value
+ * (so structured mode can carry it as a JSON value, as the SDKs expect);
+ * anything that is not a JSON value stays byte for byte. */
+static void test_cloudevents_json_data_trimmed(void **state)
+{
+    (void)state;
+    const struct {
+        const char *ct, *body, *data;
+    } cases[] = {
+        {"application/json", " {\"a\": 1}\r\n", "{\"a\": 1}"},
+        {"application/json", "[1,2]\n\n", "[1,2]"},
+        {"text/json", "\t\"s\" ", "\"s\""},
+        {"application/json", "{\"a\": 1}", "{\"a\": 1}"},
+        {"application/json", "not json\n", "not json\n"},
+        {"application/json", "null\n", "null\n"},
+        {"text/plain", " hello\n", " hello\n"},
+    };
+    const struct gw_receiver *r = gw_config_find_receiver(&cfg, "cloudevents");
+    assert_non_null(r);
+    for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
+        cJSON *headers = cJSON_CreateObject();
+        cJSON_AddStringToObject(headers, "Content-Type", cases[i].ct);
+        cJSON_AddStringToObject(headers, "ce-specversion", "1.0");
+        cJSON_AddStringToObject(headers, "ce-id", "1");
+        cJSON_AddStringToObject(headers, "ce-source", "/s");
+        cJSON_AddStringToObject(headers, "ce-type", "t");
+        struct test_req t;
+        struct gw_ctx ctx;
+        th_init(&t, headers, cases[i].body, strlen(cases[i].body));
+        th_auth(&t, r, CRED_GOOD);
+        assert_int_equal(run(r, &t, &ctx), 202);
+        assert_int_equal(ctx.nevents, 1);
+        const struct hb_event *ev = ctx.events[0];
+        if (ev->data_len != strlen(cases[i].data) ||
+            memcmp(ev->data, cases[i].data, ev->data_len) != 0)
+            fail_msg("case %zu: data is '%.*s', want '%s'", i, (int)ev->data_len,
+                     (const char *)ev->data, cases[i].data);
+        gw_ctx_clear(&ctx);
+        th_free(&t);
+        cJSON_Delete(headers);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -645,6 +688,7 @@ int main(void)
         cmocka_unit_test(test_every_fixture),
         cmocka_unit_test(test_auth_and_malformed),
         cmocka_unit_test(test_coverage),
+        cmocka_unit_test(test_cloudevents_json_data_trimmed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
