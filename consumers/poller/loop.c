@@ -175,8 +175,11 @@ static void *loop_main(void *arg)
             s->failures = 0;
         }
         now = hb_mono_ms();
-        s->next_due = now + pl_next_wait_ms(&p->conf, s->failures, atomic_load(&s->last_webhook),
-                                            now, rand01(p));
+        long wait = pl_next_wait_ms(&p->conf, s->failures, atomic_load(&s->last_webhook), now,
+                                    rand01(p));
+        s->next_due = now + wait;
+        HB_LOG(HB_LOG_DEBUG, "polled", HB_S("source", s->key), HB_I("failures", s->failures),
+               HB_I("next_ms", wait));
     }
     return NULL;
 }

@@ -242,6 +242,7 @@ static int load_sources(const struct hb_config *cfg, struct pl_poller *p, char *
         return hb_config_error(cfg, list, err, errlen, "out of memory");
     for (size_t i = 0; i < list->n; i++) {
         struct pl_source *s = &p->sources[p->nsources++];
+        ((struct hb_node *)&list->items[i])->used = true; /* its keys are checked */
         if (load_source(cfg, &list->items[i], i, s, err, errlen) < 0)
             return -1;
         for (size_t k = 0; k + 1 < p->nsources; k++)

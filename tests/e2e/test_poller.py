@@ -1,0 +1,245 @@
+"""hookbus-poller against real servers: Git over smart HTTP (with basic
+credentials) and over git daemon, Debian's docker-registry fed by skopeo, a
+Helm repository directory, and a 429-answering proxy. A new tag, a moved
+branch and a new chart version each become exactly one event; the first sight
+of a source and a restart emit nothing; a change made while the poller was
+down is published once after the restart."""
+import json
+import subprocess
+
+import pytest
+import jsonschema
+
+from conftest import BIN, ROOT, headers_of, wait_for
+from consumers import ConsumerProc, kafka, make_attrs, produce  # noqa: F401 (fixture)
+from poller_peers import (GitDaemon, GitHttpServer, GitRepo, HelmRepo, Registry,
+                          TooManyRequests)
+
+GIT, IMAGE = "hookbus.git", "hookbus.image"
+
+
+def config(kafka, sources, interval="1s", webhook_interval="30m"):
+    return json.dumps({
+        "kafka": {"brokers": kafka.bootstrap},
+        "admin_listen": "127.0.0.1:0",
+        "poller": {"interval": interval, "webhook_interval": webhook_interval,
+                   "sources": sources},
+    })
+
+
+def start(tmp_path, kafka, sources, name="poller", **kw):
+    return ConsumerProc(tmp_path, "hookbus-poller", config(kafka, sources, **kw), name=name,
+                        env={"HOOKBUS_LOG_LEVEL": "debug", "GIT_PASSWORD": "s3cret"})
+
+
+def polls(p, key, n):
+    """Waits until source `key` has been polled n times in this run."""
+    wait_for(lambda: sum(1 for r in p.lines() if r.get("msg") == "polled" and
+                         r.get("source") == key and r.get("failures") == 0) >= n,
+             timeout=30, what=f"{n} polls of {key}")
+
+
+def events(kafka, topic):
+    """Every event of topic: (attrs, data)."""
+    out = []
+    for m in kafka.read_all(topic, settle=0.3):
+        h = headers_of(m)
+        attrs = {k[3:]: v for k, v in h.items() if k.startswith("ce_")}
+        out.append((attrs, json.loads(m.value())))
+    return out
+
+
+def validate(attrs, data):
+    schema = json.loads((ROOT / "schemas" / f"{attrs['type']}.schema.json").read_text())
+    jsonschema.validate(data, schema)
+
+
+def test_git_http_and_daemon(tmp_path, kafka):
+    root = tmp_path / "repos"
+    root.mkdir()
+    repo = GitRepo(root)
+    repo.push_tag("v0.1.0")
+    web = GitHttpServer(root, user="bot", password="s3cret")
+    daemon = GitDaemon(root, tmp_path / "daemon.log")
+    http_url = f"http://127.0.0.1:{web.port}/app.git"
+    git_url = f"git://127.0.0.1:{daemon.port}/app.git"
+    key_http = f"git:127.0.0.1:{web.port}/app"
+    key_daemon = f"git:127.0.0.1:{daemon.port}/app"
+    p = start(tmp_path, kafka, [
+        {"git": http_url, "credentials": {"username": "bot", "password": "env:GIT_PASSWORD"}},
+        {"git": git_url}])
+    try:
+        # First sight: state only, no event.
+        polls(p, key_http, 2)
+        polls(p, key_daemon, 2)
+        assert events(kafka, GIT) == []
+        assert any(a for _, _, a in web.requests), "the credentials were sent"
+
+        sha = repo.push_commit("second")
+        tag_sha = repo.push_tag("v1.0.0")  # annotated: published as its commit
+        got = wait_for(lambda: (lambda e: e if len(e) >= 4 else None)(events(kafka, GIT)),
+                       timeout=30, what="4 git events")
+        n = len([r for r in p.lines() if r.get("msg") == "polled"])
+        polls(p, key_http, 1 + sum(1 for r in p.lines() if r.get("msg") == "polled" and
+                                    r.get("source") == key_http))
+        polls(p, key_daemon, 1 + sum(1 for r in p.lines() if r.get("msg") == "polled" and
+                                      r.get("source") == key_daemon))
+        assert n < len([r for r in p.lines() if r.get("msg") == "polled"])
+        got = events(kafka, GIT)
+        assert len(got) == 4, got  # exactly one push and one tag per source
+        for port in (web.port, daemon.port):
+            repo_id = f"127.0.0.1:{port}/app"
+            mine = {a["type"]: (a, d) for a, d in got if a["repo"] == repo_id}
+            push_a, push_d = mine["dev.hookbus.git.push"]
+            tag_a, tag_d = mine["dev.hookbus.git.tag"]
+            assert push_a["ref"] == "refs/heads/main" and push_a["commit"] == sha
+            assert push_a["source"] == "/pollers/poller" and push_a["provider"] == "poller"
+            assert push_a["subject"] == f"{repo_id}@refs/heads/main"
+            assert push_d["branch"] == "main" and push_d["deleted"] is False
+            assert push_d["before"] and push_d["before"] != sha
+            assert tag_a["tag"] == "v1.0.0" and tag_a["commit"] == tag_sha
+            assert tag_a["ref"] == "refs/tags/v1.0.0"
+            assert len(push_a["id"]) == 32 and push_a["id"] != tag_a["id"]
+            validate(push_a, push_d)
+            validate(tag_a, tag_d)
+        m = p.metrics()
+        assert m["hookbus_poller_changes_total"] == 4
+
+        # A restart reads the state: nothing again. A change made while it is
+        # down is published once.
+        p.stop()
+        sha2 = repo.push_commit("while down", branch="feature")
+        p.start()
+        polls(p, key_http, 2)
+        polls(p, key_daemon, 2)
+        got = events(kafka, GIT)
+        assert len(got) == 6, got
+        new = [(a, d) for a, d in got[4:]]
+        assert {a["ref"] for a, _ in new} == {"refs/heads/feature"}
+        assert all(a["commit"] == sha2 and "before" not in d for a, d in new)
+        assert "hookbus_poller_changes_total" in p.metrics()
+    finally:
+        p.stop()
+        web.stop()
+        daemon.stop()
+
+
+def test_registry_tags_and_digests(tmp_path, kafka):
+    reg = Registry(tmp_path)
+    try:
+        d1 = reg.push(tmp_path, "acme/app", "1.0", "one")
+        key = f"image:{reg.host}/acme/app"
+        p = start(tmp_path, kafka, [{"image": f"{reg.host}/acme/app", "plain_http": True}])
+        try:
+            polls(p, key, 2)
+            assert events(kafka, IMAGE) == []
+            d2 = reg.push(tmp_path, "acme/app", "1.1", "two")      # a new tag
+            d3 = reg.push(tmp_path, "acme/app", "1.0", "three")    # a moved tag
+            assert len({d1, d2, d3}) == 3
+            got = wait_for(lambda: (lambda e: e if len(e) >= 2 else None)(events(kafka, IMAGE)),
+                           timeout=30, what="2 image events")
+            before = sum(1 for r in p.lines() if r.get("msg") == "polled")
+            polls(p, key, before + 1)
+            got = events(kafka, IMAGE)
+            assert sorted((a["tag"], a["digest"]) for a, _ in got) == [("1.0", d3), ("1.1", d2)]
+            for a, d in got:
+                assert a["type"] == "dev.hookbus.image.push"
+                assert a["repo"] == f"{reg.host}/acme/app"
+                assert d["registry"] == reg.host and d["image"] == "acme/app"
+                validate(a, d)
+        finally:
+            p.stop()
+    finally:
+        reg.stop()
+
+
+def test_registry_429_is_waited_for(tmp_path, kafka):
+    reg = Registry(tmp_path)
+    proxy = None
+    try:
+        reg.push(tmp_path, "acme/app", "1.0", "one")
+        proxy = TooManyRequests(reg.port, count=2, retry_after=1)
+        host = f"127.0.0.1:{proxy.port}"
+        key = f"image:{host}/acme/app"
+        p = start(tmp_path, kafka, [{"image": f"{host}/acme/app", "plain_http": True}])
+        try:
+            polls(p, key, 1)
+            assert proxy.served_429 == 2
+            waits = p.metrics()[f'hookbus_poller_rate_limit_waits_total{{host="{host}"}}']
+            assert waits >= 2
+            limited = [r for r in p.lines() if r.get("msg") == "rate limited"]
+            assert limited and limited[0]["retry_after_ms"] == 1000
+            assert p.metrics()["hookbus_poller_errors_total"] == 0  # waited, not failed
+            d = reg.push(tmp_path, "acme/app", "2.0", "two")
+            got = wait_for(lambda: events(kafka, IMAGE), timeout=30, what="the image event")
+            assert [(a["tag"], a["digest"]) for a, _ in got] == [("2.0", d)]
+        finally:
+            p.stop()
+    finally:
+        if proxy:
+            proxy.stop()
+        reg.stop()
+
+
+def test_helm_new_version(tmp_path, kafka):
+    helm = HelmRepo(tmp_path / "helm")
+    helm.write_index(["1.0.0"])
+    key = f"chart:127.0.0.1:{helm.port}/charts/app"
+    p = start(tmp_path, kafka, [{"chart": helm.url, "name": "app"}])
+    try:
+        polls(p, key, 2)
+        assert events(kafka, IMAGE) == []
+        helm.write_index(["1.0.0", "1.1.0"])
+        got = wait_for(lambda: events(kafka, IMAGE), timeout=30, what="the chart event")
+        before = sum(1 for r in p.lines() if r.get("msg") == "polled")
+        polls(p, key, before + 1)
+        got = events(kafka, IMAGE)
+        assert len(got) == 1, got
+        a, d = got[0]
+        assert a["type"] == "dev.hookbus.chart.push" and a["tag"] == "1.1.0"
+        assert a["repo"] == f"127.0.0.1:{helm.port}/charts/app"
+        assert d["kind"] == "chart"
+        validate(a, d)
+    finally:
+        p.stop()
+        helm.stop()
+
+
+def test_webhook_stretches_the_interval(tmp_path, kafka):
+    helm = HelmRepo(tmp_path / "helm")
+    helm.write_index(["1.0.0"])
+    repo = f"127.0.0.1:{helm.port}/charts/app"
+    key = f"chart:{repo}"
+    p = start(tmp_path, kafka, [{"chart": helm.url, "name": "app"}], interval="1s",
+              webhook_interval="1h")
+    try:
+        polls(p, key, 1)
+        assert all(r["next_ms"] < 2000 for r in p.lines()
+                   if r.get("msg") == "polled" and r.get("source") == key)
+        produce(kafka.bootstrap, IMAGE, [(make_attrs("wh-1", type="dev.hookbus.chart.push",
+                                                     repo=repo, tag="1.0.0"), {})])
+        wait_for(lambda: any(r.get("msg") == "polled" and r.get("source") == key and
+                             r["next_ms"] > 3000000 for r in p.lines()),
+                 timeout=30, what="a poll scheduled at webhook_interval")
+    finally:
+        p.stop()
+        helm.stop()
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"discover": {"kargo": True}}, "poller.discover.kargo: discovery is not built yet"),
+    ({"sources": [{"git": "https://x/a.git", "image": "ghcr.io/a/b"}]}, "exactly one of"),
+    ({"sources": [{"chart": "https://charts.example.com"}]}, "name: required"),
+])
+def test_check_config(tmp_path, extra, message):
+    ok = subprocess.run([str(BIN / "hookbus-poller"), "--config",
+                         str(ROOT / "config" / "poller.yaml"), "--check-config"],
+                        capture_output=True, text=True, env={"GIT_TOKEN": "t"})
+    assert ok.returncode == 0, ok.stderr
+    cfg = {"poller": {"sources": [{"image": "ghcr.io/acme/app"}]}}
+    cfg["poller"].update(extra)
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps(cfg))
+    bad = subprocess.run([str(BIN / "hookbus-poller"), "--config", str(path), "--check-config"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and message in bad.stderr + bad.stdout, bad.stderr
