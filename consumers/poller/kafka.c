@@ -110,10 +110,32 @@ bool pl_kafka_up(struct pl_kafka *k)
     return atomic_load(&k->up);
 }
 
+/* 1 when the state topic exists, 0 when not, -1 when Kafka did not say.
+ * Asks for every topic: a request naming the topic could auto-create it
+ * (not compacted) on a broker that allows that. */
+static int state_topic_exists(struct pl_kafka *k)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(k->rk, 1, NULL, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR || !md)
+        return -1;
+    int found = 0;
+    for (int i = 0; i < md->topic_cnt && !found; i++)
+        found = strcmp(md->topics[i].topic, k->state_topic) == 0;
+    rd_kafka_metadata_destroy(md);
+    return found;
+}
+
 int pl_kafka_ensure_state_topic(struct pl_kafka *k, char *err, size_t errlen)
 {
     int rc = -1;
     char e[256];
+    int exists = state_topic_exists(k);
+    if (exists < 0) {
+        snprintf(err, errlen, "state topic: no metadata from Kafka");
+        return -1;
+    }
+    if (exists)
+        return 0;
     rd_kafka_queue_t *q = rd_kafka_queue_new(k->rk);
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(k->state_topic, 1, -1, e, sizeof(e));
     rd_kafka_event_t *ev = NULL;
@@ -122,11 +144,17 @@ int pl_kafka_ensure_state_topic(struct pl_kafka *k, char *err, size_t errlen)
         goto done;
     }
     rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-    rd_kafka_CreateTopics(k->rk, &nt, 1, NULL, q);
-    ev = rd_kafka_queue_poll(q, 15000);
+    rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(k->rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    if (opt)
+        rd_kafka_AdminOptions_set_request_timeout(opt, 5000, e, sizeof(e));
+    rd_kafka_CreateTopics(k->rk, &nt, 1, opt, q);
+    ev = rd_kafka_queue_poll(q, 10000);
+    if (opt)
+        rd_kafka_AdminOptions_destroy(opt);
     const rd_kafka_CreateTopics_result_t *res = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
-    if (!res) {
-        snprintf(err, errlen, "state topic: no answer from Kafka");
+    if (!res || rd_kafka_event_error(ev)) {
+        snprintf(err, errlen, "state topic not created: %s",
+                 ev ? rd_kafka_event_error_string(ev) : "no answer from Kafka");
         goto done;
     }
     size_t n;

@@ -28,6 +28,9 @@ def config(kafka, sources, interval="1s", webhook_interval="30m"):
 
 
 def start(tmp_path, kafka, sources, name="poller", **kw):
+    # The mock cluster has no controller to create topics with: the state
+    # topic is made here (a real cluster gets it from the poller, compacted).
+    kafka.command("topic hookbus.poller.state 1")
     return ConsumerProc(tmp_path, "hookbus-poller", config(kafka, sources, **kw), name=name,
                         env={"HOOKBUS_LOG_LEVEL": "debug", "GIT_PASSWORD": "s3cret"})
 
@@ -109,7 +112,7 @@ def test_git_http_and_daemon(tmp_path, kafka):
         # down is published once.
         p.stop()
         sha2 = repo.push_commit("while down", branch="feature")
-        p.start()
+        p.start(wait_joined=False)  # the mock takes a while to rebalance
         polls(p, key_http, 2)
         polls(p, key_daemon, 2)
         got = events(kafka, GIT)
