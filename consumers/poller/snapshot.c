@@ -41,7 +41,9 @@ int pl_snapshot_add(struct pl_snapshot *s, const char *name, const char *value)
         free(v);
         return -1;
     }
-    s->items[s->n++] = (struct pl_item){n, v};
+    s->items[s->n].name = n;
+    s->items[s->n].value = v;
+    s->n++;
     return 0;
 }
 
