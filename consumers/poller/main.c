@@ -57,7 +57,8 @@ static const char pl_help[] =
     "  sources:\n"
     "    - {git: \"https://git.example.com/acme/app.git\",\n"
     "       credentials: {username: bot, password: \"env:GIT_TOKEN\"}}\n"
-    "    - {git: \"git@github.com:acme/infra.git\", credentials: {ssh_key_file: /etc/hookbus/key}}\n"
+    "    - {git: \"git@github.com:acme/infra.git\", credentials: {ssh_key_file: /etc/hookbus/key,\n"
+    "       ssh_host_key_sha256: \"SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU\"}}\n"
     "    - {image: \"ghcr.io/acme/app\"}      credentials: username/password, token\n"
     "    - {image: \"registry.internal:5000/acme/app\", plain_http: true}\n"
     "    - {chart: \"https://charts.example.com\", name: app}\n"
@@ -74,6 +75,7 @@ static void source_free(struct pl_source *s)
     hb_secret_clear(&s->token);
     free(s->ssh_key_file);
     free(s->ssh_user);
+    free(s->ssh_host_key_sha256);
     hb_secret_clear(&s->ssh_passphrase);
     pl_snapshot_free(&s->seen);
     free(s->bearer_cache);
@@ -191,10 +193,17 @@ static int load_source(const struct hb_config *cfg, const struct hb_node *n, siz
             secret_of(cfg, cr, "token", cw, &s->token, err, errlen) < 0 ||
             str_of(cfg, cr, "ssh_key_file", cw, &s->ssh_key_file, err, errlen) < 0 ||
             str_of(cfg, cr, "ssh_user", cw, &s->ssh_user, err, errlen) < 0 ||
+            str_of(cfg, cr, "ssh_host_key_sha256", cw, &s->ssh_host_key_sha256, err, errlen) <
+                0 ||
             secret_of(cfg, cr, "ssh_passphrase", cw, &s->ssh_passphrase, err, errlen) < 0)
             return -1;
         if (s->ssh_key_file && s->kind != PL_GIT)
             return hb_config_error(cfg, cr, err, errlen, "%s.ssh_key_file: only for git", cw);
+        if (s->ssh_key_file && !s->ssh_host_key_sha256 && !s->insecure_skip_verify)
+            return hb_config_error(cfg, cr, err, errlen,
+                                   "%s.ssh_host_key_sha256: required with ssh_key_file (the "
+                                   "server's key as `ssh-keygen -lf` prints it, SHA256:...)",
+                                   cw);
         if (s->user && !s->password.value && s->kind != PL_GIT)
             return hb_config_error(cfg, cr, err, errlen, "%s.password: required with username",
                                    cw);

@@ -151,7 +151,7 @@ struct pl_source {
     char key[HB_REPO_ID_MAX + 8]; /* state record key: "<kind>:<id>" */
     char *user;
     struct hb_secret password, token;
-    char *ssh_key_file, *ssh_user;
+    char *ssh_key_file, *ssh_user, *ssh_host_key_sha256;
     struct hb_secret ssh_passphrase;
     bool plain_http, insecure_skip_verify;
     /* loop.c */
