@@ -63,33 +63,24 @@ static const char pl_help[] =
     "    - {image: \"registry.internal:5000/acme/app\", plain_http: true}\n"
     "    - {chart: \"https://charts.example.com\", name: app}\n"
     "    (each also: insecure_skip_verify: false)\n"
-    "  discover: {kargo: false, image_updater: false}   (not built yet: must stay false)\n";
-
-static void source_free(struct pl_source *s)
-{
-    free(s->url);
-    free(s->chart);
-    free(s->event_url);
-    free(s->user);
-    hb_secret_clear(&s->password);
-    hb_secret_clear(&s->token);
-    free(s->ssh_key_file);
-    free(s->ssh_user);
-    free(s->ssh_host_key_sha256);
-    hb_secret_clear(&s->ssh_passphrase);
-    pl_snapshot_free(&s->seen);
-    free(s->bearer_cache);
-}
+    "  discover: {kargo: false, image_updater: false}\n"
+    "    kargo: poll the repositories of every Kargo Warehouse (list + watch), with the\n"
+    "    cluster of the `kube:` section: kubeconfig, context, namespaces, label_selector,\n"
+    "    service_account_dir, resync_interval, request_timeout, watch_timeout,\n"
+    "    max_response_bytes, page_size (as hookbus-kargo's kargo: section).\n"
+    "    image_updater: not built yet (must stay false)\n";
 
 static void poller_free(struct pl_poller *p)
 {
     if (!p)
         return;
     pl_loop_stop(p);
+    pl_discovery_free(p); /* releases the Warehouses: unrefs their sources */
+    pl_loop_free_discovered(p);
     pl_kafka_free(p->kafka);
     pl_http_free(&p->http);
     for (size_t i = 0; i < p->nsources; i++)
-        source_free(&p->sources[i]);
+        pl_source_clear(&p->sources[i]);
     free(p->sources);
     free(p->brokers);
     hb_kv_list_free(&p->props);
@@ -155,29 +146,45 @@ static int load_source(const struct hb_config *cfg, const struct hb_node *n, siz
         str_of(cfg, n, "chart", where, &chart, err, errlen) < 0) {
         free(git);
         free(image);
+        free(chart);
         return -1;
     }
     int kinds = !!git + !!image + !!chart;
-    s->kind = git ? PL_GIT : image ? PL_IMAGE : PL_CHART;
-    s->url = git ? git : image ? image : chart;
+    const char *url = git ? git : image ? image : chart;
+    enum pl_kind kind = git ? PL_GIT : image ? PL_IMAGE : PL_CHART;
+    char *name = NULL, why[256];
+    int rc = -1;
     if (kinds != 1) {
-        free(git != s->url ? git : NULL);
-        free(image != s->url ? image : NULL);
-        free(chart != s->url ? chart : NULL);
-        return hb_config_error(cfg, n, err, errlen, "%s: needs exactly one of git, image, chart",
-                               where);
+        hb_config_error(cfg, n, err, errlen, "%s: needs exactly one of git, image, chart", where);
+        goto out;
     }
-    if (str_of(cfg, n, "name", where, &s->chart, err, errlen) < 0 ||
-        bool_of(cfg, n, "plain_http", where, &s->plain_http, err, errlen) < 0 ||
+    if (str_of(cfg, n, "name", where, &name, err, errlen) < 0)
+        goto out;
+    if (kind == PL_CHART && !name) {
+        hb_config_error(cfg, n, err, errlen, "%s.name: required for a chart source", where);
+        goto out;
+    }
+    if (kind != PL_CHART && name) {
+        hb_config_error(cfg, hb_node_get(n, "name"), err, errlen,
+                        "%s.name: only for chart sources", where);
+        goto out;
+    }
+    if (pl_source_identify(s, kind, url, name, why, sizeof(why)) < 0) {
+        hb_config_error(cfg, n, err, errlen, "%s: %s", where, why);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(git);
+    free(image);
+    free(chart);
+    free(name);
+    if (rc < 0)
+        return -1;
+    if (bool_of(cfg, n, "plain_http", where, &s->plain_http, err, errlen) < 0 ||
         bool_of(cfg, n, "insecure_skip_verify", where, &s->insecure_skip_verify, err, errlen) <
             0)
         return -1;
-    if (s->kind == PL_CHART && !s->chart)
-        return hb_config_error(cfg, n, err, errlen, "%s.name: required for a chart source",
-                               where);
-    if (s->kind != PL_CHART && s->chart)
-        return hb_config_error(cfg, hb_node_get(n, "name"), err, errlen,
-                               "%s.name: only for chart sources", where);
     if (s->plain_http && s->kind != PL_IMAGE)
         return hb_config_error(cfg, hb_node_get(n, "plain_http"), err, errlen,
                                "%s.plain_http: only for image sources (use an http:// URL)",
@@ -208,34 +215,6 @@ static int load_source(const struct hb_config *cfg, const struct hb_node *n, siz
             return hb_config_error(cfg, cr, err, errlen, "%s.password: required with username",
                                    cw);
     }
-    /* The URL events carry, and the canonical id the state and the webhook
-     * events are keyed by. A chart of an HTTP repository is <url>/<name>, as
-     * Kargo's chart subscriptions are matched (README, hookbus-kargo). */
-    int rc;
-    if (s->kind == PL_CHART) {
-        size_t ul = strlen(s->url);
-        while (ul && s->url[ul - 1] == '/')
-            ul--;
-        struct hb_buf b;
-        hb_buf_init(&b, 2048);
-        if (hb_buf_printf(&b, "%.*s/%s", (int)ul, s->url, s->chart) < 0) {
-            hb_buf_free(&b);
-            return hb_config_error(cfg, n, err, errlen, "%s: URL too long", where);
-        }
-        s->event_url = hb_buf_steal(&b);
-    } else {
-        s->event_url = strdup(s->url);
-    }
-    if (!s->event_url)
-        return hb_config_error(cfg, n, err, errlen, "out of memory");
-    if (s->kind == PL_GIT)
-        rc = hb_repo_git_id(s->event_url, s->id, sizeof(s->id));
-    else
-        rc = hb_repo_image_id(s->event_url, s->id, sizeof(s->id));
-    if (rc < 0)
-        return hb_config_error(cfg, n, err, errlen, "%s: '%s' is not a %s repository", where,
-                               s->url, pl_kind_name(s->kind));
-    snprintf(s->key, sizeof(s->key), "%s:%s", pl_kind_name(s->kind), s->id);
     return 0;
 }
 
@@ -262,25 +241,27 @@ static int load_sources(const struct hb_config *cfg, struct pl_poller *p, char *
     return 0;
 }
 
-/* discover: {kargo, image_updater}: accepted as false only (README). */
-static int load_discover(const struct hb_config *cfg, char *err, size_t errlen)
+/* discover: {kargo, image_updater}. kargo reads the `kube:` section;
+ * image_updater is not built (README) and must stay false. */
+static int load_discover(const struct hb_config *cfg, struct pl_poller *p, char *err,
+                         size_t errlen)
 {
     const struct hb_node *d = hb_node_path(cfg->root, "poller.discover");
-    if (!d)
-        return 0;
-    if (d->type != HB_NODE_MAP)
+    bool kargo = false, iu = false;
+    if (d && d->type != HB_NODE_MAP)
         return hb_config_error(cfg, d, err, errlen, "poller.discover: must be a map");
-    static const char *const keys[] = {"kargo", "image_updater"};
-    for (size_t i = 0; i < HB_ARRAY_LEN(keys); i++) {
-        bool on;
-        if (bool_of(cfg, d, keys[i], "poller.discover", &on, err, errlen) < 0)
-            return -1;
-        if (on)
-            return hb_config_error(cfg, hb_node_get(d, keys[i]), err, errlen,
-                                   "poller.discover.%s: discovery is not built yet; list the "
-                                   "repositories under poller.sources",
-                                   keys[i]);
-    }
+    if (d && (bool_of(cfg, d, "kargo", "poller.discover", &kargo, err, errlen) < 0 ||
+              bool_of(cfg, d, "image_updater", "poller.discover", &iu, err, errlen) < 0))
+        return -1;
+    if (iu)
+        return hb_config_error(cfg, hb_node_get(d, "image_updater"), err, errlen,
+                               "poller.discover.image_updater: discovery of Image Updater's "
+                               "images is not built yet; list them under poller.sources");
+    if (kargo)
+        return pl_discovery_configure(p, cfg, err, errlen);
+    if (hb_node_get(cfg->root, "kube"))
+        return hb_config_error(cfg, hb_node_get(cfg->root, "kube"), err, errlen,
+                               "kube: only read with poller.discover.kargo: true");
     return 0;
 }
 
@@ -297,7 +278,7 @@ static int pl_configure(const struct hb_config *cfg, void **ud, char *err, size_
     *ud = p;
     if (hb_config_bind(cfg, NULL, "", pl_fields, HB_ARRAY_LEN(pl_fields), &p->conf, err,
                        errlen) < 0 ||
-        load_sources(cfg, p, err, errlen) < 0 || load_discover(cfg, err, errlen) < 0)
+        load_sources(cfg, p, err, errlen) < 0 || load_discover(cfg, p, err, errlen) < 0)
         return -1;
     for (const char *c = p->conf.name; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-'))
@@ -342,7 +323,7 @@ static int pl_start(void *ud, struct hb_metrics *m, char *err, size_t errlen)
 static bool pl_ready(void *ud)
 {
     struct pl_poller *p = ud;
-    return atomic_load(&p->ready);
+    return atomic_load(&p->ready) && pl_discovery_ready(p);
 }
 
 /* Every webhook event (any producer but a poller) stretches the polling of

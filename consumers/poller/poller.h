@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hookbus/config.h"
 #include "hookbus/event.h"
 #include "hookbus/kafka.h"
 #include "hookbus/metrics.h"
@@ -155,6 +156,8 @@ struct pl_source {
     struct hb_secret ssh_passphrase;
     bool plain_http, insecure_skip_verify;
     /* loop.c */
+    int refs;                    /* discovered: objects naming it; 0: gone */
+    struct pl_source *next;      /* discovered ones are a list */
     struct pl_snapshot seen;
     bool known;                  /* seen holds a snapshot (state or a poll) */
     int64_t next_due;            /* monotonic ms */
@@ -164,6 +167,11 @@ struct pl_source {
 };
 
 const char *pl_kind_name(enum pl_kind k);
+/* Fills s's url, chart, event_url, id and key for a source of kind at url
+ * (chart: the chart's name). 0, or -1 with err. */
+int pl_source_identify(struct pl_source *s, enum pl_kind kind, const char *url, const char *chart,
+                       char *err, size_t errlen);
+void pl_source_clear(struct pl_source *s);
 
 /* git.c / oci.c / helm.c: list what a source shows now into s (sorted).
  * 0, or -1 with err (the source is retried with backoff). */
@@ -193,10 +201,22 @@ struct pl_conf {
     long host_requests_per_minute, max_retry_wait_ms;
 };
 
+/* A state record read at start, kept for sources discovered later. */
+struct pl_stored {
+    char *key, *value;
+    size_t len;
+    struct pl_stored *next;
+};
+
+struct pl_discovery;
+
 struct pl_poller {
     struct pl_conf conf;
-    struct pl_source *sources;
+    struct pl_source *sources; /* configured */
     size_t nsources;
+    struct pl_source *discovered; /* under lock; freed by the poll thread only */
+    struct pl_stored *stored;     /* under lock */
+    struct pl_discovery *discovery; /* NULL: discover.kargo off */
     char source_attr[128];  /* /pollers/<name> */
     char *brokers;          /* resolved kafka.brokers */
     struct hb_kv_list props; /* kafka.properties */
@@ -207,11 +227,35 @@ struct pl_poller {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop;
+    bool kick;              /* a source was discovered: pick again */
     atomic_bool ready;      /* the state topic was read */
+    struct hb_metrics *metrics;
     unsigned int seed;      /* jitter */
     struct hb_counter *m_polls, *m_changes, *m_errors, *m_state_errors;
     struct hb_gauge *m_sources;
 };
+
+/* A discovered source named by one more object (discover.c): created on the
+ * first reference unless a configured source has its key. Returns the key
+ * into key[keylen] (what pl_loop_unref takes), or -1 when the URL is not a
+ * repository of its kind. */
+int pl_loop_ref(struct pl_poller *p, enum pl_kind kind, const char *url, const char *chart,
+                char *key, size_t keylen);
+/* One object fewer names it; at none the poll thread drops it. */
+void pl_loop_unref(struct pl_poller *p, const char *key);
+void pl_loop_free_discovered(struct pl_poller *p);
+
+/* ---- discover.c ---- */
+
+/* discover.kargo: the `kube:` section (hookbus/kube_consumer.h keys). 0 or
+ * -1 with err. */
+int pl_discovery_configure(struct pl_poller *p, const struct hb_config *cfg, char *err,
+                           size_t errlen);
+/* Starts the Warehouse list + watch. 0 or -1. */
+int pl_discovery_start(struct pl_poller *p, struct hb_metrics *m, char *err, size_t errlen);
+bool pl_discovery_ready(struct pl_poller *p);
+/* Stops the watch and releases every Warehouse (their sources unref'd). */
+void pl_discovery_free(struct pl_poller *p);
 
 /* Starts the poll thread (reads the state topic, then polls). 0 or -1. */
 int pl_loop_start(struct pl_poller *p, struct hb_metrics *m, char *err, size_t errlen);

@@ -110,6 +110,7 @@ def test_git_http_and_daemon(tmp_path, kafka):
 
         # A restart reads the state: nothing again. A change made while it is
         # down is published once.
+        first = {a["id"] for a, _ in got}
         p.stop()
         sha2 = repo.push_commit("while down", branch="feature")
         p.start(wait_joined=False)  # the mock takes a while to rebalance
@@ -117,7 +118,7 @@ def test_git_http_and_daemon(tmp_path, kafka):
         polls(p, key_daemon, 2)
         got = events(kafka, GIT)
         assert len(got) == 6, got
-        new = [(a, d) for a, d in got[4:]]
+        new = [(a, d) for a, d in got if a["id"] not in first]  # partitions interleave
         assert {a["ref"] for a, _ in new} == {"refs/heads/feature"}
         assert all(a["commit"] == sha2 and "before" not in d for a, d in new)
         assert "hookbus_poller_changes_total" in p.metrics()
@@ -229,20 +230,91 @@ def test_webhook_stretches_the_interval(tmp_path, kafka):
         helm.stop()
 
 
-@pytest.mark.parametrize("extra, message", [
-    ({"discover": {"kargo": True}}, "poller.discover.kargo: discovery is not built yet"),
-    ({"sources": [{"git": "https://x/a.git", "image": "ghcr.io/a/b"}]}, "exactly one of"),
-    ({"sources": [{"chart": "https://charts.example.com"}]}, "name: required"),
+SRC = [{"image": "ghcr.io/acme/app"}]
+
+
+@pytest.mark.parametrize("cfg, message", [
+    ({"poller": {"sources": SRC, "discover": {"image_updater": True}}},
+     "poller.discover.image_updater: discovery of"),
+    ({"poller": {"sources": SRC}, "kube": {"namespaces": ["a"]}},
+     "kube: only read with poller.discover.kargo"),
+    ({"poller": {"sources": [{"git": "https://x/a.git", "image": "ghcr.io/a/b"}]}},
+     "exactly one of"),
+    ({"poller": {"sources": [{"chart": "https://charts.example.com"}]}}, "name: required"),
+    ({"poller": {"sources": [{"git": "git@github.com:a/b.git",
+                              "credentials": {"ssh_key_file": "/k"}}]}},
+     "ssh_host_key_sha256: required"),
+    ({"poller": {"sources": SRC, "bogus": 1}}, "unknown key 'poller.bogus'"),
 ])
-def test_check_config(tmp_path, extra, message):
+def test_check_config(tmp_path, cfg, message):
     ok = subprocess.run([str(BIN / "hookbus-poller"), "--config",
                          str(ROOT / "config" / "poller.yaml"), "--check-config"],
                         capture_output=True, text=True, env={"GIT_TOKEN": "t"})
     assert ok.returncode == 0, ok.stderr
-    cfg = {"poller": {"sources": [{"image": "ghcr.io/acme/app"}]}}
-    cfg["poller"].update(extra)
     path = tmp_path / "bad.yaml"
     path.write_text(json.dumps(cfg))
     bad = subprocess.run([str(BIN / "hookbus-poller"), "--config", str(path), "--check-config"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and message in bad.stderr + bad.stdout, bad.stderr
+
+
+def warehouse(name, *subs, ns="demo"):
+    return {"metadata": {"name": name, "namespace": ns}, "spec": {"subscriptions": list(subs)}}
+
+
+def test_discovers_kargo_warehouses(tmp_path, kafka):
+    from kube_helpers import FakeKube, write_kubeconfig
+    import requests
+    root = tmp_path / "repos"
+    root.mkdir()
+    repo = GitRepo(root)
+    web = GitHttpServer(root)
+    helm = HelmRepo(tmp_path / "helm")
+    helm.write_index(["1.0.0"])
+    git_url = f"http://127.0.0.1:{web.port}/app.git"
+    git_key = f"git:127.0.0.1:{web.port}/app"
+    chart_key = f"chart:127.0.0.1:{helm.port}/charts/app"
+    # Two Warehouses on one repository: it is polled once.
+    kube = FakeKube(tmp_path, [warehouse("a", {"git": {"repoURL": git_url}}),
+                               warehouse("b", {"git": {"repoURL": git_url + "/"}},
+                                         {"image": {"repoURL": "not a repo ::"}})])
+    kubeconfig = tmp_path / "kubeconfig"
+    write_kubeconfig(kubeconfig, kube.url)
+    kafka.command("topic hookbus.poller.state 1")
+    cfg = json.loads(config(kafka, []))
+    cfg["poller"]["discover"] = {"kargo": True}
+    cfg["kube"] = {"kubeconfig": str(kubeconfig), "resync_interval": "0"}
+    p = ConsumerProc(tmp_path, "hookbus-poller", json.dumps(cfg), name="poller",
+                     env={"HOOKBUS_LOG_LEVEL": "debug"})
+    try:
+        polls(p, git_key, 2)
+        assert [r["source"] for r in p.lines() if r.get("msg") == "source discovered"] == [git_key]
+        assert p.get("/readyz").status_code == 200
+        # A Warehouse added later: its chart repository is polled too.
+        kube.post("/_fake/warehouses", warehouse(
+            "c", {"chart": {"repoURL": helm.url, "name": "app"}}))
+        polls(p, chart_key, 2)
+        sha = repo.push_commit("found by discovery")
+        helm.write_index(["1.0.0", "2.0.0"])
+        got = wait_for(lambda: (lambda g, i: (g, i) if g and i else None)(
+            events(kafka, GIT), events(kafka, IMAGE)), timeout=30, what="both events")
+        (ga, _), = got[0]
+        (ia, _), = got[1]
+        assert ga["commit"] == sha and ga["ref"] == "refs/heads/main"
+        assert ia["type"] == "dev.hookbus.chart.push" and ia["tag"] == "2.0.0"
+        assert p.metrics()["hookbus_poller_sources"] == 2
+        # Deleting one of the two Warehouses keeps the repository; deleting the
+        # chart's drops it.
+        requests.delete(kube.url + "/_fake/warehouses/demo/a", timeout=5)
+        requests.delete(kube.url + "/_fake/warehouses/demo/c", timeout=5)
+        p.wait_log("source dropped", source=chart_key)
+        wait_for(lambda: p.metrics()["hookbus_poller_sources"] == 1, what="one source left")
+        n = sum(1 for r in p.lines() if r.get("msg") == "polled" and r.get("source") == git_key)
+        polls(p, git_key, n + 1)
+        assert not any(r.get("msg") == "source dropped" and r.get("source") == git_key
+                       for r in p.lines())
+    finally:
+        p.stop()
+        kube.stop()
+        web.stop()
+        helm.stop()

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../consumers/poller/discover.c"
 #include "../../consumers/poller/git.c"
 #include "../../consumers/poller/helm.c"
 #include "../../consumers/poller/http.c"
