@@ -13,7 +13,7 @@ python3-jsonschema python3-pytest-xdist
 kcat clang cppcheck libclang-rt-14-dev valgrind
 wrk nginx-light gnuplot-nox
 docker-compose yamllint
-libgit2-dev docker-registry skopeo
+libgit2-dev docker-registry skopeo openssh-server
 "
 
 missing=""

@@ -12,6 +12,7 @@ import http.server
 import io
 import json
 import os
+import pwd
 import socket
 import subprocess
 import tarfile
@@ -330,3 +331,46 @@ class TooManyRequests(_Server):
                 c.close()
 
         super().__init__(Handler)
+
+
+class SshGitServer:
+    """sshd on a free loopback port with a host key and one authorized client
+    key of its own (in tmp), serving the repositories by absolute path over
+    git's ssh transport. Runs as the current user."""
+
+    def __init__(self, tmp_path):
+        self.dir = tmp_path / "sshd"
+        self.dir.mkdir()
+        d = self.dir
+        for name in ("host_key", "client_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name,
+                            "-f", str(d / name)], check=True)
+        (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
+        os.chmod(d / "authorized_keys", 0o600)
+        self.user = pwd.getpwuid(os.getuid()).pw_name
+        self.port = free_port()
+        (d / "sshd_config").write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n"
+            f"AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+            "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+            f"PidFile {d}/sshd.pid\n")
+        # sshd insists on its privilege separation directory (the Debian
+        # service creates it at start; no service runs here).
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        self.log = open(d / "sshd.log", "w")
+        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(lambda: port_open(self.port), timeout=10, what="sshd")
+        out = subprocess.run(["ssh-keygen", "-lf", str(d / "host_key.pub")], check=True,
+                             capture_output=True, text=True).stdout
+        self.fingerprint = out.split()[1]  # SHA256:...
+        self.client_key = str(d / "client_key")
+
+    def url(self, path):
+        return f"ssh://{self.user}@127.0.0.1:{self.port}{path}"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()

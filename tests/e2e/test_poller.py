@@ -1,5 +1,5 @@
 """hookbus-poller against real servers: Git over smart HTTP (with basic
-credentials) and over git daemon, Debian's docker-registry fed by skopeo, a
+credentials), over git daemon and over ssh (sshd, a pinned host key), Debian's docker-registry fed by skopeo, a
 Helm repository directory, and a 429-answering proxy. A new tag, a moved
 branch and a new chart version each become exactly one event; the first sight
 of a source and a restart emit nothing; a change made while the poller was
@@ -318,3 +318,32 @@ def test_discovers_kargo_warehouses(tmp_path, kafka):
         kube.stop()
         web.stop()
         helm.stop()
+
+
+def test_git_over_ssh_with_a_pinned_host_key(tmp_path, kafka):
+    from poller_peers import SshGitServer
+    root = tmp_path / "repos"
+    root.mkdir()
+    repo = GitRepo(root)
+    GitRepo(root, name="other")
+    ssh = SshGitServer(tmp_path)
+    key = f"git:127.0.0.1:{ssh.port}{root}/app".lower()
+    wrong = "SHA256:" + "A" * 43
+    p = start(tmp_path, kafka, [
+        {"git": ssh.url(f"{root}/app.git"),
+         "credentials": {"ssh_key_file": ssh.client_key, "ssh_host_key_sha256": ssh.fingerprint}},
+        {"git": ssh.url(f"{root}/other.git"),
+         "credentials": {"ssh_key_file": ssh.client_key, "ssh_host_key_sha256": wrong}}])
+    try:
+        polls(p, key, 2)
+        sha = repo.push_commit("over ssh")
+        got = wait_for(lambda: events(kafka, GIT), timeout=30, what="the ssh push event")
+        assert [(a["ref"], a["commit"]) for a, _ in got] == [("refs/heads/main", sha)]
+        # A host whose key is not the pinned one is refused, every time.
+        failed = p.wait_log("poll failed")
+        assert failed["source"].endswith("/other") and failed["failures"] >= 1
+        assert "hostkey" in failed["error"]
+        assert p.metrics()["hookbus_poller_errors_total"] >= 1
+    finally:
+        p.stop()
+        ssh.stop()
