@@ -282,6 +282,24 @@ class HelmRepo(_Server):
         tmp.rename(self.dir / "charts" / "index.yaml")
 
 
+def _forward(handler, upstream_port):
+    """Relays handler's GET / HEAD to the registry on upstream_port."""
+    c = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=10)
+    hdrs = {k: v for k, v in handler.headers.items() if k.lower() == "accept"}
+    c.request(handler.command, handler.path, headers=hdrs)
+    r = c.getresponse()
+    body = r.read()
+    handler.send_response(r.status)
+    for k, v in r.getheaders():
+        if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+            handler.send_header(k, v)
+    handler.send_header("Content-Length", r.getheader("Content-Length", str(len(body))))
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(body)
+    c.close()
+
+
 class TooManyRequests(_Server):
     """A proxy to a registry that answers the first `count` requests with
     429 and Retry-After: `retry_after`, then forwards (GET and HEAD)."""
@@ -297,12 +315,12 @@ class TooManyRequests(_Server):
                 pass
 
             def do_GET(self):
-                self._forward()
+                self._handle()
 
             def do_HEAD(self):
-                self._forward()
+                self._handle()
 
-            def _forward(self):
+            def _handle(self):
                 with proxy.lock:
                     limited = proxy.left > 0
                     if limited:
@@ -314,21 +332,57 @@ class TooManyRequests(_Server):
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                c = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=10)
-                hdrs = {k: v for k, v in self.headers.items() if k.lower() in ("accept",)}
-                c.request(self.command, self.path, headers=hdrs)
-                r = c.getresponse()
-                body = r.read()
-                self.send_response(r.status)
-                for k, v in r.getheaders():
-                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length",
-                                 r.getheader("Content-Length", str(len(body))))
+                _forward(self, upstream_port)
+
+        super().__init__(Handler)
+
+
+class TokenAuth(_Server):
+    """The Docker Hub / GHCR / Quay token flow in front of a registry (which
+    itself has no auth): registry requests without `Bearer <token>` get 401
+    with a Bearer challenge naming this server's /token; /token answers
+    {"token": ...} to the basic credentials user:password."""
+
+    TOKEN = "registry-token-for-tests"
+
+    def __init__(self, upstream_port, user, password):
+        self.token_requests = []
+        want = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                self._handle()
+
+            def do_HEAD(self):
+                self._handle()
+
+            def _reply(self, status, body=b"", headers=()):
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body)
-                c.close()
+
+            def _handle(self):
+                if self.path.startswith("/token"):
+                    auth = self.headers.get("Authorization")
+                    proxy.token_requests.append((self.path, auth))
+                    if auth != want:
+                        return self._reply(401)
+                    return self._reply(200, json.dumps({"token": TokenAuth.TOKEN}).encode(),
+                                       [("Content-Type", "application/json")])
+                if self.headers.get("Authorization") != f"Bearer {TokenAuth.TOKEN}":
+                    challenge = (f'Bearer realm="http://127.0.0.1:{proxy.port}/token",'
+                                 'service="test-registry",scope="repository:acme/app:pull"')
+                    return self._reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}',
+                                       [("WWW-Authenticate", challenge)])
+                _forward(self, upstream_port)
 
         super().__init__(Handler)
 

@@ -185,6 +185,41 @@ def test_registry_429_is_waited_for(tmp_path, kafka):
         reg.stop()
 
 
+def test_registry_token_flow(tmp_path, kafka):
+    from poller_peers import TokenAuth
+    reg = Registry(tmp_path)
+    auth = None
+    try:
+        reg.push(tmp_path, "acme/app", "1.0", "one")
+        reg.push(tmp_path, "acme/app", "1.1", "two")
+        auth = TokenAuth(reg.port, "bot", "s3cret")
+        host = f"127.0.0.1:{auth.port}"
+        key = f"image:{host}/acme/app"
+        p = start(tmp_path, kafka, [{"image": f"{host}/acme/app", "plain_http": True,
+                                     "credentials": {"username": "bot",
+                                                     "password": "env:GIT_PASSWORD"}}])
+        try:
+            polls(p, key, 2)
+            first = [r for r in p.lines() if r.get("msg") == "source first seen"]
+            assert first and first[0]["items"] == 2
+            # One token for the lists and HEADs of both polls: it is kept.
+            assert len(auth.token_requests) == 1, auth.token_requests
+            path, basic = auth.token_requests[0]
+            assert "service=test-registry" in path
+            assert "scope=repository%3Aacme%2Fapp%3Apull" in path
+            assert basic.startswith("Basic ")
+            d = reg.push(tmp_path, "acme/app", "2.0", "three")
+            got = wait_for(lambda: events(kafka, IMAGE), timeout=30, what="the image event")
+            assert [(a["tag"], a["digest"]) for a, _ in got] == [("2.0", d)]
+            assert "s3cret" not in p.log_path.read_text()
+        finally:
+            p.stop()
+    finally:
+        if auth:
+            auth.stop()
+        reg.stop()
+
+
 def test_helm_new_version(tmp_path, kafka):
     helm = HelmRepo(tmp_path / "helm")
     helm.write_index(["1.0.0"])
