@@ -41,8 +41,10 @@ static int cred_cb(git_credential **out, const char *url, const char *user_from_
 }
 
 /* The server's TLS certificate as libgit2 checked it; an ssh host key
- * against the source's ssh_host_key_sha256 (libgit2 1.5 reads no
- * known_hosts), "SHA256:<base64>" as `ssh-keygen -lf` prints it.
+ * against the source's ssh_host_key_sha256, "SHA256:<base64>" as
+ * `ssh-keygen -lf` prints it (libgit2 1.5 would only consult the
+ * ~/.ssh/known_hosts of the user the poller runs as, which a container does
+ * not have: the pin in the config decides, whatever that file says).
  * insecure_skip_verify accepts either unchecked. */
 static int cert_cb(git_cert *cert, int valid, const char *host, void *payload)
 {

@@ -27,12 +27,14 @@ def config(kafka, sources, interval="1s", webhook_interval="30m"):
     })
 
 
-def start(tmp_path, kafka, sources, name="poller", **kw):
+def start(tmp_path, kafka, sources, name="poller", env=None, **kw):
     # The mock cluster has no controller to create topics with: the state
     # topic is made here (a real cluster gets it from the poller, compacted).
     kafka.command("topic hookbus.poller.state 1")
+    e = {"HOOKBUS_LOG_LEVEL": "debug", "GIT_PASSWORD": "s3cret"}
+    e.update(env or {})
     return ConsumerProc(tmp_path, "hookbus-poller", config(kafka, sources, **kw), name=name,
-                        env={"HOOKBUS_LOG_LEVEL": "debug", "GIT_PASSWORD": "s3cret"})
+                        env=e)
 
 
 def polls(p, key, n):
@@ -364,7 +366,11 @@ def test_git_over_ssh_with_a_pinned_host_key(tmp_path, kafka):
     ssh = SshGitServer(tmp_path)
     key = f"git:127.0.0.1:{ssh.port}{root}/app".lower()
     wrong = "SHA256:" + "A" * 43
-    p = start(tmp_path, kafka, [
+    # Under ASan: libgit2 1.5 leaks in its known_hosts check when a key is
+    # refused (the file says why); nothing else is suppressed.
+    supp = ROOT / "tests" / "e2e" / "lsan-libgit2-ssh.supp"
+    lsan = {"LSAN_OPTIONS": f"suppressions={supp}:print_suppressions=0"}
+    p = start(tmp_path, kafka, env=lsan, sources=[
         {"git": ssh.url(f"{root}/app.git"),
          "credentials": {"ssh_key_file": ssh.client_key, "ssh_host_key_sha256": ssh.fingerprint}},
         {"git": ssh.url(f"{root}/other.git"),
