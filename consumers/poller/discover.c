@@ -1,12 +1,13 @@
-/* discover.c: sources found in the cluster (poller.discover.kargo): the
- * repositories Kargo Warehouses subscribe to, from lib's list + watch cache
- * (hookbus/kube_cache.h, the cache hookbus-kargo's Warehouse view is). Each
- * Warehouse compiles into the keys of the sources it names; the sources are
- * reference counted (pl_loop_ref / pl_loop_unref), so a repository many
- * Warehouses name is polled once, and one no Warehouse names any more is
- * dropped. Discovered sources are polled without credentials: list a private
- * repository under poller.sources (with credentials), which takes
- * precedence. */
+/* discover.c: sources found in the cluster: the repositories Kargo
+ * Warehouses subscribe to (poller.discover.kargo) and the images Argo CD
+ * Image Updater's ImageUpdater resources name (poller.discover.image_updater),
+ * each from lib's list + watch cache (hookbus/kube_cache.h, the cache
+ * hookbus-kargo's Warehouse view is). Each object compiles into the keys of
+ * the sources it names; the sources are reference counted (pl_loop_ref /
+ * pl_loop_unref), so a repository many objects name is polled once, and one
+ * no object names any more is dropped. Discovered sources are polled without
+ * credentials: list a private repository under poller.sources (with
+ * credentials), which takes precedence. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,14 +20,16 @@
 #include "poller.h"
 
 #define PL_KARGO_API "/apis/kargo.akuity.io/v1alpha1"
+#define PL_IU_API "/apis/argocd-image-updater.argoproj.io/v1alpha1"
 
 struct pl_discovery {
     struct hb_kube_section sec;
+    bool kargo, image_updater;
     struct hb_kube *kube;
-    struct hb_kube_cache *cache;
+    struct hb_kube_cache *warehouses, *image_updaters;
 };
 
-/* A compiled Warehouse: the keys of the sources it holds a reference on. */
+/* A compiled object: the keys of the sources it holds a reference on. */
 struct wh_refs {
     struct pl_poller *p;
     size_t n;
@@ -50,6 +53,23 @@ static void wh_release(void *ud, void *value)
 static const char *str_at(const cJSON *o, const char *k)
 {
     return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+/* Takes a reference on the source of kind at url for w. */
+static void add_ref(struct wh_refs *w, enum pl_kind kind, const char *url, const char *chart)
+{
+    char key[HB_REPO_ID_MAX + 8];
+    char **nk = realloc(w->keys, (w->n + 1) * sizeof(*nk));
+    if (!nk)
+        return;
+    w->keys = nk;
+    if (pl_loop_ref(w->p, kind, url, chart, key, sizeof(key)) < 0)
+        return;
+    if (!(w->keys[w->n] = strdup(key))) {
+        pl_loop_unref(w->p, key);
+        return;
+    }
+    w->n++;
 }
 
 /* One subscription's source: git.repoURL, image.repoURL, chart.repoURL +
@@ -76,21 +96,12 @@ static void add_sub(struct wh_refs *w, const cJSON *sub, const char *ns, const c
     } else {
         return;
     }
-    char key[HB_REPO_ID_MAX + 8];
-    char **nk = url ? realloc(w->keys, (w->n + 1) * sizeof(*nk)) : NULL;
-    if (!url || !nk) {
+    if (!url) {
         HB_LOG(HB_LOG_WARN, "warehouse subscription not polled", HB_S("namespace", ns),
-               HB_S("warehouse", name), HB_S("reason", url ? "out of memory" : "no repoURL"));
+               HB_S("warehouse", name), HB_S("reason", "no repoURL"));
         return;
     }
-    w->keys = nk;
-    if (pl_loop_ref(w->p, kind, url, chart, key, sizeof(key)) < 0)
-        return;
-    if (!(w->keys[w->n] = strdup(key))) {
-        pl_loop_unref(w->p, key);
-        return;
-    }
-    w->n++;
+    add_ref(w, kind, url, chart);
 }
 
 static void *wh_compile(void *ud, const void *json, const char *ns, const char *name,
@@ -111,15 +122,93 @@ static void *wh_compile(void *ud, const void *json, const char *ns, const char *
     return w;
 }
 
-int pl_discovery_configure(struct pl_poller *p, const struct hb_config *cfg, char *err,
-                           size_t errlen)
+int pl_image_name_repo(const char *image_name, char *out, size_t outlen)
+{
+    size_t n = strcspn(image_name, "@");
+    if (n >= outlen || n == 0)
+        return -1;
+    memcpy(out, image_name, n);
+    out[n] = '\0';
+    char *slash = strrchr(out, '/');
+    char *colon = strrchr(slash ? slash : out, ':');
+    if (colon)
+        *colon = '\0';
+    return *out ? 0 : -1;
+}
+
+/* An ImageUpdater: spec.applicationRefs[].images[].imageName, each without
+ * its version constraint or digest. */
+static void *iu_compile(void *ud, const void *json, const char *ns, const char *name,
+                        struct hb_kube_keys *keys)
+{
+    (void)keys;
+    const cJSON *refs = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive((const cJSON *)json, "spec"), "applicationRefs");
+    struct wh_refs *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->p = ud;
+    const cJSON *ref, *img;
+    cJSON_ArrayForEach(ref, refs)
+    {
+        cJSON_ArrayForEach(img, cJSON_GetObjectItemCaseSensitive(ref, "images"))
+        {
+            const char *in = str_at(img, "imageName");
+            char repo[HB_REPO_ID_MAX];
+            if (!in || pl_image_name_repo(in, repo, sizeof(repo)) < 0) {
+                HB_LOG(HB_LOG_WARN, "image updater image not polled", HB_S("namespace", ns),
+                       HB_S("imageupdater", name), HB_S("reason", "no imageName"));
+                continue;
+            }
+            add_ref(w, PL_IMAGE, repo, NULL);
+        }
+    }
+    return w;
+}
+
+int pl_discovery_configure(struct pl_poller *p, const struct hb_config *cfg, bool kargo,
+                           bool image_updater, char *err, size_t errlen)
 {
     const struct hb_node *node;
     if (!(p->discovery = calloc(1, sizeof(*p->discovery)))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    p->discovery->kargo = kargo;
+    p->discovery->image_updater = image_updater;
     return hb_kube_section_load(cfg, "kube", &p->discovery->sec, &node, err, errlen);
+}
+
+/* The list + watch of one resource, started. NULL with err. */
+static struct hb_kube_cache *watch(struct pl_poller *p, const char *api, const char *plural,
+                                   void *(*compile)(void *, const void *, const char *,
+                                                    const char *, struct hb_kube_keys *),
+                                   const char *metric_labels, struct hb_metrics *m, char *err,
+                                   size_t errlen)
+{
+    struct pl_discovery *d = p->discovery;
+    struct hb_kube_cache_opts o = hb_kube_section_cache_opts(&d->sec, api, plural);
+    o.compile = compile;
+    o.release = wh_release;
+    o.ud = p;
+    o.metric_objects = "hookbus_poller_discovery_objects";
+    o.metric_lists = "hookbus_poller_discovery_lists_total";
+    o.metric_errors = "hookbus_poller_discovery_watch_errors_total";
+    o.metric_labels = metric_labels;
+    struct hb_kube_cache *c = hb_kube_cache_new(d->kube, &o, m);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    char nss[256];
+    hb_kube_section_namespaces(&d->sec, nss, sizeof(nss));
+    HB_LOG(HB_LOG_INFO, "discovering", HB_S("resource", plural),
+           HB_S("cluster", hb_kube_cluster(d->kube)), HB_S("namespaces", nss));
+    if (hb_kube_cache_start(c, err, errlen) < 0) {
+        hb_kube_cache_free(c);
+        return NULL;
+    }
+    return c;
 }
 
 int pl_discovery_start(struct pl_poller *p, struct hb_metrics *m, char *err, size_t errlen)
@@ -127,27 +216,23 @@ int pl_discovery_start(struct pl_poller *p, struct hb_metrics *m, char *err, siz
     struct pl_discovery *d = p->discovery;
     if (!(d->kube = hb_kube_section_client(&d->sec, "kube", err, errlen)))
         return -1;
-    struct hb_kube_cache_opts o = hb_kube_section_cache_opts(&d->sec, PL_KARGO_API, "warehouses");
-    o.compile = wh_compile;
-    o.release = wh_release;
-    o.ud = p;
-    o.metric_objects = "hookbus_poller_warehouses";
-    o.metric_lists = "hookbus_poller_warehouse_lists_total";
-    o.metric_errors = "hookbus_poller_watch_errors_total";
-    if (!(d->cache = hb_kube_cache_new(d->kube, &o, m))) {
-        snprintf(err, errlen, "out of memory");
+    if (d->kargo && !(d->warehouses = watch(p, PL_KARGO_API, "warehouses", wh_compile,
+                                            "resource=\"warehouses\"", m, err, errlen)))
         return -1;
-    }
-    char nss[256];
-    hb_kube_section_namespaces(&d->sec, nss, sizeof(nss));
-    HB_LOG(HB_LOG_INFO, "discovering Kargo Warehouses", HB_S("cluster", hb_kube_cluster(d->kube)),
-           HB_S("namespaces", nss));
-    return hb_kube_cache_start(d->cache, err, errlen);
+    if (d->image_updater &&
+        !(d->image_updaters = watch(p, PL_IU_API, "imageupdaters", iu_compile,
+                                    "resource=\"imageupdaters\"", m, err, errlen)))
+        return -1;
+    return 0;
 }
 
 bool pl_discovery_ready(struct pl_poller *p)
 {
-    return !p->discovery || (p->discovery->cache && hb_kube_cache_ready(p->discovery->cache));
+    struct pl_discovery *d = p->discovery;
+    if (!d)
+        return true;
+    return (!d->kargo || (d->warehouses && hb_kube_cache_ready(d->warehouses))) &&
+           (!d->image_updater || (d->image_updaters && hb_kube_cache_ready(d->image_updaters)));
 }
 
 void pl_discovery_free(struct pl_poller *p)
@@ -155,10 +240,12 @@ void pl_discovery_free(struct pl_poller *p)
     struct pl_discovery *d = p->discovery;
     if (!d)
         return;
-    if (d->cache) {
-        hb_kube_cache_stop(d->cache);
-        hb_kube_cache_free(d->cache);
-    }
+    struct hb_kube_cache *caches[] = {d->warehouses, d->image_updaters};
+    for (size_t i = 0; i < HB_ARRAY_LEN(caches); i++)
+        if (caches[i]) {
+            hb_kube_cache_stop(caches[i]);
+            hb_kube_cache_free(caches[i]);
+        }
     hb_kube_free(d->kube);
     hb_kube_section_free(&d->sec);
     free(d);

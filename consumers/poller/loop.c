@@ -328,6 +328,10 @@ int pl_loop_ref(struct pl_poller *p, enum pl_kind kind, const char *url, const c
         free(n);
         return -1;
     }
+    struct hb_image_ref ref;
+    if (kind == PL_IMAGE && hb_repo_image_parse(n->url, &ref) == 0)
+        for (size_t i = 0; i < p->nplain; i++)
+            n->plain_http |= strcmp(p->plain_http_registries[i], ref.registry) == 0;
     for (size_t i = 0; i < p->nsources; i++)
         if (strcmp(p->sources[i].key, n->key) == 0) { /* configured: it wins */
             pl_source_clear(n);

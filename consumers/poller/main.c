@@ -64,11 +64,14 @@ static const char pl_help[] =
     "    - {chart: \"https://charts.example.com\", name: app}\n"
     "    (each also: insecure_skip_verify: false)\n"
     "  discover: {kargo: false, image_updater: false}\n"
-    "    kargo: poll the repositories of every Kargo Warehouse (list + watch), with the\n"
+    "    kargo: poll the repositories of every Kargo Warehouse (list + watch), in the\n"
     "    cluster of the `kube:` section: kubeconfig, context, namespaces, label_selector,\n"
     "    service_account_dir, resync_interval, request_timeout, watch_timeout,\n"
     "    max_response_bytes, page_size (as hookbus-kargo's kargo: section).\n"
-    "    image_updater: not built yet (must stay false)\n";
+    "    image_updater: poll the images of every Argo CD Image Updater ImageUpdater\n"
+    "    (spec.applicationRefs[].images[].imageName), same cluster\n"
+    "    plain_http_registries: []   discovered images of these registries (host:port)\n"
+    "                                are polled over plain HTTP\n";
 
 static void poller_free(struct pl_poller *p)
 {
@@ -83,6 +86,9 @@ static void poller_free(struct pl_poller *p)
         pl_source_clear(&p->sources[i]);
     free(p->sources);
     free(p->brokers);
+    for (size_t i = 0; i < p->nplain; i++)
+        free(p->plain_http_registries[i]);
+    free(p->plain_http_registries);
     hb_kv_list_free(&p->props);
     hb_config_fields_free(pl_fields, HB_ARRAY_LEN(pl_fields), &p->conf);
     pthread_mutex_destroy(&p->lock);
@@ -241,8 +247,7 @@ static int load_sources(const struct hb_config *cfg, struct pl_poller *p, char *
     return 0;
 }
 
-/* discover: {kargo, image_updater}. kargo reads the `kube:` section;
- * image_updater is not built (README) and must stay false. */
+/* discover: {kargo, image_updater}: either reads the `kube:` section. */
 static int load_discover(const struct hb_config *cfg, struct pl_poller *p, char *err,
                          size_t errlen)
 {
@@ -253,15 +258,28 @@ static int load_discover(const struct hb_config *cfg, struct pl_poller *p, char 
     if (d && (bool_of(cfg, d, "kargo", "poller.discover", &kargo, err, errlen) < 0 ||
               bool_of(cfg, d, "image_updater", "poller.discover", &iu, err, errlen) < 0))
         return -1;
-    if (iu)
-        return hb_config_error(cfg, hb_node_get(d, "image_updater"), err, errlen,
-                               "poller.discover.image_updater: discovery of Image Updater's "
-                               "images is not built yet; list them under poller.sources");
-    if (kargo)
-        return pl_discovery_configure(p, cfg, err, errlen);
+    const struct hb_node *ph = d ? hb_node_get(d, "plain_http_registries") : NULL;
+    if (ph && ph->type != HB_NODE_SEQ)
+        return hb_config_error(cfg, ph, err, errlen,
+                               "poller.discover.plain_http_registries: must be a list of hosts");
+    if (ph && ph->n && !(p->plain_http_registries = calloc(ph->n, sizeof(char *))))
+        return hb_config_error(cfg, ph, err, errlen, "out of memory");
+    for (size_t i = 0; ph && i < ph->n; i++) {
+        const struct hb_node *h = &ph->items[i];
+        ((struct hb_node *)h)->used = true;
+        if (h->type != HB_NODE_SCALAR || !*h->value)
+            return hb_config_error(cfg, h, err, errlen,
+                                   "poller.discover.plain_http_registries[%zu]: must be a host",
+                                   i);
+        if (!(p->plain_http_registries[p->nplain++] = strdup(h->value)))
+            return hb_config_error(cfg, h, err, errlen, "out of memory");
+        hb_str_lower(p->plain_http_registries[p->nplain - 1]);
+    }
+    if (kargo || iu)
+        return pl_discovery_configure(p, cfg, kargo, iu, err, errlen);
     if (hb_node_get(cfg->root, "kube"))
         return hb_config_error(cfg, hb_node_get(cfg->root, "kube"), err, errlen,
-                               "kube: only read with poller.discover.kargo: true");
+                               "kube: only read with poller.discover.kargo or image_updater");
     return 0;
 }
 

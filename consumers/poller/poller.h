@@ -216,7 +216,9 @@ struct pl_poller {
     size_t nsources;
     struct pl_source *discovered; /* under lock; freed by the poll thread only */
     struct pl_stored *stored;     /* under lock */
-    struct pl_discovery *discovery; /* NULL: discover.kargo off */
+    struct pl_discovery *discovery; /* NULL: no discovery */
+    char **plain_http_registries;   /* discover.plain_http_registries */
+    size_t nplain;
     char source_attr[128];  /* /pollers/<name> */
     char *brokers;          /* resolved kafka.brokers */
     struct hb_kv_list props; /* kafka.properties */
@@ -247,11 +249,15 @@ void pl_loop_free_discovered(struct pl_poller *p);
 
 /* ---- discover.c ---- */
 
-/* discover.kargo: the `kube:` section (hookbus/kube_consumer.h keys). 0 or
- * -1 with err. */
-int pl_discovery_configure(struct pl_poller *p, const struct hb_config *cfg, char *err,
-                           size_t errlen);
-/* Starts the Warehouse list + watch. 0 or -1. */
+/* discover.kargo / image_updater: the `kube:` section (hookbus/kube_consumer.h
+ * keys). 0 or -1 with err. */
+int pl_discovery_configure(struct pl_poller *p, const struct hb_config *cfg, bool kargo,
+                           bool image_updater, char *err, size_t errlen);
+/* The repository of an ImageUpdater imageName ("ghcr.io/a/b:~1.0",
+ * "host:5000/app@sha256:..."): without the version constraint or digest.
+ * 0, or -1 when empty or too long. */
+int pl_image_name_repo(const char *image_name, char *out, size_t outlen);
+/* Starts the list + watch of Warehouses and / or ImageUpdaters. 0 or -1. */
 int pl_discovery_start(struct pl_poller *p, struct hb_metrics *m, char *err, size_t errlen);
 bool pl_discovery_ready(struct pl_poller *p);
 /* Stops the watch and releases every Warehouse (their sources unref'd). */

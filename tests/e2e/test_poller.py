@@ -271,10 +271,12 @@ SRC = [{"image": "ghcr.io/acme/app"}]
 
 
 @pytest.mark.parametrize("cfg, message", [
-    ({"poller": {"sources": SRC, "discover": {"image_updater": True}}},
-     "poller.discover.image_updater: discovery of"),
+    ({"poller": {"sources": SRC, "discover": {"image_updater": "yes please"}}},
+     "poller.discover.image_updater: must be true or false"),
     ({"poller": {"sources": SRC}, "kube": {"namespaces": ["a"]}},
-     "kube: only read with poller.discover.kargo"),
+     "kube: only read with poller.discover.kargo or image_updater"),
+    ({"poller": {"sources": SRC, "discover": {"kargo": True}}, "kube": {"bogus": 1}},
+     "unknown key 'kube.bogus'"),
     ({"poller": {"sources": [{"git": "https://x/a.git", "image": "ghcr.io/a/b"}]}},
      "exactly one of"),
     ({"poller": {"sources": [{"chart": "https://charts.example.com"}]}}, "name: required"),
@@ -388,3 +390,41 @@ def test_git_over_ssh_with_a_pinned_host_key(tmp_path, kafka):
     finally:
         p.stop()
         ssh.stop()
+
+
+def test_discovers_image_updater_images(tmp_path, kafka):
+    from kube_helpers import FakeKube, write_kubeconfig
+    reg = Registry(tmp_path)
+    kube = None
+    try:
+        reg.push(tmp_path, "acme/app", "1.0", "one")
+        iu = {"kind": "ImageUpdater", "metadata": {"name": "apps", "namespace": "argocd"},
+              "spec": {"applicationRefs": [
+                  {"namePattern": "app-*", "images": [
+                      {"alias": "app", "imageName": f"{reg.host}/acme/app:~1.0"},
+                      {"alias": "app2", "imageName": f"{reg.host}/acme/app"}]}]}}
+        kube = FakeKube(tmp_path, [])
+        kube.post("/_fake/objects", iu)
+        kubeconfig = tmp_path / "kubeconfig"
+        write_kubeconfig(kubeconfig, kube.url)
+        kafka.command("topic hookbus.poller.state 1")
+        cfg = json.loads(config(kafka, []))
+        cfg["poller"]["discover"] = {"image_updater": True,
+                                     "plain_http_registries": [reg.host]}
+        cfg["kube"] = {"kubeconfig": str(kubeconfig)}
+        p = ConsumerProc(tmp_path, "hookbus-poller", json.dumps(cfg), name="poller",
+                         env={"HOOKBUS_LOG_LEVEL": "debug"})
+        key = f"image:{reg.host}/acme/app"
+        try:
+            polls(p, key, 2)
+            assert [r["source"] for r in p.lines() if r.get("msg") == "source discovered"] == [key]
+            d = reg.push(tmp_path, "acme/app", "1.1", "two")
+            got = wait_for(lambda: events(kafka, IMAGE), timeout=30, what="the image event")
+            assert [(a["tag"], a["digest"]) for a, _ in got] == [("1.1", d)]
+            assert p.metrics()['hookbus_poller_discovery_objects{resource="imageupdaters"}'] == 1
+        finally:
+            p.stop()
+    finally:
+        if kube:
+            kube.stop()
+        reg.stop()

@@ -165,12 +165,35 @@ static void test_next_link(void **state)
     assert_int_equal(pl_oci_next_link("<>; rel=\"next\"", "https://r", url, sizeof(url)), -1);
 }
 
+static void test_image_name_repo(void **state)
+{
+    (void)state;
+    char out[256];
+    static const char *const cases[][2] = {
+        {"quay.io/dkarpele/my-guestbook:~29437546.0", "quay.io/dkarpele/my-guestbook"},
+        {"ghcr.io/acme/app", "ghcr.io/acme/app"},
+        {"nginx:^1.25", "nginx"},
+        {"localhost:5000/app", "localhost:5000/app"},
+        {"localhost:5000/app:>=1.0", "localhost:5000/app"},
+        {"acr.example.io/svc:develop@sha256:abcd", "acr.example.io/svc"},
+        {"docker.io/library/nginx@sha256:abcd", "docker.io/library/nginx"},
+    };
+    for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
+        assert_int_equal(pl_image_name_repo(cases[i][0], out, sizeof(out)), 0);
+        assert_string_equal(out, cases[i][1]);
+    }
+    assert_int_equal(pl_image_name_repo("", out, sizeof(out)), -1);
+    assert_int_equal(pl_image_name_repo(":1.0", out, sizeof(out)), -1);
+    assert_int_equal(pl_image_name_repo("ghcr.io/a/b", out, 5), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_helm_index),      cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_host_budget),     cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_bearer_challenge), cmocka_unit_test(test_next_link),
+        cmocka_unit_test(test_image_name_repo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
