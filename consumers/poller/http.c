@@ -193,6 +193,12 @@ static int transfer(struct pl_http *h, const char *url, const struct pl_http_opt
     }
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* Chart indexes move (GitHub Pages, object stores); credentials stay with
+     * the first host (libcurl drops them, and a custom Authorization header,
+     * on a redirect to another one). */
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, h->timeout_ms);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "hookbus-poller/" HB_VERSION);

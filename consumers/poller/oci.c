@@ -15,6 +15,23 @@
 #include "poller.h"
 
 #define PL_OCI_MAX_PAGES 1000
+
+/* A tag as the Distribution spec allows it: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
+ * Anything else a registry lists is skipped (it goes into a URL and an
+ * event attribute). */
+static bool tag_valid(const char *t)
+{
+    size_t n = strlen(t);
+    if (n == 0 || n > 128 || t[0] == '.' || t[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return true;
+}
 #define PL_URL_MAX 4096
 
 static const char manifest_types[] =
@@ -190,7 +207,8 @@ int pl_oci_list(struct pl_source *src, struct pl_http *h, struct pl_snapshot *s,
         const cJSON *t;
         cJSON_ArrayForEach(t, list)
         {
-            if (cJSON_IsString(t) && pl_snapshot_add(&tags, t->valuestring, "") < 0) {
+            if (cJSON_IsString(t) && tag_valid(t->valuestring) &&
+                pl_snapshot_add(&tags, t->valuestring, "") < 0) {
                 snprintf(err, errlen, "more than %d tags", PL_MAX_ITEMS);
                 goto done;
             }

@@ -187,13 +187,34 @@ static void test_image_name_repo(void **state)
     assert_int_equal(pl_image_name_repo("ghcr.io/a/b", out, 5), -1);
 }
 
+static void test_tag_valid(void **state)
+{
+    (void)state;
+    assert_true(tag_valid("1.0"));
+    assert_true(tag_valid("latest"));
+    assert_true(tag_valid("v1.2.3-rc_1"));
+    assert_true(tag_valid("_x"));
+    assert_false(tag_valid(""));
+    assert_false(tag_valid("../x"));
+    assert_false(tag_valid(".x"));
+    assert_false(tag_valid("-x"));
+    assert_false(tag_valid("a b"));
+    assert_false(tag_valid("a?b"));
+    char longtag[200];
+    memset(longtag, 'a', 129);
+    longtag[129] = '\0';
+    assert_false(tag_valid(longtag));
+    longtag[128] = '\0';
+    assert_true(tag_valid(longtag));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_helm_index),      cmocka_unit_test(test_retry_after),
         cmocka_unit_test(test_host_budget),     cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_bearer_challenge), cmocka_unit_test(test_next_link),
-        cmocka_unit_test(test_image_name_repo),
+        cmocka_unit_test(test_image_name_repo), cmocka_unit_test(test_tag_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
