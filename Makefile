@@ -6,9 +6,11 @@
 #   make install PREFIX=/usr/local   (NODEPS=1: do not run scripts/install-deps.sh)
 #   make dist       the container image's tree in $(BUILD)/dist (make install PREFIX=/usr)
 #   make check-deploy  compose file, every config under config/, Kubernetes manifests
+#   make check-rules   Prometheus rules: promtool check rules + promtool test rules
 #   make fuzz       libFuzzer targets (clang) in build/fuzz; make fuzz-smoke runs each briefly
 #   make valgrind   gateway e2e subset under valgrind (leaks are errors), ~1 min
 #   make bench      benchmarks (bench/README.md), not part of make test
+#   make lint       banned functions, cppcheck; make format-check / make format: clang-format
 VERSION   := 0.1.0
 BUILD     ?= build
 PREFIX    ?= /usr/local
@@ -26,6 +28,8 @@ CFLAGS    ?= -O2 -g
 ifeq ($(SAN),1)
 CFLAGS    := -O1 -g -fno-omit-frame-pointer
 SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# hookbus/fault.h: the error paths no input reaches, driven by HOOKBUS_FAULT
+CFLAGS    += -DHB_FAULT_INJECTION
 endif
 # The libFuzzer flavour: everything instrumented, the fuzzer runtime linked
 # only into the fuzz_* drivers.
@@ -60,8 +64,8 @@ FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_OBJ  := $(BUILD)/obj/fuzz/harness.o $(BUILD)/obj/fuzz/roundtrip.o
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/%)
 
-.PHONY: all deps run test test-unit test-e2e asan install dist check-deploy clean lint fuzz \
-        fuzz-bins fuzz-smoke valgrind bench
+.PHONY: all deps run test test-unit test-e2e asan install dist check-deploy check-rules clean lint fuzz \
+        fuzz-bins fuzz-smoke valgrind bench format format-check
 all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 
 # NODEPS=1 skips the package check (the Dockerfile's build stage installs its own list).
@@ -118,7 +122,7 @@ test-e2e: all
 	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) tests/e2e
 
 test: all
-	$(MAKE) lint check-deploy
+	$(MAKE) lint check-deploy check-rules
 	$(MAKE) test-unit test-e2e
 	$(MAKE) asan
 	$(MAKE) fuzz-smoke
@@ -136,22 +140,41 @@ asan:
 run: all
 	scripts/run-dev.sh $(BUILD)/bin
 
+# The C sources of the tree, found without git (a tarball or a copy lints too).
+C_SOURCES = $(shell find lib gateway consumers tests fuzz -name '*.[ch]' | sort)
+BANNED    := strcpy|sprintf|strcat|atoi|atol|strtok|gets|vsprintf|sscanf|strncpy|strerror
+
+# Banned functions: unbounded copies and formats (use hb_strlcpy, snprintf /
+# hb_snprintf, hb_buf), unchecked conversions (hb_parse_long, hb_parse_ull,
+# strtol with an end pointer), sscanf (silent partial matches), strtok and
+# strerror (not thread-safe: hb_strerror / HB_STRERROR).
 lint:
-	@! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|strtok|gets|vsprintf)\s*\(' \
-	   $$(git ls-files '*.c' '*.h') || { echo "lint: banned function above"; exit 1; }
+	@! grep -nE '\b($(BANNED))\s*\(' $(C_SOURCES) || { echo "lint: banned function above"; exit 1; }
 	@# unknownEvaluationOrder: cppcheck 2.10 reads the designated initializers in
 	@# HB_LOG's compound literals (.k = ...) as assignments with side effects.
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 	   --suppress=unknownEvaluationOrder \
 	   -Ilib/include lib gateway consumers
 
+# Lists the C files that clang-format (.clang-format) would change; fails if any.
+# `make format` rewrites them.
+format-check: deps
+	@bad=0; for f in $(C_SOURCES); do \
+	   clang-format --style=file "$$f" | cmp -s "$$f" - || { echo "format-check: $$f"; bad=1; }; \
+	done; [ $$bad = 0 ] || { echo "format-check: run make format"; exit 1; }
+
+format: deps
+	clang-format --style=file -i $(C_SOURCES)
+
 # Installs binaries, libhookbus, headers and hookbus.pc under PREFIX, the example
 # configs under SYSCONFDIR/hookbus (existing files are kept) and the schemas under
-# PREFIX/share/hookbus/schemas. Needs no test tools (cmocka): the image builds with it.
+# PREFIX/share/hookbus/schemas, the Prometheus rules and the Grafana dashboard under
+# PREFIX/share/hookbus/{prometheus,grafana}. Needs no test tools (cmocka): the image builds with it.
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 install: $(LIBA) $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/hookbus \
-	   $(DESTDIR)$(SYSCONFDIR)/hookbus $(DESTDIR)$(PREFIX)/share/hookbus/schemas
+	   $(DESTDIR)$(SYSCONFDIR)/hookbus $(DESTDIR)$(PREFIX)/share/hookbus/schemas \
+	   $(DESTDIR)$(PREFIX)/share/hookbus/prometheus $(DESTDIR)$(PREFIX)/share/hookbus/grafana
 	install -m 755 $(filter-out %/mock-kafka,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 lib/include/hookbus/*.h $(DESTDIR)$(PREFIX)/include/hookbus/
@@ -161,6 +184,8 @@ install: $(LIBA) $(BINS)
 	   [ -e "$(DESTDIR)$(SYSCONFDIR)/hookbus/$${f#config/}" ] || \
 	   install -m 644 "$$f" "$(DESTDIR)$(SYSCONFDIR)/hookbus/" || exit 1; done
 	install -m 644 $(wildcard schemas/*.avsc schemas/*.json) $(DESTDIR)$(PREFIX)/share/hookbus/schemas/
+	install -m 644 deploy/prometheus/hookbus-rules.yaml $(DESTDIR)$(PREFIX)/share/hookbus/prometheus/
+	install -m 644 deploy/grafana/hookbus.json $(DESTDIR)$(PREFIX)/share/hookbus/grafana/
 
 # The tree the Dockerfile's runtime stage copies, rebuilt from scratch each time
 # (tests/e2e/test_dist.py runs the binaries from $(BUILD)/dist, beside $(BUILD)/bin).
@@ -172,6 +197,12 @@ dist: $(LIBA) $(BINS)
 # Cheap deployment checks, part of `make test` (scripts/check_deploy.py says what).
 check-deploy: $(BINS)
 	$(PYTHON) scripts/check_deploy.py --bin-dir $(BUILD)/bin
+
+# The alerting and recording rules (deploy/prometheus/), checked and unit-tested
+# with Debian's promtool; part of `make test`.
+check-rules: deps
+	promtool check rules deploy/prometheus/hookbus-rules.yaml
+	promtool test rules deploy/prometheus/tests/*.yaml
 
 clean:
 	rm -rf build

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "hookbus/config.h"
 #include "hookbus/kafka.h"
@@ -41,6 +42,8 @@ struct gw_config {
  * 0, or -1 with "FILE:LINE: key: message". */
 int gw_config_load(const char *file, struct gw_config *cfg, char *err, size_t errlen);
 void gw_config_free(struct gw_config *cfg);
+/* Writes the --help entry of every key, from the tables gw_config_load binds. */
+void gw_config_help(FILE *out);
 const struct gw_receiver *gw_config_find_receiver(const struct gw_config *cfg, const char *name);
 /* The topic for an event type. */
 const char *gw_config_topic(const struct gw_config *cfg, const char *type);
@@ -72,7 +75,13 @@ void gw_producer_free(struct gw_producer *p);
 struct gw_spool;
 #define GW_SPOOL_MAX_HEADERS 64
 #define GW_SPOOL_MAX_RECORD (80u << 20) /* payload bytes; an event is at most ~2x the body */
-enum { GW_SPOOL_OK = 0, GW_SPOOL_SHORT = 1, GW_SPOOL_CORRUPT = -1, GW_SPOOL_FULL = -2 };
+enum {
+    GW_SPOOL_OK = 0,
+    GW_SPOOL_SHORT = 1,
+    GW_SPOOL_CORRUPT = -1,
+    GW_SPOOL_FULL = -2,
+    GW_SPOOL_INVALID = -3, /* an event cannot be encoded */
+};
 struct gw_spool_header {
     const char *name;
     size_t name_len;
@@ -110,6 +119,12 @@ int gw_spool_start_replay(struct gw_spool *s, struct gw_producer *p, char *err, 
  * 0, GW_SPOOL_FULL when spool.max_bytes would be exceeded, -1 with err. */
 int gw_spool_append(struct gw_spool *s, const void *data, size_t len, size_t nrecords,
                     int64_t spooled_ms, char *err, size_t errlen);
+/* Encodes events[0, n) (cfg's format and topics) into framed records of
+ * receiver and appends them with gw_spool_append, all or nothing. 0,
+ * GW_SPOOL_FULL, GW_SPOOL_INVALID (an event cannot be encoded) or -1, with
+ * err. */
+int gw_spool_events(struct gw_spool *s, const struct gw_config *cfg, const char *receiver,
+                    struct hb_event *const *events, size_t n, char *err, size_t errlen);
 /* True while records wait for Kafka (new events then queue behind them). */
 bool gw_spool_pending(struct gw_spool *s);
 /* True when the last append was refused for space and nothing was freed. */
@@ -136,12 +151,6 @@ int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size
 /* Stops accepting new connections (in-flight requests continue). */
 void gw_server_quiesce(struct gw_server *s);
 void gw_server_stop(struct gw_server *s);
-/* Adds n to metric{receiver="..."}. */
-void gw_metrics_count_receiver(struct hb_metrics *m, const char *receiver, const char *metric,
-                               const char *help, uint64_t n);
-
-/* tls.c: a self-signed certificate and key (PEM) for name, valid one year. */
-int gw_tls_self_signed(char **cert_pem, char **key_pem, char *err, size_t errlen);
 
 /* listen.c: a listening TCP socket for "host:port" ("[v6]:port", ":port");
  * *port receives the bound port. fd or -1. */

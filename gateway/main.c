@@ -11,6 +11,7 @@
 #include "hookbus/log.h"
 #include "hookbus/util.h"
 
+/* --help: flags and commands, then every key from the tables that parse them. */
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -26,12 +27,14 @@ static void usage(FILE *out)
             "options:\n"
             "  --config FILE       YAML configuration (or HOOKBUS_CONFIG)\n"
             "  --check-config      load and validate the configuration, then exit\n"
-            "  --log-level LEVEL   debug | info | warn | error\n"
+            "  --log-level LEVEL   debug | info | warn | error (or HOOKBUS_LOG_LEVEL)\n"
             "  --log-format FMT    text | json (default: text on a terminal)\n"
             "  --version, --help\n"
             "\n"
-            "Any scalar key can be set with HOOKBUS_<KEY>, e.g. HOOKBUS_KAFKA_BROKERS.\n"
-            "SIGHUP reloads the configuration, secrets and TLS certificate; SIGTERM stops.\n");
+            "SIGHUP reloads the configuration, secrets and TLS certificate; SIGTERM stops.\n"
+            "\n"
+            "keys (type, bounds, default; env: the HOOKBUS_* variable that overrides it):\n");
+    gw_config_help(out);
 }
 
 /* `urls`: one line per receiver with the signed route and the key route. */

@@ -19,6 +19,7 @@ struct gw_producer {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct hb_counter *delivery_errors;
+    struct hb_gauge *reachable; /* what the health thread last saw: 1 or 0 */
 };
 
 /* Errors that the same message meets again however often it is retried. */
@@ -80,6 +81,7 @@ static void *health_main(void *arg)
         bool up = e == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->broker_cnt > 0;
         if (md)
             rd_kafka_metadata_destroy(md);
+        hb_gauge_set(p->reachable, up ? 1 : 0);
         if (up != atomic_exchange(&p->ready, up))
             HB_LOG(up ? HB_LOG_INFO : HB_LOG_WARN, up ? "kafka reachable" : "kafka unreachable");
         pthread_mutex_lock(&p->lock);
@@ -106,6 +108,10 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
     pthread_cond_init(&p->cond, NULL);
     p->delivery_errors = hb_metrics_counter(metrics, "hookbus_gateway_kafka_delivery_errors_total",
                                             "Messages Kafka did not acknowledge", NULL);
+    p->reachable = hb_metrics_gauge(metrics, "hookbus_gateway_kafka_reachable",
+                                    "1 when a broker answered the last metadata request (every "
+                                    "2 s), else 0",
+                                    NULL);
     rd_kafka_conf_t *conf = hb_kafka_conf_new(brokers, &cfg->kafka_props, err, errlen);
     if (!conf)
         goto fail;

@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@
 #include "gateway.h"
 #include "hookbus/log.h"
 #include "hookbus/util.h"
+#include "metrics.h"
 
 #define SPOOL_MAGIC "HBS1"
 #define SPOOL_HDR 12
@@ -414,7 +416,7 @@ static int scan(struct gw_spool *s, char *err, size_t errlen)
         struct gw_spool_record rec;
         if (!buf) {
             snprintf(err, errlen, "spool: cannot read segment %020llu: %s", s->segs[i].seq,
-                     strerror(errno));
+                     HB_STRERROR(errno));
             return -1;
         }
         for (;;) {
@@ -476,6 +478,11 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
                                   "Bytes in the spool waiting for Kafka", NULL);
     s->g_records = hb_metrics_gauge(metrics, "hookbus_gateway_spool_records",
                                     "Events in the spool waiting for Kafka", NULL);
+    /* The capacity beside the fill, so an alert can say "nearly full". */
+    hb_gauge_set(hb_metrics_gauge(metrics, "hookbus_gateway_spool_max_bytes",
+                                  "spool.max_bytes: the spool refuses events beyond it (503)",
+                                  NULL),
+                 max_bytes);
     s->g_age = hb_metrics_gauge(metrics, "hookbus_gateway_spool_oldest_age_seconds",
                                 "Age of the oldest spooled event (0: spool empty)", NULL);
     s->c_corrupt = hb_metrics_counter(metrics, "hookbus_gateway_spool_corrupt_records_total",
@@ -489,7 +496,7 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
                                        "rejected.spool",
                                        NULL);
     if (mkdir_p(dir) < 0 || (s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        snprintf(err, errlen, "spool.dir %s: %s", dir, strerror(errno));
+        snprintf(err, errlen, "spool.dir %s: %s", dir, HB_STRERROR(errno));
         goto fail;
     }
     char path[4096];
@@ -498,7 +505,7 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
         snprintf(err, errlen, "spool.dir %s: %s", dir,
-                 errno == EWOULDBLOCK ? "in use by another gateway process" : strerror(errno));
+                 errno == EWOULDBLOCK ? "in use by another gateway process" : HB_STRERROR(errno));
         goto fail;
     }
     snprintf(path, sizeof(path), "%s/ack", dir);
@@ -506,24 +513,28 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
     if (access(path, F_OK) == 0 && !ack)
         goto fail;
     if (ack) {
-        if (sscanf(ack, "%llu %lld", &s->ack_seq, &s->ack_off) != 2 || s->ack_off < 0) {
+        const char *q = ack;
+        unsigned long long off;
+        if (hb_parse_ull(q, &q, &s->ack_seq) < 0 || *q != ' ' ||
+            hb_parse_ull(q + 1, &q, &off) < 0 || off > LLONG_MAX || q[strspn(q, " \n")] != '\0') {
             snprintf(err, errlen, "spool: %s is malformed", path);
             free(ack);
             goto fail;
         }
+        s->ack_off = (long long)off;
         free(ack);
     }
     if (!(d = opendir(dir))) {
-        snprintf(err, errlen, "spool.dir %s: %s", dir, strerror(errno));
+        snprintf(err, errlen, "spool.dir %s: %s", dir, HB_STRERROR(errno));
         goto fail;
     }
     struct dirent *e;
     while ((e = readdir(d))) {
         unsigned long long seq;
-        char tail[8];
+        const char *tail;
         struct stat st;
-        if (sscanf(e->d_name, "%20llu.%7s", &seq, tail) != 2 || strcmp(tail, "spool") != 0 ||
-            strlen(e->d_name) != 26)
+        if (strlen(e->d_name) != 26 || hb_parse_ull(e->d_name, &tail, &seq) < 0 ||
+            strcmp(tail, ".spool") != 0)
             continue;
         segment_path(s, seq, path, sizeof(path));
         if (seq < s->ack_seq) { /* replayed before the previous process removed it */
@@ -531,7 +542,7 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
             continue;
         }
         if (stat(path, &st) < 0 || add_segment(s, seq, (long long)st.st_size) < 0) {
-            snprintf(err, errlen, "spool: %s: %s", path, strerror(errno));
+            snprintf(err, errlen, "spool: %s: %s", path, HB_STRERROR(errno));
             goto fail;
         }
     }
@@ -596,7 +607,7 @@ static int rotate(struct gw_spool *s, char *err, size_t errlen)
     segment_path(s, s->next_seq, path, sizeof(path));
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0 || fsync(s->dir_fd) < 0 || add_segment(s, s->next_seq, 0) < 0) {
-        snprintf(err, errlen, "spool: cannot create %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "spool: cannot create %s: %s", path, HB_STRERROR(errno));
         if (fd >= 0) {
             close(fd);
             unlink(path);
@@ -633,12 +644,12 @@ int gw_spool_append(struct gw_spool *s, const void *data, size_t len, size_t nre
         done += (size_t)w;
     }
     if (done < len || fdatasync(s->active_fd) < 0) {
-        snprintf(err, errlen, "spool: write failed: %s", strerror(errno));
+        snprintf(err, errlen, "spool: write failed: %s", HB_STRERROR(errno));
         /* Leave no partial record behind; a failed truncate is a torn tail
          * that the next start skips. */
         if (ftruncate(s->active_fd, seg->size) < 0)
             HB_LOG(HB_LOG_ERROR, "spool: cannot truncate a failed write",
-                   HB_S("error", strerror(errno)));
+                   HB_S("error", HB_STRERROR(errno)));
         goto out;
     }
     seg->size += (long long)len;
@@ -652,6 +663,35 @@ int gw_spool_append(struct gw_spool *s, const void *data, size_t len, size_t nre
     rc = 0;
 out:
     pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int gw_spool_events(struct gw_spool *s, const struct gw_config *cfg, const char *receiver,
+                    struct hb_event *const *events, size_t n, char *err, size_t errlen)
+{
+    struct hb_buf buf;
+    int rc = GW_SPOOL_INVALID;
+    hb_buf_init(&buf, (size_t)GW_SPOOL_MAX_RECORD * 4);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    snprintf(err, errlen, "cannot encode an event for the spool");
+    for (size_t i = 0; i < n; i++) {
+        struct hb_kafka_msg m;
+        const char *type = hb_event_get(events[i], "type");
+        if (hb_kafka_encode(events[i], cfg->format, &m, err, errlen) < 0)
+            goto out;
+        int e = gw_spool_record_encode(&buf, now, receiver, hb_event_get(events[i], "id"),
+                                       gw_config_topic(cfg, type), &m);
+        hb_kafka_msg_clear(&m);
+        if (e < 0) {
+            rc = -1;
+            goto out;
+        }
+    }
+    rc = gw_spool_append(s, buf.p, buf.len, n, now, err, errlen);
+out:
+    hb_buf_free(&buf);
     return rc;
 }
 
@@ -732,7 +772,7 @@ static int set_aside(struct gw_spool *s, const unsigned char *rec, size_t len,
         close(fd);
     snprintf(id, sizeof(id), "%.*s", (int)(r->id_len < 200 ? r->id_len : 200), r->id);
     if (rc < 0) {
-        HB_LOG(HB_LOG_ERROR, "spool: cannot write rejected.spool", HB_S("error", strerror(errno)));
+        HB_LOG(HB_LOG_ERROR, "spool: cannot write rejected.spool", HB_S("error", HB_STRERROR(errno)));
         return -1;
     }
     hb_counter_add(s->c_rejected, 1);
@@ -753,8 +793,7 @@ static void count_replayed(struct gw_spool *s, const struct gw_spool_record *rec
                                                            : sizeof(name) - 1;
         memcpy(name, recs[i].receiver, l);
         name[l] = '\0';
-        gw_metrics_count_receiver(s->metrics, name, "hookbus_gateway_events_published_total",
-                                  "Events acknowledged by Kafka", 1);
+        gw_metrics_add_by_name(s->metrics, name, GW_METRIC_PUBLISHED, 1);
         hb_counter_add(s->c_replayed, 1);
     }
 }
@@ -772,7 +811,7 @@ static int replay_segment(struct gw_spool *s, unsigned long long seq, long long 
     long backoff = 250;
     if (!buf || !recs || !slots) {
         HB_LOG(HB_LOG_ERROR, "spool: cannot read a segment", HB_I("segment", seq),
-               HB_S("error", strerror(errno)));
+               HB_S("error", HB_STRERROR(errno)));
         goto out;
     }
     while (!atomic_load(&s->stop)) {

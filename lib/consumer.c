@@ -26,6 +26,7 @@
 #include "consumer_sched.h"
 #include "hookbus/consumer.h"
 #include "hookbus/event_lookup.h"
+#include "hookbus/fault.h"
 #include "hookbus/filter.h"
 #include "hookbus/log.h"
 #include "hookbus/util.h"
@@ -35,6 +36,8 @@
 #define LAG_EVERY_MS 5000
 #define READY_CACHE_MS 2000
 #define CANCEL_WAIT_MS 5000 /* after app->cancel */
+#define REWIND_PAUSE_MS 50  /* after a message could not be taken in */
+#define SEEK_TIMEOUT_MS 5000
 #define ITEM_OVERHEAD 1024  /* per held message: attributes, item, librdkafka's op */
 #define TRIM_AFTER_BYTES (256 * 1024)
 #define HOLD_MS 2000        /* see hold_bytes */
@@ -112,7 +115,7 @@ struct hb_consumer {
     atomic_llong reachable_at;
 
     struct hb_counter *m_consumed, *m_filtered, *m_dedup, *m_acted, *m_retried, *m_dead,
-        *m_undecodable, *m_actions;
+        *m_undecodable, *m_actions, *m_exhausted, *m_dropped;
     struct hb_gauge *m_inflight, *m_inflight_bytes;
     struct hb_histogram *m_latency;
 };
@@ -382,6 +385,14 @@ static void enqueue_ready(struct hb_consumer *c, struct job *j)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* The job is the worker's alone while act runs: no lock needed. */
+void hb_batch_set_retry_after(const struct hb_batch *b, long ms)
+{
+    struct job *j = b ? b->runtime : NULL;
+    if (j)
+        j->retry_after_ms = ms > 0 ? ms : 0;
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -416,7 +427,7 @@ static void *worker_main(void *arg)
                                  .n = j->n,
                                  .key = j->key ? j->key : "",
                                  .attempt = j->attempt,
-                                 .retry_after_ms = &j->retry_after_ms};
+                                 .runtime = j};
             j->retry_after_ms = 0;
             int64_t t0 = hb_mono_ms();
             j->result = c->app->act(c->ud, &b, j->err, sizeof(j->err));
@@ -499,6 +510,7 @@ static void process_done(struct hb_consumer *c)
         } else {
             if (j->result == HB_ACT_RETRY && !j->err[0])
                 snprintf(j->err, sizeof(j->err), "retries exhausted");
+            hb_counter_add(j->result == HB_ACT_RETRY ? c->m_exhausted : c->m_dropped, j->n);
             release_key(c, j);
             dead_letter_job(c, j);
         }
@@ -544,34 +556,74 @@ static long schedule(struct hb_consumer *c)
 
 /* ---- consuming ---- */
 
-static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
+/* A message the runtime could not take in (no memory for its bookkeeping):
+ * its offset is not tracked, so later offsets of the partition could commit
+ * past it. Seeks the partition back to it instead (librdkafka drops what it
+ * had fetched after it) and gives the allocator a moment; the message comes
+ * again. If even the seek fails, the consumer stops without committing
+ * further: a restart reads from the last commit, which is before it. */
+static void rewind_to(struct hb_consumer *c, rd_kafka_message_t *m)
+{
+    bool ok = false;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    if (l) {
+        rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+            m->offset;
+        rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, SEEK_TIMEOUT_MS);
+        ok = !e && !l->elems[0].err;
+        if (e)
+            rd_kafka_error_destroy(e);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    HB_LOG(HB_LOG_ERROR,
+           ok ? "cannot take a message in (out of memory): reading it again"
+              : "cannot take a message in nor seek back to it: stopping",
+           HB_S("topic", rd_kafka_topic_name(m->rkt)), HB_I("partition", m->partition),
+           HB_I("offset", m->offset));
+    rd_kafka_message_destroy(m);
+    if (!ok)
+        atomic_store(&c->stop, true);
+    else
+        sleep_ms(REWIND_PAUSE_MS);
+}
+
+/* Takes one message in: decode, filter, dedup, then a job (or the debounce
+ * window). Returns false when the message could not be taken in and the
+ * partition was rewound to it: the caller then stops this poll burst. */
+static bool handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
 {
     char err[512], key[512];
     if (m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             HB_LOG(HB_LOG_WARN, "consume error", HB_S("error", rd_kafka_message_errstr(m)));
         rd_kafka_message_destroy(m);
-        return;
+        return true;
     }
-    struct item *it = calloc(1, sizeof(*it));
-    if (!it) {
+    size_t part = part_index(c, rd_kafka_topic_name(m->rkt), m->partition);
+    if (part == SIZE_MAX) {
+        rewind_to(c, m);
+        return false;
+    }
+    struct hb_offsets *off = &c->parts[part].off;
+    if (off->n && m->offset <= hb_offsets_last(off)) {
+        /* already taken in (a fetch from before a seek back): not again */
         rd_kafka_message_destroy(m);
-        return;
+        return true;
+    }
+    struct item *it = hb_fault("consumer.take") ? NULL : calloc(1, sizeof(*it));
+    if (!it || hb_offsets_push(off, m->offset) < 0) {
+        free(it);
+        rewind_to(c, m);
+        return false;
     }
     it->rkm = m;
     it->gen = c->gen;
+    it->part = part;
     c->inflight++;
     /* the raw message, its decoded copy (charged below) and bookkeeping */
     it->bytes = m->len + m->key_len + ITEM_OVERHEAD;
     c->inflight_bytes += it->bytes;
     hb_counter_add(c->m_consumed, 1);
-    it->part = part_index(c, rd_kafka_topic_name(m->rkt), m->partition);
-    if (it->part == SIZE_MAX || hb_offsets_push(&c->parts[it->part].off, m->offset) < 0) {
-        HB_LOG(HB_LOG_ERROR, "cannot track offset (out of memory or out of order)",
-               HB_I("offset", m->offset));
-        item_free(c, it);
-        return;
-    }
     enum hb_ce_mode mode;
     int dr = hb_kafka_decode_message(m, &it->ev, &mode, err, sizeof(err));
     if (it->ev) {
@@ -584,12 +636,12 @@ static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
         if ((it->error = malloc(n)))
             snprintf(it->error, n, "undecodable: %s", err);
         dead_letter(c, it);
-        return;
+        return true;
     }
     if (c->cfg->filter && !hb_filter_match(c->cfg->filter, hb_event_lookup, it->ev)) {
         hb_counter_add(c->m_filtered, 1);
         item_complete(c, it);
-        return;
+        return true;
     }
     if (c->dedup) {
         char idk[HB_EVENT_MAX_ATTR_VALUE * 2 + 2];
@@ -599,12 +651,12 @@ static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
             hb_counter_add(c->m_dedup, 1);
             HB_LOG(HB_LOG_DEBUG, "duplicate event skipped", HB_S("id", hb_event_get(it->ev, "id")));
             item_complete(c, it);
-            return;
+            return true;
         }
     }
     if (c->app->key && c->app->key(c->ud, it->ev, key, sizeof(key)) == 0 &&
         hb_debounce_add(c->deb, key, it, hb_mono_ms()) == 0)
-        return;
+        return true;
     /* no key: a job of its own, at once */
     struct item **one = malloc(sizeof(*one));
     struct job *j = NULL;
@@ -615,9 +667,10 @@ static void handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
     if (!j) {
         free(one);
         item_free(c, it); /* not committed: re-read after a restart */
-        return;
+        return true;
     }
     enqueue_ready(c, j);
+    return true;
 }
 
 static bool over_bytes(const struct hb_consumer *c)
@@ -981,6 +1034,13 @@ static void make_metrics(struct hb_consumer *c)
     for (size_t i = 0; i < HB_ARRAY_LEN(counters); i++)
         *(struct hb_counter **)((char *)c + counters[i].off) =
             hb_metrics_counter(c->metrics, counters[i].name, counters[i].help, NULL);
+    /* Given up on, whether a dead-letter topic then takes them or not. */
+    static const char failed_help[] =
+        "Events given up on (then dead-lettered, or skipped without a dead_letter_topic)";
+    c->m_exhausted = hb_metrics_counter(c->metrics, "hookbus_consumer_failed_total", failed_help,
+                                        "reason=\"retries_exhausted\"");
+    c->m_dropped = hb_metrics_counter(c->metrics, "hookbus_consumer_failed_total", failed_help,
+                                      "reason=\"permanent\"");
     c->m_inflight = hb_metrics_gauge(c->metrics, "hookbus_consumer_in_flight",
                                      "Messages consumed and not yet handled", NULL);
     c->m_inflight_bytes = hb_metrics_gauge(c->metrics, "hookbus_consumer_in_flight_bytes",
@@ -1091,8 +1151,8 @@ int hb_consumer_run(struct hb_consumer *c)
         else
             m = rd_kafka_consumer_poll(c->rk, (int)wait);
         for (int i = 1; m; i++) {
-            handle_message(c, m);
-            m = i < 500 && !over_limit(c) ? rd_kafka_consumer_poll(c->rk, 0) : NULL;
+            bool taken = handle_message(c, m);
+            m = taken && i < 500 && !over_limit(c) ? rd_kafka_consumer_poll(c->rk, 0) : NULL;
         }
         if (c->dlq)
             rd_kafka_poll(c->dlq, 0);

@@ -301,6 +301,11 @@ void hb_offsets_clear(struct hb_offsets *t)
 
 #define RING(t, i) (((t)->head + (i)) % (t)->cap)
 
+int64_t hb_offsets_last(const struct hb_offsets *t)
+{
+    return t->n ? t->off[RING(t, t->n - 1)] : -1;
+}
+
 int hb_offsets_push(struct hb_offsets *t, int64_t offset)
 {
     if (t->n && offset <= t->off[RING(t, t->n - 1)])

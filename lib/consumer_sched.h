@@ -60,6 +60,8 @@ struct hb_offsets {
 };
 void hb_offsets_init(struct hb_offsets *t);
 void hb_offsets_clear(struct hb_offsets *t);
+/* The greatest recorded offset still tracked, -1 if none. */
+int64_t hb_offsets_last(const struct hb_offsets *t);
 /* Records a consumed offset (greater than every recorded one). 0 or -1. */
 int hb_offsets_push(struct hb_offsets *t, int64_t offset);
 /* Marks offset handled. 0, or -1 when it is not pending. */

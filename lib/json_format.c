@@ -18,9 +18,11 @@
  * as invalid JSON. One pass: 8 printable ASCII bytes at a time (no high bit,
  * none below 0x20; a borrow only ever flags a byte after one below 0x20),
  * byte by byte otherwise, and the UTF-8 check only when a byte needs it. */
+static bool ws_outside_strings(const unsigned char *p, size_t n);
+
 static bool json_bytes_ok(const unsigned char *p, size_t n)
 {
-    bool ascii = true;
+    bool ascii = true, ws = false;
     size_t i = 0;
     while (i < n) {
         if (n - i >= 8) {
@@ -34,16 +36,60 @@ static bool json_bytes_ok(const unsigned char *p, size_t n)
         unsigned char c = p[i++];
         if (c >= 0x80)
             ascii = false;
-        else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-            return false;
+        else if (c < 0x20) {
+            if (c != '\t' && c != '\n' && c != '\r')
+                return false;
+            ws = true;
+        }
     }
-    return ascii || hb_utf8_valid(p, n);
+    return (!ws || ws_outside_strings(p, n)) && (ascii || hb_utf8_valid(p, n));
+}
+
+/* Tab, newline and carriage return are JSON only between tokens: inside a
+ * string they must be escaped, though cJSON takes them raw. Refusing them
+ * there also means a raw newline in accepted JSON is always whitespace, so
+ * a JSON line may turn it into a space (hb_event_to_json_line). Walked only
+ * for text that has such a byte at all. */
+static bool ws_outside_strings(const unsigned char *p, size_t n)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (!in_string) {
+            in_string = c == '"';
+        } else if (c == '\\') {
+            i++; /* the escaped byte, whatever it is */
+        } else if (c == '"') {
+            in_string = false;
+        } else if (c == '\t' || c == '\n' || c == '\r') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* True if the text has the escape \u0000 (a backslash that is itself not
+ * escaped, then u0000). It is valid JSON, but cJSON ends the string there:
+ * "refs/heads/main\u0000evil" would be taken as "refs/heads/main", so
+ * such text is refused rather than silently cut. */
+static bool json_has_nul_escape(const char *buf, size_t len)
+{
+    const char *p = buf, *end = buf + len;
+    while ((p = memmem(p, (size_t)(end - p), "u0000", 5)) != NULL) {
+        size_t slashes = 0;
+        for (const char *q = p; q > buf && q[-1] == '\\'; q--)
+            slashes++;
+        if (slashes % 2 == 1)
+            return true;
+        p += 5;
+    }
+    return false;
 }
 
 void *hb_json_parse(const char *buf, size_t len)
 {
     const char *end = NULL;
-    if (!json_bytes_ok((const unsigned char *)buf, len))
+    if (!json_bytes_ok((const unsigned char *)buf, len) || json_has_nul_escape(buf, len))
         return NULL;
     cJSON *v = cJSON_ParseWithLengthOpts(buf, len, &end, false);
     if (!v)
@@ -122,6 +168,18 @@ char *hb_event_to_json(const struct hb_event *ev)
 done:
     cJSON_Delete(obj);
     return out;
+}
+
+char *hb_event_to_json_line(const struct hb_event *ev)
+{
+    char *json = hb_event_to_json(ev);
+    /* JSON data goes in verbatim and may be pretty-printed; its raw line
+     * breaks are whitespace between tokens (hb_json_parse refuses them in
+     * strings), so a space keeps the same JSON on one line. */
+    for (char *p = json; p && *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    return json;
 }
 
 /* Converts one JSON member to an attribute. Numbers must be integral int32. */

@@ -9,7 +9,7 @@
 
 #include "hookbus/util.h"
 
-static const struct hb_field section_fields[] = {
+const struct hb_field hb_kube_section_fields[] = {
     {"kubeconfig", HB_F_STRING, offsetof(struct hb_kube_section, kubeconfig), "", 0, 0,
      "kubeconfig file; empty: KUBECONFIG, else the in-cluster service account"},
     {"context", HB_F_STRING, offsetof(struct hb_kube_section, context), "", 0, 0,
@@ -28,6 +28,8 @@ static const struct hb_field section_fields[] = {
      4096, 1073741824, "largest Kubernetes API response (one list page or watch event)"},
     {"page_size", HB_F_INT, offsetof(struct hb_kube_section, page_size), "500", 1, 10000,
      "objects per list page"},
+    {"namespaces", HB_F_LIST, 0, "[]", 0, 0,
+     "namespaces to watch ([]: all; the HOOKBUS_<SECTION>_NAMESPACES variable: comma-separated)"},
 };
 
 static void add_namespaces(struct hb_kube_section *s, const char *csv)
@@ -65,8 +67,8 @@ int hb_kube_section_load(const struct hb_config *cfg, const char *name,
     /* Without the section every key takes its default (and env). */
     static const struct hb_node empty = {.type = HB_NODE_MAP};
     (void)hb_snprintf(prefix, sizeof(prefix), "%s.", name);
-    if (hb_config_bind(cfg, sec ? sec : &empty, prefix, section_fields,
-                       HB_ARRAY_LEN(section_fields), s, err, errlen) < 0)
+    if (hb_config_bind(cfg, sec ? sec : &empty, prefix, hb_kube_section_fields,
+                       HB_KUBE_SECTION_NFIELDS, s, err, errlen) < 0)
         return -1;
     const struct hb_node *ns = sec ? hb_node_get(sec, "namespaces") : NULL;
     hb_config_env_name(prefix, "namespaces", env_name, sizeof(env_name));
@@ -101,7 +103,7 @@ int hb_kube_section_load(const struct hb_config *cfg, const char *name,
 
 void hb_kube_section_free(struct hb_kube_section *s)
 {
-    hb_config_fields_free(section_fields, HB_ARRAY_LEN(section_fields), s);
+    hb_config_fields_free(hb_kube_section_fields, HB_KUBE_SECTION_NFIELDS, s);
     for (size_t i = 0; i < s->nnamespaces; i++)
         free(s->namespaces[i]);
     free(s->namespaces);

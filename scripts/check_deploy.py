@@ -102,7 +102,7 @@ def clean_env(extra):
     return env
 
 
-# The binaries DESIGN.md names; consumers/<name>/ adds hookbus-<name>.
+# The binaries docs/design.md names; consumers/<name>/ adds hookbus-<name>.
 DESIGN_BINARIES = {"hookbus-gateway", "hookbus-tail", "hookbus-kargo", "hookbus-image-updater",
                    "hookbus-exec", "hookbus-http"}
 

@@ -10,9 +10,10 @@ librdkafka-dev libmicrohttpd-dev libgnutls28-dev libssl-dev libcjson-dev libavro
 libyaml-dev libcurl4-openssl-dev libpcre2-dev libcmocka-dev
 python3 python3-pytest python3-confluent-kafka python3-requests python3-yaml python3-avro
 python3-jsonschema python3-pytest-xdist
-kcat clang cppcheck libclang-rt-14-dev valgrind
+kcat clang clang-format cppcheck libclang-rt-14-dev valgrind
 wrk nginx-light gnuplot-nox
 docker-compose yamllint
+prometheus
 libgit2-dev docker-registry skopeo openssh-server
 "
 
@@ -39,3 +40,18 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
+
+# Debian's prometheus package starts a system Prometheus on :9090 where its init
+# system lets it. hookbus needs only the binaries (the tests start their own
+# Prometheus on a free port with its own data directory), and 9090 is the
+# consumers' default admin_listen: stop and disable the service just installed.
+case " $missing " in
+*" prometheus "*)
+    if [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/prometheus ]; then
+        $SUDO /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+        $SUDO update-rc.d prometheus disable >/dev/null 2>&1 || true
+    fi
+    ;;
+esac

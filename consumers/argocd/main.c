@@ -388,11 +388,7 @@ int main(int argc, char **argv)
     static const struct hb_consumer_app app = {
         .name = "hookbus-argocd",
         .help = "  --kubeconfig FILE     kubeconfig (config argocd.kubeconfig; default KUBECONFIG,\n"
-                "                        else the in-cluster service account)\n"
-                "Config section argocd: kubeconfig, context, namespaces, label_selector,\n"
-                "  resync_interval, request_timeout, watch_timeout, max_response_bytes,\n"
-                "  page_size, service_account_dir, refresh (normal|hard), applicationsets,\n"
-                "  jitter, jitter_threshold\n",
+                "                        else the in-cluster service account)\n",
         .configure = configure,
         .start = start,
         .ready = ready,
@@ -401,6 +397,11 @@ int main(int argc, char **argv)
         .stop = stop,
         .destroy = destroy,
         .cancel = cancel,
+        .fields = argocd_fields,
+        .nfields = HB_ARRAY_LEN(argocd_fields),
+        .fields_prefix = SECTION ".",
+        .shared_fields = hb_kube_section_fields,
+        .nshared_fields = HB_KUBE_SECTION_NFIELDS,
     };
     argc = hb_kube_take_kubeconfig_flag(argc, argv, SECTION);
     curl_global_init(CURL_GLOBAL_DEFAULT);

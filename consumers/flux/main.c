@@ -423,10 +423,7 @@ int main(int argc, char **argv)
     static const struct hb_consumer_app app = {
         .name = "hookbus-flux",
         .help = "  --kubeconfig FILE     kubeconfig (config flux.kubeconfig; default KUBECONFIG,\n"
-                "                        else the in-cluster service account)\n"
-                "Config section flux: kubeconfig, context, namespaces, label_selector,\n"
-                "  resync_interval, request_timeout, watch_timeout, max_response_bytes,\n"
-                "  page_size, service_account_dir, resources, source_api, image_api\n",
+                "                        else the in-cluster service account)\n",
         .configure = configure,
         .start = start,
         .ready = ready,
@@ -434,6 +431,11 @@ int main(int argc, char **argv)
         .act = act,
         .stop = stop,
         .destroy = destroy,
+        .fields = flux_fields,
+        .nfields = HB_ARRAY_LEN(flux_fields),
+        .fields_prefix = SECTION ".",
+        .shared_fields = hb_kube_section_fields,
+        .nshared_fields = HB_KUBE_SECTION_NFIELDS,
     };
     argc = hb_kube_take_kubeconfig_flag(argc, argv, SECTION);
     curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -52,6 +52,8 @@ static const struct hb_field kargo_fields[] = {
      1073741824, "largest Kubernetes API response (one list page or watch event)"},
     {"page_size", HB_F_INT, offsetof(struct kargo_cfg, page_size), "500", 1, 10000,
      "Warehouses per list page"},
+    {"namespaces", HB_F_LIST, 0, "[]", 0, 0,
+     "Kargo project namespaces to watch ([]: all; HOOKBUS_KARGO_NAMESPACES: comma-separated)"},
 };
 
 /* A Warehouse a batch refreshed, kept across retries of the same batch so a
@@ -579,10 +581,7 @@ int main(int argc, char **argv)
     static const struct hb_consumer_app app = {
         .name = "hookbus-kargo",
         .help = "  --kubeconfig FILE     kubeconfig (config kargo.kubeconfig; default KUBECONFIG,\n"
-                "                        else the in-cluster service account)\n"
-                "Config section kargo: kubeconfig, context, namespaces, label_selector,\n"
-                "  resync_interval, request_timeout, watch_timeout, max_response_bytes,\n"
-                "  page_size, service_account_dir\n",
+                "                        else the in-cluster service account)\n",
         .configure = configure,
         .start = start,
         .ready = ready,
@@ -590,6 +589,9 @@ int main(int argc, char **argv)
         .act = act,
         .stop = stop,
         .destroy = destroy,
+        .fields = kargo_fields,
+        .nfields = HB_ARRAY_LEN(kargo_fields),
+        .fields_prefix = "kargo.",
     };
     argc = take_kubeconfig_flag(argc, argv);
     curl_global_init(CURL_GLOBAL_DEFAULT);

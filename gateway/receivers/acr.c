@@ -40,13 +40,11 @@ static void acr_push(struct gw_ctx *ctx, const cJSON *root)
 
 static void acr_normalize(struct gw_ctx *ctx)
 {
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const char *action = gw_json_str(root, "action");
-    const char *id = gw_json_str(root, "id");
-    if (id && strlen(id) < sizeof(ctx->delivery_id))
-        hb_strlcpy(ctx->delivery_id, id, sizeof(ctx->delivery_id));
+    gw_set_delivery_id(ctx, gw_json_str(root, "id"));
     if (!action)
         gw_bad_request(ctx, "ACR payload has no 'action'");
     else if (strcmp(action, "ping") == 0)
@@ -55,7 +53,6 @@ static void acr_normalize(struct gw_ctx *ctx)
         acr_push(ctx, root);
     else
         gw_ignore(ctx, "ACR action '%.64s' is not acted on", action);
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_acr = {

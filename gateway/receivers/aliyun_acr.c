@@ -22,7 +22,7 @@ static int aliyun_configure(struct gw_receiver *r, const struct hb_config *cfg,
 static void aliyun_normalize(struct gw_ctx *ctx)
 {
     char host[256], image[768];
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const char *tag = gw_json_str(root, "push_data.tag");
@@ -33,11 +33,11 @@ static void aliyun_normalize(struct gw_ctx *ctx)
     int rc = 0;
     if (!cJSON_IsObject(gw_json_get(root, "push_data")) || !ns || !name) {
         gw_bad_request(ctx, "Aliyun ACR payload has no push_data or repository namespace/name");
-        goto done;
+        return;
     }
     if (!tag) {
         gw_ignore(ctx, "Aliyun ACR notification without a tag is not acted on");
-        goto done;
+        return;
     }
     if (registry)
         rc = gw_url_without_scheme(registry, host, sizeof(host));
@@ -48,14 +48,12 @@ static void aliyun_normalize(struct gw_ctx *ctx)
     if (rc < 0 || hb_snprintf(image, sizeof(image), "%s/%s/%s", host, ns, name) < 0) {
         gw_bad_request(ctx, "no registry host: the payload has no repository.region and the "
                             "receiver sets no registry_url");
-        goto done;
+        return;
     }
     const char *digest = gw_json_str(root, "push_data.digest");
     struct gw_change ch = gw_image_change("push", image, tag, digest);
     ch.actor = gw_json_str(root, "push_data.pusher");
     gw_emit(ctx, &ch);
-done:
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_aliyun_acr = {

@@ -79,7 +79,7 @@ static void artifactory_pushed(struct gw_ctx *ctx, const cJSON *root, const cJSO
 
 static void artifactory_normalize(struct gw_ctx *ctx)
 {
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const char *domain = gw_json_str(root, "domain");
@@ -93,7 +93,6 @@ static void artifactory_normalize(struct gw_ctx *ctx)
         gw_ignore(ctx, "Artifactory docker event '%.32s' is not acted on", event);
     else
         artifactory_pushed(ctx, root, data);
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_artifactory = {

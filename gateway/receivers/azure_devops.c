@@ -30,12 +30,10 @@ static void on_ref_update(struct gw_ctx *ctx, const cJSON *root, const cJSON *up
 
 static void azure_devops_normalize(struct gw_ctx *ctx)
 {
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
-    const char *id = gw_json_str(root, "id");
-    if (id && strlen(id) < sizeof(ctx->delivery_id))
-        hb_strlcpy(ctx->delivery_id, id, sizeof(ctx->delivery_id));
+    gw_set_delivery_id(ctx, gw_json_str(root, "id"));
     const char *event = gw_json_str(root, "eventType");
     const cJSON *updates = gw_json_get(root, "resource.refUpdates");
     if (!event) {
@@ -53,7 +51,6 @@ static void azure_devops_normalize(struct gw_ctx *ctx)
                 break;
         }
     }
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_azure_devops = {

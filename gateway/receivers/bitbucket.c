@@ -67,7 +67,7 @@ static void bitbucket_normalize(struct gw_ctx *ctx)
         gw_ignore(ctx, "Bitbucket event '%.64s' is not acted on", event);
         return;
     }
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const cJSON *changes = gw_json_get(root, "push.changes");
@@ -77,17 +77,15 @@ static void bitbucket_normalize(struct gw_ctx *ctx)
         full && hb_snprintf(clone, sizeof(clone), "https://bitbucket.org/%s.git", full) == 0;
     if (!cJSON_IsArray(changes)) {
         gw_bad_request(ctx, "repo:push payload has no push.changes array");
-        goto out;
+        return;
     }
     const cJSON *c;
     cJSON_ArrayForEach(c, changes)
     {
         on_change(ctx, root, c, have_clone ? clone : NULL);
         if (ctx->status && ctx->status != 200)
-            goto out;
+            return;
     }
-out:
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_bitbucket = {

@@ -74,23 +74,21 @@ static void bitbucket_server_normalize(struct gw_ctx *ctx)
         gw_ignore(ctx, "Bitbucket Server event '%.64s' is not acted on", event);
         return;
     }
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const cJSON *changes = cJSON_GetObjectItemCaseSensitive(root, "changes");
     if (!cJSON_IsArray(changes)) {
         gw_bad_request(ctx, "repo:refs_changed payload has no changes array");
-        goto out;
+        return;
     }
     const cJSON *c;
     cJSON_ArrayForEach(c, changes)
     {
         on_change(ctx, root, c);
         if (ctx->status && ctx->status != 200)
-            goto out;
+            return;
     }
-out:
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_bitbucket_server = {

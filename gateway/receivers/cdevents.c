@@ -161,7 +161,7 @@ static void on_artifact(struct gw_ctx *ctx, const cJSON *subject, const char *ty
 static void cdevents_normalize(struct gw_ctx *ctx)
 {
     const struct gw_request *req = ctx->req;
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const char *type = req->header(req, "ce-type");
@@ -175,16 +175,15 @@ static void cdevents_normalize(struct gw_ctx *ctx)
         type = gw_json_str(root, "context.type");
         id = gw_json_str(root, "context.id");
     }
-    if (id && strlen(id) < sizeof(ctx->delivery_id))
-        hb_strlcpy(ctx->delivery_id, id, sizeof(ctx->delivery_id));
+    gw_set_delivery_id(ctx, id);
     const cJSON *subject = cJSON_GetObjectItemCaseSensitive(cdevent, "subject");
     if (!type) {
         gw_bad_request(ctx, "no CloudEvent type and no CDEvent context.type");
-        goto done;
+        return;
     }
     if (!hb_str_has_prefix(type, PREFIX)) {
         gw_ignore(ctx, "'%.64s' is not a CDEvent", type);
-        goto done;
+        return;
     }
     const char *t = type + strlen(PREFIX);
     bool known = is(t, "branch.created") || is(t, "branch.deleted") || is(t, "change.merged") ||
@@ -192,11 +191,11 @@ static void cdevents_normalize(struct gw_ctx *ctx)
                  is(t, "artifact.published");
     if (!known) {
         gw_ignore(ctx, "CDEvent '%.64s' is not acted on", type);
-        goto done;
+        return;
     }
     if (!cJSON_IsObject(subject)) {
         gw_bad_request(ctx, "CDEvent has no subject");
-        goto done;
+        return;
     }
     if (is(t, "branch.created") || is(t, "branch.deleted"))
         on_branch(ctx, subject, is(t, "branch.deleted"), type);
@@ -206,8 +205,6 @@ static void cdevents_normalize(struct gw_ctx *ctx)
         on_artifact(ctx, subject, type);
     else
         on_source_changed(ctx, gw_json_get(subject, "content"), type);
-done:
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_cdevents = {

@@ -40,29 +40,24 @@ static int distribution_event(struct gw_ctx *ctx, const cJSON *ev)
  * with several events the ids are the body hash with /N, as for any fan-out. */
 static void distribution_normalize(struct gw_ctx *ctx)
 {
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const cJSON *events = cJSON_GetObjectItemCaseSensitive(root, "events");
     if (!cJSON_IsArray(events)) {
         gw_bad_request(ctx, "notification has no 'events' list");
-        goto done;
+        return;
     }
-    if (cJSON_GetArraySize(events) == 1) {
-        const char *id = gw_json_str(cJSON_GetArrayItem(events, 0), "id");
-        if (id && strlen(id) < sizeof(ctx->delivery_id))
-            hb_strlcpy(ctx->delivery_id, id, sizeof(ctx->delivery_id));
-    }
+    if (cJSON_GetArraySize(events) == 1)
+        gw_set_delivery_id(ctx, gw_json_str(cJSON_GetArrayItem(events, 0), "id"));
     const cJSON *ev;
     cJSON_ArrayForEach(ev, events)
     {
         if (distribution_event(ctx, ev) < 0)
-            goto done;
+            return;
     }
     if (ctx->nevents == 0)
         gw_ignore(ctx, "no tagged manifest push in the notification");
-done:
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_distribution = {

@@ -12,14 +12,14 @@
  * official image, which canonicalizes to docker.io/library/nginx). */
 static void dockerhub_normalize(struct gw_ctx *ctx)
 {
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const char *repo = gw_json_str(root, "repository.repo_name");
     const char *tag = gw_json_str(root, "push_data.tag");
     if (!repo || !tag) {
         gw_bad_request(ctx, "Docker Hub payload has no 'repository.repo_name' or 'push_data.tag'");
-        goto done;
+        return;
     }
     struct gw_change ch = {
         .deleted = -1,
@@ -31,8 +31,6 @@ static void dockerhub_normalize(struct gw_ctx *ctx)
     };
     ch.urls[0] = gw_json_str(root, "repository.repo_url");
     gw_emit(ctx, &ch);
-done:
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_dockerhub = {

@@ -46,9 +46,7 @@ static void ecr_eventbridge(struct gw_ctx *ctx, const cJSON *root, const char *d
 {
     const char *action = gw_json_str(root, "detail.action-type");
     const char *result = gw_json_str(root, "detail.result");
-    const char *id = gw_json_str(root, "id");
-    if (id && strlen(id) < sizeof(ctx->delivery_id))
-        hb_strlcpy(ctx->delivery_id, id, sizeof(ctx->delivery_id));
+    gw_set_delivery_id(ctx, gw_json_str(root, "id"));
     if (strcmp(detail_type, "ECR Image Action") != 0) {
         gw_ignore(ctx, "EventBridge '%.64s' events are not acted on", detail_type);
         return;
@@ -107,12 +105,10 @@ static void ecr_cloudevent(struct gw_ctx *ctx, const cJSON *root)
     if (type) {
         gw_take_delivery_id(ctx, "ce-id");
     } else {
-        const char *id = gw_json_str(root, "id");
         type = gw_json_str(root, "type");
         source = gw_json_str(root, "source");
         data = cJSON_GetObjectItemCaseSensitive(root, "data");
-        if (id && strlen(id) < sizeof(ctx->delivery_id))
-            hb_strlcpy(ctx->delivery_id, id, sizeof(ctx->delivery_id));
+        gw_set_delivery_id(ctx, gw_json_str(root, "id"));
     }
     if (!type || !source) {
         gw_bad_request(ctx, "CloudEvent has no type or source");
@@ -140,7 +136,7 @@ static void ecr_cloudevent(struct gw_ctx *ctx, const cJSON *root)
 
 static void ecr_normalize(struct gw_ctx *ctx)
 {
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const char *detail_type = gw_json_str(root, "detail-type");
@@ -150,7 +146,6 @@ static void ecr_normalize(struct gw_ctx *ctx)
         ecr_cloudevent(ctx, root);
     else
         gw_bad_request(ctx, "neither an EventBridge event (detail-type) nor a CloudEvent");
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_ecr = {

@@ -150,15 +150,14 @@ static void gar_notification(struct gw_ctx *ctx, const cJSON *n)
 static void gar_normalize(struct gw_ctx *ctx)
 {
     size_t len;
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const char *id = gw_json_str(root, "message.messageId");
     const char *data = gw_json_str(root, "message.data");
     if (!id)
         id = gw_json_str(root, "message.message_id");
-    if (id && strlen(id) < sizeof(ctx->delivery_id))
-        hb_strlcpy(ctx->delivery_id, id, sizeof(ctx->delivery_id));
+    gw_set_delivery_id(ctx, id);
     unsigned char *raw = data ? hb_base64_decode(data, strlen(data), &len) : NULL;
     cJSON *n = raw ? hb_json_parse((const char *)raw, len) : NULL;
     if (!data)
@@ -169,7 +168,6 @@ static void gar_normalize(struct gw_ctx *ctx)
         gar_notification(ctx, n);
     cJSON_Delete(n);
     free(raw);
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_gar = {

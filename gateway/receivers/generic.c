@@ -74,7 +74,7 @@ static void emit_ref(struct gw_ctx *ctx, const char *repo, const char *ref, cons
 static void generic_normalize(struct gw_ctx *ctx)
 {
     gw_take_delivery_id(ctx, "X-Request-Id");
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const char *ref = gw_json_str(root, "ref");
@@ -128,7 +128,6 @@ static void generic_normalize(struct gw_ctx *ctx)
         gw_bad_request(ctx, "unrecognized body: expected {\"ref\": ...}, a release, an Argo CD "
                             "notification or a Kargo promotion");
     }
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_generic = {

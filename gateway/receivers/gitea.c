@@ -66,19 +66,11 @@ static void on_push(struct gw_ctx *ctx, const cJSON *root)
     ch.before = gw_json_str(root, "before");
     ch.commit = gw_json_str(root, "after");
     ch.deleted = gw_is_zero_sha(ch.commit);
-    cJSON *paths = NULL;
+    /* Gitea lists only the newest commits; total_commits counts them all. */
     const cJSON *commits = cJSON_GetObjectItemCaseSensitive(root, "commits");
-    if (!ch.deleted && cJSON_IsArray(commits)) {
-        /* Gitea lists only the newest commits; total_commits counts them all. */
-        const cJSON *total = cJSON_GetObjectItemCaseSensitive(root, "total_commits");
-        bool truncated = cJSON_IsNumber(total) &&
-                         total->valuedouble > (double)cJSON_GetArraySize(commits);
-        paths = gw_changed_paths(commits, &truncated);
-        ch.changed_paths = paths;
-        ch.changed_paths_truncated = truncated;
-    }
-    gw_emit_ref(ctx, &ch);
-    cJSON_Delete(paths);
+    const cJSON *total = cJSON_GetObjectItemCaseSensitive(root, "total_commits");
+    gw_emit_push(ctx, &ch, commits,
+                 cJSON_IsNumber(total) && total->valuedouble > cJSON_GetArraySize(commits));
 }
 
 /* create and delete: {ref: short name, ref_type: branch|tag}. Branch
@@ -129,7 +121,7 @@ static void gitea_normalize(struct gw_ctx *ctx)
         gw_bad_request(ctx, "missing X-Gitea-Event, X-Forgejo-Event or X-Gogs-Event header");
         return;
     }
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     if (strcmp(event, "push") == 0)
@@ -140,7 +132,6 @@ static void gitea_normalize(struct gw_ctx *ctx)
         on_release(ctx, root);
     else
         gw_ignore(ctx, "Gitea event '%.64s' is not acted on", event);
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_gitea = {

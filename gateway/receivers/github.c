@@ -34,40 +34,19 @@ static const char *actor(const cJSON *root)
 
 static void on_push(struct gw_ctx *ctx, const cJSON *root)
 {
-    struct gw_change ch = {.deleted = -1, .provider_event = "push"};
-    const char *ref = gw_json_str(root, "ref");
-    if (!ref) {
+    bool deleted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "deleted"));
+    struct gw_change ch = {.deleted = deleted, .provider_event = "push"};
+    ch.ref = gw_json_str(root, "ref");
+    if (!ch.ref) {
         gw_bad_request(ctx, "push payload has no 'ref'");
         return;
     }
-    bool deleted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "deleted"));
     repo_urls(root, &ch);
-    ch.ref = ref;
     ch.before = gw_json_str(root, "before");
-    ch.commit = deleted ? NULL : gw_json_str(root, "after");
+    ch.commit = gw_json_str(root, "after");
     ch.actor = actor(root);
-    if (hb_str_has_prefix(ref, "refs/tags/")) {
-        if (deleted) {
-            gw_ignore(ctx, "tag deletion (%s) is not acted on", ref);
-            return;
-        }
-        ch.type = "dev.hookbus.git.tag";
-        ch.tag = ref + strlen("refs/tags/");
-    } else if (hb_str_has_prefix(ref, "refs/heads/")) {
-        ch.type = "dev.hookbus.git.push";
-        ch.branch = ref + strlen("refs/heads/");
-        ch.deleted = deleted;
-    } else {
-        gw_ignore(ctx, "push to %s is not a branch or tag", ref);
-        return;
-    }
     const cJSON *commits = cJSON_GetObjectItemCaseSensitive(root, "commits");
-    bool truncated = cJSON_GetArraySize(commits) >= GITHUB_MAX_COMMITS;
-    cJSON *paths = deleted ? NULL : gw_changed_paths(commits, &truncated);
-    ch.changed_paths = paths;
-    ch.changed_paths_truncated = truncated;
-    gw_emit(ctx, &ch);
-    cJSON_Delete(paths);
+    gw_emit_push(ctx, &ch, commits, cJSON_GetArraySize(commits) >= GITHUB_MAX_COMMITS);
 }
 
 static void on_create(struct gw_ctx *ctx, const cJSON *root)
@@ -167,7 +146,7 @@ static void github_normalize(struct gw_ctx *ctx)
         gw_bad_request(ctx, "missing X-GitHub-Event header");
         return;
     }
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     if (strcmp(event, "ping") == 0)
@@ -182,7 +161,6 @@ static void github_normalize(struct gw_ctx *ctx)
         on_package(ctx, root, event);
     else
         gw_ignore(ctx, "GitHub event '%.64s' is not acted on", event);
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_github = {

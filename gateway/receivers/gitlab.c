@@ -53,19 +53,11 @@ static void on_push(struct gw_ctx *ctx, const cJSON *root, const char *kind)
     ch.actor = gw_json_str(root, "user_username");
     if (!ch.actor)
         ch.actor = gw_json_str(root, "user_name");
-    cJSON *paths = NULL;
+    /* GitLab lists at most 20 commits; total_commits_count tells the rest. */
     const cJSON *commits = cJSON_GetObjectItemCaseSensitive(root, "commits");
-    if (!deleted && cJSON_IsArray(commits)) {
-        /* GitLab lists at most 20 commits; total_commits_count tells the rest. */
-        const cJSON *total = cJSON_GetObjectItemCaseSensitive(root, "total_commits_count");
-        bool truncated = cJSON_IsNumber(total) &&
-                         total->valuedouble > (double)cJSON_GetArraySize(commits);
-        paths = gw_changed_paths(commits, &truncated);
-        ch.changed_paths = paths;
-        ch.changed_paths_truncated = truncated;
-    }
-    gw_emit_ref(ctx, &ch);
-    cJSON_Delete(paths);
+    const cJSON *total = cJSON_GetObjectItemCaseSensitive(root, "total_commits_count");
+    gw_emit_push(ctx, &ch, commits,
+                 cJSON_IsNumber(total) && total->valuedouble > cJSON_GetArraySize(commits));
 }
 
 static void gitlab_normalize(struct gw_ctx *ctx)
@@ -82,7 +74,7 @@ static void gitlab_normalize(struct gw_ctx *ctx)
         gw_ignore(ctx, "GitLab event '%.64s' is not acted on", event);
         return;
     }
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const char *kind = gw_json_str(root, "object_kind");
@@ -94,7 +86,6 @@ static void gitlab_normalize(struct gw_ctx *ctx)
         gw_ignore(ctx, "GitLab system hook '%.64s' is not acted on", kind ? kind : "");
     else
         gw_bad_request(ctx, "%s payload has no object_kind push or tag_push", event);
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_gitlab = {

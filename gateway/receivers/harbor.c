@@ -33,12 +33,10 @@ static void harbor_locate(struct gw_ctx *ctx, const cJSON *root, struct harbor_e
         gw_take_delivery_id(ctx, "ce-id");
     } else if (strcmp(req->content_type, "application/cloudevents+json") == 0 ||
                gw_json_str(root, "specversion")) {
-        const char *id = gw_json_str(root, "id");
         ev->type = gw_json_str(root, "type");
         ev->actor = gw_json_str(root, "operator");
         ev->data = cJSON_GetObjectItemCaseSensitive(root, "data");
-        if (id && strlen(id) < sizeof(ctx->delivery_id))
-            hb_strlcpy(ctx->delivery_id, id, sizeof(ctx->delivery_id));
+        gw_set_delivery_id(ctx, gw_json_str(root, "id"));
     } else {
         ev->type = gw_json_str(root, "type");
         ev->actor = gw_json_str(root, "operator");
@@ -102,7 +100,7 @@ static void harbor_push(struct gw_ctx *ctx, const struct harbor_event *ev)
 static void harbor_normalize(struct gw_ctx *ctx)
 {
     struct harbor_event ev = {0};
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     harbor_locate(ctx, root, &ev);
@@ -112,7 +110,6 @@ static void harbor_normalize(struct gw_ctx *ctx)
         harbor_push(ctx, &ev);
     else
         gw_ignore(ctx, "Harbor event '%.64s' is not acted on", ev.type);
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_harbor = {

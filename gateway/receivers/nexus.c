@@ -66,7 +66,7 @@ static void nexus_normalize(struct gw_ctx *ctx)
 {
     const char *hook = ctx->req->header(ctx->req, "X-Nexus-Webhook-Id");
     gw_take_delivery_id(ctx, "X-Nexus-Webhook-Delivery");
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     bool component = hook && strcmp(hook, "rm:repository:component") == 0;
@@ -90,7 +90,6 @@ static void nexus_normalize(struct gw_ctx *ctx)
         gw_bad_request(ctx, "Nexus docker component has no name or version");
     else
         nexus_emit(ctx, gw_json_str(obj, "name"), gw_json_str(obj, "version"), "component");
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_nexus = {

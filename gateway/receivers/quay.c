@@ -12,7 +12,7 @@
 static void quay_normalize(struct gw_ctx *ctx)
 {
     char image[512];
-    cJSON *root = gw_parse_json_body(ctx);
+    const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
     const char *docker_url = gw_json_str(root, "docker_url");
@@ -21,11 +21,11 @@ static void quay_normalize(struct gw_ctx *ctx)
     if (!docker_url &&
         (!repository || hb_snprintf(image, sizeof(image), "quay.io/%s", repository) < 0)) {
         gw_bad_request(ctx, "Quay payload has no 'docker_url' or 'repository'");
-        goto done;
+        return;
     }
     if (!cJSON_IsArray(tags)) {
         gw_bad_request(ctx, "Quay payload has no 'updated_tags' list");
-        goto done;
+        return;
     }
     const cJSON *t;
     cJSON_ArrayForEach(t, tags)
@@ -41,12 +41,10 @@ static void quay_normalize(struct gw_ctx *ctx)
         };
         ch.urls[0] = gw_json_str(root, "homepage");
         if (gw_emit(ctx, &ch) < 0)
-            goto done;
+            return;
     }
     if (ctx->nevents == 0)
         gw_ignore(ctx, "Quay push updated no tags");
-done:
-    cJSON_Delete(root);
 }
 
 const struct gw_receiver_type gw_receiver_quay = {

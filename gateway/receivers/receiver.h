@@ -64,7 +64,10 @@ struct gw_ctx {
     size_t nevents, cap;
     int status;            /* 0 until set: 200 ignored, 400, 415, 500 */
     char message[256];
-    cJSON *original;       /* parsed body, when include_original */
+    /* The body parsed by gw_body_json, once; freed by gw_normalize (or
+     * gw_ctx_clear), never by a receiver. */
+    cJSON *body_json;
+    bool body_parsed;
 };
 
 /* The description of one changed artifact: lib's struct hb_change
@@ -128,9 +131,10 @@ bool gw_secret_equals(const struct gw_receiver *r, const char *v, size_t n);
 /* True when key (hex SHA-256 of name + secret) matches any secret. */
 bool gw_key_valid(const struct gw_receiver *r, const char *key);
 
-/* Parses the body as JSON (application/json, any +json type, or a form payload=).
- * Sets 400/415 on ctx and returns NULL on failure. Caller deletes. */
-cJSON *gw_parse_json_body(struct gw_ctx *ctx);
+/* The body as a JSON object (application/json, any +json type, or a form
+ * payload=), parsed on the first call and owned by ctx. Sets 400/415 on ctx
+ * and returns NULL when it is not one. */
+const cJSON *gw_body_json(struct gw_ctx *ctx);
 /* A dev.hookbus.image.push change of image (any registry/path reference)
  * at tag and/or digest; the caller adds what else it knows and emits it. */
 struct gw_change gw_image_change(const char *provider_event, const char *image, const char *tag,
@@ -146,7 +150,11 @@ void gw_ignore(struct gw_ctx *ctx, const char *fmt, ...) __attribute__((format(p
 void gw_bad_request(struct gw_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void gw_set_status(struct gw_ctx *ctx, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Copies a header into ctx->delivery_id when present. */
+/* Takes id (a header value or a payload field; NULL: none) as the delivery
+ * id when it is a valid CloudEvents String that fits, since it becomes the
+ * event id; else the delivery id is left as it was. true when taken. */
+bool gw_set_delivery_id(struct gw_ctx *ctx, const char *id);
+/* gw_set_delivery_id with the value of a request header. */
 void gw_take_delivery_id(struct gw_ctx *ctx, const char *header);
 
 /* JSON helpers: a string member by dotted path ("repository.clone_url"), or NULL. */
@@ -167,7 +175,14 @@ void gw_emit_release(struct gw_ctx *ctx, const cJSON *root, struct gw_change *ch
  * removal, commit dropped), refs/tags/x -> git.tag; tag deletions and other
  * refs are answered 200 and ignored. Sets ch->type, branch, tag. 0 or -1. */
 int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch);
+/* gw_emit_ref of a push with the changed paths of commits (none when the ref
+ * was deleted or commits is not a list); truncated: the sender cut the
+ * commit list. 0 or -1. */
+int gw_emit_push(struct gw_ctx *ctx, struct gw_change *ch, const cJSON *commits, bool truncated);
 
+/* Runs the receiver type's normalize over ctx, then frees the parsed body
+ * (inside the caller's arena, where it was allocated). */
+void gw_normalize(struct gw_ctx *ctx);
 /* Finalizes ctx after normalize: ids (delivery id or body hash, /N suffix on
  * fan-out). */
 void gw_ctx_finish(struct gw_ctx *ctx);

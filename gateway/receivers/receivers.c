@@ -301,12 +301,19 @@ void gw_bad_request(struct gw_ctx *ctx, const char *fmt, ...)
     va_end(ap);
 }
 
+bool gw_set_delivery_id(struct gw_ctx *ctx, const char *id)
+{
+    /* It becomes the event id: only a valid CloudEvents String is kept. */
+    if (!id || !*id || strlen(id) >= sizeof(ctx->delivery_id) ||
+        !hb_attr_value_valid(id, HB_ATTR_STRING))
+        return false;
+    hb_strlcpy(ctx->delivery_id, id, sizeof(ctx->delivery_id));
+    return true;
+}
+
 void gw_take_delivery_id(struct gw_ctx *ctx, const char *header)
 {
-    const char *v = ctx->req->header(ctx->req, header);
-    /* It becomes the event id: only a valid CloudEvents String is kept. */
-    if (v && *v && strlen(v) < sizeof(ctx->delivery_id) && hb_attr_value_valid(v, HB_ATTR_STRING))
-        hb_strlcpy(ctx->delivery_id, v, sizeof(ctx->delivery_id));
+    gw_set_delivery_id(ctx, ctx->req->header(ctx->req, header));
 }
 
 /* ---- JSON ---- */
@@ -430,6 +437,20 @@ int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch)
     return gw_emit(ctx, ch);
 }
 
+int gw_emit_push(struct gw_ctx *ctx, struct gw_change *ch, const cJSON *commits, bool truncated)
+{
+    cJSON *paths = NULL;
+    if (ch->deleted != 1 && cJSON_IsArray(commits)) {
+        paths = gw_changed_paths(commits, &truncated);
+        ch->changed_paths = paths;
+        ch->changed_paths_truncated = truncated;
+    }
+    int rc = gw_emit_ref(ctx, ch);
+    ch->changed_paths = NULL;
+    cJSON_Delete(paths);
+    return rc;
+}
+
 void gw_emit_release(struct gw_ctx *ctx, const cJSON *root, struct gw_change *ch)
 {
     char ref[512];
@@ -471,7 +492,8 @@ bool gw_is_zero_sha(const char *sha)
     return sha[strspn(sha, "0")] == '\0';
 }
 
-cJSON *gw_parse_json_body(struct gw_ctx *ctx)
+/* Parses the body (see gw_body_json). NULL with a status on ctx. */
+static cJSON *parse_json_body(struct gw_ctx *ctx)
 {
     const struct gw_request *req = ctx->req;
     const char *ct = req->content_type;
@@ -501,9 +523,28 @@ cJSON *gw_parse_json_body(struct gw_ctx *ctx)
         gw_bad_request(ctx, "the JSON body must be an object");
         return NULL;
     }
-    if (ctx->rcv->include_original && !ctx->original)
-        ctx->original = cJSON_Duplicate(root, 1);
     return root;
+}
+
+const cJSON *gw_body_json(struct gw_ctx *ctx)
+{
+    if (!ctx->body_parsed) {
+        ctx->body_parsed = true;
+        ctx->body_json = parse_json_body(ctx);
+    }
+    return ctx->body_json;
+}
+
+static void drop_body(struct gw_ctx *ctx)
+{
+    cJSON_Delete(ctx->body_json);
+    ctx->body_json = NULL;
+}
+
+void gw_normalize(struct gw_ctx *ctx)
+{
+    ctx->rcv->type->normalize(ctx);
+    drop_body(ctx);
 }
 
 /* ---- events ---- */
@@ -570,7 +611,8 @@ int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch)
                                        .source = source,
                                        .time = ctx->time,
                                        .delivery_id = ctx->delivery_id,
-                                       .original = ctx->original};
+                                       .original = ctx->rcv->include_original ? ctx->body_json
+                                                                              : NULL};
     struct hb_event *ev;
     int rc = hb_change_event(ch, &o, "pending", &ev, why, sizeof(why));
     if (rc == HB_CHANGE_NOMEM)
@@ -618,9 +660,8 @@ void gw_ctx_clear(struct gw_ctx *ctx)
         hb_event_free(ctx->events[i]);
     free(ctx->events);
     free(ctx->normalized);
-    cJSON_Delete(ctx->original);
+    drop_body(ctx);
     ctx->events = NULL;
     ctx->normalized = NULL;
-    ctx->original = NULL;
     ctx->nevents = ctx->cap = 0;
 }

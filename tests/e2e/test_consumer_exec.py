@@ -85,13 +85,15 @@ def start_exec(tmp_path, kafka, env):
     started = []
 
     def start(name="exec", debounce="0", debounce_key="repo", concurrency=2, extra="",
-              group="hookbus-exec", instance="x", wait_joined=True, props="{}", drain="5s"):
+              group="hookbus-exec", instance="x", wait_joined=True, props="{}", drain="5s",
+              env_extra=None):
         cfg = CONFIG.format(brokers=kafka.bootstrap, group=group, script=env["script"],
                             debounce=debounce, debounce_key=debounce_key or '""',
                             concurrency=concurrency, extra=extra, props=props,
                             drain=drain)
         c = ConsumerProc(tmp_path, "hookbus-exec", cfg, name=name,
-                         env={"OUT_DIR": str(env["out"]), "INSTANCE": instance},
+                         env={"OUT_DIR": str(env["out"]), "INSTANCE": instance,
+                              **(env_extra or {})},
                          wait_joined=wait_joined)
         started.append(c)
         return c
@@ -210,6 +212,9 @@ def test_exit_1_and_undecodable_go_to_the_dead_letter_topic(kafka, env, start_ex
     assert h["hookbus_error"].startswith("undecodable: ") and h["hookbus_attempts"] == "0"
     wait_for(lambda: c.metrics().get("hookbus_consumer_dead_lettered_total") == 3, what="metric")
     assert c.metrics()["hookbus_consumer_undecodable_total"] == 1
+    # d-1 failed for good, d-2 ran out of retries; the undecodable message is no event.
+    assert c.metrics()['hookbus_consumer_failed_total{reason="permanent"}'] == 1
+    assert c.metrics()['hookbus_consumer_failed_total{reason="retries_exhausted"}'] == 1
 
 
 def test_debounce_one_run_per_key_with_every_event(kafka, env, start_exec):
@@ -363,3 +368,32 @@ def test_check_config(tmp_path):
     r = subprocess.run([str(BIN / "hookbus-exec"), "--config", str(bad), "--check-config"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "command" in r.stderr
+
+
+def fault_build():
+    out = subprocess.run([str(BIN / "hookbus-exec"), "--version"], capture_output=True,
+                         text=True, check=True).stdout
+    return "(fault injection)" in out
+
+
+def test_a_message_not_taken_in_is_read_again_not_skipped(kafka, env, start_exec):
+    """A message the runtime could not take in (its bookkeeping allocation failed:
+    HOOKBUS_FAULT makes the second one fail) is read again; before, its offset was
+    never tracked and the later offsets committed past it (issue 17)."""
+    if not fault_build():
+        pytest.skip("needs the fault-injection build (make asan)")
+    c = start_exec(env_extra={"HOOKBUS_FAULT": "consumer.take:2"}, concurrency=1,
+                   debounce_key=None)
+    ids = [f"t-{i}" for i in range(4)]
+    produce(kafka.bootstrap, "hookbus.git", [(make_attrs(i), {}) for i in ids], partition=0)
+    wait_for(lambda: sorted(run_ids(env)) == ids, timeout=20, what="every event run")
+    assert run_ids(env) == ids, "each once, in partition order"
+    line = c.wait_log("cannot take a message in (out of memory): reading it again")
+    assert line["partition"] == 0 and line["offset"] == 1
+    reader = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": "hookbus-exec"})
+    try:
+        wait_for(lambda: reader.committed([TopicPartition("hookbus.git", 0)],
+                                          timeout=5)[0].offset == 4,
+                 timeout=20, what="offset 4 committed")
+    finally:
+        reader.close()

@@ -311,3 +311,25 @@ def test_requests_during_startup_are_answered(kafka, make_gateway):
     # 202 once Kafka is reachable; 503 only while it is not yet.
     assert set(statuses) <= {b"202", b"503"}, statuses
     assert b"202" in statuses, statuses
+
+
+def test_tail_json_is_one_line_per_event_with_pretty_data(kafka):
+    """A structured event whose JSON data is pretty-printed (as the CloudEvents
+    conformance Kafka scenarios are) still prints as one JSON line (issue 17)."""
+    from confluent_kafka import Producer
+    value = ('{"specversion": "1.0", "id": "pretty-1", "source": "/s", "type": "t.x",\n'
+             ' "datacontenttype": "application/json",\n'
+             ' "data": {\n   "ref": "refs/heads/main",\n   "list": [1,\r\n 2]\n }\n}')
+    p = Producer({"bootstrap.servers": kafka.bootstrap})
+    p.produce("hookbus.other", value=value.encode(), key=b"k",
+              headers=[("content-type", b"application/cloudevents+json")])
+    assert p.flush(10) == 0
+    r = subprocess.run([str(BIN / "hookbus-tail"), "--brokers", kafka.bootstrap,
+                        "--topic", "hookbus.other", "--from-beginning", "--count", "1",
+                        "--output", "json", "--idle-exit", "20s"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 1, r.stdout
+    ev = json.loads(lines[0])
+    assert ev["id"] == "pretty-1" and ev["data"] == {"ref": "refs/heads/main", "list": [1, 2]}

@@ -86,6 +86,7 @@ def test_kafka_down_every_webhook_is_spooled_then_replayed_in_order(kafka, make_
         ids.append(f"{repo}-{seq}")
     assert metric(gw, "hookbus_gateway_spool_records") == 8
     assert metric(gw, "hookbus_gateway_spool_bytes") > 0
+    assert metric(gw, "hookbus_gateway_spool_max_bytes") == 1 << 20
     # Kafka unreachable but the spool has room: still ready to accept.
     assert requests.get(gw.url("/readyz"), timeout=5).status_code == 200
     assert kafka.command("up 1") == "ok"

@@ -559,6 +559,49 @@ static void test_unicode(void **state)
     decode_fails(bad, strlen(bad), NULL);
 }
 
+/* JSON lines (hookbus-tail --output json, hookbus-exec's stdin): pretty JSON
+ * data keeps its value but not its line breaks (issue 17: a structured event
+ * printed over several lines broke line-oriented readers). */
+static void test_json_line(void **state)
+{
+    (void)state;
+    struct hb_event *ev = base_event();
+    static const char data[] = "{\n  \"ref\": \"refs/heads/main\",\r\n  \"n\": [1,\n2]\n}";
+    assert_int_equal(hb_event_set(ev, "datacontenttype", "application/json"), 0);
+    assert_int_equal(hb_event_set_data(ev, data, sizeof(data) - 1), 0);
+    char *line = hb_event_to_json_line(ev);
+    assert_non_null(line);
+    assert_null(strchr(line, '\n'));
+    assert_null(strchr(line, '\r'));
+    struct hb_event *back = decode_ok(line);
+    cJSON *got = cJSON_ParseWithLength((const char *)back->data, back->data_len);
+    cJSON *want = cJSON_Parse(data);
+    assert_non_null(got);
+    assert_true(cJSON_Compare(got, want, true));
+    cJSON_Delete(got);
+    cJSON_Delete(want);
+    hb_event_free(back);
+    free(line);
+    hb_event_free(ev);
+}
+
+/* A raw tab or line break inside a JSON string is not JSON (RFC 8259: control
+ * characters in strings are escaped), though cJSON takes it; between tokens
+ * it is whitespace. */
+static void test_raw_line_break_in_string_refused(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"{\"a\": \"x\ny\"}", "{\"a\": \"x\ty\"}",
+                                      "[\"\\\"\r\"]"};
+    for (size_t i = 0; i < COUNT(bad); i++)
+        assert_null(hb_json_parse(bad[i], strlen(bad[i])));
+    static const char ok[] = "{\n\t\"a\\\"\": \"x\\ny\"\r\n}";
+    cJSON *j = hb_json_parse(ok, sizeof(ok) - 1);
+    assert_non_null(j);
+    assert_string_equal(cJSON_GetObjectItem(j, "a\"")->valuestring, "x\ny");
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +619,8 @@ int main(void)
         cmocka_unit_test(test_decode_limits),
         cmocka_unit_test(test_from_cjson),
         cmocka_unit_test(test_unicode),
+        cmocka_unit_test(test_json_line),
+        cmocka_unit_test(test_raw_line_break_in_string_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,6 +51,17 @@ static void json_parse_refuses_invalid_utf8_and_nul(void **state)
     assert_non_null(ws);
     cJSON_Delete(ws);
     assert_null(hb_json_parse(bad_utf8, sizeof(bad_utf8) - 1));
+    /* The escape \u0000: cJSON would cut the string there (issue 17). An
+     * escaped backslash before "u0000" is text, not the escape. */
+    static const char nul_escape[] = "{\"ref\": \"refs/heads/main\\u0000evil\"}";
+    assert_null(hb_json_parse(nul_escape, sizeof(nul_escape) - 1));
+    static const char nul_escape3[] = "{\"a\": \"x\\\\\\u0000\"}";
+    assert_null(hb_json_parse(nul_escape3, sizeof(nul_escape3) - 1));
+    static const char slash_u0000[] = "{\"a\": \"x\\\\u0000\"}";
+    cJSON *lit = hb_json_parse(slash_u0000, sizeof(slash_u0000) - 1);
+    assert_non_null(lit);
+    assert_string_equal(cJSON_GetObjectItem(lit, "a")->valuestring, "x\\u0000");
+    cJSON_Delete(lit);
     assert_null(hb_json_parse(nul, sizeof(nul) - 1));
     cJSON *j = hb_json_parse(ok, sizeof(ok) - 1);
     assert_non_null(j);
@@ -152,7 +163,7 @@ static int normalize(const char *body, const char *request_id, struct gw_ctx *ct
                                .header = fake_header, .conn = f};
     *ctx = (struct gw_ctx){.rcv = &rcv, .req = req};
     hb_now_rfc3339(ctx->time);
-    rcv.type->normalize(ctx);
+    gw_normalize(ctx);
     return ctx->status;
 }
 
@@ -164,6 +175,13 @@ static void receiver_refuses_invalid_attribute_values(void **state)
     struct fake f;
     /* A control character (valid JSON escape) in a tag name -> subject. */
     assert_int_equal(normalize("{\"ref\": \"refs/tags/v1\\u0001\", \"repository\": "
+                               "\"https://github.com/a/b\"}",
+                               "r1", &ctx, &req, &f),
+                     400);
+    assert_int_equal(ctx.nevents, 0);
+    gw_ctx_clear(&ctx);
+    /* \u0000 in a ref: refused, never published cut at the NUL. */
+    assert_int_equal(normalize("{\"ref\": \"refs/heads/main\\u0000evil\", \"repository\": "
                                "\"https://github.com/a/b\"}",
                                "r1", &ctx, &req, &f),
                      400);
@@ -216,11 +234,12 @@ static void body_delivery_id_must_be_a_valid_string(void **state)
     struct gw_ctx ctx = {.rcv = &rcv, .req = &req};
     char err[256];
     hb_now_rfc3339(ctx.time);
-    rcv.type->normalize(&ctx);
+    gw_normalize(&ctx);
     assert_int_equal(ctx.status, 0);
     assert_int_equal(ctx.nevents, 1);
     gw_ctx_finish(&ctx);
     assert_int_equal(hb_event_validate(ctx.events[0], err, sizeof(err)), 0);
+    assert_string_equal(ctx.delivery_id, ""); /* refused as the header path would */
     assert_int_equal(strlen(hb_event_get(ctx.events[0], "id")), 64); /* the body hash */
     gw_ctx_clear(&ctx);
 }
@@ -238,7 +257,7 @@ static void cloudevents_format_content_type_is_refused(void **state)
                              .header = fake_header, .conn = &f};
     struct gw_ctx ctx = {.rcv = &rcv, .req = &req};
     hb_now_rfc3339(ctx.time);
-    rcv.type->normalize(&ctx);
+    gw_normalize(&ctx);
     assert_int_equal(ctx.status, 415);
     assert_int_equal(ctx.nevents, 0);
     gw_ctx_clear(&ctx);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../../lib/kube.c"
+#include "helpers.h"
 
 static char dir[256];
 
@@ -39,10 +40,7 @@ static const char *write_tmp(const char *name, const char *text)
 {
     static char path[512];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    hbt_write_file(path, text);
     return path;
 }
 

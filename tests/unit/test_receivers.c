@@ -5,6 +5,7 @@
  *    "body": "<body file, default <name>.json>",
  *    "headers": {... as the sender sends them, without the credential ...},
  *    "status": 202 | 200 | 400 | ...,
+ *    "message": "<optional: words the 200 / 4xx message must contain>",
  *    "events": [{"<attribute>": "<value>", ..., "data": {...}}]}
  *
  * Each fixture goes through the receiver as the gateway runs it (the
@@ -34,6 +35,7 @@
 #include "hookbus/crypto.h"
 #include "hookbus/format.h"
 #include "hookbus/util.h"
+#include "helpers.h"
 
 #define MAX_FILE (4 << 20)
 #define MAX_HEADERS 32
@@ -188,7 +190,7 @@ static int run(const struct gw_receiver *r, struct test_req *t, struct gw_ctx *c
         return 401;
     }
     hb_strlcpy(ctx->time, "2026-11-23T12:00:00.000Z", sizeof(ctx->time));
-    r->type->normalize(ctx);
+    gw_normalize(ctx);
     if (ctx->status == 200 && ctx->nevents)
         ctx->status = 0;
     if (ctx->status)
@@ -201,38 +203,17 @@ static int run(const struct gw_receiver *r, struct test_req *t, struct gw_ctx *c
 
 /* ---- files ---- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    char e[256];
-    char *s = hb_read_file(path, MAX_FILE, len, e, sizeof(e));
-    if (!s)
-        fail_msg("%s: %s", path, e);
-    return s;
-}
-
-static cJSON *json_file(const char *path)
-{
-    size_t len;
-    char *s = slurp(path, &len);
-    cJSON *j = hb_json_parse(s, len);
-    free(s);
-    if (!j)
-        fail_msg("%s: not JSON", path);
-    return j;
-}
-
 static int setup(void **state)
 {
     (void)state;
-    const char *src = getenv("HB_SOURCE_DIR");
     char path[4200], err[512], tmpl[] = "/tmp/hb-test-receivers-XXXXXX";
     size_t len;
-    snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures", src ? src : ".");
+    hbt_source_path(fixtures, sizeof(fixtures), "tests/fixtures");
     snprintf(path, sizeof(path), "%s/auth.json", fixtures);
-    auth_table = json_file(path);
+    auth_table = hbt_json_path(path);
     secret = gw_json_str(auth_table, "secret");
     snprintf(path, sizeof(path), "%s/receivers.yaml", fixtures);
-    char *yaml = slurp(path, &len);
+    char *yaml = hbt_read_path(path, &len);
     struct hb_buf b;
     hb_buf_init(&b, MAX_FILE);
     hb_buf_puts(&b, "kafka: {brokers: 127.0.0.1:1}\n");
@@ -296,7 +277,7 @@ static int walk(void (*fn)(struct fixture *f, int *bad), int *bad)
                 snprintf(f.name, sizeof(f.name), "%.*s", (int)(strlen(fname) - 12), fname);
                 assert_int_equal(
                     hb_snprintf(f.expect_path, sizeof(f.expect_path), "%s/%s", dpath, fname), 0);
-                f.expect = json_file(f.expect_path);
+                f.expect = hbt_json_path(f.expect_path);
                 const char *rname = gw_json_str(f.expect, "receiver");
                 const char *body = gw_json_str(f.expect, "body");
                 f.rcv = gw_config_find_receiver(&cfg, rname ? rname : f.dir);
@@ -310,7 +291,7 @@ static int walk(void (*fn)(struct fixture *f, int *bad), int *bad)
                     assert_int_equal(
                         hb_snprintf(f.body_path, sizeof(f.body_path), "%s/%s.json", dpath, f.name),
                         0);
-                f.body = slurp(f.body_path, &f.body_len);
+                f.body = hbt_read_path(f.body_path, &f.body_len);
                 fn(&f, bad);
                 count++;
                 free(f.body);
@@ -415,6 +396,11 @@ static void check_fixture(struct fixture *f, int *bad)
             (*bad)++;
         } else if (nwant != ngot) {
             print_error("%s/%s: %zu events, want %zu\n", f->dir, f->name, ngot, nwant);
+            (*bad)++;
+        } else if (gw_json_str(f->expect, "message") &&
+                   !strstr(ctx.message, gw_json_str(f->expect, "message"))) {
+            print_error("%s/%s: message \"%s\", want one with \"%s\"\n", f->dir, f->name,
+                        ctx.message, gw_json_str(f->expect, "message"));
             (*bad)++;
         } else {
             for (size_t i = 0; i < ngot; i++)
@@ -575,10 +561,87 @@ static void test_changed_paths(void **state)
     cJSON_Delete(commits);
 }
 
+/* gw_set_delivery_id: the payload path keeps only what the header path
+ * keeps (a non-empty, valid CloudEvents String that fits). */
+static void test_delivery_id(void **state)
+{
+    (void)state;
+    struct test_req t;
+    char longest[256], too_long[257];
+    memset(longest, 'a', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    memset(too_long, 'b', sizeof(too_long) - 1);
+    too_long[sizeof(too_long) - 1] = '\0';
+    th_init(&t, NULL, "", 0);
+    struct gw_ctx ctx = {.req = &t.req};
+    assert_true(gw_set_delivery_id(&ctx, "72d3162e-cc78-11e3-81ab-4c9367dc0958"));
+    assert_string_equal(ctx.delivery_id, "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    /* Refused values leave the id as it was. */
+    assert_false(gw_set_delivery_id(&ctx, NULL));
+    assert_false(gw_set_delivery_id(&ctx, ""));
+    assert_false(gw_set_delivery_id(&ctx, "cb8c\nce-x"));
+    assert_false(gw_set_delivery_id(&ctx, "tab\there"));
+    assert_false(gw_set_delivery_id(&ctx, too_long));
+    assert_string_equal(ctx.delivery_id, "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    assert_true(gw_set_delivery_id(&ctx, longest));
+    assert_string_equal(ctx.delivery_id, longest);
+    /* The header path is the same check. */
+    struct gw_ctx hctx = {.req = &t.req};
+    th_set(&t, "X-Request-Id", "id\x01with-control");
+    gw_take_delivery_id(&hctx, "X-Request-Id");
+    assert_string_equal(hctx.delivery_id, "");
+    th_set(&t, "X-Request-Id", "d-42");
+    gw_take_delivery_id(&hctx, "X-Request-Id");
+    assert_string_equal(hctx.delivery_id, "d-42");
+    th_free(&t);
+}
+
+/* The framework parses the body once, hands the same tree to every call,
+ * copies it into data.original when asked, and frees it after normalize. */
+static void test_body_owned_by_framework(void **state)
+{
+    (void)state;
+    static const char body[] = "{\"ref\": \"main\", \"repository\": \"https://github.com/a/b\"}";
+    struct gw_receiver r = {.name = "g", .type = &gw_receiver_generic,
+                            .insecure_no_auth = true, .include_original = true};
+    struct test_req t;
+    cJSON *hdrs = cJSON_Parse("{\"Content-Type\": \"application/json\"}");
+    th_init(&t, hdrs, body, strlen(body));
+    struct gw_ctx ctx = {.rcv = &r, .req = &t.req};
+    const cJSON *first = gw_body_json(&ctx);
+    assert_non_null(first);
+    assert_ptr_equal(gw_body_json(&ctx), first);
+    gw_ctx_clear(&ctx); /* frees a parsed body too */
+    assert_null(ctx.body_json);
+
+    ctx = (struct gw_ctx){.rcv = &r, .req = &t.req};
+    hb_strlcpy(ctx.time, "2026-11-23T12:00:00.000Z", sizeof(ctx.time));
+    gw_normalize(&ctx);
+    assert_null(ctx.body_json);
+    assert_int_equal(ctx.status, 0);
+    assert_int_equal(ctx.nevents, 1);
+    cJSON *data = cJSON_ParseWithLength((const char *)ctx.events[0]->data,
+                                        ctx.events[0]->data_len);
+    assert_string_equal(gw_json_str(data, "original.ref"), "main");
+    cJSON_Delete(data);
+    gw_ctx_clear(&ctx);
+
+    /* A malformed body: 400 once, and NULL on every call. */
+    th_init(&t, hdrs, "{", 1);
+    ctx = (struct gw_ctx){.rcv = &r, .req = &t.req};
+    assert_null(gw_body_json(&ctx));
+    assert_int_equal(ctx.status, 400);
+    assert_null(gw_body_json(&ctx));
+    gw_ctx_clear(&ctx);
+    cJSON_Delete(hdrs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_changed_paths),
+        cmocka_unit_test(test_delivery_id),
+        cmocka_unit_test(test_body_owned_by_framework),
         cmocka_unit_test(test_every_fixture),
         cmocka_unit_test(test_auth_and_malformed),
         cmocka_unit_test(test_coverage),

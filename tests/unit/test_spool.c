@@ -1,7 +1,8 @@
 /* test_spool.c: unit tests for the gateway's spool (gateway/spool.c): the
  * CRC32C, the record framing (encode, parse, every way a record can be torn
  * or corrupt) and the on-disk spool without Kafka (append, the all-or-nothing
- * size cap, recovery and corrupt-tail reporting when reopened). */
+ * size cap, recovery and corrupt-tail reporting when reopened), and
+ * gw_spool_events, the one call that turns a request's events into records. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -183,6 +184,77 @@ static void test_spool_append_cap_and_reopen(void **state)
     free(dir);
 }
 
+/* An event of type with id, as a receiver builds it. */
+static struct hb_event *sample_event(const char *type, const char *id)
+{
+    struct hb_event *ev = hb_event_new();
+    assert_non_null(ev);
+    assert_int_equal(hb_event_set(ev, "specversion", "1.0"), 0);
+    assert_int_equal(hb_event_set(ev, "id", id), 0);
+    assert_int_equal(hb_event_set(ev, "source", "/receivers/acme-github"), 0);
+    assert_int_equal(hb_event_set(ev, "type", type), 0);
+    assert_int_equal(hb_event_set(ev, "partitionkey", "github.com/acme/app"), 0);
+    assert_int_equal(hb_event_set_data(ev, "{}", 2), 0);
+    return ev;
+}
+
+/* gw_spool_events: the events are encoded once into framed records of their
+ * receiver, id and topic, appended all or nothing. */
+static void test_spool_events(void **state)
+{
+    (void)state;
+    char err[256], path[512];
+    char *dir = make_dir();
+    struct gw_config cfg;
+    assert_int_equal(gw_config_load(NULL, &cfg, err, sizeof(err)), 0);
+    struct hb_metrics *m = hb_metrics_new();
+    struct gw_spool *s = gw_spool_open(dir, 1 << 20, m, err, sizeof(err));
+    assert_non_null(s);
+    struct hb_event *evs[2] = {sample_event("dev.hookbus.git.push", "d-1/1"),
+                               sample_event("dev.hookbus.image.push", "d-1/2")};
+    assert_int_equal(gw_spool_events(s, &cfg, "acme-github", evs, 2, err, sizeof(err)), 0);
+    assert_int_equal(metric_value(m, "hookbus_gateway_spool_records"), 2);
+    gw_spool_close(s);
+
+    snprintf(path, sizeof(path), "%s/%020llu.spool", dir, 1ULL);
+    size_t len = 0, used = 0;
+    unsigned char *buf = (unsigned char *)hb_read_file(path, 1 << 20, &len, err, sizeof(err));
+    assert_non_null(buf);
+    struct gw_spool_record rec;
+    static const char *const ids[] = {"d-1/1", "d-1/2"}, *const topics[] = {"hookbus.git",
+                                                                            "hookbus.image"};
+    size_t off = 0;
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(gw_spool_record_parse(buf + off, len - off, &rec, &used), GW_SPOOL_OK);
+        assert_int_equal(rec.receiver_len, strlen("acme-github"));
+        assert_memory_equal(rec.receiver, "acme-github", rec.receiver_len);
+        assert_int_equal(rec.id_len, strlen(ids[i]));
+        assert_memory_equal(rec.id, ids[i], rec.id_len);
+        assert_int_equal(rec.topic_len, strlen(topics[i]));
+        assert_memory_equal(rec.topic, topics[i], rec.topic_len);
+        assert_int_equal(rec.key_len, strlen("github.com/acme/app"));
+        off += used;
+    }
+    assert_int_equal(off, len);
+    free(buf);
+
+    /* No room for both: neither is written. */
+    hb_metrics_free(m);
+    m = hb_metrics_new();
+    s = gw_spool_open(dir, (long long)len + 10, m, err, sizeof(err));
+    assert_non_null(s);
+    assert_int_equal(gw_spool_events(s, &cfg, "acme-github", evs, 2, err, sizeof(err)),
+                     GW_SPOOL_FULL);
+    assert_int_equal(metric_value(m, "hookbus_gateway_spool_records"), 2);
+    gw_spool_close(s);
+    hb_metrics_free(m);
+    hb_event_free(evs[0]);
+    hb_event_free(evs[1]);
+    gw_config_free(&cfg);
+    remove_dir(dir);
+    free(dir);
+}
+
 static void test_spool_ack_file_skips_replayed_records(void **state)
 {
     (void)state;
@@ -251,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_record_round_trip),
         cmocka_unit_test(test_record_torn_and_corrupt),
         cmocka_unit_test(test_spool_append_cap_and_reopen),
+        cmocka_unit_test(test_spool_events),
         cmocka_unit_test(test_spool_ack_file_skips_replayed_records),
         cmocka_unit_test(test_spool_dir_is_exclusive),
     };

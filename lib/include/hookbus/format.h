@@ -12,8 +12,9 @@
 
 /* Parses buf[len] as exactly one JSON value with nothing but whitespace after
  * it (cJSON_ParseWithLength alone ignores trailing bytes), in UTF-8 without
- * NUL bytes (RFC 8259 section 8.1). Returns a cJSON * (caller deletes), NULL
- * if it is not such a value. */
+ * NUL bytes (RFC 8259 section 8.1) and without the escape \u0000 (cJSON would
+ * cut the string there). Returns a cJSON * (caller deletes), NULL if it is
+ * not such a value. */
 void *hb_json_parse(const char *buf, size_t len);
 
 /* Encodes as a JSON object: Integer and Boolean attributes as JSON numbers and
@@ -21,6 +22,11 @@ void *hb_json_parse(const char *buf, size_t len);
  * goes in "data" verbatim; other data as "data_base64". Caller frees (free();
  * so not inside an arena of hookbus/arena.h). NULL on ENOMEM. */
 char *hb_event_to_json(const struct hb_event *ev);
+
+/* hb_event_to_json on one line, for JSON-lines output (hookbus-tail, the
+ * stdin of hookbus-exec): the line breaks of pretty-printed JSON data become
+ * spaces, which leaves the same JSON value. Caller frees (free()). */
+char *hb_event_to_json_line(const struct hb_event *ev);
 
 /* Decodes one structured event from buf[len] and validates it. JSON "data" is
  * kept as its JSON text, byte for byte (hb_event_from_cjson, which has no

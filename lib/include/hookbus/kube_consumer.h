@@ -23,6 +23,10 @@ struct hb_kube_section {
     size_t nnamespaces;
 };
 
+/* The table of those common keys (for --help: hb_consumer_app.shared_fields). */
+#define HB_KUBE_SECTION_NFIELDS 10 /* the definition must agree (a compile error if not) */
+extern const struct hb_field hb_kube_section_fields[HB_KUBE_SECTION_NFIELDS];
+
 /* Binds the common keys of section `name` ("argocd") into *s: kubeconfig
  * (else KUBECONFIG's first file), context, namespaces (a list or a comma
  * separated scalar; HOOKBUS_<NAME>_NAMESPACES), label_selector,
