@@ -115,8 +115,7 @@ static void *wh_compile(void *ud, const void *json, const char *ns, const char *
         return NULL;
     w->p = ud;
     const cJSON *s;
-    cJSON_ArrayForEach(s, subs)
-    {
+    cJSON_ArrayForEach (s, subs) {
         add_sub(w, s, ns, name);
     }
     return w;
@@ -149,10 +148,8 @@ static void *iu_compile(void *ud, const void *json, const char *ns, const char *
         return NULL;
     w->p = ud;
     const cJSON *ref, *img;
-    cJSON_ArrayForEach(ref, refs)
-    {
-        cJSON_ArrayForEach(img, cJSON_GetObjectItemCaseSensitive(ref, "images"))
-        {
+    cJSON_ArrayForEach (ref, refs) {
+        cJSON_ArrayForEach (img, cJSON_GetObjectItemCaseSensitive(ref, "images")) {
             const char *in = str_at(img, "imageName");
             char repo[HB_REPO_ID_MAX];
             if (!in || pl_image_name_repo(in, repo, sizeof(repo)) < 0) {
@@ -180,11 +177,10 @@ int pl_discovery_configure(struct pl_poller *p, const struct hb_config *cfg, boo
 }
 
 /* The list + watch of one resource, started. NULL with err. */
-static struct hb_kube_cache *watch(struct pl_poller *p, const char *api, const char *plural,
-                                   void *(*compile)(void *, const void *, const char *,
-                                                    const char *, struct hb_kube_keys *),
-                                   const char *metric_labels, struct hb_metrics *m, char *err,
-                                   size_t errlen)
+static struct hb_kube_cache *
+watch(struct pl_poller *p, const char *api, const char *plural,
+      void *(*compile)(void *, const void *, const char *, const char *, struct hb_kube_keys *),
+      const char *metric_labels, struct hb_metrics *m, char *err, size_t errlen)
 {
     struct pl_discovery *d = p->discovery;
     struct hb_kube_cache_opts o = hb_kube_section_cache_opts(&d->sec, api, plural);

@@ -12,11 +12,11 @@
 /* Where the parser is: depth counts open mappings and sequences. */
 struct walk {
     int depth;
-    bool key_next;    /* in a mapping, the next scalar is a key */
-    char key[64];     /* the last key at the current level */
-    int in_entries;   /* depth of the entries mapping, 0: not inside */
-    int in_chart;     /* depth of our chart's sequence, 0: not inside */
-    int in_version;   /* depth of one version's mapping, 0: not inside */
+    bool key_next;  /* in a mapping, the next scalar is a key */
+    char key[64];   /* the last key at the current level */
+    int in_entries; /* depth of the entries mapping, 0: not inside */
+    int in_chart;   /* depth of our chart's sequence, 0: not inside */
+    int in_version; /* depth of one version's mapping, 0: not inside */
     bool stack_map[64];
     char version[256], digest[200];
 };
@@ -55,8 +55,7 @@ int pl_helm_parse_index(const char *text, size_t len, const char *name, struct p
             if (map && parent == 1 && parent_map && strcmp(w.key, "entries") == 0) {
                 w.in_entries = w.depth;
                 saw_entries = true;
-            } else if (!map && w.in_entries && parent == w.in_entries &&
-                       strcmp(w.key, name) == 0) {
+            } else if (!map && w.in_entries && parent == w.in_entries && strcmp(w.key, name) == 0) {
                 w.in_chart = w.depth;
             } else if (map && w.in_chart && parent == w.in_chart) {
                 w.in_version = w.depth;
@@ -99,14 +98,9 @@ int pl_helm_parse_index(const char *text, size_t len, const char *name, struct p
             w.key_next = in_map;
             break;
         }
-        case YAML_ALIAS_EVENT:
-            w.key_next = w.depth > 0 && w.stack_map[w.depth];
-            break;
-        case YAML_STREAM_END_EVENT:
-            done = true;
-            break;
-        default:
-            break;
+        case YAML_ALIAS_EVENT: w.key_next = w.depth > 0 && w.stack_map[w.depth]; break;
+        case YAML_STREAM_END_EVENT: done = true; break;
+        default: break;
         }
         yaml_event_delete(&ev);
     }
@@ -133,7 +127,8 @@ int pl_helm_list(struct pl_source *src, struct pl_http *h, struct pl_snapshot *s
     while (n && src->url[n - 1] == '/')
         n--;
     snprintf(url, sizeof(url), "%.*s/index.yaml", (int)n, src->url);
-    const struct pl_http_opts o = {.user = src->user, .password = src->password.value,
+    const struct pl_http_opts o = {.user = src->user,
+                                   .password = src->password.value,
                                    .bearer = src->token.value,
                                    .insecure = src->insecure_skip_verify};
     if (pl_http_do(h, url, &o, &r, err, errlen) < 0)

@@ -220,9 +220,9 @@ static int transfer(struct pl_http *h, const char *url, const struct pl_http_opt
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &c);
     CURLcode cc = curl_easy_perform(curl);
     if (cc != CURLE_OK) {
-        snprintf(err, errlen, "%s", cc == CURLE_WRITE_ERROR
-                                        ? "response larger than max_response_bytes"
-                                        : curl_easy_strerror(cc));
+        snprintf(err, errlen, "%s",
+                 cc == CURLE_WRITE_ERROR ? "response larger than max_response_bytes"
+                                         : curl_easy_strerror(cc));
         goto done;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r->status);

@@ -350,8 +350,7 @@ int pl_kafka_publish(struct pl_kafka *k, struct hb_event *const *evs, size_t n, 
             rc = -1;
             break;
         }
-        rc = produce(k, topic, m.key, m.key_len, m.value, m.value_len, m.headers, &p, err,
-                     errlen);
+        rc = produce(k, topic, m.key, m.key_len, m.value, m.value_len, m.headers, &p, err, errlen);
         if (rc == 0)
             m.headers = NULL; /* owned by librdkafka now */
         hb_kafka_msg_clear(&m);
@@ -369,8 +368,8 @@ int pl_kafka_put_state(struct pl_kafka *k, const char *key, const char *value, c
                        size_t errlen)
 {
     struct pending p = {0};
-    if (produce(k, k->state_topic, key, strlen(key), value, strlen(value), NULL, &p, err,
-                errlen) < 0)
+    if (produce(k, k->state_topic, key, strlen(key), value, strlen(value), NULL, &p, err, errlen) <
+        0)
         return -1;
     return wait_acks(k, &p, err, errlen);
 }

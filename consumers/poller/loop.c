@@ -156,16 +156,13 @@ static void state_record(void *arg, const char *key, const char *value, size_t l
     pthread_mutex_unlock(&p->lock);
 }
 
-static int list_source(struct pl_poller *p, struct pl_source *s, struct pl_snapshot *cur,
-                       char *err, size_t errlen)
+static int list_source(struct pl_poller *p, struct pl_source *s, struct pl_snapshot *cur, char *err,
+                       size_t errlen)
 {
     switch (s->kind) {
-    case PL_GIT:
-        return pl_git_list(s, p->conf.request_timeout_ms, cur, err, errlen);
-    case PL_IMAGE:
-        return pl_oci_list(s, &p->http, cur, err, errlen);
-    case PL_CHART:
-        return pl_helm_list(s, &p->http, cur, err, errlen);
+    case PL_GIT: return pl_git_list(s, p->conf.request_timeout_ms, cur, err, errlen);
+    case PL_IMAGE: return pl_oci_list(s, &p->http, cur, err, errlen);
+    case PL_CHART: return pl_helm_list(s, &p->http, cur, err, errlen);
     }
     return -1;
 }
@@ -183,8 +180,11 @@ static int poll_source(struct pl_poller *p, struct pl_source *s, char *err, size
     if (list_source(p, s, &cur, err, errlen) < 0)
         goto done;
     hb_now_rfc3339(now);
-    const struct pl_source_desc d = {.kind = s->kind, .url = s->event_url, .provider = "poller",
-                                     .receiver = p->conf.name, .source = p->source_attr};
+    const struct pl_source_desc d = {.kind = s->kind,
+                                     .url = s->event_url,
+                                     .provider = "poller",
+                                     .receiver = p->conf.name,
+                                     .source = p->source_attr};
     if (s->known && pl_diff(&d, &s->seen, &cur, now, &evs, &nev, err, errlen) < 0)
         goto done;
     if (nev && pl_kafka_publish(p->kafka, evs, nev, err, errlen) < 0)
@@ -206,8 +206,7 @@ static int poll_source(struct pl_poller *p, struct pl_source *s, char *err, size
         }
         free(state);
         if (!s->known)
-            HB_LOG(HB_LOG_INFO, "source first seen", HB_S("source", s->key),
-                   HB_I("items", cur.n));
+            HB_LOG(HB_LOG_INFO, "source first seen", HB_S("source", s->key), HB_I("items", cur.n));
     }
     pl_snapshot_free(&s->seen);
     s->seen = cur;

@@ -25,53 +25,52 @@
 static const struct hb_field pl_fields[] = {
     {PL_KEY("name"), HB_F_STRING, offsetof(struct pl_conf, name), "poller", 0, 0,
      "events carry source /pollers/<name> and receiver <name>"},
-    {PL_KEY("interval"), HB_F_DURATION, offsetof(struct pl_conf, interval_ms), "5m", 100,
-     86400000L, "time between two polls of a source (jittered +-10 %)"},
+    {PL_KEY("interval"), HB_F_DURATION, offsetof(struct pl_conf, interval_ms), "5m", 100, 86400000L,
+     "time between two polls of a source (jittered +-10 %)"},
     {PL_KEY("webhook_interval"), HB_F_DURATION, offsetof(struct pl_conf, webhook_interval_ms),
      "30m", 100, 86400000L, "the interval of a source that had a webhook event within it"},
     {PL_KEY("state_topic"), HB_F_STRING, offsetof(struct pl_conf, state_topic),
      "hookbus.poller.state", 0, 0, "compacted topic of the last seen refs / tags per source"},
     {PL_KEY("git_topic"), HB_F_STRING, offsetof(struct pl_conf, git_topic), "hookbus.git", 0, 0,
      "topic of git.push and git.tag events"},
-    {PL_KEY("image_topic"), HB_F_STRING, offsetof(struct pl_conf, image_topic), "hookbus.image",
-     0, 0, "topic of image.push and chart.push events"},
-    {PL_KEY("request_timeout"), HB_F_DURATION, offsetof(struct pl_conf, request_timeout_ms),
-     "30s", 100, 600000, "one HTTP request"},
+    {PL_KEY("image_topic"), HB_F_STRING, offsetof(struct pl_conf, image_topic), "hookbus.image", 0,
+     0, "topic of image.push and chart.push events"},
+    {PL_KEY("request_timeout"), HB_F_DURATION, offsetof(struct pl_conf, request_timeout_ms), "30s",
+     100, 600000, "one HTTP request"},
     {PL_KEY("max_response_bytes"), HB_F_INT, offsetof(struct pl_conf, max_response_bytes),
      "67108864", 1024, 1073741824L, "largest HTTP response read (index.yaml, tag lists)"},
     {PL_KEY("host_requests_per_minute"), HB_F_INT,
      offsetof(struct pl_conf, host_requests_per_minute), "60", 1, 1000000,
      "request budget per registry / chart host"},
-    {PL_KEY("max_retry_wait"), HB_F_DURATION, offsetof(struct pl_conf, max_retry_wait_ms), "60s",
-     0, 3600000, "longest 429 Retry-After waited for within a poll; longer ones fail the poll"},
+    {PL_KEY("max_retry_wait"), HB_F_DURATION, offsetof(struct pl_conf, max_retry_wait_ms), "60s", 0,
+     3600000, "longest 429 Retry-After waited for within a poll; longer ones fail the poll"},
+    {PL_KEY("sources"), HB_F_LIST, 0, "[]", 0, 0,
+     "what to poll: entries {git: URL}, {image: REF}, {chart: URL, name: CHART}, each with "
+     "optional credentials {username, password, token, ssh_key_file, ssh_user, "
+     "ssh_passphrase, ssh_host_key_sha256} (secrets as env:/file:/literal: references), "
+     "insecure_skip_verify, and plain_http (image)"},
+    {PL_KEY("discover.kargo"), HB_F_BOOL, offsetof(struct pl_conf, discover_kargo), "false", 0, 0,
+     "also poll every repository a Kargo Warehouse subscribes to (the cluster of the kube: "
+     "section: kubeconfig, context, namespaces, label_selector, service_account_dir, "
+     "resync_interval, request_timeout, watch_timeout, max_response_bytes, page_size)"},
+    {PL_KEY("discover.image_updater"), HB_F_BOOL, offsetof(struct pl_conf, discover_image_updater),
+     "false", 0, 0,
+     "also poll every image an Argo CD Image Updater ImageUpdater names (same kube: section)"},
+    {PL_KEY("discover.plain_http_registries"), HB_F_LIST, 0, "[]", 0, 0,
+     "registries (host:port) whose discovered images are polled over plain HTTP"},
 };
 
 static const char pl_help[] =
-    "poller:\n"
-    "  name: poller                 source /pollers/<name>, receiver <name>\n"
-    "  interval: 5m                 per source, jittered\n"
-    "  webhook_interval: 30m        for a source that had a webhook event within it\n"
-    "  state_topic: hookbus.poller.state   git_topic: hookbus.git   image_topic: hookbus.image\n"
-    "  request_timeout: 30s   max_response_bytes: 67108864   host_requests_per_minute: 60\n"
-    "  max_retry_wait: 60s\n"
-    "  sources:\n"
-    "    - {git: \"https://git.example.com/acme/app.git\",\n"
-    "       credentials: {username: bot, password: \"env:GIT_TOKEN\"}}\n"
-    "    - {git: \"git@github.com:acme/infra.git\", credentials: {ssh_key_file: /etc/hookbus/key,\n"
-    "       ssh_host_key_sha256: \"SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU\"}}\n"
-    "    - {image: \"ghcr.io/acme/app\"}      credentials: username/password, token\n"
-    "    - {image: \"registry.internal:5000/acme/app\", plain_http: true}\n"
-    "    - {chart: \"https://charts.example.com\", name: app}\n"
-    "    (each also: insecure_skip_verify: false)\n"
-    "  discover: {kargo: false, image_updater: false}\n"
-    "    kargo: poll the repositories of every Kargo Warehouse (list + watch), in the\n"
-    "    cluster of the `kube:` section: kubeconfig, context, namespaces, label_selector,\n"
-    "    service_account_dir, resync_interval, request_timeout, watch_timeout,\n"
-    "    max_response_bytes, page_size (as hookbus-kargo's kargo: section).\n"
-    "    image_updater: poll the images of every Argo CD Image Updater ImageUpdater\n"
-    "    (spec.applicationRefs[].images[].imageName), same cluster\n"
-    "    plain_http_registries: []   discovered images of these registries (host:port)\n"
-    "                                are polled over plain HTTP\n";
+    "Sources, e.g.:\n"
+    "  poller:\n"
+    "    sources:\n"
+    "      - {git: \"https://git.example.com/acme/app.git\",\n"
+    "         credentials: {username: bot, password: \"env:GIT_TOKEN\"}}\n"
+    "      - {git: \"git@github.com:acme/infra.git\", credentials: {ssh_key_file: /etc/hookbus/key,\n"
+    "         ssh_host_key_sha256: \"SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU\"}}\n"
+    "      - {image: \"ghcr.io/acme/app\"}\n"
+    "      - {image: \"registry.internal:5000/acme/app\", plain_http: true}\n"
+    "      - {chart: \"https://charts.example.com\", name: app}\n";
 
 static void poller_free(struct pl_poller *p)
 {
@@ -171,8 +170,8 @@ static int load_source(const struct hb_config *cfg, const struct hb_node *n, siz
         goto out;
     }
     if (kind != PL_CHART && name) {
-        hb_config_error(cfg, hb_node_get(n, "name"), err, errlen,
-                        "%s.name: only for chart sources", where);
+        hb_config_error(cfg, hb_node_get(n, "name"), err, errlen, "%s.name: only for chart sources",
+                        where);
         goto out;
     }
     if (pl_source_identify(s, kind, url, name, why, sizeof(why)) < 0) {
@@ -188,13 +187,11 @@ out:
     if (rc < 0)
         return -1;
     if (bool_of(cfg, n, "plain_http", where, &s->plain_http, err, errlen) < 0 ||
-        bool_of(cfg, n, "insecure_skip_verify", where, &s->insecure_skip_verify, err, errlen) <
-            0)
+        bool_of(cfg, n, "insecure_skip_verify", where, &s->insecure_skip_verify, err, errlen) < 0)
         return -1;
     if (s->plain_http && s->kind != PL_IMAGE)
         return hb_config_error(cfg, hb_node_get(n, "plain_http"), err, errlen,
-                               "%s.plain_http: only for image sources (use an http:// URL)",
-                               where);
+                               "%s.plain_http: only for image sources (use an http:// URL)", where);
     const struct hb_node *cr = hb_node_get(n, "credentials");
     if (cr) {
         char cw[96];
@@ -206,8 +203,7 @@ out:
             secret_of(cfg, cr, "token", cw, &s->token, err, errlen) < 0 ||
             str_of(cfg, cr, "ssh_key_file", cw, &s->ssh_key_file, err, errlen) < 0 ||
             str_of(cfg, cr, "ssh_user", cw, &s->ssh_user, err, errlen) < 0 ||
-            str_of(cfg, cr, "ssh_host_key_sha256", cw, &s->ssh_host_key_sha256, err, errlen) <
-                0 ||
+            str_of(cfg, cr, "ssh_host_key_sha256", cw, &s->ssh_host_key_sha256, err, errlen) < 0 ||
             secret_of(cfg, cr, "ssh_passphrase", cw, &s->ssh_passphrase, err, errlen) < 0)
             return -1;
         if (s->ssh_key_file && s->kind != PL_GIT)
@@ -218,14 +214,12 @@ out:
                                    "server's key as `ssh-keygen -lf` prints it, SHA256:...)",
                                    cw);
         if (s->user && !s->password.value && s->kind != PL_GIT)
-            return hb_config_error(cfg, cr, err, errlen, "%s.password: required with username",
-                                   cw);
+            return hb_config_error(cfg, cr, err, errlen, "%s.password: required with username", cw);
     }
     return 0;
 }
 
-static int load_sources(const struct hb_config *cfg, struct pl_poller *p, char *err,
-                        size_t errlen)
+static int load_sources(const struct hb_config *cfg, struct pl_poller *p, char *err, size_t errlen)
 {
     const struct hb_node *list = hb_node_path(cfg->root, "poller.sources");
     if (!list)
@@ -247,18 +241,11 @@ static int load_sources(const struct hb_config *cfg, struct pl_poller *p, char *
     return 0;
 }
 
-/* discover: {kargo, image_updater}: either reads the `kube:` section. */
-static int load_discover(const struct hb_config *cfg, struct pl_poller *p, char *err,
-                         size_t errlen)
+/* discover.*: kargo and image_updater read the `kube:` section;
+ * plain_http_registries is a list of hosts. */
+static int load_discover(const struct hb_config *cfg, struct pl_poller *p, char *err, size_t errlen)
 {
-    const struct hb_node *d = hb_node_path(cfg->root, "poller.discover");
-    bool kargo = false, iu = false;
-    if (d && d->type != HB_NODE_MAP)
-        return hb_config_error(cfg, d, err, errlen, "poller.discover: must be a map");
-    if (d && (bool_of(cfg, d, "kargo", "poller.discover", &kargo, err, errlen) < 0 ||
-              bool_of(cfg, d, "image_updater", "poller.discover", &iu, err, errlen) < 0))
-        return -1;
-    const struct hb_node *ph = d ? hb_node_get(d, "plain_http_registries") : NULL;
+    const struct hb_node *ph = hb_node_path(cfg->root, "poller.discover.plain_http_registries");
     if (ph && ph->type != HB_NODE_SEQ)
         return hb_config_error(cfg, ph, err, errlen,
                                "poller.discover.plain_http_registries: must be a list of hosts");
@@ -269,12 +256,12 @@ static int load_discover(const struct hb_config *cfg, struct pl_poller *p, char 
         ((struct hb_node *)h)->used = true;
         if (h->type != HB_NODE_SCALAR || !*h->value)
             return hb_config_error(cfg, h, err, errlen,
-                                   "poller.discover.plain_http_registries[%zu]: must be a host",
-                                   i);
+                                   "poller.discover.plain_http_registries[%zu]: must be a host", i);
         if (!(p->plain_http_registries[p->nplain++] = strdup(h->value)))
             return hb_config_error(cfg, h, err, errlen, "out of memory");
         hb_str_lower(p->plain_http_registries[p->nplain - 1]);
     }
+    bool kargo = p->conf.discover_kargo, iu = p->conf.discover_image_updater;
     if (kargo || iu)
         return pl_discovery_configure(p, cfg, kargo, iu, err, errlen);
     if (hb_node_get(cfg->root, "kube"))
@@ -294,16 +281,15 @@ static int pl_configure(const struct hb_config *cfg, void **ud, char *err, size_
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     *ud = p;
-    if (hb_config_bind(cfg, NULL, "", pl_fields, HB_ARRAY_LEN(pl_fields), &p->conf, err,
-                       errlen) < 0 ||
+    if (hb_config_bind(cfg, NULL, "", pl_fields, HB_ARRAY_LEN(pl_fields), &p->conf, err, errlen) <
+            0 ||
         load_sources(cfg, p, err, errlen) < 0 || load_discover(cfg, p, err, errlen) < 0)
         return -1;
     for (const char *c = p->conf.name; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-'))
             return hb_config_error(cfg, hb_node_path(cfg->root, "poller.name"), err, errlen,
                                    "poller.name: only a-z, 0-9 and - (it is the receiver name)");
-    if (!*p->conf.name || !*p->conf.state_topic || !*p->conf.git_topic ||
-        !*p->conf.image_topic) {
+    if (!*p->conf.name || !*p->conf.state_topic || !*p->conf.git_topic || !*p->conf.image_topic) {
         snprintf(err, errlen, "poller: name and the topics must not be empty");
         return -1;
     }
@@ -357,8 +343,8 @@ static enum hb_act pl_act(void *ud, const struct hb_batch *b, char *err, size_t 
         const char *type = hb_event_get(b->events[i], "type");
         if (!repo || !type || (src && hb_str_has_prefix(src, "/pollers/")))
             continue;
-        pl_loop_webhook_seen(p, repo, hb_str_has_prefix(type, "dev.hookbus.git.") ? "git"
-                                                                                  : "image");
+        pl_loop_webhook_seen(p, repo,
+                             hb_str_has_prefix(type, "dev.hookbus.git.") ? "git" : "image");
     }
     return HB_ACT_DONE;
 }
@@ -384,6 +370,8 @@ int main(int argc, char **argv)
         .act = pl_act,
         .stop = pl_stop,
         .destroy = pl_destroy,
+        .fields = pl_fields,
+        .nfields = HB_ARRAY_LEN(pl_fields),
     };
     git_libgit2_init();
     int rc = hb_consumer_main(argc, argv, &app);

@@ -116,8 +116,8 @@ static int fetch_token(struct pl_source *src, struct pl_http *h, const char *cha
         snprintf(err, errlen, "token realm too long");
         return -1;
     }
-    const struct pl_http_opts o = {.user = src->user, .password = src->password.value,
-                                   .insecure = src->insecure_skip_verify};
+    const struct pl_http_opts o = {
+        .user = src->user, .password = src->password.value, .insecure = src->insecure_skip_verify};
     if (pl_http_do(h, url, &o, &r, err, errlen) < 0)
         return -1;
     if (r.status != 200) {
@@ -151,7 +151,8 @@ static int request(struct pl_source *src, struct pl_http *h, const char *url, bo
 {
     for (int attempt = 0;; attempt++) {
         struct pl_http_opts o = {.accept = head ? manifest_types : "application/json",
-                                 .head = head, .insecure = src->insecure_skip_verify};
+                                 .head = head,
+                                 .insecure = src->insecure_skip_verify};
         if (src->token.value)
             o.bearer = src->token.value;
         else if (src->bearer_cache)
@@ -188,7 +189,7 @@ int pl_oci_list(struct pl_source *src, struct pl_http *h, struct pl_snapshot *s,
         return -1;
     }
     const char *api = strcmp(ref.registry, "docker.io") == 0 ? "registry-1.docker.io"
-                                                              : ref.registry;
+                                                             : ref.registry;
     snprintf(base, sizeof(base), "%s://%s", src->plain_http ? "http" : "https", api);
     snprintf(url, sizeof(url), "%s/v2/%s/tags/list?n=1000", base, ref.path);
     for (int page = 0; page < PL_OCI_MAX_PAGES; page++) {
@@ -205,8 +206,7 @@ int pl_oci_list(struct pl_source *src, struct pl_http *h, struct pl_snapshot *s,
             goto done;
         }
         const cJSON *t;
-        cJSON_ArrayForEach(t, list)
-        {
+        cJSON_ArrayForEach (t, list) {
             if (cJSON_IsString(t) && tag_valid(t->valuestring) &&
                 pl_snapshot_add(&tags, t->valuestring, "") < 0) {
                 snprintf(err, errlen, "more than %d tags", PL_MAX_ITEMS);

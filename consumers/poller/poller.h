@@ -83,8 +83,8 @@ void pl_event_id(const char *repo, const char *name, const char *value, char out
  * per new or moved tag, chart.push per new version. Appends to *evs / *nev
  * (caller frees every event and the array). 0, or -1 with err. */
 int pl_diff(const struct pl_source_desc *d, const struct pl_snapshot *old,
-            const struct pl_snapshot *cur, const char *time, struct hb_event ***evs,
-            size_t *nev, char *err, size_t errlen);
+            const struct pl_snapshot *cur, const char *time, struct hb_event ***evs, size_t *nev,
+            char *err, size_t errlen);
 
 /* ---- http.c ---- */
 
@@ -101,10 +101,10 @@ struct pl_host {
 
 struct pl_http {
     struct pl_host *hosts;
-    long per_minute;       /* requests per host per minute */
+    long per_minute; /* requests per host per minute */
     long timeout_ms;
-    long max_body;         /* response bodies larger than this fail */
-    long max_wait_ms;      /* longest Retry-After waited for inside one poll */
+    long max_body;    /* response bodies larger than this fail */
+    long max_wait_ms; /* longest Retry-After waited for inside one poll */
     struct hb_metrics *metrics;
     /* Interruptible sleep: returns false when the program stops. */
     bool (*sleep)(void *arg, long ms);
@@ -145,9 +145,9 @@ long pl_host_take(struct pl_host *h, long per_minute, int64_t now_ms);
 
 struct pl_source {
     enum pl_kind kind;
-    char *url;        /* as configured */
-    char *chart;      /* chart name (PL_CHART) */
-    char *event_url;  /* the URL events carry: url, or chart repo url/name */
+    char *url;                    /* as configured */
+    char *chart;                  /* chart name (PL_CHART) */
+    char *event_url;              /* the URL events carry: url, or chart repo url/name */
     char id[HB_REPO_ID_MAX];      /* canonical repository id */
     char key[HB_REPO_ID_MAX + 8]; /* state record key: "<kind>:<id>" */
     char *user;
@@ -156,14 +156,14 @@ struct pl_source {
     struct hb_secret ssh_passphrase;
     bool plain_http, insecure_skip_verify;
     /* loop.c */
-    int refs;                    /* discovered: objects naming it; 0: gone */
-    struct pl_source *next;      /* discovered ones are a list */
+    int refs;               /* discovered: objects naming it; 0: gone */
+    struct pl_source *next; /* discovered ones are a list */
     struct pl_snapshot seen;
-    bool known;                  /* seen holds a snapshot (state or a poll) */
-    int64_t next_due;            /* monotonic ms */
+    bool known;       /* seen holds a snapshot (state or a poll) */
+    int64_t next_due; /* monotonic ms */
     int failures;
-    atomic_llong last_webhook;   /* monotonic ms of the last webhook event, 0 none */
-    char *bearer_cache;          /* oci.c: the last registry token */
+    atomic_llong last_webhook; /* monotonic ms of the last webhook event, 0 none */
+    char *bearer_cache;        /* oci.c: the last registry token */
 };
 
 const char *pl_kind_name(enum pl_kind k);
@@ -199,6 +199,7 @@ struct pl_conf {
     char *name, *state_topic, *git_topic, *image_topic;
     long interval_ms, webhook_interval_ms, request_timeout_ms, max_response_bytes;
     long host_requests_per_minute, max_retry_wait_ms;
+    bool discover_kargo, discover_image_updater;
 };
 
 /* A state record read at start, kept for sources discovered later. */
@@ -214,13 +215,13 @@ struct pl_poller {
     struct pl_conf conf;
     struct pl_source *sources; /* configured */
     size_t nsources;
-    struct pl_source *discovered; /* under lock; freed by the poll thread only */
-    struct pl_stored *stored;     /* under lock */
+    struct pl_source *discovered;   /* under lock; freed by the poll thread only */
+    struct pl_stored *stored;       /* under lock */
     struct pl_discovery *discovery; /* NULL: no discovery */
     char **plain_http_registries;   /* discover.plain_http_registries */
     size_t nplain;
-    char source_attr[128];  /* /pollers/<name> */
-    char *brokers;          /* resolved kafka.brokers */
+    char source_attr[128];   /* /pollers/<name> */
+    char *brokers;           /* resolved kafka.brokers */
     struct hb_kv_list props; /* kafka.properties */
     struct pl_kafka *kafka;
     struct pl_http http;
@@ -229,10 +230,10 @@ struct pl_poller {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop;
-    bool kick;              /* a source was discovered: pick again */
-    atomic_bool ready;      /* the state topic was read */
+    bool kick;         /* a source was discovered: pick again */
+    atomic_bool ready; /* the state topic was read */
     struct hb_metrics *metrics;
-    unsigned int seed;      /* jitter */
+    unsigned int seed; /* jitter */
     struct hb_counter *m_polls, *m_changes, *m_errors, *m_state_errors;
     struct hb_gauge *m_sources;
 };

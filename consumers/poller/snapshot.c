@@ -169,13 +169,11 @@ static int push(struct hb_event ***evs, size_t *nev, struct hb_event *ev)
 
 /* Builds the event of one change and appends it. */
 static int emit(const struct pl_source_desc *d, const struct hb_change *ch, const char *time,
-                const char *name, const char *value, struct hb_event ***evs, size_t *nev,
-                char *err, size_t errlen)
+                const char *name, const char *value, struct hb_event ***evs, size_t *nev, char *err,
+                size_t errlen)
 {
-    const struct hb_change_origin o = {.provider = d->provider,
-                                       .receiver = d->receiver,
-                                       .source = d->source,
-                                       .time = time};
+    const struct hb_change_origin o = {
+        .provider = d->provider, .receiver = d->receiver, .source = d->source, .time = time};
     struct hb_event *ev;
     char id[33];
     if (hb_change_event(ch, &o, "pending", &ev, err, errlen) < 0)
@@ -193,8 +191,7 @@ static int git_change(const struct pl_source_desc *d, const char *ref, const cha
                       const char *after, const char *time, struct hb_event ***evs, size_t *nev,
                       char *err, size_t errlen)
 {
-    struct hb_change ch = {.repo_url = d->url, .ref = ref, .deleted = -1,
-                           .provider_event = "poll"};
+    struct hb_change ch = {.repo_url = d->url, .ref = ref, .deleted = -1, .provider_event = "poll"};
     if (hb_str_has_prefix(ref, "refs/heads/")) {
         ch.type = "dev.hookbus.git.push";
         ch.branch = ref + strlen("refs/heads/");
@@ -213,8 +210,8 @@ static int git_change(const struct pl_source_desc *d, const char *ref, const cha
 }
 
 int pl_diff(const struct pl_source_desc *d, const struct pl_snapshot *old,
-            const struct pl_snapshot *cur, const char *time, struct hb_event ***evs,
-            size_t *nev, char *err, size_t errlen)
+            const struct pl_snapshot *cur, const char *time, struct hb_event ***evs, size_t *nev,
+            char *err, size_t errlen)
 {
     for (size_t i = 0; i < cur->n; i++) {
         const struct pl_item *it = &cur->items[i];
@@ -225,13 +222,19 @@ int pl_diff(const struct pl_source_desc *d, const struct pl_snapshot *old,
         if (d->kind == PL_GIT) {
             rc = git_change(d, it->name, was, it->value, time, evs, nev, err, errlen);
         } else if (d->kind == PL_IMAGE) {
-            struct hb_change ch = {.type = "dev.hookbus.image.push", .repo_url = d->url,
-                                   .tag = it->name, .digest = *it->value ? it->value : NULL,
-                                   .deleted = -1, .provider_event = "poll"};
+            struct hb_change ch = {.type = "dev.hookbus.image.push",
+                                   .repo_url = d->url,
+                                   .tag = it->name,
+                                   .digest = *it->value ? it->value : NULL,
+                                   .deleted = -1,
+                                   .provider_event = "poll"};
             rc = emit(d, &ch, time, it->name, it->value, evs, nev, err, errlen);
         } else if (!was) { /* a chart version is published once */
-            struct hb_change ch = {.type = "dev.hookbus.chart.push", .repo_url = d->url,
-                                   .tag = it->name, .deleted = -1, .provider_event = "poll"};
+            struct hb_change ch = {.type = "dev.hookbus.chart.push",
+                                   .repo_url = d->url,
+                                   .tag = it->name,
+                                   .deleted = -1,
+                                   .provider_event = "poll"};
             rc = emit(d, &ch, time, it->name, it->value, evs, nev, err, errlen);
         }
         if (rc < 0)

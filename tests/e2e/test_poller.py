@@ -272,7 +272,7 @@ SRC = [{"image": "ghcr.io/acme/app"}]
 
 @pytest.mark.parametrize("cfg, message", [
     ({"poller": {"sources": SRC, "discover": {"image_updater": "yes please"}}},
-     "poller.discover.image_updater: must be true or false"),
+     "poller.discover.image_updater: 'yes please' must be true or false"),
     ({"poller": {"sources": SRC}, "kube": {"namespaces": ["a"]}},
      "kube: only read with poller.discover.kargo or image_updater"),
     ({"poller": {"sources": SRC, "discover": {"kargo": True}}, "kube": {"bogus": 1}},

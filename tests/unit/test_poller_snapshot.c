@@ -26,8 +26,8 @@ static void snap(struct pl_snapshot *s, const char *const *kv)
     pl_snapshot_sort(s);
 }
 
-static const struct pl_source_desc git_desc = {PL_GIT, "https://github.com/Acme/App.git",
-                                               "poller", "poller", "/pollers/poller"};
+static const struct pl_source_desc git_desc = {PL_GIT, "https://github.com/Acme/App.git", "poller",
+                                               "poller", "/pollers/poller"};
 
 static void free_events(struct hb_event **evs, size_t n)
 {
@@ -49,16 +49,15 @@ static void test_git_diff(void **state)
 {
     (void)state;
     struct pl_snapshot old, cur;
-    snap(&old, (const char *[]){"refs/heads/main", A1, "refs/heads/gone", A1, "refs/tags/v1",
-                                A1, "refs/tags/old", A1, NULL});
+    snap(&old, (const char *[]){"refs/heads/main", A1, "refs/heads/gone", A1, "refs/tags/v1", A1,
+                                "refs/tags/old", A1, NULL});
     snap(&cur, (const char *[]){"refs/heads/main", A2, "refs/heads/new", A3, "refs/tags/v1", A1,
                                 "refs/tags/v2", A2, NULL});
     struct hb_event **evs = NULL;
     size_t n = 0;
     char err[256];
-    assert_int_equal(pl_diff(&git_desc, &old, &cur, "2026-12-04T00:00:00Z", &evs, &n, err,
-                             sizeof(err)),
-                     0);
+    assert_int_equal(
+        pl_diff(&git_desc, &old, &cur, "2026-12-04T00:00:00Z", &evs, &n, err, sizeof(err)), 0);
     /* moved main, new branch, deleted branch, new tag; unchanged v1 and the
      * deleted tag give nothing. */
     assert_int_equal(n, 4);
@@ -108,8 +107,7 @@ static void test_same_snapshot_no_events(void **state)
     struct hb_event **evs = NULL;
     size_t n = 0;
     char err[256];
-    assert_int_equal(pl_diff(&git_desc, &a, &b, "2026-12-04T00:00:00Z", &evs, &n, err,
-                             sizeof(err)),
+    assert_int_equal(pl_diff(&git_desc, &a, &b, "2026-12-04T00:00:00Z", &evs, &n, err, sizeof(err)),
                      0);
     assert_int_equal(n, 0);
     assert_null(evs);
@@ -129,8 +127,7 @@ static void test_image_and_chart_diff(void **state)
     struct hb_event **evs = NULL;
     size_t n = 0;
     char err[256];
-    assert_int_equal(pl_diff(&img, &old, &cur, "2026-12-04T00:00:00Z", &evs, &n, err,
-                             sizeof(err)),
+    assert_int_equal(pl_diff(&img, &old, &cur, "2026-12-04T00:00:00Z", &evs, &n, err, sizeof(err)),
                      0);
     assert_int_equal(n, 2); /* a moved tag and a new one */
     const struct hb_event *latest = find(evs, n, "tag", "latest");
@@ -145,9 +142,8 @@ static void test_image_and_chart_diff(void **state)
                                          "poller", "/pollers/poller"};
     evs = NULL;
     n = 0;
-    assert_int_equal(pl_diff(&chart, &old, &cur, "2026-12-04T00:00:00Z", &evs, &n, err,
-                             sizeof(err)),
-                     0);
+    assert_int_equal(
+        pl_diff(&chart, &old, &cur, "2026-12-04T00:00:00Z", &evs, &n, err, sizeof(err)), 0);
     assert_int_equal(n, 1);
     assert_string_equal(hb_event_get(evs[0], "type"), "dev.hookbus.chart.push");
     assert_string_equal(hb_event_get(evs[0], "tag"), "1.1");
@@ -169,7 +165,8 @@ static void test_ids_deterministic(void **state)
     assert_int_equal(strlen(a), 32);
     /* The documented recipe: SHA-256 of "repo\nref\ncommit", 32 hex digits. */
     char want[65];
-    const char *in = "github.com/acme/app\nrefs/heads/main\n1111111111111111111111111111111111111111";
+    const char *in =
+        "github.com/acme/app\nrefs/heads/main\n1111111111111111111111111111111111111111";
     hb_sha256_hex2(in, strlen(in), "", 0, want);
     want[32] = '\0';
     assert_string_equal(a, want);
@@ -181,12 +178,10 @@ static void test_ids_deterministic(void **state)
     struct hb_event **e1 = NULL, **e2 = NULL;
     size_t n1 = 0, n2 = 0;
     char err[256];
-    assert_int_equal(pl_diff(&git_desc, &old, &cur, "2026-12-04T00:00:00Z", &e1, &n1, err,
-                             sizeof(err)),
-                     0);
-    assert_int_equal(pl_diff(&git_desc, &old, &cur, "2026-12-04T00:05:00Z", &e2, &n2, err,
-                             sizeof(err)),
-                     0);
+    assert_int_equal(
+        pl_diff(&git_desc, &old, &cur, "2026-12-04T00:00:00Z", &e1, &n1, err, sizeof(err)), 0);
+    assert_int_equal(
+        pl_diff(&git_desc, &old, &cur, "2026-12-04T00:05:00Z", &e2, &n2, err, sizeof(err)), 0);
     assert_int_equal(n1, 1);
     assert_int_equal(n2, 1);
     assert_string_equal(hb_event_get(e1[0], "id"), hb_event_get(e2[0], "id"));
@@ -235,15 +230,14 @@ static void test_like_gateway(void **state)
     free(text);
     const cJSON *want = cJSON_GetArrayItem(cJSON_GetObjectItem(exp, "events"), 0);
     struct pl_snapshot old, cur;
-    snap(&old, (const char *[]){"refs/heads/main", "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c",
-                                NULL});
-    snap(&cur, (const char *[]){"refs/heads/main", "7113728f27ae82c7b1a177c8d03f9e96e0adf247",
-                                NULL});
+    snap(&old,
+         (const char *[]){"refs/heads/main", "0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c", NULL});
+    snap(&cur,
+         (const char *[]){"refs/heads/main", "7113728f27ae82c7b1a177c8d03f9e96e0adf247", NULL});
     struct hb_event **evs = NULL;
     size_t n = 0;
-    assert_int_equal(pl_diff(&git_desc, &old, &cur, "2026-12-04T00:00:00Z", &evs, &n, err,
-                             sizeof(err)),
-                     0);
+    assert_int_equal(
+        pl_diff(&git_desc, &old, &cur, "2026-12-04T00:00:00Z", &evs, &n, err, sizeof(err)), 0);
     assert_int_equal(n, 1);
     static const char *const differ[] = {"id", "source", "provider", "receiver", "data", NULL};
     for (const cJSON *a = want->child; a; a = a->next) {
@@ -258,8 +252,8 @@ static void test_like_gateway(void **state)
         assert_string_equal(got, a->valuestring);
     }
     cJSON *data = cJSON_ParseWithLength((const char *)evs[0]->data, evs[0]->data_len);
-    static const char *const webhook_only[] = {"actor", "changed_paths",
-                                               "changed_paths_truncated", "delivery_id", NULL};
+    static const char *const webhook_only[] = {"actor", "changed_paths", "changed_paths_truncated",
+                                               "delivery_id", NULL};
     for (const cJSON *m = cJSON_GetObjectItem(want, "data")->child; m; m = m->next) {
         bool skip = false;
         for (size_t i = 0; webhook_only[i]; i++)

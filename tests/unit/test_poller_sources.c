@@ -51,18 +51,16 @@ static void test_helm_index(void **state)
     (void)state;
     struct pl_snapshot s = {0};
     char err[256];
-    assert_int_equal(pl_helm_parse_index(index_yaml, strlen(index_yaml), "app", &s, err,
-                                         sizeof(err)),
-                     0);
+    assert_int_equal(
+        pl_helm_parse_index(index_yaml, strlen(index_yaml), "app", &s, err, sizeof(err)), 0);
     assert_int_equal(s.n, 2); /* not the dependency's, other charts' or annotation's */
     assert_string_equal(pl_snapshot_get(&s, "1.2.0"),
                         "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
     assert_string_equal(pl_snapshot_get(&s, "1.10.0-rc.1"), "");
     pl_snapshot_free(&s);
 
-    assert_int_equal(pl_helm_parse_index(index_yaml, strlen(index_yaml), "missing", &s, err,
-                                         sizeof(err)),
-                     0);
+    assert_int_equal(
+        pl_helm_parse_index(index_yaml, strlen(index_yaml), "missing", &s, err, sizeof(err)), 0);
     assert_int_equal(s.n, 0);
     const char *bad = "apiVersion: v1\nentries: [\n";
     assert_int_equal(pl_helm_parse_index(bad, strlen(bad), "app", &s, err, sizeof(err)), -1);
@@ -143,8 +141,8 @@ static void test_bearer_challenge(void **state)
     assert_int_equal(pl_oci_parse_challenge("Basic realm=\"x\"", realm, sizeof(realm), service,
                                             sizeof(service), scope, sizeof(scope)),
                      -1);
-    assert_int_equal(pl_oci_parse_challenge("Bearer service=\"x\"", realm, sizeof(realm),
-                                            service, sizeof(service), scope, sizeof(scope)),
+    assert_int_equal(pl_oci_parse_challenge("Bearer service=\"x\"", realm, sizeof(realm), service,
+                                            sizeof(service), scope, sizeof(scope)),
                      -1);
 }
 
@@ -156,8 +154,8 @@ static void test_next_link(void **state)
                                       "https://r.example", url, sizeof(url)),
                      0);
     assert_string_equal(url, "https://r.example/v2/acme/app/tags/list?last=b&n=2");
-    assert_int_equal(pl_oci_next_link("<https://other/v2/x?last=c>; rel=\"next\"", "https://r",
-                                      url, sizeof(url)),
+    assert_int_equal(pl_oci_next_link("<https://other/v2/x?last=c>; rel=\"next\"", "https://r", url,
+                                      sizeof(url)),
                      0);
     assert_string_equal(url, "https://other/v2/x?last=c");
     assert_int_equal(pl_oci_next_link(NULL, "https://r", url, sizeof(url)), -1);
@@ -211,10 +209,10 @@ static void test_tag_valid(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_helm_index),      cmocka_unit_test(test_retry_after),
-        cmocka_unit_test(test_host_budget),     cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_helm_index),       cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_host_budget),      cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_bearer_challenge), cmocka_unit_test(test_next_link),
-        cmocka_unit_test(test_image_name_repo), cmocka_unit_test(test_tag_valid),
+        cmocka_unit_test(test_image_name_repo),  cmocka_unit_test(test_tag_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,7 +19,7 @@ struct hb_change {
     const char *repo_url; /* any URL/reference of the repository (canonicalized) */
     const char *urls[8];  /* every URL form the payload gave */
     const char *ref, *branch, *tag, *commit, *before;
-    int deleted;          /* -1 unknown, 0, 1 */
+    int deleted; /* -1 unknown, 0, 1 */
     const char *digest, *media_type, *actor;
     /* Image events: registry host and repository path; derived from the
      * canonical id when NULL. */
@@ -27,7 +27,7 @@ struct hb_change {
     const cJSON *changed_paths; /* array of strings */
     bool changed_paths_truncated;
     const char *provider_event;
-    const cJSON *extra;   /* other data members to copy (object), may be NULL */
+    const cJSON *extra; /* other data members to copy (object), may be NULL */
 };
 
 /* Who found the change: the provider and receiver attributes, the event
