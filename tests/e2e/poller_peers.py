@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tarfile
 import threading
+import time
 
 from conftest import wait_for
 
@@ -307,6 +308,7 @@ class TooManyRequests(_Server):
     def __init__(self, upstream_port, count=2, retry_after=1):
         self.left = count
         self.served_429 = 0
+        self.requests = []  # monotonic time of each request
         self.lock = threading.Lock()
         proxy = self
 
@@ -322,6 +324,7 @@ class TooManyRequests(_Server):
 
             def _handle(self):
                 with proxy.lock:
+                    proxy.requests.append(time.monotonic())
                     limited = proxy.left > 0
                     if limited:
                         proxy.left -= 1

@@ -187,6 +187,39 @@ def test_registry_429_is_waited_for(tmp_path, kafka):
         reg.stop()
 
 
+def test_host_budget(tmp_path, kafka):
+    """30 requests a minute to one host: a burst of 30, then one every 2 s,
+    however short the interval."""
+    reg = Registry(tmp_path)
+    proxy = None
+    try:
+        reg.push(tmp_path, "acme/app", "1.0", "one")
+        proxy = TooManyRequests(reg.port, count=0)  # counts, never limits
+        host = f"127.0.0.1:{proxy.port}"
+        cfg = json.loads(config(kafka, [{"image": f"{host}/acme/app", "plain_http": True}],
+                                interval="100ms"))
+        cfg["poller"]["host_requests_per_minute"] = 30
+        kafka.command("topic hookbus.poller.state 1")
+        p = ConsumerProc(tmp_path, "hookbus-poller", json.dumps(cfg), name="poller",
+                         env={"HOOKBUS_LOG_LEVEL": "debug"})
+        try:
+            series = f'hookbus_poller_rate_limit_waits_total{{host="{host}"}}'
+            wait_for(lambda: p.metrics().get(series, 0) >= 3, timeout=30,
+                     what="waits for the host's budget")
+            start = proxy.requests[0]
+            span = proxy.requests[-1] - start
+            # the burst, then 0.5 a second (and the one in flight)
+            assert len(proxy.requests) <= 30 + span * 0.5 + 1, (len(proxy.requests), span)
+            assert len(proxy.requests) >= 30
+            assert p.metrics()["hookbus_poller_errors_total"] == 0
+        finally:
+            p.stop()
+    finally:
+        if proxy:
+            proxy.stop()
+        reg.stop()
+
+
 def test_registry_token_flow(tmp_path, kafka):
     from poller_peers import TokenAuth
     reg = Registry(tmp_path)
