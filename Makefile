@@ -44,6 +44,8 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DHB_VERSION=\"$(VERSION)\" $(WARN) $(CFLAGS
              -Ilib/include -Ilib -Igateway $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS       = $(PKG_LIBS) -lpthread -lm
+# Libraries only one binary needs (and the unit tests that include its files).
+LIBS_poller = $(shell pkg-config --libs libgit2 2>/dev/null)
 
 LIB_SRC   := $(wildcard lib/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -88,7 +90,7 @@ $(BUILD)/bin/hookbus-gateway: $(GW_OBJ) $(LIBA)
 define consumer_rule
 $(BUILD)/bin/hookbus-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard consumers/$(1)/*.c)) $(LIBA)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LIBS)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LIBS) $$(LIBS_$(1))
 endef
 $(foreach c,$(CONSUMERS),$(eval $(call consumer_rule,$(c))))
 
@@ -99,7 +101,7 @@ $(BUILD)/bin/mock-kafka: $(BUILD)/obj/tests/tools/mock_kafka.o $(LIBA)
 # Unit tests link the library and the gateway's objects (receivers are tested directly).
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBA) $(GW_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(GW_LIB_OBJ) $(LIBA) $(LIBS) -lcmocka
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(GW_LIB_OBJ) $(LIBA) $(LIBS) $(if $(filter poller_%,$*),$(LIBS_poller)) -lcmocka
 
 $(BUILD)/fuzz_%: $(BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_OBJ) $(LIBA) $(GW_LIB_OBJ)
 	@mkdir -p $(dir $@)

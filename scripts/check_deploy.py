@@ -46,7 +46,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "kubernetes"
 EXAMPLE_ENV = ROOT / "config" / "example.env"
-PROFILES = ("kargo", "argocd", "flux", "image-updater", "exec", "http")
+PROFILES = ("kargo", "argocd", "flux", "image-updater", "poller", "exec", "http")
 # File stems that are not a binary's name.
 STEM_ALIASES = {"dev": "gateway"}
 # Kinds the manifests may use, with the apiVersion Kubernetes serves them at.

@@ -14,6 +14,7 @@ kcat clang clang-format cppcheck libclang-rt-14-dev valgrind
 wrk nginx-light gnuplot-nox
 docker-compose yamllint
 prometheus golang-go openjdk-17-jdk-headless maven nodejs npm python3-venv
+libgit2-dev docker-registry skopeo openssh-server
 "
 
 # A package counts as present when it is installed or an installed package
@@ -41,6 +42,15 @@ if [ "$(id -u)" -ne 0 ]; then
     fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+# No service of a package installed here starts (docker-registry on :5000, sshd,
+# Prometheus on :9090): the tests start their own instances on free ports.
+# policy-rc.d answering 101 ("action forbidden") is Debian's switch for that.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 755 "$policy"
+    trap '$SUDO rm -f "$policy"' EXIT
+fi
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing
