@@ -166,9 +166,9 @@ class RealKafka(KafkaReader):
 
     real = True
 
-    def __init__(self, nodes=1, topics=TOPICS, sasl=None, auto_create=False):
-        if not KAFKA_LIBS.is_dir():
-            pytest.fail("Apache Kafka is not in build/kafka: run `make kafka`")
+    def __init__(self, nodes=1, topics=TOPICS, sasl=None, auto_create=False, libs=KAFKA_LIBS):
+        if not libs.is_dir():
+            pytest.fail(f"Apache Kafka is not in {libs}: run `make kafka`")
         args = [str(KAFKA_CLUSTER), str(nodes), "--partitions", str(PARTITIONS)]
         args += [a for t in topics for a in ("--topic", t)]
         if sasl:
@@ -177,7 +177,8 @@ class RealKafka(KafkaReader):
             args.append("--auto-create")
         self.started = time.monotonic()
         self.proc = subprocess.Popen(["/usr/bin/python3", *args], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, HOOKBUS_KAFKA_LIBS=str(libs)))
         self.bootstrap = self.proc.stdout.readline().strip()
         self.startup_seconds = time.monotonic() - self.started
         assert self.bootstrap, "kafka-cluster printed no bootstrap list"
