@@ -66,6 +66,11 @@ static void on_push(struct gw_ctx *ctx, const cJSON *root)
     ch.before = gw_json_str(root, "before");
     ch.commit = gw_json_str(root, "after");
     ch.deleted = gw_is_zero_sha(ch.commit);
+    /* An annotated tag's "after" may be the tag object; head_commit is the
+     * commit it tags. */
+    const char *tagged = gw_json_str(root, "head_commit.id");
+    if (tagged && ch.deleted != 1 && ch.ref && hb_str_has_prefix(ch.ref, "refs/tags/"))
+        ch.commit = tagged;
     /* Gitea lists only the newest commits; total_commits counts them all. */
     const cJSON *commits = cJSON_GetObjectItemCaseSensitive(root, "commits");
     const cJSON *total = cJSON_GetObjectItemCaseSensitive(root, "total_commits");

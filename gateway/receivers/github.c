@@ -44,6 +44,11 @@ static void on_push(struct gw_ctx *ctx, const cJSON *root)
     repo_urls(root, &ch);
     ch.before = gw_json_str(root, "before");
     ch.commit = gw_json_str(root, "after");
+    /* An annotated tag's "after" is the tag object; head_commit is the
+     * commit it tags (the same id for a lightweight tag). */
+    const char *tagged = gw_json_str(root, "head_commit.id");
+    if (tagged && !deleted && hb_str_has_prefix(ch.ref, "refs/tags/"))
+        ch.commit = tagged;
     ch.actor = actor(root);
     const cJSON *commits = cJSON_GetObjectItemCaseSensitive(root, "commits");
     gw_emit_push(ctx, &ch, commits, cJSON_GetArraySize(commits) >= GITHUB_MAX_COMMITS);

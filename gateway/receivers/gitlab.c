@@ -1,6 +1,8 @@
 /* gitlab.c: GitLab webhooks (gitlab.com and self-managed): Push Hook, Tag
  * Push Hook, and the same bodies delivered as System Hook. Authenticated by
- * X-Gitlab-Token (the secret itself) or the shared token rules; every other
+ * the signing token (Standard Webhooks: webhook-signature, checked whenever
+ * the request carries one, with a whsec_ secret), else X-Gitlab-Token (the
+ * secret itself, older instances) or the shared token rules; every other
  * event (merge requests, pipelines, ...) is answered 200 and ignored, since
  * GitLab disables a webhook after repeated failures of any kind. */
 #include <stdio.h>
@@ -9,11 +11,14 @@
 #include "hookbus/util.h"
 #include "receivers/receiver.h"
 
-/* X-Gitlab-Token equal to any secret (constant time, every secret compared),
- * else the shared token check (Authorization, token_header). */
+/* A signed delivery must verify (an X-Gitlab-Token next to a bad signature
+ * does not rescue it); else X-Gitlab-Token equal to any secret (constant
+ * time, every secret compared), else the shared token check. */
 static int gitlab_verify(const struct gw_receiver *r, const struct gw_request *req,
                          const char **reason)
 {
+    if (req->header(req, "webhook-signature"))
+        return gw_auth_standard_webhooks(r, req, GW_SW_TOLERANCE_S, reason);
     const char *tok = req->header(req, "X-Gitlab-Token");
     if (tok) {
         if (gw_secret_equals(r, tok, strlen(tok)))
@@ -64,6 +69,9 @@ static void gitlab_normalize(struct gw_ctx *ctx)
 {
     const char *event = ctx->req->header(ctx->req, "X-Gitlab-Event");
     gw_take_delivery_id(ctx, "X-Gitlab-Event-UUID");
+    /* Signed deliveries: webhook-id (GitLab's Idempotency-Key) is kept by a
+     * retry, so it is the event id. */
+    gw_take_delivery_id(ctx, "webhook-id");
     if (!event) {
         gw_bad_request(ctx, "missing X-Gitlab-Event header");
         return;

@@ -137,6 +137,13 @@ int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, con
 int gw_auth_hmac_hex(const struct gw_receiver *r, const struct gw_request *req,
                      const char *header, const char *prefix, const char *alg,
                      const char **reason);
+/* standard_webhooks.c: Standard Webhooks check (webhook-id, -timestamp,
+ * -signature; v1 HMAC-SHA256 with whsec_ secrets, v1a Ed25519 with whpk_
+ * ones); a timestamp further than tolerance_s from now is refused. 0 or -1
+ * with *reason. */
+#define GW_SW_TOLERANCE_S 300
+int gw_auth_standard_webhooks(const struct gw_receiver *r, const struct gw_request *req,
+                              long tolerance_s, const char **reason);
 /* True when v[0..n) equals any secret (constant time, every secret compared). */
 bool gw_secret_equals(const struct gw_receiver *r, const char *v, size_t n);
 /* True when key (hex SHA-256 of name + secret) matches any secret. */
@@ -225,5 +232,9 @@ extern const struct gw_receiver_type gw_receiver_gar;
 extern const struct gw_receiver_type gw_receiver_generic_hmac;
 extern const struct gw_receiver_type gw_receiver_cdevents;
 extern const struct gw_receiver_type gw_receiver_opaque;
+extern const struct gw_receiver_type gw_receiver_standard_webhooks;
+extern const struct gw_receiver_type gw_receiver_zot;
+extern const struct gw_receiver_type gw_receiver_gerrit;
+extern const struct gw_receiver_type gw_receiver_sourcehut;
 
 #endif

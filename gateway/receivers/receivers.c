@@ -36,6 +36,10 @@ static const struct gw_receiver_type *const types[] = {
     &gw_receiver_generic_hmac,
     &gw_receiver_cdevents,
     &gw_receiver_opaque,
+    &gw_receiver_standard_webhooks,
+    &gw_receiver_zot,
+    &gw_receiver_gerrit,
+    &gw_receiver_sourcehut,
 };
 
 const struct gw_receiver_type *gw_receiver_type_find(const char *type)
