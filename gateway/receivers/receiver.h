@@ -63,6 +63,10 @@ struct gw_ctx {
     size_t nevents, cap;
     int status;            /* 0 until set: 200 ignored, 400, 415, 500 */
     char message[256];
+    /* With status 200: a JSON body to answer instead of {"status":"ignored"}
+     * (a handshake's reply, e.g. Event Grid's validationResponse); owned,
+     * freed by gw_ctx_clear. */
+    char *reply;
     /* The body parsed by gw_body_json, once; freed by gw_normalize (or
      * gw_ctx_clear), never by a receiver. */
     cJSON *body_json;
@@ -99,6 +103,10 @@ struct gw_receiver_type {
     /* Normalizes an authenticated request. Emits events, or sets a status. */
     void (*normalize)(struct gw_ctx *ctx);
     void (*destroy)(struct gw_receiver *r);
+    /* Optional: the CloudEvents webhook abuse-protection handshake (OPTIONS
+     * with WebHook-Request-Origin). Returns the origin to allow (echoed in
+     * WebHook-Allowed-Origin), or NULL to refuse it. */
+    const char *(*allowed_origin)(const struct gw_receiver *r, const char *origin);
 };
 
 /* receivers.c: the table. */
@@ -153,6 +161,11 @@ bool gw_key_valid(const struct gw_receiver *r, const char *key);
  * payload=), parsed on the first call and owned by ctx. Sets 400/415 on ctx
  * and returns NULL when it is not one. */
 const cJSON *gw_body_json(struct gw_ctx *ctx);
+/* gw_body_json that also takes a JSON array (batched deliveries). */
+const cJSON *gw_body_json_any(struct gw_ctx *ctx);
+/* Sets the 200 reply body of a handshake (see gw_ctx.reply). 0, or -1 with
+ * a 500 (ENOMEM). */
+int gw_reply(struct gw_ctx *ctx, const cJSON *body);
 /* A dev.hookbus.image.push change of image (any registry/path reference)
  * at tag and/or digest; the caller adds what else it knows and emits it. */
 struct gw_change gw_image_change(const char *provider_event, const char *image, const char *tag,
@@ -236,5 +249,6 @@ extern const struct gw_receiver_type gw_receiver_standard_webhooks;
 extern const struct gw_receiver_type gw_receiver_zot;
 extern const struct gw_receiver_type gw_receiver_gerrit;
 extern const struct gw_receiver_type gw_receiver_sourcehut;
+extern const struct gw_receiver_type gw_receiver_azure_eventgrid;
 
 #endif
