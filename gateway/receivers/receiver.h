@@ -88,6 +88,18 @@ struct gw_change {
     bool changed_paths_truncated;
     const char *provider_event;
     const cJSON *extra;   /* other data members to copy (object), may be NULL */
+    const struct gw_pull_request *pr; /* dev.hookbus.git.pull_request only */
+};
+
+/* A pull (merge) request's state change, as the senders describe it. */
+struct gw_pull_request {
+    const char *action;        /* opened, updated, merged, closed */
+    long number;               /* the PR number (iid on GitLab, id elsewhere) */
+    const char *url;           /* its web page */
+    const char *source_branch; /* short names, without refs/heads/ */
+    const char *target_branch;
+    const char *merge_commit;  /* merged: the merge (or squash) commit, when given */
+    const char *title;
 };
 
 struct gw_receiver_type {
@@ -206,6 +218,10 @@ void gw_emit_release(struct gw_ctx *ctx, const cJSON *root, struct gw_change *ch
  * removal, commit dropped), refs/tags/x -> git.tag; tag deletions and other
  * refs are answered 200 and ignored. Sets ch->type, branch, tag. 0 or -1. */
 int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch);
+/* Emits dev.hookbus.git.pull_request for pr (ch carries the repository,
+ * the head commit and the actor; ch->type and the PR are set here). A PR
+ * without number or action is a 400. 0 or -1. */
+int gw_emit_pull_request(struct gw_ctx *ctx, struct gw_change *ch, const struct gw_pull_request *pr);
 /* gw_emit_ref of a push with the changed paths of commits (none when the ref
  * was deleted or commits is not a list); truncated: the sender cut the
  * commit list. 0 or -1. */

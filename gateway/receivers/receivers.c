@@ -441,6 +441,21 @@ int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch)
     return gw_emit(ctx, ch);
 }
 
+int gw_emit_pull_request(struct gw_ctx *ctx, struct gw_change *ch, const struct gw_pull_request *pr)
+{
+    if (!pr->action || pr->number <= 0) {
+        gw_bad_request(ctx, "the pull request has no number or action");
+        return -1;
+    }
+    ch->type = "dev.hookbus.git.pull_request";
+    ch->deleted = -1;
+    ch->ref = ch->tag = ch->branch = NULL;
+    ch->pr = pr;
+    int rc = gw_emit(ctx, ch);
+    ch->pr = NULL;
+    return rc;
+}
+
 int gw_emit_push(struct gw_ctx *ctx, struct gw_change *ch, const cJSON *commits, bool truncated)
 {
     cJSON *paths = NULL;
@@ -708,6 +723,16 @@ static cJSON *build_data(const struct gw_ctx *ctx, const struct gw_change *ch, c
         cJSON_AddItemToObject(d, "changed_paths", cJSON_Duplicate(ch->changed_paths, 1));
         cJSON_AddBoolToObject(d, "changed_paths_truncated", ch->changed_paths_truncated);
     }
+    if (ch->pr) {
+        cJSON *p = cJSON_AddObjectToObject(d, "pull_request");
+        add_str(p, "action", ch->pr->action);
+        cJSON_AddNumberToObject(p, "number", (double)ch->pr->number);
+        add_str(p, "url", ch->pr->url);
+        add_str(p, "source_branch", ch->pr->source_branch);
+        add_str(p, "target_branch", ch->pr->target_branch);
+        add_str(p, "merge_commit", ch->pr->merge_commit);
+        add_str(p, "title", ch->pr->title);
+    }
     add_str(d, "delivery_id", ctx->delivery_id);
     add_str(d, "provider_event", ch->provider_event);
     for (const cJSON *e = ch->extra ? ch->extra->child : NULL; e; e = e->next)
@@ -743,7 +768,9 @@ int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch)
     cJSON_Delete(data);
     if (!ev || !json)
         goto nomem;
-    if (ch->ref)
+    if (ch->pr)
+        snprintf(subject, sizeof(subject), "%s#%ld", repo, ch->pr->number);
+    else if (ch->ref)
         snprintf(subject, sizeof(subject), "%s@%s", repo, ch->ref);
     else if (ch->tag)
         snprintf(subject, sizeof(subject), "%s:%s", repo, ch->tag);

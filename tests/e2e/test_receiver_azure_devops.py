@@ -66,7 +66,8 @@ def test_wrong_password_is_401(kafka, make_gateway):
 
 def test_other_event_types_are_200(kafka, make_gateway):
     gw = make_gateway(kafka.bootstrap, extra=EXTRA)
-    r = post(gw, "pullrequest-created.json")
+    # A merge attempt that hit conflicts is not a merge.
+    r = post(gw, "pullrequest-merge-conflicts.json")
     assert r.status_code == 200 and r.json()["status"] == "ignored"
     for t in ("hookbus.git", "hookbus.image", "hookbus.other"):
         assert kafka.read_all(t, settle=0.3) == []

@@ -68,7 +68,7 @@ def test_ping_and_other_events_are_200(kafka, make_gateway):
     gw = make_gateway(kafka.bootstrap, extra=EXTRA)
     r = post(gw, "ping.json", event="diagnostics:ping")
     assert r.status_code == 200 and r.json()["status"] == "ignored"
-    r = post(gw, "pr-opened.json", event="pr:opened")
+    r = post(gw, "pr-opened.json", event="pr:comment:added")
     assert r.status_code == 200
     for t in ("hookbus.git", "hookbus.image", "hookbus.other"):
         assert kafka.read_all(t, settle=0.3) == []
