@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hookbus/event.h"
 #include "hookbus/util.h"
 #include "receivers/receiver.h"
 
@@ -180,6 +181,12 @@ static void github_normalize(struct gw_ctx *ctx)
 {
     const char *event = ctx->req->header(ctx->req, "X-GitHub-Event");
     gw_take_delivery_id(ctx, "X-GitHub-Delivery");
+    /* repository, organization, integration (a GitHub App), business, ...:
+     * which hook sent it, kept for consumers that route on it. */
+    const char *target = ctx->req->header(ctx->req, "X-GitHub-Hook-Installation-Target-Type");
+    if (target && strlen(target) <= 64 && hb_attr_value_valid(target, HB_ATTR_STRING) &&
+        (ctx->data_extra = cJSON_CreateObject()))
+        cJSON_AddStringToObject(ctx->data_extra, "installation_target_type", target);
     if (!event) {
         gw_bad_request(ctx, "missing X-GitHub-Event header");
         return;

@@ -71,6 +71,10 @@ struct gw_ctx {
      * gw_ctx_clear), never by a receiver. */
     cJSON *body_json;
     bool body_parsed;
+    /* Members added to the data of every event of the request (a header
+     * the sender sets, such as GitHub's hook target type); freed with the
+     * body. NULL: none. */
+    cJSON *data_extra;
 };
 
 /* The description of one changed artifact. Unknown fields stay NULL. */

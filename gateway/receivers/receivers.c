@@ -584,6 +584,8 @@ static void drop_body(struct gw_ctx *ctx)
 {
     cJSON_Delete(ctx->body_json);
     ctx->body_json = NULL;
+    cJSON_Delete(ctx->data_extra);
+    ctx->data_extra = NULL;
 }
 
 void gw_normalize(struct gw_ctx *ctx)
@@ -736,6 +738,9 @@ static cJSON *build_data(const struct gw_ctx *ctx, const struct gw_change *ch, c
     add_str(d, "delivery_id", ctx->delivery_id);
     add_str(d, "provider_event", ch->provider_event);
     for (const cJSON *e = ch->extra ? ch->extra->child : NULL; e; e = e->next)
+        if (!cJSON_HasObjectItem(d, e->string))
+            cJSON_AddItemToObject(d, e->string, cJSON_Duplicate(e, 1));
+    for (const cJSON *e = ctx->data_extra ? ctx->data_extra->child : NULL; e; e = e->next)
         if (!cJSON_HasObjectItem(d, e->string))
             cJSON_AddItemToObject(d, e->string, cJSON_Duplicate(e, 1));
     if (ctx->rcv->include_original && ctx->body_json)
