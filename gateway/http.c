@@ -193,11 +193,8 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
         res = respond_msg(conn, 404, "unknown receiver", NULL);
         goto release;
     }
-    if (strcmp(method, "OPTIONS") == 0 && rcv->type->allowed_origin) {
-        res = answer_handshake(srv, conn, rcv);
-        goto release;
-    }
-    if (strcmp(method, "POST") != 0) {
+    bool handshake = strcmp(method, "OPTIONS") == 0 && rcv->type->allowed_origin;
+    if (strcmp(method, "POST") != 0 && !handshake) {
         gw_metrics_request(srv->metrics, rcv, 405);
         res = respond_msg(conn, 405, "method not allowed: use POST", NULL);
         goto release;
@@ -205,6 +202,10 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
     res = rate_limited(srv, &g->global, rcv, conn, &limited);
     if (limited)
         goto release;
+    if (handshake) {
+        res = answer_handshake(srv, conn, rcv);
+        goto release;
+    }
     struct gw_http_req *r = calloc(1, sizeof(*r));
     if (!r) {
         res = MHD_NO;
@@ -640,7 +641,8 @@ static enum MHD_Result answer_handshake(struct gw_server *srv, struct MHD_Connec
         gw_metrics_request(srv->metrics, rcv, 400);
         return respond_msg(conn, 400, "OPTIONS needs an allowed WebHook-Request-Origin", NULL);
     }
-    struct MHD_Response *res = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *res =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!res)
         return MHD_NO;
     MHD_add_response_header(res, "WebHook-Allowed-Origin", allowed);

@@ -103,7 +103,8 @@ static void eg_normalize(struct gw_ctx *ctx)
     /* A single event keeps its id across Event Grid's retries. */
     if (n == 1)
         gw_set_delivery_id(ctx, gw_json_str(cJSON_IsArray(root) ? root->child : root, "id"));
-    for (e = cJSON_IsArray(root) ? root->child : root; e; e = cJSON_IsArray(root) ? e->next : NULL) {
+    bool batch = cJSON_IsArray(root);
+    for (e = batch ? root->child : root; e; e = batch ? e->next : NULL) {
         const char *type = entry_type(e);
         if (!cJSON_IsObject(e) || !type) {
             gw_bad_request(ctx, "an Event Grid entry has no eventType or type");

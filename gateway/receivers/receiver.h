@@ -225,7 +225,8 @@ int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch);
 /* Emits dev.hookbus.git.pull_request for pr (ch carries the repository,
  * the head commit and the actor; ch->type and the PR are set here). A PR
  * without number or action is a 400. 0 or -1. */
-int gw_emit_pull_request(struct gw_ctx *ctx, struct gw_change *ch, const struct gw_pull_request *pr);
+int gw_emit_pull_request(struct gw_ctx *ctx, struct gw_change *ch,
+                         const struct gw_pull_request *pr);
 /* gw_emit_ref of a push with the changed paths of commits (none when the ref
  * was deleted or commits is not a list); truncated: the sender cut the
  * commit list. 0 or -1. */

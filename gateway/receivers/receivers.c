@@ -441,7 +441,8 @@ int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch)
     return gw_emit(ctx, ch);
 }
 
-int gw_emit_pull_request(struct gw_ctx *ctx, struct gw_change *ch, const struct gw_pull_request *pr)
+int gw_emit_pull_request(struct gw_ctx *ctx, struct gw_change *ch,
+                         const struct gw_pull_request *pr)
 {
     if (!pr->action || pr->number <= 0) {
         gw_bad_request(ctx, "the pull request has no number or action");

@@ -224,10 +224,9 @@ static void th_auth(struct test_req *t, const struct gw_receiver *r, enum cred c
         const char *nonce = th_header(&t->req, gw_json_str(a, "nonce"));
         assert_non_null(nonce);
         /* A wrong key: another test seed. */
-        th_set(t, header,
-               keep(t, ed25519_sign_b64(cred == CRED_GOOD ? gw_json_str(a, "seed")
-                                                          : "cm49HUTKFrqG6RVtaxIN4oC5FS3U1R5rtmIHidapIF8=",
-                                        t->req.body, t->req.body_len, nonce)));
+        const char *seed = cred == CRED_GOOD ? gw_json_str(a, "seed")
+                                             : "cm49HUTKFrqG6RVtaxIN4oC5FS3U1R5rtmIHidapIF8=";
+        th_set(t, header, keep(t, ed25519_sign_b64(seed, t->req.body, t->req.body_len, nonce)));
     } else if (strcmp(kind, "fixture") == 0 && cred == CRED_BAD) {
         /* "Bearer @file": a credential of the right shape that must fail. */
         const char *bad = gw_json_str(a, "bad");

@@ -594,14 +594,13 @@ static void test_ed25519_verify(void **state)
 {
     (void)state;
     unsigned char pub[32], sig[64], msg[1] = {0x72};
-    assert_int_equal(
-        hb_hex_decode("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", 64, pub,
-                      sizeof(pub)),
-        32);
-    assert_int_equal(hb_hex_decode("92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
-                                   "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
-                                   128, sig, sizeof(sig)),
-                     64);
+    static const char pub_hex[] =
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+    static const char sig_hex[] =
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+        "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00";
+    assert_int_equal(hb_hex_decode(pub_hex, 64, pub, sizeof(pub)), 32);
+    assert_int_equal(hb_hex_decode(sig_hex, 128, sig, sizeof(sig)), 64);
     assert_true(hb_ed25519_verify(pub, msg, 1, sig));
     msg[0] = 0x73;
     assert_false(hb_ed25519_verify(pub, msg, 1, sig));
