@@ -1,11 +1,11 @@
 /* gitlab.c: GitLab webhooks (gitlab.com and self-managed): Push Hook, Tag
  * Push Hook, Merge Request Hook, and the same bodies delivered as System
- * Hook. Authenticated by
- * the signing token (Standard Webhooks: webhook-signature, checked whenever
- * the request carries one, with a whsec_ secret), else X-Gitlab-Token (the
- * secret itself, older instances) or the shared token rules; every other
- * event (merge requests, pipelines, ...) is answered 200 and ignored, since
- * GitLab disables a webhook after repeated failures of any kind. */
+ * Hook. Authenticated by the signing token (Standard Webhooks:
+ * webhook-signature, checked whenever the request carries one, with a
+ * whsec_ secret), else X-Gitlab-Token (the secret itself, older instances)
+ * or the shared token rules. Every other event (pipelines, notes, ...) is
+ * answered 200 and ignored, since GitLab disables a webhook after repeated
+ * failures of any kind. */
 #include <stdio.h>
 #include <string.h>
 
