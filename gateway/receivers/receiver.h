@@ -271,5 +271,6 @@ extern const struct gw_receiver_type gw_receiver_zot;
 extern const struct gw_receiver_type gw_receiver_gerrit;
 extern const struct gw_receiver_type gw_receiver_sourcehut;
 extern const struct gw_receiver_type gw_receiver_azure_eventgrid;
+extern const struct gw_receiver_type gw_receiver_aws_sns;
 
 #endif

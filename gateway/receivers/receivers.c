@@ -41,6 +41,7 @@ static const struct gw_receiver_type *const types[] = {
     &gw_receiver_gerrit,
     &gw_receiver_sourcehut,
     &gw_receiver_azure_eventgrid,
+    &gw_receiver_aws_sns,
 };
 
 const struct gw_receiver_type *gw_receiver_type_find(const char *type)

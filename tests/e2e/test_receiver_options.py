@@ -30,7 +30,7 @@ def test_all_receivers_config_lists_every_type():
             "dockerhub", "quay", "harbor", "distribution", "gitlab-registry", "acr",
             "artifactory", "nexus", "aliyun-acr", "ecr", "gar", "generic", "generic-hmac",
             "cloudevents", "cdevents", "opaque", "standard-webhooks", "zot", "gerrit",
-            "sourcehut", "azure-eventgrid"} == listed
+            "sourcehut", "azure-eventgrid", "aws-sns"} == listed
     assert listed <= types
 
 
@@ -54,6 +54,10 @@ def test_type_options_are_checked_at_load(tmp_path):
         ("  - {name: z, type: zot, secrets: [literal:s]}\n", "base_url: required"),
         ("  - {name: g, type: gerrit, secrets: [literal:s]}\n", "base_url: required"),
         ("  - {name: s, type: sourcehut}\n", "public_key: required"),
+        ("  - {name: s, type: aws-sns}\n", "topic_arns: required"),
+        ("  - {name: s, type: aws-sns, topic_arns: [x]}\n", "is not a topic ARN"),
+        ("  - {name: s, type: aws-sns, topic_arns: [arn:aws:sns:r:1:t], cert_host: '('}\n",
+         "not an extended regular expression"),
         ("  - {name: s, type: sourcehut, public_key: c2hvcnQ=}\n", "32-byte Ed25519 key"),
         ("  - {name: w, type: standard-webhooks, secrets: [literal:s], tolerance_seconds: 0}\n",
          "tolerance_seconds: seconds, 1 to 3600"),
