@@ -13,6 +13,8 @@
 #   make browser-deps  playwright-core (npm ci in tests/browser) for the browser test in test-e2e
 #   make screenshots   the console browser test, saving docs/console-*.png
 #   make lint       banned functions, cppcheck; make format-check / make format: clang-format
+#   make kafka      Apache Kafka's jars in build/kafka (Maven, once) for the real-Kafka tests
+#   make sdk-interop  the CloudEvents SDK example consumers (examples/consumers/*) in build/sdk
 VERSION   := 0.1.0
 BUILD     ?= build
 PREFIX    ?= /usr/local
@@ -44,6 +46,8 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DHB_VERSION=\"$(VERSION)\" $(WARN) $(CFLAGS
              -Ilib/include -Ilib -Igateway $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS       = $(PKG_LIBS) -lpthread -lm
+# Libraries only one binary needs (and the unit tests that include its files).
+LIBS_poller = $(shell pkg-config --libs libgit2 2>/dev/null)
 
 LIB_SRC   := $(wildcard lib/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/events_html.o
@@ -70,7 +74,7 @@ FUZZ_OBJ  := $(BUILD)/obj/fuzz/harness.o $(BUILD)/obj/fuzz/roundtrip.o
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/%)
 
 .PHONY: all deps browser-deps screenshots run test test-unit test-e2e asan install dist check-deploy check-rules clean lint fuzz \
-        fuzz-bins fuzz-smoke valgrind bench format format-check
+        fuzz-bins fuzz-smoke valgrind bench format format-check kafka sdk-interop
 all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 
 # NODEPS=1 skips the package check (the Dockerfile's build stage installs its own list).
@@ -110,7 +114,7 @@ $(BUILD)/bin/hookbus-gateway: $(GW_OBJ) $(LIBA)
 define consumer_rule
 $(BUILD)/bin/hookbus-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard consumers/$(1)/*.c)) $(LIBA)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LIBS)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LIBS) $$(LIBS_$(1))
 endef
 $(foreach c,$(CONSUMERS),$(eval $(call consumer_rule,$(c))))
 
@@ -121,7 +125,7 @@ $(BUILD)/bin/mock-kafka: $(BUILD)/obj/tests/tools/mock_kafka.o $(LIBA)
 # Unit tests link the library and the gateway's objects (receivers are tested directly).
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBA) $(GW_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(GW_LIB_OBJ) $(LIBA) $(LIBS) -lcmocka
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(GW_LIB_OBJ) $(LIBA) $(LIBS) $(if $(filter poller_%,$*),$(LIBS_poller)) -lcmocka
 
 $(BUILD)/fuzz_%: $(BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_OBJ) $(LIBA) $(GW_LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -152,8 +156,31 @@ screenshots: all browser-deps
 	HOOKBUS_SCREENSHOTS=1 HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q \
 	  tests/e2e/test_console_browser.py tests/e2e/test_consumer_console.py::test_events_page_in_chromium
 
-test-e2e: all browser-deps
-	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) tests/e2e
+# Apache Kafka for the tests (tests/tools/kafka-cluster): the version pinned in
+# tests/tools/kafka/pom.xml, resolved from Maven Central once into build/kafka
+# (shared by every BUILD flavour).
+KAFKA_STAMP := build/kafka/.stamp
+$(KAFKA_STAMP): tests/tools/kafka/pom.xml | deps
+	rm -rf build/kafka/libs
+	mvn -q -B -Dstyle.color=never -f tests/tools/kafka/pom.xml -Dkafka.libs=$(CURDIR)/build/kafka/libs \
+	   dependency:copy-dependencies
+	touch $@
+# Kafka 3.9, the last line that takes the SCRAM of Debian 12's librdkafka (2.0.2;
+# Kafka 4 needs librdkafka >= 2.6.1 for SCRAM): the SCRAM-over-TLS test runs on it.
+KAFKA_SCRAM_STAMP := build/kafka-3.9/.stamp
+$(KAFKA_SCRAM_STAMP): tests/tools/kafka/pom.xml | deps
+	rm -rf build/kafka-3.9/libs
+	mvn -q -B -Dstyle.color=never -f tests/tools/kafka/pom.xml -Dkafka.version=3.9.1 \
+	   -Dkafka.libs=$(CURDIR)/build/kafka-3.9/libs dependency:copy-dependencies
+	touch $@
+kafka: $(KAFKA_STAMP) $(KAFKA_SCRAM_STAMP)
+
+# KAFKA=mock|real|both: the Kafka the suites marked real_kafka run against
+# (README.md, "Against Apache Kafka"); test_real_kafka.py runs unless KAFKA=mock.
+KAFKA ?= both
+test-e2e: all browser-deps $(KAFKA_STAMP) $(KAFKA_SCRAM_STAMP)
+	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) \
+	   --kafka=$(KAFKA) tests/e2e
 
 test: all
 	$(MAKE) lint check-deploy check-rules
@@ -168,8 +195,10 @@ valgrind: all
 bench: all
 	bench/run.sh $(BUILD)/bin
 
+# The sanitizer pass keeps to the mock for the shared suites (time); the
+# real-Kafka-only tests still run under it.
 asan:
-	$(MAKE) BUILD=build/asan SAN=1 test-unit test-e2e
+	$(MAKE) BUILD=build/asan SAN=1 KAFKA=mock test-unit test-e2e
 
 run: all
 	scripts/run-dev.sh $(BUILD)/bin
@@ -227,6 +256,22 @@ test-e2e: dist
 dist: $(LIBA) $(BINS)
 	rm -rf $(BUILD)/dist
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/dist PREFIX=/usr
+
+# The example consumers in Go, Java, Python and JavaScript on the official
+# CloudEvents SDKs, which tests/e2e/test_sdk_interop.py runs against the gateway.
+# Always in build/sdk (the asan pass reuses them); the first build fetches the
+# SDKs from the registries, later ones are cached there.
+SDK_DIR := build/sdk
+SDK_LANGS := go java python js
+SDK_RUNS := $(SDK_LANGS:%=$(SDK_DIR)/%/run)
+sdk-interop: $(SDK_RUNS)
+define sdk_rule
+$(SDK_DIR)/$(1)/run: scripts/sdk-consumers.sh $(shell find examples/consumers/$(1) -type f \
+                        -not -path '*/node_modules/*' -not -path '*/target/*' 2>/dev/null) | deps
+	scripts/sdk-consumers.sh $(1) $(SDK_DIR)
+endef
+$(foreach l,$(SDK_LANGS),$(eval $(call sdk_rule,$(l))))
+test-e2e: sdk-interop
 
 # Cheap deployment checks, part of `make test` (scripts/check_deploy.py says what).
 check-deploy: $(BINS)

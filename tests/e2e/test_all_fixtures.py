@@ -15,10 +15,14 @@ import re
 
 import avro.io
 import jsonschema
+import pytest
 
 from conftest import BASE_CONFIG, TOKEN, headers_of
 from fixture_walk import fixtures, receivers_yaml
 from test_schemas import FirstMatchWriter, SCHEMAS, avro_datum, avro_schema
+
+# Runs on mock and/or real Kafka (--kafka, conftest.py).
+pytestmark = pytest.mark.real_kafka
 
 
 def config(brokers):

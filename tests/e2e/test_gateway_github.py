@@ -3,9 +3,13 @@ Happy paths and ignored events of the fixtures run in the fixture walk
 (test_all_fixtures.py); these tests cover what the walk does not."""
 import socket
 
+import pytest
 import requests
 
 from conftest import (GITHUB_SECRET, fixture_bytes, github_post, headers_of, sign)
+
+# Runs on mock and/or real Kafka (--kafka, conftest.py).
+pytestmark = pytest.mark.real_kafka
 
 DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
 

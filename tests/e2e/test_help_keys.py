@@ -32,6 +32,7 @@ BASE = {
     "kargo": {},
     "argocd": {},
     "flux": {},
+    "poller": {},
     "tail": {},
 }
 RECEIVER = {"name": "r1", "type": "generic", "secrets": ["literal:s"]}

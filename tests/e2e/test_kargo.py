@@ -19,6 +19,9 @@ import requests
 from conftest import BIN, ROOT, TOKEN, Gateway, fixture_bytes, github_post, wait_for
 from kube_helpers import KUBE_TOKEN, FakeKube, write_kubeconfig
 
+# Runs on mock and/or real Kafka (--kafka, conftest.py).
+pytestmark = pytest.mark.real_kafka
+
 NS = "kargo-demo"
 
 
