@@ -446,6 +446,7 @@ static void match_batch(struct app *a, const struct hb_batch *b, char ***want, s
     for (size_t e = 0; e < b->n; e++) {
         const struct hb_event *ev = b->events[e];
         const char *id = hb_event_get(ev, "id");
+        char trace_id[HB_TRACE_ID_HEX + 1];
         struct kargo_facts f;
         if (kargo_facts_from_event(ev, &f) < 0) {
             HB_LOG(HB_LOG_DEBUG, "event without repo attribute skipped", HB_S("id", id));
@@ -476,7 +477,8 @@ static void match_batch(struct app *a, const struct hb_batch *b, char ***want, s
         HB_LOG(nhit ? HB_LOG_INFO : HB_LOG_DEBUG, nhit ? "event matches warehouses"
                                                        : "event matches no warehouse",
                HB_S("id", id), HB_S("repo", f.repo), HB_S("ref", f.ref), HB_S("tag", f.tag),
-               HB_I("matched", nhit), HB_I("considered", v.n), HB_S("warehouses", names));
+               HB_I("matched", nhit), HB_I("considered", v.n), HB_S("warehouses", names),
+               HB_S("trace_id", hb_trace_id_of(ev, trace_id)));
         if (!v.n)
             skip_metric(a, "no_warehouse");
         for (size_t i = 0; i < nhit; i++)
