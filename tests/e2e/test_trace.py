@@ -3,7 +3,7 @@ tracing extension): the gateway continues a sender's traceparent (same trace
 id, its own span id) or starts a trace when there is none or it is invalid,
 passes tracestate only with a valid traceparent, keeps a CloudEvent's own
 traceparent; hookbus-http's POST, hookbus-exec's TRACEPARENT and
-hookbus-kargo's Warehouse PATCH carry child spans of the gateway's span; the
+hookbus-kargo's Warehouse PATCH and hookbus-image-updater's POST carry child spans of the gateway's span; the
 gateway's and the consumers' log lines carry trace_id."""
 import json
 import re
@@ -14,6 +14,9 @@ import pytest
 
 from conftest import GITHUB_SECRET, TOKEN, headers_of, sign, wait_for
 from consumers import ConsumerProc, kafka  # noqa: F401 (fixture)
+from test_image_updater import SECRET as IU_SECRET
+from test_image_updater import FakeImageUpdater, ImageUpdaterConsumer, image_event
+from test_image_updater import produce as produce_image
 from test_kargo import WAREHOUSES, FakeKube, Kargo, push_body, write_kubeconfig
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -238,3 +241,32 @@ def test_kargo_patch_carries_traceparent(kafka, make_gateway, tmp_path):
         if kargo:
             kargo.stop()
         kube.stop()
+
+
+def test_image_updater_post_carries_traceparent(kafka, tmp_path):
+    fake = FakeImageUpdater("--secret", IU_SECRET)
+    iu = None
+    try:
+        iu = ImageUpdaterConsumer(tmp_path, kafka.bootstrap, fake.base + "/webhook")
+        traced = dict(image_event("iu-1", "ghcr.io/acme/app", "v1"), traceparent=TRACEPARENT,
+                      tracestate=TRACESTATE)
+        bare = image_event("iu-2", "ghcr.io/acme/other", "v2")
+        produce_image(kafka, [traced, bare])
+        wait_for(lambda: len(fake.accepted()) >= 2, timeout=20, what="two requests")
+        got = {a["event"]["id"]: {k.lower(): v for k, v in a["headers"].items()}
+               for a in fake.accepted()}
+        trace, span, _ = parse_tp(got["iu-1"]["traceparent"])
+        assert trace == TRACE and span != PARENT
+        assert got["iu-1"]["tracestate"] == TRACESTATE
+        trace2, _, _ = parse_tp(got["iu-2"]["traceparent"])  # no context: a new trace
+        assert trace2 != TRACE and "tracestate" not in got["iu-2"]
+
+        def notified():
+            recs = [r for r in iu.lines() if r.get("msg") == "image updater notified"]
+            return recs if len(recs) >= 2 else None
+        ids = {r["trace_id"] for r in wait_for(notified, timeout=20, what="two log lines")}
+        assert ids == {TRACE, trace2}
+    finally:
+        if iu:
+            iu.stop()
+        fake.stop()
