@@ -48,6 +48,16 @@ const struct gw_receiver *gw_config_find_receiver(const struct gw_config *cfg, c
 /* The topic for an event type. */
 const char *gw_config_topic(const struct gw_config *cfg, const char *type);
 
+/* topics.c: `hookbus-gateway topics [flags]` (the flags after the word are
+ * argv). Prints created/exists per topic; returns the exit status. */
+#define GW_TOPICS_EXTRA_MAX 29
+struct gw_topics_opts {
+    long partitions, replication_factor, timeout_ms;
+    const char *extra[GW_TOPICS_EXTRA_MAX];
+    size_t nextra;
+};
+int gw_topics_main(const struct gw_config *cfg, int argc, char **argv);
+
 /* producer.c */
 struct gw_producer;
 /* One message's delivery report target: embed as the first member of the
@@ -67,6 +77,12 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
 int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_msg *msg,
                      struct gw_delivery *d);
 bool gw_producer_ready(struct gw_producer *p);
+/* 0 when every configured topic exists (as far as the last check knows), else
+ * -1 with a reason for /readyz in why (JSON-safe). */
+int gw_producer_topic_problem(struct gw_producer *p, char *why, size_t whylen);
+/* 0 when the latest delivery was acknowledged, else -1 with its error in why
+ * (JSON-safe). */
+int gw_producer_last_error(struct gw_producer *p, char *why, size_t whylen);
 /* Waits up to timeout_ms for outstanding deliveries. Returns how many remain. */
 int gw_producer_flush(struct gw_producer *p, int timeout_ms);
 void gw_producer_free(struct gw_producer *p);

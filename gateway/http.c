@@ -643,14 +643,26 @@ static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status,
 
 /* ---- health and metrics ---- */
 
-/* Ready: Kafka answers, or the spool can take what it does not. */
-static bool ready(struct gw_server *srv, const char **why)
+/* Ready: the configured topics exist, and Kafka answers or the spool can
+ * take what it does not. why is also set (and true returned, "degraded")
+ * when answers may come from the spool: Kafka unreachable, or its latest
+ * delivery failed (e.g. fewer in-sync replicas than min.insync.replicas). */
+static bool ready(struct gw_server *srv, char *why, size_t whylen)
 {
-    if (gw_producer_ready(srv->producer))
+    if (gw_producer_topic_problem(srv->producer, why, whylen) < 0)
+        return false;
+    bool up = gw_producer_ready(srv->producer);
+    if (up && gw_producer_last_error(srv->producer, why, whylen) == 0)
         return true;
+    if (!up)
+        hb_strlcpy(why, "kafka unreachable", whylen);
     if (srv->spool && !gw_spool_full(srv->spool))
         return true;
-    *why = srv->spool ? "kafka unreachable and spool full" : "kafka unreachable, spool disabled";
+    if (up) /* Kafka answers, if slowly or failing: still worth sending to */
+        return true;
+    hb_strlcpy(why,
+               srv->spool ? "kafka unreachable and spool full" : "kafka unreachable, spool disabled",
+               whylen);
     return false;
 }
 
@@ -663,12 +675,16 @@ static enum MHD_Result serve_admin(struct gw_server *srv, struct MHD_Connection 
         return get ? respond(conn, 200, "application/json", "{\"status\":\"ok\"}", NULL)
                    : respond_msg(conn, 405, "method not allowed", NULL);
     if (strcmp(url, "/readyz") == 0) {
-        const char *why = NULL;
-        char body[160];
+        char why[300], body[360];
         if (!get)
             return respond_msg(conn, 405, "method not allowed", NULL);
-        if (ready(srv, &why))
-            return respond(conn, 200, "application/json", "{\"ready\":true}", NULL);
+        why[0] = '\0';
+        if (ready(srv, why, sizeof(why))) {
+            if (!why[0])
+                return respond(conn, 200, "application/json", "{\"ready\":true}", NULL);
+            snprintf(body, sizeof(body), "{\"ready\":true,\"degraded\":\"%s\"}", why);
+            return respond(conn, 200, "application/json", body, NULL);
+        }
         snprintf(body, sizeof(body), "{\"ready\":false,\"error\":\"%s\"}", why);
         return respond(conn, 503, "application/json", body, "5");
     }

@@ -23,6 +23,10 @@ static void usage(FILE *out)
             "commands:\n"
             "  (none)           run the gateway\n"
             "  urls             print every receiver's webhook URL (and key URL)\n"
+            "  topics [--partitions N] [--replication-factor N] [--topic NAME]...\n"
+            "                   create kafka.topics (and each NAME, e.g. hookbus.dlq) on the\n"
+            "                   cluster; default 3 partitions and the brokers' replication\n"
+            "                   factor; existing topics are left as they are\n"
             "\n"
             "options:\n"
             "  --config FILE       YAML configuration (or HOOKBUS_CONFIG)\n"
@@ -163,7 +167,7 @@ int main(int argc, char **argv)
     struct gw_config cfg;
     char err[1024];
     bool check = false, urls = false;
-    int rc = 2;
+    int rc = 2, topics_at = -1;
     hb_json_arena_install(); /* before any thread: cJSON's hooks are process-wide */
     if (hb_cli_parse(argc, argv, &cli) < 0)
         return 2;
@@ -182,6 +186,9 @@ int main(int argc, char **argv)
             check = true;
         } else if (strcmp(cli.rest[i], "urls") == 0) {
             urls = true;
+        } else if (strcmp(cli.rest[i], "topics") == 0) {
+            topics_at = i + 1; /* the rest are its flags */
+            break;
         } else {
             fprintf(stderr, "error: unknown argument '%s'\n", cli.rest[i]);
             usage(stderr);
@@ -200,6 +207,8 @@ int main(int argc, char **argv)
         rc = 0;
     } else if (urls) {
         rc = print_urls(&cfg);
+    } else if (topics_at >= 0) {
+        rc = gw_topics_main(&cfg, cli.nrest - topics_at, cli.rest + topics_at);
     } else {
         rc = run(cli.config, &cfg);
     }

@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -415,7 +416,7 @@ static int scan(struct gw_spool *s, char *err, size_t errlen)
         struct gw_spool_record rec;
         if (!buf) {
             snprintf(err, errlen, "spool: cannot read segment %020llu: %s", s->segs[i].seq,
-                     strerror(errno));
+                     HB_STRERROR(errno));
             return -1;
         }
         for (;;) {
@@ -495,7 +496,7 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
                                        "rejected.spool",
                                        NULL);
     if (mkdir_p(dir) < 0 || (s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        snprintf(err, errlen, "spool.dir %s: %s", dir, strerror(errno));
+        snprintf(err, errlen, "spool.dir %s: %s", dir, HB_STRERROR(errno));
         goto fail;
     }
     char path[4096];
@@ -504,7 +505,7 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
         snprintf(err, errlen, "spool.dir %s: %s", dir,
-                 errno == EWOULDBLOCK ? "in use by another gateway process" : strerror(errno));
+                 errno == EWOULDBLOCK ? "in use by another gateway process" : HB_STRERROR(errno));
         goto fail;
     }
     snprintf(path, sizeof(path), "%s/ack", dir);
@@ -512,24 +513,28 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
     if (access(path, F_OK) == 0 && !ack)
         goto fail;
     if (ack) {
-        if (sscanf(ack, "%llu %lld", &s->ack_seq, &s->ack_off) != 2 || s->ack_off < 0) {
+        const char *q = ack;
+        unsigned long long off;
+        if (hb_parse_ull(q, &q, &s->ack_seq) < 0 || *q != ' ' ||
+            hb_parse_ull(q + 1, &q, &off) < 0 || off > LLONG_MAX || q[strspn(q, " \n")] != '\0') {
             snprintf(err, errlen, "spool: %s is malformed", path);
             free(ack);
             goto fail;
         }
+        s->ack_off = (long long)off;
         free(ack);
     }
     if (!(d = opendir(dir))) {
-        snprintf(err, errlen, "spool.dir %s: %s", dir, strerror(errno));
+        snprintf(err, errlen, "spool.dir %s: %s", dir, HB_STRERROR(errno));
         goto fail;
     }
     struct dirent *e;
     while ((e = readdir(d))) {
         unsigned long long seq;
-        char tail[8];
+        const char *tail;
         struct stat st;
-        if (sscanf(e->d_name, "%20llu.%7s", &seq, tail) != 2 || strcmp(tail, "spool") != 0 ||
-            strlen(e->d_name) != 26)
+        if (strlen(e->d_name) != 26 || hb_parse_ull(e->d_name, &tail, &seq) < 0 ||
+            strcmp(tail, ".spool") != 0)
             continue;
         segment_path(s, seq, path, sizeof(path));
         if (seq < s->ack_seq) { /* replayed before the previous process removed it */
@@ -537,7 +542,7 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
             continue;
         }
         if (stat(path, &st) < 0 || add_segment(s, seq, (long long)st.st_size) < 0) {
-            snprintf(err, errlen, "spool: %s: %s", path, strerror(errno));
+            snprintf(err, errlen, "spool: %s: %s", path, HB_STRERROR(errno));
             goto fail;
         }
     }
@@ -602,7 +607,7 @@ static int rotate(struct gw_spool *s, char *err, size_t errlen)
     segment_path(s, s->next_seq, path, sizeof(path));
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0 || fsync(s->dir_fd) < 0 || add_segment(s, s->next_seq, 0) < 0) {
-        snprintf(err, errlen, "spool: cannot create %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "spool: cannot create %s: %s", path, HB_STRERROR(errno));
         if (fd >= 0) {
             close(fd);
             unlink(path);
@@ -639,12 +644,12 @@ int gw_spool_append(struct gw_spool *s, const void *data, size_t len, size_t nre
         done += (size_t)w;
     }
     if (done < len || fdatasync(s->active_fd) < 0) {
-        snprintf(err, errlen, "spool: write failed: %s", strerror(errno));
+        snprintf(err, errlen, "spool: write failed: %s", HB_STRERROR(errno));
         /* Leave no partial record behind; a failed truncate is a torn tail
          * that the next start skips. */
         if (ftruncate(s->active_fd, seg->size) < 0)
             HB_LOG(HB_LOG_ERROR, "spool: cannot truncate a failed write",
-                   HB_S("error", strerror(errno)));
+                   HB_S("error", HB_STRERROR(errno)));
         goto out;
     }
     seg->size += (long long)len;
@@ -767,7 +772,7 @@ static int set_aside(struct gw_spool *s, const unsigned char *rec, size_t len,
         close(fd);
     snprintf(id, sizeof(id), "%.*s", (int)(r->id_len < 200 ? r->id_len : 200), r->id);
     if (rc < 0) {
-        HB_LOG(HB_LOG_ERROR, "spool: cannot write rejected.spool", HB_S("error", strerror(errno)));
+        HB_LOG(HB_LOG_ERROR, "spool: cannot write rejected.spool", HB_S("error", HB_STRERROR(errno)));
         return -1;
     }
     hb_counter_add(s->c_rejected, 1);
@@ -806,7 +811,7 @@ static int replay_segment(struct gw_spool *s, unsigned long long seq, long long 
     long backoff = 250;
     if (!buf || !recs || !slots) {
         HB_LOG(HB_LOG_ERROR, "spool: cannot read a segment", HB_I("segment", seq),
-               HB_S("error", strerror(errno)));
+               HB_S("error", HB_STRERROR(errno)));
         goto out;
     }
     while (!atomic_load(&s->stop)) {

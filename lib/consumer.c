@@ -82,6 +82,7 @@ struct hb_consumer {
     void *ud;
     struct hb_metrics *metrics;
     bool own_metrics;
+    bool closed; /* rd_kafka_consumer_close ran (hb_consumer_run's end) */
     char *brokers;
     rd_kafka_t *rk, *dlq;
     rd_kafka_queue_t *cq; /* the consumer queue, to wake the poll */
@@ -1172,7 +1173,10 @@ out:
     /* The revoke this triggers drains and commits inside the rebalance
      * callback, where the group generation is still valid; the drain after
      * it only frees what an unassigned consumer still held. */
-    rd_kafka_consumer_close(c->rk);
+    rd_kafka_resp_err_t ce = rd_kafka_consumer_close(c->rk);
+    c->closed = true;
+    if (ce)
+        HB_LOG(HB_LOG_WARN, "consumer close", HB_S("error", rd_kafka_err2str(ce)));
     drain(c, "shutdown");
     pthread_mutex_lock(&c->mu);
     c->quit = true;
@@ -1202,8 +1206,12 @@ void hb_consumer_free(struct hb_consumer *c)
     hb_debounce_free(c->deb, NULL, NULL);
     if (c->cq)
         rd_kafka_queue_destroy(c->cq);
+    /* Closed already: librdkafka 2.0's rd_kafka_destroy would close again and,
+     * against Apache Kafka after a revoke that cancelled an action, wait
+     * forever for a group termination that has happened (seen in
+     * test_consumer_exec's SIGTERM test on real Kafka). */
     if (c->rk)
-        rd_kafka_destroy(c->rk);
+        rd_kafka_destroy_flags(c->rk, c->closed ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
     parts_clear(c);
     hb_dedup_free(c->dedup);
     free(c->workers);

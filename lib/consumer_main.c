@@ -34,9 +34,11 @@ static void usage(FILE *out, const struct hb_consumer_app *app)
     fprintf(out, "\nkeys (type, bounds, default; env: the HOOKBUS_* variable that overrides "
                  "it):\n");
     hb_consumer_config_help(out);
+    const char *prefix = app->fields_prefix ? app->fields_prefix : "";
+    if (app->shared_fields)
+        hb_config_help(out, app->fields_prefix, prefix, app->shared_fields, app->nshared_fields);
     if (app->fields)
-        hb_config_help(out, app->fields_prefix, app->fields_prefix ? app->fields_prefix : "",
-                       app->fields, app->nfields);
+        hb_config_help(out, app->fields_prefix, prefix, app->fields, app->nfields);
 }
 
 struct sig_ctx {

@@ -220,7 +220,7 @@ static void exec_cancel(void *ud)
     pthread_mutex_lock(&a->mu);
     for (size_t i = 0; i < a->nrunning; i++)
         if (write(a->running[i], &one, sizeof(one)) < 0)
-            HB_LOG(HB_LOG_WARN, "cannot cancel a command", HB_S("error", strerror(errno)));
+            HB_LOG(HB_LOG_WARN, "cannot cancel a command", HB_S("error", HB_STRERROR(errno)));
     pthread_mutex_unlock(&a->mu);
 }
 

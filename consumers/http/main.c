@@ -17,8 +17,8 @@
 #include "hookbus/http_binding.h"
 #include "hookbus/http_client.h"
 #include "hookbus/log.h"
-#include "hookbus/trace.h"
 #include "hookbus/secret.h"
+#include "hookbus/trace.h"
 #include "hookbus/util.h"
 
 #define MAX_BODY ((size_t)16 << 20)

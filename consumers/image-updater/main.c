@@ -15,13 +15,13 @@
 #include <string.h>
 
 #include "hookbus/config.h"
-#include "hookbus/curl_pool.h"
 #include "hookbus/consumer.h"
+#include "hookbus/curl_pool.h"
 #include "hookbus/http_client.h"
 #include "hookbus/log.h"
-#include "hookbus/trace.h"
 #include "hookbus/metrics.h"
 #include "hookbus/secret.h"
+#include "hookbus/trace.h"
 #include "hookbus/util.h"
 #include "mapping.h"
 

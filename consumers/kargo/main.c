@@ -17,10 +17,10 @@
 #include "hookbus/config.h"
 #include "hookbus/consumer.h"
 #include "hookbus/log.h"
-#include "hookbus/trace.h"
 #include "hookbus/metrics.h"
+#include "hookbus/trace.h"
 #include "hookbus/util.h"
-#include "kube.h"
+#include "hookbus/kube.h"
 #include "match.h"
 #include "warehouses.h"
 
@@ -41,7 +41,7 @@ static const struct hb_field kargo_fields[] = {
      "kubeconfig context; empty: current-context"},
     {"label_selector", HB_F_STRING, offsetof(struct kargo_cfg, label_selector), "", 0, 0,
      "only Warehouses matching this label selector"},
-    {"service_account_dir", HB_F_STRING, offsetof(struct kargo_cfg, sa_dir), KUBE_SA_DIR, 0, 0,
+    {"service_account_dir", HB_F_STRING, offsetof(struct kargo_cfg, sa_dir), HB_KUBE_SA_DIR, 0, 0,
      "in-cluster token and ca.crt"},
     {"resync_interval", HB_F_DURATION, offsetof(struct kargo_cfg, resync_ms), "10m", 0,
      86400000, "complete relist of Warehouses; 0 disables"},
@@ -81,7 +81,7 @@ struct app {
     struct kargo_cfg cfg;
     char **namespaces;
     size_t nnamespaces;
-    struct kube *kube;
+    struct hb_kube *kube;
     struct wh_cache *cache;
     struct hb_metrics *metrics;
     struct hb_counter *c_refreshes, *c_patch_errors;
@@ -118,7 +118,7 @@ static void app_free(struct app *a)
     if (!a)
         return;
     wh_cache_free(a->cache);
-    kube_free(a->kube);
+    hb_kube_free(a->kube);
     for (size_t i = 0; i < a->nnamespaces; i++)
         free(a->namespaces[i]);
     free(a->namespaces);
@@ -194,14 +194,15 @@ static void join_ids(char **ids, size_t n, char *out, size_t outlen);
 static int start(void *ud, struct hb_metrics *metrics, char *err, size_t errlen)
 {
     struct app *a = ud;
-    struct kube_opts ko = {
+    struct hb_kube_opts ko = {
         .kubeconfig = a->cfg.kubeconfig,
         .context = a->cfg.context,
         .sa_dir = a->cfg.sa_dir,
         .timeout_ms = a->cfg.request_timeout_ms,
         .max_response = (size_t)a->cfg.max_response,
+        .section = "kargo",
     };
-    a->kube = kube_new(&ko, err, errlen);
+    a->kube = hb_kube_new(&ko, err, errlen);
     if (!a->kube)
         return -1;
     a->metrics = metrics;
@@ -224,8 +225,8 @@ static int start(void *ud, struct hb_metrics *metrics, char *err, size_t errlen)
     }
     char nslist[1024];
     join_ids(a->namespaces, a->nnamespaces, nslist, sizeof(nslist));
-    HB_LOG(HB_LOG_INFO, "watching kargo warehouses", HB_S("cluster", kube_cluster(a->kube)),
-           HB_S("server", kube_server(a->kube)), HB_S("namespaces", nslist[0] ? nslist : "(all)"),
+    HB_LOG(HB_LOG_INFO, "watching kargo warehouses", HB_S("cluster", hb_kube_cluster(a->kube)),
+           HB_S("server", hb_kube_server(a->kube)), HB_S("namespaces", nslist[0] ? nslist : "(all)"),
            HB_I("scopes", a->nnamespaces ? a->nnamespaces : 1),
            HB_S("label_selector", a->cfg.label_selector));
     return wh_cache_start(a->cache, err, errlen);
@@ -421,8 +422,8 @@ static enum hb_act refresh_one(struct app *a, const char *id, const char *now,
     char *resp = NULL;
     if (traceparent)
         (void)hb_snprintf(hdr, sizeof(hdr), "traceparent: %s", traceparent);
-    int status = kube_request_with(a->kube, "PATCH", path, body, "application/merge-patch+json",
-                                   traceparent ? hdr : NULL, &resp, NULL, err, errlen);
+    int status = hb_kube_request_with(a->kube, "PATCH", path, body, "application/merge-patch+json",
+                                      traceparent ? hdr : NULL, &resp, NULL, err, errlen);
     free(resp);
     if (status >= 200 && status < 300) {
         hb_counter_add(a->c_refreshes, 1);

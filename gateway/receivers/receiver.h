@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hookbus/change.h"
 #include "hookbus/config.h"
 #include "hookbus/event.h"
 #include "hookbus/secret.h"
@@ -69,22 +70,10 @@ struct gw_ctx {
     bool body_parsed;
 };
 
-/* The description of one changed artifact. Unknown fields stay NULL. */
-struct gw_change {
-    const char *type;     /* dev.hookbus.git.push, ... */
-    const char *repo_url; /* any URL/reference of the repository (canonicalized) */
-    const char *urls[8];  /* every URL form the payload gave */
-    const char *ref, *branch, *tag, *commit, *before;
-    int deleted;          /* -1 unknown, 0, 1 */
-    const char *digest, *media_type, *actor;
-    /* Image events: registry host and repository path; derived from the
-     * canonical id when NULL. */
-    const char *registry, *image;
-    const cJSON *changed_paths; /* array of strings */
-    bool changed_paths_truncated;
-    const char *provider_event;
-    const cJSON *extra;   /* other data members to copy (object), may be NULL */
-};
+/* The description of one changed artifact: lib's struct hb_change
+ * (hookbus/change.h), which hookbus-poller fills too, so both build their
+ * events with the same code. */
+#define gw_change hb_change
 
 struct gw_receiver_type {
     const char *type;

@@ -17,6 +17,9 @@ from conftest import BIN, ROOT, fixture_bytes, github_post, wait_for
 from consumers import (DLQ, ConsumerProc, kafka, make_attrs, produce,  # noqa: F401 (fixture)
                        produce_raw, read_topic)
 
+# Runs on mock and/or real Kafka (--kafka, conftest.py).
+pytestmark = pytest.mark.real_kafka
+
 # Records every run: stdin into out/<id>.<n>.json, env into out/<id>.<n>.env,
 # one line per run in out/runs. FAIL_<id> files choose the exit status.
 SCRIPT = r"""#!/bin/sh

@@ -30,6 +30,9 @@ BASE = {
     "image-updater": {"image_updater": {"url": "http://127.0.0.1:1/webhook",
                                         "secret": "literal:s"}},
     "kargo": {},
+    "argocd": {},
+    "flux": {},
+    "poller": {},
     "tail": {},
 }
 RECEIVER = {"name": "r1", "type": "generic", "secrets": ["literal:s"]}

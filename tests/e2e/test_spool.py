@@ -4,9 +4,13 @@ import json
 import os
 import pathlib
 
+import pytest
 import requests
 
 from conftest import FIXTURES, GITHUB_SECRET, github_post, headers_of, wait_for
+
+# Runs on mock and/or real Kafka (--kafka, conftest.py).
+pytestmark = pytest.mark.real_kafka
 
 SPOOL_CONFIG = """
 listen: 127.0.0.1:0
@@ -56,7 +60,10 @@ def kafka_down(kafka, gw):
 
 def published(kafka, count, timeout=30):
     """The hookbus.git messages once `count` arrived (then any stragglers)."""
-    wait_for(lambda: len(kafka.read("hookbus.git", count, timeout=1)) >= count, timeout=timeout,
+    # Each try reads for up to 5 s (it returns once `count` arrived): a fresh
+    # reader's first fetch from a just restarted Apache Kafka node can take
+    # longer than a second on a busy machine.
+    wait_for(lambda: len(kafka.read("hookbus.git", count, timeout=5)) >= count, timeout=timeout,
              what=f"{count} events in kafka")
     return kafka.read_all("hookbus.git", settle=1.5)
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "hookbus/config.h"
+#include "helpers.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -174,17 +175,14 @@ static void test_load_file(void **state)
     hb_config_free(&cfg);
 
     /* Errors name the file. */
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("a: 1\na: 2\n", f);
-    fclose(f);
+    hbt_write_file(path, "a: 1\na: 2\n");
     assert_int_equal(hb_config_load(path, &cfg, err, sizeof(err)), -1);
     char want[300];
     snprintf(want, sizeof(want), "%s:2: ", path);
     assert_true(strncmp(err, want, strlen(want)) == 0);
 
     /* Over 1 MiB. */
-    f = fopen(path, "w");
+    FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs("a: \"", f);
     for (int i = 0; i < (1 << 20); i++)

@@ -5,6 +5,7 @@
  *    "body": "<body file, default <name>.json>",
  *    "headers": {... as the sender sends them, without the credential ...},
  *    "status": 202 | 200 | 400 | ...,
+ *    "message": "<optional: words the 200 / 4xx message must contain>",
  *    "events": [{"<attribute>": "<value>", ..., "data": {...}}]}
  *
  * Each fixture goes through the receiver as the gateway runs it (the
@@ -35,6 +36,7 @@
 #include "hookbus/format.h"
 #include "hookbus/trace.h"
 #include "hookbus/util.h"
+#include "helpers.h"
 
 #define MAX_FILE (4 << 20)
 #define MAX_HEADERS 32
@@ -202,38 +204,17 @@ static int run(const struct gw_receiver *r, struct test_req *t, struct gw_ctx *c
 
 /* ---- files ---- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    char e[256];
-    char *s = hb_read_file(path, MAX_FILE, len, e, sizeof(e));
-    if (!s)
-        fail_msg("%s: %s", path, e);
-    return s;
-}
-
-static cJSON *json_file(const char *path)
-{
-    size_t len;
-    char *s = slurp(path, &len);
-    cJSON *j = hb_json_parse(s, len);
-    free(s);
-    if (!j)
-        fail_msg("%s: not JSON", path);
-    return j;
-}
-
 static int setup(void **state)
 {
     (void)state;
-    const char *src = getenv("HB_SOURCE_DIR");
     char path[4200], err[512], tmpl[] = "/tmp/hb-test-receivers-XXXXXX";
     size_t len;
-    snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures", src ? src : ".");
+    hbt_source_path(fixtures, sizeof(fixtures), "tests/fixtures");
     snprintf(path, sizeof(path), "%s/auth.json", fixtures);
-    auth_table = json_file(path);
+    auth_table = hbt_json_path(path);
     secret = gw_json_str(auth_table, "secret");
     snprintf(path, sizeof(path), "%s/receivers.yaml", fixtures);
-    char *yaml = slurp(path, &len);
+    char *yaml = hbt_read_path(path, &len);
     struct hb_buf b;
     hb_buf_init(&b, MAX_FILE);
     hb_buf_puts(&b, "kafka: {brokers: 127.0.0.1:1}\n");
@@ -297,7 +278,7 @@ static int walk(void (*fn)(struct fixture *f, int *bad), int *bad)
                 snprintf(f.name, sizeof(f.name), "%.*s", (int)(strlen(fname) - 12), fname);
                 assert_int_equal(
                     hb_snprintf(f.expect_path, sizeof(f.expect_path), "%s/%s", dpath, fname), 0);
-                f.expect = json_file(f.expect_path);
+                f.expect = hbt_json_path(f.expect_path);
                 const char *rname = gw_json_str(f.expect, "receiver");
                 const char *body = gw_json_str(f.expect, "body");
                 f.rcv = gw_config_find_receiver(&cfg, rname ? rname : f.dir);
@@ -311,7 +292,7 @@ static int walk(void (*fn)(struct fixture *f, int *bad), int *bad)
                     assert_int_equal(
                         hb_snprintf(f.body_path, sizeof(f.body_path), "%s/%s.json", dpath, f.name),
                         0);
-                f.body = slurp(f.body_path, &f.body_len);
+                f.body = hbt_read_path(f.body_path, &f.body_len);
                 fn(&f, bad);
                 count++;
                 free(f.body);
@@ -424,6 +405,11 @@ static void check_fixture(struct fixture *f, int *bad)
             (*bad)++;
         } else if (nwant != ngot) {
             print_error("%s/%s: %zu events, want %zu\n", f->dir, f->name, ngot, nwant);
+            (*bad)++;
+        } else if (gw_json_str(f->expect, "message") &&
+                   !strstr(ctx.message, gw_json_str(f->expect, "message"))) {
+            print_error("%s/%s: message \"%s\", want one with \"%s\"\n", f->dir, f->name,
+                        ctx.message, gw_json_str(f->expect, "message"));
             (*bad)++;
         } else {
             for (size_t i = 0; i < ngot; i++)
@@ -659,6 +645,49 @@ static void test_body_owned_by_framework(void **state)
     cJSON_Delete(hdrs);
 }
 
+/* cloudevents, binary mode: JSON data loses the whitespace around its value
+ * (so structured mode can carry it as a JSON value, as the SDKs expect);
+ * anything that is not a JSON value stays byte for byte. */
+static void test_cloudevents_json_data_trimmed(void **state)
+{
+    (void)state;
+    const struct {
+        const char *ct, *body, *data;
+    } cases[] = {
+        {"application/json", " {\"a\": 1}\r\n", "{\"a\": 1}"},
+        {"application/json", "[1,2]\n\n", "[1,2]"},
+        {"text/json", "\t\"s\" ", "\"s\""},
+        {"application/json", "{\"a\": 1}", "{\"a\": 1}"},
+        {"application/json", "not json\n", "not json\n"},
+        {"application/json", "null\n", "null\n"},
+        {"text/plain", " hello\n", " hello\n"},
+    };
+    const struct gw_receiver *r = gw_config_find_receiver(&cfg, "cloudevents");
+    assert_non_null(r);
+    for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
+        cJSON *headers = cJSON_CreateObject();
+        cJSON_AddStringToObject(headers, "Content-Type", cases[i].ct);
+        cJSON_AddStringToObject(headers, "ce-specversion", "1.0");
+        cJSON_AddStringToObject(headers, "ce-id", "1");
+        cJSON_AddStringToObject(headers, "ce-source", "/s");
+        cJSON_AddStringToObject(headers, "ce-type", "t");
+        struct test_req t;
+        struct gw_ctx ctx;
+        th_init(&t, headers, cases[i].body, strlen(cases[i].body));
+        th_auth(&t, r, CRED_GOOD);
+        assert_int_equal(run(r, &t, &ctx), 202);
+        assert_int_equal(ctx.nevents, 1);
+        const struct hb_event *ev = ctx.events[0];
+        if (ev->data_len != strlen(cases[i].data) ||
+            memcmp(ev->data, cases[i].data, ev->data_len) != 0)
+            fail_msg("case %zu: data is '%.*s', want '%s'", i, (int)ev->data_len,
+                     (const char *)ev->data, cases[i].data);
+        gw_ctx_clear(&ctx);
+        th_free(&t);
+        cJSON_Delete(headers);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_every_fixture),
         cmocka_unit_test(test_auth_and_malformed),
         cmocka_unit_test(test_coverage),
+        cmocka_unit_test(test_cloudevents_json_data_trimmed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

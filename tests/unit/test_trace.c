@@ -40,18 +40,18 @@ static void test_parse_invalid(void **state)
     static const char *const bad[] = {
         NULL,
         "",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",    /* short */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",  /* v00: nothing after */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",   /* short */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-", /* v00: nothing after */
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
-        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",   /* uppercase */
-        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   /* zero trace id */
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   /* zero parent id */
-        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   /* version ff */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", /* uppercase */
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01", /* zero trace id */
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", /* zero parent id */
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", /* version ff */
         "0g-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
         "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-g1",
-        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",  /* future: no '-' */
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x", /* future: no '-' */
         " 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -96,9 +96,9 @@ static void test_tracestate(void **state)
     assert_false(hb_tracestate_valid(NULL));
     assert_false(hb_tracestate_valid(""));
     assert_false(hb_tracestate_valid(" , "));
-    assert_false(hb_tracestate_valid("Rojo=1"));           /* uppercase key */
-    assert_false(hb_tracestate_valid("1rojo=1"));          /* simple key starts with a digit */
-    assert_false(hb_tracestate_valid("rojo"));             /* no value */
+    assert_false(hb_tracestate_valid("Rojo=1"));  /* uppercase key */
+    assert_false(hb_tracestate_valid("1rojo=1")); /* simple key starts with a digit */
+    assert_false(hb_tracestate_valid("rojo"));    /* no value */
     assert_false(hb_tracestate_valid("rojo="));
     assert_false(hb_tracestate_valid("rojo=a=b"));
     assert_false(hb_tracestate_valid("rojo=a\x01"));
@@ -166,9 +166,12 @@ static void test_event_helpers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_v00),           cmocka_unit_test(test_parse_invalid),
-        cmocka_unit_test(test_parse_future_version), cmocka_unit_test(test_tracestate),
-        cmocka_unit_test(test_new_and_child),        cmocka_unit_test(test_event_helpers),
+        cmocka_unit_test(test_parse_v00),
+        cmocka_unit_test(test_parse_invalid),
+        cmocka_unit_test(test_parse_future_version),
+        cmocka_unit_test(test_tracestate),
+        cmocka_unit_test(test_new_and_child),
+        cmocka_unit_test(test_event_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

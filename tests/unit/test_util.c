@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,45 @@ static void test_parse_long(void **state)
     assert_int_equal(hb_parse_long("-1", 0, 100, &v), -1);
     assert_int_equal(hb_parse_long(NULL, 0, 100, &v), -1);
     assert_int_equal(v, 7);
+}
+
+static void test_parse_ull(void **state)
+{
+    (void)state;
+    unsigned long long v = 7;
+    const char *end = NULL;
+    const char *s = "00000000000000000042.spool";
+    assert_int_equal(hb_parse_ull(s, &end, &v), 0);
+    assert_true(v == 42);
+    assert_string_equal(end, ".spool");
+    assert_int_equal(hb_parse_ull("18446744073709551615 9", &end, &v), 0);
+    assert_true(v == ULLONG_MAX);
+    assert_string_equal(end, " 9");
+    /* At least one digit, no sign, no space, no overflow; *out untouched. */
+    v = 7;
+    assert_int_equal(hb_parse_ull("", &end, &v), -1);
+    assert_int_equal(hb_parse_ull(" 1", &end, &v), -1);
+    assert_int_equal(hb_parse_ull("-1", &end, &v), -1);
+    assert_int_equal(hb_parse_ull("+1", &end, &v), -1);
+    assert_int_equal(hb_parse_ull("18446744073709551616", &end, &v), -1);
+    assert_int_equal(hb_parse_ull(NULL, &end, &v), -1);
+    assert_true(v == 7);
+}
+
+static void test_strerror(void **state)
+{
+    (void)state;
+    char buf[128];
+    assert_string_equal(hb_strerror(ENOENT, buf, sizeof(buf)), "No such file or directory");
+    /* The block-scoped buffer of HB_STRERROR, and an unknown value. */
+    char line[256];
+    snprintf(line, sizeof(line), "open: %s", HB_STRERROR(EACCES));
+    assert_string_equal(line, "open: Permission denied");
+    assert_non_null(strstr(HB_STRERROR(-12345), "12345"));
+    /* A buffer too small still gives a terminated string. */
+    char tiny[4];
+    const char *t = hb_strerror(99999, tiny, sizeof(tiny));
+    assert_true(strlen(t) < sizeof(tiny) || t != tiny);
 }
 
 static void test_parse_duration(void **state)
@@ -692,6 +732,8 @@ int main(void)
         cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_string_helpers),
         cmocka_unit_test(test_parse_long),
+        cmocka_unit_test(test_parse_ull),
+        cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_parse_bool),
         cmocka_unit_test(test_hex),

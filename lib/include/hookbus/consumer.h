@@ -137,6 +137,10 @@ struct hb_consumer_app {
     const struct hb_field *fields;
     size_t nfields;
     const char *fields_prefix;
+    /* A second table bound under the same section, for keys a library binds
+     * for the application (hb_kube_section_fields of hookbus/kube_consumer.h). */
+    const struct hb_field *shared_fields;
+    size_t nshared_fields;
 };
 
 /* The whole program: common flags (--config, --help, --version, --log-level,

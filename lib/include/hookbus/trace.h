@@ -17,12 +17,12 @@
 
 #include "hookbus/event.h"
 
-#define HB_TRACE_ID_HEX 32          /* trace-id: 16 bytes as lowercase hex */
-#define HB_SPAN_ID_HEX 16           /* parent-id / span id: 8 bytes */
-#define HB_TRACEPARENT_LEN 55       /* version 00 */
+#define HB_TRACE_ID_HEX 32    /* trace-id: 16 bytes as lowercase hex */
+#define HB_SPAN_ID_HEX 16     /* parent-id / span id: 8 bytes */
+#define HB_TRACEPARENT_LEN 55 /* version 00 */
 #define HB_TRACEPARENT_SIZE (HB_TRACEPARENT_LEN + 1)
-#define HB_TRACEPARENT_MAX 512      /* longest header a future version may send */
-#define HB_TRACESTATE_MAX 512       /* characters */
+#define HB_TRACEPARENT_MAX 512 /* longest header a future version may send */
+#define HB_TRACESTATE_MAX 512  /* characters */
 #define HB_TRACESTATE_MEMBERS 32
 #define HB_TRACE_SAMPLED 0x01
 

@@ -1,5 +1,5 @@
-/* test_kargo_kube.c: unit tests for hookbus-kargo's Kubernetes client
- * configuration (consumers/kargo/kube.c, included h2o-style): kubeconfig
+/* test_kube.c: unit tests for the consumers' Kubernetes client
+ * configuration (lib/kube.c, included h2o-style): kubeconfig
  * contexts, clusters and users in every supported form, errors that name the
  * file and what is missing, in-cluster configuration from the environment,
  * token files re-read when rotated, and transport errors that name the
@@ -16,7 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../consumers/kargo/kube.c"
+#include "../../lib/kube.c"
+#include "helpers.h"
 
 static char dir[256];
 
@@ -39,10 +40,7 @@ static const char *write_tmp(const char *name, const char *text)
 {
     static char path[512];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    hbt_write_file(path, text);
     return path;
 }
 
@@ -69,27 +67,27 @@ static const char kubeconfig[] =
     "    tokenFile: token\n"
     "- name: u3\n  user:\n    exec: {command: aws}\n";
 
-static struct kube *load(const char *ctx, char *err, size_t errlen)
+static struct hb_kube *load(const char *ctx, char *err, size_t errlen)
 {
     const char *path = write_tmp("config", kubeconfig);
-    struct kube_opts o = {.kubeconfig = path, .context = ctx, .timeout_ms = 2000};
-    return kube_new(&o, err, errlen);
+    struct hb_kube_opts o = {.kubeconfig = path, .context = ctx, .timeout_ms = 2000};
+    return hb_kube_new(&o, err, errlen);
 }
 
 static void test_current_context(void **state)
 {
     (void)state;
     char err[512] = "";
-    struct kube *k = load(NULL, err, sizeof(err));
+    struct hb_kube *k = load(NULL, err, sizeof(err));
     assert_non_null(k);
-    assert_string_equal(kube_cluster(k), "c1");
-    assert_string_equal(kube_server(k), "https://k8s.example.com:6443");
+    assert_string_equal(hb_kube_cluster(k), "c1");
+    assert_string_equal(hb_kube_server(k), "https://k8s.example.com:6443");
     assert_string_equal(k->token, "abc.def");
     char want[512];
     snprintf(want, sizeof(want), "%s/ca.pem", dir);
     assert_string_equal(k->ca_file, want);
     assert_false(k->insecure);
-    kube_free(k);
+    hb_kube_free(k);
 }
 
 static void test_named_context_with_data_and_token_file(void **state)
@@ -97,9 +95,9 @@ static void test_named_context_with_data_and_token_file(void **state)
     (void)state;
     char err[512] = "";
     write_tmp("token", "first-token\n");
-    struct kube *k = load("two", err, sizeof(err));
+    struct hb_kube *k = load("two", err, sizeof(err));
     assert_non_null(k);
-    assert_string_equal(kube_cluster(k), "c2");
+    assert_string_equal(hb_kube_cluster(k), "c2");
     assert_true(k->insecure);
     assert_int_equal(k->ca_len, 10);
     assert_memory_equal(k->ca_data, "-----BEGIN", 10);
@@ -127,12 +125,12 @@ static void test_named_context_with_data_and_token_file(void **state)
 
     /* a request to a closed port is a transport error naming the cluster */
     char *resp = (char *)1;
-    int st = kube_request(k, "GET", "/apis", NULL, NULL, &resp, NULL, err, sizeof(err));
+    int st = hb_kube_request(k, "GET", "/apis", NULL, NULL, &resp, NULL, err, sizeof(err));
     assert_int_equal(st, -1);
     assert_null(resp);
     assert_non_null(strstr(err, "cluster c2: GET /apis:"));
     assert_null(strstr(err, "token"));
-    kube_free(k);
+    hb_kube_free(k);
 }
 
 static void test_kubeconfig_errors(void **state)
@@ -148,30 +146,30 @@ static void test_kubeconfig_errors(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[512] = "";
-        struct kube *k = load(cases[i].ctx, err, sizeof(err));
+        struct hb_kube *k = load(cases[i].ctx, err, sizeof(err));
         assert_null(k);
         if (!strstr(err, cases[i].want) || !strstr(err, dir))
             fail_msg("context %s: '%s' lacks '%s' or the file", cases[i].ctx, err, cases[i].want);
     }
     char err[512] = "";
-    struct kube_opts o = {.kubeconfig = write_tmp("c2", "current-context: x\n")};
-    assert_null(kube_new(&o, err, sizeof(err)));
+    struct hb_kube_opts o = {.kubeconfig = write_tmp("c2", "current-context: x\n")};
+    assert_null(hb_kube_new(&o, err, sizeof(err)));
     assert_non_null(strstr(err, "context 'x' not found"));
     o.kubeconfig = write_tmp("c3", "contexts: []\n");
-    assert_null(kube_new(&o, err, sizeof(err)));
+    assert_null(hb_kube_new(&o, err, sizeof(err)));
     assert_non_null(strstr(err, "no current-context"));
     o.kubeconfig = write_tmp("c4", "current-context: a\ncontexts:\n- name: a\n  context: "
                                    "{cluster: c}\nclusters:\n- name: c\n  cluster: {server: "
                                    "ftp://x}\n");
-    assert_null(kube_new(&o, err, sizeof(err)));
+    assert_null(hb_kube_new(&o, err, sizeof(err)));
     assert_non_null(strstr(err, "server must be an http(s) URL"));
     o.kubeconfig = write_tmp("c5", "current-context: a\ncontexts:\n- name: a\n  context: "
                                    "{cluster: c}\nclusters:\n- name: c\n  cluster: {server: "
                                    "https://x, certificate-authority-data: '!!'}\n");
-    assert_null(kube_new(&o, err, sizeof(err)));
+    assert_null(hb_kube_new(&o, err, sizeof(err)));
     assert_non_null(strstr(err, "certificate-authority-data is not base64"));
     o.kubeconfig = "/nonexistent/kubeconfig";
-    assert_null(kube_new(&o, err, sizeof(err)));
+    assert_null(hb_kube_new(&o, err, sizeof(err)));
     assert_non_null(strstr(err, "/nonexistent/kubeconfig"));
 }
 
@@ -179,10 +177,10 @@ static void test_in_cluster(void **state)
 {
     (void)state;
     char err[512] = "";
-    struct kube_opts o = {.sa_dir = dir};
+    struct hb_kube_opts o = {.sa_dir = dir};
     unsetenv("KUBERNETES_SERVICE_HOST");
     unsetenv("KUBERNETES_SERVICE_PORT");
-    assert_null(kube_new(&o, err, sizeof(err)));
+    assert_null(hb_kube_new(&o, err, sizeof(err)));
     assert_non_null(strstr(err, "KUBERNETES_SERVICE_HOST"));
 
     setenv("KUBERNETES_SERVICE_HOST", "fd00::1", 1);
@@ -190,27 +188,27 @@ static void test_in_cluster(void **state)
     char path[512];
     snprintf(path, sizeof(path), "%s/token", dir);
     unlink(path);
-    assert_null(kube_new(&o, err, sizeof(err)));
+    assert_null(hb_kube_new(&o, err, sizeof(err)));
     assert_non_null(strstr(err, "token"));
     assert_non_null(strstr(err, "in-cluster"));
 
     write_tmp("token", "sa-token");
-    struct kube *k = kube_new(&o, err, sizeof(err));
+    struct hb_kube *k = hb_kube_new(&o, err, sizeof(err));
     assert_non_null(k);
-    assert_string_equal(kube_cluster(k), "in-cluster");
-    assert_string_equal(kube_server(k), "https://[fd00::1]:443");
+    assert_string_equal(hb_kube_cluster(k), "in-cluster");
+    assert_string_equal(hb_kube_server(k), "https://[fd00::1]:443");
     assert_string_equal(k->token, "sa-token");
     char want[512];
     snprintf(want, sizeof(want), "%s/ca.crt", dir);
     assert_string_equal(k->ca_file, want);
-    kube_free(k);
+    hb_kube_free(k);
 
     setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1);
     setenv("KUBERNETES_SERVICE_PORT", "6443", 1);
-    k = kube_new(&o, err, sizeof(err));
+    k = hb_kube_new(&o, err, sizeof(err));
     assert_non_null(k);
-    assert_string_equal(kube_server(k), "https://10.0.0.1:6443");
-    kube_free(k);
+    assert_string_equal(hb_kube_server(k), "https://10.0.0.1:6443");
+    hb_kube_free(k);
     unsetenv("KUBERNETES_SERVICE_HOST");
     unsetenv("KUBERNETES_SERVICE_PORT");
 }

@@ -1,4 +1,5 @@
-/* kube.c: the Kubernetes API client of hookbus-kargo (libcurl).
+/* kube.c: the Kubernetes API client of the hookbus consumers that act on a
+ * cluster (hookbus-kargo, hookbus-argocd, hookbus-flux), on libcurl.
  *
  * Configuration comes from a kubeconfig (current or named context; token,
  * tokenFile, basic auth, client certificate and key as files or inline data,
@@ -7,7 +8,7 @@
  * service-account token and CA). Token files are re-read when they change,
  * since kubelet rotates projected tokens; a 401 forces a re-read too.
  * Every response body is bounded. Secrets never reach messages or logs. */
-#include "kube.h"
+#include "hookbus/kube.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -28,7 +29,7 @@
 
 #define KUBE_POOL_MAX 8 /* idle handles kept (consumer concurrency is 4 by default) */
 
-struct kube {
+struct hb_kube {
     char *cluster, *server;
     char *ca_file, *cert_file, *key_file; /* paths */
     unsigned char *ca_data, *cert_data, *key_data;
@@ -37,6 +38,8 @@ struct kube {
     char *username, *password;
     long timeout_ms;
     size_t max_response;
+    char section[32];     /* the config section, for messages */
+    char user_agent[64];
 
     pthread_mutex_t lock; /* guards the token and what identifies its file */
     char *token;          /* the bearer token, or NULL */
@@ -71,7 +74,7 @@ static void wipe_free_n(unsigned char *p, size_t n)
     }
 }
 
-void kube_free(struct kube *k)
+void hb_kube_free(struct hb_kube *k)
 {
     if (!k)
         return;
@@ -92,19 +95,19 @@ void kube_free(struct kube *k)
     free(k);
 }
 
-const char *kube_cluster(const struct kube *k)
+const char *hb_kube_cluster(const struct hb_kube *k)
 {
     return k->cluster;
 }
 
-const char *kube_server(const struct kube *k)
+const char *hb_kube_server(const struct hb_kube *k)
 {
     return k->server;
 }
 
 /* (Re)reads the token file when its identity, size or mtime changed.
  * Called with k->lock held. force: read even when it looks unchanged. */
-static int token_refresh_locked(struct kube *k, bool force, char *err, size_t errlen)
+static int token_refresh_locked(struct hb_kube *k, bool force, char *err, size_t errlen)
 {
     struct stat st;
     if (!k->token_file)
@@ -180,7 +183,7 @@ static int decode_data(const char *b64, unsigned char **out, size_t *len)
     return *out ? 0 : -1;
 }
 
-static int load_kubeconfig(struct kube *k, const char *file, const char *want_ctx, char *err,
+static int load_kubeconfig(struct hb_kube *k, const char *file, const char *want_ctx, char *err,
                            size_t errlen)
 {
     struct hb_config cfg = {0};
@@ -194,7 +197,8 @@ static int load_kubeconfig(struct kube *k, const char *file, const char *want_ct
     const char *dir = dirname(dircopy);
     const char *ctx_name = want_ctx && want_ctx[0] ? want_ctx : scalar(cfg.root, "current-context");
     if (!ctx_name) {
-        (void)hb_snprintf(err, errlen, "%s: no current-context and no kargo.context", file);
+        (void)hb_snprintf(err, errlen, "%s: no current-context and no %s.context", file,
+                          k->section);
         goto fail;
     }
     const struct hb_node *ctx = named(cfg.root, "contexts", ctx_name, "context");
@@ -276,14 +280,15 @@ fail:
     return rc;
 }
 
-static int load_in_cluster(struct kube *k, const char *sa_dir, char *err, size_t errlen)
+static int load_in_cluster(struct hb_kube *k, const char *sa_dir, char *err, size_t errlen)
 {
     const char *host = getenv("KUBERNETES_SERVICE_HOST");
     const char *port = getenv("KUBERNETES_SERVICE_PORT");
     char buf[MAX_URL];
     if (!host || !host[0] || !port || !port[0]) {
-        (void)hb_snprintf(err, errlen, "no kubeconfig (kargo.kubeconfig, --kubeconfig, "
-                          "KUBECONFIG) and not in a cluster (KUBERNETES_SERVICE_HOST/PORT unset)");
+        (void)hb_snprintf(err, errlen, "no kubeconfig (%s.kubeconfig, --kubeconfig, "
+                          "KUBECONFIG) and not in a cluster (KUBERNETES_SERVICE_HOST/PORT unset)",
+                          k->section);
         return -1;
     }
     bool v6 = strchr(host, ':') != NULL;
@@ -301,9 +306,9 @@ static int load_in_cluster(struct kube *k, const char *sa_dir, char *err, size_t
     return k->cluster && k->server && k->token_file && k->ca_file ? 0 : -1;
 }
 
-struct kube *kube_new(const struct kube_opts *o, char *err, size_t errlen)
+struct hb_kube *hb_kube_new(const struct hb_kube_opts *o, char *err, size_t errlen)
 {
-    struct kube *k = calloc(1, sizeof(*k));
+    struct hb_kube *k = calloc(1, sizeof(*k));
     if (!k) {
         (void)hb_snprintf(err, errlen, "out of memory");
         return NULL;
@@ -311,10 +316,13 @@ struct kube *kube_new(const struct kube_opts *o, char *err, size_t errlen)
     pthread_mutex_init(&k->lock, NULL);
     hb_curl_pool_init(&k->pool, KUBE_POOL_MAX);
     k->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 30000;
+    hb_strlcpy(k->section, o->section && o->section[0] ? o->section : "kube", sizeof(k->section));
+    (void)hb_snprintf(k->user_agent, sizeof(k->user_agent), "hookbus-%s/%s", k->section,
+                      HB_VERSION);
     k->max_response = o->max_response ? o->max_response : 64u << 20;
     int rc = o->kubeconfig && o->kubeconfig[0]
                  ? load_kubeconfig(k, o->kubeconfig, o->context, err, errlen)
-                 : load_in_cluster(k, o->sa_dir && o->sa_dir[0] ? o->sa_dir : KUBE_SA_DIR, err,
+                 : load_in_cluster(k, o->sa_dir && o->sa_dir[0] ? o->sa_dir : HB_KUBE_SA_DIR, err,
                                    errlen);
     if (rc == 0 && !k->server)
         rc = -1;
@@ -327,7 +335,7 @@ struct kube *kube_new(const struct kube_opts *o, char *err, size_t errlen)
         pthread_mutex_unlock(&k->lock);
     }
     if (rc < 0) {
-        kube_free(k);
+        hb_kube_free(k);
         return NULL;
     }
     return k;
@@ -404,7 +412,7 @@ static void status_message(const char *body, char *out, size_t outlen)
 
 /* A handle set up for method and path (pooled: from the handle pool, for a
  * request; else new, for a watch). NULL with err. */
-static CURL *make_handle(struct kube *k, bool pooled, const char *method, const char *path,
+static CURL *make_handle(struct hb_kube *k, bool pooled, const char *method, const char *path,
                          struct curl_slist **hdrs, const char *content_type, struct sink *s,
                          char *err, size_t errlen)
 {
@@ -423,7 +431,7 @@ static CURL *make_handle(struct kube *k, bool pooled, const char *method, const 
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "hookbus-kargo/" HB_VERSION);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, k->user_agent);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -492,7 +500,7 @@ static void free_headers(struct curl_slist *h)
 }
 
 /* Runs a prepared transfer and turns its outcome into a status or an error. */
-static int perform(struct kube *k, CURL *c, const char *method, const char *path,
+static int perform(struct hb_kube *k, CURL *c, const char *method, const char *path,
                    struct sink *s, char *err, size_t errlen)
 {
     CURLcode cc = curl_easy_perform(c);
@@ -525,17 +533,17 @@ static int perform(struct kube *k, CURL *c, const char *method, const char *path
     return (int)status;
 }
 
-int kube_request(struct kube *k, const char *method, const char *path, const char *body,
+int hb_kube_request(struct hb_kube *k, const char *method, const char *path, const char *body,
                  const char *content_type, char **resp, size_t *resplen, char *err,
                  size_t errlen)
 {
-    return kube_request_with(k, method, path, body, content_type, NULL, resp, resplen, err,
-                             errlen);
+    return hb_kube_request_with(k, method, path, body, content_type, NULL, resp, resplen, err,
+                                errlen);
 }
 
-int kube_request_with(struct kube *k, const char *method, const char *path, const char *body,
-                      const char *content_type, const char *header, char **resp, size_t *resplen,
-                      char *err, size_t errlen)
+int hb_kube_request_with(struct hb_kube *k, const char *method, const char *path,
+                         const char *body, const char *content_type, const char *header,
+                         char **resp, size_t *resplen, char *err, size_t errlen)
 {
     struct sink s = {0};
     struct curl_slist *hdrs = NULL;
@@ -573,7 +581,7 @@ int kube_request_with(struct kube *k, const char *method, const char *path, cons
     return status;
 }
 
-int kube_watch(struct kube *k, const char *path, long timeout_ms,
+int hb_kube_watch(struct hb_kube *k, const char *path, long timeout_ms,
                int (*on_line)(void *ud, const char *line, size_t len), void *ud,
                const atomic_bool *stop, char *err, size_t errlen)
 {
