@@ -3,7 +3,8 @@ tracing extension): the gateway continues a sender's traceparent (same trace
 id, its own span id) or starts a trace when there is none or it is invalid,
 passes tracestate only with a valid traceparent, keeps a CloudEvent's own
 traceparent; hookbus-http's POST, hookbus-exec's TRACEPARENT and
-hookbus-kargo's Warehouse PATCH and hookbus-image-updater's POST carry child spans of the gateway's span; the
+hookbus-kargo's Warehouse PATCH, hookbus-flux's source PATCH (the client
+hookbus-argocd shares) and hookbus-image-updater's POST carry child spans of the gateway's span; the
 gateway's and the consumers' log lines carry trace_id."""
 import json
 import re
@@ -12,8 +13,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import GITHUB_SECRET, TOKEN, headers_of, sign, wait_for
+from conftest import GITHUB_SECRET, TOKEN, fixture_bytes, headers_of, sign, wait_for
 from consumers import ConsumerProc, kafka  # noqa: F401 (fixture)
+from kube_helpers import FakeKube as KubeFake
+from kube_helpers import KubeConsumer
+from kube_helpers import write_kubeconfig as write_kube_config
+from test_flux import GITLAB_SECRET
+from test_flux import OBJECTS as FLUX_OBJECTS
+from test_flux import RECEIVERS as FLUX_RECEIVERS
 from test_image_updater import SECRET as IU_SECRET
 from test_image_updater import FakeImageUpdater, ImageUpdaterConsumer, image_event
 from test_image_updater import produce as produce_image
@@ -270,3 +277,41 @@ def test_image_updater_post_carries_traceparent(kafka, tmp_path):
         if iu:
             iu.stop()
         fake.stop()
+
+
+def test_flux_patch_carries_traceparent(kafka, make_gateway, tmp_path):
+    """The shared Kubernetes client (lib/kube_consumer.c) of hookbus-flux and hookbus-argocd."""
+    kube = KubeFake(tmp_path, FLUX_OBJECTS)
+    kc = tmp_path / "kubeconfig-flux"
+    write_kube_config(kc, kube.url)
+    flux = None
+    try:
+        flux = KubeConsumer(tmp_path, "hookbus-flux", f"""
+kafka:
+  brokers: {kafka.bootstrap}
+  group: trace-flux
+  topics: [hookbus.git]
+  properties: {{auto.offset.reset: earliest}}
+debounce: 100ms
+admin_listen: 127.0.0.1:0
+flux:
+  kubeconfig: {kc}
+""")
+        gw = make_gateway(kafka.bootstrap, extra=FLUX_RECEIVERS)
+        headers = {"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook",
+                   "X-Gitlab-Event-UUID": "trace-gl-1", "X-Gitlab-Token": GITLAB_SECRET,
+                   "traceparent": TRACEPARENT}
+        r = gw.post("/webhooks/acme-gitlab", fixture_bytes("gitlab/push.json"), headers)
+        assert r.status_code == 202, r.text
+        patches = wait_for(lambda: kube.patches(), timeout=20, what="a Flux source PATCH")
+        for p in patches:
+            trace, span, _ = parse_tp(p["traceparent"])
+            assert trace == TRACE and span != PARENT
+
+        def refreshed_line():
+            return next((r for r in flux.lines() if r.get("msg") == "refreshed"), None)
+        assert wait_for(refreshed_line, timeout=20, what="'refreshed'")["trace_id"] == TRACE
+    finally:
+        if flux:
+            flux.stop()
+        kube.stop()
