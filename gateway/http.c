@@ -129,6 +129,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
                                const char *body, const char *retry_after);
 static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status, const char *msg,
                                    const char *retry_after);
+static enum MHD_Result answer_handshake(struct gw_server *srv, struct MHD_Connection *conn,
+                                        const struct gw_receiver *rcv);
 static struct gw_gen *gen_acquire(struct gw_server *srv);
 static void gen_release(struct gw_gen *g);
 
@@ -192,7 +194,8 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
         res = respond_msg(conn, 404, "unknown receiver", NULL);
         goto release;
     }
-    if (strcmp(method, "POST") != 0) {
+    bool handshake = strcmp(method, "OPTIONS") == 0 && rcv->type->allowed_origin;
+    if (strcmp(method, "POST") != 0 && !handshake) {
         gw_metrics_request(srv->metrics, rcv, 405);
         res = respond_msg(conn, 405, "method not allowed: use POST", NULL);
         goto release;
@@ -200,6 +203,10 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
     res = rate_limited(srv, &g->global, rcv, conn, &limited);
     if (limited)
         goto release;
+    if (handshake) {
+        res = answer_handshake(srv, conn, rcv);
+        goto release;
+    }
     struct gw_http_req *r = calloc(1, sizeof(*r));
     if (!r) {
         res = MHD_NO;
@@ -300,6 +307,12 @@ static enum MHD_Result process(struct gw_http_req *r)
      * still publishes its other changes. Any other status discards them. */
     if (ctx->status == 200 && ctx->nevents)
         ctx->status = 0;
+    if (ctx->status == 200 && ctx->reply) {
+        HB_LOG(HB_LOG_INFO, "handshake answered", HB_S("receiver", r->rcv->name),
+               HB_S("reason", ctx->message));
+        gw_metrics_request(r->srv->metrics, r->rcv, 200);
+        return respond(r->conn, 200, "application/json", ctx->reply, NULL);
+    }
     if (ctx->status) {
         if (ctx->status == 200)
             HB_LOG(HB_LOG_INFO, "request not acted on", HB_S("receiver", r->rcv->name),
@@ -614,6 +627,32 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE || status == MHD_HTTP_TOO_MANY_REQUESTS)
         MHD_add_response_header(res, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result r = MHD_queue_response(conn, status, res);
+    MHD_destroy_response(res);
+    return r;
+}
+
+/* OPTIONS of the CloudEvents webhook abuse protection (Event Grid's
+ * CloudEvents schema): 200 with WebHook-Allowed-Origin when the receiver
+ * type allows WebHook-Request-Origin, else 400. Nothing is published, so it
+ * needs no credential (the sender cannot add one to it). */
+static enum MHD_Result answer_handshake(struct gw_server *srv, struct MHD_Connection *conn,
+                                        const struct gw_receiver *rcv)
+{
+    const char *origin =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "WebHook-Request-Origin");
+    const char *allowed = origin ? rcv->type->allowed_origin(rcv, origin) : NULL;
+    if (!allowed) {
+        gw_metrics_request(srv->metrics, rcv, 400);
+        return respond_msg(conn, 400, "OPTIONS needs an allowed WebHook-Request-Origin", NULL);
+    }
+    struct MHD_Response *res =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!res)
+        return MHD_NO;
+    MHD_add_response_header(res, "WebHook-Allowed-Origin", allowed);
+    MHD_add_response_header(res, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS");
+    gw_metrics_request(srv->metrics, rcv, 200);
+    enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_OK, res);
     MHD_destroy_response(res);
     return r;
 }

@@ -95,11 +95,23 @@ static cJSON *build_data(const struct hb_change *ch, const struct hb_change_orig
         cJSON_AddItemToObject(d, "changed_paths", cJSON_Duplicate(ch->changed_paths, 1));
         cJSON_AddBoolToObject(d, "changed_paths_truncated", ch->changed_paths_truncated);
     }
+    if (ch->pr) {
+        cJSON *p = cJSON_AddObjectToObject(d, "pull_request");
+        add_str(p, "action", ch->pr->action);
+        cJSON_AddNumberToObject(p, "number", (double)ch->pr->number);
+        add_str(p, "url", ch->pr->url);
+        add_str(p, "source_branch", ch->pr->source_branch);
+        add_str(p, "target_branch", ch->pr->target_branch);
+        add_str(p, "merge_commit", ch->pr->merge_commit);
+        add_str(p, "title", ch->pr->title);
+    }
     add_str(d, "delivery_id", o->delivery_id);
     add_str(d, "provider_event", ch->provider_event);
-    for (const cJSON *e = ch->extra ? ch->extra->child : NULL; e; e = e->next)
-        if (!cJSON_HasObjectItem(d, e->string))
-            cJSON_AddItemToObject(d, e->string, cJSON_Duplicate(e, 1));
+    const cJSON *extras[] = {ch->extra, o->extra};
+    for (size_t i = 0; i < HB_ARRAY_LEN(extras); i++)
+        for (const cJSON *e = extras[i] ? extras[i]->child : NULL; e; e = e->next)
+            if (!cJSON_HasObjectItem(d, e->string))
+                cJSON_AddItemToObject(d, e->string, cJSON_Duplicate(e, 1));
     if (o->original)
         cJSON_AddItemToObject(d, "original", cJSON_Duplicate(o->original, 1));
     return d;
@@ -124,7 +136,9 @@ int hb_change_event(const struct hb_change *ch, const struct hb_change_origin *o
     cJSON_Delete(data);
     if (!ev || !json)
         goto nomem;
-    if (ch->ref)
+    if (ch->pr)
+        snprintf(subject, sizeof(subject), "%s#%ld", repo, ch->pr->number);
+    else if (ch->ref)
         snprintf(subject, sizeof(subject), "%s@%s", repo, ch->ref);
     else if (ch->tag)
         snprintf(subject, sizeof(subject), "%s:%s", repo, ch->tag);

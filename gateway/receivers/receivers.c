@@ -38,6 +38,12 @@ static const struct gw_receiver_type *const types[] = {
     &gw_receiver_generic_hmac,
     &gw_receiver_cdevents,
     &gw_receiver_opaque,
+    &gw_receiver_standard_webhooks,
+    &gw_receiver_zot,
+    &gw_receiver_gerrit,
+    &gw_receiver_sourcehut,
+    &gw_receiver_azure_eventgrid,
+    &gw_receiver_aws_sns,
 };
 
 const struct gw_receiver_type *gw_receiver_type_find(const char *type)
@@ -438,6 +444,22 @@ int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch)
     return gw_emit(ctx, ch);
 }
 
+int gw_emit_pull_request(struct gw_ctx *ctx, struct gw_change *ch,
+                         const struct gw_pull_request *pr)
+{
+    if (!pr->action || pr->number <= 0) {
+        gw_bad_request(ctx, "the pull request has no number or action");
+        return -1;
+    }
+    ch->type = "dev.hookbus.git.pull_request";
+    ch->deleted = -1;
+    ch->ref = ch->tag = ch->branch = NULL;
+    ch->pr = pr;
+    int rc = gw_emit(ctx, ch);
+    ch->pr = NULL;
+    return rc;
+}
+
 int gw_emit_push(struct gw_ctx *ctx, struct gw_change *ch, const cJSON *commits, bool truncated)
 {
     cJSON *paths = NULL;
@@ -493,8 +515,9 @@ bool gw_is_zero_sha(const char *sha)
     return sha[strspn(sha, "0")] == '\0';
 }
 
-/* Parses the body (see gw_body_json). NULL with a status on ctx. */
-static cJSON *parse_json_body(struct gw_ctx *ctx)
+/* Parses the body (see gw_body_json; arrays too when any). NULL with a
+ * status on ctx. */
+static cJSON *parse_json_body(struct gw_ctx *ctx, bool any)
 {
     const struct gw_request *req = ctx->req;
     const char *ct = req->content_type;
@@ -519,9 +542,9 @@ static cJSON *parse_json_body(struct gw_ctx *ctx)
         gw_bad_request(ctx, "malformed JSON body");
         return NULL;
     }
-    if (!cJSON_IsObject(root)) {
+    if (!cJSON_IsObject(root) && !(any && cJSON_IsArray(root))) {
         cJSON_Delete(root);
-        gw_bad_request(ctx, "the JSON body must be an object");
+        gw_bad_request(ctx, "the JSON body must be an object%s", any ? " or an array" : "");
         return NULL;
     }
     return root;
@@ -531,15 +554,42 @@ const cJSON *gw_body_json(struct gw_ctx *ctx)
 {
     if (!ctx->body_parsed) {
         ctx->body_parsed = true;
-        ctx->body_json = parse_json_body(ctx);
+        ctx->body_json = parse_json_body(ctx, false);
+    }
+    return cJSON_IsObject(ctx->body_json) ? ctx->body_json : NULL;
+}
+
+const cJSON *gw_body_json_any(struct gw_ctx *ctx)
+{
+    if (!ctx->body_parsed) {
+        ctx->body_parsed = true;
+        ctx->body_json = parse_json_body(ctx, true);
     }
     return ctx->body_json;
+}
+
+int gw_reply(struct gw_ctx *ctx, const cJSON *body)
+{
+    /* Printed into the caller's arena, if any: copied to the heap, since
+     * the reply outlives normalize. */
+    char *s = cJSON_PrintUnformatted(body);
+    free(ctx->reply);
+    ctx->reply = s ? strdup(s) : NULL;
+    cJSON_free(s);
+    if (!ctx->reply) {
+        gw_set_status(ctx, 500, "out of memory");
+        return -1;
+    }
+    ctx->status = 200;
+    return 0;
 }
 
 static void drop_body(struct gw_ctx *ctx)
 {
     cJSON_Delete(ctx->body_json);
     ctx->body_json = NULL;
+    cJSON_Delete(ctx->data_extra);
+    ctx->data_extra = NULL;
 }
 
 void gw_normalize(struct gw_ctx *ctx)
@@ -613,7 +663,8 @@ int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch)
                                        .time = ctx->time,
                                        .delivery_id = ctx->delivery_id,
                                        .original = ctx->rcv->include_original ? ctx->body_json
-                                                                              : NULL};
+                                                                              : NULL,
+                                       .extra = ctx->data_extra};
     struct hb_event *ev;
     int rc = hb_change_event(ch, &o, "pending", &ev, why, sizeof(why));
     if (rc == HB_CHANGE_NOMEM)
@@ -701,6 +752,8 @@ void gw_ctx_clear(struct gw_ctx *ctx)
         hb_event_free(ctx->events[i]);
     free(ctx->events);
     free(ctx->normalized);
+    free(ctx->reply);
+    ctx->reply = NULL;
     drop_body(ctx);
     ctx->events = NULL;
     ctx->normalized = NULL;

@@ -27,3 +27,12 @@ def test_wrong_password_is_401(kafka, make_gateway):
                 {"Content-Type": "application/json"})
     assert r.status_code == 401
     assert kafka.read_all("hookbus.git", settle=0.5) == []
+
+
+def test_other_event_types_are_200(kafka, make_gateway):
+    gw = make_gateway(kafka.bootstrap, extra=EXTRA)
+    # A merge attempt that hit conflicts is not a merge.
+    r = post(gw, "pullrequest-merge-conflicts.json")
+    assert r.status_code == 200 and r.json()["status"] == "ignored"
+    for t in ("hookbus.git", "hookbus.image", "hookbus.other"):
+        assert kafka.read_all(t, settle=0.3) == []

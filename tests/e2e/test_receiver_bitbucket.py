@@ -38,3 +38,12 @@ def test_bad_signature_is_401(kafka, make_gateway):
     gw = make_gateway(kafka.bootstrap, extra=EXTRA)
     assert post(gw, "repo-push.json", secret="wrong").status_code == 401
     assert kafka.read_all("hookbus.git", settle=0.5) == []
+
+
+def test_other_events_are_200(kafka, make_gateway):
+    gw = make_gateway(kafka.bootstrap, extra=EXTRA)
+    # Pull request events other than created/updated/fulfilled/rejected.
+    r = post(gw, "pullrequest-created.json", event="pullrequest:comment_created")
+    assert r.status_code == 200 and r.json()["status"] == "ignored"
+    for t in ("hookbus.git", "hookbus.image", "hookbus.other"):
+        assert kafka.read_all(t, settle=0.3) == []

@@ -27,3 +27,13 @@ def test_bad_signature_is_401(kafka, make_gateway):
                 {"Content-Type": "application/json", "X-Event-Key": "repo:refs_changed"})
     assert r.status_code == 401
     assert kafka.read_all("hookbus.git", settle=0.5) == []
+
+
+def test_ping_and_other_events_are_200(kafka, make_gateway):
+    gw = make_gateway(kafka.bootstrap, extra=EXTRA)
+    r = post(gw, "ping.json", event="diagnostics:ping")
+    assert r.status_code == 200 and r.json()["status"] == "ignored"
+    r = post(gw, "pr-opened.json", event="pr:comment:added")
+    assert r.status_code == 200
+    for t in ("hookbus.git", "hookbus.image", "hookbus.other"):
+        assert kafka.read_all(t, settle=0.3) == []

@@ -48,8 +48,11 @@ def test_wrong_token_is_401(kafka, make_gateway):
 
 def test_ignored_events_are_200(kafka, make_gateway):
     gw = make_gateway(kafka.bootstrap, extra=EXTRA)
-    # A merge request arriving as a System Hook is not acted on either.
-    r = post(gw, "System Hook", "merge-request.json")
+    r = post(gw, "Note Hook", "merge-request.json")
     assert r.status_code == 200 and r.json()["status"] == "ignored"
+    r = post(gw, "Tag Push Hook", "tag-delete.json")
+    assert r.status_code == 200 and "tag deletion" in r.json()["message"]
+    r = post(gw, "Pipeline Hook", "merge-request.json")
+    assert r.status_code == 200
     for t in ("hookbus.git", "hookbus.image", "hookbus.other"):
         assert kafka.read_all(t, settle=0.3) == []

@@ -215,7 +215,7 @@ static void test_state_round_trip(void **state)
 
 /* The polled git.push has every attribute and data member of the gateway's
  * GitHub push event (tests/fixtures/github/push.expect.json) except the
- * webhook-only ones (actor, changed paths, delivery id). */
+ * webhook-only ones (actor, changed paths, delivery id, GitHub's hook target). */
 static void test_like_gateway(void **state)
 {
     (void)state;
@@ -252,8 +252,9 @@ static void test_like_gateway(void **state)
         assert_string_equal(got, a->valuestring);
     }
     cJSON *data = cJSON_ParseWithLength((const char *)evs[0]->data, evs[0]->data_len);
-    static const char *const webhook_only[] = {"actor", "changed_paths", "changed_paths_truncated",
-                                               "delivery_id", NULL};
+    static const char *const webhook_only[] = {"actor",       "changed_paths",
+                                               "changed_paths_truncated",
+                                               "delivery_id", "installation_target_type", NULL};
     for (const cJSON *m = cJSON_GetObjectItem(want, "data")->child; m; m = m->next) {
         bool skip = false;
         for (size_t i = 0; webhook_only[i]; i++)

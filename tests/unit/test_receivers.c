@@ -31,6 +31,9 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <time.h>
+
 #include "gateway.h"
 #include "hookbus/crypto.h"
 #include "hookbus/format.h"
@@ -54,7 +57,7 @@ struct test_req {
     const char *values[MAX_HEADERS];
     size_t n;
     char ct[128];
-    char *owned[4];
+    char *owned[8];
 };
 
 static const char *th_header(const struct gw_request *req, const char *name)
@@ -125,6 +128,58 @@ static void th_init(struct test_req *t, const cJSON *headers, const char *body, 
 
 enum cred { CRED_GOOD, CRED_BAD, CRED_NONE };
 
+/* Standard Webhooks headers of t's body (webhook-id from the fixture) with
+ * the whsec_ key, timestamp now + skew seconds. */
+static void th_standard_webhooks(struct test_req *t, const char *key, long skew)
+{
+    char ts[32], buf[256];
+    unsigned char mac[HB_MAX_MD];
+    size_t klen = 0;
+    const char *id = th_header(&t->req, "webhook-id");
+    assert_non_null(id);
+    snprintf(ts, sizeof(ts), "%ld", (long)time(NULL) + skew);
+    unsigned char *raw = hb_base64_decode(key + 6, strlen(key + 6), &klen);
+    assert_non_null(raw);
+    size_t n = strlen(id) + strlen(ts) + 2 + t->req.body_len;
+    char *msg = malloc(n + 1);
+    assert_non_null(msg);
+    snprintf(msg, n + 1, "%s.%s.", id, ts);
+    memcpy(msg + strlen(id) + strlen(ts) + 2, t->req.body, t->req.body_len);
+    int ml = hb_hmac("sha256", raw, klen, msg, n, mac);
+    free(msg);
+    free(raw);
+    assert_true(ml > 0);
+    char *b64 = hb_base64_encode(mac, (size_t)ml);
+    snprintf(buf, sizeof(buf), "v1,%s", b64);
+    free(b64);
+    th_set(t, "webhook-timestamp", keep(t, strdup(ts)));
+    th_set(t, "webhook-signature", keep(t, strdup(buf)));
+}
+
+/* The base64 Ed25519 signature of body + extra with the key of seed64. */
+static char *ed25519_sign_b64(const char *seed64, const void *body, size_t len, const char *extra)
+{
+    size_t sl = 0, sigl = 64;
+    unsigned char sig[64];
+    unsigned char *seed = hb_base64_decode(seed64, strlen(seed64), &sl);
+    assert_true(seed && sl == 32);
+    EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t n = len + strlen(extra);
+    unsigned char *msg = malloc(n + 1);
+    assert_true(k && ctx && msg);
+    if (len)
+        memcpy(msg, body, len);
+    memcpy(msg + len, extra, strlen(extra));
+    assert_int_equal(EVP_DigestSignInit(ctx, NULL, NULL, NULL, k), 1);
+    assert_int_equal(EVP_DigestSign(ctx, sig, &sigl, msg, n), 1);
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(k);
+    free(msg);
+    free(seed);
+    return hb_base64_encode(sig, sigl);
+}
+
 /* Adds the credential of auth.json for receiver r (good, wrong or none). */
 static void th_auth(struct test_req *t, const struct gw_receiver *r, enum cred cred)
 {
@@ -137,6 +192,7 @@ static void th_auth(struct test_req *t, const struct gw_receiver *r, enum cred c
     if (cred == CRED_NONE) {
         if (header)
             th_set(t, header, NULL);
+        th_set(t, "webhook-signature", NULL);
         th_set(t, "Authorization", NULL);
         return;
     }
@@ -162,6 +218,18 @@ static void th_auth(struct test_req *t, const struct gw_receiver *r, enum cred c
         char key[65];
         hb_sha256_hex2(r->name, strlen(r->name), s, strlen(s), key);
         t->req.key_route = gw_key_valid(r, key);
+    } else if (strcmp(kind, "standard-webhooks") == 0) {
+        /* A wrong key: the base64 of "not-the-secret". */
+        th_standard_webhooks(t, cred == CRED_GOOD ? gw_json_str(a, "key")
+                                                  : "whsec_bm90LXRoZS1zZWNyZXQ=",
+                             0);
+    } else if (strcmp(kind, "ed25519") == 0) {
+        const char *nonce = th_header(&t->req, gw_json_str(a, "nonce"));
+        assert_non_null(nonce);
+        /* A wrong key: another test seed. */
+        const char *seed = cred == CRED_GOOD ? gw_json_str(a, "seed")
+                                             : "cm49HUTKFrqG6RVtaxIN4oC5FS3U1R5rtmIHidapIF8=";
+        th_set(t, header, keep(t, ed25519_sign_b64(seed, t->req.body, t->req.body_len, nonce)));
     } else if (strcmp(kind, "fixture") == 0 && cred == CRED_BAD) {
         /* "Bearer @file": a credential of the right shape that must fail. */
         const char *bad = gw_json_str(a, "bad");

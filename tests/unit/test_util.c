@@ -628,6 +628,31 @@ static void test_hmac_vectors(void **state)
     assert_int_equal(hb_hmac_hex("", "k", 1, "d", 1, hex), -1);
 }
 
+/* RFC 8032 section 7.1, TEST 2 (one-byte message 0x72): the published
+ * signature verifies; a changed message, signature or key does not. */
+static void test_ed25519_verify(void **state)
+{
+    (void)state;
+    unsigned char pub[32], sig[64], msg[1] = {0x72};
+    static const char pub_hex[] =
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+    static const char sig_hex[] =
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+        "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00";
+    assert_int_equal(hb_hex_decode(pub_hex, 64, pub, sizeof(pub)), 32);
+    assert_int_equal(hb_hex_decode(sig_hex, 128, sig, sizeof(sig)), 64);
+    assert_true(hb_ed25519_verify(pub, msg, 1, sig));
+    msg[0] = 0x73;
+    assert_false(hb_ed25519_verify(pub, msg, 1, sig));
+    msg[0] = 0x72;
+    sig[63] ^= 1;
+    assert_false(hb_ed25519_verify(pub, msg, 1, sig));
+    sig[63] ^= 1;
+    pub[0] ^= 1;
+    assert_false(hb_ed25519_verify(pub, msg, 1, sig));
+    assert_false(hb_ed25519_verify(pub, "", 0, sig));
+}
+
 static void test_sha256_hex2(void **state)
 {
     (void)state;
@@ -743,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_hmac_vectors),
+        cmocka_unit_test(test_ed25519_verify),
         cmocka_unit_test(test_sha256_hex2),
         cmocka_unit_test(test_ct_equal),
         cmocka_unit_test(test_realtime_after_ms),

@@ -13,6 +13,17 @@
 
 #include "hookbus/event.h"
 
+/* A pull (merge) request's state change, as the senders describe it. */
+struct hb_pull_request {
+    const char *action;        /* opened, updated, merged, closed */
+    long number;               /* the PR number (iid on GitLab, id elsewhere) */
+    const char *url;           /* its web page */
+    const char *source_branch; /* short names, without refs/heads/ */
+    const char *target_branch;
+    const char *merge_commit; /* merged: the merge (or squash) commit, when given */
+    const char *title;
+};
+
 /* The description of one changed artifact. Unknown fields stay NULL. */
 struct hb_change {
     const char *type;     /* dev.hookbus.git.push, ... */
@@ -28,15 +39,17 @@ struct hb_change {
     bool changed_paths_truncated;
     const char *provider_event;
     const cJSON *extra; /* other data members to copy (object), may be NULL */
+    const struct hb_pull_request *pr; /* dev.hookbus.git.pull_request only */
 };
 
 /* Who found the change: the provider and receiver attributes, the event
  * source (/receivers/<name>, /pollers/<name>), the time (RFC 3339), the
- * sender's delivery id ("" or NULL: none) and the original payload to embed
- * (NULL: none). */
+ * sender's delivery id ("" or NULL: none), the original payload to embed
+ * (NULL: none) and data members the delivery adds (NULL: none). */
 struct hb_change_origin {
     const char *provider, *receiver, *source, *time, *delivery_id;
     const cJSON *original;
+    const cJSON *extra; /* data members of the delivery (e.g. from its headers), may be NULL */
 };
 
 /* The kind of repository an event type is about: "git", "image", "chart"
