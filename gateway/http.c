@@ -34,6 +34,7 @@
 #include "hookbus/arena.h"
 #include "hookbus/format.h"
 #include "hookbus/log.h"
+#include "hookbus/trace.h"
 #include "hookbus/util.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -417,6 +418,7 @@ static void on_delivery(struct gw_delivery *d, const char *error, bool permanent
     struct slot *s = (struct slot *)d;
     struct gw_http_req *r = s->req;
     struct hb_event *ev = r->ctx.events[s->index];
+    char trace_id[HB_TRACE_ID_HEX + 1];
     if (error) {
         s->failed = true;
         pthread_mutex_lock(&r->lock);
@@ -426,7 +428,8 @@ static void on_delivery(struct gw_delivery *d, const char *error, bool permanent
         }
         pthread_mutex_unlock(&r->lock);
         HB_LOG(HB_LOG_WARN, "event not acknowledged by kafka", HB_S("receiver", r->rcv->name),
-               HB_S("id", hb_event_get(ev, "id")), HB_S("topic", topic), HB_S("error", error));
+               HB_S("id", hb_event_get(ev, "id")), HB_S("topic", topic), HB_S("error", error),
+               HB_S("trace_id", hb_trace_id_of(ev, trace_id)));
     } else {
         s->partition = partition;
         s->offset = offset;
@@ -437,7 +440,7 @@ static void on_delivery(struct gw_delivery *d, const char *error, bool permanent
                HB_S("id", hb_event_get(ev, "id")), HB_S("type", hb_event_get(ev, "type")),
                HB_S("repo", hb_event_get(ev, "repo")), HB_S("delivery", r->ctx.delivery_id),
                HB_S("topic", topic), HB_I("partition", partition), HB_I("offset", offset),
-               HB_I("latency_ms", ms));
+               HB_I("latency_ms", ms), HB_S("trace_id", hb_trace_id_of(ev, trace_id)));
     }
     if (atomic_fetch_sub(&r->remaining, 1) == 1) {
         atomic_store(&r->state, RS_DONE);
@@ -471,7 +474,7 @@ static enum MHD_Result answer(struct gw_http_req *r)
 static enum MHD_Result spool_and_answer(struct gw_http_req *r, struct hb_event *const *events,
                                         size_t n, const char *why)
 {
-    char err[256], msg[320];
+    char err[256], msg[320], trace_id[HB_TRACE_ID_HEX + 1];
     if (!r->srv->spool) {
         snprintf(msg, sizeof(msg), "not durable: %s; spool disabled", why);
         return finish(r, 503, msg, "5");
@@ -486,7 +489,8 @@ static enum MHD_Result spool_and_answer(struct gw_http_req *r, struct hb_event *
     for (size_t i = 0; i < n; i++)
         HB_LOG(HB_LOG_INFO, "event spooled", HB_S("receiver", r->rcv->name),
                HB_S("id", hb_event_get(events[i], "id")),
-               HB_S("repo", hb_event_get(events[i], "repo")), HB_S("reason", why));
+               HB_S("repo", hb_event_get(events[i], "repo")), HB_S("reason", why),
+               HB_S("trace_id", hb_trace_id_of(events[i], trace_id)));
     return accepted(r, n);
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hookbus/trace.h"
 #include "hookbus/util.h"
 
 enum hb_act hb_http_classify(long status, int curl_code)
@@ -40,11 +41,41 @@ long hb_http_retry_after_ms(const char *value, time_t now)
     return s > max_s ? HB_HTTP_RETRY_AFTER_MAX_MS : s * 1000;
 }
 
+/* req's header lines plus traceparent / tracestate, as a new list (the
+ * caller's list is shared between requests). NULL when there is nothing to
+ * add or no memory: the request then goes without trace headers. */
+static struct curl_slist *with_trace(const struct hb_http_request *req)
+{
+    char line[HB_TRACESTATE_MAX + 32];
+    struct curl_slist *l = NULL, *n;
+    if (!req->traceparent)
+        return NULL;
+    for (const struct curl_slist *h = req->headers; h; h = h->next) {
+        if (!(n = curl_slist_append(l, h->data)))
+            goto fail;
+        l = n;
+    }
+    const char *names[] = {"traceparent", "tracestate"};
+    const char *values[] = {req->traceparent, req->tracestate};
+    for (size_t i = 0; i < 2; i++) {
+        if (!values[i] || hb_snprintf(line, sizeof(line), "%s: %s", names[i], values[i]) < 0)
+            continue;
+        if (!(n = curl_slist_append(l, line)))
+            goto fail;
+        l = n;
+    }
+    return l;
+fail:
+    curl_slist_free_all(l);
+    return NULL;
+}
+
 enum hb_act hb_http_post(struct hb_curl_pool *pool, const struct hb_http_request *req,
                          struct hb_http_result *res)
 {
     struct hb_buf reply;
     struct curl_header *ra = NULL;
+    struct curl_slist *traced = NULL;
     memset(res, 0, sizeof(*res));
     CURL *h = hb_curl_pool_get(pool);
     if (!h) {
@@ -58,7 +89,8 @@ enum hb_act hb_http_post(struct hb_curl_pool *pool, const struct hb_http_request
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body ? req->body : "");
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->bodylen);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, req->headers);
+    traced = with_trace(req);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, traced ? traced : req->headers);
     if (req->user_agent)
         curl_easy_setopt(h, CURLOPT_USERAGENT, req->user_agent);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms);
@@ -91,5 +123,6 @@ enum hb_act hb_http_post(struct hb_curl_pool *pool, const struct hb_http_request
     }
     hb_buf_free(&reply);
     hb_curl_pool_put(pool, h); /* resets the options: nothing points at our buffers */
+    curl_slist_free_all(traced);
     return hb_http_classify(res->status, res->curl_code);
 }

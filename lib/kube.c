@@ -537,6 +537,14 @@ int hb_kube_request(struct hb_kube *k, const char *method, const char *path, con
                  const char *content_type, char **resp, size_t *resplen, char *err,
                  size_t errlen)
 {
+    return hb_kube_request_with(k, method, path, body, content_type, NULL, resp, resplen, err,
+                                errlen);
+}
+
+int hb_kube_request_with(struct hb_kube *k, const char *method, const char *path,
+                         const char *body, const char *content_type, const char *header,
+                         char **resp, size_t *resplen, char *err, size_t errlen)
+{
     struct sink s = {0};
     struct curl_slist *hdrs = NULL;
     *resp = NULL;
@@ -547,6 +555,9 @@ int hb_kube_request(struct hb_kube *k, const char *method, const char *path, con
     if (!c)
         return -1;
     s.curl = c;
+    struct curl_slist *more = header && hdrs ? curl_slist_append(hdrs, header) : NULL;
+    if (more) /* without memory the request goes without the extra header */
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs = more);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, k->timeout_ms);
     if (body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);

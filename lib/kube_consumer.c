@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hookbus/trace.h"
 #include "hookbus/util.h"
 
 const struct hb_field hb_kube_section_fields[] = {
@@ -175,8 +176,10 @@ int hb_kube_take_kubeconfig_flag(int argc, char **argv, const char *name)
 }
 
 enum hb_act hb_kube_annotate(struct hb_kube *k, const char *item_path, const char *key,
-                             const char *value, bool *gone, char *err, size_t errlen)
+                             const char *value, const char *traceparent, bool *gone, char *err,
+                             size_t errlen)
 {
+    char hdr[HB_TRACEPARENT_SIZE + 16];
     cJSON *patch = cJSON_CreateObject();
     cJSON *ann = cJSON_AddObjectToObject(cJSON_AddObjectToObject(patch, "metadata"),
                                          "annotations");
@@ -190,8 +193,10 @@ enum hb_act hb_kube_annotate(struct hb_kube *k, const char *item_path, const cha
         return HB_ACT_RETRY;
     }
     char *resp = NULL;
-    int status = hb_kube_request(k, "PATCH", item_path, body, "application/merge-patch+json",
-                                 &resp, NULL, err, errlen);
+    if (traceparent)
+        (void)hb_snprintf(hdr, sizeof(hdr), "traceparent: %s", traceparent);
+    int status = hb_kube_request_with(k, "PATCH", item_path, body, "application/merge-patch+json",
+                                      traceparent ? hdr : NULL, &resp, NULL, err, errlen);
     free(resp);
     free(body);
     if (status >= 200 && status < 300)

@@ -24,6 +24,7 @@
 #include "hookbus/kube_consumer.h"
 #include "hookbus/log.h"
 #include "hookbus/metrics.h"
+#include "hookbus/trace.h"
 #include "hookbus/util.h"
 
 #define SECTION "argocd"
@@ -298,6 +299,12 @@ static enum hb_act refresh_kind(struct app *a, struct kind *k, const struct hb_k
     (void)hb_snprintf(labels, sizeof(labels), "resource=\"%s\"", k->resource);
     struct hb_counter *c_ok = hb_metrics_counter(a->metrics, "hookbus_argocd_refreshes_total",
                                                  "Objects refreshed", labels);
+    /* The PATCHes are the action's span: a child of the newest event's. */
+    struct hb_trace span;
+    char tp[HB_TRACEPARENT_SIZE];
+    bool traced = hb_trace_action(b->events[b->n - 1], &span) == 0;
+    if (traced)
+        hb_trace_format(&span, tp);
     for (size_t i = 0; i < want->n; i++) {
         const char *id = want->t[i].id;
         const char *slash = strchr(id, '/');
@@ -310,8 +317,8 @@ static enum hb_act refresh_kind(struct app *a, struct kind *k, const struct hb_k
                         (int)(slash - id), id, k->resource, slash + 1) < 0)
             continue;
         bool gone = false;
-        enum hb_act r = hb_kube_annotate(a->kube, path, k->annotation, k->value, &gone, perr,
-                                         sizeof(perr));
+        enum hb_act r = hb_kube_annotate(a->kube, path, k->annotation, k->value,
+                                         traced ? tp : NULL, &gone, perr, sizeof(perr));
         done++;
         if (r == HB_ACT_DONE) {
             if (gone)
@@ -324,7 +331,7 @@ static enum hb_act refresh_kind(struct app *a, struct kind *k, const struct hb_k
         hb_counter_add(a->c_patch_errors, 1);
         HB_LOG(HB_LOG_WARN, "refresh failed", HB_S("resource", k->resource), HB_S("object", id),
                HB_S("error", perr), HB_B("retry", r == HB_ACT_RETRY),
-               HB_I("attempt", b->attempt));
+               HB_I("attempt", b->attempt), HB_S("trace_id", traced ? span.trace_id : ""));
         if (result != HB_ACT_RETRY) {
             if (result == HB_ACT_DONE || r == HB_ACT_RETRY)
                 (void)hb_snprintf(err, errlen, "%s", perr);
@@ -336,7 +343,8 @@ static enum hb_act refresh_kind(struct app *a, struct kind *k, const struct hb_k
         hb_kube_targets_join(want, names, sizeof(names));
         HB_LOG(HB_LOG_INFO, "refreshed", HB_S("resource", k->resource), HB_S("repo", b->key),
                HB_I("events", b->n), HB_I("refreshed", n), HB_S("objects", names),
-               HB_S("value", k->value), HB_I("spread_ms", spacing * (long)(n ? n - 1 : 0)));
+               HB_S("value", k->value), HB_I("spread_ms", spacing * (long)(n ? n - 1 : 0)),
+               HB_S("trace_id", traced ? span.trace_id : ""));
     }
     return result;
 }

@@ -15,6 +15,7 @@
 #include "hookbus/consumer.h"
 #include "hookbus/format.h"
 #include "hookbus/log.h"
+#include "hookbus/trace.h"
 #include "hookbus/util.h"
 #include "run.h"
 
@@ -94,14 +95,16 @@ static int exec_key(void *ud, const struct hb_event *ev, char *out, size_t outle
 }
 
 /* HOOKBUS_CE_<NAME>=value for every attribute of ev, then HOOKBUS_* run
- * details, then the inherited environment without HOOKBUS_CE_* entries. */
-static char **build_env(const struct hb_batch *b)
+ * details and the command's trace context (TRACEPARENT: span, a child of
+ * the event's; TRACESTATE: the event's, when span has a parent), then the
+ * inherited environment without those entries. */
+static char **build_env(const struct hb_batch *b, const struct hb_trace *span)
 {
     const struct hb_event *ev = b->events[b->n - 1];
     size_t ninh = 0;
     while (environ[ninh])
         ninh++;
-    char **env = calloc(ev->nattrs + ninh + 4, sizeof(char *));
+    char **env = calloc(ev->nattrs + ninh + 6, sizeof(char *));
     size_t n = 0;
     if (!env)
         return NULL;
@@ -116,18 +119,28 @@ static char **build_env(const struct hb_batch *b)
             *p = (char)toupper((unsigned char)*p);
         env[n++] = s;
     }
-    char extra[3][600];
+    char extra[5][HB_TRACESTATE_MAX + 32], tp[HB_TRACEPARENT_SIZE];
+    size_t nextra = 3;
+    const char *state = span && span->parent_id[0] ? hb_event_get(ev, "tracestate") : NULL;
     snprintf(extra[0], sizeof(extra[0]), "HOOKBUS_ATTEMPT=%d", b->attempt);
     snprintf(extra[1], sizeof(extra[1]), "HOOKBUS_EVENTS=%zu", b->n);
     snprintf(extra[2], sizeof(extra[2]), "HOOKBUS_DEBOUNCE_KEY=%s", b->key);
-    for (size_t i = 0; i < 3; i++)
+    if (span) {
+        hb_trace_format(span, tp);
+        snprintf(extra[nextra++], sizeof(extra[0]), "TRACEPARENT=%s", tp);
+    }
+    if (state && hb_snprintf(extra[nextra], sizeof(extra[0]), "TRACESTATE=%s", state) == 0)
+        nextra++;
+    for (size_t i = 0; i < nextra; i++)
         if (!(env[n++] = strdup(extra[i])))
             goto fail;
     for (size_t i = 0; i < ninh; i++) {
         if (hb_str_has_prefix(environ[i], "HOOKBUS_CE_") ||
             hb_str_has_prefix(environ[i], "HOOKBUS_ATTEMPT=") ||
             hb_str_has_prefix(environ[i], "HOOKBUS_EVENTS=") ||
-            hb_str_has_prefix(environ[i], "HOOKBUS_DEBOUNCE_KEY="))
+            hb_str_has_prefix(environ[i], "HOOKBUS_DEBOUNCE_KEY=") ||
+            hb_str_has_prefix(environ[i], "TRACEPARENT=") ||
+            hb_str_has_prefix(environ[i], "TRACESTATE="))
             continue;
         if (!(env[n++] = strdup(environ[i])))
             goto fail;
@@ -217,7 +230,11 @@ static enum hb_act exec_act(void *ud, const struct hb_batch *b, char *err, size_
     const char *id = hb_event_get(b->events[b->n - 1], "id");
     size_t inlen = 0;
     struct exec_result res = {0};
-    char **env = build_env(b);
+    /* The command is the action's span: a child of the newest event's. */
+    struct hb_trace span;
+    bool traced = hb_trace_action(b->events[b->n - 1], &span) == 0;
+    const char *trace_id = traced ? span.trace_id : "";
+    char **env = build_env(b, traced ? &span : NULL);
     char *input = env ? build_input(b, &inlen) : NULL;
     if (!input) {
         free_env(env);
@@ -243,7 +260,7 @@ static enum hb_act exec_act(void *ud, const struct hb_batch *b, char *err, size_
     case EXEC_EXITED:
         HB_LOG(res.code ? HB_LOG_WARN : HB_LOG_INFO, "command finished", HB_S("id", id),
                HB_S("key", b->key), HB_I("events", b->n), HB_I("attempt", b->attempt),
-               HB_I("exit", res.code), HB_I("ms", ms));
+               HB_I("exit", res.code), HB_I("ms", ms), HB_S("trace_id", trace_id));
         if (res.code == 0)
             return HB_ACT_DONE;
         snprintf(err, errlen, "exit status %d%s%s", res.code, sep, res.tail);
@@ -258,12 +275,14 @@ static enum hb_act exec_act(void *ud, const struct hb_batch *b, char *err, size_
         snprintf(err, errlen, "timed out after %ld ms%s%s", a->timeout_ms, sep, res.tail);
         break;
     case EXEC_FAILED: /* a missing program will not appear by retrying; EAGAIN may pass */
-        HB_LOG(HB_LOG_ERROR, "command failed to start", HB_S("id", id), HB_S("error", err));
+        HB_LOG(HB_LOG_ERROR, "command failed to start", HB_S("id", id), HB_S("error", err),
+               HB_S("trace_id", trace_id));
         if (res.code == ENOENT || res.code == EACCES || res.code == ENOEXEC)
             return HB_ACT_DROP;
         return HB_ACT_RETRY;
     }
-    HB_LOG(HB_LOG_WARN, "command failed", HB_S("id", id), HB_S("error", err), HB_I("ms", ms));
+    HB_LOG(HB_LOG_WARN, "command failed", HB_S("id", id), HB_S("error", err), HB_I("ms", ms),
+           HB_S("trace_id", trace_id));
     return HB_ACT_RETRY;
 }
 

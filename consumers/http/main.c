@@ -18,6 +18,7 @@
 #include "hookbus/http_client.h"
 #include "hookbus/log.h"
 #include "hookbus/secret.h"
+#include "hookbus/trace.h"
 #include "hookbus/util.h"
 
 #define MAX_BODY ((size_t)16 << 20)
@@ -284,7 +285,16 @@ static enum hb_act http_act(void *ud, const struct hb_batch *b, char *err, size_
         curl_slist_free_all(hl);
         return HB_ACT_DROP;
     }
+    /* The POST is the action's span, a child of the event's (the newest of
+     * the window's). */
+    struct hb_trace span;
+    char tp[HB_TRACEPARENT_SIZE];
+    bool traced = hb_trace_action(ev, &span) == 0;
+    if (traced)
+        hb_trace_format(&span, tp);
     const struct hb_http_request req = {
+        .traceparent = traced ? tp : NULL,
+        .tracestate = traced && span.parent_id[0] ? hb_event_get(ev, "tracestate") : NULL,
         .url = a->url,
         .headers = hl,
         .body = body,
@@ -306,7 +316,8 @@ static enum hb_act http_act(void *ud, const struct hb_batch *b, char *err, size_
            HB_S("id", hb_event_get(ev, "id")), HB_S("key", b->key), HB_I("events", b->n),
            HB_I("attempt", b->attempt), HB_I("status", res.status), HB_I("ms", res.ms),
            HB_S("result", r == HB_ACT_DONE ? "done" : r == HB_ACT_RETRY ? "retry" : "drop"),
-           HB_S("error", r == HB_ACT_DONE ? "" : err));
+           HB_S("error", r == HB_ACT_DONE ? "" : err),
+           HB_S("trace_id", traced ? span.trace_id : ""));
     curl_slist_free_all(hl);
     free(body);
     return r;

@@ -15,12 +15,13 @@
 #include <string.h>
 
 #include "hookbus/config.h"
-#include "hookbus/curl_pool.h"
 #include "hookbus/consumer.h"
+#include "hookbus/curl_pool.h"
 #include "hookbus/http_client.h"
 #include "hookbus/log.h"
 #include "hookbus/metrics.h"
 #include "hookbus/secret.h"
+#include "hookbus/trace.h"
 #include "hookbus/util.h"
 #include "mapping.h"
 
@@ -281,13 +282,20 @@ static int iu_key(void *ud, const struct hb_event *ev, char *out, size_t outlen)
     return hb_snprintf(out, outlen, "%s/%s", reg, repo);
 }
 
-/* POSTs one CloudEvent through the shared client; what the outcome means for
+/* POSTs one CloudEvent through the shared client, as the span `span` (a
+ * child of ev's, NULL: no trace headers); what the outcome means for
  * the batch (hb_http_classify), with Image Updater's error text in err. */
-static enum hb_act iu_post(struct iu *iu, const struct hb_batch *b, const char *body, long *status,
-                           char *err, size_t errlen)
+static enum hb_act iu_post(struct iu *iu, const struct hb_batch *b, const struct hb_event *ev,
+                           const struct hb_trace *span, const char *body, long *status, char *err,
+                           size_t errlen)
 {
     struct hb_http_result res;
+    char tp[HB_TRACEPARENT_SIZE];
+    if (span)
+        hb_trace_format(span, tp);
     const struct hb_http_request req = {
+        .traceparent = span ? tp : NULL,
+        .tracestate = span && span->parent_id[0] ? hb_event_get(ev, "tracestate") : NULL,
         .url = iu->url,
         .headers = iu->headers,
         .body = body,
@@ -363,7 +371,9 @@ static enum hb_act iu_act(void *ud, const struct hb_batch *b, char *err, size_t 
         }
         long status;
         int64_t t0 = hb_mono_ms();
-        r = iu_post(iu, b, body, &status, err, errlen);
+        struct hb_trace span;
+        bool traced = hb_trace_action(ev, &span) == 0;
+        r = iu_post(iu, b, ev, traced ? &span : NULL, body, &status, err, errlen);
         free(body);
         if (iu->m_seconds)
             hb_histogram_observe(iu->m_seconds, (double)(hb_mono_ms() - t0) / 1000.0);
@@ -372,7 +382,8 @@ static enum hb_act iu_act(void *ud, const struct hb_batch *b, char *err, size_t 
                r == HB_ACT_DONE ? "image updater notified" : "image updater request failed",
                HB_S("registry", reg), HB_S("repository", repo), HB_S("tag", tag),
                HB_S("id", hb_event_get(ev, "id")), HB_I("status", status),
-               HB_I("attempt", b->attempt), HB_I("ms", hb_mono_ms() - t0));
+               HB_I("attempt", b->attempt), HB_I("ms", hb_mono_ms() - t0),
+               HB_S("trace_id", traced ? span.trace_id : ""));
     }
 done:
     free(wanted);

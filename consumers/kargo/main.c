@@ -21,6 +21,7 @@
 #include "hookbus/format.h"
 #include "hookbus/log.h"
 #include "hookbus/metrics.h"
+#include "hookbus/trace.h"
 #include "hookbus/util.h"
 #include "hookbus/kube.h"
 #include "match.h"
@@ -405,14 +406,15 @@ static void done_put(struct app *a, struct done_set *d)
     pthread_mutex_unlock(&a->lock);
 }
 
-/* PATCHes the refresh annotation of ns/name. Returns HB_ACT_DONE (patched,
+/* PATCHes the refresh annotation of ns/name, with a traceparent header when
+ * traceparent is not NULL (the action's span). Returns HB_ACT_DONE (patched,
  * or 404: the Warehouse is gone), HB_ACT_RETRY (409, 429, 5xx, transport,
  * and 401: the token rotated, kube.c reads it again) or HB_ACT_DROP (any
  * other status, e.g. 403: RBAC), with err. */
-static enum hb_act refresh_one(struct app *a, const char *id, const char *now, char *err,
-                               size_t errlen)
+static enum hb_act refresh_one(struct app *a, const char *id, const char *now,
+                               const char *traceparent, char *err, size_t errlen)
 {
-    char ns[256], path[1024], body[160];
+    char ns[256], path[1024], body[160], hdr[HB_TRACEPARENT_SIZE + 16];
     const char *slash = strchr(id, '/');
     if (!slash || (size_t)(slash - id) >= sizeof(ns))
         return HB_ACT_DROP;
@@ -422,8 +424,10 @@ static enum hb_act refresh_one(struct app *a, const char *id, const char *now, c
     (void)hb_snprintf(body, sizeof(body),
                       "{\"metadata\":{\"annotations\":{\"" REFRESH_ANNOTATION "\":\"%s\"}}}", now);
     char *resp = NULL;
-    int status = hb_kube_request(a->kube, "PATCH", path, body, "application/merge-patch+json", &resp,
-                              NULL, err, errlen);
+    if (traceparent)
+        (void)hb_snprintf(hdr, sizeof(hdr), "traceparent: %s", traceparent);
+    int status = hb_kube_request_with(a->kube, "PATCH", path, body, "application/merge-patch+json",
+                                      traceparent ? hdr : NULL, &resp, NULL, err, errlen);
     free(resp);
     if (status >= 200 && status < 300) {
         hb_counter_add(a->c_refreshes, 1);
@@ -446,6 +450,7 @@ static void match_event(struct app *a, const struct hb_event *ev, char ***want, 
                         struct hb_buf *note)
 {
     const char *id = hb_event_get(ev, "id");
+    char trace_id[HB_TRACE_ID_HEX + 1];
     struct kargo_facts f;
     if (kargo_facts_from_event(ev, &f) < 0) {
         HB_LOG(HB_LOG_DEBUG, "event without repo attribute skipped", HB_S("id", id));
@@ -482,7 +487,8 @@ static void match_event(struct app *a, const struct hb_event *ev, char ***want, 
     HB_LOG(nhit ? HB_LOG_INFO : HB_LOG_DEBUG, nhit ? "event matches warehouses"
                                                    : "event matches no warehouse",
            HB_S("id", id), HB_S("repo", f.repo), HB_S("ref", f.ref), HB_S("tag", f.tag),
-           HB_I("matched", nhit), HB_I("considered", v.n), HB_S("warehouses", names));
+           HB_I("matched", nhit), HB_I("considered", v.n), HB_S("warehouses", names),
+           HB_S("trace_id", hb_trace_id_of(ev, trace_id)));
     if (!v.n) {
         skip_metric(a, "no_warehouse");
         (void)hb_buf_printf(note, "skip (no_warehouse for %s)", f.repo);
@@ -532,13 +538,19 @@ static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t err
     }
     char now[32];
     hb_now_rfc3339(now);
+    /* The PATCHes are the action's span: a child of the newest event's. */
+    struct hb_trace span;
+    char tp[HB_TRACEPARENT_SIZE];
+    bool traced = hb_trace_action(b->events[b->n - 1], &span) == 0;
+    if (traced)
+        hb_trace_format(&span, tp);
     char **ok = NULL;
     size_t nok = 0;
     for (size_t i = 0; i < nwant; i++) {
         if (done && list_has(done->names, done->n, want[i]))
             continue; /* refreshed by an earlier attempt of this batch */
         char perr[600] = "";
-        enum hb_act r = refresh_one(a, want[i], now, perr, sizeof(perr));
+        enum hb_act r = refresh_one(a, want[i], now, traced ? tp : NULL, perr, sizeof(perr));
         if (r == HB_ACT_DONE) {
             (void)list_add(&ok, &nok, want[i]);
             if (done)
@@ -546,7 +558,8 @@ static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t err
             continue;
         }
         HB_LOG(HB_LOG_WARN, "warehouse refresh failed", HB_S("warehouse", want[i]),
-               HB_S("error", perr), HB_B("retry", r == HB_ACT_RETRY), HB_I("attempt", b->attempt));
+               HB_S("error", perr), HB_B("retry", r == HB_ACT_RETRY), HB_I("attempt", b->attempt),
+               HB_S("trace_id", traced ? span.trace_id : ""));
         if (result != HB_ACT_RETRY) {
             result = r;
             (void)hb_snprintf(err, errlen, "%s", perr);
@@ -556,7 +569,8 @@ static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t err
         char names[1024];
         join_ids(ok, nok, names, sizeof(names));
         HB_LOG(HB_LOG_INFO, "warehouses refreshed", HB_S("repo", b->key), HB_I("events", b->n),
-               HB_I("refreshed", nok), HB_S("warehouses", names), HB_S("at", now));
+               HB_I("refreshed", nok), HB_S("warehouses", names), HB_S("at", now),
+               HB_S("trace_id", traced ? span.trace_id : ""));
     }
     if (result == HB_ACT_RETRY && done)
         done_put(a, done);

@@ -213,7 +213,8 @@ int gw_emit_push(struct gw_ctx *ctx, struct gw_change *ch, const cJSON *commits,
 /* Runs the receiver type's normalize over ctx, then frees the parsed body
  * (inside the caller's arena, where it was allocated). */
 void gw_normalize(struct gw_ctx *ctx);
-/* Finalizes ctx after normalize: ids (delivery id or body hash, /N suffix on
+/* Finalizes ctx after normalize: trace context (the events'
+ * traceparent / tracestate: the request's span) and ids (delivery id or body hash, /N suffix on
  * fan-out). */
 void gw_ctx_finish(struct gw_ctx *ctx);
 void gw_ctx_clear(struct gw_ctx *ctx);

@@ -11,6 +11,7 @@
 #include "hookbus/crypto.h"
 #include "hookbus/format.h"
 #include "hookbus/repo.h"
+#include "hookbus/trace.h"
 #include "hookbus/util.h"
 #include "receivers/receiver.h"
 
@@ -677,10 +678,50 @@ int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch)
     return push_event(ctx, ev, true);
 }
 
+/* Trace context (W3C Trace Context as the CloudEvents distributed tracing
+ * extension): the request is one span, a child of the sender's traceparent
+ * header, or the root of a new trace when there is none or it is invalid (an
+ * invalid one never refuses the webhook). Every event carries that span as
+ * its traceparent, plus the sender's tracestate when both headers are valid;
+ * an event that arrived with a valid traceparent of its own (the cloudevents
+ * receiver) keeps its own context. */
+static void stamp_trace(struct gw_ctx *ctx)
+{
+    const struct gw_request *req = ctx->req;
+    struct hb_trace in, span;
+    const char *state = NULL;
+    char tp[HB_TRACEPARENT_SIZE];
+    if (req->header && hb_trace_parse(req->header(req, "traceparent"), &in) == 0 &&
+        hb_trace_child(&in, &span) == 0) {
+        state = req->header(req, "tracestate");
+        if (state && !hb_tracestate_valid(state))
+            state = NULL;
+    } else if (hb_trace_new(&span) < 0) {
+        return;
+    }
+    hb_trace_format(&span, tp);
+    for (size_t i = 0; i < ctx->nevents; i++) {
+        struct hb_event *ev = ctx->events[i];
+        struct hb_trace own;
+        if (!ctx->normalized[i] && hb_trace_parse(hb_event_get(ev, "traceparent"), &own) == 0) {
+            const char *own_state = hb_event_get(ev, "tracestate");
+            if (own_state && !hb_tracestate_valid(own_state))
+                hb_event_unset(ev, "tracestate");
+            continue;
+        }
+        hb_event_set(ev, "traceparent", tp);
+        if (state)
+            hb_event_set(ev, "tracestate", state);
+        else
+            hb_event_unset(ev, "tracestate");
+    }
+}
+
 void gw_ctx_finish(struct gw_ctx *ctx)
 {
     char base[256], id[300];
     size_t nnorm = 0;
+    stamp_trace(ctx);
     for (size_t i = 0; i < ctx->nevents; i++)
         nnorm += ctx->normalized[i];
     if (!nnorm)

@@ -134,6 +134,9 @@ def test_image_command_accepts_a_webhook_and_tail_reads_it(tmp_path):
         assert image_env.get("HOOKBUS_ADMIN_LISTEN") == "0.0.0.0:9090"
         env = tree_env(dict(image_env, HOOKBUS_ADMIN_LISTEN="127.0.0.1:0",
                             HOOKBUS_LISTEN="127.0.0.1:0", HOOKBUS_KAFKA_BROKERS=kafka.bootstrap,
+                            # the image's /var/lib/hookbus/spool is the host's here: a
+                            # directory of this test's own instead
+                            HOOKBUS_SPOOL_DIR=str(tmp_path / "spool"),
                             GITHUB_WEBHOOK_SECRET=SECRET, GENERIC_WEBHOOK_TOKEN="dist-token"))
         with open(log_path, "w") as log:
             gw = subprocess.Popen(["hookbus-gateway", "--config", str(DIST / "etc/hookbus/gateway.yaml"),

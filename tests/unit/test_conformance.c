@@ -41,8 +41,10 @@
 #define INVALID_FILE "tests/conformance/cloudevents/invalid-events.json"
 #define FEATURE_FILE "tests/conformance/cloudevents/kafka-protocol-binding.feature"
 
-/* Attributes the gateway adds to every event a cloudevents receiver takes. */
-static const char *const stamped[] = {"receiver", "provider", "partitionkey"};
+/* Attributes the gateway adds to every event a cloudevents receiver takes
+ * (traceparent / tracestate: when the event has no valid traceparent). */
+static const char *const stamped[] = {"receiver", "provider", "partitionkey", "traceparent",
+                                       "tracestate"};
 
 /* ---- a request to a `cloudevents` receiver --------------------------------- */
 

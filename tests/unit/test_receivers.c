@@ -37,6 +37,7 @@
 #include "gateway.h"
 #include "hookbus/crypto.h"
 #include "hookbus/format.h"
+#include "hookbus/trace.h"
 #include "hookbus/util.h"
 #include "helpers.h"
 
@@ -376,12 +377,15 @@ static int walk(void (*fn)(struct fixture *f, int *bad), int *bad)
 }
 
 /* An event as the expectation files spell it: attributes (but the
- * gateway's acceptance time of a normalized event) and data. */
+ * gateway's acceptance time of a normalized event and the trace context,
+ * random per request and checked by compare_event) and data. */
 static cJSON *event_json(const struct hb_event *ev, bool normalized)
 {
     cJSON *o = cJSON_CreateObject();
     for (size_t i = 0; i < ev->nattrs; i++)
-        if (!normalized || strcmp(ev->attrs[i].name, "time") != 0)
+        if ((!normalized || strcmp(ev->attrs[i].name, "time") != 0) &&
+            strcmp(ev->attrs[i].name, "traceparent") != 0 &&
+            strcmp(ev->attrs[i].name, "tracestate") != 0)
             cJSON_AddStringToObject(o, ev->attrs[i].name, ev->attrs[i].value);
     cJSON *data = ev->data ? hb_json_parse((const char *)ev->data, ev->data_len) : NULL;
     cJSON_AddItemToObject(o, "data", data ? data : cJSON_CreateNull());
@@ -437,7 +441,12 @@ static int compare_event(const struct fixture *f, size_t i, const cJSON *want,
             bad++;
         }
     }
-    if (normalized && !hb_event_get(ev, "time")) {
+    struct hb_trace tc;
+    if (hb_trace_parse(hb_event_get(ev, "traceparent"), &tc) < 0) {
+        print_error("%s/%s event %zu: no valid traceparent\n", f->dir, f->name, i + 1);
+        bad++;
+    }
+        if (normalized && !hb_event_get(ev, "time")) {
         print_error("%s/%s event %zu: no time\n", f->dir, f->name, i + 1);
         bad++;
     }

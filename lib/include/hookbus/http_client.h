@@ -34,6 +34,10 @@ struct hb_http_request {
     long connect_timeout_ms;           /* 0: timeout_ms */
     const char *ca_file;               /* NULL or "": the system store */
     bool insecure_skip_verify;         /* testing only */
+    /* W3C trace context sent as the traceparent / tracestate headers (the
+     * action's span, hookbus/trace.h); NULL: not sent. */
+    const char *traceparent;
+    const char *tracestate;
 };
 
 struct hb_http_result {

@@ -39,6 +39,11 @@ const char *hb_kube_server(const struct hb_kube *k);
 int hb_kube_request(struct hb_kube *k, const char *method, const char *path, const char *body,
                  const char *content_type, char **resp, size_t *resplen, char *err,
                  size_t errlen);
+/* hb_kube_request with one more complete header line (e.g.
+ * "traceparent: ..."), NULL: none. */
+int hb_kube_request_with(struct hb_kube *k, const char *method, const char *path,
+                         const char *body, const char *content_type, const char *header,
+                         char **resp, size_t *resplen, char *err, size_t errlen);
 
 /* Streams a watch on path: on_line is called for every newline-terminated
  * line of a 200 response (a JSON watch event); it returns 0 to continue or

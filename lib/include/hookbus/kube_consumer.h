@@ -53,12 +53,15 @@ void hb_kube_section_namespaces(const struct hb_kube_section *s, char *out, size
 int hb_kube_take_kubeconfig_flag(int argc, char **argv, const char *name);
 
 /* Sets annotation key=value on the object at item_path
- * ("/apis/G/V/namespaces/NS/PLURAL/NAME") by JSON merge patch. Returns
+ * ("/apis/G/V/namespaces/NS/PLURAL/NAME") by JSON merge patch, with a
+ * traceparent header when traceparent is not NULL (the action's span,
+ * hookbus/trace.h). Returns
  * HB_ACT_DONE (patched, or 404: the object is gone, *gone set),
  * HB_ACT_RETRY (transport, 401 -- the token rotated --, 409, 429, 5xx) or
  * HB_ACT_DROP (any other status, e.g. 403: RBAC), with err. */
 enum hb_act hb_kube_annotate(struct hb_kube *k, const char *item_path, const char *key,
-                             const char *value, bool *gone, char *err, size_t errlen);
+                             const char *value, const char *traceparent, bool *gone, char *err,
+                             size_t errlen);
 
 /* The objects one event (or a batch) concerns, "ns/name" each once, with
  * the reason an object does not want it (NULL: it does). An object
