@@ -101,6 +101,10 @@ uint32_t gw_crc32c(uint32_t crc, const void *data, size_t n);
 /* Appends one framed record for msg to out. 0 or -1 (too large, ENOMEM). */
 int gw_spool_record_encode(struct hb_buf *out, int64_t spooled_ms, const char *receiver,
                            const char *id, const char *topic, const struct hb_kafka_msg *msg);
+/* Parses the ack file (two slots, the newest valid one wins; or the older
+ * text form). 0 or -1. */
+int gw_spool_ack_parse(const unsigned char *buf, size_t len, uint64_t *gen,
+                       unsigned long long *seq, long long *off);
 /* Parses the record at the start of buf[0, len). Pure: no allocation, no
  * I/O. GW_SPOOL_OK with *rec and *used (the record's size), GW_SPOOL_SHORT
  * when buf ends inside the record (a torn tail), GW_SPOOL_CORRUPT otherwise. */

@@ -639,9 +639,15 @@ static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status,
 
 /* ---- health and metrics ---- */
 
-/* Ready: Kafka answers, or the spool can take what it does not. */
+/* Ready: Kafka answers and nothing waits in a spool that cannot write (new
+ * events queue behind it), or the spool can take what Kafka does not. */
 static bool ready(struct gw_server *srv, const char **why)
 {
+    bool full = srv->spool && gw_spool_full(srv->spool);
+    if (full && gw_spool_pending(srv->spool)) {
+        *why = "spool cannot take a record (full, or its disk is)";
+        return false;
+    }
     if (gw_producer_ready(srv->producer))
         return true;
     if (srv->spool && !gw_spool_full(srv->spool))
