@@ -63,6 +63,12 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
  * when the message could not be queued (d->done already ran). */
 int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_msg *msg,
                      struct gw_delivery *d);
+/* 0 when msg fits in a Kafka record under message.max.bytes (with room for
+ * the record's framing); -1 with err otherwise: Kafka would refuse it for
+ * good, so the sender gets 413 rather than a 202 for an event never
+ * delivered. */
+int gw_producer_check_size(const struct gw_producer *p, const struct hb_kafka_msg *msg,
+                           char *err, size_t errlen);
 bool gw_producer_ready(struct gw_producer *p);
 /* Waits up to timeout_ms for outstanding deliveries. Returns how many remain. */
 int gw_producer_flush(struct gw_producer *p, int timeout_ms);
@@ -78,6 +84,7 @@ enum {
     GW_SPOOL_CORRUPT = -1,
     GW_SPOOL_FULL = -2,
     GW_SPOOL_INVALID = -3, /* an event cannot be encoded */
+    GW_SPOOL_TOO_LARGE = -4, /* an event is over Kafka's message.max.bytes */
 };
 struct gw_spool_header {
     const char *name;
@@ -122,8 +129,8 @@ int gw_spool_append(struct gw_spool *s, const void *data, size_t len, size_t nre
                     int64_t spooled_ms, char *err, size_t errlen);
 /* Encodes events[0, n) (cfg's format and topics) into framed records of
  * receiver and appends them with gw_spool_append, all or nothing. 0,
- * GW_SPOOL_FULL, GW_SPOOL_INVALID (an event cannot be encoded) or -1, with
- * err. */
+ * GW_SPOOL_FULL, GW_SPOOL_INVALID (an event cannot be encoded),
+ * GW_SPOOL_TOO_LARGE (Kafka would refuse it for good) or -1, with err. */
 int gw_spool_events(struct gw_spool *s, const struct gw_config *cfg, const char *receiver,
                     struct hb_event *const *events, size_t n, char *err, size_t errlen);
 /* True while records wait for Kafka (new events then queue behind them). */

@@ -92,7 +92,8 @@ struct gw_http_req {
     struct slot *slots;
     atomic_int remaining;
     pthread_mutex_t lock;
-    bool failed; /* a delivery failed (under lock) */
+    bool failed;    /* a delivery failed (under lock) */
+    bool permanent; /* Kafka refused one for good (under lock) */
     char *error; /* its first error, NULL on ENOMEM (under lock) */
 };
 /* Over ~1000 bytes glibc serves the request's calloc from its large bins,
@@ -366,6 +367,11 @@ static enum MHD_Result publish(struct gw_http_req *r)
             res = finish(r, 400, err, NULL);
             goto out;
         }
+        if (gw_producer_check_size(srv->producer, &msgs[i], err, sizeof(err)) < 0) {
+            encoded++;
+            res = finish(r, 413, err, NULL);
+            goto out;
+        }
         r->slots[i] = (struct slot){{on_delivery}, r, i,
                                     gw_config_topic(r->cfg, hb_event_get(ctx->events[i], "type")),
                                     false};
@@ -389,17 +395,21 @@ out:
 static void on_delivery(struct gw_delivery *d, const char *error, bool permanent,
                         const char *topic, int partition, long long offset)
 {
-    /* A permanent error is spooled too: replay sets such a record aside. */
-    (void)permanent;
     struct slot *s = (struct slot *)d;
     struct gw_http_req *r = s->req;
     struct hb_event *ev = r->ctx.events[s->index];
     if (error) {
         s->failed = true;
         pthread_mutex_lock(&r->lock);
+        if (permanent && !r->permanent) { /* answered as such, never spooled */
+            r->permanent = true;
+            free(r->error);
+            r->error = strdup(error);
+        }
         if (!r->failed) {
             r->failed = true;
-            r->error = strdup(error);
+            if (!r->error)
+                r->error = strdup(error);
         }
         pthread_mutex_unlock(&r->lock);
         HB_LOG(HB_LOG_WARN, "event not acknowledged by kafka", HB_S("receiver", r->rcv->name),
@@ -420,13 +430,19 @@ static void on_delivery(struct gw_delivery *d, const char *error, bool permanent
     }
 }
 
-/* The answer once every delivery report is in: 202, or the events Kafka did
- * not acknowledge go to the spool. */
+/* The answer once every delivery report is in: 202, an error when Kafka
+ * refused an event for good (a spooled copy would never be delivered), or
+ * the events Kafka did not acknowledge go to the spool. */
 static enum MHD_Result answer(struct gw_http_req *r)
 {
     char why[224];
     if (!r->failed)
         return accepted(r, 0);
+    if (r->permanent) {
+        const char *e = r->error ? r->error : "out of memory";
+        snprintf(why, sizeof(why), "kafka refused the event for good: %s", e);
+        return finish(r, strstr(e, "too large") ? 413 : 502, why, NULL);
+    }
     snprintf(why, sizeof(why), "kafka did not acknowledge: %s",
              r->error ? r->error : "out of memory");
     struct hb_event **failed = calloc(r->ctx.nevents, sizeof(*failed));
@@ -454,6 +470,8 @@ static enum MHD_Result spool_and_answer(struct gw_http_req *r, struct hb_event *
     int rc = gw_spool_events(r->srv->spool, r->cfg, r->rcv->name, events, n, err, sizeof(err));
     if (rc == GW_SPOOL_INVALID)
         return finish(r, 400, err, NULL);
+    if (rc == GW_SPOOL_TOO_LARGE)
+        return finish(r, 413, err, NULL);
     if (rc < 0) {
         snprintf(msg, sizeof(msg), "not durable: %s; %s", why, err);
         return finish(r, 503, msg, rc == GW_SPOOL_FULL ? "30" : "5");

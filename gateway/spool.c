@@ -768,6 +768,11 @@ int gw_spool_events(struct gw_spool *s, const struct gw_config *cfg, const char 
         const char *type = hb_event_get(events[i], "type");
         if (hb_kafka_encode(events[i], cfg->format, &m, err, errlen) < 0)
             goto out;
+        if (s->producer && gw_producer_check_size(s->producer, &m, err, errlen) < 0) {
+            hb_kafka_msg_clear(&m);
+            rc = GW_SPOOL_TOO_LARGE;
+            goto out;
+        }
         int e = gw_spool_record_encode(&buf, now, receiver, hb_event_get(events[i], "id"),
                                        gw_config_topic(cfg, type), &m);
         hb_kafka_msg_clear(&m);

@@ -267,3 +267,38 @@ def test_full_spool_disk_is_503_then_every_202_reaches_kafka_once_in_order(kafka
         gw.stop()
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def big_push(size):
+    """A GitHub push of about `size` bytes (long commit messages)."""
+    body = json.loads((FIXTURES / "github" / "push.json").read_text())
+    body["after"] = f"{7:040x}"
+    n = size // 10000
+    body["commits"] = [{"id": f"{i:040x}", "message": "m" * 10000, "added": [], "modified": [],
+                        "removed": []} for i in range(n)]
+    return json.dumps(body).encode()
+
+
+def test_event_over_kafka_message_limit_is_413_never_a_202(kafka, make_gateway, tmp_path):
+    spool = tmp_path / "spool"
+    cfg = spool_config(kafka, spool, max_bytes=64 << 20).replace(
+        "    secrets: [env:E2E_GITHUB_SECRET]",
+        "    secrets: [env:E2E_GITHUB_SECRET]\n    include_original: true")
+    gw = make_gateway(kafka.bootstrap, config=cfg)
+    body = big_push(1_500_000)
+    assert 1_400_000 < len(body) < 2_000_000
+    # Kafka up: refused before producing, with the reason.
+    r = github_post(gw, "push", body, delivery="big-1")
+    assert r.status_code == 413, r.text
+    assert "message.max.bytes" in r.json()["error"]
+    # Kafka down: not spooled either (replay could never deliver it).
+    kafka_down(kafka, gw)
+    r = github_post(gw, "push", body, delivery="big-2")
+    assert r.status_code == 413, r.text
+    assert metric(gw, "hookbus_gateway_spooled_events_total") == 0
+    # A normal push still goes through the spool, and only it reaches Kafka.
+    assert push(gw, "app", 1).status_code == 202
+    assert kafka.command("up 1") == "ok"
+    msgs = published(kafka, 1)
+    assert [headers_of(m)["ce_id"] for m in msgs] == ["app-1"]
+    assert not (spool / "rejected.spool").exists()
