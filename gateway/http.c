@@ -22,10 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "conns.h"
+#include "framing.h"
 #include "gateway.h"
 #include "hookbus/arena.h"
 #include "hookbus/format.h"
@@ -38,6 +40,11 @@
 #define WEBHOOK_PREFIX "/webhooks/"
 #define CONN_RESERVE 16   /* connections over max_connections answered 503 */
 #define BODY_PREALLOC_MAX (64 * 1024) /* bytes reserved up front from Content-Length */
+/* An announced body over the limit, without Expect: 100-continue, is read
+ * and discarded up to this many bytes before the 413, so that the sender
+ * reads the answer instead of a TCP reset; past it the 413 comes at once
+ * and the connection closes. */
+#define DISCARD_MAX (8L * 1024 * 1024)
 #define ARENA_STACK_BYTES (24 * 1024) /* the normalize arena's first chunk: a ~4 KB push */
 
 /* One configuration generation: requests hold a reference for their whole
@@ -124,6 +131,7 @@ static enum MHD_Result rate_limited(struct gw_server *srv, struct gw_bucket *buc
 static enum MHD_Result refuse_auth(struct gw_http_req *r, const char *reason);
 static void request_plumbing(struct gw_http_req *r, const char *ct);
 static void remote_addr(struct MHD_Connection *conn, char *out, size_t outlen);
+static void framing_of(struct MHD_Connection *conn, long long max_body, struct gw_framing *f);
 static void media_type(const char *ct, char *out, size_t outlen);
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *ctype,
                                const char *body, const char *retry_after);
@@ -215,18 +223,22 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
     hb_buf_init(&r->body, (size_t)r->cfg->max_body_bytes);
     remote_addr(conn, r->remote, sizeof(r->remote));
     *con_cls = r;
+    struct gw_framing f;
+    framing_of(conn, r->cfg->max_body_bytes, &f);
+    if (f.status == 413) {
+        r->too_large = true;
+        const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+        if (expect || f.length < 0 || f.length > DISCARD_MAX)
+            return finish(r, 413, f.message, NULL);
+        return MHD_YES; /* discarded as it arrives, then 413 */
+    }
+    if (f.status)
+        return finish(r, f.status, f.message, NULL);
+    long long len = f.length;
     if (key[0]) {
         if (!gw_key_valid(rcv, key))
             return refuse_auth(r, "invalid key in URL");
         r->key_route = true;
-    }
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    long len = 0;
-    if (cl && hb_parse_long(cl, 0, 0x7fffffffffffffffL, &len) < 0)
-        len = 0;
-    if (len > r->cfg->max_body_bytes) {
-        r->too_large = true;
-        return finish(r, 413, "request body over limits.max_body_bytes", NULL);
     }
     /* One allocation for the announced body instead of a doubling per chunk;
      * capped, so a Content-Length without its bytes holds little memory. */
@@ -580,6 +592,39 @@ static void request_plumbing(struct gw_http_req *r, const char *ct)
                                   .conn = r->conn};
 }
 
+/* Gathers the Content-Length and Transfer-Encoding fields for framing.c. */
+static enum MHD_Result collect_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    struct gw_framing_in *in = cls;
+    bool cl = strcasecmp(key, "Content-Length") == 0;
+    if (!cl && strcasecmp(key, "Transfer-Encoding") != 0)
+        return MHD_YES;
+    size_t *n = cl ? &in->ncl : &in->nte;
+    if (*n == GW_FRAMING_MAX_FIELDS) {
+        in->overflow = true;
+        return MHD_YES;
+    }
+    (cl ? in->cl : in->te)[(*n)++] = value ? value : "";
+    return MHD_YES;
+}
+
+static void framing_of(struct MHD_Connection *conn, long long max_body, struct gw_framing *f)
+{
+    struct gw_framing_in in = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_framing, &in);
+    gw_framing_check(&in, max_body, f);
+}
+
+/* libmicrohttpd's URL unescaper: framing.c's, which keeps "%00". */
+static size_t unescape_url(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return gw_url_unescape(s);
+}
+
 static void remote_addr(struct MHD_Connection *conn, char *out, size_t outlen)
 {
     const union MHD_ConnectionInfo *ci =
@@ -819,7 +864,8 @@ static struct MHD_Daemon *start_daemon(struct gw_server *srv, const struct gw_co
         (unsigned)(cfg->max_connections + CONN_RESERVE), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)((cfg->request_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)cfg->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_ARRAY, tracking, MHD_OPTION_ARRAY,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
+        MHD_OPTION_ARRAY, tracking, MHD_OPTION_ARRAY,
         opts, MHD_OPTION_END);
     if (!d) {
         close(fd);
