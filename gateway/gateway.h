@@ -156,6 +156,9 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
  * on success. Settings that need a restart are logged. 0, or -1 with err and
  * the running configuration unchanged. */
 int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size_t errlen);
+/* Counts a reload refused before it reached the server (an invalid
+ * configuration) in the reload metric, result="refused". */
+void gw_server_reload_refused(struct gw_server *s);
 /* Stops accepting new connections (in-flight requests continue). */
 void gw_server_quiesce(struct gw_server *s);
 void gw_server_stop(struct gw_server *s);

@@ -66,6 +66,7 @@ struct gw_server {
     struct hb_metrics *metrics;
     struct MHD_Daemon *daemon, *admin;
     bool tls, separate_admin;
+    bool self_signed; /* the served certificate was generated at start */
     long max_connections;
     struct gw_conns *conns; /* the webhooks listener's connections */
     struct hb_histogram *publish_seconds;
@@ -910,6 +911,7 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
                                              "SIGHUP reloads by result", "result=\"refused\"");
     if (srv->tls) {
         struct gw_cert *c = gw_tls_cert_load(cfg, err, errlen);
+        srv->self_signed = !cfg->tls_cert_file[0];
         if (!c)
             goto fail;
         gw_tls_cert_install(c);
@@ -975,7 +977,10 @@ int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size
     struct gw_gen *old = gen_acquire(s);
     log_restart_only(&old->cfg, cfg);
     gen_release(old);
-    if (s->tls && cfg->tls_enabled) {
+    /* A generated certificate stays: senders pin its fingerprint. */
+    bool generated = !cfg->tls_cert_file[0]; /* read now: gen_new takes *cfg */
+    bool keep = s->self_signed && generated;
+    if (s->tls && cfg->tls_enabled && !keep) {
         c = gw_tls_cert_load(cfg, err, errlen);
         if (!c) {
             hb_counter_add(s->reloads_failed, 1);
@@ -989,8 +994,10 @@ int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size
         hb_counter_add(s->reloads_failed, 1);
         return -1;
     }
-    if (c)
+    if (c) {
         gw_tls_cert_install(c);
+        s->self_signed = generated;
+    }
     pthread_mutex_lock(&s->gen_lock);
     old = atomic_exchange(&s->gen, g);
     pthread_mutex_unlock(&s->gen_lock);
@@ -999,6 +1006,11 @@ int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size
     HB_LOG(HB_LOG_INFO, "configuration reloaded", HB_I("receivers", g->cfg.nreceivers),
            HB_B("certificate", c != NULL));
     return 0;
+}
+
+void gw_server_reload_refused(struct gw_server *s)
+{
+    hb_counter_add(s->reloads_failed, 1);
 }
 
 void gw_server_quiesce(struct gw_server *s)
