@@ -48,6 +48,11 @@ static const struct hb_field gw_fields[] = {
       "concurrent connections"),
     F("limits.request_timeout_ms", HB_F_INT, request_timeout_ms, "10000", 1000, 3600000,
       "a request must arrive completely within this time (slow clients are cut off)"),
+    F("limits.header_timeout_ms", HB_F_INT, header_timeout_ms, "2000", 100, 3600000,
+      "the request line and headers must arrive within this time of the connection or of "
+      "the previous answer (slow-header floods are cut off)"),
+    F("limits.max_connections_per_ip", HB_F_INT, max_connections_per_ip, "32", 0, 1000000,
+      "concurrent connections from one remote address (0: unlimited); past it: 503"),
     F("threads", HB_F_INT, threads, "0", 0, 256, "HTTP threads (0: one per core)"),
 };
 

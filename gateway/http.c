@@ -185,6 +185,11 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
         if (handled)
             return res;
     }
+    if (!gw_conns_admit(srv->conns, conn)) {
+        gw_metrics_request(srv->metrics, NULL, 503);
+        return respond_msg(conn, 503, "too many connections from this address "
+                                      "(limits.max_connections_per_ip)", "1");
+    }
     if (gw_conns_count(srv->conns) > srv->max_connections) {
         gw_metrics_request(srv->metrics, NULL, 503);
         return respond_msg(conn, 503, "too many connections (limits.max_connections)", "1");
@@ -902,7 +907,8 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
         NULL, buckets, HB_ARRAY_LEN(buckets));
     srv->connections = hb_metrics_gauge(metrics, "hookbus_gateway_connections",
                                         "Open webhook connections", NULL);
-    srv->conns = gw_conns_new(cfg->request_timeout_ms, metrics, err, errlen);
+    srv->conns = gw_conns_new(cfg->request_timeout_ms, cfg->header_timeout_ms,
+                              cfg->max_connections_per_ip, srv->tls, metrics, err, errlen);
     if (!srv->conns)
         goto fail;
     srv->reloads_ok = hb_metrics_counter(metrics, "hookbus_gateway_config_reloads_total",
