@@ -971,10 +971,11 @@ static void log_restart_only(const struct gw_config *a, const struct gw_config *
     if (a->delivery_timeout_ms != b->delivery_timeout_ms ||
         a->spool_max_bytes != b->spool_max_bytes || a->max_connections != b->max_connections ||
         a->request_timeout_ms != b->request_timeout_ms || a->threads != b->threads ||
-        a->max_header_bytes != b->max_header_bytes)
+        a->max_header_bytes != b->max_header_bytes || a->header_timeout_ms != b->header_timeout_ms ||
+        a->max_connections_per_ip != b->max_connections_per_ip)
         HB_LOG(HB_LOG_WARN, "reload: delivery_timeout_ms, spool.max_bytes, threads and "
-                            "limits.max_connections/request_timeout_ms/max_header_bytes "
-                            "need a restart to apply");
+                            "limits.max_connections/request_timeout_ms/max_header_bytes/"
+                            "header_timeout_ms/max_connections_per_ip need a restart to apply");
 }
 
 int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size_t errlen)
