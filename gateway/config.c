@@ -51,6 +51,10 @@ static const struct hb_field gw_fields[] = {
     F("limits.header_timeout_ms", HB_F_INT, header_timeout_ms, "2000", 100, 3600000,
       "the request line and headers must arrive within this time of the connection or of "
       "the previous answer (slow-header floods are cut off)"),
+    F("limits.unauthenticated_body_bytes", HB_F_INT, unauth_body_bytes, "67108864", 0,
+      1L << 40,
+      "body bytes held at once, all connections, for requests not authenticated yet (0: "
+      "unlimited); past it: 503 + Retry-After"),
     F("limits.max_connections_per_ip", HB_F_INT, max_connections_per_ip, "32", 0, 1000000,
       "concurrent connections from one remote address (0: unlimited); past it: 503"),
     F("threads", HB_F_INT, threads, "0", 0, 256, "HTTP threads (0: one per core)"),

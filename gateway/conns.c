@@ -157,10 +157,14 @@ void gw_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_conte
         pthread_mutex_unlock(&cs->lock);
         if (c->over_ip) {
             hb_counter_add(cs->refused_ip, 1);
+            /* Not counted in n: it is on its way out and must not make
+             * max_connections refuse a legitimate sender. */
+            *socket_context = c;
             if (!cs->tls &&
                 send(c->fd, over_ip_answer, sizeof(over_ip_answer) - 1,
                      MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)sizeof(over_ip_answer) - 1)
                 shutdown(c->fd, SHUT_WR);
+            return;
         }
         atomic_fetch_add(&cs->n, 1);
         *socket_context = c;
@@ -179,7 +183,8 @@ void gw_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_conte
     if (c->next)
         c->next->prev = c->prev;
     pthread_mutex_unlock(&cs->lock);
-    atomic_fetch_sub(&cs->n, 1);
+    if (!c->over_ip)
+        atomic_fetch_sub(&cs->n, 1);
     free(c);
     *socket_context = NULL;
 }

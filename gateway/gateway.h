@@ -30,7 +30,7 @@ struct gw_config {
     char *spool_dir;
     long spool_max_bytes;
     long max_body_bytes, max_connections, request_timeout_ms, max_header_bytes;
-    long header_timeout_ms, max_connections_per_ip;
+    long header_timeout_ms, max_connections_per_ip, unauth_body_bytes;
     struct gw_rate rate; /* limits.requests_per_second, limits.burst */
     long threads;
     struct gw_receiver *receivers;

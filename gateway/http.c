@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "conns.h"
 #include "framing.h"
 #include "gateway.h"
@@ -45,6 +46,8 @@
  * reads the answer instead of a TCP reset; past it the 413 comes at once
  * and the connection closes. */
 #define DISCARD_MAX (8L * 1024 * 1024)
+#define PREAUTH_FULL "too many unauthenticated request bodies in flight " \
+                     "(limits.unauthenticated_body_bytes)"
 #define ARENA_STACK_BYTES (24 * 1024) /* the normalize arena's first chunk: a ~4 KB push */
 
 /* One configuration generation: requests hold a reference for their whole
@@ -68,6 +71,7 @@ struct gw_server {
     bool tls, separate_admin;
     bool self_signed; /* the served certificate was generated at start */
     long max_connections;
+    struct gw_budget preauth; /* body bytes held before authentication */
     struct gw_conns *conns; /* the webhooks listener's connections */
     struct hb_histogram *publish_seconds;
     struct hb_gauge *connections;
@@ -92,7 +96,8 @@ struct gw_http_req {
     struct MHD_Connection *conn;
     _Atomic int state;
     struct hb_buf body;
-    bool too_large, key_route;
+    bool too_large, key_route, over_budget;
+    long long held; /* bytes taken from srv->preauth */
     char remote[64];
     int64_t start_ms, produce_ms;
     struct gw_request greq;
@@ -133,6 +138,8 @@ static enum MHD_Result refuse_auth(struct gw_http_req *r, const char *reason);
 static void request_plumbing(struct gw_http_req *r, const char *ct);
 static void remote_addr(struct MHD_Connection *conn, char *out, size_t outlen);
 static void framing_of(struct MHD_Connection *conn, long long max_body, struct gw_framing *f);
+static bool hold(struct gw_http_req *r, size_t n);
+static void release(struct gw_http_req *r);
 static void media_type(const char *ct, char *out, size_t outlen);
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *ctype,
                                const char *body, const char *retry_after);
@@ -163,7 +170,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         /* Over the limit: keep nothing more. libmicrohttpd cannot answer in
          * the middle of an upload, so the rest is discarded (memory stays
          * bounded, time by the request deadline) and 413 follows. */
-        if (!r->too_large && hb_buf_append(&r->body, upload_data, *upload_data_size) < 0) {
+        if (!r->too_large && !r->over_budget && !hold(r, *upload_data_size)) {
+            r->over_budget = true;
+            hb_buf_free(&r->body);
+        }
+        if (!r->too_large && !r->over_budget &&
+            hb_buf_append(&r->body, upload_data, *upload_data_size) < 0) {
             r->too_large = true;
             hb_buf_free(&r->body);
         }
@@ -246,6 +258,8 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
             return refuse_auth(r, "invalid key in URL");
         r->key_route = true;
     }
+    if (len > 0 && !hold(r, (size_t)len))
+        return finish(r, 503, PREAUTH_FULL, "1");
     /* One allocation for the announced body instead of a doubling per chunk;
      * capped, so a Content-Length without its bytes holds little memory. */
     if (len > 0)
@@ -292,12 +306,15 @@ static enum MHD_Result process(struct gw_http_req *r)
     const char *reason = "invalid";
     if (r->too_large)
         return finish(r, 413, "request body over limits.max_body_bytes", NULL);
+    if (r->over_budget)
+        return finish(r, 503, PREAUTH_FULL, "1");
     media_type(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type"), ct,
                sizeof(ct));
     request_plumbing(r, ct);
     gw_metrics_add(r->srv->metrics, r->rcv, GW_METRIC_BYTES, r->body.len);
     if (gw_authenticate(r->rcv, &r->greq, &reason) < 0)
         return refuse_auth(r, reason);
+    release(r); /* authentic: its body no longer counts against the budget */
     bool limited;
     enum MHD_Result res = rate_limited(
         r->srv, &r->gen->buckets[r->rcv - r->gen->cfg.receivers], r->rcv, r->conn, &limited);
@@ -551,6 +568,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     struct gw_http_req *r = *con_cls;
     if (!r)
         return;
+    release(r);
     hb_buf_free(&r->body);
     gw_ctx_clear(&r->ctx);
     free(r->slots);
@@ -596,6 +614,26 @@ static void request_plumbing(struct gw_http_req *r, const char *ct)
                                   .body_len = r->body.len, .key_route = r->key_route,
                                   .header = req_header, .each_header = req_each_header,
                                   .conn = r->conn};
+}
+
+/* Takes budget for the body bytes of r beyond what it holds already, up to
+ * body.len + n (a key route is authenticated: it takes none). */
+static bool hold(struct gw_http_req *r, size_t n)
+{
+    long long need = (long long)(r->body.len + n) - r->held;
+    if (r->key_route || need <= 0)
+        return true;
+    if (!gw_budget_take(&r->srv->preauth, need))
+        return false;
+    r->held += need;
+    return true;
+}
+
+static void release(struct gw_http_req *r)
+{
+    if (r->held)
+        gw_budget_give(&r->srv->preauth, r->held);
+    r->held = 0;
 }
 
 /* Gathers the Content-Length and Transfer-Encoding fields for framing.c. */
@@ -902,6 +940,7 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
     srv->tls = cfg->tls_enabled;
     srv->separate_admin = cfg->admin_listen[0] != '\0';
     srv->max_connections = cfg->max_connections;
+    gw_budget_init(&srv->preauth, cfg->unauth_body_bytes, metrics);
     srv->publish_seconds = hb_metrics_histogram(
         metrics, "hookbus_gateway_publish_seconds", "Time from produce to Kafka acknowledgement",
         NULL, buckets, HB_ARRAY_LEN(buckets));

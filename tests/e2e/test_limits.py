@@ -246,3 +246,42 @@ def test_slow_header_flood_from_one_address_does_not_stop_other_senders(kafka, m
     text = requests.get(gw.url("/metrics"), timeout=5).text
     assert "hookbus_gateway_connections_over_ip_limit_total" in text
 
+
+
+def gauge(gw, name):
+    for line in requests.get(gw.url("/metrics"), timeout=5).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_unauthenticated_bodies_are_bounded_by_a_global_budget(kafka, make_gateway):
+    gw = limits_gateway(kafka, make_gateway, max_body_bytes=600000,
+                        unauthenticated_body_bytes=1048576, request_timeout_ms=20000)
+    head = ("POST /webhooks/acme-github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=00\r\n"
+            "Content-Length: 500000\r\n\r\n").encode()
+    holders = []
+    try:
+        # Two unsigned 500 kB bodies announced and partly sent, then held.
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+            s.sendall(head + b"{" * 100000)
+            holders.append(s)
+        wait_for(lambda: gauge(gw, "hookbus_gateway_unauthenticated_body_bytes") == 1000000,
+                 what="two bodies counted")
+        # A third one does not fit: 503 with Retry-After at once, before its body.
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+        s.sendall(head)
+        answer = s.recv(4096)
+        s.close()
+        assert answer.startswith(b"HTTP/1.1 503"), answer
+        assert b"Retry-After: 1" in answer and b"unauthenticated_body_bytes" in answer
+        # A normal signed push still fits in what is left.
+        assert push(gw, "small").status_code == 202
+    finally:
+        for s in holders:
+            s.close()
+    wait_for(lambda: gauge(gw, "hookbus_gateway_unauthenticated_body_bytes") == 0,
+             what="budget given back")
+    assert push(gw, "after").status_code == 202
