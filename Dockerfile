@@ -20,7 +20,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential pkg-config make ca-certificates \
       librdkafka-dev libmicrohttpd-dev libgnutls28-dev libssl-dev libcjson-dev libavro-dev \
-      libyaml-dev libcurl4-openssl-dev libpcre2-dev \
+      libyaml-dev libcurl4-openssl-dev libpcre2-dev libgit2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -38,7 +38,7 @@ LABEL org.opencontainers.image.title="hookbus" \
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       librdkafka1 libmicrohttpd12 libcjson1 libavro23 libyaml-0-2 libcurl4 libpcre2-8-0 \
-      libssl3 libgnutls30 ca-certificates curl tini \
+      libssl3 libgnutls30 libgit2-1.5 ca-certificates curl tini \
  && rm -rf /var/lib/apt/lists/*
 # runtime-packages-end
 RUN groupadd --system --gid 10001 hookbus \

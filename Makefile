@@ -6,9 +6,13 @@
 #   make install PREFIX=/usr/local   (NODEPS=1: do not run scripts/install-deps.sh)
 #   make dist       the container image's tree in $(BUILD)/dist (make install PREFIX=/usr)
 #   make check-deploy  compose file, every config under config/, Kubernetes manifests
+#   make check-rules   Prometheus rules: promtool check rules + promtool test rules
 #   make fuzz       libFuzzer targets (clang) in build/fuzz; make fuzz-smoke runs each briefly
 #   make valgrind   gateway e2e subset under valgrind (leaks are errors), ~1 min
 #   make bench      benchmarks (bench/README.md), not part of make test
+#   make lint       banned functions, cppcheck; make format-check / make format: clang-format
+#   make kafka      Apache Kafka's jars in build/kafka (Maven, once) for the real-Kafka tests
+#   make sdk-interop  the CloudEvents SDK example consumers (examples/consumers/*) in build/sdk
 VERSION   := 0.1.0
 BUILD     ?= build
 PREFIX    ?= /usr/local
@@ -40,6 +44,8 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DHB_VERSION=\"$(VERSION)\" $(WARN) $(CFLAGS
              -Ilib/include -Ilib -Igateway $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBS       = $(PKG_LIBS) -lpthread -lm
+# Libraries only one binary needs (and the unit tests that include its files).
+LIBS_poller = $(shell pkg-config --libs libgit2 2>/dev/null)
 
 LIB_SRC   := $(wildcard lib/*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -60,8 +66,8 @@ FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_OBJ  := $(BUILD)/obj/fuzz/harness.o $(BUILD)/obj/fuzz/roundtrip.o
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/%)
 
-.PHONY: all deps run test test-unit test-e2e asan install dist check-deploy clean lint fuzz \
-        fuzz-bins fuzz-smoke valgrind bench
+.PHONY: all deps run test test-unit test-e2e asan install dist check-deploy check-rules clean lint fuzz \
+        fuzz-bins fuzz-smoke valgrind bench format format-check kafka sdk-interop
 all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 
 # NODEPS=1 skips the package check (the Dockerfile's build stage installs its own list).
@@ -84,7 +90,7 @@ $(BUILD)/bin/hookbus-gateway: $(GW_OBJ) $(LIBA)
 define consumer_rule
 $(BUILD)/bin/hookbus-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard consumers/$(1)/*.c)) $(LIBA)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LIBS)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBA) $$(LIBS) $$(LIBS_$(1))
 endef
 $(foreach c,$(CONSUMERS),$(eval $(call consumer_rule,$(c))))
 
@@ -95,7 +101,7 @@ $(BUILD)/bin/mock-kafka: $(BUILD)/obj/tests/tools/mock_kafka.o $(LIBA)
 # Unit tests link the library and the gateway's objects (receivers are tested directly).
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(LIBA) $(GW_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(GW_LIB_OBJ) $(LIBA) $(LIBS) -lcmocka
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(GW_LIB_OBJ) $(LIBA) $(LIBS) $(if $(filter poller_%,$*),$(LIBS_poller)) -lcmocka
 
 $(BUILD)/fuzz_%: $(BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_OBJ) $(LIBA) $(GW_LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -114,11 +120,34 @@ test-unit: all
 	@fail=0; for t in $(UNIT_BINS); do \
 	  HB_SOURCE_DIR=$(CURDIR) $$t || fail=1; done; exit $$fail
 
-test-e2e: all
-	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) tests/e2e
+# Apache Kafka for the tests (tests/tools/kafka-cluster): the version pinned in
+# tests/tools/kafka/pom.xml, resolved from Maven Central once into build/kafka
+# (shared by every BUILD flavour).
+KAFKA_STAMP := build/kafka/.stamp
+$(KAFKA_STAMP): tests/tools/kafka/pom.xml | deps
+	rm -rf build/kafka/libs
+	mvn -q -B -Dstyle.color=never -f tests/tools/kafka/pom.xml -Dkafka.libs=$(CURDIR)/build/kafka/libs \
+	   dependency:copy-dependencies
+	touch $@
+# Kafka 3.9, the last line that takes the SCRAM of Debian 12's librdkafka (2.0.2;
+# Kafka 4 needs librdkafka >= 2.6.1 for SCRAM): the SCRAM-over-TLS test runs on it.
+KAFKA_SCRAM_STAMP := build/kafka-3.9/.stamp
+$(KAFKA_SCRAM_STAMP): tests/tools/kafka/pom.xml | deps
+	rm -rf build/kafka-3.9/libs
+	mvn -q -B -Dstyle.color=never -f tests/tools/kafka/pom.xml -Dkafka.version=3.9.1 \
+	   -Dkafka.libs=$(CURDIR)/build/kafka-3.9/libs dependency:copy-dependencies
+	touch $@
+kafka: $(KAFKA_STAMP) $(KAFKA_SCRAM_STAMP)
+
+# KAFKA=mock|real|both: the Kafka the suites marked real_kafka run against
+# (README.md, "Against Apache Kafka"); test_real_kafka.py runs unless KAFKA=mock.
+KAFKA ?= both
+test-e2e: all $(KAFKA_STAMP) $(KAFKA_SCRAM_STAMP)
+	HOOKBUS_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) \
+	   --kafka=$(KAFKA) tests/e2e
 
 test: all
-	$(MAKE) lint check-deploy
+	$(MAKE) lint check-deploy check-rules
 	$(MAKE) test-unit test-e2e
 	$(MAKE) asan
 	$(MAKE) fuzz-smoke
@@ -130,28 +159,49 @@ valgrind: all
 bench: all
 	bench/run.sh $(BUILD)/bin
 
+# The sanitizer pass keeps to the mock for the shared suites (time); the
+# real-Kafka-only tests still run under it.
 asan:
-	$(MAKE) BUILD=build/asan SAN=1 test-unit test-e2e
+	$(MAKE) BUILD=build/asan SAN=1 KAFKA=mock test-unit test-e2e
 
 run: all
 	scripts/run-dev.sh $(BUILD)/bin
 
+# The C sources of the tree, found without git (a tarball or a copy lints too).
+C_SOURCES = $(shell find lib gateway consumers tests fuzz -name '*.[ch]' | sort)
+BANNED    := strcpy|sprintf|strcat|atoi|atol|strtok|gets|vsprintf|sscanf|strncpy|strerror
+
+# Banned functions: unbounded copies and formats (use hb_strlcpy, snprintf /
+# hb_snprintf, hb_buf), unchecked conversions (hb_parse_long, hb_parse_ull,
+# strtol with an end pointer), sscanf (silent partial matches), strtok and
+# strerror (not thread-safe: hb_strerror / HB_STRERROR).
 lint:
-	@! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|strtok|gets|vsprintf)\s*\(' \
-	   $$(git ls-files '*.c' '*.h') || { echo "lint: banned function above"; exit 1; }
+	@! grep -nE '\b($(BANNED))\s*\(' $(C_SOURCES) || { echo "lint: banned function above"; exit 1; }
 	@# unknownEvaluationOrder: cppcheck 2.10 reads the designated initializers in
 	@# HB_LOG's compound literals (.k = ...) as assignments with side effects.
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 	   --suppress=unknownEvaluationOrder \
 	   -Ilib/include lib gateway consumers
 
+# Lists the C files that clang-format (.clang-format) would change; fails if any.
+# `make format` rewrites them.
+format-check: deps
+	@bad=0; for f in $(C_SOURCES); do \
+	   clang-format --style=file "$$f" | cmp -s "$$f" - || { echo "format-check: $$f"; bad=1; }; \
+	done; [ $$bad = 0 ] || { echo "format-check: run make format"; exit 1; }
+
+format: deps
+	clang-format --style=file -i $(C_SOURCES)
+
 # Installs binaries, libhookbus, headers and hookbus.pc under PREFIX, the example
 # configs under SYSCONFDIR/hookbus (existing files are kept) and the schemas under
-# PREFIX/share/hookbus/schemas. Needs no test tools (cmocka): the image builds with it.
+# PREFIX/share/hookbus/schemas, the Prometheus rules and the Grafana dashboard under
+# PREFIX/share/hookbus/{prometheus,grafana}. Needs no test tools (cmocka): the image builds with it.
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 install: $(LIBA) $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/hookbus \
-	   $(DESTDIR)$(SYSCONFDIR)/hookbus $(DESTDIR)$(PREFIX)/share/hookbus/schemas
+	   $(DESTDIR)$(SYSCONFDIR)/hookbus $(DESTDIR)$(PREFIX)/share/hookbus/schemas \
+	   $(DESTDIR)$(PREFIX)/share/hookbus/prometheus $(DESTDIR)$(PREFIX)/share/hookbus/grafana
 	install -m 755 $(filter-out %/mock-kafka,$(BINS)) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 lib/include/hookbus/*.h $(DESTDIR)$(PREFIX)/include/hookbus/
@@ -161,6 +211,8 @@ install: $(LIBA) $(BINS)
 	   [ -e "$(DESTDIR)$(SYSCONFDIR)/hookbus/$${f#config/}" ] || \
 	   install -m 644 "$$f" "$(DESTDIR)$(SYSCONFDIR)/hookbus/" || exit 1; done
 	install -m 644 $(wildcard schemas/*.avsc schemas/*.json) $(DESTDIR)$(PREFIX)/share/hookbus/schemas/
+	install -m 644 deploy/prometheus/hookbus-rules.yaml $(DESTDIR)$(PREFIX)/share/hookbus/prometheus/
+	install -m 644 deploy/grafana/hookbus.json $(DESTDIR)$(PREFIX)/share/hookbus/grafana/
 
 # The tree the Dockerfile's runtime stage copies, rebuilt from scratch each time
 # (tests/e2e/test_dist.py runs the binaries from $(BUILD)/dist, beside $(BUILD)/bin).
@@ -169,9 +221,31 @@ dist: $(LIBA) $(BINS)
 	rm -rf $(BUILD)/dist
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/dist PREFIX=/usr
 
+# The example consumers in Go, Java, Python and JavaScript on the official
+# CloudEvents SDKs, which tests/e2e/test_sdk_interop.py runs against the gateway.
+# Always in build/sdk (the asan pass reuses them); the first build fetches the
+# SDKs from the registries, later ones are cached there.
+SDK_DIR := build/sdk
+SDK_LANGS := go java python js
+SDK_RUNS := $(SDK_LANGS:%=$(SDK_DIR)/%/run)
+sdk-interop: $(SDK_RUNS)
+define sdk_rule
+$(SDK_DIR)/$(1)/run: scripts/sdk-consumers.sh $(shell find examples/consumers/$(1) -type f \
+                        -not -path '*/node_modules/*' -not -path '*/target/*' 2>/dev/null) | deps
+	scripts/sdk-consumers.sh $(1) $(SDK_DIR)
+endef
+$(foreach l,$(SDK_LANGS),$(eval $(call sdk_rule,$(l))))
+test-e2e: sdk-interop
+
 # Cheap deployment checks, part of `make test` (scripts/check_deploy.py says what).
 check-deploy: $(BINS)
 	$(PYTHON) scripts/check_deploy.py --bin-dir $(BUILD)/bin
+
+# The alerting and recording rules (deploy/prometheus/), checked and unit-tested
+# with Debian's promtool; part of `make test`.
+check-rules: deps
+	promtool check rules deploy/prometheus/hookbus-rules.yaml
+	promtool test rules deploy/prometheus/tests/*.yaml
 
 clean:
 	rm -rf build

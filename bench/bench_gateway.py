@@ -8,7 +8,15 @@ connection counts. Prints a table, writes bench/results/gateway.json, the
 gnuplot PNG bench/results/latency.png, and the table into bench/README.md.
 Loopback only; every run is bounded by wrk's duration.
 
+With --kafka real3 the gateway publishes to a 3-node Apache Kafka cluster
+(tests/tools/kafka-cluster: replication factor 3, min.insync.replicas 2,
+acks=all) instead; only the gateway's plain-HTTP GitHub target runs, the
+brokers' CPU per event is read from /proc/<pid>/stat of their JVMs, and the
+events in Kafka are counted against the 202s. Results: gateway-real3.json and
+their own section of bench/README.md.
+
 Usage: bench/bench_gateway.py BIN_DIR [--duration S] [--conns 8,32,64,256]
+                              [--kafka mock|real3]
 """
 import argparse
 import hashlib
@@ -233,7 +241,10 @@ def main():
     ap.add_argument("--no-readme", action="store_true")
     ap.add_argument("--prop", action="append", default=[],
                     help="an extra kafka.properties entry KEY=VALUE (e.g. linger.ms=1)")
+    ap.add_argument("--kafka", choices=("mock", "real3"), default="mock")
     a = ap.parse_args()
+    if a.kafka == "real3":
+        return main_real3(a)
     os.environ["HOOKBUS_BIN_DIR"] = str(pathlib.Path(a.bin_dir).resolve())
     import conftest  # noqa: E402  (reads HOOKBUS_BIN_DIR)
 
@@ -347,6 +358,102 @@ receivers:
         for g in (gw, gw_tls):
             if g:
                 g.stop()
+        if kafka:
+            kafka.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def kafka_events(bootstrap, topic):
+    """Messages in topic: the sum of its partitions' high watermarks."""
+    from confluent_kafka import Consumer, TopicPartition
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-count"})
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in parts)
+    finally:
+        c.close()
+
+
+def main_real3(a):
+    """The gateway against a 3-node Apache Kafka (acks=all, RF 3, min.insync 2)."""
+    os.environ["HOOKBUS_BIN_DIR"] = str(pathlib.Path(a.bin_dir).resolve())
+    import conftest  # noqa: E402
+    import requests
+
+    conns = [int(c) for c in a.conns.split(",")]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="hookbus-bench-real3-"))
+    kafka = gw = None
+    try:
+        kafka = conftest.RealKafka(nodes=3)
+        print(f"3-node Kafka ready in {kafka.startup_seconds:.1f} s", flush=True)
+        (tmp / "gw").mkdir()
+        gw = conftest.Gateway(tmp / "gw", f"""listen: 127.0.0.1:0
+tls:
+  enabled: false
+kafka:
+  brokers: {kafka.bootstrap}
+limits:
+  max_connections: 4096
+receivers:
+  - name: gh
+    type: github
+    secrets: [literal:{SECRET}]
+""")
+        gh = tmp / "github.json"
+        gh.write_bytes(github_body())
+        sig = "sha256=" + hmac.new(SECRET.encode(), gh.read_bytes(), hashlib.sha256).hexdigest()
+        headers = {"X-GitHub-Event": "push", "X-Hub-Signature-256": sig,
+                   "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+                   "User-Agent": "GitHub-Hookshot/044aadd"}
+        r = requests.post(gw.url("/webhooks/gh"), data=gh.read_bytes(), timeout=30,
+                          headers={"Content-Type": "application/json", **headers})
+        assert r.status_code == 202, (r.status_code, r.text)
+        brokers = kafka.node_pids()
+        assert len(brokers) == 3, brokers
+        rows, accepted = [], 1
+        for c in conns:
+            cpu_gw0, cpu_k0 = cpu_seconds([gw.proc.pid]), cpu_seconds(brokers)
+            r = wrk(gw.url("/webhooks/gh"), gh, headers, c, a.duration)
+            n = r["requests"] or 1
+            r["cpu_us_per_req"] = (cpu_seconds([gw.proc.pid]) - cpu_gw0) * 1e6 / n
+            r["broker_cpu_us_per_event"] = (cpu_seconds(brokers) - cpu_k0) * 1e6 / n
+            r["target"] = "gateway-github (3-node Kafka)"
+            accepted += r["requests"] - r["non2xx"]
+            rows.append(r)
+            print(f"c={c:4} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  "
+                  f"p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}  broker CPU "
+                  f"{r['broker_cpu_us_per_event']:.0f} us/event", flush=True)
+        in_kafka = kafka_events(kafka.bootstrap, "hookbus.git")
+        info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "machine": machine(), "duration": a.duration, "kafka_properties": [],
+                "kafka": "Apache Kafka 4.1.1, 3 KRaft nodes (tests/tools/kafka-cluster), "
+                         "replication factor 3, min.insync.replicas 2, acks=all",
+                "kafka_startup_seconds": kafka.startup_seconds, "rows": rows,
+                "answered_2xx": accepted, "events_in_kafka": in_kafka,
+                "gateway_vmhwm_kb": mem_kb(gw.proc.pid, "VmHWM")}
+        (RESULTS / "gateway-real3.json").write_text(json.dumps(info, indent=2) + "\n")
+        out = ["| conns | req/s | p50 ms | p90 ms | p99 ms | errors | gateway CPU us/req | "
+               "brokers' CPU us/event (3 JVMs) |",
+               "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in rows:
+            out.append(f"| {r['conns']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | "
+                       f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | "
+                       f"{r['cpu_us_per_req']:.1f} | {r['broker_cpu_us_per_event']:.0f} |")
+        out.append("")
+        out.append(f"- {accepted} pushes answered 2xx, {in_kafka} events in `hookbus.git` "
+                   f"(the requests still in flight when wrk stops, up to one per connection, are published but not counted)")
+        out.append(f"- cluster startup (3 nodes, to the first acks=all produce): "
+                   f"{kafka.startup_seconds:.1f} s")
+        text = "\n".join(out)
+        print()
+        print(text)
+        if not a.no_readme:
+            update_readme(text, info, "gateway-bench-real3")
+    finally:
+        if gw:
+            gw.stop()
         if kafka:
             kafka.stop()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,5 +1,6 @@
 /* config.c: the gateway configuration (DESIGN section 3), declared once as
- * field tables that give defaults, HOOKBUS_* overrides and errors. */
+ * field tables that give defaults, HOOKBUS_* overrides, errors and the key
+ * list of --help (gw_config_help). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ static const struct hb_field gw_fields[] = {
     F("kafka.topics.image", HB_F_STRING, topic_image, "hookbus.image", 0, 0,
       "image.push and chart.push events"),
     F("kafka.topics.other", HB_F_STRING, topic_other, "hookbus.other", 0, 0, "other events"),
+    F("kafka.properties", HB_F_MAP, kafka_props, "{}", 0, 0,
+      "librdkafka producer properties, e.g. {security.protocol: ssl}"),
     F("delivery_timeout_ms", HB_F_INT, delivery_timeout_ms, "5000", 100, 300000,
       "answer 503 when Kafka has not acknowledged within this time"),
     F("spool.dir", HB_F_STRING, spool_dir, "", 0, 0,
@@ -58,7 +61,47 @@ static const struct hb_field gw_fields[] = {
     F("limits.max_connections_per_ip", HB_F_INT, max_connections_per_ip, "32", 0, 1000000,
       "concurrent connections from one remote address (0: unlimited); past it: 503"),
     F("threads", HB_F_INT, threads, "0", 0, 256, "HTTP threads (0: one per core)"),
+    F("receivers", HB_F_LIST, receivers, "[]", 0, 0,
+      "the senders accepted, one entry each (keys below)"),
 };
+
+/* One `receivers:` entry's common keys, bound into a scratch struct and
+ * checked by load_receiver (no environment overrides: entries are a list). */
+struct receiver_keys {
+    char *name, *type, *token_header;
+    bool insecure_no_auth, include_original;
+};
+
+#define R(key, type, member, def, help)                                                          \
+    {key, type, offsetof(struct receiver_keys, member), def, 0, 0, help}
+
+static const struct hb_field receiver_fields[] = {
+    R("name", HB_F_STRING, name, NULL, "required: [a-z0-9-], at most 63; the URL is /webhooks/NAME"),
+    R("type", HB_F_STRING, type, NULL, "required: the sender's type (list below)"),
+    {"secrets", HB_F_LIST, 0, NULL, 0, 0,
+     "secret references (env:NAME, file:/path, literal:VALUE); several: rotation"},
+    R("token_header", HB_F_STRING, token_header, NULL,
+      "token senders: the header holding the secret, in place of the type's own"),
+    R("insecure_no_auth", HB_F_BOOL, insecure_no_auth, "false",
+      "accept unauthenticated requests (no secrets needed)"),
+    R("include_original", HB_F_BOOL, include_original, "false",
+      "add the sender's payload to each event's data as `original`"),
+    {"rate_limit", HB_F_MAP, 0, NULL, 0, 0,
+     "requests a second for this receiver: N, or {requests_per_second: N, burst: B}"},
+};
+
+void gw_config_help(FILE *out)
+{
+    char types[512], text[1024];
+    hb_config_help(out, "", "", gw_fields, HB_ARRAY_LEN(gw_fields));
+    hb_config_help(out, "receivers[].", NULL, receiver_fields, HB_ARRAY_LEN(receiver_fields));
+    gw_receiver_types_list(types, sizeof(types));
+    snprintf(text, sizeof(text),
+             "receivers[].type is one of: %s. Some types take options of their own "
+             "(README, \"Connect your senders\").",
+             types);
+    hb_config_help_text(out, text);
+}
 
 static const struct hb_field rate_fields[] = {
     {"requests_per_second", HB_F_INT, offsetof(struct gw_rate, per_second), "0", 0, 1000000,
@@ -106,63 +149,85 @@ static void receiver_free(struct gw_receiver *r)
     free(r->repository);
 }
 
-/* Reads one `receivers:` entry. */
-static int load_receiver(const struct hb_config *hc, const struct hb_node *node,
-                         struct gw_config *cfg, struct gw_receiver *r, char *err, size_t errlen)
+/* The keys of receiver_fields (and secrets) of one `receivers:` entry into r.
+ * 0, or -1 with err. */
+static int load_common_keys(const struct hb_config *hc, const struct hb_node *node,
+                            const struct gw_config *cfg, struct gw_receiver *r, char *err,
+                            size_t errlen)
 {
+    struct receiver_keys k = {0};
     const struct hb_node *n;
     char types[512];
-    if (node->type != HB_NODE_MAP)
-        return hb_config_error(hc, node, err, errlen, "receivers: each entry must be a mapping");
+    int rc = -1;
+    if (hb_config_bind(hc, node, NULL, receiver_fields, HB_ARRAY_LEN(receiver_fields), &k, err,
+                       errlen) < 0)
+        goto fail;
     n = hb_node_get(node, "name");
-    if (!n || n->type != HB_NODE_SCALAR || !receiver_name_valid(n->value))
-        return hb_config_error(hc, n ? n : node, err, errlen,
-                               "receivers.name: required, [a-z0-9-], at most 63 characters");
-    r->name = strdup(n->value);
-    for (size_t i = 0; i < cfg->nreceivers; i++)
-        if (strcmp(cfg->receivers[i].name, r->name) == 0)
-            return hb_config_error(hc, n, err, errlen, "receivers.name: '%s' is not unique",
-                                   r->name);
-    n = hb_node_get(node, "type");
+    if (!k.name || !receiver_name_valid(k.name)) {
+        hb_config_error(hc, n ? n : node, err, errlen,
+                        "receivers.name: required, [a-z0-9-], at most 63 characters");
+        goto fail;
+    }
+    r->name = k.name;
+    k.name = NULL;
+    for (size_t i = 0; i < cfg->nreceivers; i++) {
+        if (strcmp(cfg->receivers[i].name, r->name) == 0) {
+            hb_config_error(hc, n, err, errlen, "receivers.name: '%s' is not unique", r->name);
+            goto fail;
+        }
+    }
     gw_receiver_types_list(types, sizeof(types));
-    if (!n || n->type != HB_NODE_SCALAR || !(r->type = gw_receiver_type_find(n->value)))
-        return hb_config_error(hc, n ? n : node, err, errlen,
-                               "receivers[%s].type: must be one of: %s", r->name, types);
+    if (!k.type || !(r->type = gw_receiver_type_find(k.type))) {
+        n = hb_node_get(node, "type");
+        hb_config_error(hc, n ? n : node, err, errlen, "receivers[%s].type: must be one of: %s",
+                        r->name, types);
+        goto fail;
+    }
     n = hb_node_get(node, "secrets");
     if (n) {
-        if (n->type != HB_NODE_SEQ)
-            return hb_config_error(hc, n, err, errlen,
-                                   "receivers[%s].secrets: must be a list of secret references",
-                                   r->name);
+        if (n->type != HB_NODE_SEQ) {
+            hb_config_error(hc, n, err, errlen,
+                            "receivers[%s].secrets: must be a list of secret references", r->name);
+            goto fail;
+        }
         r->secrets = calloc(n->n ? n->n : 1, sizeof(struct hb_secret));
-        if (!r->secrets)
-            return hb_config_error(hc, n, err, errlen, "out of memory");
+        if (!r->secrets) {
+            hb_config_error(hc, n, err, errlen, "out of memory");
+            goto fail;
+        }
         for (size_t i = 0; i < n->n; i++) {
             char e[256];
             const struct hb_node *s = &n->items[i];
             ((struct hb_node *)s)->used = true;
             if (s->type != HB_NODE_SCALAR ||
-                hb_secret_resolve(s->value, &r->secrets[r->nsecrets], e, sizeof(e)) < 0)
-                return hb_config_error(hc, s, err, errlen, "receivers[%s].secrets: %s", r->name,
-                                       s->type == HB_NODE_SCALAR ? e : "must be a string");
+                hb_secret_resolve(s->value, &r->secrets[r->nsecrets], e, sizeof(e)) < 0) {
+                hb_config_error(hc, s, err, errlen, "receivers[%s].secrets: %s", r->name,
+                                s->type == HB_NODE_SCALAR ? e : "must be a string");
+                goto fail;
+            }
             r->nsecrets++;
         }
     }
-    n = hb_node_get(node, "token_header");
-    if (n && n->type == HB_NODE_SCALAR && *n->value)
-        r->token_header = strdup(n->value);
-    static const struct {
-        const char *key;
-        size_t off;
-    } flags[] = {{"insecure_no_auth", offsetof(struct gw_receiver, insecure_no_auth)},
-                 {"include_original", offsetof(struct gw_receiver, include_original)}};
-    for (size_t i = 0; i < HB_ARRAY_LEN(flags); i++) {
-        n = hb_node_get(node, flags[i].key);
-        if (n && (n->type != HB_NODE_SCALAR ||
-                  hb_parse_bool(n->value, (bool *)((char *)r + flags[i].off)) < 0))
-            return hb_config_error(hc, n, err, errlen, "receivers[%s].%s: must be true or false",
-                                   r->name, flags[i].key);
+    if (k.token_header && *k.token_header) {
+        r->token_header = k.token_header;
+        k.token_header = NULL;
     }
+    r->insecure_no_auth = k.insecure_no_auth;
+    r->include_original = k.include_original;
+    rc = 0;
+fail:
+    hb_config_fields_free(receiver_fields, HB_ARRAY_LEN(receiver_fields), &k);
+    return rc;
+}
+
+/* Reads one `receivers:` entry. */
+static int load_receiver(const struct hb_config *hc, const struct hb_node *node,
+                         struct gw_config *cfg, struct gw_receiver *r, char *err, size_t errlen)
+{
+    if (node->type != HB_NODE_MAP)
+        return hb_config_error(hc, node, err, errlen, "receivers: each entry must be a mapping");
+    if (load_common_keys(hc, node, cfg, r, err, errlen) < 0)
+        return -1;
     if (r->type->configure && r->type->configure(r, hc, node, err, errlen) < 0)
         return -1;
     if (!r->nsecrets && !r->insecure_no_auth && !r->own_auth)

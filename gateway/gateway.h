@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "hookbus/config.h"
 #include "hookbus/kafka.h"
@@ -42,9 +43,21 @@ struct gw_config {
  * 0, or -1 with "FILE:LINE: key: message". */
 int gw_config_load(const char *file, struct gw_config *cfg, char *err, size_t errlen);
 void gw_config_free(struct gw_config *cfg);
+/* Writes the --help entry of every key, from the tables gw_config_load binds. */
+void gw_config_help(FILE *out);
 const struct gw_receiver *gw_config_find_receiver(const struct gw_config *cfg, const char *name);
 /* The topic for an event type. */
 const char *gw_config_topic(const struct gw_config *cfg, const char *type);
+
+/* topics.c: `hookbus-gateway topics [flags]` (the flags after the word are
+ * argv). Prints created/exists per topic; returns the exit status. */
+#define GW_TOPICS_EXTRA_MAX 29
+struct gw_topics_opts {
+    long partitions, replication_factor, timeout_ms;
+    const char *extra[GW_TOPICS_EXTRA_MAX];
+    size_t nextra;
+};
+int gw_topics_main(const struct gw_config *cfg, int argc, char **argv);
 
 /* producer.c */
 struct gw_producer;
@@ -71,6 +84,12 @@ int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_m
 int gw_producer_check_size(const struct gw_producer *p, const struct hb_kafka_msg *msg,
                            char *err, size_t errlen);
 bool gw_producer_ready(struct gw_producer *p);
+/* 0 when every configured topic exists (as far as the last check knows), else
+ * -1 with a reason for /readyz in why (JSON-safe). */
+int gw_producer_topic_problem(struct gw_producer *p, char *why, size_t whylen);
+/* 0 when the latest delivery was acknowledged, else -1 with its error in why
+ * (JSON-safe). */
+int gw_producer_last_error(struct gw_producer *p, char *why, size_t whylen);
 /* Waits up to timeout_ms for outstanding deliveries. Returns how many remain. */
 int gw_producer_flush(struct gw_producer *p, int timeout_ms);
 void gw_producer_free(struct gw_producer *p);

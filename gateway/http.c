@@ -145,6 +145,8 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
                                const char *body, const char *retry_after);
 static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status, const char *msg,
                                    const char *retry_after);
+static enum MHD_Result answer_handshake(struct gw_server *srv, struct MHD_Connection *conn,
+                                        const struct gw_receiver *rcv);
 static struct gw_gen *gen_acquire(struct gw_server *srv);
 static void gen_release(struct gw_gen *g);
 
@@ -218,7 +220,8 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
         res = respond_msg(conn, 404, "unknown receiver", NULL);
         goto release;
     }
-    if (strcmp(method, "POST") != 0) {
+    bool handshake = strcmp(method, "OPTIONS") == 0 && rcv->type->allowed_origin;
+    if (strcmp(method, "POST") != 0 && !handshake) {
         gw_metrics_request(srv->metrics, rcv, 405);
         res = respond_msg(conn, 405, "method not allowed: use POST", NULL);
         goto release;
@@ -226,6 +229,10 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
     res = rate_limited(srv, &g->global, rcv, conn, &limited);
     if (limited)
         goto release;
+    if (handshake) {
+        res = answer_handshake(srv, conn, rcv);
+        goto release;
+    }
     struct gw_http_req *r = calloc(1, sizeof(*r));
     if (!r) {
         res = MHD_NO;
@@ -335,6 +342,12 @@ static enum MHD_Result process(struct gw_http_req *r)
      * still publishes its other changes. Any other status discards them. */
     if (ctx->status == 200 && ctx->nevents)
         ctx->status = 0;
+    if (ctx->status == 200 && ctx->reply) {
+        HB_LOG(HB_LOG_INFO, "handshake answered", HB_S("receiver", r->rcv->name),
+               HB_S("reason", ctx->message));
+        gw_metrics_request(r->srv->metrics, r->rcv, 200);
+        return respond(r->conn, 200, "application/json", ctx->reply, NULL);
+    }
     if (ctx->status) {
         if (ctx->status == 200)
             HB_LOG(HB_LOG_INFO, "request not acted on", HB_S("receiver", r->rcv->name),
@@ -721,6 +734,32 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
     return r;
 }
 
+/* OPTIONS of the CloudEvents webhook abuse protection (Event Grid's
+ * CloudEvents schema): 200 with WebHook-Allowed-Origin when the receiver
+ * type allows WebHook-Request-Origin, else 400. Nothing is published, so it
+ * needs no credential (the sender cannot add one to it). */
+static enum MHD_Result answer_handshake(struct gw_server *srv, struct MHD_Connection *conn,
+                                        const struct gw_receiver *rcv)
+{
+    const char *origin =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "WebHook-Request-Origin");
+    const char *allowed = origin ? rcv->type->allowed_origin(rcv, origin) : NULL;
+    if (!allowed) {
+        gw_metrics_request(srv->metrics, rcv, 400);
+        return respond_msg(conn, 400, "OPTIONS needs an allowed WebHook-Request-Origin", NULL);
+    }
+    struct MHD_Response *res =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!res)
+        return MHD_NO;
+    MHD_add_response_header(res, "WebHook-Allowed-Origin", allowed);
+    MHD_add_response_header(res, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS");
+    gw_metrics_request(srv->metrics, rcv, 200);
+    enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_OK, res);
+    MHD_destroy_response(res);
+    return r;
+}
+
 /* A JSON body {"<key>": msg} (error for 4xx/5xx, message otherwise). */
 static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status, const char *msg,
                                    const char *retry_after)
@@ -746,20 +785,31 @@ static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status,
 
 /* ---- health and metrics ---- */
 
-/* Ready: Kafka answers and nothing waits in a spool that cannot write (new
- * events queue behind it), or the spool can take what Kafka does not. */
-static bool ready(struct gw_server *srv, const char **why)
+/* Ready: the configured topics exist, nothing waits in a spool that cannot
+ * write (new events queue behind it), and Kafka answers or the spool can
+ * take what it does not. why is also set (and true returned, "degraded")
+ * when answers may come from the spool: Kafka unreachable, or its latest
+ * delivery failed (e.g. fewer in-sync replicas than min.insync.replicas). */
+static bool ready(struct gw_server *srv, char *why, size_t whylen)
 {
-    bool full = srv->spool && gw_spool_full(srv->spool);
-    if (full && gw_spool_pending(srv->spool)) {
-        *why = "spool cannot take a record (full, or its disk is)";
+    if (gw_producer_topic_problem(srv->producer, why, whylen) < 0)
+        return false;
+    if (srv->spool && gw_spool_full(srv->spool) && gw_spool_pending(srv->spool)) {
+        hb_strlcpy(why, "spool cannot take a record (full, or its disk is)", whylen);
         return false;
     }
-    if (gw_producer_ready(srv->producer))
+    bool up = gw_producer_ready(srv->producer);
+    if (up && gw_producer_last_error(srv->producer, why, whylen) == 0)
         return true;
+    if (!up)
+        hb_strlcpy(why, "kafka unreachable", whylen);
     if (srv->spool && !gw_spool_full(srv->spool))
         return true;
-    *why = srv->spool ? "kafka unreachable and spool full" : "kafka unreachable, spool disabled";
+    if (up) /* Kafka answers, if slowly or failing: still worth sending to */
+        return true;
+    hb_strlcpy(why,
+               srv->spool ? "kafka unreachable and spool full" : "kafka unreachable, spool disabled",
+               whylen);
     return false;
 }
 
@@ -772,12 +822,16 @@ static enum MHD_Result serve_admin(struct gw_server *srv, struct MHD_Connection 
         return get ? respond(conn, 200, "application/json", "{\"status\":\"ok\"}", NULL)
                    : respond_msg(conn, 405, "method not allowed", NULL);
     if (strcmp(url, "/readyz") == 0) {
-        const char *why = NULL;
-        char body[160];
+        char why[300], body[360];
         if (!get)
             return respond_msg(conn, 405, "method not allowed", NULL);
-        if (ready(srv, &why))
-            return respond(conn, 200, "application/json", "{\"ready\":true}", NULL);
+        why[0] = '\0';
+        if (ready(srv, why, sizeof(why))) {
+            if (!why[0])
+                return respond(conn, 200, "application/json", "{\"ready\":true}", NULL);
+            snprintf(body, sizeof(body), "{\"ready\":true,\"degraded\":\"%s\"}", why);
+            return respond(conn, 200, "application/json", body, NULL);
+        }
         snprintf(body, sizeof(body), "{\"ready\":false,\"error\":\"%s\"}", why);
         return respond(conn, 503, "application/json", body, "5");
     }

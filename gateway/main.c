@@ -11,6 +11,7 @@
 #include "hookbus/log.h"
 #include "hookbus/util.h"
 
+/* --help: flags and commands, then every key from the tables that parse them. */
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -22,16 +23,22 @@ static void usage(FILE *out)
             "commands:\n"
             "  (none)           run the gateway\n"
             "  urls             print every receiver's webhook URL (and key URL)\n"
+            "  topics [--partitions N] [--replication-factor N] [--topic NAME]...\n"
+            "                   create kafka.topics (and each NAME, e.g. hookbus.dlq) on the\n"
+            "                   cluster; default 3 partitions and the brokers' replication\n"
+            "                   factor; existing topics are left as they are\n"
             "\n"
             "options:\n"
             "  --config FILE       YAML configuration (or HOOKBUS_CONFIG)\n"
             "  --check-config      load and validate the configuration, then exit\n"
-            "  --log-level LEVEL   debug | info | warn | error\n"
+            "  --log-level LEVEL   debug | info | warn | error (or HOOKBUS_LOG_LEVEL)\n"
             "  --log-format FMT    text | json (default: text on a terminal)\n"
             "  --version, --help\n"
             "\n"
-            "Any scalar key can be set with HOOKBUS_<KEY>, e.g. HOOKBUS_KAFKA_BROKERS.\n"
-            "SIGHUP reloads the configuration, secrets and TLS certificate; SIGTERM stops.\n");
+            "SIGHUP reloads the configuration, secrets and TLS certificate; SIGTERM stops.\n"
+            "\n"
+            "keys (type, bounds, default; env: the HOOKBUS_* variable that overrides it):\n");
+    gw_config_help(out);
 }
 
 /* `urls`: one line per receiver with the signed route and the key route. */
@@ -161,7 +168,7 @@ int main(int argc, char **argv)
     struct gw_config cfg;
     char err[1024];
     bool check = false, urls = false;
-    int rc = 2;
+    int rc = 2, topics_at = -1;
     hb_json_arena_install(); /* before any thread: cJSON's hooks are process-wide */
     if (hb_cli_parse(argc, argv, &cli) < 0)
         return 2;
@@ -180,6 +187,9 @@ int main(int argc, char **argv)
             check = true;
         } else if (strcmp(cli.rest[i], "urls") == 0) {
             urls = true;
+        } else if (strcmp(cli.rest[i], "topics") == 0) {
+            topics_at = i + 1; /* the rest are its flags */
+            break;
         } else {
             fprintf(stderr, "error: unknown argument '%s'\n", cli.rest[i]);
             usage(stderr);
@@ -198,6 +208,8 @@ int main(int argc, char **argv)
         rc = 0;
     } else if (urls) {
         rc = print_urls(&cfg);
+    } else if (topics_at >= 0) {
+        rc = gw_topics_main(&cfg, cli.nrest - topics_at, cli.rest + topics_at);
     } else {
         rc = run(cli.config, &cfg);
     }

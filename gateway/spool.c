@@ -30,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -379,9 +380,13 @@ int gw_spool_ack_parse(const unsigned char *buf, size_t len, uint64_t *gen,
     size_t n = len < sizeof(text) - 1 ? len : sizeof(text) - 1;
     memcpy(text, buf, n);
     text[n] = '\0';
-    if (len >= sizeof(text) || memchr(buf, '\0', len) ||
-        sscanf(text, "%llu %lld", seq, off) != 2 || *off < 0)
+    const char *q = text;
+    unsigned long long o;
+    if (len >= sizeof(text) || memchr(buf, '\0', len) || hb_parse_ull(q, &q, seq) < 0 ||
+        *q != ' ' || hb_parse_ull(q + 1, &q, &o) < 0 || o > LLONG_MAX ||
+        q[strspn(q, " \n")] != '\0')
         return -1;
+    *off = (long long)o;
     *gen = 0;
     return 0;
 }
@@ -397,7 +402,7 @@ static int write_ack(struct gw_spool *s, unsigned long long seq, long long off)
         pwrite(s->ack_fd, slot, sizeof(slot), (off_t)(gen % 2) * ACK_SLOT) != (ssize_t)sizeof(slot) ||
         fdatasync(s->ack_fd) < 0) {
         HB_LOG(HB_LOG_ERROR, "spool: cannot record replay progress",
-               HB_S("error", strerror(errno)));
+               HB_S("error", HB_STRERROR(errno)));
         return -1;
     }
     s->ack_gen = gen;
@@ -416,7 +421,7 @@ static int open_ack(struct gw_spool *s, char *err, size_t errlen)
     s->ack_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     ssize_t n = s->ack_fd >= 0 ? pread(s->ack_fd, buf, sizeof(buf), 0) : -1;
     if (n < 0) {
-        snprintf(err, errlen, "spool: %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "spool: %s: %s", path, HB_STRERROR(errno));
         return -1;
     }
     if (n > 0 && gw_spool_ack_parse(buf, (size_t)n, &s->ack_gen, &s->ack_seq, &s->ack_off) < 0) {
@@ -433,7 +438,7 @@ static int open_ack(struct gw_spool *s, char *err, size_t errlen)
     if (pwrite(s->ack_fd, slots, sizeof(slots), 0) != (ssize_t)sizeof(slots) ||
         ftruncate(s->ack_fd, sizeof(slots)) < 0 || fdatasync(s->ack_fd) < 0 ||
         fsync(s->dir_fd) < 0) {
-        snprintf(err, errlen, "spool: cannot write %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "spool: cannot write %s: %s", path, HB_STRERROR(errno));
         return -1;
     }
     s->ack_gen += 2;
@@ -519,7 +524,7 @@ static int scan(struct gw_spool *s, char *err, size_t errlen)
         struct gw_spool_record rec;
         if (!buf) {
             snprintf(err, errlen, "spool: cannot read segment %020llu: %s", s->segs[i].seq,
-                     strerror(errno));
+                     HB_STRERROR(errno));
             return -1;
         }
         for (;;) {
@@ -581,6 +586,11 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
                                   "Bytes in the spool waiting for Kafka", NULL);
     s->g_records = hb_metrics_gauge(metrics, "hookbus_gateway_spool_records",
                                     "Events in the spool waiting for Kafka", NULL);
+    /* The capacity beside the fill, so an alert can say "nearly full". */
+    hb_gauge_set(hb_metrics_gauge(metrics, "hookbus_gateway_spool_max_bytes",
+                                  "spool.max_bytes: the spool refuses events beyond it (503)",
+                                  NULL),
+                 max_bytes);
     s->g_age = hb_metrics_gauge(metrics, "hookbus_gateway_spool_oldest_age_seconds",
                                 "Age of the oldest spooled event (0: spool empty)", NULL);
     s->c_corrupt = hb_metrics_counter(metrics, "hookbus_gateway_spool_corrupt_records_total",
@@ -594,7 +604,7 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
                                        "rejected.spool",
                                        NULL);
     if (mkdir_p(dir) < 0 || (s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        snprintf(err, errlen, "spool.dir %s: %s", dir, strerror(errno));
+        snprintf(err, errlen, "spool.dir %s: %s", dir, HB_STRERROR(errno));
         goto fail;
     }
     char path[4096];
@@ -602,22 +612,22 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
         snprintf(err, errlen, "spool.dir %s: %s", dir,
-                 errno == EWOULDBLOCK ? "in use by another gateway process" : strerror(errno));
+                 errno == EWOULDBLOCK ? "in use by another gateway process" : HB_STRERROR(errno));
         goto fail;
     }
     if (open_ack(s, err, errlen) < 0)
         goto fail;
     if (!(d = opendir(dir))) {
-        snprintf(err, errlen, "spool.dir %s: %s", dir, strerror(errno));
+        snprintf(err, errlen, "spool.dir %s: %s", dir, HB_STRERROR(errno));
         goto fail;
     }
     struct dirent *e;
     while ((e = readdir(d))) {
         unsigned long long seq;
-        char tail[8];
+        const char *tail;
         struct stat st;
-        if (sscanf(e->d_name, "%20llu.%7s", &seq, tail) != 2 || strcmp(tail, "spool") != 0 ||
-            strlen(e->d_name) != 26)
+        if (strlen(e->d_name) != 26 || hb_parse_ull(e->d_name, &tail, &seq) < 0 ||
+            strcmp(tail, ".spool") != 0)
             continue;
         segment_path(s, seq, path, sizeof(path));
         if (seq < s->ack_seq) { /* replayed before the previous process removed it */
@@ -625,7 +635,7 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
             continue;
         }
         if (stat(path, &st) < 0 || add_segment(s, seq, (long long)st.st_size) < 0) {
-            snprintf(err, errlen, "spool: %s: %s", path, strerror(errno));
+            snprintf(err, errlen, "spool: %s: %s", path, HB_STRERROR(errno));
             goto fail;
         }
     }
@@ -690,7 +700,7 @@ static int rotate(struct gw_spool *s, char *err, size_t errlen)
     segment_path(s, s->next_seq, path, sizeof(path));
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0 || fsync(s->dir_fd) < 0 || add_segment(s, s->next_seq, 0) < 0) {
-        snprintf(err, errlen, "spool: cannot create %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "spool: cannot create %s: %s", path, HB_STRERROR(errno));
         if (fd >= 0) {
             close(fd);
             unlink(path);
@@ -729,13 +739,13 @@ int gw_spool_append(struct gw_spool *s, const void *data, size_t len, size_t nre
         done += (size_t)w;
     }
     if (done < len || fdatasync(s->active_fd) < 0) {
-        snprintf(err, errlen, "spool: write failed: %s", strerror(errno));
+        snprintf(err, errlen, "spool: write failed: %s", HB_STRERROR(errno));
         s->full = true; /* not ready until the replay frees room */
         /* Leave no partial record behind; a failed truncate is a torn tail
          * that the next start skips. */
         if (ftruncate(s->active_fd, seg->size) < 0)
             HB_LOG(HB_LOG_ERROR, "spool: cannot truncate a failed write",
-                   HB_S("error", strerror(errno)));
+                   HB_S("error", HB_STRERROR(errno)));
         goto out;
     }
     seg->size += (long long)len;
@@ -864,7 +874,7 @@ static int set_aside(struct gw_spool *s, const unsigned char *rec, size_t len,
         close(fd);
     snprintf(id, sizeof(id), "%.*s", (int)(r->id_len < 200 ? r->id_len : 200), r->id);
     if (rc < 0) {
-        HB_LOG(HB_LOG_ERROR, "spool: cannot write rejected.spool", HB_S("error", strerror(errno)));
+        HB_LOG(HB_LOG_ERROR, "spool: cannot write rejected.spool", HB_S("error", HB_STRERROR(errno)));
         return -1;
     }
     hb_counter_add(s->c_rejected, 1);
@@ -903,7 +913,7 @@ static int replay_segment(struct gw_spool *s, unsigned long long seq, long long 
     long backoff = 250;
     if (!buf || !recs || !slots) {
         HB_LOG(HB_LOG_ERROR, "spool: cannot read a segment", HB_I("segment", seq),
-               HB_S("error", strerror(errno)));
+               HB_S("error", HB_STRERROR(errno)));
         goto out;
     }
     while (!atomic_load(&s->stop)) {

@@ -280,6 +280,9 @@ static int bind_value(const struct hb_field *f, const char *text, void *obj, con
         }
         *(long *)member = v;
         return 0;
+    case HB_F_LIST:
+    case HB_F_MAP:
+        break;
     }
     *why = "unknown field type";
     return -1;
@@ -295,6 +298,8 @@ int hb_config_bind(const struct hb_config *cfg, const struct hb_node *node, cons
         const struct hb_field *f = &fields[i];
         const char *why = NULL;
         char envname[160];
+        if (f->type == HB_F_LIST || f->type == HB_F_MAP)
+            continue; /* the program reads these itself */
         if (f->def && bind_value(f, f->def, obj, &why) < 0)
             return hb_config_error(cfg, NULL, err, errlen, "%s: bad default: %s", f->key, why);
         const struct hb_node *n = hb_node_path(node, f->key);
@@ -325,6 +330,76 @@ void hb_config_fields_free(const struct hb_field *fields, size_t nfields, void *
             free(*p);
             *p = NULL;
         }
+    }
+}
+
+/* A duration for people: "10m" rather than 600000. */
+static void format_duration(long ms, char *out, size_t outlen)
+{
+    static const struct {
+        long unit;
+        const char *name;
+    } units[] = {{3600000, "h"}, {60000, "m"}, {1000, "s"}};
+    if (ms == 0) {
+        snprintf(out, outlen, "0");
+        return;
+    }
+    for (size_t i = 0; i < HB_ARRAY_LEN(units); i++) {
+        if (ms % units[i].unit == 0) {
+            snprintf(out, outlen, "%ld%s", ms / units[i].unit, units[i].name);
+            return;
+        }
+    }
+    snprintf(out, outlen, "%ldms", ms);
+}
+
+void hb_config_help_text(FILE *out, const char *text)
+{
+    const size_t width = 72;
+    while (*text) {
+        size_t len = strlen(text), cut = len;
+        if (len > width) {
+            cut = width;
+            while (cut && text[cut] != ' ')
+                cut--;
+            if (!cut) /* one long word: break after it */
+                cut = strcspn(text, " ");
+        }
+        fprintf(out, "      %.*s\n", (int)cut, text);
+        text += cut;
+        text += strspn(text, " ");
+    }
+}
+
+void hb_config_help(FILE *out, const char *key_prefix, const char *env_prefix,
+                    const struct hb_field *fields, size_t nfields)
+{
+    static const char *const type_names[] = {"string", "int", "bool", "duration", "list", "map"};
+    for (size_t i = 0; i < nfields; i++) {
+        const struct hb_field *f = &fields[i];
+        char lo[32], hi[32], env[160];
+        bool scalar = f->type != HB_F_LIST && f->type != HB_F_MAP;
+        fprintf(out, "  %s%s  %s", key_prefix ? key_prefix : "", f->key,
+                (size_t)f->type < HB_ARRAY_LEN(type_names) ? type_names[f->type] : "?");
+        if ((f->type == HB_F_INT || f->type == HB_F_DURATION) && (f->min || f->max)) {
+            if (f->type == HB_F_DURATION) {
+                format_duration(f->min, lo, sizeof(lo));
+                format_duration(f->max, hi, sizeof(hi));
+            } else {
+                snprintf(lo, sizeof(lo), "%ld", f->min);
+                snprintf(hi, sizeof(hi), "%ld", f->max);
+            }
+            fprintf(out, " %s..%s", lo, hi);
+        }
+        if (f->def)
+            fprintf(out, ", default %s", *f->def ? f->def : "\"\"");
+        if (scalar && env_prefix) {
+            hb_config_env_name(env_prefix, f->key, env, sizeof(env));
+            fprintf(out, ", env %s", env);
+        }
+        fputc('\n', out);
+        if (f->help && *f->help)
+            hb_config_help_text(out, f->help);
     }
 }
 

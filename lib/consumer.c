@@ -82,6 +82,7 @@ struct hb_consumer {
     void *ud;
     struct hb_metrics *metrics;
     bool own_metrics;
+    bool closed; /* rd_kafka_consumer_close ran (hb_consumer_run's end) */
     char *brokers;
     rd_kafka_t *rk, *dlq;
     rd_kafka_queue_t *cq; /* the consumer queue, to wake the poll */
@@ -115,7 +116,7 @@ struct hb_consumer {
     atomic_llong reachable_at;
 
     struct hb_counter *m_consumed, *m_filtered, *m_dedup, *m_acted, *m_retried, *m_dead,
-        *m_undecodable, *m_actions;
+        *m_undecodable, *m_actions, *m_exhausted, *m_dropped;
     struct hb_gauge *m_inflight, *m_inflight_bytes;
     struct hb_histogram *m_latency;
 };
@@ -385,6 +386,14 @@ static void enqueue_ready(struct hb_consumer *c, struct job *j)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* The job is the worker's alone while act runs: no lock needed. */
+void hb_batch_set_retry_after(const struct hb_batch *b, long ms)
+{
+    struct job *j = b ? b->runtime : NULL;
+    if (j)
+        j->retry_after_ms = ms > 0 ? ms : 0;
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -419,7 +428,7 @@ static void *worker_main(void *arg)
                                  .n = j->n,
                                  .key = j->key ? j->key : "",
                                  .attempt = j->attempt,
-                                 .retry_after_ms = &j->retry_after_ms};
+                                 .runtime = j};
             j->retry_after_ms = 0;
             int64_t t0 = hb_mono_ms();
             j->result = c->app->act(c->ud, &b, j->err, sizeof(j->err));
@@ -502,6 +511,7 @@ static void process_done(struct hb_consumer *c)
         } else {
             if (j->result == HB_ACT_RETRY && !j->err[0])
                 snprintf(j->err, sizeof(j->err), "retries exhausted");
+            hb_counter_add(j->result == HB_ACT_RETRY ? c->m_exhausted : c->m_dropped, j->n);
             release_key(c, j);
             dead_letter_job(c, j);
         }
@@ -1025,6 +1035,13 @@ static void make_metrics(struct hb_consumer *c)
     for (size_t i = 0; i < HB_ARRAY_LEN(counters); i++)
         *(struct hb_counter **)((char *)c + counters[i].off) =
             hb_metrics_counter(c->metrics, counters[i].name, counters[i].help, NULL);
+    /* Given up on, whether a dead-letter topic then takes them or not. */
+    static const char failed_help[] =
+        "Events given up on (then dead-lettered, or skipped without a dead_letter_topic)";
+    c->m_exhausted = hb_metrics_counter(c->metrics, "hookbus_consumer_failed_total", failed_help,
+                                        "reason=\"retries_exhausted\"");
+    c->m_dropped = hb_metrics_counter(c->metrics, "hookbus_consumer_failed_total", failed_help,
+                                      "reason=\"permanent\"");
     c->m_inflight = hb_metrics_gauge(c->metrics, "hookbus_consumer_in_flight",
                                      "Messages consumed and not yet handled", NULL);
     c->m_inflight_bytes = hb_metrics_gauge(c->metrics, "hookbus_consumer_in_flight_bytes",
@@ -1156,7 +1173,10 @@ out:
     /* The revoke this triggers drains and commits inside the rebalance
      * callback, where the group generation is still valid; the drain after
      * it only frees what an unassigned consumer still held. */
-    rd_kafka_consumer_close(c->rk);
+    rd_kafka_resp_err_t ce = rd_kafka_consumer_close(c->rk);
+    c->closed = true;
+    if (ce)
+        HB_LOG(HB_LOG_WARN, "consumer close", HB_S("error", rd_kafka_err2str(ce)));
     drain(c, "shutdown");
     pthread_mutex_lock(&c->mu);
     c->quit = true;
@@ -1186,8 +1206,12 @@ void hb_consumer_free(struct hb_consumer *c)
     hb_debounce_free(c->deb, NULL, NULL);
     if (c->cq)
         rd_kafka_queue_destroy(c->cq);
+    /* Closed already: librdkafka 2.0's rd_kafka_destroy would close again and,
+     * against Apache Kafka after a revoke that cancelled an action, wait
+     * forever for a group termination that has happened (seen in
+     * test_consumer_exec's SIGTERM test on real Kafka). */
     if (c->rk)
-        rd_kafka_destroy(c->rk);
+        rd_kafka_destroy_flags(c->rk, c->closed ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
     parts_clear(c);
     hb_dedup_free(c->dedup);
     free(c->workers);

@@ -19,8 +19,15 @@ static const struct hb_field consumer_fields[] = {
       "bootstrap list; @FILE reads it from a file; `embedded` reads "
       "kafka.embedded_bootstrap_file"),
     F("kafka.group", HB_F_STRING, group, "", 0, 0, "consumer group (default: the program name)"),
+    F("kafka.topics", HB_F_LIST, topics, "[hookbus.git, hookbus.image, hookbus.other]", 0, 0,
+      "topics to read (HOOKBUS_KAFKA_TOPICS: comma-separated)"),
+    F("kafka.properties", HB_F_MAP, kafka_props, "{}", 0, 0,
+      "librdkafka consumer properties, e.g. {security.protocol: ssl}"),
     F("kafka.embedded_bootstrap_file", HB_F_STRING, embedded_bootstrap_file, "", 0, 0,
       "the bootstrap file a gateway with kafka.brokers: embedded writes"),
+    F("filter", HB_F_LIST, filter, "[]", 0, 0,
+      "CloudEvents Subscriptions API filters (exact, prefix, suffix, all, any, not, sql); "
+      "all must match; []: every event"),
     F("dedup_window", HB_F_DURATION, dedup_window_ms, "10m", 0, 7L * 24 * 3600 * 1000,
       "act once per event id (source + id) within this window; 0: off"),
     F("debounce", HB_F_DURATION, debounce_ms, "0", 0, 3600 * 1000,
@@ -43,6 +50,11 @@ static const struct hb_field consumer_fields[] = {
     F("max_in_flight_bytes", HB_F_INT, max_in_flight_bytes, "16777216", 1024, 1L << 40,
       "bytes of messages held (raw and decoded) before consumption pauses"),
 };
+
+void hb_consumer_config_help(FILE *out)
+{
+    hb_config_help(out, "", "", consumer_fields, HB_ARRAY_LEN(consumer_fields));
+}
 
 static const char *const default_topics[] = {"hookbus.git", "hookbus.image", "hookbus.other"};
 

@@ -12,6 +12,8 @@
 #include "hookbus/fault.h"
 #include "hookbus/log.h"
 
+/* --help: the flags, then every key from the tables that parse them (the
+ * common table and the application's). */
 static void usage(FILE *out, const struct hb_consumer_app *app)
 {
     fprintf(out,
@@ -23,18 +25,20 @@ static void usage(FILE *out, const struct hb_consumer_app *app)
             "options:\n"
             "  --config FILE       YAML configuration (or HOOKBUS_CONFIG)\n"
             "  --check-config      load and validate the configuration, then exit\n"
-            "  --log-level LEVEL   debug | info | warn | error\n"
+            "  --log-level LEVEL   debug | info | warn | error (or HOOKBUS_LOG_LEVEL)\n"
             "  --log-format FMT    text | json (default: text on a terminal)\n"
-            "  --version, --help\n"
-            "\n"
-            "common keys: kafka.{brokers,group,topics,properties}, filter, dedup_window,\n"
-            "debounce, retry.{max_attempts,initial_backoff,max_backoff}, dead_letter_topic,\n"
-            "admin_listen, concurrency, max_in_flight, max_in_flight_bytes, drain_timeout. Any\n"
-            "scalar key can be set with HOOKBUS_<KEY>, e.g. HOOKBUS_KAFKA_BROKERS,\n"
-            "HOOKBUS_RETRY_MAX_ATTEMPTS.\n",
+            "  --version, --help\n",
             app->name);
     if (app->help)
-        fprintf(out, "\n%s", app->help);
+        fprintf(out, "%s", app->help);
+    fprintf(out, "\nkeys (type, bounds, default; env: the HOOKBUS_* variable that overrides "
+                 "it):\n");
+    hb_consumer_config_help(out);
+    const char *prefix = app->fields_prefix ? app->fields_prefix : "";
+    if (app->shared_fields)
+        hb_config_help(out, app->fields_prefix, prefix, app->shared_fields, app->nshared_fields);
+    if (app->fields)
+        hb_config_help(out, app->fields_prefix, prefix, app->fields, app->nfields);
 }
 
 struct sig_ctx {

@@ -171,6 +171,26 @@ int hb_parse_long(const char *s, long min, long max, long *out)
     return 0;
 }
 
+int hb_parse_ull(const char *s, const char **end, unsigned long long *out)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    char *e = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &e, 10);
+    if (errno)
+        return -1;
+    *out = v;
+    *end = e;
+    return 0;
+}
+
+const char *hb_strerror(int e, char *buf, size_t len)
+{
+    const char *s = strerror_r(e, buf, len);
+    return s ? s : "unknown error";
+}
+
 int hb_parse_duration_ms(const char *s, long *out_ms)
 {
     if (!s || !isdigit((unsigned char)*s))
@@ -396,7 +416,7 @@ int hb_write_file_atomic(const char *path, const char *text, char *err, size_t e
     FILE *f = fopen(tmp, "w");
     if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0 || fflush(f) != 0 ||
         fsync(fileno(f)) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "cannot write %s: %s", tmp, HB_STRERROR(errno));
         if (f)
             fclose(f);
         unlink(tmp);
@@ -404,7 +424,7 @@ int hb_write_file_atomic(const char *path, const char *text, char *err, size_t e
     }
     fclose(f);
     if (rename(tmp, path) < 0) {
-        snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "cannot rename %s: %s", tmp, HB_STRERROR(errno));
         unlink(tmp);
         return -1;
     }
@@ -415,7 +435,7 @@ char *hb_read_file(const char *path, size_t max, size_t *len, char *err, size_t 
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: %s", path, HB_STRERROR(errno));
         return NULL;
     }
     struct hb_buf b;

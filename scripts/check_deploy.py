@@ -46,7 +46,7 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "kubernetes"
 EXAMPLE_ENV = ROOT / "config" / "example.env"
-PROFILES = ("kargo", "image-updater", "exec", "http")
+PROFILES = ("kargo", "argocd", "flux", "image-updater", "poller", "exec", "http")
 # File stems that are not a binary's name.
 STEM_ALIASES = {"dev": "gateway"}
 # Kinds the manifests may use, with the apiVersion Kubernetes serves them at.
@@ -102,7 +102,7 @@ def clean_env(extra):
     return env
 
 
-# The binaries DESIGN.md names; consumers/<name>/ adds hookbus-<name>.
+# The binaries docs/design.md names; consumers/<name>/ adds hookbus-<name>.
 DESIGN_BINARIES = {"hookbus-gateway", "hookbus-tail", "hookbus-kargo", "hookbus-image-updater",
                    "hookbus-exec", "hookbus-http"}
 
@@ -164,6 +164,26 @@ def compose_cmd(*args):
     return cmd + list(args)
 
 
+def check_kafka_version(rep, compose):
+    """The apache/kafka image of the compose file is the Kafka the tests run
+    (tests/tools/kafka/pom.xml's kafka.version)."""
+    pom = ROOT / "tests" / "tools" / "kafka" / "pom.xml"
+    m = re.search(r"<kafka.version>([^<]+)</kafka.version>", pom.read_text()) \
+        if pom.is_file() else None
+    if not m:
+        rep.fail(f"{pom.relative_to(ROOT)}: no <kafka.version>")
+        return
+    for name, svc in sorted(compose.get("services", {}).items()):
+        image = svc.get("image", "")
+        if image.startswith("apache/kafka:"):
+            tag = image.split(":", 1)[1]
+            if tag != m.group(1):
+                rep.fail(f"compose service {name}: {image}, but the tests run Kafka "
+                         f"{m.group(1)} (tests/tools/kafka/pom.xml)")
+            else:
+                rep.ok(f"compose service {name}: {image}, the Kafka the tests run")
+
+
 def check_compose_file(rep):
     if not shutil.which("docker-compose"):
         rep.fail("docker-compose is not installed (scripts/install-deps.sh installs it)")
@@ -175,6 +195,7 @@ def check_compose_file(rep):
         return None
     rep.ok("docker-compose.yml: docker-compose config -q (env file config/example.env, all profiles)")
     compose = yaml.safe_load(r.stdout)
+    check_kafka_version(rep, compose)
     for name, svc in sorted(compose.get("services", {}).items()):
         entry = svc.get("entrypoint") or []
         if len(entry) == 2 and entry[0].endswith(("/sh", "/bash")) and entry[1] == "-c":

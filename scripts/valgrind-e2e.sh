@@ -9,4 +9,4 @@ bin=$(cd "${1:-build/bin}" && pwd)
 export HOOKBUS_BIN_DIR="$bin"
 export HOOKBUS_WRAPPER="valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite \
 --show-leak-kinds=definite --error-exitcode=99 --suppressions=$(pwd)/scripts/valgrind.supp"
-exec /usr/bin/python3 -m pytest -q tests/e2e/test_gateway_github.py "$@"
+exec /usr/bin/python3 -m pytest -q tests/e2e/test_gateway_github.py tests/e2e/test_all_fixtures.py "$@"

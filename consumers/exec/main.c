@@ -34,6 +34,9 @@ struct exec_app {
 };
 
 static const struct hb_field exec_fields[] = {
+    {"command", HB_F_LIST, offsetof(struct exec_app, argv), NULL, 0, 0,
+     "required: [program, arg, ...] run per action (no shell); the event JSON on stdin, "
+     "attributes as HOOKBUS_CE_<NAME>; exit 0: done, 75: retry, other: dead letter"},
     {"timeout", HB_F_DURATION, offsetof(struct exec_app, timeout_ms), "5m", 0,
      24L * 3600 * 1000, "longest run of the command (0: no limit)"},
     {"debounce_key", HB_F_STRING, offsetof(struct exec_app, debounce_key), "repo", 0, 0,
@@ -204,7 +207,7 @@ static void exec_cancel(void *ud)
     pthread_mutex_lock(&a->mu);
     for (size_t i = 0; i < a->nrunning; i++)
         if (write(a->running[i], &one, sizeof(one)) < 0)
-            HB_LOG(HB_LOG_WARN, "cannot cancel a command", HB_S("error", strerror(errno)));
+            HB_LOG(HB_LOG_WARN, "cannot cancel a command", HB_S("error", HB_STRERROR(errno)));
     pthread_mutex_unlock(&a->mu);
 }
 
@@ -268,17 +271,13 @@ int main(int argc, char **argv)
 {
     static const struct hb_consumer_app app = {
         .name = "hookbus-exec",
-        .help = "hookbus-exec keys:\n"
-                "  command: [program, arg, ...]  run per event (no shell); event JSON on stdin,\n"
-                "                                attributes as HOOKBUS_CE_<NAME>; exit 0 done,\n"
-                "                                75 retry, other dead-letter\n"
-                "  timeout: 5m                   per run; then SIGTERM/SIGKILL to its group\n"
-                "  debounce_key: repo            attribute that groups events for `debounce`\n",
         .configure = exec_configure,
         .key = exec_key,
         .act = exec_act,
         .destroy = exec_destroy,
         .cancel = exec_cancel,
+        .fields = exec_fields,
+        .nfields = HB_ARRAY_LEN(exec_fields),
     };
     return hb_consumer_main(argc, argv, &app);
 }

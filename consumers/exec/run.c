@@ -124,12 +124,12 @@ void exec_run(char *const argv[], char *const envp[], const void *input, size_t 
     res->outcome = EXEC_FAILED;
     if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0) {
         res->code = errno;
-        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        snprintf(err, errlen, "pipe: %s", HB_STRERROR(errno));
         goto out;
     }
     int r = spawn(argv, envp, in[0], out[1], &pid);
     if (r) {
-        snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(r));
+        snprintf(err, errlen, "cannot run %s: %s", argv[0], HB_STRERROR(r));
         res->code = r;
         pid = -1;
         goto out;

@@ -1,12 +1,11 @@
 /* main.c: hookbus-http forwards each event to `url` as an HTTP CloudEvent
  * (DESIGN section 5): binary mode (ce- headers), structured mode, or a body
  * template; optional extra headers (secret references allowed) and an
- * X-Hub-Signature-256 HMAC of the body. 2xx: done; 408, 429, 5xx and
- * network errors: retry; any other status: dead letter. With debounce, a
+ * X-Hub-Signature-256 HMAC of the body. The outcome is hb_http_classify's
+ * (2xx: done; 408, 429, 5xx and network errors: retry, after the reply's
+ * Retry-After; other statuses: dead letter). With debounce, a
  * window of events for one key is one request for the newest event. */
 #include <curl/curl.h>
-#include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +15,12 @@
 #include "hookbus/crypto.h"
 #include "hookbus/format.h"
 #include "hookbus/http_binding.h"
+#include "hookbus/http_client.h"
 #include "hookbus/log.h"
 #include "hookbus/secret.h"
 #include "hookbus/util.h"
 
 #define MAX_BODY ((size_t)16 << 20)
-#define MAX_REPLY_KEPT 512
 
 enum http_mode { MODE_BINARY, MODE_STRUCTURED, MODE_TEMPLATE };
 
@@ -35,8 +34,8 @@ struct http_app {
     char **headers; /* "Name: value", secrets resolved */
     size_t nheaders;
     bool user_content_type;
-    pthread_key_t curl_key; /* one CURL handle per worker thread */
-    bool key_made;
+    struct hb_curl_pool pool; /* idle handles: requests reuse connections and TLS sessions */
+    bool pool_made;
 };
 
 #define F(key, type, member, def, min, max, help)                                                \
@@ -44,9 +43,10 @@ struct http_app {
 
 static const struct hb_field http_fields[] = {
     F("url", HB_F_STRING, url, "", 0, 0, "where to POST each event (required)"),
-    F("mode", HB_F_STRING, mode_name, "binary", 0, 0, "binary | structured | template"),
+    F("mode", HB_F_STRING, mode_name, "binary", 0, 0,
+      "binary (ce- headers) | structured (application/cloudevents+json) | template"),
     F("template", HB_F_STRING, template, "", 0, 0,
-      "the body for mode template: ${attribute}, ${data.field}"),
+      "the body for mode template: ${attribute}, ${data.field} (inserted JSON-escaped), $$ for $"),
     F("content_type", HB_F_STRING, content_type, "application/json", 0, 0,
       "Content-Type of template bodies"),
     F("sign_secret", HB_F_STRING, sign_secret_ref, "", 0, 0,
@@ -57,12 +57,9 @@ static const struct hb_field http_fields[] = {
       "do not verify the server certificate (testing only)"),
     F("debounce_key", HB_F_STRING, debounce_key, "repo", 0, 0,
       "attribute that groups events for `debounce` (\"\": none)"),
+    F("headers", HB_F_MAP, headers, "{}", 0, 0,
+      "extra request headers {Name: value}; values may be secret references (env:, file:)"),
 };
-
-static void curl_handle_free(void *h)
-{
-    curl_easy_cleanup(h);
-}
 
 static void http_destroy(void *ud)
 {
@@ -74,12 +71,8 @@ static void http_destroy(void *ud)
     }
     free(a->headers);
     hb_secret_clear(&a->sign_secret);
-    if (a->key_made) {
-        CURL *h = pthread_getspecific(a->curl_key);
-        if (h)
-            curl_easy_cleanup(h);
-        pthread_key_delete(a->curl_key);
-    }
+    if (a->pool_made)
+        hb_curl_pool_free(&a->pool);
     hb_config_fields_free(http_fields, HB_ARRAY_LEN(http_fields), a);
     free(a);
     curl_global_cleanup();
@@ -148,9 +141,9 @@ static int http_configure(const struct hb_config *cfg, void **ud, char *err, siz
     *ud = a;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return hb_config_error(cfg, NULL, err, errlen, "cannot initialise libcurl");
-    if (pthread_key_create(&a->curl_key, curl_handle_free))
-        return hb_config_error(cfg, NULL, err, errlen, "out of thread keys");
-    a->key_made = true;
+    if (hb_curl_pool_init(&a->pool, HB_CURL_POOL_MAX) != 0)
+        return hb_config_error(cfg, NULL, err, errlen, "cannot create the connection pool");
+    a->pool_made = true;
     if (hb_config_bind(cfg, NULL, "", http_fields, HB_ARRAY_LEN(http_fields), a, err, errlen) < 0)
         return -1;
     if (!hb_str_has_prefix(a->url, "http://") && !hb_str_has_prefix(a->url, "https://"))
@@ -201,7 +194,7 @@ static int http_key(void *ud, const struct hb_event *ev, char *out, size_t outle
     return v && hb_strlcpy(out, v, outlen) == 0 ? 0 : -1;
 }
 
-/* Keeps the start of the reply for error messages; discards the rest. */
+/* Appends one header line; on ENOMEM clears *ok and keeps the list as it was. */
 static struct curl_slist *add_header(struct curl_slist *l, const char *line, bool *ok)
 {
     struct curl_slist *n = curl_slist_append(l, line);
@@ -279,92 +272,42 @@ static char *build_request(const struct http_app *a, const struct hb_event *ev, 
     return body;
 }
 
-static CURL *worker_handle(const struct http_app *a)
-{
-    CURL *h = pthread_getspecific(a->curl_key);
-    if (h) {
-        curl_easy_reset(h); /* keeps the connection cache */
-        return h;
-    }
-    h = curl_easy_init();
-    if (h)
-        pthread_setspecific(a->curl_key, h);
-    return h;
-}
-
 static enum hb_act http_act(void *ud, const struct hb_batch *b, char *err, size_t errlen)
 {
-    const struct http_app *a = ud;
+    struct http_app *a = ud;
     const struct hb_event *ev = b->events[b->n - 1]; /* the newest of the window */
-    const char *id = hb_event_get(ev, "id");
     struct curl_slist *hl = NULL;
-    struct hb_buf reply;
-    char cerr[CURL_ERROR_SIZE] = "";
+    struct hb_http_result res;
     size_t bodylen = 0;
-    long status = 0;
-    enum hb_act r;
     char *body = build_request(a, ev, &bodylen, &hl, err, errlen);
     if (!body) {
         curl_slist_free_all(hl);
         return HB_ACT_DROP;
     }
-    CURL *h = worker_handle(a);
-    if (!h) {
-        free(body);
-        curl_slist_free_all(hl);
-        snprintf(err, errlen, "cannot create a curl handle");
-        return HB_ACT_RETRY;
-    }
-    hb_buf_init(&reply, MAX_REPLY_KEPT);
-    curl_easy_setopt(h, CURLOPT_URL, a->url);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)bodylen);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, a->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, a->timeout_ms);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "hookbus-http/" HB_VERSION);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, hb_buf_write_prefix);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (*a->tls_ca_file)
-        curl_easy_setopt(h, CURLOPT_CAINFO, a->tls_ca_file);
-    if (a->insecure) {
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    int64_t t0 = hb_mono_ms();
-    CURLcode rc = curl_easy_perform(h);
-    long ms = (long)(hb_mono_ms() - t0);
-    if (rc != CURLE_OK) {
-        snprintf(err, errlen, "%s", cerr[0] ? cerr : curl_easy_strerror(rc));
-        r = HB_ACT_RETRY;
-    } else {
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-        if (status >= 200 && status < 300) {
-            r = HB_ACT_DONE;
-        } else {
-            r = status == 408 || status == 429 || status >= 500 ? HB_ACT_RETRY : HB_ACT_DROP;
-            curl_off_t after = 0; /* Retry-After: seconds or an HTTP date, parsed by curl */
-            if (r == HB_ACT_RETRY && curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &after) ==
-                                         CURLE_OK && after > 0)
-                *b->retry_after_ms = after > LONG_MAX / 1000 ? LONG_MAX : (long)after * 1000;
-            /* the reply's start, on one line */
-            const char *text = reply.p ? hb_str_one_line(reply.p) : "";
-            snprintf(err, errlen, "HTTP %ld%s%.200s", status, *text ? ": " : "", text);
-        }
-    }
-    HB_LOG(r == HB_ACT_DONE ? HB_LOG_INFO : HB_LOG_WARN, "event forwarded", HB_S("id", id),
-           HB_S("key", b->key), HB_I("events", b->n), HB_I("attempt", b->attempt),
-           HB_I("status", status), HB_I("ms", ms),
+    const struct hb_http_request req = {
+        .url = a->url,
+        .headers = hl,
+        .body = body,
+        .bodylen = bodylen,
+        .user_agent = "hookbus-http/" HB_VERSION,
+        .timeout_ms = a->timeout_ms,
+        .ca_file = a->tls_ca_file,
+        .insecure_skip_verify = a->insecure,
+    };
+    enum hb_act r = hb_http_post(&a->pool, &req, &res);
+    if (res.curl_code != CURLE_OK)
+        snprintf(err, errlen, "%s", res.error);
+    else if (r != HB_ACT_DONE)
+        snprintf(err, errlen, "HTTP %ld%s%.200s", res.status, res.reply[0] ? ": " : "",
+                 res.reply);
+    if (r == HB_ACT_RETRY)
+        hb_batch_set_retry_after(b, res.retry_after_ms);
+    HB_LOG(r == HB_ACT_DONE ? HB_LOG_INFO : HB_LOG_WARN, "event forwarded",
+           HB_S("id", hb_event_get(ev, "id")), HB_S("key", b->key), HB_I("events", b->n),
+           HB_I("attempt", b->attempt), HB_I("status", res.status), HB_I("ms", res.ms),
            HB_S("result", r == HB_ACT_DONE ? "done" : r == HB_ACT_RETRY ? "retry" : "drop"),
            HB_S("error", r == HB_ACT_DONE ? "" : err));
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(hl);
-    hb_buf_free(&reply);
     free(body);
     return r;
 }
@@ -373,20 +316,13 @@ int main(int argc, char **argv)
 {
     static const struct hb_consumer_app app = {
         .name = "hookbus-http",
-        .help = "hookbus-http keys:\n"
-                "  url: https://host/path          where to POST each event (required)\n"
-                "  mode: binary                    binary (ce- headers) | structured | template\n"
-                "  template: '{\"ref\": \"${tag}\"}'   body for mode template (JSON-escaped values)\n"
-                "  content_type: application/json  Content-Type of template bodies\n"
-                "  headers: {X-Token: env:TOKEN}   extra headers; values may be secret references\n"
-                "  sign_secret: env:SECRET         X-Hub-Signature-256: sha256=<HMAC of the body>\n"
-                "  timeout: 10s   tls_ca_file: FILE   insecure_skip_verify: false\n"
-                "  debounce_key: repo              attribute that groups events for `debounce`\n",
         .configure = http_configure,
         .start = http_start,
         .key = http_key,
         .act = http_act,
         .destroy = http_destroy,
+        .fields = http_fields,
+        .nfields = HB_ARRAY_LEN(http_fields),
     };
     return hb_consumer_main(argc, argv, &app);
 }

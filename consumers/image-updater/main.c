@@ -17,13 +17,12 @@
 #include "hookbus/config.h"
 #include "hookbus/curl_pool.h"
 #include "hookbus/consumer.h"
+#include "hookbus/http_client.h"
 #include "hookbus/log.h"
 #include "hookbus/metrics.h"
 #include "hookbus/secret.h"
 #include "hookbus/util.h"
 #include "mapping.h"
-
-#define IU_RESPONSE_MAX 512 /* response text kept for the error message */
 
 /* The `image_updater:` section as bound by hb_config_bind. */
 struct iu_conf {
@@ -35,13 +34,16 @@ struct iu_conf {
 #define IU_KEY(k) "image_updater." k
 static const struct hb_field iu_fields[] = {
     {IU_KEY("url"), HB_F_STRING, offsetof(struct iu_conf, url), NULL, 0, 0,
-     "Image Updater's webhook endpoint, e.g. https://argocd-image-updater-service.argocd.svc:8080/webhook"},
+     "required: Image Updater's webhook endpoint, e.g. "
+     "https://argocd-image-updater-service.argocd.svc:8080/webhook"},
     {IU_KEY("secret"), HB_F_STRING, offsetof(struct iu_conf, secret), NULL, 0, 0,
-     "secret reference of Image Updater's cloudevents webhook secret (X-Webhook-Secret)"},
+     "required: secret reference of Image Updater's --cloudevents-webhook-secret (sent as "
+     "X-Webhook-Secret)"},
     {IU_KEY("tls_ca_file"), HB_F_STRING, offsetof(struct iu_conf, tls_ca_file), NULL, 0, 0,
      "PEM CA bundle that signed Image Updater's webhook certificate"},
     {IU_KEY("insecure_skip_verify"), HB_F_BOOL, offsetof(struct iu_conf, insecure_skip_verify),
-     "false", 0, 0, "accept any certificate (Image Updater's self-generated one)"},
+     "false", 0, 0, "accept any certificate (Image Updater generates a self-signed one unless "
+     "the argocd-image-updater-tls Secret exists)"},
     {IU_KEY("timeout"), HB_F_DURATION, offsetof(struct iu_conf, timeout_ms), "10s", 100, 300000,
      "whole-request timeout"},
     {IU_KEY("connect_timeout"), HB_F_DURATION, offsetof(struct iu_conf, connect_timeout_ms), "5s",
@@ -50,6 +52,9 @@ static const struct hb_field iu_fields[] = {
      "true", 0, 0, "send Docker Hub official images as 'nginx', not 'library/nginx'"},
     {IU_KEY("charts"), HB_F_BOOL, offsetof(struct iu_conf, charts), "false", 0, 0,
      "also act on dev.hookbus.chart.push (OCI charts)"},
+    {IU_KEY("registry_aliases"), HB_F_MAP, 0, "{}", 0, 0,
+     "canonical registry host -> the host string Image Updater's images are written with, "
+     "e.g. {docker.io: registry-1.docker.io}"},
 };
 
 struct iu {
@@ -62,20 +67,6 @@ struct iu {
     struct hb_counter *m_ok, *m_retry, *m_drop, *m_skipped;
     struct hb_histogram *m_seconds;
 };
-
-static const char iu_help[] =
-    "image_updater:\n"
-    "  url: https://argocd-image-updater-service.argocd.svc:8080/webhook   (required)\n"
-    "  secret: env:CLOUDEVENTS_WEBHOOK_SECRET   (required; Image Updater's\n"
-    "          --cloudevents-webhook-secret, sent as X-Webhook-Secret)\n"
-    "  tls_ca_file: \"\"              CA of Image Updater's webhook certificate\n"
-    "  insecure_skip_verify: false  Image Updater generates a self-signed certificate\n"
-    "                               unless the argocd-image-updater-tls Secret exists\n"
-    "  timeout: 10s   connect_timeout: 5s\n"
-    "  registry_aliases: {docker.io: registry-1.docker.io}   canonical host -> the host\n"
-    "                               string Image Updater's images are written with\n"
-    "  strip_library_prefix: true   docker.io/library/nginx is sent as repository nginx\n"
-    "  charts: false                also act on dev.hookbus.chart.push\n";
 
 static void iu_free(struct iu *iu)
 {
@@ -290,60 +281,39 @@ static int iu_key(void *ud, const struct hb_event *ev, char *out, size_t outlen)
     return hb_snprintf(out, outlen, "%s/%s", reg, repo);
 }
 
-/* Keeps the start of the response body (Image Updater's error text). */
-/* POSTs one CloudEvent; what the outcome means for the batch. */
-static enum hb_act iu_post(struct iu *iu, const char *body, long *status, char *err, size_t errlen)
+/* POSTs one CloudEvent through the shared client; what the outcome means for
+ * the batch (hb_http_classify), with Image Updater's error text in err. */
+static enum hb_act iu_post(struct iu *iu, const struct hb_batch *b, const char *body, long *status,
+                           char *err, size_t errlen)
 {
-    char curlerr[CURL_ERROR_SIZE] = "";
-    struct hb_buf resp;
-    enum hb_act r = HB_ACT_RETRY;
-    CURL *c = hb_curl_pool_get(&iu->pool);
-    hb_buf_init(&resp, IU_RESPONSE_MAX);
-    *status = 0;
-    if (!c) {
-        snprintf(err, errlen, "out of memory");
-        return HB_ACT_RETRY;
-    }
-    curl_easy_setopt(c, CURLOPT_URL, iu->url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, iu->headers);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "hookbus-image-updater/" HB_VERSION);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, iu->conf.timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, iu->conf.connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curlerr);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hb_buf_write_prefix);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-    if (iu->conf.tls_ca_file && *iu->conf.tls_ca_file)
-        curl_easy_setopt(c, CURLOPT_CAINFO, iu->conf.tls_ca_file);
-    if (iu->conf.insecure_skip_verify) {
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-    CURLcode cr = curl_easy_perform(c);
-    if (cr == CURLE_OK) {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-        r = iu_classify_status(*status);
-        if (r != HB_ACT_DONE) {
-            if (resp.p)
-                hb_str_one_line(resp.p);
-            snprintf(err, errlen, "image updater answered %ld: %s", *status,
-                     resp.p ? resp.p : "");
-        }
-    } else {
+    struct hb_http_result res;
+    const struct hb_http_request req = {
+        .url = iu->url,
+        .headers = iu->headers,
+        .body = body,
+        .bodylen = strlen(body),
+        .user_agent = "hookbus-image-updater/" HB_VERSION,
+        .timeout_ms = iu->conf.timeout_ms,
+        .connect_timeout_ms = iu->conf.connect_timeout_ms,
+        .ca_file = iu->conf.tls_ca_file,
+        .insecure_skip_verify = iu->conf.insecure_skip_verify,
+    };
+    enum hb_act r = hb_http_post(&iu->pool, &req, &res);
+    *status = res.status;
+    if (res.curl_code != CURLE_OK) {
         /* Timeouts, refused connections, TLS failures: all retried (the last
          * is a configuration problem the hint names). */
-        snprintf(err, errlen, "POST %s: %s%s", iu->url, *curlerr ? curlerr : curl_easy_strerror(cr),
-                 cr == CURLE_PEER_FAILED_VERIFICATION
+        snprintf(err, errlen, "POST %s: %s%s", iu->url, res.error,
+                 res.curl_code == CURLE_PEER_FAILED_VERIFICATION
                      ? " (Image Updater's webhook certificate is self-signed unless "
                        "argocd-image-updater-tls is set: configure image_updater.tls_ca_file or "
                        "insecure_skip_verify)"
                      : "");
+    } else if (r != HB_ACT_DONE) {
+        snprintf(err, errlen, "image updater answered %ld: %s", res.status, res.reply);
     }
-    hb_buf_free(&resp);
-    hb_curl_pool_put(&iu->pool, c);
+    if (r == HB_ACT_RETRY)
+        hb_batch_set_retry_after(b, res.retry_after_ms);
     return r;
 }
 
@@ -393,7 +363,7 @@ static enum hb_act iu_act(void *ud, const struct hb_batch *b, char *err, size_t 
         }
         long status;
         int64_t t0 = hb_mono_ms();
-        r = iu_post(iu, body, &status, err, errlen);
+        r = iu_post(iu, b, body, &status, err, errlen);
         free(body);
         if (iu->m_seconds)
             hb_histogram_observe(iu->m_seconds, (double)(hb_mono_ms() - t0) / 1000.0);
@@ -422,12 +392,13 @@ int main(int argc, char **argv)
 {
     static const struct hb_consumer_app app = {
         .name = "hookbus-image-updater",
-        .help = iu_help,
         .configure = iu_configure,
         .start = iu_start,
         .key = iu_key,
         .act = iu_act,
         .destroy = iu_destroy,
+        .fields = iu_fields,
+        .nfields = HB_ARRAY_LEN(iu_fields),
     };
     return hb_consumer_main(argc, argv, &app);
 }

@@ -3,6 +3,7 @@
 #include "mapping.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,15 +120,6 @@ char *iu_build_body(const char *id, const char *source, const char *time, const 
 done:
     cJSON_Delete(ce);
     return out;
-}
-
-enum hb_act iu_classify_status(long status)
-{
-    if (status >= 200 && status < 300)
-        return HB_ACT_DONE;
-    if (status == 408 || status == 429 || (status >= 500 && status < 600))
-        return HB_ACT_RETRY;
-    return HB_ACT_DROP;
 }
 
 size_t iu_pick_tags(const struct hb_event *const *events, size_t n, size_t *out)

@@ -20,7 +20,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "hookbus/consumer.h"
 #include "hookbus/event.h"
 
 /* Registry and repository lengths Image Updater receives (bounded by the
@@ -65,10 +64,6 @@ int iu_map_repo(const struct iu_mapping *m, const char *repo, char *registry, si
 char *iu_build_body(const char *id, const char *source, const char *time, const char *registry,
                     const char *repository, const char *tag, const char *digest);
 
-/* What an HTTP status from Image Updater means (it answers 200 before doing
- * any work): 2xx done; 408, 429 and 5xx retry; anything else (the 400s of a
- * bad secret or payload, 404 of a wrong path, 413, 3xx) is permanent. */
-enum hb_act iu_classify_status(long status);
 
 /* Which events of a batch (oldest first, all the same image repository) to
  * send: one per distinct tag, the newest event of each, ordered by the

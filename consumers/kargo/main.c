@@ -19,7 +19,7 @@
 #include "hookbus/log.h"
 #include "hookbus/metrics.h"
 #include "hookbus/util.h"
-#include "kube.h"
+#include "hookbus/kube.h"
 #include "match.h"
 #include "warehouses.h"
 
@@ -40,7 +40,7 @@ static const struct hb_field kargo_fields[] = {
      "kubeconfig context; empty: current-context"},
     {"label_selector", HB_F_STRING, offsetof(struct kargo_cfg, label_selector), "", 0, 0,
      "only Warehouses matching this label selector"},
-    {"service_account_dir", HB_F_STRING, offsetof(struct kargo_cfg, sa_dir), KUBE_SA_DIR, 0, 0,
+    {"service_account_dir", HB_F_STRING, offsetof(struct kargo_cfg, sa_dir), HB_KUBE_SA_DIR, 0, 0,
      "in-cluster token and ca.crt"},
     {"resync_interval", HB_F_DURATION, offsetof(struct kargo_cfg, resync_ms), "10m", 0,
      86400000, "complete relist of Warehouses; 0 disables"},
@@ -52,6 +52,8 @@ static const struct hb_field kargo_fields[] = {
      1073741824, "largest Kubernetes API response (one list page or watch event)"},
     {"page_size", HB_F_INT, offsetof(struct kargo_cfg, page_size), "500", 1, 10000,
      "Warehouses per list page"},
+    {"namespaces", HB_F_LIST, 0, "[]", 0, 0,
+     "Kargo project namespaces to watch ([]: all; HOOKBUS_KARGO_NAMESPACES: comma-separated)"},
 };
 
 /* A Warehouse a batch refreshed, kept across retries of the same batch so a
@@ -78,7 +80,7 @@ struct app {
     struct kargo_cfg cfg;
     char **namespaces;
     size_t nnamespaces;
-    struct kube *kube;
+    struct hb_kube *kube;
     struct wh_cache *cache;
     struct hb_metrics *metrics;
     struct hb_counter *c_refreshes, *c_patch_errors;
@@ -115,7 +117,7 @@ static void app_free(struct app *a)
     if (!a)
         return;
     wh_cache_free(a->cache);
-    kube_free(a->kube);
+    hb_kube_free(a->kube);
     for (size_t i = 0; i < a->nnamespaces; i++)
         free(a->namespaces[i]);
     free(a->namespaces);
@@ -191,14 +193,15 @@ static void join_ids(char **ids, size_t n, char *out, size_t outlen);
 static int start(void *ud, struct hb_metrics *metrics, char *err, size_t errlen)
 {
     struct app *a = ud;
-    struct kube_opts ko = {
+    struct hb_kube_opts ko = {
         .kubeconfig = a->cfg.kubeconfig,
         .context = a->cfg.context,
         .sa_dir = a->cfg.sa_dir,
         .timeout_ms = a->cfg.request_timeout_ms,
         .max_response = (size_t)a->cfg.max_response,
+        .section = "kargo",
     };
-    a->kube = kube_new(&ko, err, errlen);
+    a->kube = hb_kube_new(&ko, err, errlen);
     if (!a->kube)
         return -1;
     a->metrics = metrics;
@@ -221,8 +224,8 @@ static int start(void *ud, struct hb_metrics *metrics, char *err, size_t errlen)
     }
     char nslist[1024];
     join_ids(a->namespaces, a->nnamespaces, nslist, sizeof(nslist));
-    HB_LOG(HB_LOG_INFO, "watching kargo warehouses", HB_S("cluster", kube_cluster(a->kube)),
-           HB_S("server", kube_server(a->kube)), HB_S("namespaces", nslist[0] ? nslist : "(all)"),
+    HB_LOG(HB_LOG_INFO, "watching kargo warehouses", HB_S("cluster", hb_kube_cluster(a->kube)),
+           HB_S("server", hb_kube_server(a->kube)), HB_S("namespaces", nslist[0] ? nslist : "(all)"),
            HB_I("scopes", a->nnamespaces ? a->nnamespaces : 1),
            HB_S("label_selector", a->cfg.label_selector));
     return wh_cache_start(a->cache, err, errlen);
@@ -415,7 +418,7 @@ static enum hb_act refresh_one(struct app *a, const char *id, const char *now, c
     (void)hb_snprintf(body, sizeof(body),
                       "{\"metadata\":{\"annotations\":{\"" REFRESH_ANNOTATION "\":\"%s\"}}}", now);
     char *resp = NULL;
-    int status = kube_request(a->kube, "PATCH", path, body, "application/merge-patch+json", &resp,
+    int status = hb_kube_request(a->kube, "PATCH", path, body, "application/merge-patch+json", &resp,
                               NULL, err, errlen);
     free(resp);
     if (status >= 200 && status < 300) {
@@ -578,10 +581,7 @@ int main(int argc, char **argv)
     static const struct hb_consumer_app app = {
         .name = "hookbus-kargo",
         .help = "  --kubeconfig FILE     kubeconfig (config kargo.kubeconfig; default KUBECONFIG,\n"
-                "                        else the in-cluster service account)\n"
-                "Config section kargo: kubeconfig, context, namespaces, label_selector,\n"
-                "  resync_interval, request_timeout, watch_timeout, max_response_bytes,\n"
-                "  page_size, service_account_dir\n",
+                "                        else the in-cluster service account)\n",
         .configure = configure,
         .start = start,
         .ready = ready,
@@ -589,6 +589,9 @@ int main(int argc, char **argv)
         .act = act,
         .stop = stop,
         .destroy = destroy,
+        .fields = kargo_fields,
+        .nfields = HB_ARRAY_LEN(kargo_fields),
+        .fields_prefix = "kargo.",
     };
     argc = take_kubeconfig_flag(argc, argv);
     curl_global_init(CURL_GLOBAL_DEFAULT);

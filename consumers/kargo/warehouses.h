@@ -1,6 +1,7 @@
-/* warehouses.h: hookbus-kargo's view of the cluster's Kargo Warehouses: one
- * list + watch thread per scope (all namespaces, or each configured one),
- * and an index from canonical repository id to the subscriptions naming it. */
+/* warehouses.h: hookbus-kargo's view of the cluster's Kargo Warehouses: the
+ * list + watch cache of lib/ (hookbus/kube_cache.h), one thread per scope
+ * (all namespaces, or each configured one), and an index from canonical
+ * repository id to the subscriptions naming it. */
 #ifndef KARGO_WAREHOUSES_H
 #define KARGO_WAREHOUSES_H
 
@@ -8,7 +9,7 @@
 #include <stddef.h>
 
 #include "hookbus/metrics.h"
-#include "kube.h"
+#include "hookbus/kube_cache.h"
 #include "match.h"
 
 #define KARGO_API "/apis/kargo.akuity.io/v1alpha1"
@@ -25,7 +26,7 @@ struct wh_opts {
 struct wh_cache;
 
 /* Creates the cache (nothing runs yet). k is borrowed. NULL on ENOMEM. */
-struct wh_cache *wh_cache_new(struct kube *k, const struct wh_opts *o, struct hb_metrics *m);
+struct wh_cache *wh_cache_new(struct hb_kube *k, const struct wh_opts *o, struct hb_metrics *m);
 /* Starts one thread per scope. 0 or -1 with err. */
 int wh_cache_start(struct wh_cache *c, char *err, size_t errlen);
 /* True once every scope has been listed successfully. */

@@ -4,6 +4,7 @@
  * a CESQL expression offline (--eval). */
 #include <cjson/cJSON.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,22 @@ struct tail_opts {
     bool from_beginning;
     long count;
     long idle_exit_ms; /* 0: run until a signal */
+};
+
+/* The keys tail takes from any hookbus config file (every other key is
+ * ignored: tail reads a subset of a consumer's or the gateway's config).
+ * Flags beat the file; HOOKBUS_KAFKA_BROKERS is the last resort. */
+struct tail_config {
+    char *brokers, *group;
+};
+
+static const struct hb_field tail_fields[] = {
+    {"kafka.brokers", HB_F_STRING, offsetof(struct tail_config, brokers), NULL, 0, 0,
+     "bootstrap list (--brokers; else HOOKBUS_KAFKA_BROKERS); @FILE reads it from a file"},
+    {"kafka.group", HB_F_STRING, offsetof(struct tail_config, group), NULL, 0, 0,
+     "consumer group (--group; default: a new one per run)"},
+    {"kafka.topics", HB_F_LIST, 0, "[hookbus.git, hookbus.image, hookbus.other]", 0, 0,
+     "topics to read (--topic), or the gateway's map {git: ..., image: ..., other: ...}"},
 };
 
 static volatile sig_atomic_t stop;
@@ -56,7 +73,10 @@ static void usage(FILE *out)
             "  --idle-exit DURATION  exit when nothing arrives for this long\n"
             "  --eval EXPR           evaluate CESQL against --event FILE (structured JSON)\n"
             "  --check-config        load the --config file, then exit\n"
-            "  --log-level, --log-format, --version, --help\n");
+            "  --log-level, --log-format, --version, --help\n"
+            "\n"
+            "keys read from a --config file (any hookbus config; other keys are ignored):\n");
+    hb_config_help(out, "", NULL, tail_fields, HB_ARRAY_LEN(tail_fields));
 }
 
 /* Reads "@file" values (the embedded cluster's bootstrap file). */
@@ -238,19 +258,20 @@ out:
 }
 
 /* Takes kafka.brokers / kafka.topics / kafka.group from a config file. */
-static int load_config(const char *file, struct tail_opts *o, struct hb_config *hc, char *err,
-                       size_t errlen)
+static int load_config(const char *file, struct tail_opts *o, struct hb_config *hc,
+                       struct tail_config *tc, char *err, size_t errlen)
 {
     if (hb_config_load(file, hc, err, errlen) < 0)
         return -1;
     hb_node_mark_used(hc->root); /* tail reads a subset of any consumer's config */
-    const struct hb_node *n = hb_node_path(hc->root, "kafka.brokers");
-    if (n && n->type == HB_NODE_SCALAR && !o->brokers)
-        o->brokers = n->value;
-    n = hb_node_path(hc->root, "kafka.group");
-    if (n && n->type == HB_NODE_SCALAR && !o->group)
-        o->group = n->value;
-    n = hb_node_path(hc->root, "kafka.topics");
+    if (hb_config_bind(hc, NULL, NULL, tail_fields, HB_ARRAY_LEN(tail_fields), tc, err,
+                       errlen) < 0)
+        return -1;
+    if (tc->brokers && !o->brokers)
+        o->brokers = tc->brokers;
+    if (tc->group && !o->group)
+        o->group = tc->group;
+    const struct hb_node *n = hb_node_path(hc->root, "kafka.topics");
     if (n && !o->ntopics) {
         if (n->type == HB_NODE_SEQ) {
             for (size_t i = 0; i < n->n && o->ntopics < MAX_TOPICS; i++)
@@ -270,6 +291,7 @@ int main(int argc, char **argv)
     struct hb_cli cli;
     struct tail_opts o = {.output = "text"};
     struct hb_config hc = {0};
+    struct tail_config tc = {0};
     char err[512];
     int rc = 2;
     const char *idle = NULL, *count = NULL;
@@ -337,7 +359,7 @@ int main(int argc, char **argv)
         rc = do_eval(&o);
         goto out;
     }
-    if (cli.config && load_config(cli.config, &o, &hc, err, sizeof(err)) < 0) {
+    if (cli.config && load_config(cli.config, &o, &hc, &tc, err, sizeof(err)) < 0) {
         fprintf(stderr, "hookbus-tail: config error: %s\n", err);
         goto out;
     }
@@ -365,6 +387,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     rc = do_tail(&o);
 out:
+    hb_config_fields_free(tail_fields, HB_ARRAY_LEN(tail_fields), &tc);
     hb_config_free(&hc);
     hb_cli_free(&cli);
     return rc;

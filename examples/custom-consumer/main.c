@@ -7,8 +7,8 @@
  * decoding, the `filter:` rules, dedup, debounce by the key below, retries
  * and the dead-letter topic, offset commits, /healthz /readyz /metrics,
  * --check-config and signals. */
-#define _POSIX_C_SOURCE 200809L /* strdup */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,19 +19,26 @@ struct example {
     char *output;
 };
 
-/* Reads our own key; every key the runtime does not know must be marked
- * used, or the configuration is rejected as having an unknown key. */
+/* Our own keys, declared once: hb_config_bind reads them (defaults, bounds,
+ * HOOKBUS_OUTPUT from the environment) and --help lists them (app.fields).
+ * A key the program never reads is rejected as unknown. */
+static const struct hb_field fields[] = {
+    {"output", HB_F_STRING, offsetof(struct example, output), "", 0, 0,
+     "required: the file to append one line per action to"},
+};
+
 static int configure(const struct hb_config *cfg, void **ud, char *err, size_t errlen)
 {
-    const struct hb_node *n = hb_node_get(cfg->root, "output");
-    struct example *ex;
-    if (!n || n->type != HB_NODE_SCALAR || !*n->value)
-        return hb_config_error(cfg, n, err, errlen, "output: required, a file name");
-    if (!(ex = calloc(1, sizeof(*ex))) || !(ex->output = strdup(n->value))) {
-        free(ex);
-        return hb_config_error(cfg, n, err, errlen, "out of memory");
-    }
-    *ud = ex;
+    struct example *ex = calloc(1, sizeof(*ex));
+    if (!ex)
+        return hb_config_error(cfg, NULL, err, errlen, "out of memory");
+    *ud = ex; /* destroy runs even when configure fails */
+    if (hb_config_bind(cfg, NULL, "", fields, sizeof(fields) / sizeof(fields[0]), ex, err,
+                       errlen) < 0)
+        return -1;
+    if (!*ex->output)
+        return hb_config_error(cfg, hb_node_get(cfg->root, "output"), err, errlen,
+                               "output: required, a file name");
     return 0;
 }
 
@@ -52,6 +59,9 @@ static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t err
     FILE *f = fopen(ex->output, "a");
     if (!f) { /* perhaps a full disk: try again later, then dead-letter */
         snprintf(err, errlen, "%s: %s", ex->output, strerror(errno));
+        /* A peer that says when to come back (an HTTP Retry-After, see
+         * hookbus/http_client.h) would be honoured with
+         * hb_batch_set_retry_after(b, ms); without it the backoff applies. */
         return HB_ACT_RETRY;
     }
     fprintf(f, "%s %zu %s %s\n", *b->key ? b->key : "-", b->n, hb_event_get(newest, "id"),
@@ -67,7 +77,7 @@ static void destroy(void *ud)
 {
     struct example *ex = ud;
     if (ex)
-        free(ex->output);
+        hb_config_fields_free(fields, sizeof(fields) / sizeof(fields[0]), ex);
     free(ex);
 }
 
@@ -75,11 +85,12 @@ int main(int argc, char **argv)
 {
     static const struct hb_consumer_app app = {
         .name = "example-consumer",
-        .help = "example-consumer keys:\n  output: FILE   where to append one line per action\n",
         .configure = configure,
         .key = key,
         .act = act,
         .destroy = destroy,
+        .fields = fields,
+        .nfields = sizeof(fields) / sizeof(fields[0]),
     };
     return hb_consumer_main(argc, argv, &app);
 }

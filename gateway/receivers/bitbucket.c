@@ -1,5 +1,6 @@
 /* bitbucket.c: Bitbucket Cloud webhooks: repo:push, one event per entry of
- * push.changes[] (a push that moves three refs gives three events). Webhooks
+ * push.changes[] (a push that moves three refs gives three events), and
+ * pull requests (pullrequest:created, ...) as git.pull_request. Webhooks
  * with a secret are signed with X-Hub-Signature: sha256=<hex>; without one,
  * the shared token rules or the key route apply. */
 #include <stdio.h>
@@ -55,6 +56,43 @@ static void on_change(struct gw_ctx *ctx, const cJSON *root, const cJSON *change
     gw_emit_ref(ctx, &ch);
 }
 
+/* pullrequest:created, :updated, :fulfilled (merged), :rejected (declined). */
+static void on_pull_request(struct gw_ctx *ctx, const char *event, const char *clone_url)
+{
+    static const char *const map[][2] = {{"pullrequest:created", "opened"},
+                                         {"pullrequest:updated", "updated"},
+                                         {"pullrequest:fulfilled", "merged"},
+                                         {"pullrequest:rejected", "closed"}};
+    const char *what = NULL;
+    for (size_t i = 0; i < HB_ARRAY_LEN(map); i++)
+        if (strcmp(event, map[i][0]) == 0)
+            what = map[i][1];
+    if (!what) {
+        gw_ignore(ctx, "Bitbucket event '%.64s' is not acted on", event);
+        return;
+    }
+    const cJSON *root = ctx->body_json;
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(root, "pullrequest");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(pr, "id");
+    struct gw_pull_request p = {
+        .action = what,
+        .number = cJSON_IsNumber(id) ? (long)id->valuedouble : 0,
+        .url = gw_json_str(pr, "links.html.href"),
+        .source_branch = gw_json_str(pr, "source.branch.name"),
+        .target_branch = gw_json_str(pr, "destination.branch.name"),
+        .merge_commit = gw_json_str(pr, "merge_commit.hash"),
+        .title = gw_json_str(pr, "title"),
+    };
+    struct gw_change ch = {.provider_event = event};
+    ch.repo_url = gw_json_str(root, "repository.links.html.href");
+    ch.urls[0] = clone_url;
+    ch.commit = gw_json_str(pr, "source.commit.hash");
+    ch.actor = gw_json_str(root, "actor.nickname");
+    if (!ch.actor)
+        ch.actor = gw_json_str(root, "actor.display_name");
+    gw_emit_pull_request(ctx, &ch, &p);
+}
+
 static void bitbucket_normalize(struct gw_ctx *ctx)
 {
     const char *event = ctx->req->header(ctx->req, "X-Event-Key");
@@ -63,7 +101,8 @@ static void bitbucket_normalize(struct gw_ctx *ctx)
         gw_bad_request(ctx, "missing X-Event-Key header");
         return;
     }
-    if (strcmp(event, "repo:push") != 0) {
+    bool pr = hb_str_has_prefix(event, "pullrequest:");
+    if (strcmp(event, "repo:push") != 0 && !pr) {
         gw_ignore(ctx, "Bitbucket event '%.64s' is not acted on", event);
         return;
     }
@@ -75,6 +114,10 @@ static void bitbucket_normalize(struct gw_ctx *ctx)
     const char *full = gw_json_str(root, "repository.full_name");
     bool have_clone =
         full && hb_snprintf(clone, sizeof(clone), "https://bitbucket.org/%s.git", full) == 0;
+    if (pr) {
+        on_pull_request(ctx, event, have_clone ? clone : NULL);
+        return;
+    }
     if (!cJSON_IsArray(changes)) {
         gw_bad_request(ctx, "repo:push payload has no push.changes array");
         return;

@@ -3,7 +3,8 @@
  * (app.metadata.annotations["git.ref"]) and a Kargo promotion
  * (freight.commits[].tag), and emits dev.hookbus.ref.requested events. The
  * repository comes from the body or is fixed by the receiver's `repository`.
- * generic-hmac (below) is the same receiver for senders that sign. */
+ * generic-hmac and standard-webhooks (below) are the same receiver for
+ * senders that sign. */
 #include <stdio.h>
 #include <string.h>
 
@@ -71,9 +72,9 @@ static void emit_ref(struct gw_ctx *ctx, const char *repo, const char *ref, cons
     gw_emit(ctx, &ch);
 }
 
-static void generic_normalize(struct gw_ctx *ctx)
+/* The body rules shared by generic, generic-hmac and standard-webhooks. */
+static void normalize_body(struct gw_ctx *ctx)
 {
-    gw_take_delivery_id(ctx, "X-Request-Id");
     const cJSON *root = gw_body_json(ctx);
     if (!root)
         return;
@@ -130,6 +131,12 @@ static void generic_normalize(struct gw_ctx *ctx)
     }
 }
 
+static void generic_normalize(struct gw_ctx *ctx)
+{
+    gw_take_delivery_id(ctx, "X-Request-Id");
+    normalize_body(ctx);
+}
+
 const struct gw_receiver_type gw_receiver_generic = {
     .type = "generic",
     .provider = "generic",
@@ -165,4 +172,49 @@ const struct gw_receiver_type gw_receiver_generic_hmac = {
     .configure = generic_configure,
     .verify = generic_hmac_verify,
     .normalize = generic_normalize,
+};
+
+/* standard-webhooks: the generic receiver for any sender that signs with
+ * Standard Webhooks (standard_webhooks.c); option tolerance_seconds (default
+ * 300) bounds the age of webhook-timestamp. The event id is webhook-id. */
+enum { OPT_TOLERANCE };
+static const char *const sw_options[] = {"tolerance_seconds", NULL};
+
+static int sw_configure(struct gw_receiver *r, const struct hb_config *cfg,
+                        const struct hb_node *node, char *err, size_t errlen)
+{
+    long t;
+    if (gw_configure_repository(r, cfg, node, false, err, errlen) < 0 ||
+        gw_options_configure(r, cfg, node, sw_options, NULL, err, errlen) < 0)
+        return -1;
+    const char *v = gw_option(r, OPT_TOLERANCE);
+    if (v && hb_parse_long(v, 1, 3600, &t) < 0)
+        return hb_config_error(cfg, hb_node_get(node, "tolerance_seconds"), err, errlen,
+                               "receivers[%s].tolerance_seconds: seconds, 1 to 3600", r->name);
+    return 0;
+}
+
+static int sw_verify(const struct gw_receiver *r, const struct gw_request *req,
+                     const char **reason)
+{
+    long t = GW_SW_TOLERANCE_S;
+    const char *v = gw_option(r, OPT_TOLERANCE);
+    if (v)
+        hb_parse_long(v, 1, 3600, &t);
+    return gw_auth_standard_webhooks(r, req, t, reason);
+}
+
+static void sw_normalize(struct gw_ctx *ctx)
+{
+    gw_take_delivery_id(ctx, "webhook-id");
+    normalize_body(ctx);
+}
+
+const struct gw_receiver_type gw_receiver_standard_webhooks = {
+    .type = "standard-webhooks",
+    .provider = "generic",
+    .configure = sw_configure,
+    .verify = sw_verify,
+    .normalize = sw_normalize,
+    .destroy = gw_options_destroy,
 };

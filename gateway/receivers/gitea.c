@@ -1,6 +1,6 @@
 /* gitea.c: Gitea, Forgejo and Gogs webhooks (the same GitHub-like payloads
  * under X-Gitea-*, X-Forgejo-* or X-Gogs-* headers): push, create (tags),
- * delete (branches), release (published). Signed with the lowercase hex
+ * delete (branches), release (published), pull_request. Signed with the lowercase hex
  * HMAC-SHA256 of the raw body, without a "sha256=" prefix. */
 #include <stdio.h>
 #include <string.h>
@@ -66,6 +66,11 @@ static void on_push(struct gw_ctx *ctx, const cJSON *root)
     ch.before = gw_json_str(root, "before");
     ch.commit = gw_json_str(root, "after");
     ch.deleted = gw_is_zero_sha(ch.commit);
+    /* An annotated tag's "after" may be the tag object; head_commit is the
+     * commit it tags. */
+    const char *tagged = gw_json_str(root, "head_commit.id");
+    if (tagged && ch.deleted != 1 && ch.ref && hb_str_has_prefix(ch.ref, "refs/tags/"))
+        ch.commit = tagged;
     /* Gitea lists only the newest commits; total_commits counts them all. */
     const cJSON *commits = cJSON_GetObjectItemCaseSensitive(root, "commits");
     const cJSON *total = cJSON_GetObjectItemCaseSensitive(root, "total_commits");
@@ -111,6 +116,39 @@ static void on_release(struct gw_ctx *ctx, const cJSON *root)
     gw_emit_release(ctx, root, &ch);
 }
 
+/* pull_request: opened/reopened, synchronized, closed (merged or not). */
+static void on_pull_request(struct gw_ctx *ctx, const cJSON *root)
+{
+    const char *action = gw_json_str(root, "action");
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(root, "pull_request");
+    bool merged = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pr, "merged"));
+    const char *what = !action                                ? NULL
+                       : strcmp(action, "opened") == 0 ||
+                               strcmp(action, "reopened") == 0 ? "opened"
+                       : strcmp(action, "synchronized") == 0   ? "updated"
+                       : strcmp(action, "closed") == 0         ? (merged ? "merged" : "closed")
+                                                               : NULL;
+    if (!what) {
+        gw_ignore(ctx, "pull_request action '%.32s' is not acted on", action ? action : "");
+        return;
+    }
+    const cJSON *num = cJSON_GetObjectItemCaseSensitive(pr, "number");
+    struct gw_pull_request p = {
+        .action = what,
+        .number = cJSON_IsNumber(num) ? (long)num->valuedouble : 0,
+        .url = gw_json_str(pr, "html_url"),
+        .source_branch = gw_json_str(pr, "head.ref"),
+        .target_branch = gw_json_str(pr, "base.ref"),
+        .merge_commit = merged ? gw_json_str(pr, "merge_commit_sha") : NULL,
+        .title = gw_json_str(pr, "title"),
+    };
+    struct gw_change ch;
+    memset(&ch, 0, sizeof(ch));
+    common(root, &ch, "pull_request");
+    ch.commit = gw_json_str(pr, "head.sha");
+    gw_emit_pull_request(ctx, &ch, &p);
+}
+
 static void gitea_normalize(struct gw_ctx *ctx)
 {
     const char *event = first_header(ctx->req, event_headers, HB_ARRAY_LEN(event_headers), NULL);
@@ -130,6 +168,8 @@ static void gitea_normalize(struct gw_ctx *ctx)
         on_create_delete(ctx, root, event);
     else if (strcmp(event, "release") == 0)
         on_release(ctx, root);
+    else if (strcmp(event, "pull_request") == 0)
+        on_pull_request(ctx, root);
     else
         gw_ignore(ctx, "Gitea event '%.64s' is not acted on", event);
 }

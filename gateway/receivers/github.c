@@ -1,9 +1,10 @@
 /* github.c: GitHub webhooks (also GitHub Enterprise Server): push, create
- * (tags), release, package / registry_package (GHCR), ping. Signed with
+ * (tags), release, package / registry_package (GHCR), pull_request, ping. Signed with
  * X-Hub-Signature-256 (HMAC-SHA256 of the raw body); JSON or form bodies. */
 #include <stdio.h>
 #include <string.h>
 
+#include "hookbus/event.h"
 #include "hookbus/util.h"
 #include "receivers/receiver.h"
 
@@ -44,6 +45,11 @@ static void on_push(struct gw_ctx *ctx, const cJSON *root)
     repo_urls(root, &ch);
     ch.before = gw_json_str(root, "before");
     ch.commit = gw_json_str(root, "after");
+    /* An annotated tag's "after" is the tag object; head_commit is the
+     * commit it tags (the same id for a lightweight tag). */
+    const char *tagged = gw_json_str(root, "head_commit.id");
+    if (tagged && !deleted && hb_str_has_prefix(ch.ref, "refs/tags/"))
+        ch.commit = tagged;
     ch.actor = actor(root);
     const cJSON *commits = cJSON_GetObjectItemCaseSensitive(root, "commits");
     gw_emit_push(ctx, &ch, commits, cJSON_GetArraySize(commits) >= GITHUB_MAX_COMMITS);
@@ -138,10 +144,49 @@ static void on_package(struct gw_ctx *ctx, const cJSON *root, const char *event)
     gw_emit(ctx, &ch);
 }
 
+/* pull_request: opened/reopened, synchronize (new commits), closed (merged
+ * or not); labels, reviews, edits and the rest are answered 200. */
+static void on_pull_request(struct gw_ctx *ctx, const cJSON *root)
+{
+    const char *action = gw_json_str(root, "action");
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(root, "pull_request");
+    bool merged = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pr, "merged"));
+    const char *what = !action                                ? NULL
+                       : strcmp(action, "opened") == 0 ||
+                               strcmp(action, "reopened") == 0 ? "opened"
+                       : strcmp(action, "synchronize") == 0    ? "updated"
+                       : strcmp(action, "closed") == 0         ? (merged ? "merged" : "closed")
+                                                               : NULL;
+    if (!what) {
+        gw_ignore(ctx, "pull_request action '%.32s' is not acted on", action ? action : "");
+        return;
+    }
+    const cJSON *num = cJSON_GetObjectItemCaseSensitive(pr, "number");
+    struct gw_pull_request p = {
+        .action = what,
+        .number = cJSON_IsNumber(num) ? (long)num->valuedouble : 0,
+        .url = gw_json_str(pr, "html_url"),
+        .source_branch = gw_json_str(pr, "head.ref"),
+        .target_branch = gw_json_str(pr, "base.ref"),
+        .merge_commit = merged ? gw_json_str(pr, "merge_commit_sha") : NULL,
+        .title = gw_json_str(pr, "title"),
+    };
+    struct gw_change ch = {.provider_event = "pull_request", .actor = actor(root)};
+    repo_urls(root, &ch);
+    ch.commit = gw_json_str(pr, "head.sha");
+    gw_emit_pull_request(ctx, &ch, &p);
+}
+
 static void github_normalize(struct gw_ctx *ctx)
 {
     const char *event = ctx->req->header(ctx->req, "X-GitHub-Event");
     gw_take_delivery_id(ctx, "X-GitHub-Delivery");
+    /* repository, organization, integration (a GitHub App), business, ...:
+     * which hook sent it, kept for consumers that route on it. */
+    const char *target = ctx->req->header(ctx->req, "X-GitHub-Hook-Installation-Target-Type");
+    if (target && strlen(target) <= 64 && hb_attr_value_valid(target, HB_ATTR_STRING) &&
+        (ctx->data_extra = cJSON_CreateObject()))
+        cJSON_AddStringToObject(ctx->data_extra, "installation_target_type", target);
     if (!event) {
         gw_bad_request(ctx, "missing X-GitHub-Event header");
         return;
@@ -159,6 +204,8 @@ static void github_normalize(struct gw_ctx *ctx)
         on_release(ctx, root);
     else if (strcmp(event, "package") == 0 || strcmp(event, "registry_package") == 0)
         on_package(ctx, root, event);
+    else if (strcmp(event, "pull_request") == 0)
+        on_pull_request(ctx, root);
     else
         gw_ignore(ctx, "GitHub event '%.64s' is not acted on", event);
 }

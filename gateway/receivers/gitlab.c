@@ -1,19 +1,25 @@
 /* gitlab.c: GitLab webhooks (gitlab.com and self-managed): Push Hook, Tag
- * Push Hook, and the same bodies delivered as System Hook. Authenticated by
- * X-Gitlab-Token (the secret itself) or the shared token rules; every other
- * event (merge requests, pipelines, ...) is answered 200 and ignored, since
- * GitLab disables a webhook after repeated failures of any kind. */
+ * Push Hook, Merge Request Hook, and the same bodies delivered as System
+ * Hook. Authenticated by the signing token (Standard Webhooks:
+ * webhook-signature, checked whenever the request carries one, with a
+ * whsec_ secret), else X-Gitlab-Token (the secret itself, older instances)
+ * or the shared token rules. Every other event (pipelines, notes, ...) is
+ * answered 200 and ignored, since GitLab disables a webhook after repeated
+ * failures of any kind. */
 #include <stdio.h>
 #include <string.h>
 
 #include "hookbus/util.h"
 #include "receivers/receiver.h"
 
-/* X-Gitlab-Token equal to any secret (constant time, every secret compared),
- * else the shared token check (Authorization, token_header). */
+/* A signed delivery must verify (an X-Gitlab-Token next to a bad signature
+ * does not rescue it); else X-Gitlab-Token equal to any secret (constant
+ * time, every secret compared), else the shared token check. */
 static int gitlab_verify(const struct gw_receiver *r, const struct gw_request *req,
                          const char **reason)
 {
+    if (req->header(req, "webhook-signature"))
+        return gw_auth_standard_webhooks(r, req, GW_SW_TOLERANCE_S, reason);
     const char *tok = req->header(req, "X-Gitlab-Token");
     if (tok) {
         if (gw_secret_equals(r, tok, strlen(tok)))
@@ -60,17 +66,55 @@ static void on_push(struct gw_ctx *ctx, const cJSON *root, const char *kind)
                  cJSON_IsNumber(total) && total->valuedouble > cJSON_GetArraySize(commits));
 }
 
+/* Merge Request Hook: open/reopen, update with new commits (oldrev set),
+ * merge, close; approvals and edits are answered 200. */
+static void on_merge_request(struct gw_ctx *ctx, const cJSON *root)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "object_attributes");
+    const char *action = gw_json_str(a, "action");
+    const char *what = !action                              ? NULL
+                       : strcmp(action, "open") == 0 ||
+                               strcmp(action, "reopen") == 0 ? "opened"
+                       : strcmp(action, "update") == 0 && gw_json_str(a, "oldrev") ? "updated"
+                       : strcmp(action, "merge") == 0        ? "merged"
+                       : strcmp(action, "close") == 0        ? "closed"
+                                                             : NULL;
+    if (!what) {
+        gw_ignore(ctx, "merge request action '%.32s' is not acted on", action ? action : "");
+        return;
+    }
+    const cJSON *iid = cJSON_GetObjectItemCaseSensitive(a, "iid");
+    struct gw_pull_request p = {
+        .action = what,
+        .number = cJSON_IsNumber(iid) ? (long)iid->valuedouble : 0,
+        .url = gw_json_str(a, "url"),
+        .source_branch = gw_json_str(a, "source_branch"),
+        .target_branch = gw_json_str(a, "target_branch"),
+        .merge_commit = strcmp(what, "merged") == 0 ? gw_json_str(a, "merge_commit_sha") : NULL,
+        .title = gw_json_str(a, "title"),
+    };
+    struct gw_change ch = {.provider_event = "merge_request"};
+    repo_urls(root, &ch);
+    ch.commit = gw_json_str(a, "last_commit.id");
+    ch.actor = gw_json_str(root, "user.username");
+    gw_emit_pull_request(ctx, &ch, &p);
+}
+
 static void gitlab_normalize(struct gw_ctx *ctx)
 {
     const char *event = ctx->req->header(ctx->req, "X-Gitlab-Event");
     gw_take_delivery_id(ctx, "X-Gitlab-Event-UUID");
+    /* Signed deliveries: webhook-id (GitLab's Idempotency-Key) is kept by a
+     * retry, so it is the event id. */
+    gw_take_delivery_id(ctx, "webhook-id");
     if (!event) {
         gw_bad_request(ctx, "missing X-Gitlab-Event header");
         return;
     }
     bool push = strcmp(event, "Push Hook") == 0, tag = strcmp(event, "Tag Push Hook") == 0;
     bool system = strcmp(event, "System Hook") == 0;
-    if (!push && !tag && !system) {
+    bool mr = strcmp(event, "Merge Request Hook") == 0;
+    if (!push && !tag && !system && !mr) {
         gw_ignore(ctx, "GitLab event '%.64s' is not acted on", event);
         return;
     }
@@ -82,6 +126,8 @@ static void gitlab_normalize(struct gw_ctx *ctx)
         kind = gw_json_str(root, "event_name");
     if (kind && (strcmp(kind, "push") == 0 || strcmp(kind, "tag_push") == 0))
         on_push(ctx, root, kind);
+    else if (kind && strcmp(kind, "merge_request") == 0)
+        on_merge_request(ctx, root);
     else if (system)
         gw_ignore(ctx, "GitLab system hook '%.64s' is not acted on", kind ? kind : "");
     else

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "hookbus/change.h"
 #include "hookbus/config.h"
 #include "hookbus/event.h"
 #include "hookbus/secret.h"
@@ -63,28 +64,25 @@ struct gw_ctx {
     size_t nevents, cap;
     int status;            /* 0 until set: 200 ignored, 400, 415, 500 */
     char message[256];
+    /* With status 200: a JSON body to answer instead of {"status":"ignored"}
+     * (a handshake's reply, e.g. Event Grid's validationResponse); owned,
+     * freed by gw_ctx_clear. */
+    char *reply;
     /* The body parsed by gw_body_json, once; freed by gw_normalize (or
      * gw_ctx_clear), never by a receiver. */
     cJSON *body_json;
     bool body_parsed;
+    /* Members added to the data of every event of the request (a header
+     * the sender sets, such as GitHub's hook target type); freed with the
+     * body. NULL: none. */
+    cJSON *data_extra;
 };
 
-/* The description of one changed artifact. Unknown fields stay NULL. */
-struct gw_change {
-    const char *type;     /* dev.hookbus.git.push, ... */
-    const char *repo_url; /* any URL/reference of the repository (canonicalized) */
-    const char *urls[8];  /* every URL form the payload gave */
-    const char *ref, *branch, *tag, *commit, *before;
-    int deleted;          /* -1 unknown, 0, 1 */
-    const char *digest, *media_type, *actor;
-    /* Image events: registry host and repository path; derived from the
-     * canonical id when NULL. */
-    const char *registry, *image;
-    const cJSON *changed_paths; /* array of strings */
-    bool changed_paths_truncated;
-    const char *provider_event;
-    const cJSON *extra;   /* other data members to copy (object), may be NULL */
-};
+/* The description of one changed artifact: lib's struct hb_change
+ * (hookbus/change.h), which hookbus-poller fills too, so both build their
+ * events with the same code; a pull request's state change likewise. */
+#define gw_change hb_change
+#define gw_pull_request hb_pull_request
 
 struct gw_receiver_type {
     const char *type;
@@ -99,6 +97,10 @@ struct gw_receiver_type {
     /* Normalizes an authenticated request. Emits events, or sets a status. */
     void (*normalize)(struct gw_ctx *ctx);
     void (*destroy)(struct gw_receiver *r);
+    /* Optional: the CloudEvents webhook abuse-protection handshake (OPTIONS
+     * with WebHook-Request-Origin). Returns the origin to allow (echoed in
+     * WebHook-Allowed-Origin), or NULL to refuse it. */
+    const char *(*allowed_origin)(const struct gw_receiver *r, const char *origin);
 };
 
 /* receivers.c: the table. */
@@ -137,6 +139,13 @@ int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, con
 int gw_auth_hmac_hex(const struct gw_receiver *r, const struct gw_request *req,
                      const char *header, const char *prefix, const char *alg,
                      const char **reason);
+/* standard_webhooks.c: Standard Webhooks check (webhook-id, -timestamp,
+ * -signature; v1 HMAC-SHA256 with whsec_ secrets, v1a Ed25519 with whpk_
+ * ones); a timestamp further than tolerance_s from now is refused. 0 or -1
+ * with *reason. */
+#define GW_SW_TOLERANCE_S 300
+int gw_auth_standard_webhooks(const struct gw_receiver *r, const struct gw_request *req,
+                              long tolerance_s, const char **reason);
 /* True when v[0..n) equals any secret (constant time, every secret compared). */
 bool gw_secret_equals(const struct gw_receiver *r, const char *v, size_t n);
 /* True when key (hex SHA-256 of name + secret) matches any secret. */
@@ -146,6 +155,11 @@ bool gw_key_valid(const struct gw_receiver *r, const char *key);
  * payload=), parsed on the first call and owned by ctx. Sets 400/415 on ctx
  * and returns NULL when it is not one. */
 const cJSON *gw_body_json(struct gw_ctx *ctx);
+/* gw_body_json that also takes a JSON array (batched deliveries). */
+const cJSON *gw_body_json_any(struct gw_ctx *ctx);
+/* Sets the 200 reply body of a handshake (see gw_ctx.reply). 0, or -1 with
+ * a 500 (ENOMEM). */
+int gw_reply(struct gw_ctx *ctx, const cJSON *body);
 /* A dev.hookbus.image.push change of image (any registry/path reference)
  * at tag and/or digest; the caller adds what else it knows and emits it. */
 struct gw_change gw_image_change(const char *provider_event, const char *image, const char *tag,
@@ -186,6 +200,11 @@ void gw_emit_release(struct gw_ctx *ctx, const cJSON *root, struct gw_change *ch
  * removal, commit dropped), refs/tags/x -> git.tag; tag deletions and other
  * refs are answered 200 and ignored. Sets ch->type, branch, tag. 0 or -1. */
 int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch);
+/* Emits dev.hookbus.git.pull_request for pr (ch carries the repository,
+ * the head commit and the actor; ch->type and the PR are set here). A PR
+ * without number or action is a 400. 0 or -1. */
+int gw_emit_pull_request(struct gw_ctx *ctx, struct gw_change *ch,
+                         const struct gw_pull_request *pr);
 /* gw_emit_ref of a push with the changed paths of commits (none when the ref
  * was deleted or commits is not a list); truncated: the sender cut the
  * commit list. 0 or -1. */
@@ -225,5 +244,11 @@ extern const struct gw_receiver_type gw_receiver_gar;
 extern const struct gw_receiver_type gw_receiver_generic_hmac;
 extern const struct gw_receiver_type gw_receiver_cdevents;
 extern const struct gw_receiver_type gw_receiver_opaque;
+extern const struct gw_receiver_type gw_receiver_standard_webhooks;
+extern const struct gw_receiver_type gw_receiver_zot;
+extern const struct gw_receiver_type gw_receiver_gerrit;
+extern const struct gw_receiver_type gw_receiver_sourcehut;
+extern const struct gw_receiver_type gw_receiver_azure_eventgrid;
+extern const struct gw_receiver_type gw_receiver_aws_sns;
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hookbus/change.h"
 #include "hookbus/crypto.h"
 #include "hookbus/format.h"
 #include "hookbus/repo.h"
@@ -36,6 +37,12 @@ static const struct gw_receiver_type *const types[] = {
     &gw_receiver_generic_hmac,
     &gw_receiver_cdevents,
     &gw_receiver_opaque,
+    &gw_receiver_standard_webhooks,
+    &gw_receiver_zot,
+    &gw_receiver_gerrit,
+    &gw_receiver_sourcehut,
+    &gw_receiver_azure_eventgrid,
+    &gw_receiver_aws_sns,
 };
 
 const struct gw_receiver_type *gw_receiver_type_find(const char *type)
@@ -436,6 +443,22 @@ int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch)
     return gw_emit(ctx, ch);
 }
 
+int gw_emit_pull_request(struct gw_ctx *ctx, struct gw_change *ch,
+                         const struct gw_pull_request *pr)
+{
+    if (!pr->action || pr->number <= 0) {
+        gw_bad_request(ctx, "the pull request has no number or action");
+        return -1;
+    }
+    ch->type = "dev.hookbus.git.pull_request";
+    ch->deleted = -1;
+    ch->ref = ch->tag = ch->branch = NULL;
+    ch->pr = pr;
+    int rc = gw_emit(ctx, ch);
+    ch->pr = NULL;
+    return rc;
+}
+
 int gw_emit_push(struct gw_ctx *ctx, struct gw_change *ch, const cJSON *commits, bool truncated)
 {
     cJSON *paths = NULL;
@@ -491,8 +514,9 @@ bool gw_is_zero_sha(const char *sha)
     return sha[strspn(sha, "0")] == '\0';
 }
 
-/* Parses the body (see gw_body_json). NULL with a status on ctx. */
-static cJSON *parse_json_body(struct gw_ctx *ctx)
+/* Parses the body (see gw_body_json; arrays too when any). NULL with a
+ * status on ctx. */
+static cJSON *parse_json_body(struct gw_ctx *ctx, bool any)
 {
     const struct gw_request *req = ctx->req;
     const char *ct = req->content_type;
@@ -517,9 +541,9 @@ static cJSON *parse_json_body(struct gw_ctx *ctx)
         gw_bad_request(ctx, "malformed JSON body");
         return NULL;
     }
-    if (!cJSON_IsObject(root)) {
+    if (!cJSON_IsObject(root) && !(any && cJSON_IsArray(root))) {
         cJSON_Delete(root);
-        gw_bad_request(ctx, "the JSON body must be an object");
+        gw_bad_request(ctx, "the JSON body must be an object%s", any ? " or an array" : "");
         return NULL;
     }
     return root;
@@ -529,15 +553,42 @@ const cJSON *gw_body_json(struct gw_ctx *ctx)
 {
     if (!ctx->body_parsed) {
         ctx->body_parsed = true;
-        ctx->body_json = parse_json_body(ctx);
+        ctx->body_json = parse_json_body(ctx, false);
+    }
+    return cJSON_IsObject(ctx->body_json) ? ctx->body_json : NULL;
+}
+
+const cJSON *gw_body_json_any(struct gw_ctx *ctx)
+{
+    if (!ctx->body_parsed) {
+        ctx->body_parsed = true;
+        ctx->body_json = parse_json_body(ctx, true);
     }
     return ctx->body_json;
+}
+
+int gw_reply(struct gw_ctx *ctx, const cJSON *body)
+{
+    /* Printed into the caller's arena, if any: copied to the heap, since
+     * the reply outlives normalize. */
+    char *s = cJSON_PrintUnformatted(body);
+    free(ctx->reply);
+    ctx->reply = s ? strdup(s) : NULL;
+    cJSON_free(s);
+    if (!ctx->reply) {
+        gw_set_status(ctx, 500, "out of memory");
+        return -1;
+    }
+    ctx->status = 200;
+    return 0;
 }
 
 static void drop_body(struct gw_ctx *ctx)
 {
     cJSON_Delete(ctx->body_json);
     ctx->body_json = NULL;
+    cJSON_Delete(ctx->data_extra);
+    ctx->data_extra = NULL;
 }
 
 void gw_normalize(struct gw_ctx *ctx)
@@ -555,30 +606,6 @@ const char *gw_topic_class(const char *type)
     if (strcmp(type, "dev.hookbus.image.push") == 0 || strcmp(type, "dev.hookbus.chart.push") == 0)
         return "image";
     return "other";
-}
-
-static const char *kind_of(const char *type)
-{
-    if (hb_str_has_prefix(type, "dev.hookbus.git."))
-        return "git";
-    if (strcmp(type, "dev.hookbus.image.push") == 0)
-        return "image";
-    if (strcmp(type, "dev.hookbus.chart.push") == 0)
-        return "chart";
-    return "other";
-}
-
-/* Canonical id of one reference: git URL rules for git events, image rules
- * for image/chart events, either for the rest (git first). */
-static int canonical(const char *kind, const char *url, char *out, size_t outlen)
-{
-    if (!url || !*url)
-        return -1;
-    if (strcmp(kind, "image") == 0 || strcmp(kind, "chart") == 0)
-        return hb_repo_image_id(url, out, outlen);
-    if (hb_repo_git_id(url, out, outlen) == 0)
-        return 0;
-    return strcmp(kind, "git") == 0 ? -1 : hb_repo_image_id(url, out, outlen);
 }
 
 static int grow(struct gw_ctx *ctx)
@@ -617,76 +644,6 @@ int gw_ctx_add_event(struct gw_ctx *ctx, struct hb_event *ev)
     return push_event(ctx, ev, false);
 }
 
-static void add_str(cJSON *o, const char *k, const char *v)
-{
-    if (v && *v)
-        cJSON_AddStringToObject(o, k, v);
-}
-
-/* Builds the data object of DESIGN section 4. */
-static cJSON *build_data(const struct gw_ctx *ctx, const struct gw_change *ch, const char *kind,
-                         const char *repo)
-{
-    cJSON *d = cJSON_CreateObject();
-    if (!d)
-        return NULL;
-    add_str(d, "provider", ctx->rcv->type->provider);
-    add_str(d, "receiver", ctx->rcv->name);
-    add_str(d, "kind", kind);
-    cJSON *r = cJSON_AddObjectToObject(d, "repository");
-    add_str(r, "id", repo);
-    cJSON *urls = cJSON_AddArrayToObject(r, "urls");
-    const char *all[HB_ARRAY_LEN(ch->urls) + 1];
-    size_t n = 0;
-    if (ch->repo_url)
-        all[n++] = ch->repo_url;
-    for (size_t i = 0; i < HB_ARRAY_LEN(ch->urls); i++)
-        if (ch->urls[i] && *ch->urls[i])
-            all[n++] = ch->urls[i];
-    for (size_t i = 0; i < n; i++) {
-        bool dup = false;
-        for (size_t j = 0; j < i; j++)
-            dup |= strcmp(all[i], all[j]) == 0;
-        if (!dup)
-            cJSON_AddItemToArray(urls, cJSON_CreateString(all[i]));
-    }
-    add_str(d, "ref", ch->ref);
-    add_str(d, "branch", ch->branch);
-    add_str(d, "tag", ch->tag);
-    add_str(d, "commit", ch->commit);
-    /* A tag names a commit; the previous value and the files of the commits
-     * pushed with it are branch notions (the git.tag schema has neither). */
-    bool tag_event = strcmp(ch->type, "dev.hookbus.git.tag") == 0;
-    if (!tag_event)
-        add_str(d, "before", ch->before);
-    if (ch->deleted >= 0)
-        cJSON_AddBoolToObject(d, "deleted", ch->deleted);
-    add_str(d, "digest", ch->digest);
-    add_str(d, "media_type", ch->media_type);
-    struct hb_image_ref img;
-    bool is_image = strcmp(kind, "image") == 0 || strcmp(kind, "chart") == 0;
-    if (is_image && (!ch->registry || !ch->image) && hb_repo_image_parse(repo, &img) == 0) {
-        add_str(d, "registry", ch->registry ? ch->registry : img.registry);
-        add_str(d, "image", ch->image ? ch->image : img.path);
-    } else {
-        add_str(d, "registry", ch->registry);
-        add_str(d, "image", ch->image);
-    }
-    add_str(d, "actor", ch->actor);
-    if (ch->changed_paths && !tag_event) {
-        cJSON_AddItemToObject(d, "changed_paths", cJSON_Duplicate(ch->changed_paths, 1));
-        cJSON_AddBoolToObject(d, "changed_paths_truncated", ch->changed_paths_truncated);
-    }
-    add_str(d, "delivery_id", ctx->delivery_id);
-    add_str(d, "provider_event", ch->provider_event);
-    for (const cJSON *e = ch->extra ? ch->extra->child : NULL; e; e = e->next)
-        if (!cJSON_HasObjectItem(d, e->string))
-            cJSON_AddItemToObject(d, e->string, cJSON_Duplicate(e, 1));
-    if (ctx->rcv->include_original && ctx->body_json)
-        cJSON_AddItemToObject(d, "original", cJSON_Duplicate(ctx->body_json, 1));
-    return d;
-}
-
 struct gw_change gw_image_change(const char *provider_event, const char *image, const char *tag,
                                  const char *digest)
 {
@@ -697,66 +654,27 @@ struct gw_change gw_image_change(const char *provider_event, const char *image, 
 
 int gw_emit(struct gw_ctx *ctx, const struct gw_change *ch)
 {
-    const char *kind = kind_of(ch->type);
-    char repo[HB_REPO_ID_MAX], subject[HB_REPO_ID_MAX + 300], schema[128], source[128];
-    int ok = canonical(kind, ch->repo_url, repo, sizeof(repo)) == 0;
-    for (size_t i = 0; !ok && i < HB_ARRAY_LEN(ch->urls); i++)
-        ok = canonical(kind, ch->urls[i], repo, sizeof(repo)) == 0;
-    if (!ok) {
-        gw_bad_request(ctx, "cannot identify the repository from the payload");
-        return -1;
-    }
-    struct hb_event *ev = hb_event_new();
-    cJSON *data = build_data(ctx, ch, kind, repo);
-    char *json = data ? cJSON_PrintUnformatted(data) : NULL;
-    cJSON_Delete(data);
-    if (!ev || !json)
-        goto nomem;
-    if (ch->ref)
-        snprintf(subject, sizeof(subject), "%s@%s", repo, ch->ref);
-    else if (ch->tag)
-        snprintf(subject, sizeof(subject), "%s:%s", repo, ch->tag);
-    else
-        snprintf(subject, sizeof(subject), "%s", repo);
-    snprintf(schema, sizeof(schema), "urn:hookbus:schema:%s:1", ch->type);
+    char source[128], why[128];
     snprintf(source, sizeof(source), "/receivers/%s", ctx->rcv->name);
-    int rc = 0;
-    rc |= hb_event_set(ev, "specversion", "1.0");
-    rc |= hb_event_set(ev, "id", "pending");
-    rc |= hb_event_set(ev, "source", source);
-    rc |= hb_event_set(ev, "type", ch->type);
-    rc |= hb_event_set(ev, "subject", subject);
-    rc |= hb_event_set(ev, "time", ctx->time);
-    rc |= hb_event_set(ev, "datacontenttype", "application/json");
-    rc |= hb_event_set(ev, "dataschema", schema);
-    rc |= hb_event_set(ev, "provider", ctx->rcv->type->provider);
-    rc |= hb_event_set(ev, "receiver", ctx->rcv->name);
-    rc |= hb_event_set(ev, "repo", repo);
-    if (ch->ref)
-        rc |= hb_event_set(ev, "ref", ch->ref);
-    if (ch->tag)
-        rc |= hb_event_set(ev, "tag", ch->tag);
-    if (ch->digest)
-        rc |= hb_event_set(ev, "digest", ch->digest);
-    if (ch->commit)
-        rc |= hb_event_set(ev, "commit", ch->commit);
-    rc |= hb_event_set(ev, "partitionkey", repo);
-    rc |= hb_event_set_data(ev, json, strlen(json));
-    cJSON_free(json);
-    json = NULL;
-    /* Payload strings reach attributes (subject, ref, tag, ...): an event a
-     * consumer would refuse is refused here, before it reaches Kafka. */
-    if (rc || hb_event_validate(ev, source, sizeof(source)) < 0) {
+    const struct hb_change_origin o = {.provider = ctx->rcv->type->provider,
+                                       .receiver = ctx->rcv->name,
+                                       .source = source,
+                                       .time = ctx->time,
+                                       .delivery_id = ctx->delivery_id,
+                                       .original = ctx->rcv->include_original ? ctx->body_json
+                                                                              : NULL,
+                                       .extra = ctx->data_extra};
+    struct hb_event *ev;
+    int rc = hb_change_event(ch, &o, "pending", &ev, why, sizeof(why));
+    if (rc == HB_CHANGE_NOMEM)
+        gw_set_status(ctx, 500, "out of memory");
+    else if (rc == HB_CHANGE_NO_REPO)
+        gw_bad_request(ctx, "cannot identify the repository from the payload");
+    else if (rc < 0)
         gw_bad_request(ctx, "a field of the payload is too long or invalid");
-        hb_event_free(ev);
+    if (rc < 0)
         return -1;
-    }
     return push_event(ctx, ev, true);
-nomem:
-    cJSON_free(json);
-    hb_event_free(ev);
-    gw_set_status(ctx, 500, "out of memory");
-    return -1;
 }
 
 void gw_ctx_finish(struct gw_ctx *ctx)
@@ -793,6 +711,8 @@ void gw_ctx_clear(struct gw_ctx *ctx)
         hb_event_free(ctx->events[i]);
     free(ctx->events);
     free(ctx->normalized);
+    free(ctx->reply);
+    ctx->reply = NULL;
     drop_body(ctx);
     ctx->events = NULL;
     ctx->normalized = NULL;

@@ -1,10 +1,18 @@
 """Fixtures for the end-to-end suite: real processes on loopback.
 
-Every test gets its own mock Kafka cluster (tests/tools/mock-kafka, a real
-Kafka wire-protocol broker from librdkafka), its own gateway on a free port
-(port 0, read back from the gateway's log) and its own temporary directory,
-and stops them afterwards, so tests can run in parallel and leave nothing
-behind. Waits use deadlines, never fixed sleeps.
+Every test gets its own Kafka cluster, its own gateway on a free port (port 0,
+read back from the gateway's log) and its own temporary directory, and stops
+them afterwards, so tests can run in parallel and leave nothing behind. Waits
+use deadlines, never fixed sleeps.
+
+The Kafka is tests/tools/mock-kafka (librdkafka's mock cluster: the wire
+protocol, not Kafka) by default. Modules marked `real_kafka` run their tests
+once per Kafka chosen with `--kafka=mock|real|both` (`make test-e2e` says
+both): `real` is Apache Kafka itself, one KRaft node per test started by
+tests/tools/kafka-cluster, with the same interface (bootstrap, read,
+read_all, command "down 1" / "up 1"). Tests marked `real_kafka_only` need
+real Kafka (replication, a real group coordinator, SASL) and run unless
+`--kafka=mock`.
 """
 import hashlib
 import hmac
@@ -42,14 +50,44 @@ def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
-class MockKafka:
-    def __init__(self, brokers=1):
-        self.proc = subprocess.Popen(
-            [str(BIN / "mock-kafka"), "--brokers", str(brokers), "--partitions", str(PARTITIONS)]
-            + [a for t in TOPICS for a in ("--topic", t)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.bootstrap = self.proc.stdout.readline().strip()
-        assert self.bootstrap, "mock-kafka printed no bootstrap list"
+KAFKA_CLUSTER = ROOT / "tests" / "tools" / "kafka-cluster"
+KAFKA_LIBS = ROOT / "build" / "kafka" / "libs"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--kafka", choices=("mock", "real", "both"), default="mock",
+                     help="the Kafka of the modules marked real_kafka (default: mock)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "real_kafka: run on mock and/or real Kafka (--kafka)")
+    config.addinivalue_line("markers", "real_kafka_only: needs Apache Kafka itself")
+
+
+def pytest_generate_tests(metafunc):
+    """The `kafka` fixture of a module marked real_kafka is parametrized by --kafka."""
+    if "kafka" not in metafunc.fixturenames or not metafunc.definition.get_closest_marker(
+            "real_kafka"):
+        return
+    choice = metafunc.config.getoption("--kafka")
+    kinds = ["mock", "real"] if choice == "both" else [choice]
+    metafunc.parametrize("kafka", kinds, indirect=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--kafka") != "mock":
+        return
+    skip = pytest.mark.skip(reason="needs Apache Kafka: --kafka=real or both (make test-e2e)")
+    for item in items:
+        if item.get_closest_marker("real_kafka_only"):
+            item.add_marker(skip)
+
+
+class KafkaReader:
+    """What tests do with either Kafka: read topics back, send control commands."""
+
+    real = False
+    client = {}  # extra client properties of the readers (SASL, TLS)
 
     def command(self, line):
         self.proc.stdin.write(line + "\n")
@@ -60,14 +98,14 @@ class MockKafka:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
 
     def read(self, topic, count, timeout=10.0):
         """Reads `count` messages of topic from the beginning with a real consumer."""
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "e2e-reader",
+        c = Consumer({**self.client, "bootstrap.servers": self.bootstrap, "group.id": "e2e-reader",
                       "enable.auto.commit": False, "enable.partition.eof": False})
         try:
             c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
@@ -86,7 +124,7 @@ class MockKafka:
         """Every message in topic: reads up to each partition's high watermark
         (taken when called, so a slow consumer start cannot cut the read
         short), then `settle` s more for stragglers."""
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "e2e-reader",
+        c = Consumer({**self.client, "bootstrap.servers": self.bootstrap, "group.id": "e2e-reader",
                       "enable.auto.commit": False, "enable.partition.eof": False})
         try:
             high = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
@@ -108,9 +146,59 @@ class MockKafka:
             c.close()
 
 
+class MockKafka(KafkaReader):
+    def __init__(self, brokers=1, topics=TOPICS):
+        self.proc = subprocess.Popen(
+            [str(BIN / "mock-kafka"), "--brokers", str(brokers), "--partitions", str(PARTITIONS)]
+            + [a for t in topics for a in ("--topic", t)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.bootstrap = self.proc.stdout.readline().strip()
+        assert self.bootstrap, "mock-kafka printed no bootstrap list"
+
+
+class RealKafka(KafkaReader):
+    """Apache Kafka: `nodes` KRaft nodes from tests/tools/kafka-cluster (auto-creation
+    off, so the topics are created here). Commands: "stop I" / "start I" (or the
+    mock's "down I" / "up I"), "topic NAME P". With `sasl=(user, password)` the
+    bootstrap is the SASL_SSL listener (SCRAM-SHA-512 and PLAIN) and `ca` the CA
+    file of its certificate; readers then need `client` set to the SASL
+    properties."""
+
+    real = True
+
+    def __init__(self, nodes=1, topics=TOPICS, sasl=None, auto_create=False, libs=KAFKA_LIBS):
+        if not libs.is_dir():
+            pytest.fail(f"Apache Kafka is not in {libs}: run `make kafka`")
+        args = [str(KAFKA_CLUSTER), str(nodes), "--partitions", str(PARTITIONS)]
+        args += [a for t in topics for a in ("--topic", t)]
+        if sasl:
+            args += ["--sasl", f"{sasl[0]}:{sasl[1]}"]
+        if auto_create:
+            args.append("--auto-create")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(["/usr/bin/python3", *args], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, HOOKBUS_KAFKA_LIBS=str(libs)))
+        self.bootstrap = self.proc.stdout.readline().strip()
+        self.startup_seconds = time.monotonic() - self.started
+        assert self.bootstrap, "kafka-cluster printed no bootstrap list"
+        self.ca = self.proc.stdout.readline().strip() if sasl else None
+        self.nodes = nodes
+
+    def node_pids(self):
+        """The broker JVMs' process ids (for CPU accounting in bench/)."""
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid), "java"],
+                             stdout=subprocess.PIPE, text=True).stdout
+        return [int(p) for p in out.split()]
+
+
+def start_kafka(kind, topics=TOPICS):
+    return RealKafka(topics=topics) if kind == "real" else MockKafka(topics=topics)
+
+
 @pytest.fixture
-def kafka():
-    k = MockKafka()
+def kafka(request):
+    k = start_kafka(getattr(request, "param", "mock"))
     yield k
     k.stop()
 

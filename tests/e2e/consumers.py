@@ -14,25 +14,17 @@ import pytest
 import requests
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from conftest import BIN, PARTITIONS, ROOT, TOPICS, MockKafka, wait_for
+from conftest import BIN, PARTITIONS, ROOT, TOPICS, start_kafka, wait_for
 
 AVRO_SCHEMA = avro.schema.parse((ROOT / "schemas" / "cloudevent.avsc").read_text())
 DLQ = "hookbus.dlq"
 
 
-class ConsumerKafka(MockKafka):
-    """mock-kafka with the hookbus topics plus the dead-letter topic."""
-
-    def __init__(self):
-        super().__init__()
-        self.command(f"topic {DLQ} {PARTITIONS}")
-
-
 @pytest.fixture
-def kafka():
-    """Replaces conftest's fixture in the modules that import it: mock-kafka with
-    the dead-letter topic too."""
-    k = ConsumerKafka()
+def kafka(request):
+    """Replaces conftest's fixture in the modules that import it: the hookbus
+    topics plus the dead-letter topic (mock or real, as conftest's)."""
+    k = start_kafka(getattr(request, "param", "mock"), topics=TOPICS + (DLQ,))
     yield k
     k.stop()
 

@@ -10,6 +10,9 @@ import hashlib
 import hmac
 import json
 import pathlib
+import time
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -46,7 +49,27 @@ class Fixture:
                 ("hookbus:" + secret).encode()).decode()
         elif kind == "key":
             path += "/" + hashlib.sha256((self.receiver + secret).encode()).hexdigest()
+        elif kind == "standard-webhooks":
+            headers.update(standard_webhooks_headers(a["key"], headers["webhook-id"], self.body))
+        elif kind == "ed25519":
+            headers[a["header"]] = ed25519_sign(a["seed"], self.body
+                                                + headers[a["nonce"]].encode())
         return path, headers
+
+
+def standard_webhooks_headers(key, msg_id, body, timestamp=None):
+    """webhook-timestamp and webhook-signature (v1) of body with a whsec_ key."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    raw = base64.b64decode(key[len("whsec_"):])
+    mac = hmac.new(raw, msg_id.encode() + b"." + ts.encode() + b"." + body, hashlib.sha256)
+    return {"webhook-timestamp": ts,
+            "webhook-signature": "v1," + base64.b64encode(mac.digest()).decode()}
+
+
+def ed25519_sign(seed_b64, message):
+    """The base64 Ed25519 signature of message with the key of a 32-byte seed."""
+    key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed_b64))
+    return base64.b64encode(key.sign(message)).decode()
 
 
 def fixtures():

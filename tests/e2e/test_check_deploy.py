@@ -11,13 +11,14 @@ import pytest
 
 from conftest import BIN, ROOT
 
-FILES = ("docker-compose.yml", "Dockerfile", "Makefile", ".yamllint")
+FILES = ("docker-compose.yml", "Dockerfile", "Makefile", ".yamllint", "tests/tools/kafka/pom.xml")
 DIRS = ("config", "deploy", "consumers")
 
 
 @pytest.fixture
 def tree(tmp_path):
     for f in FILES:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / f, tmp_path / f)
     for d in DIRS:
         shutil.copytree(ROOT / d, tmp_path / d)
@@ -120,3 +121,10 @@ def test_runtime_image_without_a_library_the_binaries_link(tree):
     edit(tree / "Dockerfile", "librdkafka1 ", "")
     edit(tree / "Dockerfile", "libyaml-dev ", "")
     fails(tree, ["dockerfile"], "runtime stage lacks librdkafka1", "build stage lacks libyaml-dev")
+
+
+def test_compose_kafka_differs_from_the_tested_one(tree):
+    edit(tree / "docker-compose.yml", "image: apache/kafka:4.1.1", "image: apache/kafka:3.9.1")
+    rc, out = check(tree, "compose")
+    assert rc == 1
+    assert "compose service kafka: apache/kafka:3.9.1, but the tests run Kafka 4.1.1" in out

@@ -17,6 +17,9 @@ from conftest import BIN, ROOT, fixture_bytes, github_post, wait_for
 from consumers import (DLQ, ConsumerProc, kafka, make_attrs, produce,  # noqa: F401 (fixture)
                        produce_raw, read_topic)
 
+# Runs on mock and/or real Kafka (--kafka, conftest.py).
+pytestmark = pytest.mark.real_kafka
+
 # Records every run: stdin into out/<id>.<n>.json, env into out/<id>.<n>.env,
 # one line per run in out/runs. FAIL_<id> files choose the exit status.
 SCRIPT = r"""#!/bin/sh
@@ -212,6 +215,9 @@ def test_exit_1_and_undecodable_go_to_the_dead_letter_topic(kafka, env, start_ex
     assert h["hookbus_error"].startswith("undecodable: ") and h["hookbus_attempts"] == "0"
     wait_for(lambda: c.metrics().get("hookbus_consumer_dead_lettered_total") == 3, what="metric")
     assert c.metrics()["hookbus_consumer_undecodable_total"] == 1
+    # d-1 failed for good, d-2 ran out of retries; the undecodable message is no event.
+    assert c.metrics()['hookbus_consumer_failed_total{reason="permanent"}'] == 1
+    assert c.metrics()['hookbus_consumer_failed_total{reason="retries_exhausted"}'] == 1
 
 
 def test_debounce_one_run_per_key_with_every_event(kafka, env, start_exec):

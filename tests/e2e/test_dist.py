@@ -75,6 +75,9 @@ def test_tree_holds_binaries_library_configs_and_schemas():
     schemas = {p.name for p in (ROOT / "schemas").iterdir() if p.suffix in (".avsc", ".json")}
     assert "cloudevent.avsc" in schemas
     assert {p.name for p in (DIST / "usr" / "share" / "hookbus" / "schemas").iterdir()} == schemas
+    for src, dst in (("deploy/prometheus/hookbus-rules.yaml", "prometheus/hookbus-rules.yaml"),
+                     ("deploy/grafana/hookbus.json", "grafana/hookbus.json")):
+        assert (DIST / "usr" / "share" / "hookbus" / dst).read_text() == (ROOT / src).read_text()
 
 
 def test_every_binary_runs_from_the_tree(tmp_path):

@@ -17,9 +17,11 @@ import pytest
 import requests
 
 from conftest import BIN, ROOT, TOKEN, Gateway, fixture_bytes, github_post, wait_for
+from kube_helpers import KUBE_TOKEN, FakeKube, write_kubeconfig
 
-FAKE_KUBE = ROOT / "tests" / "tools" / "fake-kube"
-KUBE_TOKEN = "kube-token-for-tests"
+# Runs on mock and/or real Kafka (--kafka, conftest.py).
+pytestmark = pytest.mark.real_kafka
+
 NS = "kargo-demo"
 
 
@@ -63,61 +65,6 @@ WAREHOUSES = [
           imageSelectionStrategy="Lexical", ignoreTagsRegexes=["^1\\."]),
     chart("chart-oci", "oci://ghcr.io/acme/charts/app", semverConstraint="^0.3"),
 ]
-
-
-class FakeKube:
-    def __init__(self, tmp_path, warehouses, tls=None):
-        seed = tmp_path / "warehouses.json"
-        seed.write_text(json.dumps(warehouses))
-        self.log = open(tmp_path / "fake-kube.log", "w")
-        self.proc = subprocess.Popen(
-            ["/usr/bin/python3", str(FAKE_KUBE), "--token", KUBE_TOKEN, "--warehouses", str(seed),
-             "--bookmark-interval", "0.5"] + (["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []),
-            stdout=subprocess.PIPE, stderr=self.log, text=True)
-        self.url = self.proc.stdout.readline().strip()
-        assert self.url.startswith("http"), "fake-kube printed no URL"
-        self.verify = tls[0] if tls else True
-
-    def get(self, path):
-        r = requests.get(self.url + path, timeout=5, verify=self.verify)
-        r.raise_for_status()
-        return r.json()
-
-    def post(self, path, obj):
-        r = requests.post(self.url + path, json=obj, timeout=5, verify=self.verify)
-        r.raise_for_status()
-        return r.json()
-
-    def patches(self):
-        return self.get("/_fake/patches")
-
-    def refreshed(self):
-        return sorted(f"{p['namespace']}/{p['name']}" for p in self.patches() if p["refresh"])
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-        self.log.close()
-
-
-def write_kubeconfig(path, server, token=KUBE_TOKEN):
-    path.write_text(f"""apiVersion: v1
-kind: Config
-current-context: test
-contexts:
-- name: test
-  context: {{cluster: fake, user: tester}}
-- name: unused
-  context: {{cluster: nowhere, user: tester}}
-clusters:
-- name: fake
-  cluster:
-    server: {server}
-users:
-- name: tester
-  user:
-    token: {token}
-""")
 
 
 class Kargo(Gateway):

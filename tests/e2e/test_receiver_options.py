@@ -29,7 +29,8 @@ def test_all_receivers_config_lists_every_type():
     assert {"github", "gitlab", "gitea", "bitbucket", "bitbucket-server", "azure-devops",
             "dockerhub", "quay", "harbor", "distribution", "gitlab-registry", "acr",
             "artifactory", "nexus", "aliyun-acr", "ecr", "gar", "generic", "generic-hmac",
-            "cloudevents", "cdevents", "opaque"} == listed
+            "cloudevents", "cdevents", "opaque", "standard-webhooks", "zot", "gerrit",
+            "sourcehut", "azure-eventgrid", "aws-sns"} == listed
     assert listed <= types
 
 
@@ -50,6 +51,16 @@ def test_type_options_are_checked_at_load(tmp_path):
         ("  - {name: g, type: gar}\n", "no secrets"),
         ("  - {name: a, type: artifactory, secrets: [literal:s], virtual_repo: [x]}\n",
          "virtual_repo: must be a string"),
+        ("  - {name: z, type: zot, secrets: [literal:s]}\n", "base_url: required"),
+        ("  - {name: g, type: gerrit, secrets: [literal:s]}\n", "base_url: required"),
+        ("  - {name: s, type: sourcehut}\n", "public_key: required"),
+        ("  - {name: s, type: aws-sns}\n", "topic_arns: required"),
+        ("  - {name: s, type: aws-sns, topic_arns: [x]}\n", "is not a topic ARN"),
+        ("  - {name: s, type: aws-sns, topic_arns: [arn:aws:sns:r:1:t], cert_host: '('}\n",
+         "not an extended regular expression"),
+        ("  - {name: s, type: sourcehut, public_key: c2hvcnQ=}\n", "32-byte Ed25519 key"),
+        ("  - {name: w, type: standard-webhooks, secrets: [literal:s], tolerance_seconds: 0}\n",
+         "tolerance_seconds: seconds, 1 to 3600"),
     ]
     for i, (entry, message) in enumerate(cases):
         cfg = tmp_path / ("c%d.yaml" % i)

@@ -12,6 +12,7 @@
  *   topic NAME P         create a topic with P partitions */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,18 +34,22 @@ static void on_signal(int sig)
 /* Handles one control line; answers "ok" or "error: ..." on stdout. */
 static void control(struct hb_mock_cluster *m, char *line)
 {
-    char name[256];
-    int id, parts;
+    long id, parts;
+    char *sp;
     rd_kafka_mock_cluster_t *mc = hb_mock_cluster_handle(m);
     line[strcspn(line, "\r\n")] = '\0';
-    if (sscanf(line, "down %d", &id) == 1)
-        printf(rd_kafka_mock_broker_set_down(mc, id) ? "error: no such broker\n" : "ok\n");
-    else if (sscanf(line, "up %d", &id) == 1)
-        printf(rd_kafka_mock_broker_set_up(mc, id) ? "error: no such broker\n" : "ok\n");
-    else if (sscanf(line, "topic %255s %d", name, &parts) == 2)
-        printf(hb_mock_cluster_create_topic(m, name, parts) ? "error: cannot create\n" : "ok\n");
-    else if (line[0])
+    if (hb_str_has_prefix(line, "down ") && hb_parse_long(line + 5, 0, INT_MAX, &id) == 0) {
+        printf(rd_kafka_mock_broker_set_down(mc, (int32_t)id) ? "error: no such broker\n" : "ok\n");
+    } else if (hb_str_has_prefix(line, "up ") && hb_parse_long(line + 3, 0, INT_MAX, &id) == 0) {
+        printf(rd_kafka_mock_broker_set_up(mc, (int32_t)id) ? "error: no such broker\n" : "ok\n");
+    } else if (hb_str_has_prefix(line, "topic ") && (sp = strchr(line + 6, ' ')) != NULL &&
+               sp > line + 6 && hb_parse_long(sp + 1, 1, INT_MAX, &parts) == 0) {
+        *sp = '\0'; /* "topic NAME PARTITIONS" */
+        printf(hb_mock_cluster_create_topic(m, line + 6, (int)parts) ? "error: cannot create\n"
+                                                                       : "ok\n");
+    } else if (line[0]) {
         printf("error: unknown command\n");
+    }
     fflush(stdout);
 }
 

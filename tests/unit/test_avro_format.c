@@ -22,6 +22,7 @@
 #include "hookbus/format.h"
 #include "hookbus/kafka.h"
 #include "hookbus/util.h"
+#include "helpers.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -80,35 +81,6 @@ static char *json_round_trip(const char *json)
     hb_event_free(ev);
     hb_event_free(back);
     return s;
-}
-
-/* Reads a file under $HB_SOURCE_DIR; caller frees. */
-static unsigned char *read_source_file(const char *rel, size_t *len)
-{
-    char path[4096];
-    const char *dir = getenv("HB_SOURCE_DIR");
-    assert_int_equal(hb_snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : ".", rel), 0);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s (set HB_SOURCE_DIR to the source tree)", path);
-    unsigned char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 4096;
-            unsigned char *nb = realloc(buf, cap + 1);
-            assert_non_null(nb);
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
 }
 
 /* Appends the Avro zig-zag varint of v at p; returns the bytes written. */
@@ -391,8 +363,8 @@ static void test_python_vector(void **state)
     (void)state;
     size_t blen, jlen;
     char err[256] = "";
-    unsigned char *bin = read_source_file("tests/fixtures/avro/python-event.bin", &blen);
-    unsigned char *json = read_source_file("tests/fixtures/avro/python-event.json", &jlen);
+    unsigned char *bin = (unsigned char *)hbt_read_source("tests/fixtures/avro/python-event.bin", &blen);
+    unsigned char *json = (unsigned char *)hbt_read_source("tests/fixtures/avro/python-event.json", &jlen);
     struct hb_event *got = NULL, *want = NULL;
     if (hb_avro_decode(bin, blen, &got, err, sizeof(err)) != 0)
         fail_msg("decode python-event.bin: %s", err);
@@ -443,7 +415,7 @@ static void test_schema_file_compatible(void **state)
      * same bytes: the embedded schema and the file describe one encoding. */
     size_t slen;
     char err[256] = "";
-    char *text = (char *)read_source_file("schemas/cloudevent.avsc", &slen);
+    char *text = hbt_read_source("schemas/cloudevent.avsc", &slen);
     avro_schema_t schema = NULL;
     if (avro_schema_from_json_length(text, slen, &schema) != 0)
         fail_msg("schema: %s", avro_strerror());

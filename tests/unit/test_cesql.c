@@ -1,11 +1,10 @@
 /* test_cesql.c: unit tests for lib/cesql.c and the CESQL v1.0 conformance
- * suite (TCK) from /work/shared/conformance/cesql, run case by case.
- *
- * The TCK directory is $HB_SOURCE_DIR/../shared/conformance/cesql, or
- * ../shared/conformance/cesql relative to the working directory. Each case's
- * event is built as a JSON object (attributes are top-level keys; YAML plain
- * scalars resolve as in the YAML core schema: true/false are Booleans, digit
- * strings Integers, everything else, and every quoted scalar, a String). */
+ * suite (TCK), run case by case from the copy vendored in
+ * $HB_SOURCE_DIR/tests/conformance/cesql (origin in tests/conformance/README.md).
+ * Each case's event is built as a JSON object (attributes are top-level keys;
+ * YAML plain scalars resolve as in the YAML core schema: true/false are
+ * Booleans, digit strings Integers, everything else, and every quoted
+ * scalar, a String). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +20,7 @@
 #include <yaml.h>
 
 #include "hookbus/cesql.h"
+#include "helpers.h"
 
 /* ---- helpers shared by the unit tests ------------------------------------ */
 
@@ -724,7 +724,6 @@ static int cmp_names(const void *a, const void *b)
 static void test_tck(void **state)
 {
     char dir[1024];
-    const char *src = getenv("HB_SOURCE_DIR");
     struct tck_stats st = {0};
     char *names[256];
     size_t n = 0;
@@ -732,17 +731,10 @@ static void test_tck(void **state)
     struct dirent *de;
 
     (void)state;
-    if (src && *src) {
-        snprintf(dir, sizeof(dir), "%s/../shared/conformance/cesql", src);
-        d = opendir(dir);
-    }
-    if (!d) {
-        snprintf(dir, sizeof(dir), "../shared/conformance/cesql");
-        d = opendir(dir);
-    }
+    hbt_source_path(dir, sizeof(dir), "tests/conformance/cesql");
+    d = opendir(dir);
     if (!d)
-        fail_msg("CESQL TCK not found: tried $HB_SOURCE_DIR/../shared/conformance/cesql and "
-                 "../shared/conformance/cesql (set HB_SOURCE_DIR to the source tree)");
+        fail_msg("CESQL TCK not found in %s (set HB_SOURCE_DIR to the source tree)", dir);
     while ((de = readdir(d)) != NULL && n < sizeof(names) / sizeof(names[0])) {
         size_t l = strlen(de->d_name);
         if (l > 5 && strcmp(de->d_name + l - 5, ".yaml") == 0)

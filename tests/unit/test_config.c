@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "hookbus/config.h"
+#include "helpers.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -174,17 +175,14 @@ static void test_load_file(void **state)
     hb_config_free(&cfg);
 
     /* Errors name the file. */
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("a: 1\na: 2\n", f);
-    fclose(f);
+    hbt_write_file(path, "a: 1\na: 2\n");
     assert_int_equal(hb_config_load(path, &cfg, err, sizeof(err)), -1);
     char want[300];
     snprintf(want, sizeof(want), "%s:2: ", path);
     assert_true(strncmp(err, want, strlen(want)) == 0);
 
     /* Over 1 MiB. */
-    f = fopen(path, "w");
+    FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs("a: \"", f);
     for (int i = 0; i < (1 << 20); i++)
@@ -495,6 +493,66 @@ static void test_bind_subnode_and_bad_default(void **state)
     hb_config_free(&cfg);
 }
 
+/* ---- --help ------------------------------------------------------------- */
+
+/* A list or map entry documents a key the program reads itself: the binder
+ * neither touches its member nor marks it used; hb_config_help prints every
+ * entry with type, bounds (durations in their largest exact unit), default
+ * and the HOOKBUS_* name of scalars, the help wrapped below. */
+static void test_help_and_doc_entries(void **state)
+{
+    (void)state;
+    clear_env();
+    struct hb_config cfg;
+    char err[256] = "", *text = NULL;
+    size_t len = 0;
+    load_ok("retry:\n  max: 3\ntopics: [a, b]\n", &cfg);
+    struct s {
+        long max, wait;
+        bool on;
+        char *name;
+        int untouched;
+    } v = {0, 0, false, NULL, 42};
+    const struct hb_field f[] = {
+        {"retry.max", HB_F_INT, offsetof(struct s, max), "8", 1, 1000, "attempts"},
+        {"retry.wait", HB_F_DURATION, offsetof(struct s, wait), "500ms", 0, 7200000, "wait"},
+        {"on", HB_F_BOOL, offsetof(struct s, on), "false", 0, 0, NULL},
+        {"name", HB_F_STRING, offsetof(struct s, name), "", 0, 0, "a name"},
+        {"topics", HB_F_LIST, offsetof(struct s, untouched), "[x]", 0, 0,
+         "a long help text that has to be wrapped because it goes on and on beyond the "
+         "width of one terminal line"},
+        {"props", HB_F_MAP, offsetof(struct s, untouched), NULL, 0, 0, "free-form"},
+    };
+    assert_int_equal(hb_config_bind(&cfg, NULL, "", f, 6, &v, err, sizeof(err)), 0);
+    assert_int_equal(v.max, 3);
+    assert_int_equal(v.wait, 500);
+    assert_int_equal(v.untouched, 42);
+    assert_string_equal(v.name, "");
+    /* topics was not read: still an unknown key until the program reads it. */
+    assert_int_equal(hb_config_check_unused(&cfg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "unknown key 'topics'"));
+
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    hb_config_help(out, "app.", "app.", f, 6);
+    fclose(out);
+    assert_non_null(strstr(text, "  app.retry.max  int 1..1000, default 8, env HOOKBUS_APP_RETRY_MAX\n"
+                                 "      attempts\n"));
+    assert_non_null(strstr(text, "  app.retry.wait  duration 0..2h, default 500ms, "
+                                 "env HOOKBUS_APP_RETRY_WAIT\n"));
+    assert_non_null(strstr(text, "  app.on  bool, default false, env HOOKBUS_APP_ON\n  app.name"));
+    assert_non_null(strstr(text, "  app.name  string, default \"\", env HOOKBUS_APP_NAME\n"));
+    assert_non_null(strstr(text, "  app.topics  list, default [x]\n"
+                                 "      a long help text that has to be wrapped because it goes on "
+                                 "and on beyond\n      the width of one terminal line\n"));
+    assert_non_null(strstr(text, "  app.props  map\n      free-form\n"));
+    for (char *line = text; *line; line = strchr(line, '\n') + 1)
+        assert_true(strcspn(line, "\n") <= 80 || strstr(line, "env HOOKBUS_"));
+    free(text);
+    hb_config_fields_free(f, 6, &v);
+    hb_config_free(&cfg);
+}
+
 /* ---- unused keys -------------------------------------------------------- */
 
 static void test_check_unused(void **state)
@@ -612,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_bind_errors),
         cmocka_unit_test(test_bind_env_override),
         cmocka_unit_test(test_bind_subnode_and_bad_default),
+        cmocka_unit_test(test_help_and_doc_entries),
         cmocka_unit_test(test_check_unused),
         cmocka_unit_test(test_config_error),
         cmocka_unit_test(test_node_to_cjson),

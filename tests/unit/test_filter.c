@@ -130,7 +130,7 @@ static void test_exact_prefix_suffix(void **state)
 static void test_nested_dialects(void **state)
 {
     (void)state;
-    /* The example of DESIGN.md section 5. */
+    /* The example of docs/design.md section 5. */
     expect_match("[{\"exact\": {\"provider\": \"github\"}}, {\"prefix\": {\"type\": "
                  "\"dev.hookbus.\"}}, {\"any\": [{\"suffix\": {\"repo\": \"/app\"}}, {\"sql\": "
                  "\"tag LIKE 'v%'\"}]}]",

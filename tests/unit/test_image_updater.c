@@ -2,7 +2,8 @@
  * pure part of hookbus-image-updater: canonical repository ids -> the
  * registry / repository strings Argo CD Image Updater compares (aliases,
  * Docker Hub's library/, GHCR, ECR, ports), the CloudEvent it is sent, which
- * tags of a debounced batch are sent, and what each HTTP status means.
+ * tags of a debounced batch are sent (what each HTTP status means is
+ * hb_http_classify's, tested in test_http_client.c).
  * The .c is included (h2o style) so the test needs no Makefile rule. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -178,20 +179,6 @@ static void test_body(void **state)
     free(s);
 }
 
-static void test_classify(void **state)
-{
-    (void)state;
-    static const long done[] = {200, 201, 202, 204, 299};
-    static const long retry[] = {408, 429, 500, 502, 503, 504, 599};
-    static const long drop[] = {0, 100, 301, 302, 400, 401, 403, 404, 405, 413, 415, 422, 600};
-    for (size_t i = 0; i < COUNT(done); i++)
-        assert_int_equal(iu_classify_status(done[i]), HB_ACT_DONE);
-    for (size_t i = 0; i < COUNT(retry); i++)
-        assert_int_equal(iu_classify_status(retry[i]), HB_ACT_RETRY);
-    for (size_t i = 0; i < COUNT(drop); i++)
-        assert_int_equal(iu_classify_status(drop[i]), HB_ACT_DROP);
-}
-
 static struct hb_event *ev_tag(const char *id, const char *tag)
 {
     struct hb_event *e = hb_event_new();
@@ -245,7 +232,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_map_defaults),     cmocka_unit_test(test_map_keep_library),
         cmocka_unit_test(test_map_aliases),      cmocka_unit_test(test_map_buffers),
-        cmocka_unit_test(test_body),             cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_body),
         cmocka_unit_test(test_pick_tags),        cmocka_unit_test(test_type_wanted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@
 
 #include "hookbus/jwt.h"
 #include "hookbus/util.h"
+#include "helpers.h"
 
 #define NOW 1795100000 /* after the expired token's exp (iat + 1 h) */
 
@@ -24,13 +25,9 @@ static const char *const other[] = {"https://token.actions.githubusercontent.com
 
 static char *fixture(const char *name)
 {
-    char path[1024], err[256];
-    size_t len;
-    const char *dir = getenv("HB_SOURCE_DIR");
-    snprintf(path, sizeof(path), "%s/tests/fixtures/gar/%s", dir ? dir : ".", name);
-    char *s = hb_read_file(path, 1 << 20, &len, err, sizeof(err));
-    if (!s)
-        fail_msg("%s: %s", path, err);
+    char rel[256];
+    snprintf(rel, sizeof(rel), "tests/fixtures/gar/%s", name);
+    char *s = hbt_read_source(rel, NULL);
     if (!strchr(s, '{'))
         s[strcspn(s, "\r\n")] = '\0'; /* a token file: one line */
     return s;

@@ -1,5 +1,5 @@
 /* test_kargo_warehouses.c: unit tests for hookbus-kargo's Warehouse cache
- * index (consumers/kargo/warehouses.c, included h2o-style, without its watch
+ * index (consumers/kargo/warehouses.c and lib/kube_cache.c, included h2o-style, without its watch
  * threads): objects from ADDED / MODIFIED / DELETED events land in the index
  * under the canonical id of each subscription, every URL spelling meets the
  * same id, a modified spec replaces the old subscriptions, and a refresh
@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../consumers/kargo/kube.c"
+#include "../../lib/kube_cache.c"
 #include "../../consumers/kargo/match.c"
 #include "../../consumers/kargo/warehouses.c"
 
@@ -93,9 +93,9 @@ static void test_index(void **state)
           "\"resourceVersion\":\"99\"},\"spec\":{\"subscriptions\":[]}}",
           false);
     assert_ptr_equal(visit(c, "github.com/acme/other").subs[0], before);
-    pthread_rwlock_rdlock(&c->lock);
-    assert_string_equal((*find_slot(c, "a", "w1"))->rv, "99");
-    pthread_rwlock_unlock(&c->lock);
+    pthread_rwlock_rdlock(&c->kc->lock);
+    assert_string_equal((*find_slot(c->kc, "a", "w1"))->rv, "99");
+    pthread_rwlock_unlock(&c->kc->lock);
 
     apply(c, WH("b", "w2", 1, ""), true);
     assert_int_equal(wh_cache_count(c), 1);

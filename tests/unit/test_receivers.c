@@ -5,6 +5,7 @@
  *    "body": "<body file, default <name>.json>",
  *    "headers": {... as the sender sends them, without the credential ...},
  *    "status": 202 | 200 | 400 | ...,
+ *    "message": "<optional: words the 200 / 4xx message must contain>",
  *    "events": [{"<attribute>": "<value>", ..., "data": {...}}]}
  *
  * Each fixture goes through the receiver as the gateway runs it (the
@@ -30,10 +31,14 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <time.h>
+
 #include "gateway.h"
 #include "hookbus/crypto.h"
 #include "hookbus/format.h"
 #include "hookbus/util.h"
+#include "helpers.h"
 
 #define MAX_FILE (4 << 20)
 #define MAX_HEADERS 32
@@ -51,7 +56,7 @@ struct test_req {
     const char *values[MAX_HEADERS];
     size_t n;
     char ct[128];
-    char *owned[4];
+    char *owned[8];
 };
 
 static const char *th_header(const struct gw_request *req, const char *name)
@@ -122,6 +127,58 @@ static void th_init(struct test_req *t, const cJSON *headers, const char *body, 
 
 enum cred { CRED_GOOD, CRED_BAD, CRED_NONE };
 
+/* Standard Webhooks headers of t's body (webhook-id from the fixture) with
+ * the whsec_ key, timestamp now + skew seconds. */
+static void th_standard_webhooks(struct test_req *t, const char *key, long skew)
+{
+    char ts[32], buf[256];
+    unsigned char mac[HB_MAX_MD];
+    size_t klen = 0;
+    const char *id = th_header(&t->req, "webhook-id");
+    assert_non_null(id);
+    snprintf(ts, sizeof(ts), "%ld", (long)time(NULL) + skew);
+    unsigned char *raw = hb_base64_decode(key + 6, strlen(key + 6), &klen);
+    assert_non_null(raw);
+    size_t n = strlen(id) + strlen(ts) + 2 + t->req.body_len;
+    char *msg = malloc(n + 1);
+    assert_non_null(msg);
+    snprintf(msg, n + 1, "%s.%s.", id, ts);
+    memcpy(msg + strlen(id) + strlen(ts) + 2, t->req.body, t->req.body_len);
+    int ml = hb_hmac("sha256", raw, klen, msg, n, mac);
+    free(msg);
+    free(raw);
+    assert_true(ml > 0);
+    char *b64 = hb_base64_encode(mac, (size_t)ml);
+    snprintf(buf, sizeof(buf), "v1,%s", b64);
+    free(b64);
+    th_set(t, "webhook-timestamp", keep(t, strdup(ts)));
+    th_set(t, "webhook-signature", keep(t, strdup(buf)));
+}
+
+/* The base64 Ed25519 signature of body + extra with the key of seed64. */
+static char *ed25519_sign_b64(const char *seed64, const void *body, size_t len, const char *extra)
+{
+    size_t sl = 0, sigl = 64;
+    unsigned char sig[64];
+    unsigned char *seed = hb_base64_decode(seed64, strlen(seed64), &sl);
+    assert_true(seed && sl == 32);
+    EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t n = len + strlen(extra);
+    unsigned char *msg = malloc(n + 1);
+    assert_true(k && ctx && msg);
+    if (len)
+        memcpy(msg, body, len);
+    memcpy(msg + len, extra, strlen(extra));
+    assert_int_equal(EVP_DigestSignInit(ctx, NULL, NULL, NULL, k), 1);
+    assert_int_equal(EVP_DigestSign(ctx, sig, &sigl, msg, n), 1);
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(k);
+    free(msg);
+    free(seed);
+    return hb_base64_encode(sig, sigl);
+}
+
 /* Adds the credential of auth.json for receiver r (good, wrong or none). */
 static void th_auth(struct test_req *t, const struct gw_receiver *r, enum cred cred)
 {
@@ -134,6 +191,7 @@ static void th_auth(struct test_req *t, const struct gw_receiver *r, enum cred c
     if (cred == CRED_NONE) {
         if (header)
             th_set(t, header, NULL);
+        th_set(t, "webhook-signature", NULL);
         th_set(t, "Authorization", NULL);
         return;
     }
@@ -159,6 +217,18 @@ static void th_auth(struct test_req *t, const struct gw_receiver *r, enum cred c
         char key[65];
         hb_sha256_hex2(r->name, strlen(r->name), s, strlen(s), key);
         t->req.key_route = gw_key_valid(r, key);
+    } else if (strcmp(kind, "standard-webhooks") == 0) {
+        /* A wrong key: the base64 of "not-the-secret". */
+        th_standard_webhooks(t, cred == CRED_GOOD ? gw_json_str(a, "key")
+                                                  : "whsec_bm90LXRoZS1zZWNyZXQ=",
+                             0);
+    } else if (strcmp(kind, "ed25519") == 0) {
+        const char *nonce = th_header(&t->req, gw_json_str(a, "nonce"));
+        assert_non_null(nonce);
+        /* A wrong key: another test seed. */
+        const char *seed = cred == CRED_GOOD ? gw_json_str(a, "seed")
+                                             : "cm49HUTKFrqG6RVtaxIN4oC5FS3U1R5rtmIHidapIF8=";
+        th_set(t, header, keep(t, ed25519_sign_b64(seed, t->req.body, t->req.body_len, nonce)));
     } else if (strcmp(kind, "fixture") == 0 && cred == CRED_BAD) {
         /* "Bearer @file": a credential of the right shape that must fail. */
         const char *bad = gw_json_str(a, "bad");
@@ -201,38 +271,17 @@ static int run(const struct gw_receiver *r, struct test_req *t, struct gw_ctx *c
 
 /* ---- files ---- */
 
-static char *slurp(const char *path, size_t *len)
-{
-    char e[256];
-    char *s = hb_read_file(path, MAX_FILE, len, e, sizeof(e));
-    if (!s)
-        fail_msg("%s: %s", path, e);
-    return s;
-}
-
-static cJSON *json_file(const char *path)
-{
-    size_t len;
-    char *s = slurp(path, &len);
-    cJSON *j = hb_json_parse(s, len);
-    free(s);
-    if (!j)
-        fail_msg("%s: not JSON", path);
-    return j;
-}
-
 static int setup(void **state)
 {
     (void)state;
-    const char *src = getenv("HB_SOURCE_DIR");
     char path[4200], err[512], tmpl[] = "/tmp/hb-test-receivers-XXXXXX";
     size_t len;
-    snprintf(fixtures, sizeof(fixtures), "%s/tests/fixtures", src ? src : ".");
+    hbt_source_path(fixtures, sizeof(fixtures), "tests/fixtures");
     snprintf(path, sizeof(path), "%s/auth.json", fixtures);
-    auth_table = json_file(path);
+    auth_table = hbt_json_path(path);
     secret = gw_json_str(auth_table, "secret");
     snprintf(path, sizeof(path), "%s/receivers.yaml", fixtures);
-    char *yaml = slurp(path, &len);
+    char *yaml = hbt_read_path(path, &len);
     struct hb_buf b;
     hb_buf_init(&b, MAX_FILE);
     hb_buf_puts(&b, "kafka: {brokers: 127.0.0.1:1}\n");
@@ -296,7 +345,7 @@ static int walk(void (*fn)(struct fixture *f, int *bad), int *bad)
                 snprintf(f.name, sizeof(f.name), "%.*s", (int)(strlen(fname) - 12), fname);
                 assert_int_equal(
                     hb_snprintf(f.expect_path, sizeof(f.expect_path), "%s/%s", dpath, fname), 0);
-                f.expect = json_file(f.expect_path);
+                f.expect = hbt_json_path(f.expect_path);
                 const char *rname = gw_json_str(f.expect, "receiver");
                 const char *body = gw_json_str(f.expect, "body");
                 f.rcv = gw_config_find_receiver(&cfg, rname ? rname : f.dir);
@@ -310,7 +359,7 @@ static int walk(void (*fn)(struct fixture *f, int *bad), int *bad)
                     assert_int_equal(
                         hb_snprintf(f.body_path, sizeof(f.body_path), "%s/%s.json", dpath, f.name),
                         0);
-                f.body = slurp(f.body_path, &f.body_len);
+                f.body = hbt_read_path(f.body_path, &f.body_len);
                 fn(&f, bad);
                 count++;
                 free(f.body);
@@ -415,6 +464,11 @@ static void check_fixture(struct fixture *f, int *bad)
             (*bad)++;
         } else if (nwant != ngot) {
             print_error("%s/%s: %zu events, want %zu\n", f->dir, f->name, ngot, nwant);
+            (*bad)++;
+        } else if (gw_json_str(f->expect, "message") &&
+                   !strstr(ctx.message, gw_json_str(f->expect, "message"))) {
+            print_error("%s/%s: message \"%s\", want one with \"%s\"\n", f->dir, f->name,
+                        ctx.message, gw_json_str(f->expect, "message"));
             (*bad)++;
         } else {
             for (size_t i = 0; i < ngot; i++)
@@ -650,6 +704,49 @@ static void test_body_owned_by_framework(void **state)
     cJSON_Delete(hdrs);
 }
 
+/* cloudevents, binary mode: JSON data loses the whitespace around its value
+ * (so structured mode can carry it as a JSON value, as the SDKs expect);
+ * anything that is not a JSON value stays byte for byte. */
+static void test_cloudevents_json_data_trimmed(void **state)
+{
+    (void)state;
+    const struct {
+        const char *ct, *body, *data;
+    } cases[] = {
+        {"application/json", " {\"a\": 1}\r\n", "{\"a\": 1}"},
+        {"application/json", "[1,2]\n\n", "[1,2]"},
+        {"text/json", "\t\"s\" ", "\"s\""},
+        {"application/json", "{\"a\": 1}", "{\"a\": 1}"},
+        {"application/json", "not json\n", "not json\n"},
+        {"application/json", "null\n", "null\n"},
+        {"text/plain", " hello\n", " hello\n"},
+    };
+    const struct gw_receiver *r = gw_config_find_receiver(&cfg, "cloudevents");
+    assert_non_null(r);
+    for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
+        cJSON *headers = cJSON_CreateObject();
+        cJSON_AddStringToObject(headers, "Content-Type", cases[i].ct);
+        cJSON_AddStringToObject(headers, "ce-specversion", "1.0");
+        cJSON_AddStringToObject(headers, "ce-id", "1");
+        cJSON_AddStringToObject(headers, "ce-source", "/s");
+        cJSON_AddStringToObject(headers, "ce-type", "t");
+        struct test_req t;
+        struct gw_ctx ctx;
+        th_init(&t, headers, cases[i].body, strlen(cases[i].body));
+        th_auth(&t, r, CRED_GOOD);
+        assert_int_equal(run(r, &t, &ctx), 202);
+        assert_int_equal(ctx.nevents, 1);
+        const struct hb_event *ev = ctx.events[0];
+        if (ev->data_len != strlen(cases[i].data) ||
+            memcmp(ev->data, cases[i].data, ev->data_len) != 0)
+            fail_msg("case %zu: data is '%.*s', want '%s'", i, (int)ev->data_len,
+                     (const char *)ev->data, cases[i].data);
+        gw_ctx_clear(&ctx);
+        th_free(&t);
+        cJSON_Delete(headers);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -659,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_every_fixture),
         cmocka_unit_test(test_auth_and_malformed),
         cmocka_unit_test(test_coverage),
+        cmocka_unit_test(test_cloudevents_json_data_trimmed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

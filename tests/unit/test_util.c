@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,45 @@ static void test_parse_long(void **state)
     assert_int_equal(hb_parse_long("-1", 0, 100, &v), -1);
     assert_int_equal(hb_parse_long(NULL, 0, 100, &v), -1);
     assert_int_equal(v, 7);
+}
+
+static void test_parse_ull(void **state)
+{
+    (void)state;
+    unsigned long long v = 7;
+    const char *end = NULL;
+    const char *s = "00000000000000000042.spool";
+    assert_int_equal(hb_parse_ull(s, &end, &v), 0);
+    assert_true(v == 42);
+    assert_string_equal(end, ".spool");
+    assert_int_equal(hb_parse_ull("18446744073709551615 9", &end, &v), 0);
+    assert_true(v == ULLONG_MAX);
+    assert_string_equal(end, " 9");
+    /* At least one digit, no sign, no space, no overflow; *out untouched. */
+    v = 7;
+    assert_int_equal(hb_parse_ull("", &end, &v), -1);
+    assert_int_equal(hb_parse_ull(" 1", &end, &v), -1);
+    assert_int_equal(hb_parse_ull("-1", &end, &v), -1);
+    assert_int_equal(hb_parse_ull("+1", &end, &v), -1);
+    assert_int_equal(hb_parse_ull("18446744073709551616", &end, &v), -1);
+    assert_int_equal(hb_parse_ull(NULL, &end, &v), -1);
+    assert_true(v == 7);
+}
+
+static void test_strerror(void **state)
+{
+    (void)state;
+    char buf[128];
+    assert_string_equal(hb_strerror(ENOENT, buf, sizeof(buf)), "No such file or directory");
+    /* The block-scoped buffer of HB_STRERROR, and an unknown value. */
+    char line[256];
+    snprintf(line, sizeof(line), "open: %s", HB_STRERROR(EACCES));
+    assert_string_equal(line, "open: Permission denied");
+    assert_non_null(strstr(HB_STRERROR(-12345), "12345"));
+    /* A buffer too small still gives a terminated string. */
+    char tiny[4];
+    const char *t = hb_strerror(99999, tiny, sizeof(tiny));
+    assert_true(strlen(t) < sizeof(tiny) || t != tiny);
 }
 
 static void test_parse_duration(void **state)
@@ -588,6 +628,31 @@ static void test_hmac_vectors(void **state)
     assert_int_equal(hb_hmac_hex("", "k", 1, "d", 1, hex), -1);
 }
 
+/* RFC 8032 section 7.1, TEST 2 (one-byte message 0x72): the published
+ * signature verifies; a changed message, signature or key does not. */
+static void test_ed25519_verify(void **state)
+{
+    (void)state;
+    unsigned char pub[32], sig[64], msg[1] = {0x72};
+    static const char pub_hex[] =
+        "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+    static const char sig_hex[] =
+        "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+        "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00";
+    assert_int_equal(hb_hex_decode(pub_hex, 64, pub, sizeof(pub)), 32);
+    assert_int_equal(hb_hex_decode(sig_hex, 128, sig, sizeof(sig)), 64);
+    assert_true(hb_ed25519_verify(pub, msg, 1, sig));
+    msg[0] = 0x73;
+    assert_false(hb_ed25519_verify(pub, msg, 1, sig));
+    msg[0] = 0x72;
+    sig[63] ^= 1;
+    assert_false(hb_ed25519_verify(pub, msg, 1, sig));
+    sig[63] ^= 1;
+    pub[0] ^= 1;
+    assert_false(hb_ed25519_verify(pub, msg, 1, sig));
+    assert_false(hb_ed25519_verify(pub, "", 0, sig));
+}
+
 static void test_sha256_hex2(void **state)
 {
     (void)state;
@@ -692,6 +757,8 @@ int main(void)
         cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_string_helpers),
         cmocka_unit_test(test_parse_long),
+        cmocka_unit_test(test_parse_ull),
+        cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_parse_bool),
         cmocka_unit_test(test_hex),
@@ -701,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_hmac_vectors),
+        cmocka_unit_test(test_ed25519_verify),
         cmocka_unit_test(test_sha256_hex2),
         cmocka_unit_test(test_ct_equal),
         cmocka_unit_test(test_realtime_after_ms),

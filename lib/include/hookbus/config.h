@@ -1,6 +1,7 @@
 /* hookbus/config.h: YAML configuration (libyaml) as a tree with line numbers,
  * bound to structs through a declarative field table that also drives
- * defaults, HOOKBUS_* environment overrides, bounds and error messages.
+ * defaults, HOOKBUS_* environment overrides, bounds, error messages and the
+ * key list of --help (hb_config_help).
  *
  * Errors read "FILE:LINE: KEY: what is wrong" (callers exit with status 2). */
 #ifndef HOOKBUS_CONFIG_H
@@ -8,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 enum hb_node_type { HB_NODE_SCALAR, HB_NODE_MAP, HB_NODE_SEQ };
 
@@ -46,6 +48,11 @@ enum hb_field_type {
     HB_F_INT,      /* long, within [min, max] */
     HB_F_BOOL,     /* bool */
     HB_F_DURATION, /* long milliseconds: "500ms", "2s", "10m", or a number of ms */
+    /* A list or a mapping the program reads itself (hb_node_get), declared
+     * in the table so that --help lists it; hb_config_bind leaves it alone
+     * and def is the default as YAML flow text ("[a, b]", "{}"), or NULL. */
+    HB_F_LIST,
+    HB_F_MAP,
 };
 
 struct hb_field {
@@ -54,7 +61,7 @@ struct hb_field {
     size_t offset;   /* offsetof(struct, member) */
     const char *def; /* default as text, NULL: none (strings NULL) */
     long min, max;   /* HB_F_INT / HB_F_DURATION bounds; 0,0: unbounded */
-    const char *help;
+    const char *help; /* one sentence for --help */
 };
 
 /* Binds fields below node (NULL: the root) into obj. env_prefix, when not
@@ -67,6 +74,19 @@ int hb_config_bind(const struct hb_config *cfg, const struct hb_node *node, cons
 void hb_config_fields_free(const struct hb_field *fields, size_t nfields, void *obj);
 /* The HOOKBUS_* variable name for a dotted key into out. */
 void hb_config_env_name(const char *prefix, const char *key, char *out, size_t outlen);
+
+/* Writes the --help entry of every field: the key (key_prefix + key), its
+ * type, bounds and default, the HOOKBUS_* variable of a scalar when
+ * env_prefix is not NULL (as hb_config_bind takes it), and the help text:
+ *
+ *   retry.max_attempts  int 1..1000, default 8, env HOOKBUS_RETRY_MAX_ATTEMPTS
+ *       attempts before an event is dead-lettered
+ */
+void hb_config_help(FILE *out, const char *key_prefix, const char *env_prefix,
+                    const struct hb_field *fields, size_t nfields);
+/* Writes text as hb_config_help writes a field's help: indented by 6 columns,
+ * wrapped at spaces before column 79. */
+void hb_config_help_text(FILE *out, const char *text);
 
 /* Fails on the first key the program never read: "FILE:LINE: unknown key 'a.b'". */
 int hb_config_check_unused(const struct hb_config *cfg, char *err, size_t errlen);

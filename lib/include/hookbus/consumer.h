@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "hookbus/config.h"
 #include "hookbus/event.h"
@@ -52,20 +53,20 @@ struct hb_batch {
     size_t n;
     const char *key;  /* the debounce key, "" when the app gives none */
     int attempt;      /* 1 for the first try */
-    /* On HB_ACT_RETRY the application may store here how long the peer asked
-     * it to wait (an HTTP Retry-After, in ms): the next try then waits at
-     * least that, capped at retry.max_backoff. Starts at 0 on every try. */
-    long *retry_after_ms;
+    void *runtime;    /* the runtime's own; see hb_batch_set_retry_after */
 };
 
+/* Called from act before it returns HB_ACT_RETRY: the peer asked to wait ms
+ * milliseconds (an HTTP Retry-After, see hb_http_retry_after_ms). The next
+ * try then waits at least that, capped at retry.max_backoff; without a call
+ * (or with ms <= 0) the usual backoff applies. Each try starts without one. */
+void hb_batch_set_retry_after(const struct hb_batch *b, long ms);
+
 /* Common consumer configuration (DESIGN section 5), loaded by
- * hb_consumer_config_load from the top-level keys:
- *   kafka: {brokers, group, topics: [...], properties: {...}}
- *   filter: [...]            dedup_window: 10m      debounce: 2s
- *   retry: {max_attempts, initial_backoff, max_backoff}
- *   dead_letter_topic: hookbus.dlq     admin_listen: 127.0.0.1:9090
- *   concurrency: 4           (actions running at once)
- *   max_in_flight: 1000      drain_timeout: 30s      max_in_flight_bytes: 16777216
+ * hb_consumer_config_load from the top-level keys of one table in
+ * consumer_config.c (kafka.*, filter, dedup_window, debounce, retry.*,
+ * dead_letter_topic, admin_listen, concurrency, max_in_flight*,
+ * drain_timeout), which `--help` prints with types, bounds and defaults.
  * Every scalar can be overridden by HOOKBUS_* variables. */
 struct hb_consumer_config {
     char *brokers, *group;
@@ -93,6 +94,8 @@ struct hb_consumer_config {
 int hb_consumer_config_load(const struct hb_config *cfg, const char *name,
                             struct hb_consumer_config *out, char *err, size_t errlen);
 void hb_consumer_config_free(struct hb_consumer_config *c);
+/* Writes the common keys' --help entries (hb_config_help of their table). */
+void hb_consumer_config_help(FILE *out);
 /* kafka.brokers resolved: "@FILE" and `embedded` (kafka.embedded_bootstrap_file)
  * read the bootstrap list from the file's first line. Caller frees; NULL with err. */
 char *hb_consumer_brokers(const struct hb_consumer_config *c, char *err, size_t errlen);
@@ -102,7 +105,7 @@ char *hb_consumer_brokers(const struct hb_consumer_config *c, char *err, size_t 
  * `concurrency`), never twice at once for the same debounce key. */
 struct hb_consumer_app {
     const char *name; /* "hookbus-exec": default group, hookbus_consumer header, logs */
-    const char *help; /* extra --help text for the application's own keys */
+    const char *help; /* extra --help text (flags of its own; keys go in fields) */
     /* Reads the application's own keys from cfg (mark them used) into *ud.
      * 0, or -1 with "FILE:LINE: key: problem" (the binary exits 2). When it
      * set *ud, destroy(*ud) is called even after a failure. */
@@ -127,6 +130,17 @@ struct hb_consumer_app {
      * running now return soon (their events are handed back, not committed).
      * May run on any thread. NULL: the runtime waits for them. */
     void (*cancel)(void *ud);
+    /* The application's config table, the one configure hands to
+     * hb_config_bind: --help lists its keys (hb_config_help). fields_prefix
+     * is the section configure binds it under, also the HOOKBUS_* prefix
+     * ("kargo." for the kargo: section; NULL: top-level keys). */
+    const struct hb_field *fields;
+    size_t nfields;
+    const char *fields_prefix;
+    /* A second table bound under the same section, for keys a library binds
+     * for the application (hb_kube_section_fields of hookbus/kube_consumer.h). */
+    const struct hb_field *shared_fields;
+    size_t nshared_fields;
 };
 
 /* The whole program: common flags (--config, --help, --version, --log-level,

@@ -25,4 +25,9 @@ bool hb_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
  * true when hex decodes to exactly mac[maclen]. */
 bool hb_ct_equal_hex(const char *hex, size_t hexlen, const unsigned char *mac, size_t maclen);
 
+/* Ed25519 signature check: true when sig[64] is pub[32]'s signature of
+ * msg[0, len) (RFC 8032, pure Ed25519). */
+bool hb_ed25519_verify(const unsigned char pub[32], const void *msg, size_t len,
+                       const unsigned char sig[64]);
+
 #endif

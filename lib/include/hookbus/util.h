@@ -49,10 +49,21 @@ char *hb_str_lower(char *s);
 
 /* Strict integer parsing: the whole string, within [min, max]. 0 or -1. */
 int hb_parse_long(const char *s, long min, long max, long *out);
+/* Reads the decimal digits at s (at least one; no sign, no space) into *out
+ * and points *end after them. 0, or -1 on no digit or overflow. */
+int hb_parse_ull(const char *s, const char **end, unsigned long long *out);
 /* "500ms", "2s", "10m", "1h", "1500" (ms) -> milliseconds. 0 or -1. */
 int hb_parse_duration_ms(const char *s, long *out_ms);
 /* "true/false/yes/no/on/off/1/0" -> bool. 0 or -1. */
 int hb_parse_bool(const char *s, bool *out);
+
+/* The message of errno value e, thread-safe (GNU strerror_r): written into
+ * buf, or a constant string of the C library. Never NULL. HB_STRERROR(e)
+ * supplies a buffer that lives until the end of the enclosing block, for use
+ * as an argument: snprintf(err, n, "open: %s", HB_STRERROR(errno)). */
+const char *hb_strerror(int e, char *buf, size_t len);
+#define HB_STRERROR_LEN 128
+#define HB_STRERROR(e) hb_strerror((e), (char[HB_STRERROR_LEN]){0}, HB_STRERROR_LEN)
 
 /* FNV-1a over the bytes of s (NULL: none), continuing from h; start with
  * HB_FNV1A_INIT. For hash tables of our own, not against chosen inputs. */

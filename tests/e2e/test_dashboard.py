@@ -1,0 +1,185 @@
+"""The Grafana dashboard (deploy/grafana/hookbus.json), the Prometheus rules
+and the README's metrics table against what the binaries really expose.
+
+A gateway, hookbus-kargo (against tests/tools/fake-kube) and
+hookbus-image-updater (against tests/tools/fake-image-updater) are started
+and driven until every series they create lazily exists; their /metrics
+must pass `promtool check metrics`, every metric a dashboard panel, a
+dashboard variable or an alerting/recording rule queries must be among them,
+and the README's table must list exactly the metric families they expose.
+Grafana is not in Debian: the dashboard's PromQL is checked for syntax by
+promtool (as recording rules), not rendered.
+"""
+import json
+import re
+import subprocess
+
+import pytest
+import requests
+import yaml
+
+from conftest import GITHUB_SECRET, ROOT, github_post, wait_for
+from consumers import kafka  # noqa: F401  (the fixture with the DLQ topic)
+from prom import (DASHBOARD, PROMTOOL, RULES, metric_names, promtool_check_metrics,
+                  scraped_names)
+from test_image_updater import SECRET as IU_SECRET
+from test_image_updater import FakeImageUpdater, ImageUpdaterConsumer
+from test_kargo import kube, make_kargo, push_body  # noqa: F401  (fixtures)
+
+GATEWAY_CONFIG = """
+listen: 127.0.0.1:0
+tls:
+  enabled: false
+kafka:
+  brokers: {brokers}
+spool:
+  dir: {spool}
+receivers:
+  - name: acme-github
+    type: github
+    secrets: [env:E2E_GITHUB_SECRET]
+"""
+
+
+def dashboard():
+    return json.loads(DASHBOARD.read_text())
+
+
+def dashboard_exprs(d):
+    """[(panel title, expr)] of every panel target."""
+    out = []
+    for p in d["panels"]:
+        for t in p.get("targets", []):
+            out.append((p["title"], t["expr"]))
+    return out
+
+
+def as_plain_promql(expr):
+    """The expression Prometheus receives once Grafana has filled in its
+    variables (all jobs, a 5m rate window)."""
+    e = expr.replace("$__rate_interval", "5m")
+    return re.sub(r"\$\w+", ".*", e)
+
+
+def rule_exprs():
+    doc = yaml.safe_load(RULES.read_text())
+    return [(r.get("alert") or r["record"], r["expr"]) for g in doc["groups"] for r in g["rules"]]
+
+
+def test_dashboard_is_well_formed_and_its_promql_parses(tmp_path):
+    d = dashboard()
+    assert d["uid"] == "hookbus" and d["title"]
+    ids = [p["id"] for p in d["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    graphs = [p for p in d["panels"] if p["type"] != "row"]
+    assert len(graphs) >= 15
+    for p in graphs:
+        assert p["title"] and p["description"], p
+        assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, p["title"]
+        assert p["targets"], p["title"]
+        assert {"x", "y", "w", "h"} <= set(p["gridPos"]), p["title"]
+    # The issue's list: deliveries per receiver and status, publish latency,
+    # spool, Kafka errors, consumer lag, actions, dead letters.
+    text = json.dumps(d)
+    for metric in ("hookbus_gateway_requests_total", "hookbus_gateway_publish_seconds_bucket",
+                   "hookbus_gateway_spool_bytes", "hookbus_gateway_kafka_delivery_errors_total",
+                   "hookbus_consumer_lag", "hookbus_consumer_acted_total",
+                   "hookbus_consumer_dead_lettered_total"):
+        assert metric in text, metric
+    # promtool parses each expression (as a recording rule); a syntax error fails.
+    rules = {"groups": [{"name": "dashboard", "rules": [
+        {"record": f"dashboard:expr_{i}", "expr": as_plain_promql(e)}
+        for i, (_, e) in enumerate(dashboard_exprs(d))]}]}
+    f = tmp_path / "dashboard-rules.yaml"
+    f.write_text(yaml.safe_dump(rules))
+    p = subprocess.run([PROMTOOL, "check", "rules", str(f)], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"SUCCESS: {len(dashboard_exprs(d))} rules found" in p.stdout
+
+
+def test_metric_name_parser():
+    assert metric_names('sum by (receiver, code) (rate(hookbus_gateway_requests_total'
+                        '{job=~"$gateway_job",code=~"5.."}[$__rate_interval]))') == \
+        {"hookbus_gateway_requests_total"}
+    assert metric_names("hookbus_consumer:lag:sum > 0 and delta(hookbus_consumer:lag:sum[10m])"
+                        " > 0") == set()
+    assert metric_names("a_total / on (job) b_seconds unless c offset 5m") == \
+        {"a_total", "b_seconds", "c"}
+
+
+@pytest.fixture
+def scrapes(kafka, make_gateway, make_kargo, tmp_path):  # noqa: F811
+    """{binary: /metrics text} once every lazily created series exists."""
+    gw = make_gateway(kafka.bootstrap, config=GATEWAY_CONFIG.format(
+        brokers=kafka.bootstrap, spool=tmp_path / "spool"))
+    kargo = make_kargo()
+    fake = FakeImageUpdater("--secret", IU_SECRET)
+    d = tmp_path / "iu"
+    d.mkdir()
+    iu = None
+    try:
+        iu = ImageUpdaterConsumer(d, kafka.bootstrap, fake.base + "/webhook")
+        # A push (202: published, bytes; kargo refreshes and skips) and a 401.
+        r = github_post(gw, "push", push_body())
+        assert r.status_code == 202, r.text
+        r = github_post(gw, "push", push_body(), secret="wrong-" + GITHUB_SECRET)
+        assert r.status_code == 401
+        wait_for(lambda: kargo.metric("hookbus_kargo_skips_total"), timeout=30,
+                 what="hookbus-kargo to act and skip")
+        yield {
+            "hookbus-gateway": requests.get(gw.url("/metrics"), timeout=5).text,
+            "hookbus-kargo": requests.get(f"http://127.0.0.1:{kargo.port}/metrics",
+                                          timeout=5).text,
+            "hookbus-image-updater": requests.get(f"http://127.0.0.1:{iu.admin}/metrics",
+                                                  timeout=5).text,
+        }
+    finally:
+        if iu:
+            iu.stop()
+        fake.stop()
+
+
+def test_metrics_follow_conventions_and_everything_queried_exists(scrapes):
+    names = set()
+    for binary, text in scrapes.items():
+        rc, out = promtool_check_metrics(text)
+        assert rc == 0 and not out.strip(), f"{binary}: promtool check metrics:\n{out}"
+        names |= scraped_names(text)
+    for name in names:  # base units, counters end in _total
+        assert not re.search(r"_(ms|milliseconds|minutes|kb|mb)(_|$)", name), name
+    d = dashboard()
+    for title, expr in dashboard_exprs(d):
+        missing = metric_names(expr) - names
+        assert not missing, f"dashboard panel {title!r} queries {missing}, not in /metrics"
+    for v in d["templating"]["list"]:
+        if v["type"] == "query":
+            m = re.match(r"label_values\((\w+),", v["query"]["query"])
+            assert m and m.group(1) in names, v
+    for rule, expr in rule_exprs():
+        missing = metric_names(expr) - names
+        assert not missing, f"rule {rule} queries {missing}, not in /metrics"
+        for pattern in re.findall(r'__name__=~"([^"]+)"', expr):
+            assert any(re.fullmatch(pattern, n) for n in names), (rule, pattern)
+
+
+def test_readme_lists_exactly_the_exposed_metrics(scrapes):
+    families = set()
+    for text in scrapes.values():
+        families |= {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Observability", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(hookbus_[a-z0-9_]+)` \| (counter|gauge|histogram) \|", section,
+                      re.M)
+    listed = {n for n, _ in rows}
+    assert len(listed) == len(rows), "a metric listed twice"
+    assert listed == families, (f"missing from the README: {sorted(families - listed)}; "
+                                f"not exposed: {sorted(listed - families)}")
+    kinds = {}
+    for text in scrapes.values():
+        for line in text.splitlines():
+            if line.startswith("# TYPE "):
+                _, _, n, k = line.split()
+                kinds[n] = k
+    for n, k in rows:
+        assert kinds[n] == k, f"README says {n} is a {k}, /metrics says {kinds[n]}"

@@ -1,0 +1,218 @@
+/* test_poller_sources.c: the parsing and politeness pieces of hookbus-poller
+ * (every file of consumers/poller but main.c, included h2o-style): Helm index.yaml
+ * parsing, Retry-After, the per-host request budget, the poll schedule
+ * (jitter, backoff, webhook stretch), registry Bearer challenges and Link
+ * paging. The sources themselves are tested against real servers in
+ * tests/e2e/test_poller.py. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../../consumers/poller/discover.c"
+#include "../../consumers/poller/git.c"
+#include "../../consumers/poller/helm.c"
+#include "../../consumers/poller/http.c"
+#include "../../consumers/poller/kafka.c"
+#include "../../consumers/poller/loop.c"
+#include "../../consumers/poller/oci.c"
+#include "../../consumers/poller/snapshot.c"
+
+static const char index_yaml[] =
+    "apiVersion: v1\n"
+    "entries:\n"
+    "  other:\n"
+    "  - name: other\n"
+    "    version: 9.9.9\n"
+    "  app:\n"
+    "  - apiVersion: v2\n"
+    "    name: app\n"
+    "    version: 1.2.0\n"
+    "    digest: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+    "    urls: [app-1.2.0.tgz]\n"
+    "    maintainers:\n"
+    "    - {name: x, email: x@example.com}\n"
+    "    annotations: {version: not-this-one}\n"
+    "  - name: app\n"
+    "    version: \"1.10.0-rc.1\"\n"
+    "    dependencies:\n"
+    "    - name: dep\n"
+    "      version: 3.0.0\n"
+    "  zzz:\n"
+    "  - name: zzz\n"
+    "    version: 0.0.1\n"
+    "generated: \"2026-12-04T00:00:00Z\"\n";
+
+static void test_helm_index(void **state)
+{
+    (void)state;
+    struct pl_snapshot s = {0};
+    char err[256];
+    assert_int_equal(
+        pl_helm_parse_index(index_yaml, strlen(index_yaml), "app", &s, err, sizeof(err)), 0);
+    assert_int_equal(s.n, 2); /* not the dependency's, other charts' or annotation's */
+    assert_string_equal(pl_snapshot_get(&s, "1.2.0"),
+                        "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+    assert_string_equal(pl_snapshot_get(&s, "1.10.0-rc.1"), "");
+    pl_snapshot_free(&s);
+
+    assert_int_equal(
+        pl_helm_parse_index(index_yaml, strlen(index_yaml), "missing", &s, err, sizeof(err)), 0);
+    assert_int_equal(s.n, 0);
+    const char *bad = "apiVersion: v1\nentries: [\n";
+    assert_int_equal(pl_helm_parse_index(bad, strlen(bad), "app", &s, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "index.yaml"));
+    const char *none = "apiVersion: v1\n";
+    assert_int_equal(pl_helm_parse_index(none, strlen(none), "app", &s, err, sizeof(err)), -1);
+    pl_snapshot_free(&s);
+}
+
+static void test_retry_after(void **state)
+{
+    (void)state;
+    assert_int_equal(pl_retry_after_ms("5", 0), 5000);
+    assert_int_equal(pl_retry_after_ms(" 0", 0), 0);
+    assert_int_equal(pl_retry_after_ms(NULL, 0), -1);
+    assert_int_equal(pl_retry_after_ms("soon", 0), -1);
+    assert_int_equal(pl_retry_after_ms("-3", 0), -1);
+    /* An HTTP date: 1994-11-06 08:49:37 GMT is 784111777. */
+    assert_int_equal(pl_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", 784111770LL), 7000);
+    assert_int_equal(pl_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", 784111800LL), 0);
+}
+
+static void test_host_budget(void **state)
+{
+    (void)state;
+    struct pl_host h = {0};
+    /* 60 a minute: a minute's worth at once, then one a second. */
+    for (int i = 0; i < 60; i++)
+        assert_int_equal(pl_host_take(&h, 60, 1000), 0);
+    long wait = pl_host_take(&h, 60, 1000);
+    assert_in_range(wait, 990, 1001);
+    assert_true(pl_host_take(&h, 60, 1500) > 0);
+    assert_int_equal(pl_host_take(&h, 60, 2001), 0);
+    assert_true(pl_host_take(&h, 60, 2001) > 0);
+    /* Idle for an hour: the bucket is full again but not over. */
+    for (int i = 0; i < 60; i++)
+        assert_int_equal(pl_host_take(&h, 60, 3600000), 0);
+    assert_true(pl_host_take(&h, 60, 3600000) > 0);
+}
+
+static void test_schedule(void **state)
+{
+    (void)state;
+    struct pl_conf c = {.interval_ms = 300000, .webhook_interval_ms = 1800000};
+    int64_t now = 10000000;
+    /* Jitter: +-10 %. */
+    assert_int_equal(pl_next_wait_ms(&c, 0, 0, now, 0.0), 270000);
+    assert_int_equal(pl_next_wait_ms(&c, 0, 0, now, 0.5), 300000);
+    assert_in_range(pl_next_wait_ms(&c, 0, 0, now, 0.999999), 329000, 330000);
+    /* A webhook event within webhook_interval stretches; an old one does not. */
+    assert_int_equal(pl_next_wait_ms(&c, 0, now - 60000, now, 0.5), 1800000);
+    assert_int_equal(pl_next_wait_ms(&c, 0, now - 1800001, now, 0.5), 300000);
+    /* Errors: exponential backoff from 1 s, capped at the interval. */
+    assert_in_range(pl_next_wait_ms(&c, 1, 0, now, 0.0), 500, 1000);
+    assert_in_range(pl_next_wait_ms(&c, 3, 0, now, 0.0), 2000, 4000);
+    assert_in_range(pl_next_wait_ms(&c, 30, now - 1, now, 0.99), 150000, 300000);
+}
+
+static void test_bearer_challenge(void **state)
+{
+    (void)state;
+    char realm[256], service[128], scope[256];
+    const char *h = "Bearer realm=\"https://auth.docker.io/token\",service=\"registry.docker.io\","
+                    "scope=\"repository:library/nginx:pull\"";
+    assert_int_equal(pl_oci_parse_challenge(h, realm, sizeof(realm), service, sizeof(service),
+                                            scope, sizeof(scope)),
+                     0);
+    assert_string_equal(realm, "https://auth.docker.io/token");
+    assert_string_equal(service, "registry.docker.io");
+    assert_string_equal(scope, "repository:library/nginx:pull");
+    /* GHCR's order, no scope. */
+    h = "Bearer service=\"ghcr.io\", realm=\"https://ghcr.io/token\"";
+    assert_int_equal(pl_oci_parse_challenge(h, realm, sizeof(realm), service, sizeof(service),
+                                            scope, sizeof(scope)),
+                     0);
+    assert_string_equal(realm, "https://ghcr.io/token");
+    assert_string_equal(scope, "");
+    assert_int_equal(pl_oci_parse_challenge("Basic realm=\"x\"", realm, sizeof(realm), service,
+                                            sizeof(service), scope, sizeof(scope)),
+                     -1);
+    assert_int_equal(pl_oci_parse_challenge("Bearer service=\"x\"", realm, sizeof(realm), service,
+                                            sizeof(service), scope, sizeof(scope)),
+                     -1);
+}
+
+static void test_next_link(void **state)
+{
+    (void)state;
+    char url[512];
+    assert_int_equal(pl_oci_next_link("</v2/acme/app/tags/list?last=b&n=2>; rel=\"next\"",
+                                      "https://r.example", url, sizeof(url)),
+                     0);
+    assert_string_equal(url, "https://r.example/v2/acme/app/tags/list?last=b&n=2");
+    assert_int_equal(pl_oci_next_link("<https://other/v2/x?last=c>; rel=\"next\"", "https://r", url,
+                                      sizeof(url)),
+                     0);
+    assert_string_equal(url, "https://other/v2/x?last=c");
+    assert_int_equal(pl_oci_next_link(NULL, "https://r", url, sizeof(url)), -1);
+    assert_int_equal(pl_oci_next_link("</x>; rel=\"prev\"", "https://r", url, sizeof(url)), -1);
+    assert_int_equal(pl_oci_next_link("<>; rel=\"next\"", "https://r", url, sizeof(url)), -1);
+}
+
+static void test_image_name_repo(void **state)
+{
+    (void)state;
+    char out[256];
+    static const char *const cases[][2] = {
+        {"quay.io/dkarpele/my-guestbook:~29437546.0", "quay.io/dkarpele/my-guestbook"},
+        {"ghcr.io/acme/app", "ghcr.io/acme/app"},
+        {"nginx:^1.25", "nginx"},
+        {"localhost:5000/app", "localhost:5000/app"},
+        {"localhost:5000/app:>=1.0", "localhost:5000/app"},
+        {"acr.example.io/svc:develop@sha256:abcd", "acr.example.io/svc"},
+        {"docker.io/library/nginx@sha256:abcd", "docker.io/library/nginx"},
+    };
+    for (size_t i = 0; i < HB_ARRAY_LEN(cases); i++) {
+        assert_int_equal(pl_image_name_repo(cases[i][0], out, sizeof(out)), 0);
+        assert_string_equal(out, cases[i][1]);
+    }
+    assert_int_equal(pl_image_name_repo("", out, sizeof(out)), -1);
+    assert_int_equal(pl_image_name_repo(":1.0", out, sizeof(out)), -1);
+    assert_int_equal(pl_image_name_repo("ghcr.io/a/b", out, 5), -1);
+}
+
+static void test_tag_valid(void **state)
+{
+    (void)state;
+    assert_true(tag_valid("1.0"));
+    assert_true(tag_valid("latest"));
+    assert_true(tag_valid("v1.2.3-rc_1"));
+    assert_true(tag_valid("_x"));
+    assert_false(tag_valid(""));
+    assert_false(tag_valid("../x"));
+    assert_false(tag_valid(".x"));
+    assert_false(tag_valid("-x"));
+    assert_false(tag_valid("a b"));
+    assert_false(tag_valid("a?b"));
+    char longtag[200];
+    memset(longtag, 'a', 129);
+    longtag[129] = '\0';
+    assert_false(tag_valid(longtag));
+    longtag[128] = '\0';
+    assert_true(tag_valid(longtag));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_helm_index),       cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_host_budget),      cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_bearer_challenge), cmocka_unit_test(test_next_link),
+        cmocka_unit_test(test_image_name_repo),  cmocka_unit_test(test_tag_valid),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
