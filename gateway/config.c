@@ -52,8 +52,8 @@ static const struct hb_field gw_fields[] = {
     F("limits.request_timeout_ms", HB_F_INT, request_timeout_ms, "10000", 1000, 3600000,
       "a request must arrive completely within this time (slow clients are cut off)"),
     F("limits.header_timeout_ms", HB_F_INT, header_timeout_ms, "2000", 100, 3600000,
-      "the request line and headers must arrive within this time of the connection or of "
-      "the previous answer (slow-header floods are cut off)"),
+      "a new connection's request line and headers must arrive within this time "
+      "(slow-header floods are cut off)"),
     F("limits.unauthenticated_body_bytes", HB_F_INT, unauth_body_bytes, "67108864", 0,
       1L << 40,
       "body bytes held at once, all connections, for requests not authenticated yet (0: "

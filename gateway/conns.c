@@ -201,8 +201,10 @@ void gw_conns_deadline(struct gw_conns *cs, struct MHD_Connection *conn, bool ar
     struct gw_conn *c = conn_of(conn);
     if (!c)
         return;
+    /* A kept-alive connection's next request keeps the whole request
+     * timeout for its headers: clients reuse idle connections. */
     c->start_ms = hb_mono_ms();
-    atomic_store(&c->deadline_ms, arm ? c->start_ms + cs->header_timeout_ms : 0);
+    atomic_store(&c->deadline_ms, arm ? c->start_ms + cs->request_timeout_ms : 0);
 }
 
 bool gw_conns_admit(struct gw_conns *cs, struct MHD_Connection *conn)
