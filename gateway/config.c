@@ -51,6 +51,15 @@ static const struct hb_field gw_fields[] = {
       "concurrent connections"),
     F("limits.request_timeout_ms", HB_F_INT, request_timeout_ms, "10000", 1000, 3600000,
       "a request must arrive completely within this time (slow clients are cut off)"),
+    F("limits.header_timeout_ms", HB_F_INT, header_timeout_ms, "2000", 100, 3600000,
+      "a new connection's request line and headers must arrive within this time "
+      "(slow-header floods are cut off)"),
+    F("limits.unauthenticated_body_bytes", HB_F_INT, unauth_body_bytes, "67108864", 0,
+      1L << 40,
+      "body bytes held at once, all connections, for requests not authenticated yet (0: "
+      "unlimited); past it: 503 + Retry-After"),
+    F("limits.max_connections_per_ip", HB_F_INT, max_connections_per_ip, "32", 0, 1000000,
+      "concurrent connections from one remote address (0: unlimited); past it: 503"),
     F("threads", HB_F_INT, threads, "0", 0, 256, "HTTP threads (0: one per core)"),
     F("admin.token", HB_F_STRING, admin_token_ref, "", 0, 0,
       "secret reference of the console's bearer token (required when admin_listen is not "

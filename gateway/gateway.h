@@ -32,6 +32,7 @@ struct gw_config {
     char *spool_dir;
     long spool_max_bytes;
     long max_body_bytes, max_connections, request_timeout_ms, max_header_bytes;
+    long header_timeout_ms, max_connections_per_ip, unauth_body_bytes;
     struct gw_rate rate; /* limits.requests_per_second, limits.burst */
     long threads;
     char *admin_token_ref;         /* admin.token, a secret reference */
@@ -81,6 +82,12 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
  * when the message could not be queued (d->done already ran). */
 int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_msg *msg,
                      struct gw_delivery *d);
+/* 0 when msg fits in a Kafka record under message.max.bytes (with room for
+ * the record's framing); -1 with err otherwise: Kafka would refuse it for
+ * good, so the sender gets 413 rather than a 202 for an event never
+ * delivered. */
+int gw_producer_check_size(const struct gw_producer *p, const struct hb_kafka_msg *msg,
+                           char *err, size_t errlen);
 bool gw_producer_ready(struct gw_producer *p);
 /* 0 when every configured topic exists (as far as the last check knows), else
  * -1 with a reason for /readyz in why (JSON-safe). */
@@ -102,6 +109,7 @@ enum {
     GW_SPOOL_CORRUPT = -1,
     GW_SPOOL_FULL = -2,
     GW_SPOOL_INVALID = -3, /* an event cannot be encoded */
+    GW_SPOOL_TOO_LARGE = -4, /* an event is over Kafka's message.max.bytes */
 };
 struct gw_spool_header {
     const char *name;
@@ -125,6 +133,10 @@ uint32_t gw_crc32c(uint32_t crc, const void *data, size_t n);
 /* Appends one framed record for msg to out. 0 or -1 (too large, ENOMEM). */
 int gw_spool_record_encode(struct hb_buf *out, int64_t spooled_ms, const char *receiver,
                            const char *id, const char *topic, const struct hb_kafka_msg *msg);
+/* Parses the ack file (two slots, the newest valid one wins; or the older
+ * text form). 0 or -1. */
+int gw_spool_ack_parse(const unsigned char *buf, size_t len, uint64_t *gen,
+                       unsigned long long *seq, long long *off);
 /* Parses the record at the start of buf[0, len). Pure: no allocation, no
  * I/O. GW_SPOOL_OK with *rec and *used (the record's size), GW_SPOOL_SHORT
  * when buf ends inside the record (a torn tail), GW_SPOOL_CORRUPT otherwise. */
@@ -142,8 +154,8 @@ int gw_spool_append(struct gw_spool *s, const void *data, size_t len, size_t nre
                     int64_t spooled_ms, char *err, size_t errlen);
 /* Encodes events[0, n) (cfg's format and topics) into framed records of
  * receiver and appends them with gw_spool_append, all or nothing. 0,
- * GW_SPOOL_FULL, GW_SPOOL_INVALID (an event cannot be encoded) or -1, with
- * err. */
+ * GW_SPOOL_FULL, GW_SPOOL_INVALID (an event cannot be encoded),
+ * GW_SPOOL_TOO_LARGE (Kafka would refuse it for good) or -1, with err. */
 int gw_spool_events(struct gw_spool *s, const struct gw_config *cfg, const char *receiver,
                     struct hb_event *const *events, size_t n, char *err, size_t errlen);
 /* True while records wait for Kafka (new events then queue behind them). */
@@ -169,6 +181,9 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
  * on success. Settings that need a restart are logged. 0, or -1 with err and
  * the running configuration unchanged. */
 int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size_t errlen);
+/* Counts a reload refused before it reached the server (an invalid
+ * configuration) in the reload metric, result="refused". */
+void gw_server_reload_refused(struct gw_server *s);
 /* Stops accepting new connections (in-flight requests continue). */
 void gw_server_quiesce(struct gw_server *s);
 void gw_server_stop(struct gw_server *s);

@@ -24,12 +24,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "conns.h"
 #include "console.h"
 #include "deliveries.h"
+#include "framing.h"
 #include "gateway.h"
 #include "hookbus/arena.h"
 #include "hookbus/format.h"
@@ -43,6 +46,13 @@
 #define WEBHOOK_PREFIX "/webhooks/"
 #define CONN_RESERVE 16   /* connections over max_connections answered 503 */
 #define BODY_PREALLOC_MAX (64 * 1024) /* bytes reserved up front from Content-Length */
+/* An announced body over the limit, without Expect: 100-continue, is read
+ * and discarded up to this many bytes before the 413, so that the sender
+ * reads the answer instead of a TCP reset; past it the 413 comes at once
+ * and the connection closes. */
+#define DISCARD_MAX (8L * 1024 * 1024)
+#define PREAUTH_FULL "too many unauthenticated request bodies in flight " \
+                     "(limits.unauthenticated_body_bytes)"
 #define ARENA_STACK_BYTES (24 * 1024) /* the normalize arena's first chunk: a ~4 KB push */
 
 /* One configuration generation: requests hold a reference for their whole
@@ -64,7 +74,9 @@ struct gw_server {
     struct hb_metrics *metrics;
     struct MHD_Daemon *daemon, *admin;
     bool tls, separate_admin;
+    bool self_signed; /* the served certificate was generated at start */
     long max_connections;
+    struct gw_budget preauth; /* body bytes held before authentication */
     struct gw_conns *conns; /* the webhooks listener's connections */
     struct hb_histogram *publish_seconds;
     struct hb_gauge *connections;
@@ -92,7 +104,8 @@ struct gw_http_req {
     struct MHD_Connection *conn;
     _Atomic int state;
     struct hb_buf body;
-    bool too_large, key_route, authentic;
+    bool too_large, key_route, authentic, over_budget;
+    long long held; /* bytes taken from srv->preauth */
     char remote[64];
     int64_t start_ms, produce_ms;
     struct gw_request greq;
@@ -100,7 +113,8 @@ struct gw_http_req {
     struct slot *slots;
     atomic_int remaining;
     pthread_mutex_t lock;
-    bool failed; /* a delivery failed (under lock) */
+    bool failed;    /* a delivery failed (under lock) */
+    bool permanent; /* Kafka refused one for good (under lock) */
     char *error; /* its first error, NULL on ENOMEM (under lock) */
 };
 /* Over ~1000 bytes glibc serves the request's calloc from its large bins,
@@ -132,6 +146,9 @@ static enum MHD_Result refuse_auth(struct gw_http_req *r, const char *reason);
 static void record(struct gw_http_req *r, unsigned status, const char *reason);
 static void request_plumbing(struct gw_http_req *r, const char *ct);
 static void remote_addr(struct MHD_Connection *conn, char *out, size_t outlen);
+static void framing_of(struct MHD_Connection *conn, long long max_body, struct gw_framing *f);
+static bool hold(struct gw_http_req *r, size_t n);
+static void release(struct gw_http_req *r);
 static void media_type(const char *ct, char *out, size_t outlen);
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *ctype,
                                const char *body, const char *retry_after);
@@ -164,7 +181,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         /* Over the limit: keep nothing more. libmicrohttpd cannot answer in
          * the middle of an upload, so the rest is discarded (memory stays
          * bounded, time by the request deadline) and 413 follows. */
-        if (!r->too_large && hb_buf_append(&r->body, upload_data, *upload_data_size) < 0) {
+        if (!r->too_large && !r->over_budget && !hold(r, *upload_data_size)) {
+            r->over_budget = true;
+            hb_buf_free(&r->body);
+        }
+        if (!r->too_large && !r->over_budget &&
+            hb_buf_append(&r->body, upload_data, *upload_data_size) < 0) {
             r->too_large = true;
             hb_buf_free(&r->body);
         }
@@ -185,6 +207,11 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
         enum MHD_Result res = serve_admin(srv, conn, url, method, &handled);
         if (handled)
             return res;
+    }
+    if (!gw_conns_admit(srv->conns, conn)) {
+        gw_metrics_request(srv->metrics, NULL, 503);
+        return respond_msg(conn, 503, "too many connections from this address "
+                                      "(limits.max_connections_per_ip)", "1");
     }
     if (gw_conns_count(srv->conns) > srv->max_connections) {
         gw_metrics_request(srv->metrics, NULL, 503);
@@ -230,19 +257,25 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
     hb_buf_init(&r->body, (size_t)r->cfg->max_body_bytes);
     remote_addr(conn, r->remote, sizeof(r->remote));
     *con_cls = r;
+    struct gw_framing f;
+    framing_of(conn, r->cfg->max_body_bytes, &f);
+    if (f.status == 413) {
+        r->too_large = true;
+        const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+        if (expect || f.length < 0 || f.length > DISCARD_MAX)
+            return finish(r, 413, f.message, NULL);
+        return MHD_YES; /* discarded as it arrives, then 413 */
+    }
+    if (f.status)
+        return finish(r, f.status, f.message, NULL);
+    long long len = f.length;
     if (key[0]) {
         if (!gw_key_valid(rcv, key))
             return refuse_auth(r, "invalid key in URL");
         r->key_route = true;
     }
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    long len = 0;
-    if (cl && hb_parse_long(cl, 0, 0x7fffffffffffffffL, &len) < 0)
-        len = 0;
-    if (len > r->cfg->max_body_bytes) {
-        r->too_large = true;
-        return finish(r, 413, "request body over limits.max_body_bytes", NULL);
-    }
+    if (len > 0 && !hold(r, (size_t)len))
+        return finish(r, 503, PREAUTH_FULL, "1");
     /* One allocation for the announced body instead of a doubling per chunk;
      * capped, so a Content-Length without its bytes holds little memory. */
     if (len > 0)
@@ -289,6 +322,8 @@ static enum MHD_Result process(struct gw_http_req *r)
     const char *reason = "invalid";
     if (r->too_large)
         return finish(r, 413, "request body over limits.max_body_bytes", NULL);
+    if (r->over_budget)
+        return finish(r, 503, PREAUTH_FULL, "1");
     media_type(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type"), ct,
                sizeof(ct));
     request_plumbing(r, ct);
@@ -296,6 +331,7 @@ static enum MHD_Result process(struct gw_http_req *r)
     if (gw_authenticate(r->rcv, &r->greq, &reason) < 0)
         return refuse_auth(r, reason);
     r->authentic = true;
+    release(r); /* authentic: its body no longer counts against the budget */
     bool limited;
     enum MHD_Result res = rate_limited(
         r->srv, &r->gen->buckets[r->rcv - r->gen->cfg.receivers], r->rcv, r->conn, &limited);
@@ -390,6 +426,11 @@ static enum MHD_Result publish(struct gw_http_req *r)
             res = finish(r, 400, err, NULL);
             goto out;
         }
+        if (gw_producer_check_size(srv->producer, &msgs[i], err, sizeof(err)) < 0) {
+            encoded++;
+            res = finish(r, 413, err, NULL);
+            goto out;
+        }
         r->slots[i] = (struct slot){{on_delivery}, r, i,
                                     gw_config_topic(r->cfg, hb_event_get(ctx->events[i], "type")),
                                     false, -1, -1};
@@ -413,8 +454,6 @@ out:
 static void on_delivery(struct gw_delivery *d, const char *error, bool permanent,
                         const char *topic, int partition, long long offset)
 {
-    /* A permanent error is spooled too: replay sets such a record aside. */
-    (void)permanent;
     struct slot *s = (struct slot *)d;
     struct gw_http_req *r = s->req;
     struct hb_event *ev = r->ctx.events[s->index];
@@ -422,9 +461,15 @@ static void on_delivery(struct gw_delivery *d, const char *error, bool permanent
     if (error) {
         s->failed = true;
         pthread_mutex_lock(&r->lock);
+        if (permanent && !r->permanent) { /* answered as such, never spooled */
+            r->permanent = true;
+            free(r->error);
+            r->error = strdup(error);
+        }
         if (!r->failed) {
             r->failed = true;
-            r->error = strdup(error);
+            if (!r->error)
+                r->error = strdup(error);
         }
         pthread_mutex_unlock(&r->lock);
         HB_LOG(HB_LOG_WARN, "event not acknowledged by kafka", HB_S("receiver", r->rcv->name),
@@ -448,13 +493,19 @@ static void on_delivery(struct gw_delivery *d, const char *error, bool permanent
     }
 }
 
-/* The answer once every delivery report is in: 202, or the events Kafka did
- * not acknowledge go to the spool. */
+/* The answer once every delivery report is in: 202, an error when Kafka
+ * refused an event for good (a spooled copy would never be delivered), or
+ * the events Kafka did not acknowledge go to the spool. */
 static enum MHD_Result answer(struct gw_http_req *r)
 {
     char why[224];
     if (!r->failed)
         return accepted(r, 0);
+    if (r->permanent) {
+        const char *e = r->error ? r->error : "out of memory";
+        snprintf(why, sizeof(why), "kafka refused the event for good: %s", e);
+        return finish(r, strstr(e, "too large") ? 413 : 502, why, NULL);
+    }
     snprintf(why, sizeof(why), "kafka did not acknowledge: %s",
              r->error ? r->error : "out of memory");
     struct hb_event **failed = calloc(r->ctx.nevents, sizeof(*failed));
@@ -482,6 +533,8 @@ static enum MHD_Result spool_and_answer(struct gw_http_req *r, struct hb_event *
     int rc = gw_spool_events(r->srv->spool, r->cfg, r->rcv->name, events, n, err, sizeof(err));
     if (rc == GW_SPOOL_INVALID)
         return finish(r, 400, err, NULL);
+    if (rc == GW_SPOOL_TOO_LARGE)
+        return finish(r, 413, err, NULL);
     if (rc < 0) {
         snprintf(msg, sizeof(msg), "not durable: %s; %s", why, err);
         return finish(r, 503, msg, rc == GW_SPOOL_FULL ? "30" : "5");
@@ -574,6 +627,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     struct gw_http_req *r = *con_cls;
     if (!r)
         return;
+    release(r);
     hb_buf_free(&r->body);
     gw_ctx_clear(&r->ctx);
     free(r->slots);
@@ -619,6 +673,59 @@ static void request_plumbing(struct gw_http_req *r, const char *ct)
                                   .body_len = r->body.len, .key_route = r->key_route,
                                   .header = req_header, .each_header = req_each_header,
                                   .conn = r->conn};
+}
+
+/* Takes budget for the body bytes of r beyond what it holds already, up to
+ * body.len + n (a key route is authenticated: it takes none). */
+static bool hold(struct gw_http_req *r, size_t n)
+{
+    long long need = (long long)(r->body.len + n) - r->held;
+    if (r->key_route || need <= 0)
+        return true;
+    if (!gw_budget_take(&r->srv->preauth, need))
+        return false;
+    r->held += need;
+    return true;
+}
+
+static void release(struct gw_http_req *r)
+{
+    if (r->held)
+        gw_budget_give(&r->srv->preauth, r->held);
+    r->held = 0;
+}
+
+/* Gathers the Content-Length and Transfer-Encoding fields for framing.c. */
+static enum MHD_Result collect_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    (void)kind;
+    struct gw_framing_in *in = cls;
+    bool cl = strcasecmp(key, "Content-Length") == 0;
+    if (!cl && strcasecmp(key, "Transfer-Encoding") != 0)
+        return MHD_YES;
+    size_t *n = cl ? &in->ncl : &in->nte;
+    if (*n == GW_FRAMING_MAX_FIELDS) {
+        in->overflow = true;
+        return MHD_YES;
+    }
+    (cl ? in->cl : in->te)[(*n)++] = value ? value : "";
+    return MHD_YES;
+}
+
+static void framing_of(struct MHD_Connection *conn, long long max_body, struct gw_framing *f)
+{
+    struct gw_framing_in in = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_framing, &in);
+    gw_framing_check(&in, max_body, f);
+}
+
+/* libmicrohttpd's URL unescaper: framing.c's, which keeps "%00". */
+static size_t unescape_url(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return gw_url_unescape(s);
 }
 
 static void remote_addr(struct MHD_Connection *conn, char *out, size_t outlen)
@@ -724,7 +831,8 @@ static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status,
 
 /* ---- health and metrics ---- */
 
-/* Ready: the configured topics exist, and Kafka answers or the spool can
+/* Ready: the configured topics exist, nothing waits in a spool that cannot
+ * write (new events queue behind it), and Kafka answers or the spool can
  * take what it does not. why is also set (and true returned, "degraded")
  * when answers may come from the spool: Kafka unreachable, or its latest
  * delivery failed (e.g. fewer in-sync replicas than min.insync.replicas). */
@@ -732,6 +840,10 @@ static bool ready(struct gw_server *srv, char *why, size_t whylen)
 {
     if (gw_producer_topic_problem(srv->producer, why, whylen) < 0)
         return false;
+    if (srv->spool && gw_spool_full(srv->spool) && gw_spool_pending(srv->spool)) {
+        hb_strlcpy(why, "spool cannot take a record (full, or its disk is)", whylen);
+        return false;
+    }
     bool up = gw_producer_ready(srv->producer);
     if (up && gw_producer_last_error(srv->producer, why, whylen) == 0)
         return true;
@@ -903,7 +1015,8 @@ static struct MHD_Daemon *start_daemon(struct gw_server *srv, const struct gw_co
         (unsigned)(cfg->max_connections + CONN_RESERVE), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)((cfg->request_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)cfg->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_ARRAY, tracking, MHD_OPTION_ARRAY,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
+        MHD_OPTION_ARRAY, tracking, MHD_OPTION_ARRAY,
         opts, MHD_OPTION_END);
     if (!d) {
         close(fd);
@@ -939,12 +1052,14 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    gw_budget_init(&srv->preauth, cfg->unauth_body_bytes, metrics);
     srv->publish_seconds = hb_metrics_histogram(
         metrics, "hookbus_gateway_publish_seconds", "Time from produce to Kafka acknowledgement",
         NULL, buckets, HB_ARRAY_LEN(buckets));
     srv->connections = hb_metrics_gauge(metrics, "hookbus_gateway_connections",
                                         "Open webhook connections", NULL);
-    srv->conns = gw_conns_new(cfg->request_timeout_ms, metrics, err, errlen);
+    srv->conns = gw_conns_new(cfg->request_timeout_ms, cfg->header_timeout_ms,
+                              cfg->max_connections_per_ip, srv->tls, metrics, err, errlen);
     if (!srv->conns)
         goto fail;
     srv->reloads_ok = hb_metrics_counter(metrics, "hookbus_gateway_config_reloads_total",
@@ -953,6 +1068,7 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
                                              "SIGHUP reloads by result", "result=\"refused\"");
     if (srv->tls) {
         struct gw_cert *c = gw_tls_cert_load(cfg, err, errlen);
+        srv->self_signed = !cfg->tls_cert_file[0];
         if (!c)
             goto fail;
         gw_tls_cert_install(c);
@@ -1006,10 +1122,11 @@ static void log_restart_only(const struct gw_config *a, const struct gw_config *
     if (a->delivery_timeout_ms != b->delivery_timeout_ms ||
         a->spool_max_bytes != b->spool_max_bytes || a->max_connections != b->max_connections ||
         a->request_timeout_ms != b->request_timeout_ms || a->threads != b->threads ||
-        a->max_header_bytes != b->max_header_bytes)
+        a->max_header_bytes != b->max_header_bytes || a->header_timeout_ms != b->header_timeout_ms ||
+        a->max_connections_per_ip != b->max_connections_per_ip)
         HB_LOG(HB_LOG_WARN, "reload: delivery_timeout_ms, spool.max_bytes, threads and "
-                            "limits.max_connections/request_timeout_ms/max_header_bytes "
-                            "need a restart to apply");
+                            "limits.max_connections/request_timeout_ms/max_header_bytes/"
+                            "header_timeout_ms/max_connections_per_ip need a restart to apply");
 }
 
 int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size_t errlen)
@@ -1018,7 +1135,10 @@ int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size
     struct gw_gen *old = gen_acquire(s);
     log_restart_only(&old->cfg, cfg);
     gen_release(old);
-    if (s->tls && cfg->tls_enabled) {
+    /* A generated certificate stays: senders pin its fingerprint. */
+    bool generated = !cfg->tls_cert_file[0]; /* read now: gen_new takes *cfg */
+    bool keep = s->self_signed && generated;
+    if (s->tls && cfg->tls_enabled && !keep) {
         c = gw_tls_cert_load(cfg, err, errlen);
         if (!c) {
             hb_counter_add(s->reloads_failed, 1);
@@ -1032,8 +1152,10 @@ int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size
         hb_counter_add(s->reloads_failed, 1);
         return -1;
     }
-    if (c)
+    if (c) {
         gw_tls_cert_install(c);
+        s->self_signed = generated;
+    }
     pthread_mutex_lock(&s->gen_lock);
     old = atomic_exchange(&s->gen, g);
     pthread_mutex_unlock(&s->gen_lock);
@@ -1042,6 +1164,11 @@ int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size
     HB_LOG(HB_LOG_INFO, "configuration reloaded", HB_I("receivers", g->cfg.nreceivers),
            HB_B("certificate", c != NULL));
     return 0;
+}
+
+void gw_server_reload_refused(struct gw_server *s)
+{
+    hb_counter_add(s->reloads_failed, 1);
 }
 
 void gw_server_quiesce(struct gw_server *s)

@@ -77,6 +77,7 @@ static void reload(const char *file, struct gw_server *server)
     if (gw_config_load(file, &cfg, err, sizeof(err)) < 0) {
         HB_LOG(HB_LOG_ERROR, "reload refused: invalid configuration; the running one stays",
                HB_S("error", err));
+        gw_server_reload_refused(server);
         return;
     }
     if (gw_server_reload(server, &cfg, err, sizeof(err)) < 0)

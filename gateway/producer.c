@@ -1,6 +1,7 @@
 /* producer.c: the gateway's Kafka producer: idempotent, acks=all, a poll
  * thread that runs delivery reports, and a health thread that tells /readyz
  * whether a broker answers and whether the configured topics exist. */
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -16,6 +17,7 @@
 
 struct gw_producer {
     rd_kafka_t *rk;
+    size_t max_msg; /* message.max.bytes as librdkafka took it */
     pthread_t poller, health;
     atomic_bool stop, ready;
     pthread_mutex_t lock;
@@ -182,6 +184,16 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
+    char val[32];
+    size_t vlen = sizeof(val);
+    long mm;
+    if (rd_kafka_conf_get(rd_kafka_conf(p->rk), "message.max.bytes", val, &vlen) !=
+            RD_KAFKA_CONF_OK ||
+        hb_parse_long(val, 1, LONG_MAX, &mm) < 0) {
+        snprintf(err, errlen, "cannot read kafka message.max.bytes");
+        goto fail;
+    }
+    p->max_msg = (size_t)mm;
     const char *topics[GW_NTOPICS] = {cfg->topic_git, cfg->topic_image, cfg->topic_other};
     for (size_t i = 0; i < GW_NTOPICS; i++) {
         p->rkts[i] = rd_kafka_topic_new(p->rk, topics[i], NULL);
@@ -246,6 +258,30 @@ int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_m
     }
     msg->headers = NULL; /* owned by librdkafka now */
     return 0;
+}
+
+/* Room kept for the record's framing (lengths, attributes, timestamp) and
+ * the batch header a broker counts against its own limit. */
+#define RECORD_OVERHEAD 512
+
+int gw_producer_check_size(const struct gw_producer *p, const struct hb_kafka_msg *msg,
+                           char *err, size_t errlen)
+{
+    size_t n = msg->key_len + msg->value_len + RECORD_OVERHEAD;
+    size_t nh = msg->headers ? rd_kafka_header_cnt(msg->headers) : 0;
+    for (size_t i = 0; i < nh; i++) {
+        const char *name;
+        const void *val;
+        size_t vlen;
+        if (!rd_kafka_header_get_all(msg->headers, i, &name, &val, &vlen))
+            n += strlen(name) + vlen + 10; /* two varint lengths */
+    }
+    if (n <= p->max_msg)
+        return 0;
+    snprintf(err, errlen, "event too large for kafka: about %zu bytes encoded, over "
+             "message.max.bytes %zu (include_original doubles an event's size)",
+             n, p->max_msg);
+    return -1;
 }
 
 bool gw_producer_ready(struct gw_producer *p)

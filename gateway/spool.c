@@ -4,9 +4,15 @@
  *
  * Layout under spool.dir:
  *   NNNNNNNNNNNNNNNNNNNN.spool  append-only segments, oldest first
- *   ack                          "SEQ OFFSET": every record before OFFSET of
- *                                segment SEQ (and every older segment) is in
- *                                Kafka; written atomically after each batch
+ *   ack                          replay progress: every record before OFFSET
+ *                                of segment SEQ (and every older segment) is
+ *                                in Kafka. Two 32-byte slots ("HBA1", u64
+ *                                generation, SEQ, OFFSET, CRC32C), written in
+ *                                turn in place after each batch: recording
+ *                                progress never needs free space (a full disk
+ *                                must not stall the replay that frees it), and
+ *                                a torn write leaves the other slot. The
+ *                                older text form "SEQ OFFSET" is still read.
  *   rejected.spool               records Kafka refused for good (too large,
  *                                not authorized), kept for an operator
  *   lock                         flock()ed: one gateway process per spool
@@ -36,6 +42,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "hookbus/fault.h"
 #include "hookbus/log.h"
 #include "hookbus/util.h"
 #include "metrics.h"
@@ -285,6 +292,8 @@ struct replay_slot {
 struct gw_spool {
     char *dir;
     int dir_fd, lock_fd; /* lock_fd holds flock(LOCK_EX): one gateway per spool */
+    int ack_fd;          /* the ack file, updated in place */
+    uint64_t ack_gen;    /* generation of the newest ack slot */
     long long max_bytes;
     struct hb_metrics *metrics;
     pthread_mutex_t lock; /* everything below */
@@ -322,18 +331,117 @@ static void update_gauges(struct gw_spool *s)
     hb_gauge_set(s->g_records, s->records);
 }
 
-/* Writes the ack file durably (file and directory fsynced). Lock held. */
+#define ACK_MAGIC "HBA1"
+#define ACK_SLOT 32
+
+static void le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
+}
+
+/* One ack slot: magic, generation, seq, offset, CRC32C of the 28 bytes before. */
+static void ack_slot_encode(unsigned char *p, uint64_t gen, unsigned long long seq, long long off)
+{
+    memcpy(p, ACK_MAGIC, 4);
+    le64(p + 4, gen);
+    le64(p + 12, seq);
+    le64(p + 20, (uint64_t)off);
+    uint32_t crc = gw_crc32c(0, p, 28);
+    for (int i = 0; i < 4; i++)
+        p[28 + i] = (unsigned char)(crc >> (8 * i));
+}
+
+int gw_spool_ack_parse(const unsigned char *buf, size_t len, uint64_t *gen,
+                       unsigned long long *seq, long long *off)
+{
+    bool found = false;
+    for (size_t i = 0; i + ACK_SLOT <= len && i < 2 * ACK_SLOT; i += ACK_SLOT) {
+        const unsigned char *p = buf + i;
+        uint64_t g = get_u64(p + 4);
+        long long o = (long long)get_u64(p + 20);
+        if (memcmp(p, ACK_MAGIC, 4) != 0 || gw_crc32c(0, p, 28) != get_u32(p + 28) || o < 0 ||
+            (found && g <= *gen))
+            continue;
+        *gen = g;
+        *seq = get_u64(p + 12);
+        *off = o;
+        found = true;
+    }
+    if (found)
+        return 0;
+    /* The older text form "SEQ OFFSET" (written by rename). */
+    char text[64];
+    size_t n = len < sizeof(text) - 1 ? len : sizeof(text) - 1;
+    memcpy(text, buf, n);
+    text[n] = '\0';
+    const char *q = text;
+    unsigned long long o;
+    if (len >= sizeof(text) || memchr(buf, '\0', len) || hb_parse_ull(q, &q, seq) < 0 ||
+        *q != ' ' || hb_parse_ull(q + 1, &q, &o) < 0 || o > LLONG_MAX ||
+        q[strspn(q, " \n")] != '\0')
+        return -1;
+    *off = (long long)o;
+    *gen = 0;
+    return 0;
+}
+
+/* Records replay progress in place: the next slot, then fdatasync. The file
+ * keeps its size, so this needs no free space. Lock held. */
 static int write_ack(struct gw_spool *s, unsigned long long seq, long long off)
 {
-    char path[4096], text[64], err[256];
-    snprintf(path, sizeof(path), "%s/ack", s->dir);
-    snprintf(text, sizeof(text), "%llu %lld", seq, off);
-    if (hb_write_file_atomic(path, text, err, sizeof(err)) < 0 || fsync(s->dir_fd) < 0) {
-        HB_LOG(HB_LOG_ERROR, "spool: cannot record replay progress", HB_S("error", err));
+    unsigned char slot[ACK_SLOT];
+    uint64_t gen = s->ack_gen + 1;
+    ack_slot_encode(slot, gen, seq, off);
+    if (hb_fault("spool_ack") ||
+        pwrite(s->ack_fd, slot, sizeof(slot), (off_t)(gen % 2) * ACK_SLOT) != (ssize_t)sizeof(slot) ||
+        fdatasync(s->ack_fd) < 0) {
+        HB_LOG(HB_LOG_ERROR, "spool: cannot record replay progress",
+               HB_S("error", HB_STRERROR(errno)));
         return -1;
     }
+    s->ack_gen = gen;
     s->ack_seq = seq;
     s->ack_off = off;
+    return 0;
+}
+
+/* Opens (creating when absent) the ack file, reads the progress and leaves
+ * both slots allocated so that later updates never grow the file. */
+static int open_ack(struct gw_spool *s, char *err, size_t errlen)
+{
+    char path[4096];
+    unsigned char buf[128];
+    snprintf(path, sizeof(path), "%s/ack", s->dir);
+    s->ack_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    ssize_t n = s->ack_fd >= 0 ? pread(s->ack_fd, buf, sizeof(buf), 0) : -1;
+    if (n < 0) {
+        snprintf(err, errlen, "spool: %s: %s", path, HB_STRERROR(errno));
+        return -1;
+    }
+    if (n > 0 && gw_spool_ack_parse(buf, (size_t)n, &s->ack_gen, &s->ack_seq, &s->ack_off) < 0) {
+        snprintf(err, errlen, "spool: %s is malformed", path);
+        return -1;
+    }
+    if (n == 2 * ACK_SLOT && s->ack_gen > 0)
+        return 0;
+    /* New, or the text form: both slots written once (the text form's block
+     * is rewritten in place), then the directory entry made durable. */
+    unsigned char slots[2 * ACK_SLOT];
+    ack_slot_encode(slots, s->ack_gen + 1, s->ack_seq, s->ack_off);
+    ack_slot_encode(slots + ACK_SLOT, s->ack_gen + 2, s->ack_seq, s->ack_off);
+    if (pwrite(s->ack_fd, slots, sizeof(slots), 0) != (ssize_t)sizeof(slots) ||
+        ftruncate(s->ack_fd, sizeof(slots)) < 0 || fdatasync(s->ack_fd) < 0 ||
+        fsync(s->dir_fd) < 0) {
+        snprintf(err, errlen, "spool: cannot write %s: %s", path, HB_STRERROR(errno));
+        return -1;
+    }
+    s->ack_gen += 2;
     return 0;
 }
 
@@ -467,7 +575,7 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    s->dir_fd = s->active_fd = s->lock_fd = -1;
+    s->dir_fd = s->active_fd = s->lock_fd = s->ack_fd = -1;
     s->max_bytes = max_bytes;
     s->metrics = metrics;
     pthread_mutex_init(&s->lock, NULL);
@@ -500,7 +608,6 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
         goto fail;
     }
     char path[4096];
-    size_t n;
     snprintf(path, sizeof(path), "%s/lock", dir);
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
@@ -508,22 +615,8 @@ struct gw_spool *gw_spool_open(const char *dir, long long max_bytes, struct hb_m
                  errno == EWOULDBLOCK ? "in use by another gateway process" : HB_STRERROR(errno));
         goto fail;
     }
-    snprintf(path, sizeof(path), "%s/ack", dir);
-    char *ack = access(path, F_OK) == 0 ? hb_read_file(path, 128, &n, err, errlen) : NULL;
-    if (access(path, F_OK) == 0 && !ack)
+    if (open_ack(s, err, errlen) < 0)
         goto fail;
-    if (ack) {
-        const char *q = ack;
-        unsigned long long off;
-        if (hb_parse_ull(q, &q, &s->ack_seq) < 0 || *q != ' ' ||
-            hb_parse_ull(q + 1, &q, &off) < 0 || off > LLONG_MAX || q[strspn(q, " \n")] != '\0') {
-            snprintf(err, errlen, "spool: %s is malformed", path);
-            free(ack);
-            goto fail;
-        }
-        s->ack_off = (long long)off;
-        free(ack);
-    }
     if (!(d = opendir(dir))) {
         snprintf(err, errlen, "spool.dir %s: %s", dir, HB_STRERROR(errno));
         goto fail;
@@ -631,8 +724,10 @@ int gw_spool_append(struct gw_spool *s, const void *data, size_t len, size_t nre
         goto out;
     }
     if (s->active_fd < 0 || s->segs[s->nsegs - 1].size >= SPOOL_SEGMENT_BYTES)
-        if (rotate(s, err, errlen) < 0)
+        if (rotate(s, err, errlen) < 0) {
+            s->full = true; /* not ready until the replay frees room */
             goto out;
+        }
     struct segment *seg = &s->segs[s->nsegs - 1];
     size_t done = 0;
     while (done < len) {
@@ -645,6 +740,7 @@ int gw_spool_append(struct gw_spool *s, const void *data, size_t len, size_t nre
     }
     if (done < len || fdatasync(s->active_fd) < 0) {
         snprintf(err, errlen, "spool: write failed: %s", HB_STRERROR(errno));
+        s->full = true; /* not ready until the replay frees room */
         /* Leave no partial record behind; a failed truncate is a torn tail
          * that the next start skips. */
         if (ftruncate(s->active_fd, seg->size) < 0)
@@ -653,6 +749,7 @@ int gw_spool_append(struct gw_spool *s, const void *data, size_t len, size_t nre
         goto out;
     }
     seg->size += (long long)len;
+    s->full = false;
     s->bytes += (long long)len;
     s->records += (long long)nrecords;
     if (!s->oldest_ms)
@@ -681,6 +778,11 @@ int gw_spool_events(struct gw_spool *s, const struct gw_config *cfg, const char 
         const char *type = hb_event_get(events[i], "type");
         if (hb_kafka_encode(events[i], cfg->format, &m, err, errlen) < 0)
             goto out;
+        if (s->producer && gw_producer_check_size(s->producer, &m, err, errlen) < 0) {
+            hb_kafka_msg_clear(&m);
+            rc = GW_SPOOL_TOO_LARGE;
+            goto out;
+        }
         int e = gw_spool_record_encode(&buf, now, receiver, hb_event_get(events[i], "id"),
                                        gw_config_topic(cfg, type), &m);
         hb_kafka_msg_clear(&m);
@@ -946,6 +1048,8 @@ void gw_spool_close(struct gw_spool *s)
         close(s->active_fd);
     if (s->dir_fd >= 0)
         close(s->dir_fd);
+    if (s->ack_fd >= 0)
+        close(s->ack_fd);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&s->lock);

@@ -175,3 +175,113 @@ def test_rate_limit_config_errors_name_the_line(tmp_path):
     r = subprocess.run([str(BIN / "hookbus-gateway"), "--config", str(cfg), "--check-config"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "bursty" in r.stderr
+
+
+def test_slow_header_flood_from_one_address_does_not_stop_other_senders(kafka, make_gateway):
+    """max_connections + 50 clients from 127.0.0.2 trickle their headers (a
+    byte every 0.5 s, for at most 4 s); a sender from 127.0.0.1 is served
+    within a second all along, and a flood connection that does send its
+    request gets a 503 with Retry-After, not silence."""
+    gw = limits_gateway(kafka, make_gateway, max_connections=20, max_connections_per_ip=8,
+                        header_timeout_ms=1000)
+    flood = []
+    for _ in range(20 + 50):
+        s = socket.socket()
+        s.bind(("127.0.0.2", 0))
+        s.settimeout(2)
+        try:
+            s.connect(("127.0.0.1", gw.port))
+            s.sendall(b"P")
+        except OSError:
+            s.close()
+            continue
+        flood.append(s)
+    assert len(flood) > 20, "the flood did not connect"
+    stop = threading.Event()
+
+    def trickle():
+        end = time.monotonic() + 4
+        while not stop.is_set() and time.monotonic() < end:
+            for s in flood:
+                try:
+                    s.sendall(b"O")
+                except OSError:
+                    pass
+            stop.wait(0.5)
+
+    t = threading.Thread(target=trickle, daemon=True)
+    t.start()
+    try:
+        worst = 0.0
+        for i in range(6):
+            began = time.monotonic()
+            r = push(gw, f"legit-{i}")
+            worst = max(worst, time.monotonic() - began)
+            assert r.status_code == 202, r.text
+            time.sleep(0.3)
+        assert worst < 1.0, f"a legitimate sender waited {worst:.2f} s during the flood"
+        # A sender from the flooding address past its limit gets a clean 503.
+        extra = [socket.socket() for _ in range(9)]
+        answers = []
+        for s in extra:
+            s.bind(("127.0.0.2", 0))
+            s.settimeout(5)
+            s.connect(("127.0.0.1", gw.port))
+        for s in extra:
+            try:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                answers.append(s.recv(4096))
+            except OSError:
+                answers.append(b"")
+        refused = [a for a in answers if a.startswith(b"HTTP/1.1 503")]
+        assert refused, answers
+        assert all(b"Retry-After: 1" in a and b"max_connections_per_ip" in a for a in refused)
+        for s in extra:
+            s.close()
+    finally:
+        stop.set()
+        t.join(5)
+        for s in flood:
+            s.close()
+    text = requests.get(gw.url("/metrics"), timeout=5).text
+    assert "hookbus_gateway_connections_over_ip_limit_total" in text
+
+
+
+def gauge(gw, name):
+    for line in requests.get(gw.url("/metrics"), timeout=5).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_unauthenticated_bodies_are_bounded_by_a_global_budget(kafka, make_gateway):
+    gw = limits_gateway(kafka, make_gateway, max_body_bytes=600000,
+                        unauthenticated_body_bytes=1048576, request_timeout_ms=20000)
+    head = ("POST /webhooks/acme-github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "X-GitHub-Event: push\r\nX-Hub-Signature-256: sha256=00\r\n"
+            "Content-Length: 500000\r\n\r\n").encode()
+    holders = []
+    try:
+        # Two unsigned 500 kB bodies announced and partly sent, then held.
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+            s.sendall(head + b"{" * 100000)
+            holders.append(s)
+        wait_for(lambda: gauge(gw, "hookbus_gateway_unauthenticated_body_bytes") == 1000000,
+                 what="two bodies counted")
+        # A third one does not fit: 503 with Retry-After at once, before its body.
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+        s.sendall(head)
+        answer = s.recv(4096)
+        s.close()
+        assert answer.startswith(b"HTTP/1.1 503"), answer
+        assert b"Retry-After: 1" in answer and b"unauthenticated_body_bytes" in answer
+        # A normal signed push still fits in what is left.
+        assert push(gw, "small").status_code == 202
+    finally:
+        for s in holders:
+            s.close()
+    wait_for(lambda: gauge(gw, "hookbus_gateway_unauthenticated_body_bytes") == 0,
+             what="budget given back")
+    assert push(gw, "after").status_code == 202

@@ -164,3 +164,45 @@ def test_request_in_flight_keeps_its_configuration_across_a_reload(kafka, make_g
     assert kafka.command("up 1") == "ok"
     msgs = kafka.read("hookbus.git", 1, timeout=20)
     assert [dict(m.headers())["ce_id"].decode() for m in msgs] == ["in-flight"]
+
+
+def reload_metric(gw, result):
+    for line in requests.get(gw.url("/metrics"), timeout=5, verify=False).text.splitlines():
+        if line.startswith(f'hookbus_gateway_config_reloads_total{{result="{result}"}} '):
+            return float(line.split()[1])
+    return None
+
+
+def test_refused_reload_is_counted_as_refused(kafka, make_gateway):
+    cfg = CONFIG.format(brokers=kafka.bootstrap, secrets="literal:s1")
+    gw = make_gateway(kafka.bootstrap, config=cfg)
+    assert reload_metric(gw, "refused") == 0
+    hup(gw, cfg.replace("type: github", "type: no-such-type"),
+        "reload refused: invalid configuration; the running one stays")
+    wait_for(lambda: reload_metric(gw, "refused") == 1, what="refused reload counted")
+    assert reload_metric(gw, "ok") == 0
+    hup(gw, cfg, "configuration reloaded")
+    assert reload_metric(gw, "ok") == 1 and reload_metric(gw, "refused") == 1
+
+
+def test_generated_certificate_survives_sighup(kafka, make_gateway):
+    cfg = f"""
+listen: 127.0.0.1:0
+tls:
+  enabled: true
+kafka:
+  brokers: {kafka.bootstrap}
+receivers:
+  - name: acme-github
+    type: github
+    secrets: [literal:s1]
+"""
+    gw = make_gateway(kafka.bootstrap, config=cfg)
+    pinned = served_fingerprint(gw.port)
+    assert any("SELF-SIGNED" in l.get("msg", "") and l.get("fingerprint_sha256") == pinned
+               for l in gw.lines())
+    for _ in range(2):
+        hup(gw, cfg.replace("secrets: [literal:s1]", "secrets: [literal:s2]"),
+            "configuration reloaded")
+        assert served_fingerprint(gw.port) == pinned
+    assert push(gw, "s2", "after-reload").status_code == 202

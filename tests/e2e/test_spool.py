@@ -3,6 +3,7 @@ the gateway crashes, or the spool's last record is torn."""
 import json
 import os
 import pathlib
+import subprocess
 
 import pytest
 import requests
@@ -226,3 +227,85 @@ def test_event_kafka_refuses_for_good_is_set_aside_and_does_not_block(kafka, mak
     assert any(l.get("msg", "").startswith("spool: kafka refused an event for good")
                and l.get("id") == "big" for l in gw2.lines())
     assert metric(gw2, "hookbus_gateway_spool_rejected_events_total") == 1
+
+
+def mount_tmpfs(path, size):
+    """A tmpfs of `size` at path (tests run as root); skips when mount is refused."""
+    path.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
+                        str(path)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs for the full-disk case: {r.stderr.strip()}")
+    return path
+
+
+def test_full_spool_disk_is_503_then_every_202_reaches_kafka_once_in_order(kafka, make_gateway,
+                                                                            tmp_path):
+    disk = mount_tmpfs(tmp_path / "disk", "64k")
+    try:
+        # spool.max_bytes far above the disk: the disk fills first.
+        cfg = spool_config(kafka, disk / "spool", max_bytes=64 << 20)
+        gw = make_gateway(kafka.bootstrap, config=cfg)
+        kafka_down(kafka, gw)
+        accepted, refused = [], None
+        for seq in range(200):
+            r = push(gw, "app", seq)
+            if r.status_code == 202:
+                accepted.append(f"app-{seq}")
+                continue
+            refused = r
+            break
+        assert accepted, "nothing fit on the disk"
+        assert refused is not None and refused.status_code == 503, "the disk never filled"
+        assert int(refused.headers["Retry-After"]) > 0
+        assert refused.json()["error"].startswith("not durable")
+        ready = requests.get(gw.url("/readyz"), timeout=5)
+        assert ready.status_code == 503, ready.text
+        assert kafka.command("up 1") == "ok"
+        # Kafka is back: replay progress is recorded on the full disk and
+        # every event answered 202 arrives once, in order.
+        assert_order_and_no_duplicates(published(kafka, len(accepted)), accepted)
+        wait_for(lambda: metric(gw, "hookbus_gateway_spool_records") == 0, what="empty spool")
+        wait_for(lambda: requests.get(gw.url("/readyz"), timeout=5).status_code == 200,
+                 what="ready again")
+        assert not any(l.get("msg") == "spool: cannot record replay progress" for l in gw.lines())
+        r = push(gw, "app", 1000)
+        assert r.status_code == 202 and "status" not in r.json(), r.text
+        gw.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def big_push(size):
+    """A GitHub push of about `size` bytes (long commit messages)."""
+    body = json.loads((FIXTURES / "github" / "push.json").read_text())
+    body["after"] = f"{7:040x}"
+    n = size // 10000
+    body["commits"] = [{"id": f"{i:040x}", "message": "m" * 10000, "added": [], "modified": [],
+                        "removed": []} for i in range(n)]
+    return json.dumps(body).encode()
+
+
+def test_event_over_kafka_message_limit_is_413_never_a_202(kafka, make_gateway, tmp_path):
+    spool = tmp_path / "spool"
+    cfg = spool_config(kafka, spool, max_bytes=64 << 20).replace(
+        "    secrets: [env:E2E_GITHUB_SECRET]",
+        "    secrets: [env:E2E_GITHUB_SECRET]\n    include_original: true")
+    gw = make_gateway(kafka.bootstrap, config=cfg)
+    body = big_push(1_500_000)
+    assert 1_400_000 < len(body) < 2_000_000
+    # Kafka up: refused before producing, with the reason.
+    r = github_post(gw, "push", body, delivery="big-1")
+    assert r.status_code == 413, r.text
+    assert "message.max.bytes" in r.json()["error"]
+    # Kafka down: not spooled either (replay could never deliver it).
+    kafka_down(kafka, gw)
+    r = github_post(gw, "push", body, delivery="big-2")
+    assert r.status_code == 413, r.text
+    assert metric(gw, "hookbus_gateway_spooled_events_total") == 0
+    # A normal push still goes through the spool, and only it reaches Kafka.
+    assert push(gw, "app", 1).status_code == 202
+    assert kafka.command("up 1") == "ok"
+    msgs = published(kafka, 1)
+    assert [headers_of(m)["ce_id"] for m in msgs] == ["app-1"]
+    assert not (spool / "rejected.spool").exists()

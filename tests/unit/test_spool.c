@@ -297,6 +297,50 @@ static void test_spool_ack_file_skips_replayed_records(void **state)
     free(dir);
 }
 
+/* Replay progress is two in-place slots: the newest valid one wins, a torn
+ * slot leaves the other, and the file never grows (a full disk must not
+ * stop the replay from recording progress). */
+static void test_spool_ack_slots(void **state)
+{
+    (void)state;
+    char err[256], path[512];
+    unsigned char buf[128];
+    char *dir = make_dir();
+    struct hb_metrics *m = hb_metrics_new();
+    struct gw_spool *s = gw_spool_open(dir, 1 << 20, m, err, sizeof(err));
+    assert_non_null(s);
+    gw_spool_close(s);
+    hb_metrics_free(m);
+    snprintf(path, sizeof(path), "%s/ack", dir);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    assert_int_equal(n, 64);
+    uint64_t gen = 0;
+    unsigned long long seq = 99;
+    long long off = 99;
+    assert_int_equal(gw_spool_ack_parse(buf, n, &gen, &seq, &off), 0);
+    assert_int_equal(gen, 2);
+    assert_int_equal(seq, 0);
+    assert_int_equal(off, 0);
+    /* The newer slot (generation 2, the second) torn: the first one counts. */
+    buf[32 + 13] ^= 0x40;
+    assert_int_equal(gw_spool_ack_parse(buf, n, &gen, &seq, &off), 0);
+    assert_int_equal(gen, 1);
+    /* Both torn, and not the text form either: malformed. */
+    buf[13] ^= 0x40;
+    assert_int_equal(gw_spool_ack_parse(buf, n, &gen, &seq, &off), -1);
+    /* The older text form. */
+    assert_int_equal(gw_spool_ack_parse((const unsigned char *)"7 1234\n", 7, &gen, &seq, &off),
+                     0);
+    assert_int_equal(seq, 7);
+    assert_int_equal(off, 1234);
+    assert_int_equal(gw_spool_ack_parse((const unsigned char *)"7 -1", 4, &gen, &seq, &off), -1);
+    remove_dir(dir);
+    free(dir);
+}
+
 static void test_spool_dir_is_exclusive(void **state)
 {
     (void)state;
@@ -325,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_spool_append_cap_and_reopen),
         cmocka_unit_test(test_spool_events),
         cmocka_unit_test(test_spool_ack_file_skips_replayed_records),
+        cmocka_unit_test(test_spool_ack_slots),
         cmocka_unit_test(test_spool_dir_is_exclusive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
