@@ -183,7 +183,7 @@ test-e2e: all browser-deps $(KAFKA_STAMP) $(KAFKA_SCRAM_STAMP)
 	   --kafka=$(KAFKA) tests/e2e
 
 test: all
-	$(MAKE) lint check-deploy check-rules
+	$(MAKE) lint format-check check-deploy check-rules
 	$(MAKE) test-unit test-e2e
 	$(MAKE) asan
 	$(MAKE) fuzz-smoke

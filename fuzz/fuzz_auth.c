@@ -32,7 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fuzz_msg_parse(data, size, false, &m) < 0)
         return 0;
     fuzz_request(&m, &req, ct, sizeof(ct));
-    struct gw_receiver rcv = {.name = "fuzz", .type = &gw_receiver_generic, .secrets = secrets,
+    struct gw_receiver rcv = {.name = "fuzz",
+                              .type = &gw_receiver_generic,
+                              .secrets = secrets,
                               .nsecrets = 2,
                               .token_header = (char *)fuzz_msg_header(&m, ":token-header")};
     gw_auth_token(&rcv, &req, &reason);

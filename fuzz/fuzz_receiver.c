@@ -27,13 +27,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * receiver of that type. */
     const struct gw_config *cfg = fuzz_receivers();
     const struct gw_receiver *configured = cfg ? gw_config_find_receiver(cfg, m.first) : NULL;
-    const struct gw_receiver_type *type =
-        configured ? configured->type : gw_receiver_type_find(m.first);
+    const struct gw_receiver_type *type = configured ? configured->type
+                                                     : gw_receiver_type_find(m.first);
     if (!type || (!configured && type->configure))
         goto out; /* a type with options is fuzzed only as configured */
     const char *repository = fuzz_msg_header(&m, ":repository");
     const char *original = fuzz_msg_header(&m, ":include-original");
-    struct gw_receiver rcv = {.name = "fuzz", .type = type, .insecure_no_auth = true,
+    struct gw_receiver rcv = {.name = "fuzz",
+                              .type = type,
+                              .insecure_no_auth = true,
                               .repository = repository ? (char *)repository : NULL};
     if (configured) {
         rcv = *configured;

@@ -102,9 +102,13 @@ void fuzz_request(const struct fuzz_msg *m, struct gw_request *req, char *ct, si
         hb_strlcpy(ct, v, n < ctlen ? n + 1 : ctlen);
         hb_str_lower(ct);
     }
-    *req = (struct gw_request){.method = "POST", .remote = "127.0.0.1", .content_type = ct,
-                               .body = m->body, .body_len = m->body_len,
-                               .header = req_header, .each_header = req_each_header,
+    *req = (struct gw_request){.method = "POST",
+                               .remote = "127.0.0.1",
+                               .content_type = ct,
+                               .body = m->body,
+                               .body_len = m->body_len,
+                               .header = req_header,
+                               .each_header = req_each_header,
                                .conn = (void *)m};
 }
 

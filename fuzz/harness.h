@@ -24,13 +24,13 @@
 #define FUZZ_MAX_HEADERS 64
 
 struct fuzz_msg {
-    char *first;                  /* the first line, when asked for (else NULL) */
+    char *first; /* the first line, when asked for (else NULL) */
     char *names[FUZZ_MAX_HEADERS], *values[FUZZ_MAX_HEADERS];
     size_t value_lens[FUZZ_MAX_HEADERS]; /* values may hold NUL bytes */
     size_t nheaders;
-    const unsigned char *body;    /* points into the input */
+    const unsigned char *body; /* points into the input */
     size_t body_len;
-    char *copy;                   /* owns every string above */
+    char *copy; /* owns every string above */
 };
 
 /* Splits data into a message. Returns 0, or -1 when the input is not one

@@ -18,12 +18,9 @@ static bool type_kept(const struct hb_attr *a, enum hb_ce_mode mode)
         return true;
     switch (a->type) {
     case HB_ATTR_INTEGER:
-    case HB_ATTR_BOOLEAN:
-        return mode != HB_CE_BINARY;
-    case HB_ATTR_BINARY:
-        return mode == HB_CE_AVRO;
-    default:
-        return mode == HB_CE_BINARY || a->type == HB_ATTR_STRING;
+    case HB_ATTR_BOOLEAN: return mode != HB_CE_BINARY;
+    case HB_ATTR_BINARY: return mode == HB_CE_AVRO;
+    default: return mode == HB_CE_BINARY || a->type == HB_ATTR_STRING;
     }
 }
 
@@ -61,8 +58,7 @@ static bool same_data(const struct hb_event *a, const struct hb_event *b, enum h
         return false;
     cJSON *ja = hb_json_parse((const char *)a->data, a->data_len);
     cJSON *jb = hb_json_parse((const char *)b->data, b->data_len);
-    bool same = ja && jb && (cJSON_Compare(ja, jb, true) ||
-                             duplicate_names(ja));
+    bool same = ja && jb && (cJSON_Compare(ja, jb, true) || duplicate_names(ja));
     cJSON_Delete(ja);
     cJSON_Delete(jb);
     return same;
@@ -70,8 +66,8 @@ static bool same_data(const struct hb_event *a, const struct hb_event *b, enum h
 
 static void fail(const char *what, enum hb_ce_mode mode, const char *detail)
 {
-    fprintf(stderr, "round trip (%s): %s%s%s\n", hb_ce_mode_name(mode), what,
-            detail ? ": " : "", detail ? detail : "");
+    fprintf(stderr, "round trip (%s): %s%s%s\n", hb_ce_mode_name(mode), what, detail ? ": " : "",
+            detail ? detail : "");
     abort();
 }
 
@@ -101,8 +97,8 @@ void fuzz_check_roundtrip(const struct hb_event *ev)
                 fail("attribute type", mode, a->name);
         }
         if (!same_data(ev, back, mode)) {
-            fprintf(stderr, "data: %zu bytes [%.*s] came back as %zu bytes [%.*s]\n",
-                    ev->data_len, (int)(ev->data_len > 200 ? 200 : ev->data_len),
+            fprintf(stderr, "data: %zu bytes [%.*s] came back as %zu bytes [%.*s]\n", ev->data_len,
+                    (int)(ev->data_len > 200 ? 200 : ev->data_len),
                     ev->data ? (const char *)ev->data : "", back->data_len,
                     (int)(back->data_len > 200 ? 200 : back->data_len),
                     back->data ? (const char *)back->data : "");

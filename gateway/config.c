@@ -9,8 +9,10 @@
 #include "gateway.h"
 #include "hookbus/util.h"
 
-#define F(key, type, member, def, min, max, help)                                                \
-    {key, type, offsetof(struct gw_config, member), def, min, max, help}
+#define F(key, type, member, def, min, max, help)                                                  \
+    {                                                                                              \
+        key, type, offsetof(struct gw_config, member), def, min, max, help                         \
+    }
 
 static const struct hb_field gw_fields[] = {
     F("listen", HB_F_STRING, listen, "0.0.0.0:8080", 0, 0, "address:port to serve webhooks on"),
@@ -54,8 +56,7 @@ static const struct hb_field gw_fields[] = {
     F("limits.header_timeout_ms", HB_F_INT, header_timeout_ms, "2000", 100, 3600000,
       "a new connection's request line and headers must arrive within this time "
       "(slow-header floods are cut off)"),
-    F("limits.unauthenticated_body_bytes", HB_F_INT, unauth_body_bytes, "67108864", 0,
-      1L << 40,
+    F("limits.unauthenticated_body_bytes", HB_F_INT, unauth_body_bytes, "67108864", 0, 1L << 40,
       "body bytes held at once, all connections, for requests not authenticated yet (0: "
       "unlimited); past it: 503 + Retry-After"),
     F("limits.max_connections_per_ip", HB_F_INT, max_connections_per_ip, "32", 0, 1000000,
@@ -79,11 +80,14 @@ struct receiver_keys {
     bool insecure_no_auth, include_original;
 };
 
-#define R(key, type, member, def, help)                                                          \
-    {key, type, offsetof(struct receiver_keys, member), def, 0, 0, help}
+#define R(key, type, member, def, help)                                                            \
+    {                                                                                              \
+        key, type, offsetof(struct receiver_keys, member), def, 0, 0, help                         \
+    }
 
 static const struct hb_field receiver_fields[] = {
-    R("name", HB_F_STRING, name, NULL, "required: [a-z0-9-], at most 63; the URL is /webhooks/NAME"),
+    R("name", HB_F_STRING, name, NULL,
+      "required: [a-z0-9-], at most 63; the URL is /webhooks/NAME"),
     R("type", HB_F_STRING, type, NULL, "required: the sender's type (list below)"),
     {"secrets", HB_F_LIST, 0, NULL, 0, 0,
      "secret references (env:NAME, file:/path, literal:VALUE); several: rotation"},
@@ -117,8 +121,8 @@ static const struct hb_field rate_fields[] = {
 };
 
 /* rate_limit: N, or {requests_per_second: N, burst: B}. */
-static int load_rate_limit(const struct hb_config *hc, const struct hb_node *node,
-                           const char *name, struct gw_rate *rate, char *err, size_t errlen)
+static int load_rate_limit(const struct hb_config *hc, const struct hb_node *node, const char *name,
+                           struct gw_rate *rate, char *err, size_t errlen)
 {
     const struct hb_node *n = hb_node_get(node, "rate_limit");
     if (!n)
@@ -242,8 +246,7 @@ static int load_receiver(const struct hb_config *hc, const struct hb_node *node,
                                "receivers[%s]: no secrets; set secrets, or insecure_no_auth: "
                                "true to accept unauthenticated requests",
                                r->name);
-    if (load_rate_limit(hc, node, r->name, &cfg->receiver_rates[cfg->nreceivers], err,
-                        errlen) < 0)
+    if (load_rate_limit(hc, node, r->name, &cfg->receiver_rates[cfg->nreceivers], err, errlen) < 0)
         return -1;
     return 0;
 }

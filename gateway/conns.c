@@ -29,7 +29,7 @@
  * HTTP; over TLS it is just closed) and cut after OVER_LIMIT_MS: it must not
  * hold a slot that a legitimate sender needs. */
 #define OVER_LIMIT_MS 100
-#define OVER_IP_BODY \
+#define OVER_IP_BODY                                                                               \
     "{\"error\":\"too many connections from this address (limits.max_connections_per_ip)\"}"
 _Static_assert(sizeof(OVER_IP_BODY) - 1 == 82, "Content-Length below");
 static const char over_ip_answer[] =
@@ -134,8 +134,8 @@ void gw_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_conte
     struct gw_conns *cs = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         struct gw_conn *c = calloc(1, sizeof(*c));
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+            conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (!c)
             return;
         c->fd = ci ? ci->connect_fd : -1;
@@ -191,8 +191,8 @@ void gw_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_conte
 
 static struct gw_conn *conn_of(struct MHD_Connection *conn)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? ci->socket_context : NULL;
 }
 
@@ -232,8 +232,9 @@ static void *reaper_main(void *arg)
                 atomic_store(&c->deadline_ms, 0);
                 shutdown(c->fd, SHUT_RDWR);
                 hb_counter_add(cs->cut, 1);
-                HB_LOG(HB_LOG_INFO, "connection cut: request not complete within "
-                                    "limits.header_timeout_ms / limits.request_timeout_ms",
+                HB_LOG(HB_LOG_INFO,
+                       "connection cut: request not complete within "
+                       "limits.header_timeout_ms / limits.request_timeout_ms",
                        HB_I("timeout_ms", cs->request_timeout_ms),
                        HB_I("header_timeout_ms", cs->header_timeout_ms));
             }

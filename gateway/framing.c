@@ -71,8 +71,8 @@ void gw_framing_check(const struct gw_framing_in *in, long long max_body, struct
         if (!parse_length(in->cl[0], max_body, &out->length, &over))
             *out = (struct gw_framing){400, "invalid Content-Length", -1, false};
         else if (over)
-            *out = (struct gw_framing){413, "request body over limits.max_body_bytes",
-                                       out->length, false};
+            *out = (struct gw_framing){413, "request body over limits.max_body_bytes", out->length,
+                                       false};
     }
 }
 

@@ -35,10 +35,10 @@ struct gw_config {
     long header_timeout_ms, max_connections_per_ip, unauth_body_bytes;
     struct gw_rate rate; /* limits.requests_per_second, limits.burst */
     long threads;
-    char *admin_token_ref;         /* admin.token, a secret reference */
-    struct hb_secret admin_token;  /* its value; len 0: no token */
-    long deliveries_keep;          /* deliveries.keep, per receiver */
-    long deliveries_max_body;      /* deliveries.max_body_bytes */
+    char *admin_token_ref;        /* admin.token, a secret reference */
+    struct hb_secret admin_token; /* its value; len 0: no token */
+    long deliveries_keep;         /* deliveries.keep, per receiver */
+    long deliveries_max_body;     /* deliveries.max_body_bytes */
     struct gw_receiver *receivers;
     struct gw_rate *receiver_rates; /* per receiver (rate_limit), same index */
     size_t nreceivers;
@@ -86,8 +86,8 @@ int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_m
  * the record's framing); -1 with err otherwise: Kafka would refuse it for
  * good, so the sender gets 413 rather than a 202 for an event never
  * delivered. */
-int gw_producer_check_size(const struct gw_producer *p, const struct hb_kafka_msg *msg,
-                           char *err, size_t errlen);
+int gw_producer_check_size(const struct gw_producer *p, const struct hb_kafka_msg *msg, char *err,
+                           size_t errlen);
 bool gw_producer_ready(struct gw_producer *p);
 /* 0 when every configured topic exists (as far as the last check knows), else
  * -1 with a reason for /readyz in why (JSON-safe). */
@@ -108,7 +108,7 @@ enum {
     GW_SPOOL_SHORT = 1,
     GW_SPOOL_CORRUPT = -1,
     GW_SPOOL_FULL = -2,
-    GW_SPOOL_INVALID = -3, /* an event cannot be encoded */
+    GW_SPOOL_INVALID = -3,   /* an event cannot be encoded */
     GW_SPOOL_TOO_LARGE = -4, /* an event is over Kafka's message.max.bytes */
 };
 struct gw_spool_header {
@@ -135,8 +135,8 @@ int gw_spool_record_encode(struct hb_buf *out, int64_t spooled_ms, const char *r
                            const char *id, const char *topic, const struct hb_kafka_msg *msg);
 /* Parses the ack file (two slots, the newest valid one wins; or the older
  * text form). 0 or -1. */
-int gw_spool_ack_parse(const unsigned char *buf, size_t len, uint64_t *gen,
-                       unsigned long long *seq, long long *off);
+int gw_spool_ack_parse(const unsigned char *buf, size_t len, uint64_t *gen, unsigned long long *seq,
+                       long long *off);
 /* Parses the record at the start of buf[0, len). Pure: no allocation, no
  * I/O. GW_SPOOL_OK with *rec and *used (the record's size), GW_SPOOL_SHORT
  * when buf ends inside the record (a torn tail), GW_SPOOL_CORRUPT otherwise. */

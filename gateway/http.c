@@ -44,15 +44,16 @@
 #include "tls.h"
 
 #define WEBHOOK_PREFIX "/webhooks/"
-#define CONN_RESERVE 16   /* connections over max_connections answered 503 */
+#define CONN_RESERVE 16               /* connections over max_connections answered 503 */
 #define BODY_PREALLOC_MAX (64 * 1024) /* bytes reserved up front from Content-Length */
 /* An announced body over the limit, without Expect: 100-continue, is read
  * and discarded up to this many bytes before the 413, so that the sender
  * reads the answer instead of a TCP reset; past it the 413 comes at once
  * and the connection closes. */
 #define DISCARD_MAX (8L * 1024 * 1024)
-#define PREAUTH_FULL "too many unauthenticated request bodies in flight " \
-                     "(limits.unauthenticated_body_bytes)"
+#define PREAUTH_FULL                                                                               \
+    "too many unauthenticated request bodies in flight "                                           \
+    "(limits.unauthenticated_body_bytes)"
 #define ARENA_STACK_BYTES (24 * 1024) /* the normalize arena's first chunk: a ~4 KB push */
 
 /* One configuration generation: requests hold a reference for their whole
@@ -62,7 +63,7 @@ struct gw_gen {
     struct gw_config cfg;
     atomic_int refs;
     struct gw_bucket global;
-    struct gw_bucket *buckets; /* per receiver, same index as cfg.receivers */
+    struct gw_bucket *buckets;            /* per receiver, same index as cfg.receivers */
     struct gw_receiver_metrics *rmetrics; /* each receiver's ->metrics */
 };
 
@@ -77,7 +78,7 @@ struct gw_server {
     bool self_signed; /* the served certificate was generated at start */
     long max_connections;
     struct gw_budget preauth; /* body bytes held before authentication */
-    struct gw_conns *conns; /* the webhooks listener's connections */
+    struct gw_conns *conns;   /* the webhooks listener's connections */
     struct hb_histogram *publish_seconds;
     struct hb_gauge *connections;
     struct hb_counter *reloads_ok, *reloads_failed;
@@ -115,7 +116,7 @@ struct gw_http_req {
     pthread_mutex_t lock;
     bool failed;    /* a delivery failed (under lock) */
     bool permanent; /* Kafka refused one for good (under lock) */
-    char *error; /* its first error, NULL on ENOMEM (under lock) */
+    char *error;    /* its first error, NULL on ENOMEM (under lock) */
 };
 /* Over ~1000 bytes glibc serves the request's calloc from its large bins,
  * which consolidates the fast bins on every request. */
@@ -127,8 +128,8 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
                              const char *method, void **con_cls);
 static enum MHD_Result process(struct gw_http_req *r);
 static enum MHD_Result publish(struct gw_http_req *r);
-static void on_delivery(struct gw_delivery *d, const char *error, bool permanent,
-                        const char *topic, int partition, long long offset);
+static void on_delivery(struct gw_delivery *d, const char *error, bool permanent, const char *topic,
+                        int partition, long long offset);
 static enum MHD_Result answer(struct gw_http_req *r);
 static enum MHD_Result spool_and_answer(struct gw_http_req *r, struct hb_event *const *events,
                                         size_t n, const char *why);
@@ -210,8 +211,10 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
     }
     if (!gw_conns_admit(srv->conns, conn)) {
         gw_metrics_request(srv->metrics, NULL, 503);
-        return respond_msg(conn, 503, "too many connections from this address "
-                                      "(limits.max_connections_per_ip)", "1");
+        return respond_msg(conn, 503,
+                           "too many connections from this address "
+                           "(limits.max_connections_per_ip)",
+                           "1");
     }
     if (gw_conns_count(srv->conns) > srv->max_connections) {
         gw_metrics_request(srv->metrics, NULL, 503);
@@ -333,8 +336,8 @@ static enum MHD_Result process(struct gw_http_req *r)
     r->authentic = true;
     release(r); /* authentic: its body no longer counts against the budget */
     bool limited;
-    enum MHD_Result res = rate_limited(
-        r->srv, &r->gen->buckets[r->rcv - r->gen->cfg.receivers], r->rcv, r->conn, &limited);
+    enum MHD_Result res = rate_limited(r->srv, &r->gen->buckets[r->rcv - r->gen->cfg.receivers],
+                                       r->rcv, r->conn, &limited);
     if (limited)
         return res;
     struct gw_ctx *ctx = &r->ctx;
@@ -431,9 +434,9 @@ static enum MHD_Result publish(struct gw_http_req *r)
             res = finish(r, 413, err, NULL);
             goto out;
         }
-        r->slots[i] = (struct slot){{on_delivery}, r, i,
-                                    gw_config_topic(r->cfg, hb_event_get(ctx->events[i], "type")),
-                                    false, -1, -1};
+        r->slots[i] = (struct slot){
+            {on_delivery}, r,  i, gw_config_topic(r->cfg, hb_event_get(ctx->events[i], "type")),
+            false,         -1, -1};
     }
     atomic_store(&r->remaining, (int)ctx->nevents);
     atomic_store(&r->state, RS_WAIT);
@@ -451,8 +454,8 @@ out:
 
 /* One event's delivery report (on the producer's thread); the last one
  * resumes the connection for answer. */
-static void on_delivery(struct gw_delivery *d, const char *error, bool permanent,
-                        const char *topic, int partition, long long offset)
+static void on_delivery(struct gw_delivery *d, const char *error, bool permanent, const char *topic,
+                        int partition, long long offset)
 {
     struct slot *s = (struct slot *)d;
     struct gw_http_req *r = s->req;
@@ -600,15 +603,20 @@ static void record(struct gw_http_req *r, unsigned status, const char *reason)
         const struct slot *s = r->slots ? &r->slots[i] : NULL;
         const struct hb_event *e = r->ctx.events[i];
         bool placed = s && !s->failed && s->partition >= 0;
-        ev[i] = (struct gw_delivery_event){hb_event_get(e, "id"), hb_event_get(e, "type"),
+        ev[i] = (struct gw_delivery_event){hb_event_get(e, "id"),      hb_event_get(e, "type"),
                                            hb_event_get(e, "subject"), placed ? s->topic : NULL,
                                            placed ? s->partition : -1, placed ? s->offset : -1};
     }
-    struct gw_delivery_info info = {.rcv = r->rcv, .req = r->greq.header ? &r->greq : NULL,
-                                    .ctx = &r->ctx, .remote = r->remote,
-                                    .key_route = r->key_route, .authentic = r->authentic,
-                                    .status = status, .reason = reason,
-                                    .latency_ms = hb_mono_ms() - r->start_ms, .events = ev,
+    struct gw_delivery_info info = {.rcv = r->rcv,
+                                    .req = r->greq.header ? &r->greq : NULL,
+                                    .ctx = &r->ctx,
+                                    .remote = r->remote,
+                                    .key_route = r->key_route,
+                                    .authentic = r->authentic,
+                                    .status = status,
+                                    .reason = reason,
+                                    .latency_ms = hb_mono_ms() - r->start_ms,
+                                    .events = ev,
                                     .nevents = n};
     gw_deliveries_record(r->srv->deliveries, &info);
     if (ev != evs)
@@ -668,10 +676,14 @@ static void req_each_header(const struct gw_request *req,
 /* Fills r->greq for the receivers; ct (the media type) must outlive it. */
 static void request_plumbing(struct gw_http_req *r, const char *ct)
 {
-    r->greq = (struct gw_request){.method = "POST", .remote = r->remote, .content_type = ct,
+    r->greq = (struct gw_request){.method = "POST",
+                                  .remote = r->remote,
+                                  .content_type = ct,
                                   .body = (const unsigned char *)(r->body.p ? r->body.p : ""),
-                                  .body_len = r->body.len, .key_route = r->key_route,
-                                  .header = req_header, .each_header = req_each_header,
+                                  .body_len = r->body.len,
+                                  .key_route = r->key_route,
+                                  .header = req_header,
+                                  .each_header = req_each_header,
                                   .conn = r->conn};
 }
 
@@ -730,8 +742,8 @@ static size_t unescape_url(void *cls, struct MHD_Connection *conn, char *s)
 
 static void remote_addr(struct MHD_Connection *conn, char *out, size_t outlen)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+        conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     hb_strlcpy(out, "?", outlen);
     if (!ci || !ci->client_addr)
         return;
@@ -739,8 +751,7 @@ static void remote_addr(struct MHD_Connection *conn, char *out, size_t outlen)
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outlen);
     else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
-                  (socklen_t)outlen);
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)outlen);
 }
 
 /* The media type of Content-Type, lowercase, without parameters. */
@@ -764,8 +775,8 @@ static void media_type(const char *ct, char *out, size_t outlen)
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *ctype,
                                const char *body, const char *retry_after)
 {
-    struct MHD_Response *res =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *res = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                                               MHD_RESPMEM_MUST_COPY);
     if (!res)
         return MHD_NO;
     MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
@@ -787,15 +798,15 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
 static enum MHD_Result answer_handshake(struct gw_server *srv, struct MHD_Connection *conn,
                                         const struct gw_receiver *rcv)
 {
-    const char *origin =
-        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "WebHook-Request-Origin");
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     "WebHook-Request-Origin");
     const char *allowed = origin ? rcv->type->allowed_origin(rcv, origin) : NULL;
     if (!allowed) {
         gw_metrics_request(srv->metrics, rcv, 400);
         return respond_msg(conn, 400, "OPTIONS needs an allowed WebHook-Request-Origin", NULL);
     }
-    struct MHD_Response *res =
-        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *res = MHD_create_response_from_buffer(0, (void *)"",
+                                                               MHD_RESPMEM_PERSISTENT);
     if (!res)
         return MHD_NO;
     MHD_add_response_header(res, "WebHook-Allowed-Origin", allowed);
@@ -853,9 +864,9 @@ static bool ready(struct gw_server *srv, char *why, size_t whylen)
         return true;
     if (up) /* Kafka answers, if slowly or failing: still worth sending to */
         return true;
-    hb_strlcpy(why,
-               srv->spool ? "kafka unreachable and spool full" : "kafka unreachable, spool disabled",
-               whylen);
+    hb_strlcpy(
+        why, srv->spool ? "kafka unreachable and spool full" : "kafka unreachable, spool disabled",
+        whylen);
     return false;
 }
 
@@ -991,16 +1002,15 @@ static struct MHD_Daemon *start_daemon(struct gw_server *srv, const struct gw_co
     if (threads < 1)
         threads = 1;
     bool tls = webhooks && srv->tls;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG | MHD_USE_TURBO | MHD_USE_ITC;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     MHD_USE_TURBO | MHD_USE_ITC;
     if (tls)
         flags |= MHD_USE_TLS;
     const char *prio = strcmp(cfg->tls_min_version, "1.3") == 0
                            ? "NORMAL:-VERS-ALL:+VERS-TLS1.3"
                            : "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2";
     struct MHD_OptionItem opts[] = {
-        {tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, 0,
-         (void *)gw_tls_cert_callback},
+        {tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, 0, (void *)gw_tls_cert_callback},
         {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)prio},
         {MHD_OPTION_END, 0, NULL},
     };
@@ -1010,14 +1020,13 @@ static struct MHD_Daemon *start_daemon(struct gw_server *srv, const struct gw_co
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_Daemon *d = MHD_start_daemon(
-        flags, 0, NULL, NULL, webhooks ? handler : admin_handler, srv, MHD_OPTION_LISTEN_SOCKET,
-        fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
+        flags, 0, NULL, NULL, webhooks ? handler : admin_handler, srv, MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(cfg->max_connections + CONN_RESERVE), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)((cfg->request_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)cfg->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
-        MHD_OPTION_ARRAY, tracking, MHD_OPTION_ARRAY,
-        opts, MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tracking, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!d) {
         close(fd);
         snprintf(err, errlen, "cannot start the %s HTTP server on %s",
@@ -1053,9 +1062,9 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
         goto fail;
     }
     gw_budget_init(&srv->preauth, cfg->unauth_body_bytes, metrics);
-    srv->publish_seconds = hb_metrics_histogram(
-        metrics, "hookbus_gateway_publish_seconds", "Time from produce to Kafka acknowledgement",
-        NULL, buckets, HB_ARRAY_LEN(buckets));
+    srv->publish_seconds = hb_metrics_histogram(metrics, "hookbus_gateway_publish_seconds",
+                                                "Time from produce to Kafka acknowledgement", NULL,
+                                                buckets, HB_ARRAY_LEN(buckets));
     srv->connections = hb_metrics_gauge(metrics, "hookbus_gateway_connections",
                                         "Open webhook connections", NULL);
     srv->conns = gw_conns_new(cfg->request_timeout_ms, cfg->header_timeout_ms,
@@ -1122,7 +1131,8 @@ static void log_restart_only(const struct gw_config *a, const struct gw_config *
     if (a->delivery_timeout_ms != b->delivery_timeout_ms ||
         a->spool_max_bytes != b->spool_max_bytes || a->max_connections != b->max_connections ||
         a->request_timeout_ms != b->request_timeout_ms || a->threads != b->threads ||
-        a->max_header_bytes != b->max_header_bytes || a->header_timeout_ms != b->header_timeout_ms ||
+        a->max_header_bytes != b->max_header_bytes ||
+        a->header_timeout_ms != b->header_timeout_ms ||
         a->max_connections_per_ip != b->max_connections_per_ip)
         HB_LOG(HB_LOG_WARN, "reload: delivery_timeout_ms, spool.max_bytes, threads and "
                             "limits.max_connections/request_timeout_ms/max_header_bytes/"

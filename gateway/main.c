@@ -14,30 +14,29 @@
 /* --help: flags and commands, then every key from the tables that parse them. */
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: hookbus-gateway [--config FILE] [options] [command]\n"
-            "\n"
-            "Accepts webhooks from Git hosts and registries, normalizes them into\n"
-            "CloudEvents and publishes them to Kafka.\n"
-            "\n"
-            "commands:\n"
-            "  (none)           run the gateway\n"
-            "  urls             print every receiver's webhook URL (and key URL)\n"
-            "  topics [--partitions N] [--replication-factor N] [--topic NAME]...\n"
-            "                   create kafka.topics (and each NAME, e.g. hookbus.dlq) on the\n"
-            "                   cluster; default 3 partitions and the brokers' replication\n"
-            "                   factor; existing topics are left as they are\n"
-            "\n"
-            "options:\n"
-            "  --config FILE       YAML configuration (or HOOKBUS_CONFIG)\n"
-            "  --check-config      load and validate the configuration, then exit\n"
-            "  --log-level LEVEL   debug | info | warn | error (or HOOKBUS_LOG_LEVEL)\n"
-            "  --log-format FMT    text | json (default: text on a terminal)\n"
-            "  --version, --help\n"
-            "\n"
-            "SIGHUP reloads the configuration, secrets and TLS certificate; SIGTERM stops.\n"
-            "\n"
-            "keys (type, bounds, default; env: the HOOKBUS_* variable that overrides it):\n");
+    fprintf(out, "usage: hookbus-gateway [--config FILE] [options] [command]\n"
+                 "\n"
+                 "Accepts webhooks from Git hosts and registries, normalizes them into\n"
+                 "CloudEvents and publishes them to Kafka.\n"
+                 "\n"
+                 "commands:\n"
+                 "  (none)           run the gateway\n"
+                 "  urls             print every receiver's webhook URL (and key URL)\n"
+                 "  topics [--partitions N] [--replication-factor N] [--topic NAME]...\n"
+                 "                   create kafka.topics (and each NAME, e.g. hookbus.dlq) on the\n"
+                 "                   cluster; default 3 partitions and the brokers' replication\n"
+                 "                   factor; existing topics are left as they are\n"
+                 "\n"
+                 "options:\n"
+                 "  --config FILE       YAML configuration (or HOOKBUS_CONFIG)\n"
+                 "  --check-config      load and validate the configuration, then exit\n"
+                 "  --log-level LEVEL   debug | info | warn | error (or HOOKBUS_LOG_LEVEL)\n"
+                 "  --log-format FMT    text | json (default: text on a terminal)\n"
+                 "  --version, --help\n"
+                 "\n"
+                 "SIGHUP reloads the configuration, secrets and TLS certificate; SIGTERM stops.\n"
+                 "\n"
+                 "keys (type, bounds, default; env: the HOOKBUS_* variable that overrides it):\n");
     gw_config_help(out);
 }
 
@@ -81,8 +80,7 @@ static void reload(const char *file, struct gw_server *server)
         return;
     }
     if (gw_server_reload(server, &cfg, err, sizeof(err)) < 0)
-        HB_LOG(HB_LOG_ERROR, "reload refused; the running configuration stays",
-               HB_S("error", err));
+        HB_LOG(HB_LOG_ERROR, "reload refused; the running configuration stays", HB_S("error", err));
     gw_config_free(&cfg);
 }
 
@@ -112,8 +110,7 @@ static int run(const char *file, struct gw_config *cfg)
         HB_LOG(HB_LOG_WARN, "kafka: EMBEDDED mock cluster (development only, not durable)",
                HB_S("bootstrap", brokers));
         if (cfg->kafka_embedded_bootstrap_file[0] &&
-            hb_write_file_atomic(cfg->kafka_embedded_bootstrap_file, brokers, err,
-                                 sizeof(err)) < 0)
+            hb_write_file_atomic(cfg->kafka_embedded_bootstrap_file, brokers, err, sizeof(err)) < 0)
             goto out;
     }
     if (cfg->spool_dir[0]) {
@@ -203,8 +200,7 @@ int main(int argc, char **argv)
         goto out_cli;
     }
     if (check) {
-        printf("%s: OK (%zu receivers)\n", cli.config ? cli.config : "(defaults)",
-               cfg.nreceivers);
+        printf("%s: OK (%zu receivers)\n", cli.config ? cli.config : "(defaults)", cfg.nreceivers);
         rc = 0;
     } else if (urls) {
         rc = print_urls(&cfg);

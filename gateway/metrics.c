@@ -63,9 +63,8 @@ static void receiver_labels(char *out, size_t outlen, const char *receiver, unsi
 
 /* Adds n to the counter cached in *slot (NULL: none), which is the series
  * metric{receiver labels}. */
-static void cached_add(_Atomic(struct hb_counter *) *slot, struct hb_metrics *m,
-                       const char *metric, const char *help, const char *receiver,
-                       unsigned code, uint64_t n)
+static void cached_add(_Atomic(struct hb_counter *) *slot, struct hb_metrics *m, const char *metric,
+                       const char *help, const char *receiver, unsigned code, uint64_t n)
 {
     struct hb_counter *c = slot ? atomic_load_explicit(slot, memory_order_acquire) : NULL;
     if (!c) {

@@ -44,10 +44,8 @@ static bool permanent_error(rd_kafka_resp_err_t e)
     case RD_KAFKA_RESP_ERR_INVALID_RECORD:
     case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
-    case RD_KAFKA_RESP_ERR__INVALID_ARG:
-        return true;
-    default:
-        return false;
+    case RD_KAFKA_RESP_ERR__INVALID_ARG: return true;
+    default: return false;
     }
 }
 
@@ -264,8 +262,8 @@ int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_m
  * the batch header a broker counts against its own limit. */
 #define RECORD_OVERHEAD 512
 
-int gw_producer_check_size(const struct gw_producer *p, const struct hb_kafka_msg *msg,
-                           char *err, size_t errlen)
+int gw_producer_check_size(const struct gw_producer *p, const struct hb_kafka_msg *msg, char *err,
+                           size_t errlen)
 {
     size_t n = msg->key_len + msg->value_len + RECORD_OVERHEAD;
     size_t nh = msg->headers ? rd_kafka_header_cnt(msg->headers) : 0;
@@ -278,7 +276,8 @@ int gw_producer_check_size(const struct gw_producer *p, const struct hb_kafka_ms
     }
     if (n <= p->max_msg)
         return 0;
-    snprintf(err, errlen, "event too large for kafka: about %zu bytes encoded, over "
+    snprintf(err, errlen,
+             "event too large for kafka: about %zu bytes encoded, over "
              "message.max.bytes %zu (include_original doubles an event's size)",
              n, p->max_msg);
     return -1;

@@ -357,8 +357,8 @@ static void ack_slot_encode(unsigned char *p, uint64_t gen, unsigned long long s
         p[28 + i] = (unsigned char)(crc >> (8 * i));
 }
 
-int gw_spool_ack_parse(const unsigned char *buf, size_t len, uint64_t *gen,
-                       unsigned long long *seq, long long *off)
+int gw_spool_ack_parse(const unsigned char *buf, size_t len, uint64_t *gen, unsigned long long *seq,
+                       long long *off)
 {
     bool found = false;
     for (size_t i = 0; i + ACK_SLOT <= len && i < 2 * ACK_SLOT; i += ACK_SLOT) {
@@ -399,7 +399,8 @@ static int write_ack(struct gw_spool *s, unsigned long long seq, long long off)
     uint64_t gen = s->ack_gen + 1;
     ack_slot_encode(slot, gen, seq, off);
     if (hb_fault("spool_ack") ||
-        pwrite(s->ack_fd, slot, sizeof(slot), (off_t)(gen % 2) * ACK_SLOT) != (ssize_t)sizeof(slot) ||
+        pwrite(s->ack_fd, slot, sizeof(slot), (off_t)(gen % 2) * ACK_SLOT) !=
+            (ssize_t)sizeof(slot) ||
         fdatasync(s->ack_fd) < 0) {
         HB_LOG(HB_LOG_ERROR, "spool: cannot record replay progress",
                HB_S("error", HB_STRERROR(errno)));
@@ -799,8 +800,8 @@ out:
 
 /* ---- replay ---- */
 
-static void replay_done(struct gw_delivery *d, const char *error, bool permanent,
-                        const char *topic, int partition, long long offset)
+static void replay_done(struct gw_delivery *d, const char *error, bool permanent, const char *topic,
+                        int partition, long long offset)
 {
     struct replay_slot *rs = (struct replay_slot *)d;
     struct gw_spool *s = rs->s;
@@ -874,7 +875,8 @@ static int set_aside(struct gw_spool *s, const unsigned char *rec, size_t len,
         close(fd);
     snprintf(id, sizeof(id), "%.*s", (int)(r->id_len < 200 ? r->id_len : 200), r->id);
     if (rc < 0) {
-        HB_LOG(HB_LOG_ERROR, "spool: cannot write rejected.spool", HB_S("error", HB_STRERROR(errno)));
+        HB_LOG(HB_LOG_ERROR, "spool: cannot write rejected.spool",
+               HB_S("error", HB_STRERROR(errno)));
         return -1;
     }
     hb_counter_add(s->c_rejected, 1);
@@ -927,8 +929,8 @@ static int replay_segment(struct gw_spool *s, unsigned long long seq, long long 
         size_t end = n ? ends[n - 1] : len; /* corrupt tail: skipped (reported at open) */
         size_t ok = n ? produce_batch(s, recs, slots, n) : 0;
         for (size_t i = 0; i < ok; i++)
-            if (slots[i].failed && set_aside(s, buf + starts[i], ends[i] - starts[i], &recs[i],
-                                             slots[i].error) < 0) {
+            if (slots[i].failed &&
+                set_aside(s, buf + starts[i], ends[i] - starts[i], &recs[i], slots[i].error) < 0) {
                 ok = i;
                 break;
             }

@@ -141,10 +141,10 @@ struct gw_cert *gw_tls_cert_load(const struct gw_config *cfg, char *err, size_t 
     int e;
     c->npcerts = HB_ARRAY_LEN(c->pcerts);
     if ((e = gnutls_certificate_allocate_credentials(&check)) < 0 ||
-        (e = gnutls_certificate_set_x509_key_mem2(check, &cd, &kd, GNUTLS_X509_FMT_PEM, NULL,
-                                                  0)) < 0 ||
-        (e = gnutls_pcert_list_import_x509_raw(c->pcerts, &c->npcerts, &cd,
-                                               GNUTLS_X509_FMT_PEM, 0)) < 0) {
+        (e = gnutls_certificate_set_x509_key_mem2(check, &cd, &kd, GNUTLS_X509_FMT_PEM, NULL, 0)) <
+            0 ||
+        (e = gnutls_pcert_list_import_x509_raw(c->pcerts, &c->npcerts, &cd, GNUTLS_X509_FMT_PEM,
+                                               0)) < 0) {
         c->npcerts = 0;
         goto tls_fail;
     }
@@ -162,8 +162,9 @@ struct gw_cert *gw_tls_cert_load(const struct gw_config *cfg, char *err, size_t 
         HB_LOG(HB_LOG_INFO, "TLS certificate loaded", HB_S("file", cfg->tls_cert_file),
                HB_S("fingerprint_sha256", fp));
     else
-        HB_LOG(HB_LOG_WARN, "TLS: no tls.cert_file configured, serving a SELF-SIGNED "
-                            "certificate generated at start (development only)",
+        HB_LOG(HB_LOG_WARN,
+               "TLS: no tls.cert_file configured, serving a SELF-SIGNED "
+               "certificate generated at start (development only)",
                HB_S("fingerprint_sha256", fp));
     return c;
 tls_fail:

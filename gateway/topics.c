@@ -25,8 +25,7 @@ static int parse_args(int argc, char **argv, struct gw_topics_opts *o, char *err
             if (hb_parse_long(v, 1, 10000, &o->partitions) < 0)
                 goto bad;
         } else if (strcmp(a, "--replication-factor") == 0) {
-            if (hb_parse_long(v, -1, 32, &o->replication_factor) < 0 ||
-                o->replication_factor == 0)
+            if (hb_parse_long(v, -1, 32, &o->replication_factor) < 0 || o->replication_factor == 0)
                 goto bad;
         } else if (strcmp(a, "--timeout") == 0) {
             if (hb_parse_long(v, 1000, 600000, &o->timeout_ms) < 0)
@@ -111,8 +110,8 @@ int gw_topics_main(const struct gw_config *cfg, int argc, char **argv)
         goto fail;
     }
     size_t cnt = 0;
-    const rd_kafka_topic_result_t **res =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+    const rd_kafka_topic_result_t **res = rd_kafka_CreateTopics_result_topics(
+        rd_kafka_event_CreateTopics_result(ev), &cnt);
     rc = 0;
     for (size_t i = 0; i < cnt; i++) {
         rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);

@@ -40,8 +40,8 @@ static const char page_csp[] =
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
                              const char *body)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                                             MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", type);
@@ -137,9 +137,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
     }
     if (strcmp(url, "/metrics") == 0) {
         char *text = hb_metrics_render(a->metrics);
-        enum MHD_Result r = text ? reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8",
-                                         text)
-                                 : reply(conn, 500, "text/plain", "out of memory\n");
+        enum MHD_Result r = text
+                                ? reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8", text)
+                                : reply(conn, 500, "text/plain", "out of memory\n");
         free(text);
         return r;
     }
@@ -191,8 +191,7 @@ static bool is_loopback(const struct sockaddr *sa)
 
 struct hb_admin *hb_admin_start(const char *addr, struct hb_metrics *metrics,
                                 hb_admin_ready_fn ready, void *ud,
-                                const struct hb_admin_console *console, char *err,
-                                size_t errlen)
+                                const struct hb_admin_console *console, char *err, size_t errlen)
 {
     struct addrinfo *ai = NULL;
     struct hb_admin *a = calloc(1, sizeof(*a));

@@ -27,8 +27,7 @@ struct hb_admin_console {
  * what=admin port=N). console may be NULL. NULL with err. */
 struct hb_admin *hb_admin_start(const char *addr, struct hb_metrics *metrics,
                                 hb_admin_ready_fn ready, void *ud,
-                                const struct hb_admin_console *console, char *err,
-                                size_t errlen);
+                                const struct hb_admin_console *console, char *err, size_t errlen);
 /* The embedded consumer console page (lib/ui/events.html). */
 extern const char hb_events_html[];
 int hb_admin_port(const struct hb_admin *a);

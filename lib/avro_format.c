@@ -249,14 +249,12 @@ static int encode_json(const cJSON *j, avro_value_t *dst, enum slot slot, int de
                    ? -1
                    : 0;
     if (cJSON_IsNumber(j))
-        return avro_value_set_branch(dst, u->dbl, &br) ||
-                       avro_value_set_double(&br, j->valuedouble)
+        return avro_value_set_branch(dst, u->dbl, &br) || avro_value_set_double(&br, j->valuedouble)
                    ? -1
                    : 0;
     if (cJSON_IsString(j))
         return avro_value_set_branch(dst, u->string, &br) ||
-                       avro_value_set_string_len(&br, j->valuestring,
-                                                 strlen(j->valuestring) + 1)
+                       avro_value_set_string_len(&br, j->valuestring, strlen(j->valuestring) + 1)
                    ? -1
                    : 0;
     if (!cJSON_IsObject(j) && !cJSON_IsArray(j))
@@ -363,8 +361,7 @@ done:
     return r ? avro_fail(err, errlen, "cannot set attribute") : 0;
 }
 
-int hb_avro_encode(const struct hb_event *ev, void **out, size_t *outlen, char *err,
-                   size_t errlen)
+int hb_avro_encode(const struct hb_event *ev, void **out, size_t *outlen, char *err, size_t errlen)
 {
     avro_value_iface_t *iface = get_iface(err, errlen);
     avro_value_t rec, field;
@@ -479,7 +476,6 @@ static int scan_branch(struct scanner *s, int n, int *out)
     *out = (int)v;
     return 0;
 }
-
 
 /* Skips a bytes or string value whose length must fit in the input; strings
  * must be UTF-8 without NUL. */
@@ -617,8 +613,11 @@ static int scan_value(struct scanner *s, enum slot slot, int depth)
  * safely. 0, or -1 with err. */
 static int scan_event(const void *buf, size_t len, char *err, size_t errlen)
 {
-    struct scanner s = {.p = buf, .start = buf, .end = (const unsigned char *)buf + len,
-                        .err = err, .errlen = errlen};
+    struct scanner s = {.p = buf,
+                        .start = buf,
+                        .end = (const unsigned char *)buf + len,
+                        .err = err,
+                        .errlen = errlen};
     int64_t count, nattrs = 0;
     int b;
     for (;;) {
@@ -703,8 +702,7 @@ static cJSON *decode_json(avro_value_t *v, enum slot slot, int depth)
     if (slot == SLOT_R)
         return decode_record(v, depth);
     const struct union_desc *u = &unions[slot];
-    if (avro_value_get_discriminant(v, &disc) != 0 ||
-        avro_value_get_current_branch(v, &br) != 0)
+    if (avro_value_get_discriminant(v, &disc) != 0 || avro_value_get_current_branch(v, &br) != 0)
         return NULL;
     if (disc == u->null)
         return cJSON_CreateNull();
@@ -753,12 +751,10 @@ static int decode_attr(struct hb_event *ev, const char *name, avro_value_t *u, c
     char num[16];
     char *b64 = NULL;
     size_t n;
-    if (avro_value_get_discriminant(u, &disc) != 0 ||
-        avro_value_get_current_branch(u, &br) != 0)
+    if (avro_value_get_discriminant(u, &disc) != 0 || avro_value_get_current_branch(u, &br) != 0)
         return avro_fail(err, errlen, "cannot read attribute");
     switch (disc) {
-    case ATTR_NULL:
-        return 0;
+    case ATTR_NULL: return 0;
     case ATTR_BOOLEAN:
         if (avro_value_get_boolean(&br, &bval) != 0)
             return avro_fail(err, errlen, "cannot read attribute");
@@ -784,9 +780,7 @@ static int decode_attr(struct hb_event *ev, const char *name, avro_value_t *u, c
         r = b64 ? hb_event_set_typed(ev, name, b64, HB_ATTR_BINARY) : -1;
         free(b64);
         break;
-    default:
-        snprintf(err, errlen, "avro: bad attribute branch %d", disc);
-        return -1;
+    default: snprintf(err, errlen, "avro: bad attribute branch %d", disc); return -1;
     }
     if (r != 0)
         snprintf(err, errlen, "attribute '%.64s' is invalid, too long, or there are too many",
@@ -831,8 +825,8 @@ static int decode_data(struct hb_event *ev, avro_value_t *data, char *err, size_
     char *text = j ? cJSON_PrintUnformatted(j) : NULL;
     int rc = text && hb_event_set_data(ev, text, strlen(text)) == 0 ? 0 : -1;
     if (rc != 0)
-        snprintf(err, errlen, "%s", j ? "out of memory"
-                                      : "avro: cannot convert data to JSON (too deep or ENOMEM)");
+        snprintf(err, errlen, "%s",
+                 j ? "out of memory" : "avro: cannot convert data to JSON (too deep or ENOMEM)");
     cJSON_free(text);
     cJSON_Delete(j);
     return rc;

@@ -218,11 +218,10 @@ void hb_node_mark_used(const struct hb_node *node)
         hb_node_mark_used(&n->items[i]);
 }
 
-int hb_config_error(const struct hb_config *cfg, const struct hb_node *at, char *err,
-                    size_t errlen, const char *fmt, ...)
+int hb_config_error(const struct hb_config *cfg, const struct hb_node *at, char *err, size_t errlen,
+                    const char *fmt, ...)
 {
-    int n = snprintf(err, errlen, "%s:%d: ", cfg->file ? cfg->file : "config",
-                     at ? at->line : 1);
+    int n = snprintf(err, errlen, "%s:%d: ", cfg->file ? cfg->file : "config", at ? at->line : 1);
     if (n >= 0 && (size_t)n < errlen) {
         va_list ap;
         va_start(ap, fmt);
@@ -267,9 +266,9 @@ static int bind_value(const struct hb_field *f, const char *text, void *obj, con
         return 0;
     case HB_F_INT:
     case HB_F_DURATION:
-        if (f->type == HB_F_INT ? hb_parse_long(text, -0x7fffffffffffffffL, 0x7fffffffffffffffL,
-                                                &v) < 0
-                                : hb_parse_duration_ms(text, &v) < 0) {
+        if (f->type == HB_F_INT
+                ? hb_parse_long(text, -0x7fffffffffffffffL, 0x7fffffffffffffffL, &v) < 0
+                : hb_parse_duration_ms(text, &v) < 0) {
             *why = f->type == HB_F_INT ? "must be an integer"
                                        : "must be a duration such as 500ms, 2s, 10m or 1h";
             return -1;
@@ -281,8 +280,7 @@ static int bind_value(const struct hb_field *f, const char *text, void *obj, con
         *(long *)member = v;
         return 0;
     case HB_F_LIST:
-    case HB_F_MAP:
-        break;
+    case HB_F_MAP: break;
     }
     *why = "unknown field type";
     return -1;

@@ -38,9 +38,9 @@
 #define CANCEL_WAIT_MS 5000 /* after app->cancel */
 #define REWIND_PAUSE_MS 50  /* after a message could not be taken in */
 #define SEEK_TIMEOUT_MS 5000
-#define ITEM_OVERHEAD 1024  /* per held message: attributes, item, librdkafka's op */
+#define ITEM_OVERHEAD 1024 /* per held message: attributes, item, librdkafka's op */
 #define TRIM_AFTER_BYTES (256 * 1024)
-#define HOLD_MS 2000        /* see hold_bytes */
+#define HOLD_MS 2000 /* see hold_bytes */
 
 /* One consumed message while it is being handled. */
 struct item {
@@ -48,11 +48,11 @@ struct item {
     struct hb_event *ev; /* NULL: undecodable */
     size_t part;         /* index into c->parts */
     unsigned gen;
-    int attempts;        /* for the dead-letter headers */
-    size_t bytes;        /* charged to c->inflight_bytes */
-    char *error;         /* why it is dead-lettered */
-    uint64_t recent;     /* its entry in c->recent (the console) */
-    struct item *next;   /* dead-letter retry list */
+    int attempts;      /* for the dead-letter headers */
+    size_t bytes;      /* charged to c->inflight_bytes */
+    char *error;       /* why it is dead-lettered */
+    uint64_t recent;   /* its entry in c->recent (the console) */
+    struct item *next; /* dead-letter retry list */
 };
 
 /* One action: a debounce window, or one event without a key. */
@@ -228,8 +228,8 @@ static size_t part_index(struct hb_consumer *c, const char *topic, int32_t parti
     hb_offsets_init(&p->off);
     char labels[256], esc[200];
     if (hb_metrics_label_escape(topic, esc, sizeof(esc)) == 0 &&
-        hb_snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%d\"", esc,
-                    (int)partition) == 0)
+        hb_snprintf(labels, sizeof(labels), "topic=\"%s\",partition=\"%d\"", esc, (int)partition) ==
+            0)
         p->lag = hb_metrics_gauge(c->metrics, "hookbus_consumer_lag",
                                   "Messages not yet handled (high watermark - committable "
                                   "offset)",
@@ -315,10 +315,9 @@ static void dead_letter(struct hb_consumer *c, struct item *it)
     rd_kafka_header_add(h, "hookbus_attempts", -1, attempts, -1);
     rd_kafka_header_add(h, "hookbus_consumer", -1, c->app->name, -1);
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        c->dlq, RD_KAFKA_V_TOPIC(c->cfg->dead_letter_topic),
-        RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(it),
-        RD_KAFKA_V_END);
+        c->dlq, RD_KAFKA_V_TOPIC(c->cfg->dead_letter_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
+        RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(it), RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(h);
         HB_LOG(HB_LOG_WARN, "dead-letter produce failed; will retry",
@@ -488,8 +487,8 @@ static void process_done(struct hb_consumer *c)
         l = l->next;
         const char *id = hb_event_get(j->events[j->n - 1], "id");
         if (j->gen != c->gen) { /* partitions were revoked meanwhile */
-            HB_LOG(HB_LOG_WARN, "action finished after its partitions were revoked",
-                   HB_S("id", id), HB_S("result", j->result == HB_ACT_DONE ? "done" : "failed"));
+            HB_LOG(HB_LOG_WARN, "action finished after its partitions were revoked", HB_S("id", id),
+                   HB_S("result", j->result == HB_ACT_DONE ? "done" : "failed"));
             job_abandon(c, j);
             continue;
         }
@@ -877,8 +876,9 @@ static void drain(struct hb_consumer *c, const char *why)
         running = wait_running(c, hb_mono_ms() + CANCEL_WAIT_MS);
     }
     if (running)
-        HB_LOG(HB_LOG_WARN, "actions still running after drain_timeout; their events will be "
-                            "acted on again by the next owner",
+        HB_LOG(HB_LOG_WARN,
+               "actions still running after drain_timeout; their events will be "
+               "acted on again by the next owner",
                HB_I("running", running));
     if (c->dlq) {
         int64_t left = deadline - hb_mono_ms();
@@ -1006,8 +1006,9 @@ static rd_kafka_conf_t *consumer_conf(struct hb_consumer *c, char *err, size_t e
     size_t vl = sizeof(v);
     if (rd_kafka_conf_get(conf, "partition.assignment.strategy", v, &vl) == RD_KAFKA_CONF_OK &&
         strstr(v, "cooperative")) {
-        snprintf(err, errlen, "kafka.properties.partition.assignment.strategy: the runtime "
-                              "needs an eager strategy (range, roundrobin)");
+        snprintf(err, errlen,
+                 "kafka.properties.partition.assignment.strategy: the runtime "
+                 "needs an eager strategy (range, roundrobin)");
         goto fail;
     }
     if (rd_kafka_conf_set(conf, "group.id", c->cfg->group, err, errlen))
@@ -1042,7 +1043,10 @@ static rd_kafka_t *dlq_producer(struct hb_consumer *c, char *err, size_t errlen)
 }
 
 /* The runtime's counters, declared once. */
-#define COUNTER(member, name, help) {offsetof(struct hb_consumer, member), name, help}
+#define COUNTER(member, name, help)                                                                \
+    {                                                                                              \
+        offsetof(struct hb_consumer, member), name, help                                           \
+    }
 static const struct {
     size_t off;
     const char *name, *help;
@@ -1066,8 +1070,8 @@ static void make_metrics(struct hb_consumer *c)
     static const double buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                      1,     2.5,  5,     10,   30,  60,   300};
     for (size_t i = 0; i < HB_ARRAY_LEN(counters); i++)
-        *(struct hb_counter **)((char *)c + counters[i].off) =
-            hb_metrics_counter(c->metrics, counters[i].name, counters[i].help, NULL);
+        *(struct hb_counter **)((char *)c + counters[i].off) = hb_metrics_counter(
+            c->metrics, counters[i].name, counters[i].help, NULL);
     /* Given up on, whether a dead-letter topic then takes them or not. */
     static const char failed_help[] =
         "Events given up on (then dead-lettered, or skipped without a dead_letter_topic)";
@@ -1129,7 +1133,8 @@ struct hb_consumer *hb_consumer_new(const struct hb_consumer_config *cfg,
     }
     rd_kafka_poll_set_consumer(c->rk);
     c->cq = rd_kafka_queue_get_consumer(c->rk);
-    if (cfg->dead_letter_topic && *cfg->dead_letter_topic && !(c->dlq = dlq_producer(c, err, errlen)))
+    if (cfg->dead_letter_topic && *cfg->dead_letter_topic &&
+        !(c->dlq = dlq_producer(c, err, errlen)))
         goto fail;
     if (!(c->recent = hb_recent_new(cfg->recent_events))) {
         snprintf(err, errlen, "out of memory");
@@ -1168,8 +1173,7 @@ int hb_consumer_run(struct hb_consumer *c)
     /* No message is handed to act before the application is ready. */
     while (c->app->ready && !c->app->ready(c->ud) && !atomic_load(&c->stop))
         sleep_ms(100);
-    rd_kafka_topic_partition_list_t *subs =
-        rd_kafka_topic_partition_list_new((int)c->cfg->ntopics);
+    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new((int)c->cfg->ntopics);
     for (size_t i = 0; i < c->cfg->ntopics; i++)
         rd_kafka_topic_partition_list_add(subs, c->cfg->topics[i], RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, subs);

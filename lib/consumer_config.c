@@ -11,8 +11,10 @@
 #include "hookbus/filter.h"
 #include "hookbus/util.h"
 
-#define F(key, type, member, def, min, max, help)                                                \
-    {key, type, offsetof(struct hb_consumer_config, member), def, min, max, help}
+#define F(key, type, member, def, min, max, help)                                                  \
+    {                                                                                              \
+        key, type, offsetof(struct hb_consumer_config, member), def, min, max, help                \
+    }
 
 static const struct hb_field consumer_fields[] = {
     F("kafka.brokers", HB_F_STRING, brokers, "localhost:9092", 0, 0,
@@ -34,8 +36,8 @@ static const struct hb_field consumer_fields[] = {
       "events for the same key within this window cause one action"),
     F("retry.max_attempts", HB_F_INT, retry_max_attempts, "8", 1, 1000,
       "attempts before an event is dead-lettered"),
-    F("retry.initial_backoff", HB_F_DURATION, retry_initial_backoff_ms, "500ms", 1,
-      3600 * 1000, "wait before the first retry"),
+    F("retry.initial_backoff", HB_F_DURATION, retry_initial_backoff_ms, "500ms", 1, 3600 * 1000,
+      "wait before the first retry"),
     F("retry.max_backoff", HB_F_DURATION, retry_max_backoff_ms, "60s", 1, 24L * 3600 * 1000,
       "longest wait between retries"),
     F("dead_letter_topic", HB_F_STRING, dead_letter_topic, "hookbus.dlq", 0, 0,
@@ -142,9 +144,8 @@ static int load_filter(const struct hb_config *cfg, struct hb_consumer_config *c
     c->filter = hb_filter_new(spec, e, sizeof(e));
     cJSON_Delete(spec);
     if (!c->filter) /* e names the place: "filter[1].any[0].sql: parse error at column 7" */
-        return hb_config_error(cfg, n, err, errlen, "%s%s", hb_str_has_prefix(e, "filter") ? ""
-                                                                                         : "filter: ",
-                               e);
+        return hb_config_error(cfg, n, err, errlen, "%s%s",
+                               hb_str_has_prefix(e, "filter") ? "" : "filter: ", e);
     return 0;
 }
 

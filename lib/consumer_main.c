@@ -103,8 +103,7 @@ int hb_consumer_main(int argc, char **argv, const struct hb_consumer_app *app)
         if (cli.help)
             usage(stdout, app);
         else
-            printf("%s %s%s\n", app->name, HB_VERSION,
-                   HB_FAULT_BUILD ? " (fault injection)" : "");
+            printf("%s %s%s\n", app->name, HB_VERSION, HB_FAULT_BUILD ? " (fault injection)" : "");
         hb_cli_free(&cli);
         return 0;
     }
@@ -130,7 +129,7 @@ int hb_consumer_main(int argc, char **argv, const struct hb_consumer_app *app)
     }
     rc = 1;
     signal(SIGPIPE, SIG_IGN); /* a peer or child closing a pipe is an error, not an exit */
-    hb_cli_block_signals(); /* before any thread starts */
+    hb_cli_block_signals();   /* before any thread starts */
     metrics = hb_metrics_new();
     if (!metrics || !(c = hb_consumer_new(&cc, app, ud, metrics, err, sizeof(err)))) {
         HB_LOG(HB_LOG_ERROR, "cannot start", HB_S("error", metrics ? err : "out of memory"));

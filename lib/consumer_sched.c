@@ -23,10 +23,10 @@ struct dd_entry {
 
 struct hb_dedup {
     long window_ms;
-    size_t max;             /* entries at most */
-    struct dd_entry *ring;  /* entries head .. head + n - 1 (mod cap), oldest first */
+    size_t max;            /* entries at most */
+    struct dd_entry *ring; /* entries head .. head + n - 1 (mod cap), oldest first */
     size_t cap, head, n;
-    uint32_t *buckets;      /* ring index + 1; 0: empty */
+    uint32_t *buckets; /* ring index + 1; 0: empty */
     size_t mask;
 };
 

@@ -12,10 +12,10 @@ static const struct {
     const char *name;
     enum hb_attr_type type;
 } spec_attrs[] = {
-    {"specversion", HB_ATTR_STRING},  {"id", HB_ATTR_STRING},
-    {"source", HB_ATTR_URI_REF},      {"type", HB_ATTR_STRING},
+    {"specversion", HB_ATTR_STRING},     {"id", HB_ATTR_STRING},
+    {"source", HB_ATTR_URI_REF},         {"type", HB_ATTR_STRING},
     {"datacontenttype", HB_ATTR_STRING}, {"dataschema", HB_ATTR_URI},
-    {"subject", HB_ATTR_STRING},      {"time", HB_ATTR_TIMESTAMP},
+    {"subject", HB_ATTR_STRING},         {"time", HB_ATTR_TIMESTAMP},
 };
 
 enum hb_attr_type hb_attr_spec_type(const char *name)
@@ -36,8 +36,8 @@ static bool is_spec_attr(const char *name)
 
 const char *hb_attr_type_name(enum hb_attr_type t)
 {
-    static const char *const names[] = {"String", "Integer", "Boolean", "Binary",
-                                        "URI", "URI-reference", "Timestamp"};
+    static const char *const names[] = {"String", "Integer",       "Boolean",  "Binary",
+                                        "URI",    "URI-reference", "Timestamp"};
     return (unsigned)t < HB_ARRAY_LEN(names) ? names[t] : "?";
 }
 
@@ -215,8 +215,7 @@ static bool valid_string(const char *s)
         /* Overlong forms, beyond Unicode, surrogates, C1 controls and the
          * noncharacters (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF) are disallowed. */
         if (cp < min[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-            (cp >= 0x80 && cp <= 0x9f) || (cp >= 0xfdd0 && cp <= 0xfdef) ||
-            (cp & 0xfffe) == 0xfffe)
+            (cp >= 0x80 && cp <= 0x9f) || (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe)
             return false;
     }
     return true;
@@ -259,9 +258,8 @@ static bool digits(const char *s, int n)
 static bool valid_timestamp(const char *s)
 {
     if (strlen(s) < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
-        !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        !digits(s + 11, 2) || s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' ||
-        !digits(s + 17, 2))
+        !digits(s + 8, 2) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s + 11, 2) ||
+        s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
         return false;
     int mon = (s[5] - '0') * 10 + s[6] - '0', day = (s[8] - '0') * 10 + s[9] - '0';
     int hh = (s[11] - '0') * 10 + s[12] - '0', mm = (s[14] - '0') * 10 + s[15] - '0';
@@ -290,24 +288,18 @@ static bool valid_timestamp(const char *s)
 static bool valid_value(const char *v, enum hb_attr_type t)
 {
     switch (t) {
-    case HB_ATTR_STRING:
-        return valid_string(v);
-    case HB_ATTR_INTEGER:
-        return valid_integer(v);
-    case HB_ATTR_BOOLEAN:
-        return strcmp(v, "true") == 0 || strcmp(v, "false") == 0;
+    case HB_ATTR_STRING: return valid_string(v);
+    case HB_ATTR_INTEGER: return valid_integer(v);
+    case HB_ATTR_BOOLEAN: return strcmp(v, "true") == 0 || strcmp(v, "false") == 0;
     case HB_ATTR_BINARY: {
         size_t n;
         unsigned char *d = hb_base64_decode(v, strlen(v), &n);
         free(d);
         return d != NULL;
     }
-    case HB_ATTR_URI:
-        return valid_uri(v);
-    case HB_ATTR_URI_REF:
-        return valid_uri_ref(v);
-    case HB_ATTR_TIMESTAMP:
-        return valid_timestamp(v);
+    case HB_ATTR_URI: return valid_uri(v);
+    case HB_ATTR_URI_REF: return valid_uri_ref(v);
+    case HB_ATTR_TIMESTAMP: return valid_timestamp(v);
     }
     return false;
 }

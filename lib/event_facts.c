@@ -57,8 +57,7 @@ int hb_facts_from_event(const struct hb_event *ev, struct hb_facts *f)
         !(f->paths = calloc((size_t)n, sizeof(*f->paths))))
         return 0;
     const cJSON *p;
-    cJSON_ArrayForEach(p, paths)
-    {
+    cJSON_ArrayForEach (p, paths) {
         if (cJSON_IsString(p))
             f->paths[f->npaths++] = p->valuestring;
     }

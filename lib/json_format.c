@@ -117,8 +117,8 @@ static int add_data(cJSON *obj, const struct hb_event *ev)
         return 0;
     /* The decoder takes the value's span: whitespace around it would be lost,
      * so such data goes as base64 to stay byte for byte (found by fuzzing). */
-    bool padded = ev->data_len && (json_space(ev->data[0]) ||
-                                   json_space(ev->data[ev->data_len - 1]));
+    bool padded = ev->data_len &&
+                  (json_space(ev->data[0]) || json_space(ev->data[ev->data_len - 1]));
     if (!padded && hb_content_type_is_json(hb_event_get(ev, "datacontenttype"))) {
         cJSON *parsed = (cJSON *)hb_json_parse((const char *)ev->data, ev->data_len);
         /* "data": null reads back as no data: the bytes "null" go as base64. */
@@ -151,8 +151,8 @@ char *hb_event_to_json(const struct hb_event *ev)
         const struct hb_attr *a = &ev->attrs[i];
         cJSON *item;
         long n;
-        if (a->type == HB_ATTR_INTEGER && hb_parse_long(a->value, -2147483648L, 2147483647L,
-                                                        &n) == 0)
+        if (a->type == HB_ATTR_INTEGER &&
+            hb_parse_long(a->value, -2147483648L, 2147483647L, &n) == 0)
             item = cJSON_CreateNumber((double)n);
         else if (a->type == HB_ATTR_BOOLEAN)
             item = cJSON_CreateBool(strcmp(a->value, "true") == 0);
@@ -253,8 +253,7 @@ int hb_event_from_cjson(const void *vobj, struct hb_event **out, char *err, size
         size_t n;
         unsigned char *bytes;
         if (!cJSON_IsString(data_b64) ||
-            !(bytes = hb_base64_decode(data_b64->valuestring, strlen(data_b64->valuestring),
-                                       &n))) {
+            !(bytes = hb_base64_decode(data_b64->valuestring, strlen(data_b64->valuestring), &n))) {
             snprintf(err, errlen, "'data_base64' is not valid base64");
             goto fail;
         }
@@ -365,8 +364,7 @@ static const char *member_span(const char *buf, size_t len, const char *key, siz
     return found;
 }
 
-int hb_event_from_json(const char *buf, size_t len, struct hb_event **out, char *err,
-                       size_t errlen)
+int hb_event_from_json(const char *buf, size_t len, struct hb_event **out, char *err, size_t errlen)
 {
     cJSON *obj = (cJSON *)hb_json_parse(buf, len);
     if (!obj) {

@@ -70,8 +70,7 @@ struct hb_jwks *hb_jwks_parse(const char *json, size_t len, char *err, size_t er
         snprintf(err, errlen, "not a JWKS document: no \"keys\" list");
         goto fail;
     }
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "keys"))
-    {
+    cJSON_ArrayForEach (it, cJSON_GetObjectItemCaseSensitive(root, "keys")) {
         const cJSON *kty = cJSON_GetObjectItemCaseSensitive(it, "kty");
         const cJSON *n = cJSON_GetObjectItemCaseSensitive(it, "n");
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(it, "e");
@@ -106,8 +105,8 @@ void hb_jwks_free(struct hb_jwks *k)
     free(k);
 }
 
-static bool rs256_ok(EVP_PKEY *pkey, const char *signed_part, size_t len,
-                     const unsigned char *sig, size_t siglen)
+static bool rs256_ok(EVP_PKEY *pkey, const char *signed_part, size_t len, const unsigned char *sig,
+                     size_t siglen)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     bool ok = md && EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pkey) == 1 &&
@@ -123,15 +122,14 @@ static bool audience_ok(const cJSON *aud, const char *want)
     const cJSON *a;
     if (!cJSON_IsArray(aud))
         return false;
-    cJSON_ArrayForEach(a, aud)
+    cJSON_ArrayForEach (a, aud)
         if (cJSON_IsString(a) && strcmp(a->valuestring, want) == 0)
             return true;
     return false;
 }
 
 /* The claims checks of want against the payload. */
-static int check_claims(const cJSON *c, const struct hb_jwt_expect *want, char *err,
-                        size_t errlen)
+static int check_claims(const cJSON *c, const struct hb_jwt_expect *want, char *err, size_t errlen)
 {
     const cJSON *iss = cJSON_GetObjectItemCaseSensitive(c, "iss");
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(c, "exp");

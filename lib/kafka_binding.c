@@ -15,12 +15,9 @@
 const char *hb_ce_mode_name(enum hb_ce_mode m)
 {
     switch (m) {
-    case HB_CE_BINARY:
-        return "binary";
-    case HB_CE_STRUCTURED:
-        return "structured";
-    case HB_CE_AVRO:
-        return "avro";
+    case HB_CE_BINARY: return "binary";
+    case HB_CE_STRUCTURED: return "structured";
+    case HB_CE_AVRO: return "avro";
     }
     return "?";
 }
@@ -173,8 +170,8 @@ fail:
 }
 
 int hb_kafka_decode(const void *value, size_t value_len, const void *key, size_t key_len,
-                    const rd_kafka_headers_t *headers, struct hb_event **out,
-                    enum hb_ce_mode *mode, char *err, size_t errlen)
+                    const rd_kafka_headers_t *headers, struct hb_event **out, enum hb_ce_mode *mode,
+                    char *err, size_t errlen)
 {
     (void)key;
     (void)key_len;
@@ -197,8 +194,9 @@ int hb_kafka_decode(const void *value, size_t value_len, const void *key, size_t
         *mode = HB_CE_BINARY;
         r = decode_binary(value, value_len, headers, out, err, errlen);
     } else {
-        snprintf(err, errlen, "not a CloudEvent: no ce_specversion header and no "
-                              "application/cloudevents content-type");
+        snprintf(err, errlen,
+                 "not a CloudEvent: no ce_specversion header and no "
+                 "application/cloudevents content-type");
     }
     free(ct);
     free(spec);

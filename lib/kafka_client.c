@@ -79,9 +79,9 @@ fail:
  * than these limits is still fetched whole (the broker returns the first
  * record batch of a fetch whatever its size). */
 static const char *const consumer_defaults[][2] = {
-    {"queued.max.messages.kbytes", "1024"}, /* librdkafka: 65536 */
-    {"queued.min.messages", "100"},         /* per partition; librdkafka: 100000 */
-    {"fetch.max.bytes", "1048576"},         /* librdkafka: 52428800 */
+    {"queued.max.messages.kbytes", "1024"},  /* librdkafka: 65536 */
+    {"queued.min.messages", "100"},          /* per partition; librdkafka: 100000 */
+    {"fetch.max.bytes", "1048576"},          /* librdkafka: 52428800 */
     {"max.partition.fetch.bytes", "262144"}, /* librdkafka: 1048576 */
 };
 
@@ -116,8 +116,7 @@ int hb_kafka_consumer_fit(rd_kafka_conf_t *conf, const struct hb_kv_list *props,
         return 0;
     char v[32];
     snprintf(v, sizeof(v), "%ld", msg);
-    return rd_kafka_conf_set(conf, "fetch.max.bytes", v, err, errlen) == RD_KAFKA_CONF_OK ? 0
-                                                                                          : -1;
+    return rd_kafka_conf_set(conf, "fetch.max.bytes", v, err, errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
 }
 
 struct hb_mock_cluster {

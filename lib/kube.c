@@ -38,7 +38,7 @@ struct hb_kube {
     char *username, *password;
     long timeout_ms;
     size_t max_response;
-    char section[32];     /* the config section, for messages */
+    char section[32]; /* the config section, for messages */
     char user_agent[64];
 
     pthread_mutex_t lock; /* guards the token and what identifies its file */
@@ -120,8 +120,7 @@ static int token_refresh_locked(struct hb_kube *k, bool force, char *err, size_t
         return -1;
     }
     if (!force && k->token && st.st_ino == k->token_ino && st.st_size == k->token_size &&
-        st.st_mtim.tv_sec == k->token_mtime.tv_sec &&
-        st.st_mtim.tv_nsec == k->token_mtime.tv_nsec)
+        st.st_mtim.tv_sec == k->token_mtime.tv_sec && st.st_mtim.tv_nsec == k->token_mtime.tv_nsec)
         return 0;
     char ferr[256];
     size_t len;
@@ -211,8 +210,8 @@ static int load_kubeconfig(struct hb_kube *k, const char *file, const char *want
     const struct hb_node *cl = cluster_name ? named(cfg.root, "clusters", cluster_name, "cluster")
                                             : NULL;
     if (!cl) {
-        (void)hb_snprintf(err, errlen, "%s: context '%s': cluster '%s' not found", file,
-                          ctx_name, cluster_name ? cluster_name : "");
+        (void)hb_snprintf(err, errlen, "%s: context '%s': cluster '%s' not found", file, ctx_name,
+                          cluster_name ? cluster_name : "");
         goto fail;
     }
     k->cluster = strdup(cluster_name);
@@ -266,10 +265,11 @@ static int load_kubeconfig(struct hb_kube *k, const char *file, const char *want
             k->key_file = resolve_path(dir, v);
         if (((v = scalar(u, "client-certificate-data")) &&
              decode_data(v, &k->cert_data, &k->cert_len) < 0) ||
-            ((v = scalar(u, "client-key-data")) &&
-             decode_data(v, &k->key_data, &k->key_len) < 0)) {
-            (void)hb_snprintf(err, errlen, "%s: user '%s': client certificate or key data is not "
-                              "base64", file, user_name);
+            ((v = scalar(u, "client-key-data")) && decode_data(v, &k->key_data, &k->key_len) < 0)) {
+            (void)hb_snprintf(err, errlen,
+                              "%s: user '%s': client certificate or key data is not "
+                              "base64",
+                              file, user_name);
             goto fail;
         }
     }
@@ -286,7 +286,8 @@ static int load_in_cluster(struct hb_kube *k, const char *sa_dir, char *err, siz
     const char *port = getenv("KUBERNETES_SERVICE_PORT");
     char buf[MAX_URL];
     if (!host || !host[0] || !port || !port[0]) {
-        (void)hb_snprintf(err, errlen, "no kubeconfig (%s.kubeconfig, --kubeconfig, "
+        (void)hb_snprintf(err, errlen,
+                          "no kubeconfig (%s.kubeconfig, --kubeconfig, "
                           "KUBECONFIG) and not in a cluster (KUBERNETES_SERVICE_HOST/PORT unset)",
                           k->section);
         return -1;
@@ -500,8 +501,8 @@ static void free_headers(struct curl_slist *h)
 }
 
 /* Runs a prepared transfer and turns its outcome into a status or an error. */
-static int perform(struct hb_kube *k, CURL *c, const char *method, const char *path,
-                   struct sink *s, char *err, size_t errlen)
+static int perform(struct hb_kube *k, CURL *c, const char *method, const char *path, struct sink *s,
+                   char *err, size_t errlen)
 {
     CURLcode cc = curl_easy_perform(c);
     long status = 0;
@@ -521,8 +522,8 @@ static int perform(struct hb_kube *k, CURL *c, const char *method, const char *p
     if (status >= 400) {
         char msg[400];
         status_message(s->body.p, msg, sizeof(msg));
-        (void)hb_snprintf(err, errlen, "cluster %s: %s %s: HTTP %ld: %s", k->cluster, method,
-                          path, status, msg);
+        (void)hb_snprintf(err, errlen, "cluster %s: %s %s: HTTP %ld: %s", k->cluster, method, path,
+                          status, msg);
         if (status == 401 && k->token_file) {
             pthread_mutex_lock(&k->lock);
             char terr[256];
@@ -534,16 +535,16 @@ static int perform(struct hb_kube *k, CURL *c, const char *method, const char *p
 }
 
 int hb_kube_request(struct hb_kube *k, const char *method, const char *path, const char *body,
-                 const char *content_type, char **resp, size_t *resplen, char *err,
-                 size_t errlen)
+                    const char *content_type, char **resp, size_t *resplen, char *err,
+                    size_t errlen)
 {
     return hb_kube_request_with(k, method, path, body, content_type, NULL, resp, resplen, err,
                                 errlen);
 }
 
-int hb_kube_request_with(struct hb_kube *k, const char *method, const char *path,
-                         const char *body, const char *content_type, const char *header,
-                         char **resp, size_t *resplen, char *err, size_t errlen)
+int hb_kube_request_with(struct hb_kube *k, const char *method, const char *path, const char *body,
+                         const char *content_type, const char *header, char **resp, size_t *resplen,
+                         char *err, size_t errlen)
 {
     struct sink s = {0};
     struct curl_slist *hdrs = NULL;
@@ -582,8 +583,8 @@ int hb_kube_request_with(struct hb_kube *k, const char *method, const char *path
 }
 
 int hb_kube_watch(struct hb_kube *k, const char *path, long timeout_ms,
-               int (*on_line)(void *ud, const char *line, size_t len), void *ud,
-               const atomic_bool *stop, char *err, size_t errlen)
+                  int (*on_line)(void *ud, const char *line, size_t len), void *ud,
+                  const atomic_bool *stop, char *err, size_t errlen)
 {
     struct sink s = {.on_line = on_line, .ud = ud, .stop = stop};
     struct curl_slist *hdrs = NULL;

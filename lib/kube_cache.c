@@ -217,8 +217,7 @@ static struct obj *obj_compile(struct hb_kube_cache *c, const cJSON *obj, const 
     return o;
 }
 
-static void apply_object(struct hb_kube_cache *c, const cJSON *obj, bool deleted,
-                         unsigned long gen)
+static void apply_object(struct hb_kube_cache *c, const cJSON *obj, bool deleted, unsigned long gen)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
@@ -390,8 +389,7 @@ static int list_scope(struct scope *s, char *err, size_t errlen)
             hb_strlcpy(s->rv, rv->valuestring, sizeof(s->rv));
         first = false;
         const cJSON *it;
-        cJSON_ArrayForEach(it, items)
-        {
+        cJSON_ArrayForEach (it, items) {
             apply_object(c, it, false, gen);
         }
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(meta, "continue");
@@ -529,13 +527,12 @@ static void *scope_main(void *arg)
         struct watch_ctx w = {.s = s};
         int64_t began = hb_mono_ms();
         int status = hb_kube_watch(c->kube, path, tmo + 30000, on_watch_line, &w, &c->stop, err,
-                                sizeof(err));
+                                   sizeof(err));
         if (atomic_load(&c->stop))
             break;
         if (status == 410 || w.gone) {
             HB_LOG(HB_LOG_INFO, "watch expired, listing again", HB_S("resource", c->opts.resource),
-                   HB_S("namespace", scope_name),
-                   HB_S("resource_version", s->rv));
+                   HB_S("namespace", scope_name), HB_S("resource_version", s->rv));
             s->need_list = true;
             if (hb_mono_ms() - listed_at < 1000) { /* gone right after a list: slow down */
                 pause_ms(c, backoff);
@@ -612,10 +609,11 @@ struct hb_kube_cache *hb_kube_cache_new(struct hb_kube *k, const struct hb_kube_
         if (o->metric_lists)
             c->c_relists = hb_metrics_counter(m, o->metric_lists,
                                               "Complete lists of the watched resource (start, "
-                                              "410, resync)", l);
+                                              "410, resync)",
+                                              l);
         if (o->metric_errors)
-            c->c_watch_errors = hb_metrics_counter(m, o->metric_errors,
-                                                   "Failed lists or watches", l);
+            c->c_watch_errors = hb_metrics_counter(m, o->metric_errors, "Failed lists or watches",
+                                                   l);
     }
     return c;
 }
@@ -624,8 +622,7 @@ int hb_kube_cache_start(struct hb_kube_cache *c, char *err, size_t errlen)
 {
     for (size_t i = 0; i < c->nscopes; i++) {
         if (pthread_create(&c->scopes[i].thread, NULL, scope_main, &c->scopes[i]) != 0) {
-            (void)hb_snprintf(err, errlen, "cannot start the %s watch thread",
-                              c->opts.resource);
+            (void)hb_snprintf(err, errlen, "cannot start the %s watch thread", c->opts.resource);
             hb_kube_cache_stop(c);
             return -1;
         }

@@ -17,14 +17,14 @@ const struct hb_field hb_kube_section_fields[] = {
      "kubeconfig context; empty: current-context"},
     {"label_selector", HB_F_STRING, offsetof(struct hb_kube_section, label_selector), "", 0, 0,
      "only objects matching this label selector"},
-    {"service_account_dir", HB_F_STRING, offsetof(struct hb_kube_section, sa_dir),
-     HB_KUBE_SA_DIR, 0, 0, "in-cluster token and ca.crt"},
+    {"service_account_dir", HB_F_STRING, offsetof(struct hb_kube_section, sa_dir), HB_KUBE_SA_DIR,
+     0, 0, "in-cluster token and ca.crt"},
     {"resync_interval", HB_F_DURATION, offsetof(struct hb_kube_section, resync_ms), "10m", 0,
      86400000, "complete relist of the watched resources; 0 disables"},
-    {"request_timeout", HB_F_DURATION, offsetof(struct hb_kube_section, request_timeout_ms),
-     "10s", 100, 600000, "timeout of one Kubernetes API request"},
-    {"watch_timeout", HB_F_DURATION, offsetof(struct hb_kube_section, watch_timeout_ms), "5m",
-     1000, 3600000, "length of one watch request before it is renewed"},
+    {"request_timeout", HB_F_DURATION, offsetof(struct hb_kube_section, request_timeout_ms), "10s",
+     100, 600000, "timeout of one Kubernetes API request"},
+    {"watch_timeout", HB_F_DURATION, offsetof(struct hb_kube_section, watch_timeout_ms), "5m", 1000,
+     3600000, "length of one watch request before it is renewed"},
     {"max_response_bytes", HB_F_INT, offsetof(struct hb_kube_section, max_response), "67108864",
      4096, 1073741824, "largest Kubernetes API response (one list page or watch event)"},
     {"page_size", HB_F_INT, offsetof(struct hb_kube_section, page_size), "500", 1, 10000,
@@ -55,9 +55,8 @@ static void add_namespaces(struct hb_kube_section *s, const char *csv)
     }
 }
 
-int hb_kube_section_load(const struct hb_config *cfg, const char *name,
-                         struct hb_kube_section *s, const struct hb_node **node, char *err,
-                         size_t errlen)
+int hb_kube_section_load(const struct hb_config *cfg, const char *name, struct hb_kube_section *s,
+                         const struct hb_node **node, char *err, size_t errlen)
 {
     char prefix[48], env_name[96];
     const struct hb_node *sec = hb_node_get(cfg->root, name);
@@ -111,8 +110,8 @@ void hb_kube_section_free(struct hb_kube_section *s)
     memset(s, 0, sizeof(*s));
 }
 
-struct hb_kube *hb_kube_section_client(const struct hb_kube_section *s, const char *name,
-                                       char *err, size_t errlen)
+struct hb_kube *hb_kube_section_client(const struct hb_kube_section *s, const char *name, char *err,
+                                       size_t errlen)
 {
     struct hb_kube_opts ko = {
         .kubeconfig = s->kubeconfig,
@@ -181,11 +180,9 @@ enum hb_act hb_kube_annotate(struct hb_kube *k, const char *item_path, const cha
 {
     char hdr[HB_TRACEPARENT_SIZE + 16];
     cJSON *patch = cJSON_CreateObject();
-    cJSON *ann = cJSON_AddObjectToObject(cJSON_AddObjectToObject(patch, "metadata"),
-                                         "annotations");
-    char *body = ann && cJSON_AddStringToObject(ann, key, value)
-                     ? cJSON_PrintUnformatted(patch)
-                     : NULL;
+    cJSON *ann = cJSON_AddObjectToObject(cJSON_AddObjectToObject(patch, "metadata"), "annotations");
+    char *body = ann && cJSON_AddStringToObject(ann, key, value) ? cJSON_PrintUnformatted(patch)
+                                                                 : NULL;
     cJSON_Delete(patch);
     *gone = false;
     if (!body) {

@@ -158,8 +158,7 @@ void hb_log_emit(enum hb_log_level level, const char *msg, ...)
         /* Many long values can still exceed the line cap: say so rather
          * than write nothing. */
         if (line && hb_buf_puts(&b, line) != 0)
-            hb_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"truncated\":true}", ts,
-                          lname);
+            hb_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"truncated\":true}", ts, lname);
         cJSON_free(line);
         if (own)
             hb_arena_leave();

@@ -16,7 +16,7 @@ enum kind { K_COUNTER, K_GAUGE, K_HISTOGRAM };
 struct series {
     char *name, *help, *labels;
     enum kind kind;
-    atomic_uint_least64_t count;   /* counter value, histogram count */
+    atomic_uint_least64_t count; /* counter value, histogram count */
     atomic_int_least64_t gauge;
     atomic_uint_least64_t sum_nano; /* histogram sum, in 1e-9 units */
     size_t nbounds;
@@ -121,12 +121,10 @@ struct hb_gauge *hb_metrics_gauge(struct hb_metrics *m, const char *name, const 
     return (struct hb_gauge *)get_series(m, name, help, labels, K_GAUGE, NULL, 0);
 }
 
-struct hb_histogram *hb_metrics_histogram(struct hb_metrics *m, const char *name,
-                                          const char *help, const char *labels,
-                                          const double *bounds, size_t nbounds)
+struct hb_histogram *hb_metrics_histogram(struct hb_metrics *m, const char *name, const char *help,
+                                          const char *labels, const double *bounds, size_t nbounds)
 {
-    return (struct hb_histogram *)get_series(m, name, help, labels, K_HISTOGRAM, bounds,
-                                             nbounds);
+    return (struct hb_histogram *)get_series(m, name, help, labels, K_HISTOGRAM, bounds, nbounds);
 }
 
 void hb_counter_add(struct hb_counter *c, uint64_t n)
@@ -187,8 +185,8 @@ int hb_metrics_label_escape(const char *v, char *out, size_t outlen)
 }
 
 /* name{labels,extra} with the right punctuation when either part is empty. */
-static void series_name(struct hb_buf *b, const char *name, const char *suffix,
-                        const char *labels, const char *extra)
+static void series_name(struct hb_buf *b, const char *name, const char *suffix, const char *labels,
+                        const char *extra)
 {
     hb_buf_printf(b, "%s%s", name, suffix);
     if (*labels || (extra && *extra))

@@ -44,8 +44,7 @@ static bool port_is(const char *port, size_t plen, const char *want)
 /* Writes host + "/" + path, lowercased; the port is dropped when it is 22,
  * 443 or the scheme's own default (defport). */
 static int compose(const char *host, size_t hlen, const char *port, size_t plen,
-                   const char *defport, const char *path, size_t pathlen, char *out,
-                   size_t outlen)
+                   const char *defport, const char *path, size_t pathlen, char *out, size_t outlen)
 {
     while (pathlen && *path == '/') {
         path++;
@@ -154,8 +153,8 @@ static int git_id(const char *url, char *out, size_t outlen)
         if (!at && q > colon + 1 && q < end && *q == '/') {
             const char *pe = end;
             trim_path_end(q, &pe);
-            return compose(host, (size_t)(colon - host), colon + 1, (size_t)(q - colon - 1),
-                           NULL, q, (size_t)(pe - q), out, outlen);
+            return compose(host, (size_t)(colon - host), colon + 1, (size_t)(q - colon - 1), NULL,
+                           q, (size_t)(pe - q), out, outlen);
         }
         const char *pe = end;
         trim_path_end(colon + 1, &pe);
@@ -307,8 +306,8 @@ int hb_repo_image_parse(const char *ref, struct hb_image_ref *out)
     if (hb_strlcpy(out->registry, hb_repo_registry_canonical(host), sizeof(out->registry)) < 0)
         return -1;
     bool hub = strcmp(out->registry, "docker.io") == 0;
-    if (hb_snprintf(out->path, sizeof(out->path), "%s%s", hub && !strchr(path, '/') ? "library/" : "",
-                    path) < 0)
+    if (hb_snprintf(out->path, sizeof(out->path), "%s%s",
+                    hub && !strchr(path, '/') ? "library/" : "", path) < 0)
         return -1;
     hb_str_lower(out->path);
     if (out->path[0] == '/' || strstr(out->path, "//"))

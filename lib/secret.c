@@ -54,8 +54,9 @@ int hb_secret_resolve(const char *ref, struct hb_secret *out, char *err, size_t 
     } else if (hb_str_has_prefix(ref, "literal:")) {
         v = ref + 8;
     } else {
-        snprintf(err, errlen, "a secret must be a reference: env:NAME, file:/path or "
-                              "literal:VALUE (development only)");
+        snprintf(err, errlen,
+                 "a secret must be a reference: env:NAME, file:/path or "
+                 "literal:VALUE (development only)");
         return -1;
     }
     if (strlen(v) > HB_SECRET_MAX) {
@@ -70,8 +71,8 @@ int hb_secret_resolve(const char *ref, struct hb_secret *out, char *err, size_t 
     }
 check:
     if (out->len == 0) {
-        snprintf(err, errlen, "secret %.*s resolves to an empty value",
-                 (int)strcspn(ref, ":"), ref);
+        snprintf(err, errlen, "secret %.*s resolves to an empty value", (int)strcspn(ref, ":"),
+                 ref);
         hb_secret_clear(out);
         return -1;
     }

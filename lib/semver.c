@@ -96,8 +96,8 @@ static bool is_seg(char c)
 }
 
 /* Writes a message into err when the caller gave room for one. */
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
-                                                          const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
+                                                          ...)
 {
     if (!err || !errlen)
         return;
@@ -448,8 +448,8 @@ static int rewrite_ranges(const char *s, size_t n, char *out, size_t cap, size_t
             p++;
         if (p >= n)
             break;
-        if (replace_first(out, olen, cap, s + p, end - p, s + a.start, a.end - a.start,
-                          s + b.start, b.end - b.start) != 0)
+        if (replace_first(out, olen, cap, s + p, end - p, s + a.start, a.end - a.start, s + b.start,
+                          b.end - b.start) != 0)
             return -1;
         pos = end;
     }
@@ -471,23 +471,12 @@ static size_t scan_op(const char *s, size_t n, size_t i, enum op *op)
             return 2;
         }
         return 1;
-    case '!':
-        *op = OP_NE;
-        return d == '=' ? 2 : 0; /* a lone '!' then fails as a version */
-    case '>':
-        *op = d == '=' ? OP_GE : OP_GT;
-        return d == '=' ? 2 : 1;
-    case '<':
-        *op = d == '=' ? OP_LE : OP_LT;
-        return d == '=' ? 2 : 1;
-    case '~':
-        *op = OP_TILDE;
-        return d == '>' ? 2 : 1;
-    case '^':
-        *op = OP_CARET;
-        return 1;
-    default:
-        return 0;
+    case '!': *op = OP_NE; return d == '=' ? 2 : 0; /* a lone '!' then fails as a version */
+    case '>': *op = d == '=' ? OP_GE : OP_GT; return d == '=' ? 2 : 1;
+    case '<': *op = d == '=' ? OP_LE : OP_LT; return d == '=' ? 2 : 1;
+    case '~': *op = OP_TILDE; return d == '>' ? 2 : 1;
+    case '^': *op = OP_CARET; return 1;
+    default: return 0;
     }
 }
 
@@ -738,22 +727,14 @@ static bool check_term(const struct term *tm, const struct ver *v, bool include_
     if (v->pre_len && !include_pre)
         return false;
     switch (tm->op) {
-    case OP_EQ:
-        return tm->dirty ? check_tilde(tm, v) : compare_ver(v, &tm->con) == 0;
-    case OP_NE:
-        return check_not_equal(tm, v);
-    case OP_GT:
-        return check_greater(tm, v);
-    case OP_LT:
-        return compare_ver(v, &tm->con) < 0;
-    case OP_GE:
-        return compare_ver(v, &tm->con) >= 0;
-    case OP_LE:
-        return check_less_equal(tm, v);
-    case OP_TILDE:
-        return check_tilde(tm, v);
-    case OP_CARET:
-        return check_caret(tm, v);
+    case OP_EQ: return tm->dirty ? check_tilde(tm, v) : compare_ver(v, &tm->con) == 0;
+    case OP_NE: return check_not_equal(tm, v);
+    case OP_GT: return check_greater(tm, v);
+    case OP_LT: return compare_ver(v, &tm->con) < 0;
+    case OP_GE: return compare_ver(v, &tm->con) >= 0;
+    case OP_LE: return check_less_equal(tm, v);
+    case OP_TILDE: return check_tilde(tm, v);
+    case OP_CARET: return check_caret(tm, v);
     }
     return false;
 }

@@ -414,8 +414,7 @@ int hb_write_file_atomic(const char *path, const char *text, char *err, size_t e
         return -1;
     }
     FILE *f = fopen(tmp, "w");
-    if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0 || fflush(f) != 0 ||
-        fsync(fileno(f)) != 0) {
+    if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", tmp, HB_STRERROR(errno));
         if (f)
             fclose(f);

@@ -139,8 +139,8 @@ bool argo_path_matches(const char *entry, const char *source_path, const char *p
     if (entry[0] == '/') {
         if (hb_snprintf(joined, sizeof(joined), "%s", entry) < 0)
             return true;
-    } else if (hb_snprintf(joined, sizeof(joined), "%s/%s", source_path ? source_path : "",
-                           entry) < 0) {
+    } else if (hb_snprintf(joined, sizeof(joined), "%s/%s", source_path ? source_path : "", entry) <
+               0) {
         return true; /* too long to judge: refresh */
     }
     if (clean_path(joined, full, sizeof(full)) < 0)
@@ -245,8 +245,7 @@ static void add_generators(struct argo_app *a, const cJSON *gens, int depth,
     const cJSON *g;
     if (!cJSON_IsArray(gens) || depth > MAX_GENERATOR_DEPTH)
         return;
-    cJSON_ArrayForEach(g, gens)
-    {
+    cJSON_ArrayForEach (g, gens) {
         const cJSON *git = cJSON_GetObjectItemCaseSensitive(g, "git");
         struct argo_source *src = cJSON_IsObject(git) ? next_src(a) : NULL;
         if (src) {
@@ -313,8 +312,7 @@ struct argo_app *argo_app_compile(const void *json, bool appset,
     const cJSON *sources = cJSON_GetObjectItemCaseSensitive(spec, "sources");
     const cJSON *s;
     if (cJSON_IsArray(sources) && cJSON_GetArraySize(sources) > 0) {
-        cJSON_ArrayForEach(s, sources)
-        {
+        cJSON_ArrayForEach (s, sources) {
             (void)add_source(a, s, warn, ud);
         }
     } else if (cJSON_IsObject(s = cJSON_GetObjectItemCaseSensitive(spec, "source"))) {
@@ -385,10 +383,8 @@ static const char *match_git_rev(const struct argo_rev *r, const struct hb_facts
             return "not_tag";
         return tag_semver(r, f->tag);
     case ARGO_REV_COMMIT:
-    case ARGO_REV_DIGEST:
-        return "pinned";
-    case ARGO_REV_ANY:
-        return NULL;
+    case ARGO_REV_DIGEST: return "pinned";
+    case ARGO_REV_ANY: return NULL;
     }
     return NULL;
 }

@@ -44,8 +44,8 @@ static const struct hb_field argocd_fields[] = {
      "also watch ApplicationSets and refresh those whose Git generators name the repository"},
     {"jitter", HB_F_DURATION, offsetof(struct argocd_cfg, jitter_ms), "0", 0, 3600000,
      "spread a refresh of more than jitter_threshold Applications over this window; 0: off"},
-    {"jitter_threshold", HB_F_INT, offsetof(struct argocd_cfg, jitter_threshold), "20", 1,
-     1000000, "Applications refreshed at once before jitter spreads them"},
+    {"jitter_threshold", HB_F_INT, offsetof(struct argocd_cfg, jitter_threshold), "20", 1, 1000000,
+     "Applications refreshed at once before jitter spreads them"},
 };
 
 /* One watched resource: its cache and what a refresh writes. */
@@ -313,25 +313,25 @@ static enum hb_act refresh_kind(struct app *a, struct kind *k, const struct hb_k
             (void)hb_snprintf(err, errlen, "cancelled while spreading refreshes");
             return HB_ACT_RETRY;
         }
-        if (hb_snprintf(path, sizeof(path), ARGOCD_API "/namespaces/%.*s/%s/%s",
-                        (int)(slash - id), id, k->resource, slash + 1) < 0)
+        if (hb_snprintf(path, sizeof(path), ARGOCD_API "/namespaces/%.*s/%s/%s", (int)(slash - id),
+                        id, k->resource, slash + 1) < 0)
             continue;
         bool gone = false;
-        enum hb_act r = hb_kube_annotate(a->kube, path, k->annotation, k->value,
-                                         traced ? tp : NULL, &gone, perr, sizeof(perr));
+        enum hb_act r = hb_kube_annotate(a->kube, path, k->annotation, k->value, traced ? tp : NULL,
+                                         &gone, perr, sizeof(perr));
         done++;
         if (r == HB_ACT_DONE) {
             if (gone)
-                HB_LOG(HB_LOG_INFO, "object gone before its refresh",
-                       HB_S("resource", k->resource), HB_S("object", id));
+                HB_LOG(HB_LOG_INFO, "object gone before its refresh", HB_S("resource", k->resource),
+                       HB_S("object", id));
             else
                 hb_counter_add(c_ok, 1);
             continue;
         }
         hb_counter_add(a->c_patch_errors, 1);
         HB_LOG(HB_LOG_WARN, "refresh failed", HB_S("resource", k->resource), HB_S("object", id),
-               HB_S("error", perr), HB_B("retry", r == HB_ACT_RETRY),
-               HB_I("attempt", b->attempt), HB_S("trace_id", traced ? span.trace_id : ""));
+               HB_S("error", perr), HB_B("retry", r == HB_ACT_RETRY), HB_I("attempt", b->attempt),
+               HB_S("trace_id", traced ? span.trace_id : ""));
         if (result != HB_ACT_RETRY) {
             if (result == HB_ACT_DONE || r == HB_ACT_RETRY)
                 (void)hb_snprintf(err, errlen, "%s", perr);
@@ -395,8 +395,9 @@ int main(int argc, char **argv)
 {
     static const struct hb_consumer_app app = {
         .name = "hookbus-argocd",
-        .help = "  --kubeconfig FILE     kubeconfig (config argocd.kubeconfig; default KUBECONFIG,\n"
-                "                        else the in-cluster service account)\n",
+        .help =
+            "  --kubeconfig FILE     kubeconfig (config argocd.kubeconfig; default KUBECONFIG,\n"
+            "                        else the in-cluster service account)\n",
         .configure = configure,
         .start = start,
         .ready = ready,

@@ -38,8 +38,8 @@ static const struct hb_field exec_fields[] = {
     {"command", HB_F_LIST, offsetof(struct exec_app, argv), NULL, 0, 0,
      "required: [program, arg, ...] run per action (no shell); the event JSON on stdin, "
      "attributes as HOOKBUS_CE_<NAME>; exit 0: done, 75: retry, other: dead letter"},
-    {"timeout", HB_F_DURATION, offsetof(struct exec_app, timeout_ms), "5m", 0,
-     24L * 3600 * 1000, "longest run of the command (0: no limit)"},
+    {"timeout", HB_F_DURATION, offsetof(struct exec_app, timeout_ms), "5m", 0, 24L * 3600 * 1000,
+     "longest run of the command (0: no limit)"},
     {"debounce_key", HB_F_STRING, offsetof(struct exec_app, debounce_key), "repo", 0, 0,
      "attribute whose value groups events for debounce (\"\": none)"},
 };

@@ -44,7 +44,7 @@ static const struct {
     enum flux_kind kind;
     bool image_api;
 } kind_defs[FLUX_NKINDS] = {
-    {"gitrepositories", FLUX_GIT, false},   {"ocirepositories", FLUX_OCI, false},
+    {"gitrepositories", FLUX_GIT, false},       {"ocirepositories", FLUX_OCI, false},
     {"helmrepositories", FLUX_HELMREPO, false}, {"helmcharts", FLUX_HELMCHART, false},
     {"imagerepositories", FLUX_IMAGE, true},
 };
@@ -52,7 +52,7 @@ static const struct {
 struct kind {
     const char *resource;
     enum flux_kind kind;
-    char api[160]; /* "/apis/GROUP/VERSION" */
+    char api[160];               /* "/apis/GROUP/VERSION" */
     struct hb_kube_cache *cache; /* NULL: not watched */
 };
 
@@ -112,8 +112,8 @@ static int configure(const struct hb_config *cfg, void **ud, char *err, size_t e
     if (hb_kube_section_load(cfg, SECTION, &a->kube_cfg, &sec, err, errlen) < 0)
         return -1;
     static const struct hb_node empty = {.type = HB_NODE_MAP};
-    if (hb_config_bind(cfg, sec ? sec : &empty, SECTION ".", flux_fields,
-                       HB_ARRAY_LEN(flux_fields), &a->cfg, err, errlen) < 0)
+    if (hb_config_bind(cfg, sec ? sec : &empty, SECTION ".", flux_fields, HB_ARRAY_LEN(flux_fields),
+                       &a->cfg, err, errlen) < 0)
         return -1;
     char bad[64];
     const struct hb_node *rn = sec ? hb_node_get(sec, "resources") : NULL;
@@ -131,7 +131,7 @@ static int configure(const struct hb_config *cfg, void **ud, char *err, size_t e
     if (a->kinds[FLUX_HELMCHART].resource && !a->kinds[FLUX_HELMREPO].resource)
         return hb_config_error(cfg, rn ? rn : sec, err, errlen,
                                SECTION ".resources: helmcharts needs helmrepositories (a chart "
-                               "push reaches its HelmCharts through their HelmRepository)");
+                                       "push reaches its HelmCharts through their HelmRepository)");
     return 0;
 }
 
@@ -144,14 +144,16 @@ static void *compile_src(void *ud, const void *obj, const char *ns, const char *
     char err[300];
     struct flux_src *s = flux_compile(k->kind, obj, ns, err, sizeof(err));
     if (!s) {
-        HB_LOG(HB_LOG_WARN, "object ignored", HB_S("resource", k->resource),
-               HB_S("namespace", ns), HB_S("name", name), HB_S("reason", err));
+        HB_LOG(HB_LOG_WARN, "object ignored", HB_S("resource", k->resource), HB_S("namespace", ns),
+               HB_S("name", name), HB_S("reason", err));
         return NULL;
     }
     if (s->invalid)
-        HB_LOG(HB_LOG_WARN, "object has an invalid rule; it will match every event of its "
-               "repository", HB_S("resource", k->resource), HB_S("namespace", ns),
-               HB_S("name", name), HB_S("reason", s->invalid));
+        HB_LOG(HB_LOG_WARN,
+               "object has an invalid rule; it will match every event of its "
+               "repository",
+               HB_S("resource", k->resource), HB_S("namespace", ns), HB_S("name", name),
+               HB_S("reason", s->invalid));
     if (s->key[0])
         (void)hb_kube_keys_add(keys, s->key, 0);
     return s;
@@ -178,8 +180,7 @@ static int start(void *ud, struct hb_metrics *metrics, char *err, size_t errlen)
             continue;
         char labels[64];
         (void)hb_snprintf(labels, sizeof(labels), "resource=\"%s\"", k->resource);
-        struct hb_kube_cache_opts o = hb_kube_section_cache_opts(&a->kube_cfg, k->api,
-                                                                 k->resource);
+        struct hb_kube_cache_opts o = hb_kube_section_cache_opts(&a->kube_cfg, k->api, k->resource);
         o.compile = compile_src;
         o.release = release_src;
         o.ud = k;
@@ -326,8 +327,8 @@ static void match_event(struct app *a, const struct hb_event *ev, struct hb_kube
             char names[1024];
             hb_kube_targets_join(&hit, names, sizeof(names));
             HB_LOG(HB_LOG_INFO, "event matches", HB_S("id", id), HB_S("repo", f.repo),
-                   HB_S("resource", a->kinds[k].resource), HB_S("ref", f.ref),
-                   HB_S("tag", f.tag), HB_I("matched", hit.n), HB_S("objects", names));
+                   HB_S("resource", a->kinds[k].resource), HB_S("ref", f.ref), HB_S("tag", f.tag),
+                   HB_I("matched", hit.n), HB_S("objects", names));
         }
         hb_kube_targets_clear(&hit);
     }
@@ -337,8 +338,7 @@ static void match_event(struct app *a, const struct hb_event *ev, struct hb_kube
 /* Patches requestedAt on every wanted object of kind k. The worst outcome
  * (RETRY beats DROP beats DONE), err from the first failure. */
 static enum hb_act refresh_kind(struct app *a, struct kind *k, const struct hb_kube_targets *want,
-                                const char *now, const struct hb_batch *b, char *err,
-                                size_t errlen)
+                                const char *now, const struct hb_batch *b, char *err, size_t errlen)
 {
     enum hb_act result = HB_ACT_DONE;
     char labels[64];
@@ -359,21 +359,20 @@ static enum hb_act refresh_kind(struct app *a, struct kind *k, const struct hb_k
                         name) < 0)
             continue;
         bool gone = false;
-        enum hb_act r = hb_kube_annotate(a->kube, path, FLUX_REQUESTED_AT, now,
-                                         traced ? tp : NULL, &gone, perr, sizeof(perr));
+        enum hb_act r = hb_kube_annotate(a->kube, path, FLUX_REQUESTED_AT, now, traced ? tp : NULL,
+                                         &gone, perr, sizeof(perr));
         if (r == HB_ACT_DONE) {
             if (gone)
-                HB_LOG(HB_LOG_INFO, "object gone before its refresh",
-                       HB_S("resource", k->resource), HB_S("object", want->t[i].id));
+                HB_LOG(HB_LOG_INFO, "object gone before its refresh", HB_S("resource", k->resource),
+                       HB_S("object", want->t[i].id));
             else
                 hb_counter_add(c_ok, 1);
             continue;
         }
         hb_counter_add(a->c_patch_errors, 1);
         HB_LOG(HB_LOG_WARN, "refresh failed", HB_S("resource", k->resource),
-               HB_S("object", want->t[i].id), HB_S("error", perr),
-               HB_B("retry", r == HB_ACT_RETRY), HB_I("attempt", b->attempt),
-               HB_S("trace_id", traced ? span.trace_id : ""));
+               HB_S("object", want->t[i].id), HB_S("error", perr), HB_B("retry", r == HB_ACT_RETRY),
+               HB_I("attempt", b->attempt), HB_S("trace_id", traced ? span.trace_id : ""));
         if (result != HB_ACT_RETRY) {
             if (result == HB_ACT_DONE || r == HB_ACT_RETRY)
                 (void)hb_snprintf(err, errlen, "%s", perr);
@@ -401,9 +400,9 @@ static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t err
     hb_now_rfc3339(now);
     for (size_t k = 0; k < FLUX_NKINDS; k++) {
         char kerr[600] = "";
-        enum hb_act r = a->kinds[k].cache ? refresh_kind(a, &a->kinds[k], &want[k], now, b, kerr,
-                                                         sizeof(kerr))
-                                          : HB_ACT_DONE;
+        enum hb_act r = a->kinds[k].cache
+                            ? refresh_kind(a, &a->kinds[k], &want[k], now, b, kerr, sizeof(kerr))
+                            : HB_ACT_DONE;
         hb_kube_targets_clear(&want[k]);
         if (r != HB_ACT_DONE && result != HB_ACT_RETRY) {
             result = r;

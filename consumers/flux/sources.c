@@ -58,8 +58,8 @@ int flux_chart_split(const char *repo, char *parent, size_t parentlen, const cha
     return hb_snprintf(parent, parentlen, "%.*s", (int)(slash - repo), repo) < 0 ? -1 : 0;
 }
 
-static int compile_git(struct flux_src *s, char *key, size_t keylen, const cJSON *spec,
-                       char *err, size_t errlen)
+static int compile_git(struct flux_src *s, char *key, size_t keylen, const cJSON *spec, char *err,
+                       size_t errlen)
 {
     const char *url = json_str(spec, "url");
     if (!url || hb_repo_git_id(url, key, keylen) < 0) {
@@ -80,13 +80,12 @@ static int compile_git(struct flux_src *s, char *key, size_t keylen, const cJSON
     return set_ref(s, FLUX_REF_BRANCH, v ? v : "master");
 }
 
-static int compile_oci(struct flux_src *s, char *key, size_t keylen, const cJSON *spec,
-                       char *err, size_t errlen)
+static int compile_oci(struct flux_src *s, char *key, size_t keylen, const cJSON *spec, char *err,
+                       size_t errlen)
 {
     const char *url = json_str(spec, "url");
     if (!url || hb_repo_image_id(url, key, keylen) < 0) {
-        (void)hb_snprintf(err, errlen, "url '%.200s' is not an OCI repository URL",
-                          url ? url : "");
+        (void)hb_snprintf(err, errlen, "url '%.200s' is not an OCI repository URL", url ? url : "");
         return -1;
     }
     const cJSON *ref = cJSON_GetObjectItemCaseSensitive(spec, "ref");
@@ -113,12 +112,8 @@ struct flux_src *flux_compile(enum flux_kind k, const void *json, const char *ns
     int rc = 0;
     const char *v;
     switch (k) {
-    case FLUX_GIT:
-        rc = compile_git(s, key, sizeof(key), spec, err, errlen);
-        break;
-    case FLUX_OCI:
-        rc = compile_oci(s, key, sizeof(key), spec, err, errlen);
-        break;
+    case FLUX_GIT: rc = compile_git(s, key, sizeof(key), spec, err, errlen); break;
+    case FLUX_OCI: rc = compile_oci(s, key, sizeof(key), spec, err, errlen); break;
     case FLUX_HELMREPO:
         /* type oci (oci:// URL) or an HTTP(S) chart repository: charts
          * pushed below it are host/path/<chart> either way. */
@@ -154,14 +149,11 @@ struct flux_src *flux_compile(enum flux_kind k, const void *json, const char *ns
         s->ref = FLUX_REF_ANY;
         v = json_str(spec, "image");
         if (!v || hb_repo_image_id(v, key, sizeof(key)) < 0) {
-            (void)hb_snprintf(err, errlen, "image '%.200s' is not an image reference",
-                              v ? v : "");
+            (void)hb_snprintf(err, errlen, "image '%.200s' is not an image reference", v ? v : "");
             rc = -1;
         }
         break;
-    case FLUX_NKINDS:
-        rc = -1;
-        break;
+    case FLUX_NKINDS: rc = -1; break;
     }
     if (rc == 0 && !(s->key = strdup(key))) {
         (void)hb_snprintf(err, errlen, "out of memory");
@@ -208,8 +200,7 @@ static const char *match_git(const struct flux_src *s, const struct hb_facts *f)
         if (!f->tag)
             return "not_tag";
         return strcmp(f->tag, s->name) == 0 ? NULL : "tag";
-    case FLUX_REF_SEMVER:
-        return f->tag ? semver_rule(s, f->tag) : "not_tag";
+    case FLUX_REF_SEMVER: return f->tag ? semver_rule(s, f->tag) : "not_tag";
     case FLUX_REF_NAME: {
         /* refs/heads/x, refs/tags/x, or any other full reference */
         if (f->ref && strcmp(f->ref, s->name) == 0)
@@ -218,10 +209,8 @@ static const char *match_git(const struct flux_src *s, const struct hb_facts *f)
             return NULL;
         return "ref";
     }
-    case FLUX_REF_PINNED:
-        return "pinned";
-    case FLUX_REF_ANY:
-        return NULL;
+    case FLUX_REF_PINNED: return "pinned";
+    case FLUX_REF_ANY: return NULL;
     }
     return NULL;
 }
@@ -231,14 +220,12 @@ static const char *match_artifact(const struct flux_src *s, const struct hb_fact
     switch (s->ref) {
     case FLUX_REF_PINNED:
         return f->digest && s->name && strcmp(f->digest, s->name) == 0 ? NULL : "pinned";
-    case FLUX_REF_SEMVER:
-        return semver_rule(s, f->tag);
+    case FLUX_REF_SEMVER: return semver_rule(s, f->tag);
     case FLUX_REF_TAG:
         if (!f->tag)
             return NULL; /* a digest-only push */
         return strcmp(f->tag, s->name) == 0 ? NULL : "tag";
-    default:
-        return NULL;
+    default: return NULL;
     }
 }
 

@@ -26,8 +26,7 @@
 enum http_mode { MODE_BINARY, MODE_STRUCTURED, MODE_TEMPLATE };
 
 struct http_app {
-    char *url, *mode_name, *template, *content_type, *sign_secret_ref, *tls_ca_file,
-        *debounce_key;
+    char *url, *mode_name, *template, *content_type, *sign_secret_ref, *tls_ca_file, *debounce_key;
     long timeout_ms;
     bool insecure;
     enum http_mode mode;
@@ -39,8 +38,10 @@ struct http_app {
     bool pool_made;
 };
 
-#define F(key, type, member, def, min, max, help)                                                \
-    {key, type, offsetof(struct http_app, member), def, min, max, help}
+#define F(key, type, member, def, min, max, help)                                                  \
+    {                                                                                              \
+        key, type, offsetof(struct http_app, member), def, min, max, help                          \
+    }
 
 static const struct hb_field http_fields[] = {
     F("url", HB_F_STRING, url, "", 0, 0, "where to POST each event (required)"),
@@ -91,8 +92,7 @@ static bool header_name_valid(const char *s)
 }
 
 /* headers: {Name: value-or-secret-reference}. */
-static int load_headers(const struct hb_config *cfg, struct http_app *a, char *err,
-                        size_t errlen)
+static int load_headers(const struct hb_config *cfg, struct http_app *a, char *err, size_t errlen)
 {
     const struct hb_node *n = hb_node_get(cfg->root, "headers");
     if (!n)
@@ -163,8 +163,8 @@ static int http_configure(const struct hb_config *cfg, void **ud, char *err, siz
         return hb_config_error(cfg, hb_node_get(cfg->root, "mode"), err, errlen,
                                "template: required with mode: template");
     if (*a->template && hb_template_check(a->template, e, sizeof(e)) < 0)
-        return hb_config_error(cfg, hb_node_get(cfg->root, "template"), err, errlen,
-                               "template: %s", e);
+        return hb_config_error(cfg, hb_node_get(cfg->root, "template"), err, errlen, "template: %s",
+                               e);
     if (*a->sign_secret_ref &&
         hb_secret_resolve(a->sign_secret_ref, &a->sign_secret, e, sizeof(e)) < 0)
         return hb_config_error(cfg, hb_node_get(cfg->root, "sign_secret"), err, errlen,
@@ -308,14 +308,15 @@ static enum hb_act http_act(void *ud, const struct hb_batch *b, char *err, size_
     if (res.curl_code != CURLE_OK)
         snprintf(err, errlen, "%s", res.error);
     else if (r != HB_ACT_DONE)
-        snprintf(err, errlen, "HTTP %ld%s%.200s", res.status, res.reply[0] ? ": " : "",
-                 res.reply);
+        snprintf(err, errlen, "HTTP %ld%s%.200s", res.status, res.reply[0] ? ": " : "", res.reply);
     if (r == HB_ACT_RETRY)
         hb_batch_set_retry_after(b, res.retry_after_ms);
     HB_LOG(r == HB_ACT_DONE ? HB_LOG_INFO : HB_LOG_WARN, "event forwarded",
            HB_S("id", hb_event_get(ev, "id")), HB_S("key", b->key), HB_I("events", b->n),
            HB_I("attempt", b->attempt), HB_I("status", res.status), HB_I("ms", res.ms),
-           HB_S("result", r == HB_ACT_DONE ? "done" : r == HB_ACT_RETRY ? "retry" : "drop"),
+           HB_S("result", r == HB_ACT_DONE    ? "done"
+                          : r == HB_ACT_RETRY ? "retry"
+                                              : "drop"),
            HB_S("error", r == HB_ACT_DONE ? "" : err),
            HB_S("trace_id", traced ? span.trace_id : ""));
     curl_slist_free_all(hl);

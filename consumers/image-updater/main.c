@@ -43,7 +43,8 @@ static const struct hb_field iu_fields[] = {
     {IU_KEY("tls_ca_file"), HB_F_STRING, offsetof(struct iu_conf, tls_ca_file), NULL, 0, 0,
      "PEM CA bundle that signed Image Updater's webhook certificate"},
     {IU_KEY("insecure_skip_verify"), HB_F_BOOL, offsetof(struct iu_conf, insecure_skip_verify),
-     "false", 0, 0, "accept any certificate (Image Updater generates a self-signed one unless "
+     "false", 0, 0,
+     "accept any certificate (Image Updater generates a self-signed one unless "
      "the argocd-image-updater-tls Secret exists)"},
     {IU_KEY("timeout"), HB_F_DURATION, offsetof(struct iu_conf, timeout_ms), "10s", 100, 300000,
      "whole-request timeout"},
@@ -60,11 +61,11 @@ static const struct hb_field iu_fields[] = {
 
 struct iu {
     struct iu_conf conf;
-    char *url;                 /* conf.url with type=cloudevents */
+    char *url; /* conf.url with type=cloudevents */
     struct hb_secret secret;
     struct curl_slist *headers; /* see iu_headers */
     struct iu_mapping map;
-    struct hb_curl_pool pool;  /* idle handles: posts reuse connections and TLS sessions */
+    struct hb_curl_pool pool; /* idle handles: posts reuse connections and TLS sessions */
     struct hb_counter *m_ok, *m_retry, *m_drop, *m_skipped;
     struct hb_histogram *m_seconds;
 };
@@ -126,10 +127,11 @@ static int iu_load_aliases(const struct hb_config *cfg, struct iu *iu, char *err
 {
     const struct hb_node *sec = hb_node_get(cfg->root, "image_updater");
     const struct hb_node *al = sec && sec->type == HB_NODE_MAP
-                                   ? hb_node_get(sec, "registry_aliases") : NULL;
+                                   ? hb_node_get(sec, "registry_aliases")
+                                   : NULL;
     char why[256];
-    if (!al || (al->type == HB_NODE_SCALAR && (!*al->value || strcmp(al->value, "~") == 0 ||
-                                               strcmp(al->value, "null") == 0)))
+    if (!al || (al->type == HB_NODE_SCALAR &&
+                (!*al->value || strcmp(al->value, "~") == 0 || strcmp(al->value, "null") == 0)))
         return 0;
     if (al->type != HB_NODE_MAP)
         return hb_config_error(cfg, al, err, errlen,
@@ -180,8 +182,8 @@ static int iu_configure(const struct hb_config *cfg, void **ud, char *err, size_
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (hb_config_bind(cfg, NULL, "", iu_fields, HB_ARRAY_LEN(iu_fields), &iu->conf, err,
-                       errlen) < 0)
+    if (hb_config_bind(cfg, NULL, "", iu_fields, HB_ARRAY_LEN(iu_fields), &iu->conf, err, errlen) <
+        0)
         goto fail;
     const struct hb_node *sec = hb_node_get(cfg->root, "image_updater");
     if (!iu->conf.url || !*iu->conf.url) {
@@ -213,8 +215,8 @@ static int iu_configure(const struct hb_config *cfg, void **ud, char *err, size_
         size_t len;
         char *pem = hb_read_file(iu->conf.tls_ca_file, 4 << 20, &len, why, sizeof(why));
         if (!pem) {
-            hb_config_error(cfg, hb_node_path(cfg->root, "image_updater.tls_ca_file"), err,
-                            errlen, "image_updater.tls_ca_file: %s", why);
+            hb_config_error(cfg, hb_node_path(cfg->root, "image_updater.tls_ca_file"), err, errlen,
+                            "image_updater.tls_ca_file: %s", why);
             goto fail;
         }
         free(pem);

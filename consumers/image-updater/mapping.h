@@ -64,7 +64,6 @@ int iu_map_repo(const struct iu_mapping *m, const char *repo, char *registry, si
 char *iu_build_body(const char *id, const char *source, const char *time, const char *registry,
                     const char *repository, const char *tag, const char *digest);
 
-
 /* Which events of a batch (oldest first, all the same image repository) to
  * send: one per distinct tag, the newest event of each, ordered by the
  * position of that newest event, so the newest tag is sent last. Events with

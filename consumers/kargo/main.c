@@ -47,10 +47,10 @@ static const struct hb_field kargo_fields[] = {
      "only Warehouses matching this label selector"},
     {"service_account_dir", HB_F_STRING, offsetof(struct kargo_cfg, sa_dir), HB_KUBE_SA_DIR, 0, 0,
      "in-cluster token and ca.crt"},
-    {"resync_interval", HB_F_DURATION, offsetof(struct kargo_cfg, resync_ms), "10m", 0,
-     86400000, "complete relist of Warehouses; 0 disables"},
-    {"request_timeout", HB_F_DURATION, offsetof(struct kargo_cfg, request_timeout_ms), "10s",
-     100, 600000, "timeout of one Kubernetes API request"},
+    {"resync_interval", HB_F_DURATION, offsetof(struct kargo_cfg, resync_ms), "10m", 0, 86400000,
+     "complete relist of Warehouses; 0 disables"},
+    {"request_timeout", HB_F_DURATION, offsetof(struct kargo_cfg, request_timeout_ms), "10s", 100,
+     600000, "timeout of one Kubernetes API request"},
     {"watch_timeout", HB_F_DURATION, offsetof(struct kargo_cfg, watch_timeout_ms), "5m", 1000,
      3600000, "length of one watch request before it is renewed"},
     {"max_response_bytes", HB_F_INT, offsetof(struct kargo_cfg, max_response), "67108864", 4096,
@@ -151,8 +151,8 @@ static int configure(const struct hb_config *cfg, void **ud, char *err, size_t e
     }
     /* Without a kargo: section every key takes its default (and env). */
     struct hb_node empty = {.type = HB_NODE_MAP};
-    if (hb_config_bind(cfg, sec ? sec : &empty, "kargo.", kargo_fields,
-                       HB_ARRAY_LEN(kargo_fields), &a->cfg, err, errlen) < 0)
+    if (hb_config_bind(cfg, sec ? sec : &empty, "kargo.", kargo_fields, HB_ARRAY_LEN(kargo_fields),
+                       &a->cfg, err, errlen) < 0)
         goto fail;
     /* namespaces: a list, or a comma-separated scalar (HOOKBUS_KARGO_NAMESPACES). */
     const struct hb_node *ns = sec ? hb_node_get(sec, "namespaces") : NULL;
@@ -230,7 +230,8 @@ static int start(void *ud, struct hb_metrics *metrics, char *err, size_t errlen)
     char nslist[1024];
     join_ids(a->namespaces, a->nnamespaces, nslist, sizeof(nslist));
     HB_LOG(HB_LOG_INFO, "watching kargo warehouses", HB_S("cluster", hb_kube_cluster(a->kube)),
-           HB_S("server", hb_kube_server(a->kube)), HB_S("namespaces", nslist[0] ? nslist : "(all)"),
+           HB_S("server", hb_kube_server(a->kube)),
+           HB_S("namespaces", nslist[0] ? nslist : "(all)"),
            HB_I("scopes", a->nnamespaces ? a->nnamespaces : 1),
            HB_S("label_selector", a->cfg.label_selector));
     return wh_cache_start(a->cache, err, errlen);
@@ -256,8 +257,8 @@ static int key(void *ud, const struct hb_event *ev, char *out, size_t outlen)
 /* The Warehouses one event wants, as "ns/name", and per Warehouse that
  * wants none of it the reason of its first subscription's skip. */
 struct target {
-    char *id;            /* "ns/name" */
-    const char *reason;  /* NULL: refresh */
+    char *id;           /* "ns/name" */
+    const char *reason; /* NULL: refresh */
 };
 
 struct visit {
@@ -353,8 +354,7 @@ static void batch_sig(const struct hb_batch *b, char *out, size_t outlen)
 {
     const char *first = hb_event_get(b->events[0], "id");
     const char *last = hb_event_get(b->events[b->n - 1], "id");
-    (void)hb_snprintf(out, outlen, "%zu|%.200s|%.200s", b->n, first ? first : "",
-                      last ? last : "");
+    (void)hb_snprintf(out, outlen, "%zu|%.200s|%.200s", b->n, first ? first : "", last ? last : "");
 }
 
 /* The done set of a retried batch (NULL for a first attempt or another
@@ -480,14 +480,16 @@ static void match_event(struct app *a, const struct hb_event *ev, char ***want, 
         free(v.t[i].id);
     }
     if (v.overflow)
-        HB_LOG(HB_LOG_WARN, "too many warehouses for one repository; some were not "
-               "considered", HB_S("repo", f.repo), HB_I("limit", MAX_TARGETS));
+        HB_LOG(HB_LOG_WARN,
+               "too many warehouses for one repository; some were not "
+               "considered",
+               HB_S("repo", f.repo), HB_I("limit", MAX_TARGETS));
     char names[1024];
     join_ids(hit, nhit, names, sizeof(names));
-    HB_LOG(nhit ? HB_LOG_INFO : HB_LOG_DEBUG, nhit ? "event matches warehouses"
-                                                   : "event matches no warehouse",
-           HB_S("id", id), HB_S("repo", f.repo), HB_S("ref", f.ref), HB_S("tag", f.tag),
-           HB_I("matched", nhit), HB_I("considered", v.n), HB_S("warehouses", names),
+    HB_LOG(nhit ? HB_LOG_INFO : HB_LOG_DEBUG,
+           nhit ? "event matches warehouses" : "event matches no warehouse", HB_S("id", id),
+           HB_S("repo", f.repo), HB_S("ref", f.ref), HB_S("tag", f.tag), HB_I("matched", nhit),
+           HB_I("considered", v.n), HB_S("warehouses", names),
            HB_S("trace_id", hb_trace_id_of(ev, trace_id)));
     if (!v.n) {
         skip_metric(a, "no_warehouse");
@@ -712,8 +714,9 @@ static int explain_main(int argc, char **argv, const char *event_file)
         nanosleep(&ts, NULL);
     }
     if (!ready(ud)) {
-        fprintf(stderr, "hookbus-kargo explain: the Warehouses could not be listed within %d s "
-                        "(see the log)\n",
+        fprintf(stderr,
+                "hookbus-kargo explain: the Warehouses could not be listed within %d s "
+                "(see the log)\n",
                 EXPLAIN_READY_MS / 1000);
         goto out;
     }

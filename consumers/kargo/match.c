@@ -16,7 +16,7 @@
 
 #include "hookbus/util.h"
 
-#define MAX_PATTERNS 256     /* regexes or path selectors per list */
+#define MAX_PATTERNS 256 /* regexes or path selectors per list */
 #define MAX_PATTERN_LEN 4096
 #define MAX_CHANGED_PATHS 10000
 
@@ -36,7 +36,7 @@ static pcre2_code *re_compile(const char *pattern, char *err, size_t errlen)
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(code, msg, sizeof(msg));
         (void)hb_snprintf(err, errlen, "regex '%.80s' at offset %zu: %s", pattern, (size_t)off,
-                 (const char *)msg);
+                          (const char *)msg);
     }
     return re;
 }
@@ -181,8 +181,7 @@ static int path_sel_compile(const char *s, struct kargo_path_sel *out, char *err
     const char *pattern = NULL;
     memset(out, 0, sizeof(*out));
     if (hb_str_has_prefix(s, "glob:")) {
-        if (strlen(s + 5) > MAX_PATTERN_LEN / 4 ||
-            kargo_glob_to_regex(s + 5, rx, sizeof(rx)) < 0) {
+        if (strlen(s + 5) > MAX_PATTERN_LEN / 4 || kargo_glob_to_regex(s + 5, rx, sizeof(rx)) < 0) {
             (void)hb_snprintf(err, errlen, "bad glob '%.80s'", s + 5);
             return -1;
         }
@@ -259,8 +258,7 @@ static void add_regexes(struct kargo_sub *s, const cJSON *obj, const char *key, 
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     const cJSON *one = single ? v : NULL;
-    if (!v || cJSON_IsNull(v) || (single && !cJSON_IsString(v)) ||
-        (!single && !cJSON_IsArray(v)))
+    if (!v || cJSON_IsNull(v) || (single && !cJSON_IsString(v)) || (!single && !cJSON_IsArray(v)))
         return;
     int count = single ? 1 : cJSON_GetArraySize(v);
     for (int i = 0; i < count; i++) {
@@ -442,8 +440,8 @@ int kargo_sub_compile(const void *json, struct kargo_sub *s, char *err, size_t e
         break;
     }
     if (strategy && strategy_parse(s->kind, strategy, &s->strategy) < 0)
-        set_invalid(s, s->kind == KARGO_SUB_GIT ? "commitSelectionStrategy"
-                                                : "imageSelectionStrategy",
+        set_invalid(s,
+                    s->kind == KARGO_SUB_GIT ? "commitSelectionStrategy" : "imageSelectionStrategy",
                     "unknown strategy");
     if (s->kind != KARGO_SUB_CHART)
         add_tag_rules(s, o);
@@ -540,8 +538,7 @@ int kargo_facts_from_event(const struct hb_event *ev, struct kargo_facts *f)
         return 0;
     }
     const cJSON *p;
-    cJSON_ArrayForEach(p, paths)
-    {
+    cJSON_ArrayForEach (p, paths) {
         if (cJSON_IsString(p))
             f->paths[f->npaths++] = p->valuestring;
     }
@@ -627,14 +624,12 @@ static const char *match_image(const struct kargo_sub *s, const struct kargo_fac
     switch (s->strategy) {
     case KARGO_DIGEST:
         return s->digest_tag && strcmp(s->digest_tag, f->tag) == 0 ? NULL : "digest_tag";
-    case KARGO_CHART:
-        return semver_rules(s, f->tag);
+    case KARGO_CHART: return semver_rules(s, f->tag);
     case KARGO_SEMVER:
         if ((why = tag_rules(s, f->tag)))
             return why;
         return semver_rules(s, f->tag);
-    default: /* Lexical, NewestBuild */
-        return tag_rules(s, f->tag);
+    default: /* Lexical, NewestBuild */ return tag_rules(s, f->tag);
     }
 }
 

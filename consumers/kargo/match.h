@@ -35,16 +35,16 @@ struct kargo_path_sel {
 struct kargo_sub {
     enum kargo_sub_kind kind;
     enum kargo_strategy strategy;
-    char repo_id[HB_REPO_ID_MAX]; /* canonical id (lib/repo.c) */
-    char *repo_url;               /* as the Warehouse spells it */
-    char *branch;                 /* NewestFromBranch; NULL: main or master */
-    char *digest_tag;             /* image Digest: the mutable tag it follows */
+    char repo_id[HB_REPO_ID_MAX];            /* canonical id (lib/repo.c) */
+    char *repo_url;                          /* as the Warehouse spells it */
+    char *branch;                            /* NewestFromBranch; NULL: main or master */
+    char *digest_tag;                        /* image Digest: the mutable tag it follows */
     struct hb_semver_constraint *constraint; /* NULL: none */
-    bool strict;                  /* strictSemvers */
-    void **allow, **ignore;       /* pcre2_code *: allowTagsRegexes (+ allowTags),
+    bool strict;                             /* strictSemvers */
+    void **allow, **ignore;                  /* pcre2_code *: allowTagsRegexes (+ allowTags),
                                      ignoreTagsRegexes */
     size_t nallow, nignore;
-    char **ignore_exact;          /* deprecated ignoreTags: exact tag names */
+    char **ignore_exact; /* deprecated ignoreTags: exact tag names */
     size_t nignore_exact;
     struct kargo_path_sel *include, *exclude;
     size_t ninclude, nexclude;

@@ -50,8 +50,7 @@ static void *wh_compile(void *ud, const void *json, const char *ns, const char *
     }
     const cJSON *s;
     int i = 0;
-    cJSON_ArrayForEach(s, subs)
-    {
+    cJSON_ArrayForEach (s, subs) {
         char err[300];
         struct kargo_sub *ks = &w->subs[w->nsubs];
         i++;
@@ -62,7 +61,8 @@ static void *wh_compile(void *ud, const void *json, const char *ns, const char *
             continue;
         }
         if (ks->invalid)
-            HB_LOG(HB_LOG_WARN, "warehouse subscription has an invalid rule; it will match every "
+            HB_LOG(HB_LOG_WARN,
+                   "warehouse subscription has an invalid rule; it will match every "
                    "event of its repository",
                    HB_S("namespace", ns), HB_S("warehouse", name), HB_I("subscription", i),
                    HB_S("repo", ks->repo_id), HB_S("reason", ks->invalid));
@@ -187,8 +187,9 @@ static int by_ns_name(const void *a, const void *b)
     const cJSON *x = *(cJSON *const *)a, *y = *(cJSON *const *)b;
     int d = strcmp(cJSON_GetObjectItem(x, "namespace")->valuestring,
                    cJSON_GetObjectItem(y, "namespace")->valuestring);
-    return d ? d : strcmp(cJSON_GetObjectItem(x, "name")->valuestring,
-                          cJSON_GetObjectItem(y, "name")->valuestring);
+    return d ? d
+             : strcmp(cJSON_GetObjectItem(x, "name")->valuestring,
+                      cJSON_GetObjectItem(y, "name")->valuestring);
 }
 
 char *wh_cache_json(struct wh_cache *c)

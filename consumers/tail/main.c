@@ -156,10 +156,10 @@ static void print_event(const struct tail_opts *o, const rd_kafka_message_t *m,
     } else {
         const char *subject = hb_event_get(ev, "subject");
         printf("%s %s %s id=%s topic=%s partition=%d offset=%lld format=%s\n",
-               hb_event_get(ev, "time") ? hb_event_get(ev, "time") : "-",
-               hb_event_get(ev, "type"), subject ? subject : hb_event_get(ev, "source"),
-               hb_event_get(ev, "id"), rd_kafka_topic_name(m->rkt), (int)m->partition,
-               (long long)m->offset, hb_ce_mode_name(mode));
+               hb_event_get(ev, "time") ? hb_event_get(ev, "time") : "-", hb_event_get(ev, "type"),
+               subject ? subject : hb_event_get(ev, "source"), hb_event_get(ev, "id"),
+               rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset,
+               hb_ce_mode_name(mode));
     }
     fflush(stdout);
 }
@@ -190,8 +190,8 @@ static int do_tail(const struct tail_opts *o)
     if (!conf || hb_kafka_consumer_defaults(conf, err, sizeof(err)) < 0 ||
         hb_kafka_consumer_fit(conf, NULL, err, sizeof(err)) < 0 ||
         rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
-        rd_kafka_conf_set(conf, "auto.offset.reset", o->from_beginning ? "earliest" : "latest",
-                          err, sizeof(err)) ||
+        rd_kafka_conf_set(conf, "auto.offset.reset", o->from_beginning ? "earliest" : "latest", err,
+                          sizeof(err)) ||
         rd_kafka_conf_set(conf, "enable.auto.commit", o->group ? "true" : "false", err,
                           sizeof(err))) {
         fprintf(stderr, "hookbus-tail: %s\n", err);
@@ -236,8 +236,7 @@ static int do_tail(const struct tail_opts *o)
         enum hb_ce_mode mode = HB_CE_BINARY;
         if (hb_kafka_decode_message(m, &ev, &mode, err, sizeof(err)) < 0) {
             HB_LOG(HB_LOG_WARN, "undecodable message", HB_S("topic", rd_kafka_topic_name(m->rkt)),
-                   HB_I("partition", m->partition), HB_I("offset", m->offset),
-                   HB_S("error", err));
+                   HB_I("partition", m->partition), HB_I("offset", m->offset), HB_S("error", err));
         } else if (!filter || hb_cesql_matches(filter, hb_event_lookup, ev)) {
             print_event(o, m, ev, mode);
             printed++;
@@ -264,8 +263,7 @@ static int load_config(const char *file, struct tail_opts *o, struct hb_config *
     if (hb_config_load(file, hc, err, errlen) < 0)
         return -1;
     hb_node_mark_used(hc->root); /* tail reads a subset of any consumer's config */
-    if (hb_config_bind(hc, NULL, NULL, tail_fields, HB_ARRAY_LEN(tail_fields), tc, err,
-                       errlen) < 0)
+    if (hb_config_bind(hc, NULL, NULL, tail_fields, HB_ARRAY_LEN(tail_fields), tc, err, errlen) < 0)
         return -1;
     if (tc->brokers && !o->brokers)
         o->brokers = tc->brokers;
@@ -309,15 +307,15 @@ int main(int argc, char **argv)
     for (int i = 0; i < cli.nrest; i++) {
         const char *a = cli.rest[i];
         const char *next = i + 1 < cli.nrest ? cli.rest[i + 1] : NULL;
-#define TAKE(flag, dst)                                                                          \
-    if (strcmp(a, flag) == 0) {                                                                  \
-        if (!next) {                                                                             \
-            fprintf(stderr, "hookbus-tail: %s needs a value\n", flag);                           \
-            goto out;                                                                            \
-        }                                                                                        \
-        dst = next;                                                                              \
-        i++;                                                                                     \
-        continue;                                                                                \
+#define TAKE(flag, dst)                                                                            \
+    if (strcmp(a, flag) == 0) {                                                                    \
+        if (!next) {                                                                               \
+            fprintf(stderr, "hookbus-tail: %s needs a value\n", flag);                             \
+            goto out;                                                                              \
+        }                                                                                          \
+        dst = next;                                                                                \
+        i++;                                                                                       \
+        continue;                                                                                  \
     }
         TAKE("--brokers", o.brokers)
         TAKE("--group", o.group)

@@ -28,8 +28,7 @@ static void acr_push(struct gw_ctx *ctx, const cJSON *root)
         gw_ignore(ctx, "ACR push of '%.64s' is not a manifest", media_type);
         return;
     }
-    if (!host || !repository ||
-        hb_snprintf(image, sizeof(image), "%s/%s", host, repository) < 0) {
+    if (!host || !repository || hb_snprintf(image, sizeof(image), "%s/%s", host, repository) < 0) {
         gw_bad_request(ctx, "ACR push names no valid request.host and target.repository");
         return;
     }

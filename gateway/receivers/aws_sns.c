@@ -88,8 +88,7 @@ static int sns_configure(struct gw_receiver *r, const struct hb_config *cfg,
     const struct hb_node *h = hb_node_get(node, "cert_host");
     const struct hb_node *ca = hb_node_get(node, "ca_file");
     size_t n = t && t->type == HB_NODE_SEQ ? t->n : 1;
-    if (!t || (t->type != HB_NODE_SEQ && t->type != HB_NODE_SCALAR) || n == 0 ||
-        n > SNS_MAX_TOPICS)
+    if (!t || (t->type != HB_NODE_SEQ && t->type != HB_NODE_SCALAR) || n == 0 || n > SNS_MAX_TOPICS)
         return hb_config_error(cfg, t ? t : node, err, errlen,
                                "receivers[%s].topic_arns: required, the SNS topic ARNs "
                                "accepted (a list of at most %d)",
@@ -241,11 +240,10 @@ static bool topic_allowed(const struct sns *s, const char *arn)
 static int sns_verify(const struct gw_receiver *r, const struct gw_request *req,
                       const char **reason)
 {
-    static const char *const notification[] = {"Message",   "MessageId", "Subject", "Timestamp",
-                                                "TopicArn",  "Type",      NULL};
-    static const char *const subscription[] = {"Message",  "MessageId", "SubscribeURL",
-                                               "Timestamp", "Token",    "TopicArn",
-                                               "Type",      NULL};
+    static const char *const notification[] = {"Message",  "MessageId", "Subject", "Timestamp",
+                                               "TopicArn", "Type",      NULL};
+    static const char *const subscription[] = {"Message", "MessageId", "SubscribeURL", "Timestamp",
+                                               "Token",   "TopicArn",  "Type",         NULL};
     struct sns *s = r->priv;
     struct hb_buf text;
     EVP_PKEY *key = NULL;
@@ -274,8 +272,8 @@ static int sns_verify(const struct gw_receiver *r, const struct gw_request *req,
     if (!(key = signing_key(s, cert)))
         goto fail;
     *reason = "SNS signature does not verify";
-    if (string_to_sign(m, strcmp(type, "Notification") == 0 ? notification : subscription,
-                       &text) < 0 ||
+    if (string_to_sign(m, strcmp(type, "Notification") == 0 ? notification : subscription, &text) <
+            0 ||
         !(sig = hb_base64_decode(sig64, strlen(sig64), &siglen)) || !(md = EVP_MD_CTX_new()))
         goto fail;
     if (EVP_DigestVerifyInit(md, NULL, v1 ? EVP_sha1() : EVP_sha256(), NULL, key) == 1 &&

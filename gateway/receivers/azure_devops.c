@@ -16,7 +16,8 @@ static void on_ref_update(struct gw_ctx *ctx, const cJSON *root, const cJSON *up
     const cJSON *repo = gw_json_get(root, "resource.repository");
     const char *to = gw_json_str(upd, "newObjectId");
     const char *from = gw_json_str(upd, "oldObjectId");
-    struct gw_change ch = {.deleted = gw_is_zero_sha(to), .provider_event = "git.push",
+    struct gw_change ch = {.deleted = gw_is_zero_sha(to),
+                           .provider_event = "git.push",
                            .ref = gw_json_str(upd, "name")};
     ch.repo_url = gw_json_str(repo, "remoteUrl");
     ch.urls[0] = gw_json_str(repo, "sshUrl");
@@ -37,11 +38,11 @@ static void on_pull_request(struct gw_ctx *ctx, const cJSON *root, const char *e
 {
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(root, "resource");
     const char *status = gw_json_str(res, "status");
-    const char *what = status && strcmp(status, "completed") == 0   ? "merged"
-                       : status && strcmp(status, "abandoned") == 0 ? "closed"
+    const char *what = status && strcmp(status, "completed") == 0      ? "merged"
+                       : status && strcmp(status, "abandoned") == 0    ? "closed"
                        : strcmp(event, "git.pullrequest.created") == 0 ? "opened"
                        : strcmp(event, "git.pullrequest.updated") == 0 ? "updated"
-                                                                        : NULL;
+                                                                       : NULL;
     if (!what) {
         gw_ignore(ctx, "Azure DevOps event '%.64s' is not acted on", event);
         return;
@@ -61,9 +62,8 @@ static void on_pull_request(struct gw_ctx *ctx, const cJSON *root, const char *e
                    : NULL,
         .source_branch = src && hb_str_has_prefix(src, "refs/heads/") ? src + 11 : src,
         .target_branch = dst && hb_str_has_prefix(dst, "refs/heads/") ? dst + 11 : dst,
-        .merge_commit = strcmp(what, "merged") == 0
-                            ? gw_json_str(res, "lastMergeCommit.commitId")
-                            : NULL,
+        .merge_commit = strcmp(what, "merged") == 0 ? gw_json_str(res, "lastMergeCommit.commitId")
+                                                    : NULL,
         .title = gw_json_str(res, "title"),
     };
     struct gw_change ch = {.provider_event = event};
@@ -93,8 +93,7 @@ static void azure_devops_normalize(struct gw_ctx *ctx)
         gw_bad_request(ctx, "git.push payload has no resource.refUpdates array");
     } else {
         const cJSON *u;
-        cJSON_ArrayForEach(u, updates)
-        {
+        cJSON_ArrayForEach (u, updates) {
             on_ref_update(ctx, root, u);
             if (ctx->status && ctx->status != 200)
                 break;

@@ -112,8 +112,8 @@ static void bitbucket_normalize(struct gw_ctx *ctx)
     const cJSON *changes = gw_json_get(root, "push.changes");
     char clone[512];
     const char *full = gw_json_str(root, "repository.full_name");
-    bool have_clone =
-        full && hb_snprintf(clone, sizeof(clone), "https://bitbucket.org/%s.git", full) == 0;
+    bool have_clone = full &&
+                      hb_snprintf(clone, sizeof(clone), "https://bitbucket.org/%s.git", full) == 0;
     if (pr) {
         on_pull_request(ctx, event, have_clone ? clone : NULL);
         return;
@@ -123,8 +123,7 @@ static void bitbucket_normalize(struct gw_ctx *ctx)
         return;
     }
     const cJSON *c;
-    cJSON_ArrayForEach(c, changes)
-    {
+    cJSON_ArrayForEach (c, changes) {
         on_change(ctx, root, c, have_clone ? clone : NULL);
         if (ctx->status && ctx->status != 200)
             return;

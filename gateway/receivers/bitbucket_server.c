@@ -23,8 +23,7 @@ static void repo_urls(const cJSON *repo, struct gw_change *ch)
     const cJSON *clone = gw_json_get(repo, "links.clone");
     const cJSON *l;
     size_t n = 0;
-    cJSON_ArrayForEach(l, clone)
-    {
+    cJSON_ArrayForEach (l, clone) {
         const char *href = gw_json_str(l, "href"), *name = gw_json_str(l, "name");
         if (!href)
             continue;
@@ -50,9 +49,8 @@ static void on_change(struct gw_ctx *ctx, const cJSON *root, const cJSON *change
     struct gw_change ch = {.deleted = deleted, .provider_event = "repo:refs_changed", .ref = ref};
     repo_urls(cJSON_GetObjectItemCaseSensitive(root, "repository"), &ch);
     ch.commit = to;
-    ch.before = gw_is_zero_sha(gw_json_str(change, "fromHash"))
-                    ? NULL
-                    : gw_json_str(change, "fromHash");
+    ch.before = gw_is_zero_sha(gw_json_str(change, "fromHash")) ? NULL
+                                                                : gw_json_str(change, "fromHash");
     ch.actor = gw_json_str(root, "actor.slug");
     if (!ch.actor)
         ch.actor = gw_json_str(root, "actor.name");
@@ -129,8 +127,7 @@ static void bitbucket_server_normalize(struct gw_ctx *ctx)
         return;
     }
     const cJSON *c;
-    cJSON_ArrayForEach(c, changes)
-    {
+    cJSON_ArrayForEach (c, changes) {
         on_change(ctx, root, c);
         if (ctx->status && ctx->status != 200)
             return;

@@ -77,8 +77,8 @@ static void on_branch(struct gw_ctx *ctx, const cJSON *subject, bool deleted, co
 static void on_source_changed(struct gw_ctx *ctx, const cJSON *repo, const char *type)
 {
     char url[1024];
-    struct gw_change ch = {.deleted = -1, .type = "dev.hookbus.source.changed",
-                           .provider_event = type};
+    struct gw_change ch = {
+        .deleted = -1, .type = "dev.hookbus.source.changed", .provider_event = type};
     ch.repo_url = repo_url(repo, url, sizeof(url));
     ch.urls[0] = gw_json_str(repo, "url");
     ch.urls[1] = gw_json_str(repo, "viewUrl");

@@ -104,8 +104,7 @@ static void cloudevents_normalize(struct gw_ctx *ctx)
             gw_bad_request(ctx, "a batch must be a JSON array of at most %d events", MAX_BATCH);
         } else {
             const cJSON *it;
-            cJSON_ArrayForEach(it, arr)
-            {
+            cJSON_ArrayForEach (it, arr) {
                 if (hb_event_from_cjson(it, &ev, err, sizeof(err)) < 0) {
                     gw_bad_request(ctx, "invalid CloudEvent in batch: %s", err);
                     break;
@@ -128,8 +127,9 @@ static void cloudevents_normalize(struct gw_ctx *ctx)
         return;
     }
     if (!req->header(req, "ce-specversion")) {
-        gw_set_status(ctx, 415, "not a CloudEvent: no ce-specversion header and content type "
-                                "'%.64s' is not application/cloudevents+json",
+        gw_set_status(ctx, 415,
+                      "not a CloudEvent: no ce-specversion header and content type "
+                      "'%.64s' is not application/cloudevents+json",
                       req->content_type);
         return;
     }

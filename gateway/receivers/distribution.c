@@ -25,8 +25,7 @@ static int distribution_event(struct gw_ctx *ctx, const cJSON *ev)
         return 0;
     const char *host = gw_json_str(ev, "request.host");
     const char *repository = gw_json_str(ev, "target.repository");
-    if (!host || !repository ||
-        hb_snprintf(image, sizeof(image), "%s/%s", host, repository) < 0) {
+    if (!host || !repository || hb_snprintf(image, sizeof(image), "%s/%s", host, repository) < 0) {
         gw_bad_request(ctx, "manifest push names no valid request.host and target.repository");
         return -1;
     }
@@ -51,8 +50,7 @@ static void distribution_normalize(struct gw_ctx *ctx)
     if (cJSON_GetArraySize(events) == 1)
         gw_set_delivery_id(ctx, gw_json_str(cJSON_GetArrayItem(events, 0), "id"));
     const cJSON *ev;
-    cJSON_ArrayForEach(ev, events)
-    {
+    cJSON_ArrayForEach (ev, events) {
         if (distribution_event(ctx, ev) < 0)
             return;
     }

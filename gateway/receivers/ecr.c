@@ -28,8 +28,8 @@ static void ecr_emit(struct gw_ctx *ctx, const struct ecr_push *p)
 {
     char image[512];
     if (!p->account || !p->region || !p->repository ||
-        hb_snprintf(image, sizeof(image), "%s.dkr.ecr.%s.amazonaws.com/%s", p->account,
-                    p->region, p->repository) < 0) {
+        hb_snprintf(image, sizeof(image), "%s.dkr.ecr.%s.amazonaws.com/%s", p->account, p->region,
+                    p->repository) < 0) {
         gw_bad_request(ctx, "ECR event has no valid account, region or repository name");
         return;
     }
@@ -120,8 +120,8 @@ static void ecr_cloudevent(struct gw_ctx *ctx, const cJSON *root)
     }
     struct ecr_push p = {.event = type};
     if (ecr_parse_source(source, &p) < 0) {
-        gw_bad_request(ctx, "CloudEvent source '%.100s' is not urn:aws:ecr: or arn:aws:ecr:",
-                       source);
+        gw_bad_request(ctx,
+                       "CloudEvent source '%.100s' is not urn:aws:ecr: or arn:aws:ecr:", source);
         return;
     }
     p.region = p.source_region;

@@ -72,13 +72,13 @@ static int gar_configure(struct gw_receiver *r, const struct hb_config *cfg,
     size_t len;
     char *text = hb_read_file(v[0]->value, JWKS_MAX_BYTES, &len, e, sizeof(e));
     if (!text)
-        return hb_config_error(cfg, v[0], err, errlen, "receivers[%s].oidc_jwks_file: %s",
-                               r->name, e);
+        return hb_config_error(cfg, v[0], err, errlen, "receivers[%s].oidc_jwks_file: %s", r->name,
+                               e);
     g->jwks = hb_jwks_parse(text, len, e, sizeof(e));
     free(text);
     if (!g->jwks)
-        return hb_config_error(cfg, v[0], err, errlen, "receivers[%s].oidc_jwks_file: %s",
-                               r->name, e);
+        return hb_config_error(cfg, v[0], err, errlen, "receivers[%s].oidc_jwks_file: %s", r->name,
+                               e);
     g->audience = strdup(v[1]->value);
     g->email = v[2] ? strdup(v[2]->value) : NULL;
     if (!g->audience || (v[2] && !g->email))
@@ -102,8 +102,8 @@ static int gar_verify(const struct gw_receiver *r, const struct gw_request *req,
     }
     char err[128];
     void *claims = NULL;
-    struct hb_jwt_expect want = {.issuers = issuers, .audience = g->audience,
-                                 .now = time(NULL), .leeway_s = 60};
+    struct hb_jwt_expect want = {
+        .issuers = issuers, .audience = g->audience, .now = time(NULL), .leeway_s = 60};
     if (hb_jwt_verify(g->jwks, auth + 7, &want, &claims, err, sizeof(err)) < 0) {
         *reason = "OIDC token rejected";
         return -1;
@@ -127,8 +127,7 @@ static void gar_notification(struct gw_ctx *ctx, const cJSON *n)
     const char *tag = gw_json_str(n, "tag");
     const char *digest = gw_json_str(n, "digest");
     bool has_tag = tag && hb_repo_image_parse(tag, &by_tag) == 0 && by_tag.tag[0];
-    bool has_digest = digest && hb_repo_image_parse(digest, &by_digest) == 0 &&
-                      by_digest.digest[0];
+    bool has_digest = digest && hb_repo_image_parse(digest, &by_digest) == 0 && by_digest.digest[0];
     if (!action) {
         gw_bad_request(ctx, "Artifact Registry notification has no action");
         return;

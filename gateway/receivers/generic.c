@@ -23,8 +23,7 @@ static int generic_configure(struct gw_receiver *r, const struct hb_config *cfg,
 static const char *body_repo(const cJSON *root)
 {
     static const char *const keys[] = {"repository", "repo", "repoURL", "url"};
-    static const char *const inner[] = {"clone_url", "url", "html_url", "git_http_url",
-                                        "repoURL"};
+    static const char *const inner[] = {"clone_url", "url", "html_url", "git_http_url", "repoURL"};
     for (size_t i = 0; i < HB_ARRAY_LEN(keys); i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
         if (cJSON_IsString(v) && v->valuestring[0])
@@ -96,8 +95,7 @@ static void normalize_body(struct gw_ctx *ctx)
     } else if (cJSON_IsArray(commits)) {
         const cJSON *c;
         int n = 0;
-        cJSON_ArrayForEach(c, commits)
-        {
+        cJSON_ArrayForEach (c, commits) {
             const char *tag = gw_json_str(c, "tag");
             const char *branch = gw_json_str(c, "branch");
             if (!tag && !branch)
@@ -194,8 +192,7 @@ static int sw_configure(struct gw_receiver *r, const struct hb_config *cfg,
     return 0;
 }
 
-static int sw_verify(const struct gw_receiver *r, const struct gw_request *req,
-                     const char **reason)
+static int sw_verify(const struct gw_receiver *r, const struct gw_request *req, const char **reason)
 {
     long t = GW_SW_TOLERANCE_S;
     const char *v = gw_option(r, OPT_TOLERANCE);

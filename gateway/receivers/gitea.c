@@ -28,8 +28,8 @@ static int gitea_verify(const struct gw_receiver *r, const struct gw_request *re
 }
 
 /* The first of the header family that the request carries, or NULL. */
-static const char *first_header(const struct gw_request *req, const char *const *names,
-                                size_t n, const char **which)
+static const char *first_header(const struct gw_request *req, const char *const *names, size_t n,
+                                const char **which)
 {
     for (size_t i = 0; i < n; i++) {
         const char *v = req->header(req, names[i]);
@@ -122,12 +122,11 @@ static void on_pull_request(struct gw_ctx *ctx, const cJSON *root)
     const char *action = gw_json_str(root, "action");
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(root, "pull_request");
     bool merged = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pr, "merged"));
-    const char *what = !action                                ? NULL
-                       : strcmp(action, "opened") == 0 ||
-                               strcmp(action, "reopened") == 0 ? "opened"
-                       : strcmp(action, "synchronized") == 0   ? "updated"
-                       : strcmp(action, "closed") == 0         ? (merged ? "merged" : "closed")
-                                                               : NULL;
+    const char *what = !action                                                            ? NULL
+                       : strcmp(action, "opened") == 0 || strcmp(action, "reopened") == 0 ? "opened"
+                       : strcmp(action, "synchronized") == 0 ? "updated"
+                       : strcmp(action, "closed") == 0       ? (merged ? "merged" : "closed")
+                                                             : NULL;
     if (!what) {
         gw_ignore(ctx, "pull_request action '%.32s' is not acted on", action ? action : "");
         return;

@@ -72,8 +72,12 @@ static void on_create(struct gw_ctx *ctx, const cJSON *root)
         gw_bad_request(ctx, "tag name too long");
         return;
     }
-    struct gw_change ch = {.deleted = -1, .provider_event = "create", .type = "dev.hookbus.git.tag",
-                           .ref = ref, .tag = name, .actor = actor(root)};
+    struct gw_change ch = {.deleted = -1,
+                           .provider_event = "create",
+                           .type = "dev.hookbus.git.tag",
+                           .ref = ref,
+                           .tag = name,
+                           .actor = actor(root)};
     repo_urls(root, &ch);
     gw_emit(ctx, &ch);
 }
@@ -123,8 +127,8 @@ static void on_package(struct gw_ctx *ctx, const cJSON *root, const char *event)
     const char *name = gw_json_str(pkg, "name");
     if (url) {
         hb_strlcpy(image, url, sizeof(image));
-    } else if (!owner || !name || hb_snprintf(image, sizeof(image), "ghcr.io/%s/%s", owner,
-                                              name) < 0) {
+    } else if (!owner || !name ||
+               hb_snprintf(image, sizeof(image), "ghcr.io/%s/%s", owner, name) < 0) {
         gw_bad_request(ctx, "%s payload names no package owner and name", event);
         return;
     }
@@ -151,12 +155,11 @@ static void on_pull_request(struct gw_ctx *ctx, const cJSON *root)
     const char *action = gw_json_str(root, "action");
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(root, "pull_request");
     bool merged = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pr, "merged"));
-    const char *what = !action                                ? NULL
-                       : strcmp(action, "opened") == 0 ||
-                               strcmp(action, "reopened") == 0 ? "opened"
-                       : strcmp(action, "synchronize") == 0    ? "updated"
-                       : strcmp(action, "closed") == 0         ? (merged ? "merged" : "closed")
-                                                               : NULL;
+    const char *what = !action                                                            ? NULL
+                       : strcmp(action, "opened") == 0 || strcmp(action, "reopened") == 0 ? "opened"
+                       : strcmp(action, "synchronize") == 0 ? "updated"
+                       : strcmp(action, "closed") == 0      ? (merged ? "merged" : "closed")
+                                                            : NULL;
     if (!what) {
         gw_ignore(ctx, "pull_request action '%.32s' is not acted on", action ? action : "");
         return;

@@ -72,13 +72,12 @@ static void on_merge_request(struct gw_ctx *ctx, const cJSON *root)
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "object_attributes");
     const char *action = gw_json_str(a, "action");
-    const char *what = !action                              ? NULL
-                       : strcmp(action, "open") == 0 ||
-                               strcmp(action, "reopen") == 0 ? "opened"
-                       : strcmp(action, "update") == 0 && gw_json_str(a, "oldrev") ? "updated"
-                       : strcmp(action, "merge") == 0        ? "merged"
-                       : strcmp(action, "close") == 0        ? "closed"
-                                                             : NULL;
+    const char *what = !action                                                        ? NULL
+                       : strcmp(action, "open") == 0 || strcmp(action, "reopen") == 0 ? "opened"
+                       : strcmp(action, "update") == 0 && gw_json_str(a, "oldrev")    ? "updated"
+                       : strcmp(action, "merge") == 0                                 ? "merged"
+                       : strcmp(action, "close") == 0                                 ? "closed"
+                                                                                      : NULL;
     if (!what) {
         gw_ignore(ctx, "merge request action '%.32s' is not acted on", action ? action : "");
         return;

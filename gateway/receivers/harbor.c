@@ -14,9 +14,9 @@
 
 /* The parts every Harbor format carries, wherever it put them. */
 struct harbor_event {
-    const char *type;     /* PUSH_ARTIFACT or harbor.artifact.pushed, ... */
+    const char *type;  /* PUSH_ARTIFACT or harbor.artifact.pushed, ... */
     const char *actor; /* who pushed (Harbor: "operator") */
-    const cJSON *data;    /* {"resources": [...], "repository": {...}} */
+    const cJSON *data; /* {"resources": [...], "repository": {...}} */
 };
 
 /* Finds type, actor and data in the default or the CloudEvents format.
@@ -69,8 +69,7 @@ static void harbor_push(struct gw_ctx *ctx, const struct harbor_event *ev)
         return;
     }
     const cJSON *res;
-    cJSON_ArrayForEach(res, resources)
-    {
+    cJSON_ArrayForEach (res, resources) {
         const char *tag = gw_json_str(res, "tag");
         const char *url = gw_json_str(res, "resource_url");
         if (!tag || hb_str_has_prefix(tag, "sha256:"))
@@ -106,7 +105,8 @@ static void harbor_normalize(struct gw_ctx *ctx)
     harbor_locate(ctx, root, &ev);
     if (!ev.type)
         gw_bad_request(ctx, "Harbor payload has no event type");
-    else if (strcmp(ev.type, "PUSH_ARTIFACT") == 0 || strcmp(ev.type, "harbor.artifact.pushed") == 0)
+    else if (strcmp(ev.type, "PUSH_ARTIFACT") == 0 ||
+             strcmp(ev.type, "harbor.artifact.pushed") == 0)
         harbor_push(ctx, &ev);
     else
         gw_ignore(ctx, "Harbor event '%.64s' is not acted on", ev.type);

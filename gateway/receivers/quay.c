@@ -28,8 +28,7 @@ static void quay_normalize(struct gw_ctx *ctx)
         return;
     }
     const cJSON *t;
-    cJSON_ArrayForEach(t, tags)
-    {
+    cJSON_ArrayForEach (t, tags) {
         if (!cJSON_IsString(t) || !t->valuestring[0])
             continue;
         struct gw_change ch = {

@@ -22,7 +22,7 @@ struct gw_request {
     const char *content_type; /* media type, lowercase, no parameters; "" when absent */
     const unsigned char *body;
     size_t body_len;
-    bool key_route;           /* arrived on /webhooks/{name}/{key} with a valid key */
+    bool key_route; /* arrived on /webhooks/{name}/{key} with a valid key */
     /* Case-insensitive request header lookup; NULL when absent. */
     const char *(*header)(const struct gw_request *req, const char *name);
     /* Calls fn for every request header. */
@@ -39,13 +39,13 @@ struct gw_receiver {
     const struct gw_receiver_type *type;
     struct hb_secret *secrets; /* several = rotation; any one is accepted */
     size_t nsecrets;
-    char *token_header;        /* token senders: extra header holding the secret */
+    char *token_header; /* token senders: extra header holding the secret */
     bool insecure_no_auth;
     bool include_original;
-    char *repository;          /* fixed repository (generic, opaque) */
-    bool own_auth;             /* configure set up an authentication of its own
+    char *repository; /* fixed repository (generic, opaque) */
+    bool own_auth;    /* configure set up an authentication of its own
                                 * (gar's OIDC check): secrets become optional */
-    void *priv;                /* type-specific options */
+    void *priv;       /* type-specific options */
     struct gw_receiver_metrics *metrics;
 };
 
@@ -60,9 +60,9 @@ struct gw_ctx {
      * every request is a new signal and gets a random id instead. */
     bool id_per_request;
     struct hb_event **events;
-    bool *normalized;      /* per event: built by gw_emit (gets an id suffix) */
+    bool *normalized; /* per event: built by gw_emit (gets an id suffix) */
     size_t nevents, cap;
-    int status;            /* 0 until set: 200 ignored, 400, 415, 500 */
+    int status; /* 0 until set: 200 ignored, 400, 415, 500 */
     char message[256];
     /* With status 200: a JSON body to answer instead of {"status":"ignored"}
      * (a handshake's reply, e.g. Event Grid's validationResponse); owned,
@@ -89,8 +89,8 @@ struct gw_receiver_type {
     const char *provider;
     /* Reads type-specific options from the receiver's node (mark them used).
      * Optional. 0 or -1 with err. */
-    int (*configure)(struct gw_receiver *r, const struct hb_config *cfg,
-                     const struct hb_node *node, char *err, size_t errlen);
+    int (*configure)(struct gw_receiver *r, const struct hb_config *cfg, const struct hb_node *node,
+                     char *err, size_t errlen);
     /* Verifies a signature over the raw body. NULL: the shared token check.
      * Returns 0 when authentic, else -1 with *reason (for the audit log). */
     int (*verify)(const struct gw_receiver *r, const struct gw_request *req, const char **reason);
@@ -136,9 +136,8 @@ int gw_authenticate(const struct gw_receiver *r, const struct gw_request *req, c
 int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, const char **reason);
 /* HMAC check: the header value (after an optional prefix such as "sha256=")
  * is the hex HMAC of the raw body with any secret. */
-int gw_auth_hmac_hex(const struct gw_receiver *r, const struct gw_request *req,
-                     const char *header, const char *prefix, const char *alg,
-                     const char **reason);
+int gw_auth_hmac_hex(const struct gw_receiver *r, const struct gw_request *req, const char *header,
+                     const char *prefix, const char *alg, const char **reason);
 /* standard_webhooks.c: Standard Webhooks check (webhook-id, -timestamp,
  * -signature; v1 HMAC-SHA256 with whsec_ secrets, v1a Ed25519 with whpk_
  * ones); a timestamp further than tolerance_s from now is refused. 0 or -1

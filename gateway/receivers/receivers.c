@@ -99,8 +99,8 @@ int gw_options_configure(struct gw_receiver *r, const struct hb_config *cfg,
         for (size_t k = 0; k < n; k++)
             if (strcmp(keys[k], required[i]) == 0 && !o->v[k])
                 return hb_config_error(cfg, node, err, errlen,
-                                       "receivers[%s].%s: required for type %s", r->name,
-                                       keys[k], r->type->type);
+                                       "receivers[%s].%s: required for type %s", r->name, keys[k],
+                                       r->type->type);
     return 0;
 }
 
@@ -133,8 +133,8 @@ int gw_configure_repository(struct gw_receiver *r, const struct hb_config *cfg,
     if (hb_repo_git_id(repo->value, id, sizeof(id)) < 0 &&
         hb_repo_image_id(repo->value, id, sizeof(id)) < 0)
         return hb_config_error(cfg, repo, err, errlen,
-                               "receivers[%s].repository: '%s' is not a repository URL",
-                               r->name, repo->value);
+                               "receivers[%s].repository: '%s' is not a repository URL", r->name,
+                               repo->value);
     r->repository = strdup(repo->value);
     return r->repository ? 0 : hb_config_error(cfg, repo, err, errlen, "out of memory");
 }
@@ -213,8 +213,8 @@ int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, con
             unsigned char *dec = hb_base64_decode(b, strlen(b), &n);
             if (dec) {
                 const char *colon = memchr(dec, ':', n);
-                bool ok = colon && gw_secret_equals(r, colon + 1,
-                                                     n - (size_t)(colon + 1 - (char *)dec));
+                bool ok = colon &&
+                          gw_secret_equals(r, colon + 1, n - (size_t)(colon + 1 - (char *)dec));
                 free(dec);
                 if (ok)
                     return 0;
@@ -237,9 +237,8 @@ int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, con
     return -1;
 }
 
-int gw_auth_hmac_hex(const struct gw_receiver *r, const struct gw_request *req,
-                     const char *header, const char *prefix, const char *alg,
-                     const char **reason)
+int gw_auth_hmac_hex(const struct gw_receiver *r, const struct gw_request *req, const char *header,
+                     const char *prefix, const char *alg, const char **reason)
 {
     const char *sig = req->header(req, header);
     if (!sig || !*sig) {
@@ -255,8 +254,7 @@ int gw_auth_hmac_hex(const struct gw_receiver *r, const struct gw_request *req,
     bool ok = false;
     for (size_t i = 0; i < r->nsecrets; i++) {
         unsigned char mac[HB_MAX_MD];
-        int n = hb_hmac(alg, r->secrets[i].value, r->secrets[i].len, req->body, req->body_len,
-                        mac);
+        int n = hb_hmac(alg, r->secrets[i].value, r->secrets[i].len, req->body, req->body_len, mac);
         if (n > 0)
             ok |= hb_ct_equal_hex(sig, strlen(sig), mac, (size_t)n);
     }
@@ -372,8 +370,7 @@ cJSON *gw_changed_paths(const cJSON *commits, bool *truncated)
     const char *stack[STACK_SLOTS] = {0}, **seen = stack;
     size_t listed = 0, slots = STACK_SLOTS;
     const cJSON *c;
-    cJSON_ArrayForEach(c, commits)
-    {
+    cJSON_ArrayForEach (c, commits) {
         for (size_t l = 0; l < HB_ARRAY_LEN(lists); l++)
             listed += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(c, lists[l]));
     }
@@ -384,12 +381,10 @@ cJSON *gw_changed_paths(const cJSON *commits, bool *truncated)
     }
     cJSON *out = cJSON_CreateArray();
     int n = 0;
-    cJSON_ArrayForEach(c, commits)
-    {
+    cJSON_ArrayForEach (c, commits) {
         for (size_t l = 0; out && l < HB_ARRAY_LEN(lists); l++) {
             const cJSON *p;
-            cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(c, lists[l]))
-            {
+            cJSON_ArrayForEach (p, cJSON_GetObjectItemCaseSensitive(c, lists[l])) {
                 if (!cJSON_IsString(p))
                     continue;
                 size_t i = hb_fnv1a(HB_FNV1A_INIT, p->valuestring) & (slots - 1);
@@ -444,8 +439,7 @@ int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch)
     return gw_emit(ctx, ch);
 }
 
-int gw_emit_pull_request(struct gw_ctx *ctx, struct gw_change *ch,
-                         const struct gw_pull_request *pr)
+int gw_emit_pull_request(struct gw_ctx *ctx, struct gw_change *ch, const struct gw_pull_request *pr)
 {
     if (!pr->action || pr->number <= 0) {
         gw_bad_request(ctx, "the pull request has no number or action");
@@ -648,8 +642,11 @@ int gw_ctx_add_event(struct gw_ctx *ctx, struct hb_event *ev)
 struct gw_change gw_image_change(const char *provider_event, const char *image, const char *tag,
                                  const char *digest)
 {
-    return (struct gw_change){.deleted = -1, .type = "dev.hookbus.image.push",
-                              .provider_event = provider_event, .repo_url = image, .tag = tag,
+    return (struct gw_change){.deleted = -1,
+                              .type = "dev.hookbus.image.push",
+                              .provider_event = provider_event,
+                              .repo_url = image,
+                              .tag = tag,
                               .digest = digest};
 }
 
@@ -731,8 +728,8 @@ void gw_ctx_finish(struct gw_ctx *ctx)
     if (ctx->delivery_id[0] && hb_attr_value_valid(ctx->delivery_id, HB_ATTR_STRING))
         hb_strlcpy(base, ctx->delivery_id, sizeof(base));
     else if (!ctx->id_per_request || hb_random_hex(16, base) != 0)
-        hb_sha256_hex2(ctx->rcv->name, strlen(ctx->rcv->name), ctx->req->body,
-                       ctx->req->body_len, base);
+        hb_sha256_hex2(ctx->rcv->name, strlen(ctx->rcv->name), ctx->req->body, ctx->req->body_len,
+                       base);
     size_t k = 0;
     for (size_t i = 0; i < ctx->nevents; i++) {
         if (!ctx->normalized[i])

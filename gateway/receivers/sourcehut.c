@@ -123,8 +123,7 @@ static void sourcehut_normalize(struct gw_ctx *ctx)
         return;
     }
     const cJSON *u;
-    cJSON_ArrayForEach(u, updates)
-    {
+    cJSON_ArrayForEach (u, updates) {
         const char *ref = gw_json_str(u, legacy ? "name" : "ref.name");
         if (emit_update(ctx, url, actor, ref, gw_json_str(u, "old.id"), gw_json_str(u, "new.id"),
                         event) < 0 ||

@@ -46,7 +46,7 @@ static void control(struct hb_mock_cluster *m, char *line)
                sp > line + 6 && hb_parse_long(sp + 1, 1, INT_MAX, &parts) == 0) {
         *sp = '\0'; /* "topic NAME PARTITIONS" */
         printf(hb_mock_cluster_create_topic(m, line + 6, (int)parts) ? "error: cannot create\n"
-                                                                       : "ok\n");
+                                                                     : "ok\n");
     } else if (line[0]) {
         printf("error: unknown command\n");
     }

@@ -34,8 +34,8 @@ struct acase {
 };
 
 #define SRC(fields) "{\"spec\":{\"source\":{\"repoURL\":\"" URL "\"" fields "}}}"
-#define SRCP(paths, fields)                                                                      \
-    "{\"metadata\":{\"annotations\":{\"argocd.argoproj.io/manifest-generate-paths\":\"" paths    \
+#define SRCP(paths, fields)                                                                        \
+    "{\"metadata\":{\"annotations\":{\"argocd.argoproj.io/manifest-generate-paths\":\"" paths      \
     "\"}},\"spec\":{\"source\":{\"repoURL\":\"" URL "\"" fields "}}}"
 #define PATHS(list) "{\"changed_paths\":[" list "]}"
 
@@ -44,8 +44,8 @@ static const struct acase cases[] = {
     {SRC(""), false, "git.push", GL, "refs/heads/main", NULL, NULL, NULL, MATCH},
     {SRC(",\"targetRevision\":\"HEAD\""), false, "git.push", GL, "refs/heads/master", NULL, NULL,
      NULL, MATCH},
-    {SRC(",\"targetRevision\":\"HEAD\""), false, "git.push", GL, "refs/heads/dev", NULL, NULL,
-     NULL, "branch"},
+    {SRC(",\"targetRevision\":\"HEAD\""), false, "git.push", GL, "refs/heads/dev", NULL, NULL, NULL,
+     "branch"},
     {SRC(""), false, "git.tag", GL, "refs/tags/v1.0.0", "v1.0.0", NULL, NULL, "not_branch"},
     /* ... or the default branch the event names */
     {SRC(""), false, "git.push", GL, "refs/heads/trunk", NULL, NULL,
@@ -57,8 +57,8 @@ static const struct acase cases[] = {
      NULL, NULL, MATCH},
     {SRC(",\"targetRevision\":\"refs/heads/dev\""), false, "git.tag", GL, "refs/tags/dev", "dev",
      NULL, NULL, "not_branch"},
-    {SRC(",\"targetRevision\":\"refs/tags/v2\""), false, "git.tag", GL, "refs/tags/v2", "v2",
-     NULL, NULL, MATCH},
+    {SRC(",\"targetRevision\":\"refs/tags/v2\""), false, "git.tag", GL, "refs/tags/v2", "v2", NULL,
+     NULL, MATCH},
     {SRC(",\"targetRevision\":\"refs/tags/v2\""), false, "git.push", GL, "refs/heads/v2", NULL,
      NULL, NULL, "not_tag"},
     /* a bare name is a branch or a tag (Argo CD does not tell them apart) */
@@ -73,19 +73,19 @@ static const struct acase cases[] = {
     {SRC(",\"targetRevision\":\"v1.2.3\""), false, "git.tag", GL, "refs/tags/v1.2.4", "v1.2.4",
      NULL, NULL, "tag"},
     /* semver constraints against tags */
-    {SRC(",\"targetRevision\":\"1.2.*\""), false, "git.tag", GL, "refs/tags/v1.2.9", "v1.2.9",
-     NULL, NULL, MATCH},
-    {SRC(",\"targetRevision\":\"1.2.*\""), false, "git.tag", GL, "refs/tags/v1.3.0", "v1.3.0",
-     NULL, NULL, "constraint"},
-    {SRC(",\"targetRevision\":\">=1.0.0 <2.0.0\""), false, "git.tag", GL, NULL, "1.5.0", NULL,
+    {SRC(",\"targetRevision\":\"1.2.*\""), false, "git.tag", GL, "refs/tags/v1.2.9", "v1.2.9", NULL,
      NULL, MATCH},
+    {SRC(",\"targetRevision\":\"1.2.*\""), false, "git.tag", GL, "refs/tags/v1.3.0", "v1.3.0", NULL,
+     NULL, "constraint"},
+    {SRC(",\"targetRevision\":\">=1.0.0 <2.0.0\""), false, "git.tag", GL, NULL, "1.5.0", NULL, NULL,
+     MATCH},
     {SRC(",\"targetRevision\":\"^1.0\""), false, "git.tag", GL, NULL, "latest", NULL, NULL,
      "not_semver"},
-    {SRC(",\"targetRevision\":\"1.x\""), false, "git.push", GL, "refs/heads/main", NULL, NULL,
-     NULL, "not_tag"},
+    {SRC(",\"targetRevision\":\"1.x\""), false, "git.push", GL, "refs/heads/main", NULL, NULL, NULL,
+     "not_tag"},
     /* a commit SHA is pinned */
-    {SRC(",\"targetRevision\":\"da1560886d4f094c3e6c9ef40349f7d38b5d27d7\""), false, "git.push",
-     GL, "refs/heads/main", NULL, NULL, NULL, "pinned"},
+    {SRC(",\"targetRevision\":\"da1560886d4f094c3e6c9ef40349f7d38b5d27d7\""), false, "git.push", GL,
+     "refs/heads/main", NULL, NULL, NULL, "pinned"},
     /* an event without ref or tag: "go check the tip" */
     {SRC(",\"targetRevision\":\"dev\""), false, "source.changed", GL, NULL, NULL, NULL, NULL,
      MATCH},
@@ -98,16 +98,16 @@ static const struct acase cases[] = {
      PATHS("\"apps/webx/values.yaml\",\"apps/api/a.yaml\""), "paths"},
     {SRCP("..", ",\"path\":\"apps/web\""), false, "git.push", GL, "refs/heads/main", NULL, NULL,
      PATHS("\"apps/api/a.yaml\""), MATCH},
-    {SRCP("../../shared", ",\"path\":\"apps/web\""), false, "git.push", GL, "refs/heads/main",
-     NULL, NULL, PATHS("\"shared/lib.yaml\""), MATCH},
+    {SRCP("../../shared", ",\"path\":\"apps/web\""), false, "git.push", GL, "refs/heads/main", NULL,
+     NULL, PATHS("\"shared/lib.yaml\""), MATCH},
     {SRCP("/shared; ./overlays", ",\"path\":\"apps/web\""), false, "git.push", GL,
      "refs/heads/main", NULL, NULL, PATHS("\"apps/web/overlays/prod/k.yaml\""), MATCH},
     {SRCP("/shared; ./overlays", ",\"path\":\"apps/web\""), false, "git.push", GL,
      "refs/heads/main", NULL, NULL, PATHS("\"apps/web/base/k.yaml\""), "paths"},
-    {SRCP("/apps/*/values.yaml", ",\"path\":\"x\""), false, "git.push", GL, "refs/heads/main",
-     NULL, NULL, PATHS("\"apps/api/values.yaml\""), MATCH},
-    {SRCP("/apps/*/values.yaml", ",\"path\":\"x\""), false, "git.push", GL, "refs/heads/main",
-     NULL, NULL, PATHS("\"apps/api/other.yaml\""), "paths"},
+    {SRCP("/apps/*/values.yaml", ",\"path\":\"x\""), false, "git.push", GL, "refs/heads/main", NULL,
+     NULL, PATHS("\"apps/api/values.yaml\""), MATCH},
+    {SRCP("/apps/*/values.yaml", ",\"path\":\"x\""), false, "git.push", GL, "refs/heads/main", NULL,
+     NULL, PATHS("\"apps/api/other.yaml\""), "paths"},
     {SRCP("/", ",\"path\":\"x\""), false, "git.push", GL, "refs/heads/main", NULL, NULL,
      PATHS("\"anything\""), MATCH},
     {SRCP("README.md", ""), false, "git.push", GL, "refs/heads/main", NULL, NULL,

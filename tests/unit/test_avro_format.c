@@ -363,16 +363,17 @@ static void test_python_vector(void **state)
     (void)state;
     size_t blen, jlen;
     char err[256] = "";
-    unsigned char *bin = (unsigned char *)hbt_read_source("tests/fixtures/avro/python-event.bin", &blen);
-    unsigned char *json = (unsigned char *)hbt_read_source("tests/fixtures/avro/python-event.json", &jlen);
+    unsigned char *bin = (unsigned char *)hbt_read_source("tests/fixtures/avro/python-event.bin",
+                                                          &blen);
+    unsigned char *json = (unsigned char *)hbt_read_source("tests/fixtures/avro/python-event.json",
+                                                           &jlen);
     struct hb_event *got = NULL, *want = NULL;
     if (hb_avro_decode(bin, blen, &got, err, sizeof(err)) != 0)
         fail_msg("decode python-event.bin: %s", err);
     if (hb_event_from_json((const char *)json, jlen, &want, err, sizeof(err)) != 0)
         fail_msg("parse python-event.json: %s", err);
     /* The JSON format cannot say that "sig" is Binary: it is a string there. */
-    assert_int_equal(hb_event_set_typed(want, "sig", hb_event_get(want, "sig"), HB_ATTR_BINARY),
-                     0);
+    assert_int_equal(hb_event_set_typed(want, "sig", hb_event_get(want, "sig"), HB_ATTR_BINARY), 0);
     assert_same_attrs(want, got);
     assert_int_equal(hb_event_find(got, "sequence")->type, HB_ATTR_INTEGER);
     assert_int_equal(hb_event_find(got, "redelivered")->type, HB_ATTR_BOOLEAN);
@@ -678,10 +679,10 @@ static size_t put_nested(unsigned char *b, int depth)
     size_t n = put_base_attrs(b);
     n += put_long(b + n, 4); /* data: array of R */
     for (int i = 1; i < depth; i++) {
-        n += put_long(b + n, 1);  /* one item */
-        n += put_long(b + n, 1);  /* R map: one entry */
+        n += put_long(b + n, 1); /* one item */
+        n += put_long(b + n, 1); /* R map: one entry */
         n += put_str(b + n, "$value");
-        n += put_long(b + n, 3);  /* V2: array of R */
+        n += put_long(b + n, 3); /* V2: array of R */
     }
     n += put_long(b + n, 0); /* innermost array: empty */
     for (int i = 1; i < depth; i++) {

@@ -281,9 +281,9 @@ static const struct hb_field fields[] = {
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
-static const char *const env_vars[] = {"HOOKBUS_TEST_LISTEN", "HOOKBUS_TEST_NAME",
+static const char *const env_vars[] = {"HOOKBUS_TEST_LISTEN",         "HOOKBUS_TEST_NAME",
                                        "HOOKBUS_TEST_LIMITS_WORKERS", "HOOKBUS_TEST_LIMITS_TIMEOUT",
-                                       "HOOKBUS_TEST_TLS_ENABLED", "HOOKBUS_TEST_RATIO"};
+                                       "HOOKBUS_TEST_TLS_ENABLED",    "HOOKBUS_TEST_RATIO"};
 
 static void clear_env(void)
 {
@@ -425,8 +425,8 @@ static void test_bind_env_override(void **state)
     setenv("HOOKBUS_TEST_LIMITS_TIMEOUT", "3s", 1);
     setenv("HOOKBUS_TEST_TLS_ENABLED", "on", 1);
     setenv("HOOKBUS_TEST_NAME", "", 1); /* set but empty is a value */
-    assert_int_equal(bind_text("listen: 0.0.0.0:9000\nlimits: {workers: 2}\nname: file\n",
-                               "test.", &s, err, sizeof(err), &cfg),
+    assert_int_equal(bind_text("listen: 0.0.0.0:9000\nlimits: {workers: 2}\nname: file\n", "test.",
+                               &s, err, sizeof(err), &cfg),
                      0);
     assert_string_equal(s.listen, "10.0.0.1:1");
     assert_int_equal(s.workers, 8);
@@ -475,9 +475,9 @@ static void test_bind_subnode_and_bad_default(void **state)
         {"linger", HB_F_DURATION, offsetof(struct kafka_settings, linger), "0", 0, 0, ""},
     };
     setenv("HOOKBUS_KAFKA_BROKERS", "env:1", 1);
-    assert_int_equal(hb_config_bind(&cfg, hb_node_get(cfg.root, "kafka"), "kafka.", kf, 2, &k,
-                                    err, sizeof(err)),
-                     0);
+    assert_int_equal(
+        hb_config_bind(&cfg, hb_node_get(cfg.root, "kafka"), "kafka.", kf, 2, &k, err, sizeof(err)),
+        0);
     assert_string_equal(k.brokers, "env:1");
     assert_int_equal(k.linger, 5);
     unsetenv("HOOKBUS_KAFKA_BROKERS");
@@ -536,8 +536,9 @@ static void test_help_and_doc_entries(void **state)
     assert_non_null(out);
     hb_config_help(out, "app.", "app.", f, 6);
     fclose(out);
-    assert_non_null(strstr(text, "  app.retry.max  int 1..1000, default 8, env HOOKBUS_APP_RETRY_MAX\n"
-                                 "      attempts\n"));
+    assert_non_null(strstr(text,
+                           "  app.retry.max  int 1..1000, default 8, env HOOKBUS_APP_RETRY_MAX\n"
+                           "      attempts\n"));
     assert_non_null(strstr(text, "  app.retry.wait  duration 0..2h, default 500ms, "
                                  "env HOOKBUS_APP_RETRY_WAIT\n"));
     assert_non_null(strstr(text, "  app.on  bool, default false, env HOOKBUS_APP_ON\n  app.name"));
@@ -574,8 +575,7 @@ static void test_check_unused(void **state)
     hb_config_free(&cfg);
 
     /* An unknown top-level key. */
-    assert_int_equal(bind_text("listen: a\nlisten_addr: b\n", NULL, &s, err, sizeof(err), &cfg),
-                     0);
+    assert_int_equal(bind_text("listen: a\nlisten_addr: b\n", NULL, &s, err, sizeof(err), &cfg), 0);
     assert_int_equal(hb_config_check_unused(&cfg, err, sizeof(err)), -1);
     assert_string_equal(err, "test.yaml:2: unknown key 'listen_addr'");
     hb_config_fields_free(fields, NFIELDS, &s);

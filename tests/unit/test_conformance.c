@@ -44,7 +44,7 @@
 /* Attributes the gateway adds to every event a cloudevents receiver takes
  * (traceparent / tracestate: when the event has no valid traceparent). */
 static const char *const stamped[] = {"receiver", "provider", "partitionkey", "traceparent",
-                                       "tracestate"};
+                                      "tracestate"};
 
 /* ---- a request to a `cloudevents` receiver --------------------------------- */
 

@@ -288,23 +288,24 @@ static void test_config_defaults(void **state)
     hb_consumer_config_free(&cc);
 }
 
-static const char full_yaml[] = "kafka:\n"
-                                "  brokers: a:1,b:2\n"
-                                "  group: g1\n"
-                                "  topics: [t1, t2]\n"
-                                "  properties:\n"
-                                "    session.timeout.ms: '6000'\n"
-                                "filter:\n"
-                                "  - exact: {provider: github}\n"
-                                "  - any:\n"
-                                "      - suffix: {repo: /app}\n"
-                                "      - sql: \"tag LIKE 'v%'\"\n"
-                                "dedup_window: 0\n"
-                                "debounce: 2s\n"
-                                "retry: {max_attempts: 3, initial_backoff: 100ms, max_backoff: 1s}\n"
-                                "dead_letter_topic: ''\n"
-                                "admin_listen: ''\n"
-                                "concurrency: 2\n";
+static const char full_yaml[] =
+    "kafka:\n"
+    "  brokers: a:1,b:2\n"
+    "  group: g1\n"
+    "  topics: [t1, t2]\n"
+    "  properties:\n"
+    "    session.timeout.ms: '6000'\n"
+    "filter:\n"
+    "  - exact: {provider: github}\n"
+    "  - any:\n"
+    "      - suffix: {repo: /app}\n"
+    "      - sql: \"tag LIKE 'v%'\"\n"
+    "dedup_window: 0\n"
+    "debounce: 2s\n"
+    "retry: {max_attempts: 3, initial_backoff: 100ms, max_backoff: 1s}\n"
+    "dead_letter_topic: ''\n"
+    "admin_listen: ''\n"
+    "concurrency: 2\n";
 
 static void test_config_full_and_filter(void **state)
 {
@@ -341,16 +342,14 @@ static void test_config_errors(void **state)
     char err[512];
     struct hb_consumer_config cc;
     /* a filter that does not parse: FILE:LINE and the place inside it */
-    assert_int_equal(load("kafka: {brokers: x}\nfilter:\n  - sql: \"tag LIKE\"\n", &cc, err,
-                          sizeof(err)),
-                     -1);
+    assert_int_equal(
+        load("kafka: {brokers: x}\nfilter:\n  - sql: \"tag LIKE\"\n", &cc, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "c.yaml:3:"));
     assert_non_null(strstr(err, "filter[0].sql"));
     assert_int_equal(load("filter:\n  - nope: {a: b}\n", &cc, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "filter"));
-    assert_int_equal(load("retry: {initial_backoff: 10s, max_backoff: 1s}\n", &cc, err,
-                          sizeof(err)),
-                     -1);
+    assert_int_equal(
+        load("retry: {initial_backoff: 10s, max_backoff: 1s}\n", &cc, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "retry.max_backoff"));
     assert_int_equal(load("concurrency: 0\n", &cc, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "concurrency"));
@@ -390,8 +389,7 @@ static void test_config_env_and_brokers_file(void **state)
     assert_string_equal(b, "127.0.0.1:39092");
     free(b);
     hb_consumer_config_free(&cc);
-    snprintf(yaml, sizeof(yaml), "kafka: {brokers: embedded, embedded_bootstrap_file: %s}\n",
-             path);
+    snprintf(yaml, sizeof(yaml), "kafka: {brokers: embedded, embedded_bootstrap_file: %s}\n", path);
     assert_int_equal(load(yaml, &cc, err, sizeof(err)), 0);
     b = hb_consumer_brokers(&cc, err, sizeof(err));
     assert_string_equal(b, "127.0.0.1:39092");

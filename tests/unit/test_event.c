@@ -256,15 +256,15 @@ static void test_attr_names(void **state)
     memset(name65, 'a', 65);
     name65[65] = '\0';
 
-    static const char *const good[] = {"a", "id", "specversion", "partitionkey", "x1", "0",
-                                       "abc123xyz"};
+    static const char *const good[] = {"a",  "id", "specversion", "partitionkey",
+                                       "x1", "0",  "abc123xyz"};
     for (size_t i = 0; i < COUNT(good); i++)
         if (!hb_attr_name_valid(good[i]))
             fail_msg("'%s' should be a valid name", good[i]);
     assert_true(hb_attr_name_valid(name64));
 
-    static const char *const bad[] = {"",       "ID",      "Id",   "my-ext", "my_ext", "a.b",
-                                      "a b",    "\xc3\xa9", "a\n", "data!",  " id"};
+    static const char *const bad[] = {"",    "ID",       "Id",  "my-ext", "my_ext", "a.b",
+                                      "a b", "\xc3\xa9", "a\n", "data!",  " id"};
     for (size_t i = 0; i < COUNT(bad); i++)
         if (hb_attr_name_valid(bad[i]))
             fail_msg("'%s' should be an invalid name", bad[i]);
@@ -341,10 +341,10 @@ static void test_validate_integer(void **state)
     static const char *const good[] = {"0", "-0", "42", "-1", "2147483647", "-2147483648"};
     /* The string encoding is the integer part of a JSON number: no '+', no
      * leading zeros, no spaces. */
-    static const char *const bad[] = {"2147483648", "-2147483649", "+1", "007", "-01", "00",
-                                      "1.0",        "1e3",         "",
-                                      " 1",         "1 ",          "0x10", "abc", "-",
-                                      "99999999999999999999"};
+    static const char *const bad[] = {
+        "2147483648", "-2147483649", "+1",  "007", "-01",
+        "00",         "1.0",         "1e3", "",    " 1",
+        "1 ",         "0x10",        "abc", "-",   "99999999999999999999"};
     for (size_t i = 0; i < COUNT(good); i++)
         check_typed("count", good[i], HB_ATTR_INTEGER, true);
     for (size_t i = 0; i < COUNT(bad); i++)
@@ -376,11 +376,11 @@ static void test_validate_uri(void **state)
     (void)state;
     /* dataschema is a URI: absolute, with a scheme. */
     static const char *const good[] = {"https://example.com/schema.json",
-                                       "urn:hookbus:schema:dev.hookbus.git.push:1",
-                                       "http://x", "tag:example.com,2024:x", "a+b-c.d:rest"};
-    static const char *const bad[] = {"/relative/path", "schema.json", "", "://x",
-                                      "1http://x",      "https://exa mple.com", "https://x/\ty",
-                                      "-x:y"};
+                                       "urn:hookbus:schema:dev.hookbus.git.push:1", "http://x",
+                                       "tag:example.com,2024:x", "a+b-c.d:rest"};
+    static const char *const bad[] = {"/relative/path", "schema.json", "",
+                                      "://x",           "1http://x",   "https://exa mple.com",
+                                      "https://x/\ty",  "-x:y"};
     for (size_t i = 0; i < COUNT(good); i++)
         check_typed("dataschema", good[i], HB_ATTR_URI, true);
     for (size_t i = 0; i < COUNT(bad); i++)
@@ -406,29 +406,29 @@ static void test_validate_timestamp(void **state)
 {
     (void)state;
     static const char *const good[] = {
-        "2024-01-02T03:04:05Z",      "2024-01-02T03:04:05z",     "2024-01-02t03:04:05Z",
-        "2024-01-02 03:04:05Z",      "2024-01-02T03:04:05.1Z",   "2024-01-02T03:04:05.123Z",
+        "2024-01-02T03:04:05Z",           "2024-01-02T03:04:05z",      "2024-01-02t03:04:05Z",
+        "2024-01-02 03:04:05Z",           "2024-01-02T03:04:05.1Z",    "2024-01-02T03:04:05.123Z",
         "2024-01-02T03:04:05.123456789Z", "2024-01-02T03:04:05+01:00", "2024-01-02T03:04:05-08:00",
-        "2024-01-02T03:04:05.5+05:30", "2024-12-31T23:59:59Z",   "2016-12-31T23:59:60Z",
-        "2024-02-29T00:00:00Z",      "0001-01-01T00:00:00Z",     "2024-01-02T03:04:05+00:00",
+        "2024-01-02T03:04:05.5+05:30",    "2024-12-31T23:59:59Z",      "2016-12-31T23:59:60Z",
+        "2024-02-29T00:00:00Z",           "0001-01-01T00:00:00Z",      "2024-01-02T03:04:05+00:00",
         "2024-01-02T03:04:05+23:59",
     };
     static const char *const bad[] = {
         "",
         "2024-01-02",
-        "2024-01-02T03:04:05",        /* no offset */
-        "2024-13-02T03:04:05Z",       /* month 13 */
-        "2024-00-02T03:04:05Z",       /* month 0 */
-        "2024-01-00T03:04:05Z",       /* day 0 */
-        "2024-01-32T03:04:05Z",       /* day 32 */
-        "2024-01-02T24:00:00Z",       /* hour 24 */
-        "2024-01-02T03:60:05Z",       /* minute 60 */
-        "2024-01-02T03:04:61Z",       /* second 61 */
-        "2024-01-02T03:04:05.Z",      /* empty fraction */
-        "2024-01-02T03:04:05,5Z",     /* comma fraction */
+        "2024-01-02T03:04:05",    /* no offset */
+        "2024-13-02T03:04:05Z",   /* month 13 */
+        "2024-00-02T03:04:05Z",   /* month 0 */
+        "2024-01-00T03:04:05Z",   /* day 0 */
+        "2024-01-32T03:04:05Z",   /* day 32 */
+        "2024-01-02T24:00:00Z",   /* hour 24 */
+        "2024-01-02T03:60:05Z",   /* minute 60 */
+        "2024-01-02T03:04:61Z",   /* second 61 */
+        "2024-01-02T03:04:05.Z",  /* empty fraction */
+        "2024-01-02T03:04:05,5Z", /* comma fraction */
         "2024-01-02T03:04:05.12aZ",
-        "2024-01-02T03:04:05+0100",   /* offset without colon */
-        "2024-01-02T03:04:05+01",     /* offset without minutes */
+        "2024-01-02T03:04:05+0100", /* offset without colon */
+        "2024-01-02T03:04:05+01",   /* offset without minutes */
         "2024-01-02T03:04:05+1:00",
         "2024-01-02T03:04:05 +01:00",
         "2024-01-02T03:04:05+01:00Z",
@@ -439,12 +439,12 @@ static void test_validate_timestamp(void **state)
         "2024-1-02T03:04:05Z",
         "24-01-02T03:04:05Z",
         "2024-01-02X03:04:05Z",
-        "2024-01-02T03:04:05+24:00",  /* offset hour 24 */
-        "2024-01-02T03:04:05-01:60",  /* offset minute 60 */
-        "2023-02-29T00:00:00Z",       /* not a leap year */
+        "2024-01-02T03:04:05+24:00", /* offset hour 24 */
+        "2024-01-02T03:04:05-01:60", /* offset minute 60 */
+        "2023-02-29T00:00:00Z",      /* not a leap year */
         "2024-02-30T00:00:00Z",
         "2024-04-31T00:00:00Z",
-        "1900-02-29T00:00:00Z",       /* century, not a leap year */
+        "1900-02-29T00:00:00Z", /* century, not a leap year */
         "1714000000",
     };
     for (size_t i = 0; i < COUNT(good); i++)
@@ -462,38 +462,38 @@ static void test_validate_string(void **state)
     (void)state;
     static const char *const good[] = {
         "plain",
-        "",                  /* an empty extension string is allowed */
-        "caf\xc3\xa9",       /* U+00E9 */
-        "\xe2\x82\xac",      /* U+20AC */
-        "\xf0\x9f\x98\x80",  /* U+1F600 */
-        "\xc2\xa0",          /* U+00A0, first after the C1 range */
-        "\xef\xbf\xbd",      /* U+FFFD */
+        "",                 /* an empty extension string is allowed */
+        "caf\xc3\xa9",      /* U+00E9 */
+        "\xe2\x82\xac",     /* U+20AC */
+        "\xf0\x9f\x98\x80", /* U+1F600 */
+        "\xc2\xa0",         /* U+00A0, first after the C1 range */
+        "\xef\xbf\xbd",     /* U+FFFD */
         "tab-free ~ text",
     };
     static const char *const bad[] = {
-        "a\tb",              /* C0 controls */
+        "a\tb", /* C0 controls */
         "line\n",
         "cr\r",
         "\x01",
         "\x1b[31m",
         "del\x7f",
-        "\xc2\x80",          /* U+0080, C1 control */
-        "\xc2\x9f",          /* U+009F */
-        "\xc3",              /* truncated sequence */
-        "\xc3(",             /* bad continuation */
-        "\x80",              /* lone continuation byte */
-        "\xc0\xaf",          /* overlong '/' */
-        "\xe0\x80\xaf",      /* overlong */
-        "\xed\xa0\x80",      /* surrogate U+D800 */
-        "\xed\xbf\xbf",      /* surrogate U+DFFF */
-        "\xf4\x90\x80\x80",  /* above U+10FFFF */
+        "\xc2\x80",             /* U+0080, C1 control */
+        "\xc2\x9f",             /* U+009F */
+        "\xc3",                 /* truncated sequence */
+        "\xc3(",                /* bad continuation */
+        "\x80",                 /* lone continuation byte */
+        "\xc0\xaf",             /* overlong '/' */
+        "\xe0\x80\xaf",         /* overlong */
+        "\xed\xa0\x80",         /* surrogate U+D800 */
+        "\xed\xbf\xbf",         /* surrogate U+DFFF */
+        "\xf4\x90\x80\x80",     /* above U+10FFFF */
         "\xf8\x88\x80\x80\x80", /* 5-byte form */
         "\xff",
-        "\xe2\x82",          /* truncated at the end */
-        "\xef\xbf\xbe",      /* noncharacter U+FFFE */
-        "\xef\xbf\xbf",      /* noncharacter U+FFFF */
-        "\xef\xb7\x90",      /* noncharacter U+FDD0 */
-        "\xf0\x9f\xbf\xbf",  /* noncharacter U+1FFFF */
+        "\xe2\x82",         /* truncated at the end */
+        "\xef\xbf\xbe",     /* noncharacter U+FFFE */
+        "\xef\xbf\xbf",     /* noncharacter U+FFFF */
+        "\xef\xb7\x90",     /* noncharacter U+FDD0 */
+        "\xf0\x9f\xbf\xbf", /* noncharacter U+1FFFF */
     };
     for (size_t i = 0; i < COUNT(good); i++)
         check_typed("note", good[i], HB_ATTR_STRING, true);

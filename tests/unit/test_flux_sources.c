@@ -36,10 +36,10 @@ struct fcase {
 
 static const struct fcase cases[] = {
     /* GitRepository */
-    {FLUX_GIT, GIT(",\"ref\":{\"branch\":\"main\"}"), GL, "git.push", "refs/heads/main", NULL,
-     NULL, MATCH},
-    {FLUX_GIT, GIT(",\"ref\":{\"branch\":\"main\"}"), GL, "git.push", "refs/heads/dev", NULL,
-     NULL, "branch"},
+    {FLUX_GIT, GIT(",\"ref\":{\"branch\":\"main\"}"), GL, "git.push", "refs/heads/main", NULL, NULL,
+     MATCH},
+    {FLUX_GIT, GIT(",\"ref\":{\"branch\":\"main\"}"), GL, "git.push", "refs/heads/dev", NULL, NULL,
+     "branch"},
     {FLUX_GIT, GIT(",\"ref\":{\"branch\":\"main\"}"), GL, "git.tag", "refs/tags/v1", "v1", NULL,
      "not_branch"},
     {FLUX_GIT, GIT(""), GL, "git.push", "refs/heads/master", NULL, NULL, MATCH},
@@ -58,14 +58,12 @@ static const struct fcase cases[] = {
      NULL, "not_semver"},
     {FLUX_GIT, GIT(",\"ref\":{\"name\":\"refs/heads/main\",\"branch\":\"dev\"}"), GL, "git.push",
      "refs/heads/main", NULL, NULL, MATCH},
-    {FLUX_GIT, GIT(",\"ref\":{\"name\":\"refs/tags/v3\"}"), GL, "git.tag", NULL, "v3", NULL,
-     MATCH},
+    {FLUX_GIT, GIT(",\"ref\":{\"name\":\"refs/tags/v3\"}"), GL, "git.tag", NULL, "v3", NULL, MATCH},
     {FLUX_GIT, GIT(",\"ref\":{\"name\":\"refs/pull/4/head\"}"), GL, "git.push", "refs/heads/main",
      NULL, NULL, "ref"},
     {FLUX_GIT, GIT(",\"ref\":{\"commit\":\"abc\",\"branch\":\"main\"}"), GL, "git.push",
      "refs/heads/main", NULL, NULL, "pinned"},
-    {FLUX_GIT, GIT(",\"ref\":{\"branch\":\"dev\"}"), GL, "source.changed", NULL, NULL, NULL,
-     MATCH},
+    {FLUX_GIT, GIT(",\"ref\":{\"branch\":\"dev\"}"), GL, "source.changed", NULL, NULL, NULL, MATCH},
     {FLUX_GIT, GIT(""), GL, "image.push", NULL, "1", NULL, "kind"},
     {FLUX_GIT, "{\"url\":\"ssh://git@gitlab.example.com:22/acme/app\"}", GL, "git.push",
      "refs/heads/master", NULL, NULL, MATCH},
@@ -91,8 +89,8 @@ static const struct fcase cases[] = {
     /* HelmRepository: keyed by its URL, any chart below it */
     {FLUX_HELMREPO, "{\"type\":\"oci\",\"url\":\"oci://ghcr.io/acme/charts\"}",
      "ghcr.io/acme/charts", "chart.push", NULL, "1.0.0", NULL, MATCH},
-    {FLUX_HELMREPO, "{\"url\":\"https://charts.example.com/stable/\"}",
-     "charts.example.com/stable", "chart.push", NULL, "1.0.0", NULL, MATCH},
+    {FLUX_HELMREPO, "{\"url\":\"https://charts.example.com/stable/\"}", "charts.example.com/stable",
+     "chart.push", NULL, "1.0.0", NULL, MATCH},
     {FLUX_HELMREPO, "{\"type\":\"oci\",\"url\":\"oci://ghcr.io/acme/charts\"}",
      "ghcr.io/acme/charts", "git.push", "refs/heads/main", NULL, NULL, "kind"},
     /* HelmChart: keyed by namespace, HelmRepository and chart */

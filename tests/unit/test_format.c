@@ -179,7 +179,8 @@ static void test_json_data_embedded(void **state)
 {
     (void)state;
     static const char *const cts[] = {NULL, "application/json", "application/json; charset=utf-8",
-                                       "text/json", "application/vnd.docker.distribution.events.v1+json"};
+                                      "text/json",
+                                      "application/vnd.docker.distribution.events.v1+json"};
     const char *data = "{\"a\": [1, 2, {\"b\": null}], \"s\": \"x\\u00e9\"}";
     for (size_t i = 0; i < COUNT(cts); i++) {
         struct hb_event *ev = base_event();
@@ -244,9 +245,10 @@ static void test_json_data_verbatim(void **state)
     assert_int_equal(back->data_len, strlen(data));
     assert_memory_equal(back->data, data, strlen(data));
     hb_event_free(back);
-    const char *text = "{\"data\": 1, \"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\","
-                       "\"type\":\"t\", \"data\": {\"data\": 2}, \"data\" : [ \"]}\\\"\", {\"a\": 1e400} ]"
-                       " }";
+    const char *text =
+        "{\"data\": 1, \"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\","
+        "\"type\":\"t\", \"data\": {\"data\": 2}, \"data\" : [ \"]}\\\"\", {\"a\": 1e400} ]"
+        " }";
     back = decode_ok(text);
     const char *want = "[ \"]}\\\"\", {\"a\": 1e400} ]";
     assert_int_equal(back->data_len, strlen(want));
@@ -310,8 +312,7 @@ static void test_non_json_data_base64(void **state)
 
 /* ---- decode ------------------------------------------------------------- */
 
-#define HEAD                                                                                     \
-    "\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\",\"type\":\"t\""
+#define HEAD "\"specversion\":\"1.0\",\"id\":\"x\",\"source\":\"/s\",\"type\":\"t\""
 
 static void test_decode_types(void **state)
 {
@@ -348,8 +349,8 @@ static void test_decode_types(void **state)
 static void test_decode_null_is_absent(void **state)
 {
     (void)state;
-    struct hb_event *ev =
-        decode_ok("{" HEAD ",\"subject\":null,\"ext\":null,\"data\":null,\"time\":null}");
+    struct hb_event *ev = decode_ok("{" HEAD
+                                    ",\"subject\":null,\"ext\":null,\"data\":null,\"time\":null}");
     assert_null(hb_event_get(ev, "subject"));
     assert_null(hb_event_get(ev, "ext"));
     assert_null(hb_event_get(ev, "time"));
@@ -479,8 +480,7 @@ static void test_decode_malformed(void **state)
     for (size_t i = 0; i < COUNT(bad); i++)
         decode_fails(bad[i], strlen(bad[i]), NULL);
     /* Not an object. */
-    static const char *const notobj[] = {"[]", "\"str\"", "42", "null", "true",
-                                         "[{" HEAD "}]"};
+    static const char *const notobj[] = {"[]", "\"str\"", "42", "null", "true", "[{" HEAD "}]"};
     for (size_t i = 0; i < COUNT(notobj); i++)
         decode_fails(notobj[i], strlen(notobj[i]), "object");
     /* The length is honoured: a valid prefix with the rest cut off fails. */
@@ -546,8 +546,8 @@ static void test_from_cjson(void **state)
 static void test_unicode(void **state)
 {
     (void)state;
-    struct hb_event *ev =
-        decode_ok("{" HEAD ",\"note\":\"caf\\u00e9 \\ud83d\\ude00\",\"raw\":\"\xe2\x82\xac\"}");
+    struct hb_event *ev = decode_ok(
+        "{" HEAD ",\"note\":\"caf\\u00e9 \\ud83d\\ude00\",\"raw\":\"\xe2\x82\xac\"}");
     assert_string_equal(hb_event_get(ev, "note"), "caf\xc3\xa9 \xf0\x9f\x98\x80");
     assert_string_equal(hb_event_get(ev, "raw"), "\xe2\x82\xac");
     struct hb_event *back = round_trip(ev);
@@ -591,8 +591,7 @@ static void test_json_line(void **state)
 static void test_raw_line_break_in_string_refused(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"{\"a\": \"x\ny\"}", "{\"a\": \"x\ty\"}",
-                                      "[\"\\\"\r\"]"};
+    static const char *const bad[] = {"{\"a\": \"x\ny\"}", "{\"a\": \"x\ty\"}", "[\"\\\"\r\"]"};
     for (size_t i = 0; i < COUNT(bad); i++)
         assert_null(hb_json_parse(bad[i], strlen(bad[i])));
     static const char ok[] = "{\n\t\"a\\\"\": \"x\\ny\"\r\n}";

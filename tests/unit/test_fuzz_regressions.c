@@ -42,8 +42,8 @@ static void json_parse_refuses_invalid_utf8_and_nul(void **state)
     static const char bad_utf8[] = "{\"tag\": \"v2.\xa6\xa6\"}";
     static const char nul[] = "{\"provider\0\0\x01w_event\": 1}";
     static const char ok[] = "{\"tag\": \"v2.\xc3\xa9\"}";
-    static const char *const controls[] = {"\x0e{\"a\": 1}", "{\x01\"a\": 1}",
-                                           "{\"a\": \"x\x01\"}", "{\"a\": 1}\x0b"};
+    static const char *const controls[] = {"\x0e{\"a\": 1}", "{\x01\"a\": 1}", "{\"a\": \"x\x01\"}",
+                                           "{\"a\": 1}\x0b"};
     for (size_t i = 0; i < sizeof(controls) / sizeof(controls[0]); i++)
         assert_null(hb_json_parse(controls[i], strlen(controls[i])));
     static const char spaced[] = " \t\r\n{\"a\":\n1}\n";
@@ -155,12 +155,15 @@ static const char *fake_header(const struct gw_request *req, const char *name)
 static int normalize(const char *body, const char *request_id, struct gw_ctx *ctx,
                      struct gw_request *req, struct fake *f)
 {
-    static struct gw_receiver rcv = {.name = "g", .type = &gw_receiver_generic,
-                                     .insecure_no_auth = true};
+    static struct gw_receiver rcv = {
+        .name = "g", .type = &gw_receiver_generic, .insecure_no_auth = true};
     *f = (struct fake){{"X-Request-Id"}, {request_id}};
-    *req = (struct gw_request){.method = "POST", .content_type = "application/json",
-                               .body = (const unsigned char *)body, .body_len = strlen(body),
-                               .header = fake_header, .conn = f};
+    *req = (struct gw_request){.method = "POST",
+                               .content_type = "application/json",
+                               .body = (const unsigned char *)body,
+                               .body_len = strlen(body),
+                               .header = fake_header,
+                               .conn = f};
     *ctx = (struct gw_ctx){.rcv = &rcv, .req = req};
     hb_now_rfc3339(ctx->time);
     gw_normalize(ctx);
@@ -225,12 +228,15 @@ static void body_delivery_id_must_be_a_valid_string(void **state)
         "\"sha256:80f0d5c8786bb9e621a45ece0db56d11cdc624ad20da9fe62e9d2f0ef331d7d0\", "
         "\"repository\": \"team/web\", \"tag\": \"v1\"}, \"request\": {\"host\": "
         "\"acme.azurecr.io\"}}";
-    static struct gw_receiver rcv = {.name = "a", .type = &gw_receiver_acr,
-                                     .insecure_no_auth = true};
+    static struct gw_receiver rcv = {
+        .name = "a", .type = &gw_receiver_acr, .insecure_no_auth = true};
     struct fake f = {{NULL}, {NULL}};
-    struct gw_request req = {.method = "POST", .content_type = "application/json",
-                             .body = (const unsigned char *)body, .body_len = strlen(body),
-                             .header = fake_header, .conn = &f};
+    struct gw_request req = {.method = "POST",
+                             .content_type = "application/json",
+                             .body = (const unsigned char *)body,
+                             .body_len = strlen(body),
+                             .header = fake_header,
+                             .conn = &f};
     struct gw_ctx ctx = {.rcv = &rcv, .req = &req};
     char err[256];
     hb_now_rfc3339(ctx.time);
@@ -248,13 +254,15 @@ static void body_delivery_id_must_be_a_valid_string(void **state)
 static void cloudevents_format_content_type_is_refused(void **state)
 {
     (void)state;
-    static struct gw_receiver rcv = {.name = "ce", .type = &gw_receiver_cloudevents,
-                                     .insecure_no_auth = true};
-    struct fake f = {{"ce-specversion", "ce-id", "ce-source", "ce-type"},
-                     {"1.0", "1", "/s", "t"}};
-    struct gw_request req = {.method = "POST", .content_type = "application/cloudevents",
-                             .body = (const unsigned char *)"{}", .body_len = 2,
-                             .header = fake_header, .conn = &f};
+    static struct gw_receiver rcv = {
+        .name = "ce", .type = &gw_receiver_cloudevents, .insecure_no_auth = true};
+    struct fake f = {{"ce-specversion", "ce-id", "ce-source", "ce-type"}, {"1.0", "1", "/s", "t"}};
+    struct gw_request req = {.method = "POST",
+                             .content_type = "application/cloudevents",
+                             .body = (const unsigned char *)"{}",
+                             .body_len = 2,
+                             .header = fake_header,
+                             .conn = &f};
     struct gw_ctx ctx = {.rcv = &rcv, .req = &req};
     hb_now_rfc3339(ctx.time);
     gw_normalize(&ctx);

@@ -35,8 +35,7 @@ static void cached_and_by_name_share_a_series(void **state)
     gw_metrics_add(m, &b, GW_METRIC_BYTES, 100);
     gw_metrics_add(m, &b, GW_METRIC_AUTH_FAILURES, 1);
     assert_int_equal(value(m, "hookbus_gateway_events_published_total", "receiver=\"acme\""), 7);
-    assert_int_equal(value(m, "hookbus_gateway_events_published_total", "receiver=\"other\""),
-                     0);
+    assert_int_equal(value(m, "hookbus_gateway_events_published_total", "receiver=\"other\""), 0);
     assert_int_equal(value(m, "hookbus_gateway_request_bytes_total", "receiver=\"other\""), 100);
     assert_int_equal(value(m, "hookbus_gateway_auth_failures_total", "receiver=\"other\""), 1);
     gw_metrics_receivers_free(rm);

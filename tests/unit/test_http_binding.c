@@ -79,8 +79,8 @@ static void test_template(void **state)
     assert_non_null(strstr(err, "offset 0"));
     assert_int_equal(hb_template_check("ok ${} x", err, sizeof(err)), -1);
     assert_int_equal(hb_template_check("{\"a\": \"${tag}\", \"b\": $$}", err, sizeof(err)), 0);
-    assert_null(hb_template_render("${data.repository}${data.repository}", ev, 16, err,
-                                   sizeof(err)));
+    assert_null(
+        hb_template_render("${data.repository}${data.repository}", ev, 16, err, sizeof(err)));
     assert_non_null(strstr(err, "exceeds"));
     /* data that is not JSON: data.* placeholders are empty */
     hb_event_set(ev, "datacontenttype", "text/plain");

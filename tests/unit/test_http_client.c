@@ -18,8 +18,8 @@ static void test_classify(void **state)
     (void)state;
     static const long done[] = {200, 201, 202, 204, 299};
     static const long retry[] = {408, 429, 500, 502, 503, 504, 599};
-    static const long drop[] = {0, 100, 199, 300, 301, 302, 304, 400, 401, 403, 404,
-                                405, 409, 413, 415, 422, 600, 999};
+    static const long drop[] = {0,   100, 199, 300, 301, 302, 304, 400, 401,
+                                403, 404, 405, 409, 413, 415, 422, 600, 999};
     for (size_t i = 0; i < COUNT(done); i++)
         assert_int_equal(hb_http_classify(done[i], CURLE_OK), HB_ACT_DONE);
     for (size_t i = 0; i < COUNT(retry); i++)
@@ -27,9 +27,9 @@ static void test_classify(void **state)
     for (size_t i = 0; i < COUNT(drop); i++)
         assert_int_equal(hb_http_classify(drop[i], CURLE_OK), HB_ACT_DROP);
     /* No answer (or a broken one) is worth another try, whatever the status. */
-    static const int transport[] = {CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT,
-                                    CURLE_PEER_FAILED_VERIFICATION, CURLE_RECV_ERROR,
-                                    CURLE_GOT_NOTHING, CURLE_SSL_CONNECT_ERROR};
+    static const int transport[] = {
+        CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_PEER_FAILED_VERIFICATION,
+        CURLE_RECV_ERROR,      CURLE_GOT_NOTHING,        CURLE_SSL_CONNECT_ERROR};
     for (size_t i = 0; i < COUNT(transport); i++) {
         assert_int_equal(hb_http_classify(0, transport[i]), HB_ACT_RETRY);
         assert_int_equal(hb_http_classify(400, transport[i]), HB_ACT_RETRY);

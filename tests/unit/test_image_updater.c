@@ -98,12 +98,13 @@ static void test_map_aliases(void **state)
     char err[256];
     struct iu_mapping m = {.strip_library = true};
     /* Keys in any Docker Hub spelling or case name the canonical host. */
-    assert_int_equal(iu_mapping_add_alias(&m, "index.docker.io", "registry-1.docker.io", err,
-                                          sizeof(err)), 0);
-    assert_int_equal(iu_mapping_add_alias(&m, "Harbor.Example.com:443", "harbor.internal:8443",
-                                          err, sizeof(err)), 0);
-    assert_int_equal(iu_mapping_add_alias(&m, "localhost:5000", "kind-registry:5000", err,
-                                          sizeof(err)), 0);
+    assert_int_equal(
+        iu_mapping_add_alias(&m, "index.docker.io", "registry-1.docker.io", err, sizeof(err)), 0);
+    assert_int_equal(iu_mapping_add_alias(&m, "Harbor.Example.com:443", "harbor.internal:8443", err,
+                                          sizeof(err)),
+                     0);
+    assert_int_equal(
+        iu_mapping_add_alias(&m, "localhost:5000", "kind-registry:5000", err, sizeof(err)), 0);
     static const struct map_case cases[] = {
         {"docker.io/library/nginx", "registry-1.docker.io", "nginx"},
         {"docker.io/acme/app", "registry-1.docker.io", "acme/app"},
@@ -154,8 +155,7 @@ static void test_body(void **state)
     assert_non_null(strstr(cJSON_GetObjectItem(j, "type")->valuestring, "image"));
     assert_string_equal(cJSON_GetObjectItem(j, "subject")->valuestring, "nginx:1.27");
     assert_string_equal(cJSON_GetObjectItem(j, "time")->valuestring, "2024-05-07T10:05:12.004Z");
-    assert_string_equal(cJSON_GetObjectItem(j, "datacontenttype")->valuestring,
-                        "application/json");
+    assert_string_equal(cJSON_GetObjectItem(j, "datacontenttype")->valuestring, "application/json");
     cJSON *d = cJSON_GetObjectItem(j, "data");
     assert_string_equal(cJSON_GetObjectItem(d, "registry")->valuestring, "docker.io");
     assert_string_equal(cJSON_GetObjectItem(d, "repository")->valuestring, "nginx");
@@ -230,10 +230,10 @@ static void test_type_wanted(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_map_defaults),     cmocka_unit_test(test_map_keep_library),
-        cmocka_unit_test(test_map_aliases),      cmocka_unit_test(test_map_buffers),
-        cmocka_unit_test(test_body),
-        cmocka_unit_test(test_pick_tags),        cmocka_unit_test(test_type_wanted),
+        cmocka_unit_test(test_map_defaults), cmocka_unit_test(test_map_keep_library),
+        cmocka_unit_test(test_map_aliases),  cmocka_unit_test(test_map_buffers),
+        cmocka_unit_test(test_body),         cmocka_unit_test(test_pick_tags),
+        cmocka_unit_test(test_type_wanted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

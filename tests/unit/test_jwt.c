@@ -134,7 +134,11 @@ static void test_unusable_key_sets(void **state)
     (void)state;
     char err[128];
     const char *const sets[] = {
-        "", "[]", "{}", "{\"keys\": {}}", "{\"keys\": []}",
+        "",
+        "[]",
+        "{}",
+        "{\"keys\": {}}",
+        "{\"keys\": []}",
         "{\"keys\": [{\"kty\": \"EC\", \"crv\": \"P-256\", \"x\": \"AA\", \"y\": \"AA\"}]}",
         "{\"keys\": [{\"kty\": \"RSA\", \"n\": \"AQAB\", \"e\": \"AQAB\"}]}",
         "{\"keys\": [{\"kty\": \"RSA\", \"n\": \"!!\", \"e\": \"AQAB\"}]}",

@@ -89,7 +89,7 @@ static struct hb_event *decode_msg(const struct hb_kafka_msg *m, enum hb_ce_mode
 {
     char err[256] = "";
     struct hb_event *ev = NULL;
-    enum hb_ce_mode mode = (enum hb_ce_mode)-1;
+    enum hb_ce_mode mode = (enum hb_ce_mode) - 1;
     if (hb_kafka_decode(m->value, m->value_len, m->key, m->key_len, m->headers, &ev, &mode, err,
                         sizeof(err)) != 0)
         fail_msg("decode: %s", err);
@@ -289,9 +289,8 @@ static void test_decode_binary(void **state)
     struct hb_event *ev = NULL;
     enum hb_ce_mode mode;
     char err[256];
-    assert_int_equal(hb_kafka_decode(value, strlen(value), "other-key", 9, h, &ev, &mode, err,
-                                     sizeof(err)),
-                     0);
+    assert_int_equal(
+        hb_kafka_decode(value, strlen(value), "other-key", 9, h, &ev, &mode, err, sizeof(err)), 0);
     assert_int_equal(mode, HB_CE_BINARY);
     assert_string_equal(hb_event_get(ev, "id"), "abc");
     assert_string_equal(hb_event_get(ev, "type"), "dev.hookbus.git.tag");

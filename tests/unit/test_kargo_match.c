@@ -22,11 +22,11 @@
 #define MATCH NULL
 
 struct mcase {
-    const char *sub;   /* one spec.subscriptions element, JSON */
-    const char *type;  /* event type (without dev.hookbus.) */
+    const char *sub;  /* one spec.subscriptions element, JSON */
+    const char *type; /* event type (without dev.hookbus.) */
     const char *repo, *ref, *tag;
-    const char *data;  /* event data JSON or NULL */
-    const char *want;  /* NULL: matches; else the skip reason */
+    const char *data; /* event data JSON or NULL */
+    const char *want; /* NULL: matches; else the skip reason */
 };
 
 static struct hb_event *make_event(const struct mcase *c)
@@ -128,17 +128,17 @@ static void test_git_tag_strategies(void **state)
     static const struct mcase cases[] = {
         {GITSUB(",\"commitSelectionStrategy\":\"SemVer\""), "git.tag", GH, "refs/tags/v1.2.3",
          "v1.2.3", NULL, MATCH},
-        {GITSUB(",\"commitSelectionStrategy\":\"SemVer\""), "git.push", GH, "refs/heads/main",
-         NULL, NULL, "not_tag"},
+        {GITSUB(",\"commitSelectionStrategy\":\"SemVer\""), "git.push", GH, "refs/heads/main", NULL,
+         NULL, "not_tag"},
         /* strictSemvers defaults to true */
-        {GITSUB(",\"commitSelectionStrategy\":\"SemVer\""), "git.tag", GH, "refs/tags/v1.2",
-         NULL, NULL, "not_semver"},
+        {GITSUB(",\"commitSelectionStrategy\":\"SemVer\""), "git.tag", GH, "refs/tags/v1.2", NULL,
+         NULL, "not_semver"},
         {GITSUB(",\"commitSelectionStrategy\":\"SemVer\",\"strictSemvers\":false"), "git.tag", GH,
          "refs/tags/v1.2", NULL, NULL, MATCH},
         {GITSUB(",\"commitSelectionStrategy\":\"SemVer\",\"strictSemvers\":true"), "git.tag", GH,
          "refs/tags/01.2.3", NULL, NULL, "not_semver"},
-        {GITSUB(",\"commitSelectionStrategy\":\"SemVer\""), "git.tag", GH, "refs/tags/latest",
-         NULL, NULL, "not_semver"},
+        {GITSUB(",\"commitSelectionStrategy\":\"SemVer\""), "git.tag", GH, "refs/tags/latest", NULL,
+         NULL, "not_semver"},
         {GITSUB(",\"commitSelectionStrategy\":\"SemVer\",\"semverConstraint\":\"^1.2.0\""),
          "git.tag", GH, "refs/tags/v1.9.0", NULL, NULL, MATCH},
         {GITSUB(",\"commitSelectionStrategy\":\"SemVer\",\"semverConstraint\":\"^1.2.0\""),
@@ -149,8 +149,8 @@ static void test_git_tag_strategies(void **state)
          "git.tag", GH, "refs/tags/v1.3.0-rc.1", NULL, NULL, MATCH},
         {GITSUB(",\"commitSelectionStrategy\":\"SemVer\",\"semverConstraint\":\"~1\""), "git.tag",
          GH, "refs/tags/1.9.9", NULL, NULL, MATCH},
-        {GITSUB(",\"commitSelectionStrategy\":\"SemVer\",\"semverConstraint\":\"^0.2\""),
-         "git.tag", GH, "refs/tags/0.3.0", NULL, NULL, "constraint"},
+        {GITSUB(",\"commitSelectionStrategy\":\"SemVer\",\"semverConstraint\":\"^0.2\""), "git.tag",
+         GH, "refs/tags/0.3.0", NULL, NULL, "constraint"},
         {GITSUB(",\"commitSelectionStrategy\":\"SemVer\",\"semverConstraint\":\"1.2.x || >=3\""),
          "git.tag", GH, "refs/tags/3.1.0", NULL, NULL, MATCH},
         {GITSUB(",\"commitSelectionStrategy\":\"SemVer\",\"semverConstraint\":\"1.0 - 1.4.5\""),
@@ -201,34 +201,34 @@ static void test_git_paths(void **state)
     (void)state;
     static const struct mcase cases[] = {
         /* base directories */
-        {GITSUB(",\"includePaths\":[\"apps/web\"]"), "git.push", GH, "refs/heads/main",
-         NULL, PATHS("\"apps/web/values.yaml\""), MATCH},
-        {GITSUB(",\"includePaths\":[\"apps/web/\"]"), "git.push", GH, "refs/heads/main",
-         NULL, PATHS("\"apps/web\""), MATCH},
-        {GITSUB(",\"includePaths\":[\"apps/web\"]"), "git.push", GH, "refs/heads/main",
-         NULL, PATHS("\"apps/webshop/x\""), "paths"},
-        {GITSUB(",\"includePaths\":[\"./apps\"]"), "git.push", GH, "refs/heads/main",
-         NULL, PATHS("\"docs/a.md\",\"apps/b\""), MATCH},
+        {GITSUB(",\"includePaths\":[\"apps/web\"]"), "git.push", GH, "refs/heads/main", NULL,
+         PATHS("\"apps/web/values.yaml\""), MATCH},
+        {GITSUB(",\"includePaths\":[\"apps/web/\"]"), "git.push", GH, "refs/heads/main", NULL,
+         PATHS("\"apps/web\""), MATCH},
+        {GITSUB(",\"includePaths\":[\"apps/web\"]"), "git.push", GH, "refs/heads/main", NULL,
+         PATHS("\"apps/webshop/x\""), "paths"},
+        {GITSUB(",\"includePaths\":[\"./apps\"]"), "git.push", GH, "refs/heads/main", NULL,
+         PATHS("\"docs/a.md\",\"apps/b\""), MATCH},
         /* excludes */
         {GITSUB(",\"excludePaths\":[\"docs\"]"), "git.push", GH, "refs/heads/main", NULL,
          PATHS("\"docs/a.md\""), "paths"},
         {GITSUB(",\"excludePaths\":[\"docs\"]"), "git.push", GH, "refs/heads/main", NULL,
          PATHS("\"docs/a.md\",\"src/x.c\""), MATCH},
-        {GITSUB(",\"includePaths\":[\"apps\"],\"excludePaths\":[\"glob:**/*.md\"]"), "git.push",
-         GH, "refs/heads/main", NULL, PATHS("\"apps/README.md\""), "paths"},
-        {GITSUB(",\"includePaths\":[\"apps\"],\"excludePaths\":[\"glob:**/*.md\"]"), "git.push",
-         GH, "refs/heads/main", NULL, PATHS("\"apps/README.md\",\"apps/x.yaml\""), MATCH},
+        {GITSUB(",\"includePaths\":[\"apps\"],\"excludePaths\":[\"glob:**/*.md\"]"), "git.push", GH,
+         "refs/heads/main", NULL, PATHS("\"apps/README.md\""), "paths"},
+        {GITSUB(",\"includePaths\":[\"apps\"],\"excludePaths\":[\"glob:**/*.md\"]"), "git.push", GH,
+         "refs/heads/main", NULL, PATHS("\"apps/README.md\",\"apps/x.yaml\""), MATCH},
         /* globs: * stays in a segment, ** crosses them, {a,b}, ?, classes */
         {GITSUB(",\"includePaths\":[\"glob:apps/*.yaml\"]"), "git.push", GH, "refs/heads/main",
          NULL, PATHS("\"apps/sub/x.yaml\""), "paths"},
         {GITSUB(",\"includePaths\":[\"glob:apps/*.yaml\"]"), "git.push", GH, "refs/heads/main",
          NULL, PATHS("\"apps/x.yaml\""), MATCH},
-        {GITSUB(",\"includePaths\":[\"glob:apps/**/x.yaml\"]"), "git.push", GH,
-         "refs/heads/main", NULL, PATHS("\"apps/x.yaml\""), MATCH},
-        {GITSUB(",\"includePaths\":[\"glob:apps/**/x.yaml\"]"), "git.push", GH,
-         "refs/heads/main", NULL, PATHS("\"apps/a/b/x.yaml\""), MATCH},
-        {GITSUB(",\"includePaths\":[\"glob:apps/**\"]"), "git.push", GH, "refs/heads/main",
-         NULL, PATHS("\"apps/a/b/c\""), MATCH},
+        {GITSUB(",\"includePaths\":[\"glob:apps/**/x.yaml\"]"), "git.push", GH, "refs/heads/main",
+         NULL, PATHS("\"apps/x.yaml\""), MATCH},
+        {GITSUB(",\"includePaths\":[\"glob:apps/**/x.yaml\"]"), "git.push", GH, "refs/heads/main",
+         NULL, PATHS("\"apps/a/b/x.yaml\""), MATCH},
+        {GITSUB(",\"includePaths\":[\"glob:apps/**\"]"), "git.push", GH, "refs/heads/main", NULL,
+         PATHS("\"apps/a/b/c\""), MATCH},
         {GITSUB(",\"includePaths\":[\"glob:{charts,apps}/?/[a-c]*.y[!x]ml\"]"), "git.push", GH,
          "refs/heads/main", NULL, PATHS("\"charts/1/b.yaml\""), MATCH},
         {GITSUB(",\"includePaths\":[\"glob:{charts,apps}/?/[a-c]*.y[!x]ml\"]"), "git.push", GH,
@@ -245,8 +245,8 @@ static void test_git_paths(void **state)
          MATCH},
         {GITSUB(",\"includePaths\":[\"apps\"]"), "git.push", GH, "refs/heads/main", NULL,
          "{\"changed_paths\":[\"docs/x\"],\"changed_paths_truncated\":true}", MATCH},
-        {GITSUB(",\"includePaths\":[\"apps\"]"), "git.push", GH, "refs/heads/main", NULL,
-         PATHS(""), MATCH},
+        {GITSUB(",\"includePaths\":[\"apps\"]"), "git.push", GH, "refs/heads/main", NULL, PATHS(""),
+         MATCH},
         /* filters apply after the branch check */
         {GITSUB(",\"includePaths\":[\"apps\"]"), "git.push", GH, "refs/heads/dev", NULL,
          PATHS("\"apps/x\""), "branch"},
@@ -271,18 +271,17 @@ static void test_image_strategies(void **state)
          "constraint"},
         {IMG(",\"semverConstraint\":\"<2\""), "image.push", GHCR, NULL, "2.0.0", NULL,
          "constraint"},
-        {IMG(",\"imageSelectionStrategy\":\"SemVer\",\"allowTagsRegexes\":[\"^v\"]"),
-         "image.push", GHCR, NULL, "1.0.0", NULL, "allow_regex"},
-        {IMG(",\"constraint\":\"!=1.0.0\""), "image.push", GHCR, NULL, "1.0.0", NULL,
-         "constraint"},
+        {IMG(",\"imageSelectionStrategy\":\"SemVer\",\"allowTagsRegexes\":[\"^v\"]"), "image.push",
+         GHCR, NULL, "1.0.0", NULL, "allow_regex"},
+        {IMG(",\"constraint\":\"!=1.0.0\""), "image.push", GHCR, NULL, "1.0.0", NULL, "constraint"},
         {IMG(",\"constraint\":\"1.2.x\""), "image.push", GHCR, NULL, "v1.2.7", NULL, MATCH},
         /* Lexical / NewestBuild: regexes only */
-        {IMG(",\"imageSelectionStrategy\":\"Lexical\""), "image.push", GHCR, NULL, "latest",
-         NULL, MATCH},
+        {IMG(",\"imageSelectionStrategy\":\"Lexical\""), "image.push", GHCR, NULL, "latest", NULL,
+         MATCH},
         {IMG(",\"imageSelectionStrategy\":\"Lexical\",\"ignoreTagsRegexes\":[\"^latest$\"]"),
          "image.push", GHCR, NULL, "latest", NULL, "ignore_regex"},
-        {IMG(",\"imageSelectionStrategy\":\"NewestBuild\""), "image.push", GHCR, NULL,
-         "sha-abc", NULL, MATCH},
+        {IMG(",\"imageSelectionStrategy\":\"NewestBuild\""), "image.push", GHCR, NULL, "sha-abc",
+         NULL, MATCH},
         {IMG(",\"imageSelectionStrategy\":\"NewestBuild\",\"allowTagsRegexes\":[\"^[0-9a-f]{7}$\"]"),
          "image.push", GHCR, NULL, "main", NULL, "allow_regex"},
         /* Digest follows one mutable tag, named by constraint */
@@ -388,8 +387,7 @@ static void test_invalid_rules(void **state)
          PATHS("\"x\""), MATCH},
         {GITSUB(",\"includePaths\":[\"glob:[abc\"]"), "git.push", GH, "refs/heads/main", NULL,
          PATHS("\"x\""), MATCH},
-        {IMG(",\"imageSelectionStrategy\":\"Newest\""), "image.push", GHCR, NULL, "x", NULL,
-         MATCH},
+        {IMG(",\"imageSelectionStrategy\":\"Newest\""), "image.push", GHCR, NULL, "x", NULL, MATCH},
         /* still never for the other kind of event */
         {IMG(",\"constraint\":\"^^\""), "git.push", GHCR, "refs/heads/main", NULL, NULL, "kind"},
     };
@@ -451,8 +449,7 @@ static void test_glob_to_regex(void **state)
 static void test_facts(void **state)
 {
     (void)state;
-    struct mcase c = {NULL, "git.push", GH, "refs/heads/main", NULL,
-                      PATHS("\"a\",\"b\",1"), NULL};
+    struct mcase c = {NULL, "git.push", GH, "refs/heads/main", NULL, PATHS("\"a\",\"b\",1"), NULL};
     struct hb_event *ev = make_event(&c);
     struct kargo_facts f;
     assert_int_equal(kargo_facts_from_event(ev, &f), 0);

@@ -48,10 +48,10 @@ static void apply(struct wh_cache *c, const char *json, bool deleted)
     cJSON_Delete(o);
 }
 
-#define WH(ns, name, gen, subs)                                                                  \
-    "{\"metadata\":{\"namespace\":\"" ns "\",\"name\":\"" name "\",\"uid\":\"u-" name            \
-    "\",\"generation\":" #gen ",\"resourceVersion\":\"" #gen "\"},\"spec\":{\"subscriptions\":[" \
-    subs "]}}"
+#define WH(ns, name, gen, subs)                                                                    \
+    "{\"metadata\":{\"namespace\":\"" ns "\",\"name\":\"" name "\",\"uid\":\"u-" name              \
+    "\",\"generation\":" #gen ",\"resourceVersion\":\"" #gen                                       \
+    "\"},\"spec\":{\"subscriptions\":[" subs "]}}"
 
 static void test_index(void **state)
 {

@@ -44,17 +44,16 @@ static const char *write_tmp(const char *name, const char *text)
     return path;
 }
 
-#define KUBECONFIG_HEAD                                                                          \
-    "apiVersion: v1\nkind: Config\ncurrent-context: one\n"                                      \
-    "contexts:\n"                                                                                \
-    "- name: one\n  context: {cluster: c1, user: u1}\n"                                          \
-    "- name: two\n  context: {cluster: c2, user: u2}\n"                                          \
-    "- name: dangling\n  context: {cluster: nope, user: u1}\n"                                   \
-    "- name: execuser\n  context: {cluster: c1, user: u3}\n"                                     \
+#define KUBECONFIG_HEAD                                                                            \
+    "apiVersion: v1\nkind: Config\ncurrent-context: one\n"                                         \
+    "contexts:\n"                                                                                  \
+    "- name: one\n  context: {cluster: c1, user: u1}\n"                                            \
+    "- name: two\n  context: {cluster: c2, user: u2}\n"                                            \
+    "- name: dangling\n  context: {cluster: nope, user: u1}\n"                                     \
+    "- name: execuser\n  context: {cluster: c1, user: u3}\n"                                       \
     "- name: nouser\n  context: {cluster: c1, user: ghost}\n"
 
-static const char kubeconfig[] =
-    KUBECONFIG_HEAD
+static const char kubeconfig[] = KUBECONFIG_HEAD
     "clusters:\n"
     "- name: c1\n  cluster:\n    server: https://k8s.example.com:6443/\n"
     "    certificate-authority: ca.pem\n"

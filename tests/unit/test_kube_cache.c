@@ -32,8 +32,7 @@ static void *compile_keys(void *ud, const void *json, const char *ns, const char
         return NULL;
     const cJSON *k;
     size_t i = 0;
-    cJSON_ArrayForEach(k, list)
-    {
+    cJSON_ArrayForEach (k, list) {
         assert_int_equal(hb_kube_keys_add(keys, k->valuestring, i++), 0);
     }
     return cJSON_Duplicate(list, 1);
@@ -74,17 +73,19 @@ static void apply(struct hb_kube_cache *c, const char *json, bool deleted)
     cJSON_Delete(o);
 }
 
-#define OBJ(name, gen, ann, keys)                                                                \
-    "{\"metadata\":{\"namespace\":\"ns\",\"name\":\"" name "\",\"uid\":\"u-" name                \
-    "\",\"generation\":" #gen ",\"resourceVersion\":\"" #gen "\",\"annotations\":{" ann "}},"    \
+#define OBJ(name, gen, ann, keys)                                                                  \
+    "{\"metadata\":{\"namespace\":\"ns\",\"name\":\"" name "\",\"uid\":\"u-" name                  \
+    "\",\"generation\":" #gen ",\"resourceVersion\":\"" #gen "\",\"annotations\":{" ann "}},"      \
     "\"spec\":{\"keys\":[" keys "]}}"
 
 static void test_index_and_versions(void **state)
 {
     (void)state;
     static const char *const versioned[] = {"example.com/paths", NULL};
-    struct hb_kube_cache_opts o = {.api = "/apis/g/v1", .resource = "things",
-                                   .compile = compile_keys, .release = release_keys,
+    struct hb_kube_cache_opts o = {.api = "/apis/g/v1",
+                                   .resource = "things",
+                                   .compile = compile_keys,
+                                   .release = release_keys,
                                    .version_annotations = versioned};
     struct hb_kube_cache *c = hb_kube_cache_new(NULL, &o, NULL);
     assert_non_null(c);

@@ -345,12 +345,9 @@ static void test_threshold(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_default_format),
-        cmocka_unit_test(test_parsers),
-        cmocka_unit_test(test_text_format),
-        cmocka_unit_test(test_text_quoting),
-        cmocka_unit_test(test_json_format),
-        cmocka_unit_test(test_long_values),
+        cmocka_unit_test(test_default_format), cmocka_unit_test(test_parsers),
+        cmocka_unit_test(test_text_format),    cmocka_unit_test(test_text_quoting),
+        cmocka_unit_test(test_json_format),    cmocka_unit_test(test_long_values),
         cmocka_unit_test(test_threshold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

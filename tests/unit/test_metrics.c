@@ -66,8 +66,8 @@ static void test_counter(void **state)
     assert_ptr_equal(hb_metrics_counter(m, "hookbus_requests_total", "Requests.", NULL), c);
     assert_ptr_equal(hb_metrics_counter(m, "hookbus_requests_total", "other help", ""), c);
     /* Other labels: another series of the family. */
-    struct hb_counter *c2 =
-        hb_metrics_counter(m, "hookbus_requests_total", "Requests.", "receiver=\"a\"");
+    struct hb_counter *c2 = hb_metrics_counter(m, "hookbus_requests_total", "Requests.",
+                                               "receiver=\"a\"");
     assert_non_null(c2);
     assert_ptr_not_equal(c2, c);
     assert_int_equal(hb_counter_get(c2), 0);
@@ -192,8 +192,8 @@ static void test_render_histogram(void **state)
     const double bounds[] = {0.005, 0.1, 1, 2.5};
     struct hb_histogram *h = hb_metrics_histogram(m, "hookbus_produce_seconds", "Latency.",
                                                   "topic=\"git\"", bounds, 4);
-    struct hb_histogram *h2 =
-        hb_metrics_histogram(m, "hookbus_produce_seconds", "Latency.", NULL, bounds, 4);
+    struct hb_histogram *h2 = hb_metrics_histogram(m, "hookbus_produce_seconds", "Latency.", NULL,
+                                                   bounds, 4);
     assert_non_null(h);
     assert_non_null(h2);
     hb_histogram_observe(h, 0.001); /* <= 0.005 */
@@ -332,8 +332,9 @@ static void test_concurrent(void **state)
     for (int i = 0; i < THREADS; i++) {
         char labels[32];
         snprintf(labels, sizeof(labels), "t=\"%d\"", i);
-        assert_int_equal(hb_counter_get(hb_metrics_counter(m, "conc_per_thread_total", "P.", labels)),
-                         2 * ITERS);
+        assert_int_equal(
+            hb_counter_get(hb_metrics_counter(m, "conc_per_thread_total", "P.", labels)),
+            2 * ITERS);
     }
     /* Each thread: ITERS/2 * (3 - 1). */
     assert_int_equal(hb_gauge_get(hb_metrics_gauge(m, "conc_gauge", "G.", NULL)),
@@ -366,12 +367,9 @@ static void test_concurrent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_counter),
-        cmocka_unit_test(test_gauge),
-        cmocka_unit_test(test_type_clash),
-        cmocka_unit_test(test_render_counters_gauges),
-        cmocka_unit_test(test_render_histogram),
-        cmocka_unit_test(test_label_escape),
+        cmocka_unit_test(test_counter),          cmocka_unit_test(test_gauge),
+        cmocka_unit_test(test_type_clash),       cmocka_unit_test(test_render_counters_gauges),
+        cmocka_unit_test(test_render_histogram), cmocka_unit_test(test_label_escape),
         cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -252,9 +252,12 @@ static void test_like_gateway(void **state)
         assert_string_equal(got, a->valuestring);
     }
     cJSON *data = cJSON_ParseWithLength((const char *)evs[0]->data, evs[0]->data_len);
-    static const char *const webhook_only[] = {"actor",       "changed_paths",
+    static const char *const webhook_only[] = {"actor",
+                                               "changed_paths",
                                                "changed_paths_truncated",
-                                               "delivery_id", "installation_target_type", NULL};
+                                               "delivery_id",
+                                               "installation_target_type",
+                                               NULL};
     for (const cJSON *m = cJSON_GetObjectItem(want, "data")->child; m; m = m->next) {
         bool skip = false;
         for (size_t i = 0; webhook_only[i]; i++)

@@ -116,14 +116,18 @@ static void th_init(struct test_req *t, const cJSON *headers, const char *body, 
 {
     memset(t, 0, sizeof(*t));
     const cJSON *h;
-    cJSON_ArrayForEach(h, headers)
+    cJSON_ArrayForEach (h, headers)
         th_set(t, h->string, h->valuestring);
     const char *ct = th_header(&t->req, "Content-Type");
     snprintf(t->ct, sizeof(t->ct), "%.*s", ct ? (int)strcspn(ct, ";") : 0, ct ? ct : "");
     hb_str_lower(t->ct);
-    t->req = (struct gw_request){.method = "POST", .remote = "127.0.0.1", .content_type = t->ct,
-                                 .body = (const unsigned char *)body, .body_len = len,
-                                 .header = th_header, .each_header = th_each};
+    t->req = (struct gw_request){.method = "POST",
+                                 .remote = "127.0.0.1",
+                                 .content_type = t->ct,
+                                 .body = (const unsigned char *)body,
+                                 .body_len = len,
+                                 .header = th_header,
+                                 .each_header = th_each};
 }
 
 enum cred { CRED_GOOD, CRED_BAD, CRED_NONE };
@@ -198,8 +202,8 @@ static void th_auth(struct test_req *t, const struct gw_receiver *r, enum cred c
     }
     if (strcmp(kind, "hmac") == 0) {
         char hex[2 * HB_MAX_MD + 1];
-        assert_int_equal(hb_hmac_hex(gw_json_str(a, "alg"), s, strlen(s), t->req.body,
-                                     t->req.body_len, hex), 0);
+        assert_int_equal(
+            hb_hmac_hex(gw_json_str(a, "alg"), s, strlen(s), t->req.body, t->req.body_len, hex), 0);
         const char *prefix = gw_json_str(a, "prefix");
         snprintf(buf, sizeof(buf), "%s%s", prefix ? prefix : "", hex);
         th_set(t, header, keep(t, strdup(buf)));
@@ -220,9 +224,8 @@ static void th_auth(struct test_req *t, const struct gw_receiver *r, enum cred c
         t->req.key_route = gw_key_valid(r, key);
     } else if (strcmp(kind, "standard-webhooks") == 0) {
         /* A wrong key: the base64 of "not-the-secret". */
-        th_standard_webhooks(t, cred == CRED_GOOD ? gw_json_str(a, "key")
-                                                  : "whsec_bm90LXRoZS1zZWNyZXQ=",
-                             0);
+        th_standard_webhooks(
+            t, cred == CRED_GOOD ? gw_json_str(a, "key") : "whsec_bm90LXRoZS1zZWNyZXQ=", 0);
     } else if (strcmp(kind, "ed25519") == 0) {
         const char *nonce = th_header(&t->req, gw_json_str(a, "nonce"));
         assert_non_null(nonce);
@@ -415,8 +418,7 @@ static int compare_event(const struct fixture *f, size_t i, const cJSON *want,
     int bad = 0;
     cJSON *got = event_json(ev, normalized);
     const cJSON *w;
-    cJSON_ArrayForEach(w, want)
-    {
+    cJSON_ArrayForEach (w, want) {
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(got, w->string);
         /* An id the gateway draws at random (opaque without X-Request-Id):
          * the expectation says "(random)", the event must hold 32 hex digits. */
@@ -433,8 +435,7 @@ static int compare_event(const struct fixture *f, size_t i, const cJSON *want,
             bad++;
         }
     }
-    cJSON_ArrayForEach(w, got)
-    {
+    cJSON_ArrayForEach (w, got) {
         if (!cJSON_HasObjectItem(want, w->string)) {
             print_error("%s/%s event %zu: unexpected attribute %s\n", f->dir, f->name, i + 1,
                         w->string);
@@ -446,7 +447,7 @@ static int compare_event(const struct fixture *f, size_t i, const cJSON *want,
         print_error("%s/%s event %zu: no valid traceparent\n", f->dir, f->name, i + 1);
         bad++;
     }
-        if (normalized && !hb_event_get(ev, "time")) {
+    if (normalized && !hb_event_get(ev, "time")) {
         print_error("%s/%s event %zu: no time\n", f->dir, f->name, i + 1);
         bad++;
     }
@@ -679,8 +680,10 @@ static void test_body_owned_by_framework(void **state)
 {
     (void)state;
     static const char body[] = "{\"ref\": \"main\", \"repository\": \"https://github.com/a/b\"}";
-    struct gw_receiver r = {.name = "g", .type = &gw_receiver_generic,
-                            .insecure_no_auth = true, .include_original = true};
+    struct gw_receiver r = {.name = "g",
+                            .type = &gw_receiver_generic,
+                            .insecure_no_auth = true,
+                            .include_original = true};
     struct test_req t;
     cJSON *hdrs = cJSON_Parse("{\"Content-Type\": \"application/json\"}");
     th_init(&t, hdrs, body, strlen(body));
@@ -697,8 +700,7 @@ static void test_body_owned_by_framework(void **state)
     assert_null(ctx.body_json);
     assert_int_equal(ctx.status, 0);
     assert_int_equal(ctx.nevents, 1);
-    cJSON *data = cJSON_ParseWithLength((const char *)ctx.events[0]->data,
-                                        ctx.events[0]->data_len);
+    cJSON *data = cJSON_ParseWithLength((const char *)ctx.events[0]->data, ctx.events[0]->data_len);
     assert_string_equal(gw_json_str(data, "original.ref"), "main");
     cJSON_Delete(data);
     gw_ctx_clear(&ctx);

@@ -113,10 +113,12 @@ static void test_git_other_hosts(void **state)
         {"git://git.example.com:9418/a/b", "git.example.com/a/b"},
         {"git://git.example.com:1234/a/b", "git.example.com:1234/a/b"},
         /* Bitbucket Server over ssh with its port, and over https: one id. */
-        {"ssh://git@bitbucket.example.com:7999/proj/repo.git", "bitbucket.example.com/scm/proj/repo"},
+        {"ssh://git@bitbucket.example.com:7999/proj/repo.git",
+         "bitbucket.example.com/scm/proj/repo"},
         {"ssh://git@Bitbucket.Example.com:7999/~alice/dots.git",
          "bitbucket.example.com/scm/~alice/dots"},
-        {"ssh://git@bitbucket.example.com:7998/proj/repo.git", "bitbucket.example.com:7998/proj/repo"},
+        {"ssh://git@bitbucket.example.com:7998/proj/repo.git",
+         "bitbucket.example.com:7998/proj/repo"},
         {"https://bitbucket.example.com/scm/proj/repo.git", "bitbucket.example.com/scm/proj/repo"},
         {"https://admin@bitbucket.example.com:8443/scm/proj/repo.git",
          "bitbucket.example.com:8443/scm/proj/repo"},
@@ -196,16 +198,11 @@ static void test_git_all_spellings_agree(void **state)
 {
     (void)state;
     static const char *const urls[] = {
-        "https://github.com/acme/app",
-        "https://github.com/acme/app.git",
-        "https://GitHub.com/Acme/App.git/",
-        "http://github.com/acme/app",
-        "git@github.com:acme/app.git",
-        "ssh://git@github.com/acme/app.git",
-        "ssh://git@github.com:22/acme/app",
-        "git://github.com/acme/app.git",
-        "https://token@github.com/acme/app",
-        "github.com/acme/app",
+        "https://github.com/acme/app",       "https://github.com/acme/app.git",
+        "https://GitHub.com/Acme/App.git/",  "http://github.com/acme/app",
+        "git@github.com:acme/app.git",       "ssh://git@github.com/acme/app.git",
+        "ssh://git@github.com:22/acme/app",  "git://github.com/acme/app.git",
+        "https://token@github.com/acme/app", "github.com/acme/app",
     };
     char first[HB_REPO_ID_MAX], out[HB_REPO_ID_MAX];
     assert_int_equal(hb_repo_git_id(urls[0], first, sizeof(first)), 0);
@@ -267,18 +264,16 @@ static void test_image_docker_hub(void **state)
         {"acme/app", "docker.io/acme/app", "docker.io", "acme/app", "", ""},
         {"acme/app:v2", "docker.io/acme/app", "docker.io", "acme/app", "v2", ""},
         {"docker.io/nginx", "docker.io/library/nginx", "docker.io", "library/nginx", "", ""},
-        {"docker.io/library/nginx:latest", "docker.io/library/nginx", "docker.io",
-         "library/nginx", "latest", ""},
-        {"index.docker.io/library/nginx", "docker.io/library/nginx", "docker.io",
-         "library/nginx", "", ""},
-        {"index.docker.io/nginx", "docker.io/library/nginx", "docker.io", "library/nginx", "",
-         ""},
-        {"registry-1.docker.io/acme/app", "docker.io/acme/app", "docker.io", "acme/app", "", ""},
-        {"registry.hub.docker.com/acme/app", "docker.io/acme/app", "docker.io", "acme/app", "",
-         ""},
-        {"Docker.IO/Acme/App:Tag", "docker.io/acme/app", "docker.io", "acme/app", "Tag", ""},
-        {"https://registry-1.docker.io/acme/app", "docker.io/acme/app", "docker.io", "acme/app",
+        {"docker.io/library/nginx:latest", "docker.io/library/nginx", "docker.io", "library/nginx",
+         "latest", ""},
+        {"index.docker.io/library/nginx", "docker.io/library/nginx", "docker.io", "library/nginx",
          "", ""},
+        {"index.docker.io/nginx", "docker.io/library/nginx", "docker.io", "library/nginx", "", ""},
+        {"registry-1.docker.io/acme/app", "docker.io/acme/app", "docker.io", "acme/app", "", ""},
+        {"registry.hub.docker.com/acme/app", "docker.io/acme/app", "docker.io", "acme/app", "", ""},
+        {"Docker.IO/Acme/App:Tag", "docker.io/acme/app", "docker.io", "acme/app", "Tag", ""},
+        {"https://registry-1.docker.io/acme/app", "docker.io/acme/app", "docker.io", "acme/app", "",
+         ""},
         {"docker.io:443/acme/app", "docker.io/acme/app", "docker.io", "acme/app", "", ""},
         {"  nginx:1.25  ", "docker.io/library/nginx", "docker.io", "library/nginx", "1.25", ""},
     };
@@ -304,14 +299,14 @@ static void test_image_registries(void **state)
         {"https://registry.example.com/team/app:1", "registry.example.com/team/app",
          "registry.example.com", "team/app", "1", ""},
         {"HTTPS://ghcr.io/acme/app", "ghcr.io/acme/app", "ghcr.io", "acme/app", "", ""},
-        {"http://registry.local:5000/app", "registry.local:5000/app", "registry.local:5000",
-         "app", "", ""},
-        {"oci://ghcr.io/acme/charts/app", "ghcr.io/acme/charts/app", "ghcr.io",
-         "acme/charts/app", "", ""},
+        {"http://registry.local:5000/app", "registry.local:5000/app", "registry.local:5000", "app",
+         "", ""},
+        {"oci://ghcr.io/acme/charts/app", "ghcr.io/acme/charts/app", "ghcr.io", "acme/charts/app",
+         "", ""},
         {"oci://ghcr.io/acme/charts/app:0.1.0", "ghcr.io/acme/charts/app", "ghcr.io",
          "acme/charts/app", "0.1.0", ""},
-        {"oci://registry-1.docker.io/acme/chart", "docker.io/acme/chart", "docker.io",
-         "acme/chart", "", ""},
+        {"oci://registry-1.docker.io/acme/chart", "docker.io/acme/chart", "docker.io", "acme/chart",
+         "", ""},
         {"123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app:v1",
          "123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app",
          "123456789012.dkr.ecr.us-east-1.amazonaws.com", "team/app", "v1", ""},
@@ -346,8 +341,9 @@ static void test_image_invalid(void **state)
         {"ghcr.io//app", NULL, NULL, NULL, NULL, NULL},
         {"/app", NULL, NULL, NULL, NULL, NULL},
         {"nginx@sha256:0123", NULL, NULL, NULL, NULL, NULL}, /* short sha256 */
-        {"nginx@sha256:" "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef", NULL,
-         NULL, NULL, NULL, NULL}, /* uppercase hex */
+        {"nginx@sha256:"
+         "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+         NULL, NULL, NULL, NULL, NULL}, /* uppercase hex */
         {"nginx@SHA256:abc", NULL, NULL, NULL, NULL, NULL},
         {"nginx@sha256+:abc", NULL, NULL, NULL, NULL, NULL},
         {"ghcr.io/acme//app", NULL, NULL, NULL, NULL, NULL},
@@ -384,14 +380,14 @@ static void test_image_id_buffer(void **state)
 static void test_registry_canonical(void **state)
 {
     (void)state;
-    static const char *const hub[] = {"docker.io",         "index.docker.io",
-                                      "registry-1.docker.io", "registry.hub.docker.com",
-                                      "hub.docker.com",    "Docker.IO",
-                                      "INDEX.DOCKER.IO"};
+    static const char *const hub[] = {
+        "docker.io",      "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com",
+        "hub.docker.com", "Docker.IO",       "INDEX.DOCKER.IO"};
     for (size_t i = 0; i < COUNT(hub); i++)
         assert_string_equal(hb_repo_registry_canonical(hub[i]), "docker.io");
-    static const char *const other[] = {"ghcr.io", "quay.io", "localhost:5000", "docker.com",
-                                        "mirror.docker.io.example.com", "docker.io:5000"};
+    static const char *const other[] = {
+        "ghcr.io",       "quay.io", "localhost:5000", "docker.com", "mirror.docker.io.example.com",
+        "docker.io:5000"};
     for (size_t i = 0; i < COUNT(other); i++)
         assert_string_equal(hb_repo_registry_canonical(other[i]), other[i]);
 }

@@ -238,12 +238,9 @@ static void test_errors_never_leak(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ref_valid),
-        cmocka_unit_test(test_env),
-        cmocka_unit_test(test_literal),
-        cmocka_unit_test(test_file),
-        cmocka_unit_test(test_file_size_bound),
-        cmocka_unit_test(test_unknown_scheme),
+        cmocka_unit_test(test_ref_valid),         cmocka_unit_test(test_env),
+        cmocka_unit_test(test_literal),           cmocka_unit_test(test_file),
+        cmocka_unit_test(test_file_size_bound),   cmocka_unit_test(test_unknown_scheme),
         cmocka_unit_test(test_errors_never_leak),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -259,11 +259,28 @@ static void test_compare_table(void **state)
 
 /* semver.org item 11's example chain, plus neighbours, sorted from reverse. */
 static const char *const ordered[] = {
-    "0.0.0-0",     "0.0.0",          "0.0.1",        "0.1.0",       "1.0.0-0",
-    "1.0.0-1",     "1.0.0-2",        "1.0.0-10",     "1.0.0-alpha", "1.0.0-alpha.1",
-    "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1",
-    "1.0.0",       "1.0.1",          "1.1.0-rc.1",   "1.1.0",       "1.10.0",
-    "2.0.0",       "10.0.0",
+    "0.0.0-0",
+    "0.0.0",
+    "0.0.1",
+    "0.1.0",
+    "1.0.0-0",
+    "1.0.0-1",
+    "1.0.0-2",
+    "1.0.0-10",
+    "1.0.0-alpha",
+    "1.0.0-alpha.1",
+    "1.0.0-alpha.beta",
+    "1.0.0-beta",
+    "1.0.0-beta.2",
+    "1.0.0-beta.11",
+    "1.0.0-rc.1",
+    "1.0.0",
+    "1.0.1",
+    "1.1.0-rc.1",
+    "1.1.0",
+    "1.10.0",
+    "2.0.0",
+    "10.0.0",
 };
 
 static int cmp_qsort(const void *a, const void *b)
@@ -956,18 +973,12 @@ struct kargo_case {
 };
 
 static const struct kargo_case kargo_cases[] = {
-    {"^1.0.0", "v1.4.0", false, true},
-    {"^1.0.0", "v1.4.0", true, true},
-    {"^1.0.0", "1.4", false, true},
-    {"^1.0.0", "1.4", true, false},
-    {"^1.0.0", "01.4.0", false, true},
-    {"^1.0.0", "01.4.0", true, false},
-    {"^1.0.0", "1.4.0-rc.1", true, false},
-    {">=1.0.0-0", "1.4.0-rc.1", true, true},
-    {"~2.3", "2.3.7+build.9", true, true},
-    {"<2", "latest", false, false},
-    {"1.x || 3.x", "3.0.1", true, true},
-    {"1.x || 3.x", "2.0.1", true, false},
+    {"^1.0.0", "v1.4.0", false, true},     {"^1.0.0", "v1.4.0", true, true},
+    {"^1.0.0", "1.4", false, true},        {"^1.0.0", "1.4", true, false},
+    {"^1.0.0", "01.4.0", false, true},     {"^1.0.0", "01.4.0", true, false},
+    {"^1.0.0", "1.4.0-rc.1", true, false}, {">=1.0.0-0", "1.4.0-rc.1", true, true},
+    {"~2.3", "2.3.7+build.9", true, true}, {"<2", "latest", false, false},
+    {"1.x || 3.x", "3.0.1", true, true},   {"1.x || 3.x", "2.0.1", true, false},
 };
 
 static void test_kargo_tags(void **state)
@@ -989,16 +1000,11 @@ static void test_kargo_tags(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_table),
-        cmocka_unit_test(test_parse_limits),
-        cmocka_unit_test(test_compare_table),
-        cmocka_unit_test(test_compare_sort),
-        cmocka_unit_test(test_upstream_checks),
-        cmocka_unit_test(test_upstream_single),
-        cmocka_unit_test(test_readme_checks),
-        cmocka_unit_test(test_constraint_validity),
-        cmocka_unit_test(test_constraint_limits),
-        cmocka_unit_test(test_api_edges),
+        cmocka_unit_test(test_parse_table),       cmocka_unit_test(test_parse_limits),
+        cmocka_unit_test(test_compare_table),     cmocka_unit_test(test_compare_sort),
+        cmocka_unit_test(test_upstream_checks),   cmocka_unit_test(test_upstream_single),
+        cmocka_unit_test(test_readme_checks),     cmocka_unit_test(test_constraint_validity),
+        cmocka_unit_test(test_constraint_limits), cmocka_unit_test(test_api_edges),
         cmocka_unit_test(test_kargo_tags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

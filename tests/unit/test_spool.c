@@ -156,8 +156,7 @@ static void test_spool_append_cap_and_reopen(void **state)
     hb_buf_init(&big, 1 << 20);
     for (int i = 0; i < 40; i++)
         encode_sample(&big, 1000, "d-x");
-    assert_int_equal(gw_spool_append(s, big.p, big.len, 40, 1000, err, sizeof(err)),
-                     GW_SPOOL_FULL);
+    assert_int_equal(gw_spool_append(s, big.p, big.len, 40, 1000, err, sizeof(err)), GW_SPOOL_FULL);
     assert_true(gw_spool_full(s));
     assert_int_equal(metric_value(m, "hookbus_gateway_spool_records"), 2);
     gw_spool_close(s);
@@ -332,8 +331,7 @@ static void test_spool_ack_slots(void **state)
     buf[13] ^= 0x40;
     assert_int_equal(gw_spool_ack_parse(buf, n, &gen, &seq, &off), -1);
     /* The older text form. */
-    assert_int_equal(gw_spool_ack_parse((const unsigned char *)"7 1234\n", 7, &gen, &seq, &off),
-                     0);
+    assert_int_equal(gw_spool_ack_parse((const unsigned char *)"7 1234\n", 7, &gen, &seq, &off), 0);
     assert_int_equal(seq, 7);
     assert_int_equal(off, 1234);
     assert_int_equal(gw_spool_ack_parse((const unsigned char *)"7 -1", 4, &gen, &seq, &off), -1);

@@ -179,8 +179,19 @@ static void test_parse_long(void **state)
     assert_true(v == LONG_MIN);
 
     v = 7;
-    static const char *const bad[] = {"",   " 1",  "1 ", "1a",   "a1",  "1.0", "0x10",
-                                      "--1", "-",  "1e3", "\t1", "1\n", "9223372036854775808",
+    static const char *const bad[] = {"",
+                                      " 1",
+                                      "1 ",
+                                      "1a",
+                                      "a1",
+                                      "1.0",
+                                      "0x10",
+                                      "--1",
+                                      "-",
+                                      "1e3",
+                                      "\t1",
+                                      "1\n",
+                                      "9223372036854775808",
                                       "-9223372036854775809"};
     for (size_t i = 0; i < COUNT(bad); i++)
         if (hb_parse_long(bad[i], LONG_MIN, LONG_MAX, &v) != -1)
@@ -237,18 +248,32 @@ static void test_parse_duration(void **state)
     static const struct {
         const char *s;
         long ms;
-    } good[] = {{"500ms", 500}, {"2s", 2000},    {"10m", 600000}, {"1h", 3600000},
-                {"1500", 1500}, {"0", 0},        {"0s", 0},       {"60s", 60000},
-                {"24h", 86400000}, {"007s", 7000}};
+    } good[] = {{"500ms", 500}, {"2s", 2000}, {"10m", 600000}, {"1h", 3600000},   {"1500", 1500},
+                {"0", 0},       {"0s", 0},    {"60s", 60000},  {"24h", 86400000}, {"007s", 7000}};
     for (size_t i = 0; i < COUNT(good); i++) {
         long ms = -1;
         if (hb_parse_duration_ms(good[i].s, &ms) != 0)
             fail_msg("'%s' should parse", good[i].s);
         assert_int_equal(ms, good[i].ms);
     }
-    static const char *const bad[] = {"",    "s",   "ms",   "-1s", "+1s", "1.5s", "1d",  "1 s",
-                                      " 1s", "1s ", "1S",   "1Ms", "1sm", "1ms2", "abc", "1hh",
-                                      "9223372036854775807h", "9223372036854775807s",
+    static const char *const bad[] = {"",
+                                      "s",
+                                      "ms",
+                                      "-1s",
+                                      "+1s",
+                                      "1.5s",
+                                      "1d",
+                                      "1 s",
+                                      " 1s",
+                                      "1s ",
+                                      "1S",
+                                      "1Ms",
+                                      "1sm",
+                                      "1ms2",
+                                      "abc",
+                                      "1hh",
+                                      "9223372036854775807h",
+                                      "9223372036854775807s",
                                       "99999999999999999999"};
     for (size_t i = 0; i < COUNT(bad); i++) {
         long ms = -7;
@@ -271,8 +296,8 @@ static void test_parse_bool(void **state)
     (void)state;
     static const char *const yes[] = {"true", "yes", "on", "1", "TRUE", "True", "YES", "On"};
     static const char *const no[] = {"false", "no", "off", "0", "FALSE", "No", "OFF"};
-    static const char *const bad[] = {"", "2", "maybe", "truee", " true", "true ", "y", "n",
-                                      "t", "f", "enabled"};
+    static const char *const bad[] = {"",  "2", "maybe", "truee", " true",  "true ",
+                                      "y", "n", "t",     "f",     "enabled"};
     bool b;
     for (size_t i = 0; i < COUNT(yes); i++) {
         b = false;
@@ -318,8 +343,8 @@ static void test_hex(void **state)
     assert_int_equal(hb_hex_decode("abzz", 2, dec, sizeof(dec)), 1);
     assert_int_equal(dec[0], 0xab);
 
-    assert_int_equal(hb_hex_decode("abc", 3, dec, sizeof(dec)), -1);  /* odd */
-    assert_int_equal(hb_hex_decode("zz", 2, dec, sizeof(dec)), -1);   /* not hex */
+    assert_int_equal(hb_hex_decode("abc", 3, dec, sizeof(dec)), -1); /* odd */
+    assert_int_equal(hb_hex_decode("zz", 2, dec, sizeof(dec)), -1);  /* not hex */
     assert_int_equal(hb_hex_decode("0g", 2, dec, sizeof(dec)), -1);
     assert_int_equal(hb_hex_decode(" a", 2, dec, sizeof(dec)), -1);
     assert_int_equal(hb_hex_decode("0x", 2, dec, sizeof(dec)), -1);
@@ -335,8 +360,12 @@ static void test_base64_encode(void **state)
     /* RFC 4648 section 10. */
     static const struct {
         const char *in, *out;
-    } v[] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-             {"foo", "Zm9v"},  {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+    } v[] = {{"", ""},
+             {"f", "Zg=="},
+             {"fo", "Zm8="},
+             {"foo", "Zm9v"},
+             {"foob", "Zm9vYg=="},
+             {"fooba", "Zm9vYmE="},
              {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < COUNT(v); i++) {
         char *e = hb_base64_encode((const unsigned char *)v[i].in, strlen(v[i].in));
@@ -362,7 +391,7 @@ static void test_base64_decode(void **state)
         {"Zm8=", "fo", 2},
         {"Zm9v", "foo", 3},
         {"Zm9vYmFy", "foobar", 6},
-        {"Zg", "f", 1},          /* padding omitted */
+        {"Zg", "f", 1}, /* padding omitted */
         {"Zm8", "fo", 2},
         {"Zm9vYg", "foob", 4},
         {"+/8A", "\xfb\xff\x00", 3},
@@ -382,21 +411,14 @@ static void test_base64_decode(void **state)
         free(d);
     }
     static const char *const bad[] = {
-        "Z",         /* one char in the last quantum */
-        "Zm9vY",
-        "Zm9v!",     /* not in either alphabet */
-        "Zm 9v",     /* spaces */
-        "Zm9v\n",
-        "Zg==Zg==",  /* '=' in the middle */
-        "Z=g=",
-        "=Zg",
-        "Zg===",     /* too much padding */
-        "Zm9v=",     /* padding where none is due */
-        "Zm9v==",
-        "Zg=",       /* partial padding */
-        "Zm8==",
-        "====",
-        "Zm9v\xc3\xa9",
+        "Z",                           /* one char in the last quantum */
+        "Zm9vY",  "Zm9v!",             /* not in either alphabet */
+        "Zm 9v",                       /* spaces */
+        "Zm9v\n", "Zg==Zg==",          /* '=' in the middle */
+        "Z=g=",   "=Zg",      "Zg===", /* too much padding */
+        "Zm9v=",                       /* padding where none is due */
+        "Zm9v==", "Zg=",               /* partial padding */
+        "Zm8==",  "====",     "Zm9v\xc3\xa9",
     };
     for (size_t i = 0; i < COUNT(bad); i++) {
         size_t n;
@@ -475,10 +497,10 @@ static void test_form_get(void **state)
         const char *body, *key;
     } absent[] = {
         {"", "payload"},
-        {"payload", "payload"},      /* no '=' */
+        {"payload", "payload"}, /* no '=' */
         {"a=1&b=2", "payload"},
         {"payloads=1", "payload"},
-        {"payload=%zz", "payload"},  /* malformed escapes */
+        {"payload=%zz", "payload"}, /* malformed escapes */
         {"payload=%4", "payload"},
         {"payload=%", "payload"},
         {"payload=ab%", "payload"},
@@ -610,9 +632,8 @@ static void test_hmac_vectors(void **state)
     };
     for (size_t i = 0; i < COUNT(v); i++) {
         char hex[2 * HB_MAX_MD + 1];
-        assert_int_equal(hb_hmac_hex(v[i].alg, v[i].key, v[i].keylen, v[i].data,
-                                     strlen(v[i].data), hex),
-                         0);
+        assert_int_equal(
+            hb_hmac_hex(v[i].alg, v[i].key, v[i].keylen, v[i].data, strlen(v[i].data), hex), 0);
         if (strcmp(hex, v[i].mac) != 0)
             fail_msg("vector %zu (%s): got %s", i, v[i].alg, hex);
         unsigned char raw[HB_MAX_MD];
@@ -752,26 +773,16 @@ static void test_fnv1a(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fnv1a),
-        cmocka_unit_test(test_buf_basic),
-        cmocka_unit_test(test_buf_cap),
-        cmocka_unit_test(test_string_helpers),
-        cmocka_unit_test(test_parse_long),
-        cmocka_unit_test(test_parse_ull),
-        cmocka_unit_test(test_strerror),
-        cmocka_unit_test(test_parse_duration),
-        cmocka_unit_test(test_parse_bool),
-        cmocka_unit_test(test_hex),
-        cmocka_unit_test(test_base64_encode),
-        cmocka_unit_test(test_base64_decode),
-        cmocka_unit_test(test_form_get),
-        cmocka_unit_test(test_time),
-        cmocka_unit_test(test_files),
-        cmocka_unit_test(test_hmac_vectors),
-        cmocka_unit_test(test_ed25519_verify),
-        cmocka_unit_test(test_sha256_hex2),
-        cmocka_unit_test(test_ct_equal),
-        cmocka_unit_test(test_realtime_after_ms),
+        cmocka_unit_test(test_fnv1a),          cmocka_unit_test(test_buf_basic),
+        cmocka_unit_test(test_buf_cap),        cmocka_unit_test(test_string_helpers),
+        cmocka_unit_test(test_parse_long),     cmocka_unit_test(test_parse_ull),
+        cmocka_unit_test(test_strerror),       cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_parse_bool),     cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_base64_encode),  cmocka_unit_test(test_base64_decode),
+        cmocka_unit_test(test_form_get),       cmocka_unit_test(test_time),
+        cmocka_unit_test(test_files),          cmocka_unit_test(test_hmac_vectors),
+        cmocka_unit_test(test_ed25519_verify), cmocka_unit_test(test_sha256_hex2),
+        cmocka_unit_test(test_ct_equal),       cmocka_unit_test(test_realtime_after_ms),
         cmocka_unit_test(test_reply_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

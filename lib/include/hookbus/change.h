@@ -38,7 +38,7 @@ struct hb_change {
     const cJSON *changed_paths; /* array of strings */
     bool changed_paths_truncated;
     const char *provider_event;
-    const cJSON *extra; /* other data members to copy (object), may be NULL */
+    const cJSON *extra;               /* other data members to copy (object), may be NULL */
     const struct hb_pull_request *pr; /* dev.hookbus.git.pull_request only */
 };
 

@@ -15,10 +15,10 @@ enum hb_node_type { HB_NODE_SCALAR, HB_NODE_MAP, HB_NODE_SEQ };
 
 struct hb_node {
     enum hb_node_type type;
-    char *key;   /* the key when the node is a map member, else NULL */
-    char *value; /* scalars */
-    int line;    /* 1-based */
-    bool used;   /* set when the program read it; see hb_config_check_unused */
+    char *key;             /* the key when the node is a map member, else NULL */
+    char *value;           /* scalars */
+    int line;              /* 1-based */
+    bool used;             /* set when the program read it; see hb_config_check_unused */
     struct hb_node *items; /* map members / sequence items */
     size_t n;
 };
@@ -58,9 +58,9 @@ enum hb_field_type {
 struct hb_field {
     const char *key; /* dotted path relative to the bound node */
     enum hb_field_type type;
-    size_t offset;   /* offsetof(struct, member) */
-    const char *def; /* default as text, NULL: none (strings NULL) */
-    long min, max;   /* HB_F_INT / HB_F_DURATION bounds; 0,0: unbounded */
+    size_t offset;    /* offsetof(struct, member) */
+    const char *def;  /* default as text, NULL: none (strings NULL) */
+    long min, max;    /* HB_F_INT / HB_F_DURATION bounds; 0,0: unbounded */
     const char *help; /* one sentence for --help */
 };
 
@@ -92,8 +92,8 @@ void hb_config_help_text(FILE *out, const char *text);
 int hb_config_check_unused(const struct hb_config *cfg, char *err, size_t errlen);
 
 /* Formats "FILE:LINE: " + message into err. Returns -1 for convenience. */
-int hb_config_error(const struct hb_config *cfg, const struct hb_node *at, char *err,
-                    size_t errlen, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int hb_config_error(const struct hb_config *cfg, const struct hb_node *at, char *err, size_t errlen,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Converts a node tree to cJSON (scalars as strings). Caller deletes. */
 void *hb_node_to_cjson(const struct hb_node *node);

@@ -52,9 +52,9 @@ enum hb_act {
 struct hb_batch {
     const struct hb_event *const *events;
     size_t n;
-    const char *key;  /* the debounce key, "" when the app gives none */
-    int attempt;      /* 1 for the first try */
-    void *runtime;    /* the runtime's own; see hb_batch_set_retry_after */
+    const char *key; /* the debounce key, "" when the app gives none */
+    int attempt;     /* 1 for the first try */
+    void *runtime;   /* the runtime's own; see hb_batch_set_retry_after */
 };
 
 /* Called from act before it returns HB_ACT_RETRY: the peer asked to wait ms
@@ -81,20 +81,20 @@ struct hb_consumer_config {
     size_t ntopics;
     struct hb_kv_list kafka_props;
     char *embedded_bootstrap_file;
-    struct hb_filter *filter;  /* NULL: every event */
-    long dedup_window_ms;      /* 0: no dedup */
-    long debounce_ms;          /* 0: act on each event at once */
+    struct hb_filter *filter; /* NULL: every event */
+    long dedup_window_ms;     /* 0: no dedup */
+    long debounce_ms;         /* 0: act on each event at once */
     long retry_max_attempts;
     long retry_initial_backoff_ms, retry_max_backoff_ms;
-    char *dead_letter_topic;   /* "" or NULL: exhausted events are logged and skipped */
-    char *admin_listen;        /* "" : no admin listener */
+    char *dead_letter_topic; /* "" or NULL: exhausted events are logged and skipped */
+    char *admin_listen;      /* "" : no admin listener */
     long concurrency;
     /* Added with the implementation (append-only): */
-    long max_in_flight;    /* messages held before consumption pauses (1000) */
-    long drain_timeout_ms; /* SIGTERM / revoke: wait this long for running actions (30s) */
-    long max_in_flight_bytes; /* bytes of messages held before consumption pauses (16 MiB) */
-    long recent_events;       /* events the console remembers (200) */
-    char *admin_token_ref;    /* admin.token: secret reference, "" none */
+    long max_in_flight;           /* messages held before consumption pauses (1000) */
+    long drain_timeout_ms;        /* SIGTERM / revoke: wait this long for running actions (30s) */
+    long max_in_flight_bytes;     /* bytes of messages held before consumption pauses (16 MiB) */
+    long recent_events;           /* events the console remembers (200) */
+    char *admin_token_ref;        /* admin.token: secret reference, "" none */
     struct hb_secret admin_token; /* its value (len 0: none) */
 };
 

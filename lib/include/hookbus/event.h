@@ -13,16 +13,16 @@
 
 enum hb_attr_type {
     HB_ATTR_STRING = 0,
-    HB_ATTR_INTEGER,   /* signed 32-bit, decimal */
-    HB_ATTR_BOOLEAN,   /* "true" | "false" */
-    HB_ATTR_BINARY,    /* base64 */
+    HB_ATTR_INTEGER, /* signed 32-bit, decimal */
+    HB_ATTR_BOOLEAN, /* "true" | "false" */
+    HB_ATTR_BINARY,  /* base64 */
     HB_ATTR_URI,
     HB_ATTR_URI_REF,
     HB_ATTR_TIMESTAMP, /* RFC 3339 */
 };
 
 struct hb_attr {
-    char *name;  /* one allocation holds both: free(name) frees value too */
+    char *name; /* one allocation holds both: free(name) frees value too */
     char *value;
     enum hb_attr_type type;
 };

@@ -19,14 +19,14 @@ enum hb_facts_kind {
 
 struct hb_facts {
     enum hb_facts_kind kind;
-    bool chart;          /* dev.hookbus.chart.push */
-    const char *repo;    /* canonical id (the repo attribute) */
-    const char *ref;     /* the ref attribute as given, else NULL */
-    const char *branch;  /* from ref refs/heads/<branch> (or a bare ref), else NULL */
-    const char *tag;     /* the tag attribute, or ref refs/tags/<tag>, else NULL */
-    const char *digest;  /* the digest attribute, else NULL */
+    bool chart;                 /* dev.hookbus.chart.push */
+    const char *repo;           /* canonical id (the repo attribute) */
+    const char *ref;            /* the ref attribute as given, else NULL */
+    const char *branch;         /* from ref refs/heads/<branch> (or a bare ref), else NULL */
+    const char *tag;            /* the tag attribute, or ref refs/tags/<tag>, else NULL */
+    const char *digest;         /* the digest attribute, else NULL */
     const char *default_branch; /* data.default_branch when a sender gives it, else NULL */
-    const char **paths;  /* data.changed_paths when present and not truncated */
+    const char **paths;         /* data.changed_paths when present and not truncated */
     size_t npaths;
     bool paths_known;
     void *data; /* cJSON * that owns paths */

@@ -21,19 +21,19 @@
 #include "hookbus/consumer.h"
 #include "hookbus/curl_pool.h"
 
-#define HB_HTTP_REPLY_MAX 512            /* bytes of the reply body kept */
+#define HB_HTTP_REPLY_MAX 512                /* bytes of the reply body kept */
 #define HB_HTTP_RETRY_AFTER_MAX_MS 86400000L /* a Retry-After is taken up to a day */
 
 struct hb_http_request {
-    const char *url;                   /* http:// or https:// only */
-    const struct curl_slist *headers;  /* complete lines; NULL: none */
+    const char *url;                  /* http:// or https:// only */
+    const struct curl_slist *headers; /* complete lines; NULL: none */
     const char *body;
     size_t bodylen;
-    const char *user_agent;            /* NULL: libcurl sends none */
-    long timeout_ms;                   /* whole request; 0: no limit */
-    long connect_timeout_ms;           /* 0: timeout_ms */
-    const char *ca_file;               /* NULL or "": the system store */
-    bool insecure_skip_verify;         /* testing only */
+    const char *user_agent;    /* NULL: libcurl sends none */
+    long timeout_ms;           /* whole request; 0: no limit */
+    long connect_timeout_ms;   /* 0: timeout_ms */
+    const char *ca_file;       /* NULL or "": the system store */
+    bool insecure_skip_verify; /* testing only */
     /* W3C trace context sent as the traceparent / tracestate headers (the
      * action's span, hookbus/trace.h); NULL: not sent. */
     const char *traceparent;
@@ -41,10 +41,10 @@ struct hb_http_request {
 };
 
 struct hb_http_result {
-    long status;          /* the HTTP status, 0 when no response came */
-    int curl_code;        /* CURLcode of the transfer */
-    long retry_after_ms;  /* the reply's Retry-After (0: none); see hb_http_retry_after_ms */
-    long ms;              /* how long the request took */
+    long status;         /* the HTTP status, 0 when no response came */
+    int curl_code;       /* CURLcode of the transfer */
+    long retry_after_ms; /* the reply's Retry-After (0: none); see hb_http_retry_after_ms */
+    long ms;             /* how long the request took */
     char reply[HB_HTTP_REPLY_MAX + 1]; /* the reply body's start, on one line */
     char error[CURL_ERROR_SIZE];       /* curl's message when curl_code != CURLE_OK */
 };

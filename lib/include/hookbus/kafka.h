@@ -39,14 +39,13 @@ void hb_kafka_msg_clear(struct hb_kafka_msg *m);
  * +avro), else ce_specversion -> binary, else not a CloudEvent. The event is
  * validated. 0 with *out (caller frees) and *mode, or -1 with err. */
 int hb_kafka_decode(const void *value, size_t value_len, const void *key, size_t key_len,
-                    const rd_kafka_headers_t *headers, struct hb_event **out,
-                    enum hb_ce_mode *mode, char *err, size_t errlen);
+                    const rd_kafka_headers_t *headers, struct hb_event **out, enum hb_ce_mode *mode,
+                    char *err, size_t errlen);
 int hb_kafka_decode_message(const rd_kafka_message_t *rkm, struct hb_event **out,
                             enum hb_ce_mode *mode, char *err, size_t errlen);
 
 /* Avro event format (lib/avro_format.c): value bytes of one event. */
-int hb_avro_encode(const struct hb_event *ev, void **out, size_t *outlen, char *err,
-                   size_t errlen);
+int hb_avro_encode(const struct hb_event *ev, void **out, size_t *outlen, char *err, size_t errlen);
 int hb_avro_decode(const void *buf, size_t len, struct hb_event **out, char *err, size_t errlen);
 
 /* A key/value list of librdkafka properties (kafka.properties). */

@@ -37,13 +37,13 @@ const char *hb_kube_server(const struct hb_kube *k);
  * limit) with err "cluster NAME: METHOD PATH: reason". For statuses >= 400
  * err is also set: "cluster NAME: METHOD PATH: HTTP 404: <Status message>". */
 int hb_kube_request(struct hb_kube *k, const char *method, const char *path, const char *body,
-                 const char *content_type, char **resp, size_t *resplen, char *err,
-                 size_t errlen);
+                    const char *content_type, char **resp, size_t *resplen, char *err,
+                    size_t errlen);
 /* hb_kube_request with one more complete header line (e.g.
  * "traceparent: ..."), NULL: none. */
-int hb_kube_request_with(struct hb_kube *k, const char *method, const char *path,
-                         const char *body, const char *content_type, const char *header,
-                         char **resp, size_t *resplen, char *err, size_t errlen);
+int hb_kube_request_with(struct hb_kube *k, const char *method, const char *path, const char *body,
+                         const char *content_type, const char *header, char **resp, size_t *resplen,
+                         char *err, size_t errlen);
 
 /* Streams a watch on path: on_line is called for every newline-terminated
  * line of a 200 response (a JSON watch event); it returns 0 to continue or
@@ -51,7 +51,7 @@ int hb_kube_request_with(struct hb_kube *k, const char *method, const char *path
  * asks to stop, or *stop becomes true (checked at least once a second).
  * Returns the HTTP status (200 for a stream that ended), or -1 with err. */
 int hb_kube_watch(struct hb_kube *k, const char *path, long timeout_ms,
-               int (*on_line)(void *ud, const char *line, size_t len), void *ud,
-               const atomic_bool *stop, char *err, size_t errlen);
+                  int (*on_line)(void *ud, const char *line, size_t len), void *ud,
+                  const atomic_bool *stop, char *err, size_t errlen);
 
 #endif

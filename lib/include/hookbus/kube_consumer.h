@@ -33,13 +33,12 @@ extern const struct hb_field hb_kube_section_fields[HB_KUBE_SECTION_NFIELDS];
  * service_account_dir, resync_interval, request_timeout, watch_timeout,
  * max_response_bytes, page_size. *node is the section (NULL when absent),
  * for the consumer's own keys. 0 or -1 with "FILE:LINE: ..." in err. */
-int hb_kube_section_load(const struct hb_config *cfg, const char *name,
-                         struct hb_kube_section *s, const struct hb_node **node, char *err,
-                         size_t errlen);
+int hb_kube_section_load(const struct hb_config *cfg, const char *name, struct hb_kube_section *s,
+                         const struct hb_node **node, char *err, size_t errlen);
 void hb_kube_section_free(struct hb_kube_section *s);
 /* The client the section describes. NULL with err. */
-struct hb_kube *hb_kube_section_client(const struct hb_kube_section *s, const char *name,
-                                       char *err, size_t errlen);
+struct hb_kube *hb_kube_section_client(const struct hb_kube_section *s, const char *name, char *err,
+                                       size_t errlen);
 /* The cache options of the section for resource api/plural (the other
  * fields zero: the caller sets compile, release, metrics). */
 struct hb_kube_cache_opts hb_kube_section_cache_opts(const struct hb_kube_section *s,

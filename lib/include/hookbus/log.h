@@ -26,10 +26,10 @@ struct hb_kv {
 #define HB_B(key, v) ((struct hb_kv){.k = (key), .kind = 'b', .i = (v) ? 1 : 0})
 #define HB_KV_END ((struct hb_kv){.k = 0})
 
-#define HB_LOG(lvl, ...)                                                                         \
-    do {                                                                                         \
-        if (hb_log_enabled(lvl))                                                                 \
-            hb_log_emit((lvl), __VA_ARGS__, HB_KV_END);                                          \
+#define HB_LOG(lvl, ...)                                                                           \
+    do {                                                                                           \
+        if (hb_log_enabled(lvl))                                                                   \
+            hb_log_emit((lvl), __VA_ARGS__, HB_KV_END);                                            \
     } while (0)
 
 /* Sets the threshold and format; the default is info, text on a terminal

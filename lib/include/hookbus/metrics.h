@@ -24,9 +24,8 @@ struct hb_counter *hb_metrics_counter(struct hb_metrics *m, const char *name, co
 struct hb_gauge *hb_metrics_gauge(struct hb_metrics *m, const char *name, const char *help,
                                   const char *labels);
 /* bounds: ascending upper bounds (seconds, bytes, ...), at most 32. */
-struct hb_histogram *hb_metrics_histogram(struct hb_metrics *m, const char *name,
-                                          const char *help, const char *labels,
-                                          const double *bounds, size_t nbounds);
+struct hb_histogram *hb_metrics_histogram(struct hb_metrics *m, const char *name, const char *help,
+                                          const char *labels, const double *bounds, size_t nbounds);
 
 void hb_counter_add(struct hb_counter *c, uint64_t n);
 uint64_t hb_counter_get(const struct hb_counter *c);

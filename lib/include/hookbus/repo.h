@@ -18,11 +18,11 @@
 int hb_repo_git_id(const char *url, char *out, size_t outlen);
 
 struct hb_image_ref {
-    char id[HB_REPO_ID_MAX];  /* registry/path, e.g. docker.io/library/nginx */
-    char registry[256];       /* docker.io, ghcr.io, localhost:5000 */
+    char id[HB_REPO_ID_MAX];   /* registry/path, e.g. docker.io/library/nginx */
+    char registry[256];        /* docker.io, ghcr.io, localhost:5000 */
     char path[HB_REPO_ID_MAX]; /* library/nginx */
-    char tag[129];            /* "" when absent */
-    char digest[200];         /* "" when absent, else algo:hex */
+    char tag[129];             /* "" when absent */
+    char digest[200];          /* "" when absent, else algo:hex */
 };
 
 /* Image or chart references: [oci://|https://]host[:port]/path[:tag][@digest],
