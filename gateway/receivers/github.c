@@ -152,28 +152,10 @@ static void on_package(struct gw_ctx *ctx, const cJSON *root, const char *event)
  * or not); labels, reviews, edits and the rest are answered 200. */
 static void on_pull_request(struct gw_ctx *ctx, const cJSON *root)
 {
-    const char *action = gw_json_str(root, "action");
-    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(root, "pull_request");
-    bool merged = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pr, "merged"));
-    const char *what = !action                                                            ? NULL
-                       : strcmp(action, "opened") == 0 || strcmp(action, "reopened") == 0 ? "opened"
-                       : strcmp(action, "synchronize") == 0 ? "updated"
-                       : strcmp(action, "closed") == 0      ? (merged ? "merged" : "closed")
-                                                            : NULL;
-    if (!what) {
-        gw_ignore(ctx, "pull_request action '%.32s' is not acted on", action ? action : "");
+    struct gw_pull_request p;
+    if (!gw_github_pull_request(ctx, root, "synchronize", &p))
         return;
-    }
-    const cJSON *num = cJSON_GetObjectItemCaseSensitive(pr, "number");
-    struct gw_pull_request p = {
-        .action = what,
-        .number = cJSON_IsNumber(num) ? (long)num->valuedouble : 0,
-        .url = gw_json_str(pr, "html_url"),
-        .source_branch = gw_json_str(pr, "head.ref"),
-        .target_branch = gw_json_str(pr, "base.ref"),
-        .merge_commit = merged ? gw_json_str(pr, "merge_commit_sha") : NULL,
-        .title = gw_json_str(pr, "title"),
-    };
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(root, "pull_request");
     struct gw_change ch = {.provider_event = "pull_request", .actor = actor(root)};
     repo_urls(root, &ch);
     ch.commit = gw_json_str(pr, "head.sha");

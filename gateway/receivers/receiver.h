@@ -181,6 +181,14 @@ bool gw_set_delivery_id(struct gw_ctx *ctx, const char *id);
 /* gw_set_delivery_id with the value of a request header. */
 void gw_take_delivery_id(struct gw_ctx *ctx, const char *header);
 
+/* A pull_request payload of GitHub's shape (GitHub; Gitea, Forgejo and Gogs
+ * copy it): the action mapped to opened / updated / merged / closed (`sync`
+ * is the sender's action for new commits: "synchronize" on GitHub,
+ * "synchronized" on Gitea) and the request's fields into *p (pointing into
+ * root). false, the request answered 200 "not acted on", for other actions. */
+bool gw_github_pull_request(struct gw_ctx *ctx, const cJSON *root, const char *sync,
+                            struct gw_pull_request *p);
+
 /* JSON helpers: a string member by dotted path ("repository.clone_url"), or NULL. */
 const char *gw_json_str(const cJSON *obj, const char *path);
 const cJSON *gw_json_get(const cJSON *obj, const char *path);

@@ -439,6 +439,38 @@ int gw_emit_ref(struct gw_ctx *ctx, struct gw_change *ch)
     return gw_emit(ctx, ch);
 }
 
+bool gw_github_pull_request(struct gw_ctx *ctx, const cJSON *root, const char *sync,
+                            struct gw_pull_request *p)
+{
+    const char *action = gw_json_str(root, "action");
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(root, "pull_request");
+    bool merged = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pr, "merged"));
+    const char *what = NULL;
+    if (!action)
+        action = "";
+    else if (strcmp(action, "opened") == 0 || strcmp(action, "reopened") == 0)
+        what = "opened";
+    else if (strcmp(action, sync) == 0)
+        what = "updated";
+    else if (strcmp(action, "closed") == 0)
+        what = merged ? "merged" : "closed";
+    if (!what) {
+        gw_ignore(ctx, "pull_request action '%.32s' is not acted on", action);
+        return false;
+    }
+    const cJSON *num = cJSON_GetObjectItemCaseSensitive(pr, "number");
+    *p = (struct gw_pull_request){
+        .action = what,
+        .number = cJSON_IsNumber(num) ? (long)num->valuedouble : 0,
+        .url = gw_json_str(pr, "html_url"),
+        .source_branch = gw_json_str(pr, "head.ref"),
+        .target_branch = gw_json_str(pr, "base.ref"),
+        .merge_commit = merged ? gw_json_str(pr, "merge_commit_sha") : NULL,
+        .title = gw_json_str(pr, "title"),
+    };
+    return true;
+}
+
 int gw_emit_pull_request(struct gw_ctx *ctx, struct gw_change *ch, const struct gw_pull_request *pr)
 {
     if (!pr->action || pr->number <= 0) {
