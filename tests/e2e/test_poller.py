@@ -361,7 +361,9 @@ def test_discovers_kargo_warehouses(tmp_path, kafka):
     try:
         polls(p, git_key, 2)
         assert [r["source"] for r in p.lines() if r.get("msg") == "source discovered"] == [git_key]
-        assert p.get("/readyz").status_code == 200
+        # ready once the consumer joined its group too, which can come after the
+        # first polls (slower under ASan)
+        wait_for(lambda: p.get("/readyz").status_code == 200, timeout=30, what="/readyz 200")
         # A Warehouse added later: its chart repository is polled too.
         kube.post("/_fake/warehouses", warehouse(
             "c", {"chart": {"repoURL": helm.url, "name": "app"}}))
