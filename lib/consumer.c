@@ -1161,6 +1161,7 @@ void hb_consumer_stop(struct hb_consumer *c)
 int hb_consumer_run(struct hb_consumer *c)
 {
     int rc = -1;
+    rd_kafka_resp_err_t ce;
     long n = c->cfg->concurrency > 0 ? c->cfg->concurrency : 1;
     c->workers = calloc((size_t)n, sizeof(pthread_t));
     if (!c->workers)
@@ -1216,7 +1217,7 @@ out:
     /* The revoke this triggers drains and commits inside the rebalance
      * callback, where the group generation is still valid; the drain after
      * it only frees what an unassigned consumer still held. */
-    rd_kafka_resp_err_t ce = rd_kafka_consumer_close(c->rk);
+    ce = rd_kafka_consumer_close(c->rk);
     c->closed = true;
     if (ce)
         HB_LOG(HB_LOG_WARN, "consumer close", HB_S("error", rd_kafka_err2str(ce)));
