@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "deliveries.h"
+#include "gateway.h"
 #include "hookbus/util.h"
 
 #define MAX_EVENTS 64 /* events listed per delivery; more are counted */
@@ -199,7 +200,11 @@ static void entry_fill(struct entry *e, const struct gw_delivery_info *info, siz
     if (info->req) {
         for (size_t i = 0; i < HB_ARRAY_LEN(event_headers) && !e->event; i++)
             e->event = dup_or_null(info->req->header(info->req, event_headers[i]));
-        e->content_type = dup_or_null(info->req->content_type);
+        /* req->content_type is valid only while the request is normalized:
+         * the media type again, from the header */
+        char mt[128];
+        gw_media_type(info->req->header(info->req, "Content-Type"), mt, sizeof(mt));
+        e->content_type = mt[0] ? strdup(mt) : NULL;
         struct header_copy hc = {e, info->rcv->token_header};
         info->req->each_header(info->req, copy_header, &hc);
     }

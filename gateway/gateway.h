@@ -192,4 +192,8 @@ void gw_server_stop(struct gw_server *s);
  * *port receives the bound port. fd or -1. */
 int gw_listen_socket(const char *addr, int *port, char *err, size_t errlen);
 
+/* The media type of a Content-Type value ("application/json; charset=utf-8"
+ * -> "application/json", lowercase) into out; "" when ct is NULL. */
+void gw_media_type(const char *ct, char *out, size_t outlen);
+
 #endif

@@ -150,7 +150,6 @@ static void remote_addr(struct MHD_Connection *conn, char *out, size_t outlen);
 static void framing_of(struct MHD_Connection *conn, long long max_body, struct gw_framing *f);
 static bool hold(struct gw_http_req *r, size_t n);
 static void release(struct gw_http_req *r);
-static void media_type(const char *ct, char *out, size_t outlen);
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *ctype,
                                const char *body, const char *retry_after);
 static enum MHD_Result respond_msg(struct MHD_Connection *conn, unsigned status, const char *msg,
@@ -327,8 +326,8 @@ static enum MHD_Result process(struct gw_http_req *r)
         return finish(r, 413, "request body over limits.max_body_bytes", NULL);
     if (r->over_budget)
         return finish(r, 503, PREAUTH_FULL, "1");
-    media_type(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type"), ct,
-               sizeof(ct));
+    gw_media_type(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type"), ct,
+                  sizeof(ct));
     request_plumbing(r, ct);
     gw_metrics_add(r->srv->metrics, r->rcv, GW_METRIC_BYTES, r->body.len);
     if (gw_authenticate(r->rcv, &r->greq, &reason) < 0)
@@ -350,7 +349,9 @@ static enum MHD_Result process(struct gw_http_req *r)
     hb_arena_enter(&arena, mem, sizeof(mem));
     gw_normalize(ctx);
     hb_arena_leave();
-    /* ct is on this stack frame: nothing below reads ctx->req->content_type. */
+    /* ct is on this stack frame: nothing after it may read the media type
+     * (the delivery record, written when the answer goes out, did). */
+    r->greq.content_type = NULL;
     /* Events win over "not acted on": a push whose tag deletion is skipped
      * still publishes its other changes. Any other status discards them. */
     if (ctx->status == 200 && ctx->nevents)
@@ -755,7 +756,7 @@ static void remote_addr(struct MHD_Connection *conn, char *out, size_t outlen)
 }
 
 /* The media type of Content-Type, lowercase, without parameters. */
-static void media_type(const char *ct, char *out, size_t outlen)
+void gw_media_type(const char *ct, char *out, size_t outlen)
 {
     out[0] = '\0';
     if (!ct)
