@@ -116,6 +116,7 @@ struct hb_consumer {
     unsigned int seed;
 
     atomic_bool stop, joined, reachable;
+    atomic_bool closing; /* hb_consumer_run is in rd_kafka_consumer_close */
     atomic_llong reachable_at;
 
     struct hb_counter *m_consumed, *m_filtered, *m_dedup, *m_acted, *m_retried, *m_dead,
@@ -1153,9 +1154,18 @@ fail:
 
 void hb_consumer_stop(struct hb_consumer *c)
 {
-    atomic_store(&c->stop, true);
+    /* Wake the poll first, then set the flag: hb_consumer_run closes the
+     * consumer once it sees the flag, and rd_kafka_consumer_close forwards
+     * this queue to its own, so a yield arriving during the close would end
+     * the close at once ("Timed out") and leave rd_kafka_destroy waiting for
+     * a group that never finishes leaving. A yield that finds no waiter is
+     * taken by the next poll, which then sees the flag. */
     if (c->cq)
         rd_kafka_queue_yield(c->cq);
+    if (hb_fault("consumer.stop_late")) /* tests: give the close a chance to start */
+        for (int i = 0; i < 50 && !atomic_load(&c->closing); i++)
+            sleep_ms(10);
+    atomic_store(&c->stop, true);
 }
 
 int hb_consumer_run(struct hb_consumer *c)
@@ -1217,6 +1227,7 @@ out:
     /* The revoke this triggers drains and commits inside the rebalance
      * callback, where the group generation is still valid; the drain after
      * it only frees what an unassigned consumer still held. */
+    atomic_store(&c->closing, true);
     ce = rd_kafka_consumer_close(c->rk);
     c->closed = true;
     if (ce)

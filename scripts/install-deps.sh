@@ -10,7 +10,7 @@ librdkafka-dev libmicrohttpd-dev libgnutls28-dev libssl-dev libcjson-dev libavro
 libyaml-dev libcurl4-openssl-dev libpcre2-dev libcmocka-dev
 python3 python3-pytest python3-confluent-kafka python3-requests python3-yaml python3-avro
 python3-jsonschema python3-pytest-xdist python3-cryptography
-kcat clang clang-format cppcheck libclang-rt-14-dev valgrind
+kcat clang clang-format cppcheck libclang-rt-14-dev valgrind gdb
 wrk nginx-light gnuplot-nox
 docker-compose yamllint
 prometheus golang-go openjdk-17-jdk-headless maven nodejs npm python3-venv

@@ -5,6 +5,7 @@ structured, avro)."""
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 
@@ -117,14 +118,24 @@ class ConsumerProc:
             try:
                 self.proc.wait(40)
             except subprocess.TimeoutExpired:
+                stacks = thread_stacks(self.proc.pid)
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
                 killed = True
         self.log.close()
         text = self.log_path.read_text(errors="replace")
-        assert not killed, f"{self.name} did not stop on SIGTERM:\n" + text[-3000:]
+        assert not killed, f"{self.name} did not stop on SIGTERM:\n" + text[-3000:] + stacks
         assert self.proc.returncode == 0, f"{self.name} exited {self.proc.returncode}:\n" + text[-3000:]
         assert "Sanitizer" not in text and "runtime error" not in text, text[-3000:]
+
+
+def thread_stacks(pid):
+    """Every thread's backtrace of a process that hangs (gdb, when installed)."""
+    if not shutil.which("gdb"):
+        return ""
+    r = subprocess.run(["gdb", "-p", str(pid), "-batch", "-ex", "thread apply all bt"],
+                       capture_output=True, text=True, timeout=60)
+    return "\nthreads:\n" + r.stdout[-12000:]
 
 
 def make_attrs(id, type="dev.hookbus.git.push", repo="github.com/acme/app", **extra):

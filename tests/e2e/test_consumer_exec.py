@@ -400,3 +400,19 @@ def test_a_message_not_taken_in_is_read_again_not_skipped(kafka, env, start_exec
                  timeout=20, what="offset 4 committed")
     finally:
         reader.close()
+
+
+def test_sigterm_while_the_poll_is_woken_closes_the_group_cleanly(kafka, env, start_exec):
+    """The stop path wakes the poll and only then sets the flag that starts the
+    close (HOOKBUS_FAULT holds it up to 500 ms in between, waiting for a close
+    that must not start). With the flag first, the wake-up reached
+    rd_kafka_consumer_close and ended it at once ("Timed out"); once in a full
+    make test the process then hung in rd_kafka_destroy."""
+    if not fault_build():
+        pytest.skip("needs the fault-injection build (make asan)")
+    c = start_exec(env_extra={"HOOKBUS_FAULT": "consumer.stop_late:1"})
+    produce(kafka.bootstrap, "hookbus.git", [(make_attrs("s-1"), {})])
+    wait_for(lambda: run_ids(env) == ["s-1"], timeout=20, what="s-1 run")
+    c.stop()
+    text = c.log_path.read_text()
+    assert '"msg":"stopped"' in text and '"msg":"consumer close"' not in text, text[-2000:]
