@@ -314,7 +314,8 @@ def profile(pid, url, body_file, headers, conns, duration, tmp):
     finally:
         perf.send_signal(signal.SIGINT)
         err = perf.communicate(timeout=120)[1]
-    if perf.returncode != 0 or not data.exists():
+    # perf exits with 130 (or dies of the SIGINT) once it wrote the data.
+    if perf.returncode not in (0, 130, -signal.SIGINT) or not data.exists():
         print("perf record failed: " + err.strip(), flush=True)
         return None
     rep = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--stdio",
@@ -322,7 +323,7 @@ def profile(pid, url, body_file, headers, conns, duration, tmp):
                          capture_output=True, text=True, timeout=600)
     top = []
     for line in rep.stdout.splitlines():
-        m = re.match(r"^\s+([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.+?)\s*$", line)
+        m = re.match(r"^\s+([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.+?)(\s+-)*\s*$", line)
         if m:
             top.append({"self_pct": float(m.group(1)), "dso": m.group(2),
                         "kernel": m.group(3) == "k", "symbol": m.group(4)})
@@ -379,6 +380,7 @@ kafka:
     acks: all
 {{props}}limits:
   max_connections: 4096
+  max_connections_per_ip: 0  # wrk: every connection from 127.0.0.1
 receivers:
   - name: gh
     type: github
@@ -523,6 +525,7 @@ kafka:
   brokers: {kafka.bootstrap}
 limits:
   max_connections: 4096
+  max_connections_per_ip: 0  # wrk: every connection from 127.0.0.1
 receivers:
   - name: gh
     type: github
