@@ -307,7 +307,8 @@ def profile(pid, url, body_file, headers, conns, duration, tmp):
     if not shutil.which("perf"):
         return None
     data = tmp / "perf.data"
-    perf = subprocess.Popen(["perf", "record", "-g", "-q", "-o", str(data), "-p", str(pid)],
+    perf = subprocess.Popen(["perf", "record", "-g", "--call-graph", "dwarf,8192", "-F", "999",
+                             "-q", "-o", str(data), "-p", str(pid)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         r = wrk(url, body_file, headers, conns, duration)
@@ -327,7 +328,52 @@ def profile(pid, url, body_file, headers, conns, duration, tmp):
         if m:
             top.append({"self_pct": float(m.group(1)), "dso": m.group(2),
                         "kernel": m.group(3) == "k", "symbol": m.group(4)})
-    return {"rps": r["rps"], "conns": conns, "duration": duration, "top": top[:15]}
+    rep = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--stdio",
+                          "-g", "none", "--sort", "dso", "--percent-limit", "1"],
+                         capture_output=True, text=True, timeout=600)
+    dsos = [{"self_pct": float(m.group(1)), "dso": m.group(2)}
+            for m in (re.match(r"^\s+([\d.]+)%\s+(\S+)\s*$", ln) for ln in rep.stdout.splitlines())
+            if m]
+    callers, inclusive = stacks(data, [t["symbol"] for t in top if not t["kernel"]][:3])
+    return {"rps": r["rps"], "conns": conns, "duration": duration, "top": top[:15],
+            "by_object": dsos, "callers": callers, "gateway_inclusive": inclusive}
+
+
+def stacks(data, leaves):
+    """From `perf script` (DWARF call chains): for each symbol in leaves, the
+    nearest named function outside libc on the stack when it ran, by share of its
+    samples (libc's strcmp or malloc say little alone); and the gateway's
+    functions by inclusive share of all samples (a sample counts once per
+    function on its stack)."""
+    out = subprocess.run(["perf", "script", "-i", str(data), "-F", "comm,ip,sym,dso"],
+                         capture_output=True, text=True, timeout=600).stdout
+    total, near, incl = 0, {s: {} for s in leaves}, {}
+    for sample in out.split("\n\n"):
+        frames = []
+        for ln in sample.splitlines()[1:]:
+            m = re.match(r"^\s*[0-9a-f]+ (.+) \((.*)\)\s*$", ln)
+            if m:
+                frames.append((m.group(1), m.group(2).rsplit("/", 1)[-1]))
+        if not frames:
+            continue
+        total += 1
+        own = [f for f, dso in frames if dso == "hookbus-gateway"]
+        for f in set(own):
+            incl[f] = incl.get(f, 0) + 1
+        if frames[0][0] in near:
+            caller = next((f if dso == "hookbus-gateway" else
+                           f"{'?' if f.startswith('[unknown]') else f} ({dso})"
+                           for f, dso in frames[1:] if not dso.startswith("libc.")
+                           and dso != "[unknown]" and f != frames[0][0]), "?")
+            d = near[frames[0][0]]
+            d[caller] = d.get(caller, 0) + 1
+    callers = {}
+    for sym, d in near.items():
+        n = sum(d.values()) or 1
+        callers[sym] = [(v * 100 / n, f) for f, v in sorted(d.items(), key=lambda kv: -kv[1])][:4]
+    inclusive = [(v * 100 / (total or 1), f)
+                 for f, v in sorted(incl.items(), key=lambda kv: -kv[1])][:12]
+    return callers, inclusive
 
 
 def profile_text(p):
@@ -338,6 +384,15 @@ def profile_text(p):
     for t in p["top"]:
         sym = t["symbol"].replace("|", "\\|")
         out.append(f"| {t['self_pct']:.2f} | `{sym}` | {t['dso']} |")
+    out += ["", "By object: " + ", ".join(f"{d['dso']} {d['self_pct']:.1f} %"
+                                         for d in p.get("by_object", []))]
+    for sym, names in p.get("callers", {}).items():
+        if names:
+            out.append(f"- `{sym}`: nearest caller outside libc: " +
+                       ", ".join(f"`{n}` {v:.0f} %" for v, n in names))
+    if p.get("gateway_inclusive"):
+        out += ["", "Gateway functions by inclusive share of the samples: " +
+                ", ".join(f"`{n}` {v:.1f} %" for v, n in p["gateway_inclusive"])]
     return "\n".join(out)
 
 
@@ -356,7 +411,11 @@ def main():
                     help="where `make bench-peers` put gobridge")
     ap.add_argument("--perf", action="store_true",
                     help="also record a perf profile of the gateway at 256 connections")
+    ap.add_argument("--smoke", action="store_true",
+                    help="no load: check that each server answers (make bench-smoke)")
     a = ap.parse_args()
+    if a.smoke:
+        return main_smoke(a)
     if a.kafka == "real3":
         return main_real3(a)
     os.environ["HOOKBUS_BIN_DIR"] = str(pathlib.Path(a.bin_dir).resolve())
@@ -485,6 +544,59 @@ receivers:
                 p.terminate()
                 p.wait(10)
         for g in (gw, gw_tls, bridge):
+            if g:
+                g.stop()
+        if kafka:
+            kafka.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main_smoke(a):
+    """The bench's pieces work, in seconds and without load: the gateway and
+    the Go bridge answer a signed push 202 and a wrongly signed one 401, nginx
+    answers 202, and wrk with post.lua reports its summary line."""
+    os.environ["HOOKBUS_BIN_DIR"] = str(pathlib.Path(a.bin_dir).resolve())
+    import conftest  # noqa: E402
+    import requests
+
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="hookbus-bench-smoke-"))
+    kafka = gw = nginx = bridge = None
+    try:
+        kafka = conftest.MockKafka()
+        gh = tmp / "github.json"
+        gh.write_bytes(github_body())
+        headers = github_headers(gh.read_bytes())
+        (tmp / "gw").mkdir()
+        gw = conftest.Gateway(tmp / "gw", f"""listen: 127.0.0.1:0
+tls:
+  enabled: false
+kafka:
+  brokers: {kafka.bootstrap}
+receivers:
+  - name: gh
+    type: github
+    secrets: [literal:{SECRET}]
+""")
+        check_answers(gw.url("/webhooks/gh"), gh.read_bytes(), headers)
+        bridge = baselines.GoBridge(pathlib.Path(a.peers) / "gobridge", kafka.bootstrap, SECRET,
+                                    tmp / "gobridge.log")
+        check_answers(bridge.url("/webhooks/gh"), gh.read_bytes(), headers)
+        nport = free_port()
+        nginx = baselines.start_nginx(tmp, nport, free_port())
+        r = requests.post(f"http://127.0.0.1:{nport}/webhooks/gh", data=gh.read_bytes(), timeout=10)
+        assert r.status_code == 202, ("nginx", r.status_code, r.text)
+        w = wrk(bridge.url("/webhooks/gh"), gh, headers, 2, 1)
+        assert w["requests"] > 0 and w["errors"] == 0, w
+        # Every 202 is an event in Kafka (the gateway's check one more).
+        events = kafka_events(kafka.bootstrap, "hookbus.git")
+        assert events >= 2 + w["requests"], (events, w["requests"])
+        print(f"bench smoke: gateway and gobridge 202/401, nginx 202, wrk {w['requests']} "
+              f"pushes through gobridge, {events} events in hookbus.git: ok")
+    finally:
+        if nginx:
+            nginx.terminate()
+            nginx.wait(10)
+        for g in (gw, bridge):
             if g:
                 g.stop()
         if kafka:
