@@ -105,6 +105,11 @@ def wrk(url, body_file, headers, conns, duration, threads=2):
             "non2xx": r["status"], "socket_errors": errors - r["status"]}
 
 
+def load1():
+    """The 1-minute load average: how busy the machine was (2 cores here)."""
+    return pathlib.Path("/proc/loadavg").read_text().split()[0]
+
+
 def machine():
     model = "?"
     for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
@@ -222,8 +227,10 @@ def update_readme(text, info, section="gateway-bench"):
            f"start), wrk with 2 threads on the same machine; extra "
            f"kafka.properties: {', '.join(info['kafka_properties']) or 'none'}"
            if "duration" in info else "everything on the same machine")
+    load = (f"; load average (1 min) {info['load_start']} at the start, {info['load_end']} at "
+            f"the end" if "load_start" in info else "")
     body = (f"{begin}\nMeasured {info['date']} on {info['machine']['nproc']} x "
-            f"{info['machine']['cpu']} (Linux {info['machine']['kernel']}), {how}.\n\n"
+            f"{info['machine']['cpu']} (Linux {info['machine']['kernel']}), {how}{load}.\n\n"
             f"{text}\n{end}")
     s = readme.read_text() if readme.exists() else ""
     if begin in s and end in s:
@@ -356,6 +363,15 @@ def stacks(data, leaves):
                 frames.append((m.group(1), m.group(2).rsplit("/", 1)[-1]))
         if not frames:
             continue
+        # An inlined frame: the object of the frame below it (its caller),
+        # but glibc's internal aliases (__GI_*) are libc's.
+        dso = "?"
+        for i in range(len(frames) - 1, -1, -1):
+            if frames[i][1] == "inlined":
+                frames[i] = (frames[i][0],
+                             "libc.so.6" if frames[i][0].startswith("__GI_") else dso)
+            else:
+                dso = frames[i][1]
         total += 1
         own = [f for f, dso in frames if dso == "hookbus-gateway"]
         for f in set(own):
@@ -425,6 +441,7 @@ def main():
     conns = [int(c) for c in a.conns.split(",")]
     pair = [c for c in conns if c in (32, 256)] or conns
     RESULTS.mkdir(parents=True, exist_ok=True)
+    load_start = load1()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="hookbus-bench-"))
     kafka = gw = gw_tls = nginx = bridge = None
     try:
@@ -505,6 +522,7 @@ receivers:
                             if ratio(rows, a_, b, c) is not None}
         tg = targets(rows, True, rss)
         info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "load_start": load_start, "load_end": load1(),
                 "machine": machine(), "duration": a.duration, "cold_duration": a.cold_duration,
                 "github_body_bytes": gh.stat().st_size, "dockerhub_body_bytes": hub.stat().st_size,
                 "kafka": "mock-kafka (librdkafka mock cluster), acks=all",
@@ -625,6 +643,7 @@ def main_real3(a):
     conns = [int(c) for c in a.conns.split(",")]
     pair = [c for c in conns if c in (32, 256)] or conns
     RESULTS.mkdir(parents=True, exist_ok=True)
+    load_start = load1()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="hookbus-bench-real3-"))
     kafka = gw = bridge = None
     try:
@@ -673,6 +692,7 @@ receivers:
         in_kafka = kafka_events(kafka.bootstrap, "hookbus.git")
         tg = targets(rows, False)
         info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "load_start": load_start, "load_end": load1(),
                 "machine": machine(), "duration": a.duration, "cold_duration": a.cold_duration,
                 "kafka_properties": [],
                 "kafka": "Apache Kafka 4.1.1, 3 KRaft nodes (tests/tools/kafka-cluster), "
