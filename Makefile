@@ -10,6 +10,8 @@
 #   make fuzz       libFuzzer targets (clang) in build/fuzz; make fuzz-smoke runs each briefly
 #   make valgrind   gateway e2e subset under valgrind (leaks are errors), ~1 min
 #   make bench      benchmarks (bench/README.md), not part of make test
+#   make bench-peers  the benchmarks' Go bridge baseline (Go module proxy) in build/bench-peers
+#   make bench-smoke  seconds: the bench's servers answer 202/401 as it needs (no load)
 #   make browser-deps  playwright-core (npm ci in tests/browser) for the browser test in test-e2e
 #   make screenshots   the console browser test, saving docs/console-*.png
 #   make lint       banned functions, cppcheck; make format-check / make format: clang-format
@@ -74,7 +76,7 @@ FUZZ_OBJ  := $(BUILD)/obj/fuzz/harness.o $(BUILD)/obj/fuzz/roundtrip.o
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/%)
 
 .PHONY: all deps browser-deps screenshots run test test-unit test-e2e asan install dist check-deploy check-rules clean lint fuzz \
-        fuzz-bins fuzz-smoke valgrind bench format format-check kafka sdk-interop
+        fuzz-bins fuzz-smoke valgrind bench bench-peers bench-smoke format format-check kafka sdk-interop
 all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 
 # NODEPS=1 skips the package check (the Dockerfile's build stage installs its own list).
@@ -193,8 +195,21 @@ test: all
 valgrind: all
 	scripts/valgrind-e2e.sh $(BUILD)/bin
 
-bench: all
-	bench/run.sh $(BUILD)/bin
+# The benchmark peers (bench/peers: the Go bridge baseline), always in
+# build/bench-peers; the first build fetches Go and confluent-kafka-go from
+# the module proxy, later ones are cached there.
+BENCH_PEERS := build/bench-peers
+bench-peers: $(BENCH_PEERS)/gobridge
+$(BENCH_PEERS)/gobridge: bench/peers/build.sh $(wildcard bench/peers/gobridge/*) | deps
+	bench/peers/build.sh $(BENCH_PEERS)
+
+# Seconds, no load: the gateway, the Go bridge and nginx answer as the bench
+# needs (not part of make test: the first build of the bridge needs the proxy).
+bench-smoke: all bench-peers
+	$(PYTHON) bench/bench_gateway.py $(BUILD)/bin --peers $(BENCH_PEERS) --smoke
+
+bench: all bench-peers
+	bench/run.sh $(BUILD)/bin $(BENCH_PEERS)
 
 # The sanitizer pass keeps to the mock for the shared suites (time); the
 # real-Kafka-only tests still run under it.
