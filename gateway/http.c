@@ -106,6 +106,7 @@ struct gw_http_req {
     _Atomic int state;
     struct hb_buf body;
     bool too_large, key_route, authentic, over_budget;
+    const char *refused; /* credentials refused from the headers: the reason */
     long long held; /* bytes taken from srv->preauth */
     char remote[64];
     int64_t start_ms, produce_ms;
@@ -148,6 +149,7 @@ static void record(struct gw_http_req *r, unsigned status, const char *reason);
 static void request_plumbing(struct gw_http_req *r, const char *ct);
 static void remote_addr(struct MHD_Connection *conn, char *out, size_t outlen);
 static void framing_of(struct MHD_Connection *conn, long long max_body, struct gw_framing *f);
+static int authenticate_headers(struct gw_http_req *r, long long len);
 static bool hold(struct gw_http_req *r, size_t n);
 static void release(struct gw_http_req *r);
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *ctype,
@@ -181,11 +183,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         /* Over the limit: keep nothing more. libmicrohttpd cannot answer in
          * the middle of an upload, so the rest is discarded (memory stays
          * bounded, time by the request deadline) and 413 follows. */
-        if (!r->too_large && !r->over_budget && !hold(r, *upload_data_size)) {
+        if (!r->too_large && !r->over_budget && !r->refused && !hold(r, *upload_data_size)) {
             r->over_budget = true;
             hb_buf_free(&r->body);
         }
-        if (!r->too_large && !r->over_budget &&
+        if (!r->too_large && !r->over_budget && !r->refused &&
             hb_buf_append(&r->body, upload_data, *upload_data_size) < 0) {
             r->too_large = true;
             hb_buf_free(&r->body);
@@ -276,6 +278,8 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
             return refuse_auth(r, "invalid key in URL");
         r->key_route = true;
     }
+    if (authenticate_headers(r, len) < 0)
+        return refuse_auth(r, r->refused);
     if (len > 0 && !hold(r, (size_t)len))
         return finish(r, 503, PREAUTH_FULL, "1");
     /* One allocation for the announced body instead of a doubling per chunk;
@@ -322,6 +326,8 @@ static enum MHD_Result process(struct gw_http_req *r)
 {
     char ct[128];
     const char *reason = "invalid";
+    if (r->refused)
+        return refuse_auth(r, r->refused);
     if (r->too_large)
         return finish(r, 413, "request body over limits.max_body_bytes", NULL);
     if (r->over_budget)
@@ -330,7 +336,7 @@ static enum MHD_Result process(struct gw_http_req *r)
                   sizeof(ct));
     request_plumbing(r, ct);
     gw_metrics_add(r->srv->metrics, r->rcv, GW_METRIC_BYTES, r->body.len);
-    if (gw_authenticate(r->rcv, &r->greq, &reason) < 0)
+    if (!r->authentic && gw_authenticate(r->rcv, &r->greq, &reason) < 0)
         return refuse_auth(r, reason);
     r->authentic = true;
     release(r); /* authentic: its body no longer counts against the budget */
@@ -688,12 +694,33 @@ static void request_plumbing(struct gw_http_req *r, const char *ct)
                                   .conn = r->conn};
 }
 
+/* Authenticates r from its headers when they carry the whole credential
+ * (a token, a bearer token, a key route): authentic then, its body takes no
+ * budget. A credential refused: -1 when the 401 goes out at once (the
+ * sender waits for 100 Continue, or announced a body over
+ * BODY_PREALLOC_MAX, or a chunked one: never read); else 0, and the small
+ * body already on its way is discarded as it arrives, then 401, so that the
+ * sender reads the answer instead of a TCP reset. r->refused is the reason
+ * either way. Signatures over the body are checked once it is in. */
+static int authenticate_headers(struct gw_http_req *r, long long len)
+{
+    const char *reason = "invalid";
+    request_plumbing(r, "");
+    int rc = gw_authenticate_headers(r->rcv, &r->greq, &reason);
+    r->authentic = rc == GW_AUTH_OK;
+    if (rc != GW_AUTH_REFUSED)
+        return 0;
+    r->refused = reason;
+    const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Expect");
+    return expect || len < 0 || len > BODY_PREALLOC_MAX ? -1 : 0;
+}
+
 /* Takes budget for the body bytes of r beyond what it holds already, up to
  * body.len + n (a key route is authenticated: it takes none). */
 static bool hold(struct gw_http_req *r, size_t n)
 {
     long long need = (long long)(r->body.len + n) - r->held;
-    if (r->key_route || need <= 0)
+    if (r->key_route || r->authentic || need <= 0)
         return true;
     if (!gw_budget_take(&r->srv->preauth, need))
         return false;

@@ -119,6 +119,13 @@ static int gar_verify(const struct gw_receiver *r, const struct gw_request *req,
     return 0;
 }
 
+/* The OIDC token (or the shared token) is all in the headers. */
+static int gar_verify_headers(const struct gw_receiver *r, const struct gw_request *req,
+                              const char **reason)
+{
+    return gar_verify(r, req, reason) == 0 ? GW_AUTH_OK : GW_AUTH_REFUSED;
+}
+
 /* The decoded notification {action, digest, tag}. */
 static void gar_notification(struct gw_ctx *ctx, const cJSON *n)
 {
@@ -174,6 +181,7 @@ const struct gw_receiver_type gw_receiver_gar = {
     .provider = "gar",
     .configure = gar_configure,
     .verify = gar_verify,
+    .verify_headers = gar_verify_headers,
     .normalize = gar_normalize,
     .destroy = gar_destroy,
 };

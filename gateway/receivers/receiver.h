@@ -94,6 +94,13 @@ struct gw_receiver_type {
     /* Verifies a signature over the raw body. NULL: the shared token check.
      * Returns 0 when authentic, else -1 with *reason (for the audit log). */
     int (*verify)(const struct gw_receiver *r, const struct gw_request *req, const char **reason);
+    /* Optional, for a type with verify whose request may carry a
+     * credential in its headers alone (a token next to a signature):
+     * decides from the headers before the body arrives (req->body is
+     * empty). GW_AUTH_OK, GW_AUTH_REFUSED with *reason, or GW_AUTH_BODY
+     * when the proof covers the body (verify decides). */
+    int (*verify_headers)(const struct gw_receiver *r, const struct gw_request *req,
+                          const char **reason);
     /* Normalizes an authenticated request. Emits events, or sets a status. */
     void (*normalize)(struct gw_ctx *ctx);
     void (*destroy)(struct gw_receiver *r);
@@ -131,6 +138,14 @@ int gw_url_without_scheme(const char *url, char *out, size_t outlen);
 char *gw_pct_decode(const char *v);
 /* Authenticates req: key route, then type->verify or the token check. */
 int gw_authenticate(const struct gw_receiver *r, const struct gw_request *req, const char **reason);
+/* What the headers alone prove (called when they are complete, before the
+ * body): the shared token check of types without verify, a type's
+ * verify_headers; GW_AUTH_BODY for signatures over the body and for
+ * insecure_no_auth receivers (whose bodies stay under the pre-authentication
+ * budget). */
+enum { GW_AUTH_OK, GW_AUTH_REFUSED, GW_AUTH_BODY };
+int gw_authenticate_headers(const struct gw_receiver *r, const struct gw_request *req,
+                            const char **reason);
 /* Token check: a secret is the whole Authorization value, "Bearer <s>", the
  * Basic password, or the value of r->token_header. */
 int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, const char **reason);

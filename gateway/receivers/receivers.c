@@ -274,6 +274,20 @@ int gw_authenticate(const struct gw_receiver *r, const struct gw_request *req, c
     return gw_auth_token(r, req, reason);
 }
 
+int gw_authenticate_headers(const struct gw_receiver *r, const struct gw_request *req,
+                            const char **reason)
+{
+    if (req->key_route)
+        return GW_AUTH_OK;
+    if (r->insecure_no_auth)
+        return GW_AUTH_BODY;
+    if (r->type->verify_headers)
+        return r->type->verify_headers(r, req, reason);
+    if (r->type->verify)
+        return GW_AUTH_BODY;
+    return gw_auth_token(r, req, reason) == 0 ? GW_AUTH_OK : GW_AUTH_REFUSED;
+}
+
 /* ---- statuses ---- */
 
 static void vset(struct gw_ctx *ctx, int status, const char *fmt, va_list ap)
