@@ -61,6 +61,9 @@ static const struct hb_field gw_fields[] = {
       "unlimited); past it: 503 + Retry-After"),
     F("limits.max_connections_per_ip", HB_F_INT, max_connections_per_ip, "32", 0, 1000000,
       "concurrent connections from one remote address (0: unlimited); past it: 503"),
+    F("limits.replay_cache_entries", HB_F_INT, replay_cache_entries, "65536", 0, 1L << 24,
+      "Standard Webhooks deliveries remembered within their timestamp tolerance, so that a "
+      "replay is 401 (0: off; full: the oldest is dropped)"),
     F("threads", HB_F_INT, threads, "0", 0, 256, "HTTP threads (0: one per core)"),
     F("admin.token", HB_F_STRING, admin_token_ref, "", 0, 0,
       "secret reference of the console's bearer token (required when admin_listen is not "

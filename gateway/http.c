@@ -41,6 +41,7 @@
 #include "hookbus/util.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "replay.h"
 #include "tls.h"
 
 #define WEBHOOK_PREFIX "/webhooks/"
@@ -83,6 +84,7 @@ struct gw_server {
     struct hb_gauge *connections;
     struct hb_counter *reloads_ok, *reloads_failed;
     struct gw_deliveries *deliveries; /* the console's record */
+    struct gw_replay *replays;        /* Standard Webhooks deliveries answered 2xx */
 };
 
 enum req_state { RS_BODY, RS_WAIT, RS_DONE };
@@ -338,6 +340,8 @@ static enum MHD_Result process(struct gw_http_req *r)
     gw_metrics_add(r->srv->metrics, r->rcv, GW_METRIC_BYTES, r->body.len);
     if (!r->authentic && gw_authenticate(r->rcv, &r->greq, &reason) < 0)
         return refuse_auth(r, reason);
+    if (gw_replay_check(r->srv->replays, r->rcv, &r->greq))
+        return refuse_auth(r, "webhook-id and webhook-timestamp already accepted (replay)");
     r->authentic = true;
     release(r); /* authentic: its body no longer counts against the budget */
     bool limited;
@@ -604,6 +608,8 @@ static void record(struct gw_http_req *r, unsigned status, const char *reason)
 {
     struct gw_delivery_event evs[16], *ev = evs;
     size_t n = status == 202 ? r->ctx.nevents : 0;
+    if (status >= 200 && status < 300 && r->authentic) /* a replay of it is refused */
+        gw_replay_note(r->srv->replays, r->rcv, &r->greq);
     if (n > HB_ARRAY_LEN(evs) && !(ev = calloc(n, sizeof(*ev))))
         n = 0, ev = evs;
     for (size_t i = 0; i < n; i++) {
@@ -1090,6 +1096,11 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
         goto fail;
     }
     gw_budget_init(&srv->preauth, cfg->unauth_body_bytes, metrics);
+    srv->replays = gw_replay_new((size_t)cfg->replay_cache_entries, metrics);
+    if (cfg->replay_cache_entries && !srv->replays) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     srv->publish_seconds = hb_metrics_histogram(metrics, "hookbus_gateway_publish_seconds",
                                                 "Time from produce to Kafka acknowledgement", NULL,
                                                 buckets, HB_ARRAY_LEN(buckets));
@@ -1161,10 +1172,12 @@ static void log_restart_only(const struct gw_config *a, const struct gw_config *
         a->request_timeout_ms != b->request_timeout_ms || a->threads != b->threads ||
         a->max_header_bytes != b->max_header_bytes ||
         a->header_timeout_ms != b->header_timeout_ms ||
-        a->max_connections_per_ip != b->max_connections_per_ip)
+        a->max_connections_per_ip != b->max_connections_per_ip ||
+        a->replay_cache_entries != b->replay_cache_entries)
         HB_LOG(HB_LOG_WARN, "reload: delivery_timeout_ms, spool.max_bytes, threads and "
                             "limits.max_connections/request_timeout_ms/max_header_bytes/"
-                            "header_timeout_ms/max_connections_per_ip need a restart to apply");
+                            "header_timeout_ms/max_connections_per_ip/replay_cache_entries "
+                            "need a restart to apply");
 }
 
 int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size_t errlen)
@@ -1228,6 +1241,7 @@ void gw_server_stop(struct gw_server *s)
         MHD_stop_daemon(s->admin);
     gw_conns_free(s->conns);
     gw_deliveries_free(s->deliveries);
+    gw_replay_free(s->replays);
     gen_release(atomic_load(&s->gen));
     gw_tls_cert_clear();
     pthread_mutex_destroy(&s->gen_lock);

@@ -192,13 +192,19 @@ static int sw_configure(struct gw_receiver *r, const struct hb_config *cfg,
     return 0;
 }
 
-static int sw_verify(const struct gw_receiver *r, const struct gw_request *req, const char **reason)
+static long sw_tolerance(const struct gw_receiver *r, const struct gw_request *req)
 {
+    (void)req;
     long t = GW_SW_TOLERANCE_S;
     const char *v = gw_option(r, OPT_TOLERANCE);
     if (v)
         hb_parse_long(v, 1, 3600, &t);
-    return gw_auth_standard_webhooks(r, req, t, reason);
+    return t;
+}
+
+static int sw_verify(const struct gw_receiver *r, const struct gw_request *req, const char **reason)
+{
+    return gw_auth_standard_webhooks(r, req, sw_tolerance(r, req), reason);
 }
 
 static void sw_normalize(struct gw_ctx *ctx)
@@ -212,6 +218,7 @@ const struct gw_receiver_type gw_receiver_standard_webhooks = {
     .provider = "generic",
     .configure = sw_configure,
     .verify = sw_verify,
+    .sw_tolerance = sw_tolerance,
     .normalize = sw_normalize,
     .destroy = gw_options_destroy,
 };

@@ -30,6 +30,12 @@ static int gitlab_verify(const struct gw_receiver *r, const struct gw_request *r
     return gw_auth_token(r, req, reason);
 }
 
+static long gitlab_sw_tolerance(const struct gw_receiver *r, const struct gw_request *req)
+{
+    (void)r;
+    return req->header(req, "webhook-signature") ? GW_SW_TOLERANCE_S : 0;
+}
+
 /* Before the body: a signed delivery waits for it (the signature covers
  * it); the tokens are decided from the headers. */
 static int gitlab_verify_headers(const struct gw_receiver *r, const struct gw_request *req,
@@ -148,5 +154,6 @@ const struct gw_receiver_type gw_receiver_gitlab = {
     .provider = "gitlab",
     .verify = gitlab_verify,
     .verify_headers = gitlab_verify_headers,
+    .sw_tolerance = gitlab_sw_tolerance,
     .normalize = gitlab_normalize,
 };

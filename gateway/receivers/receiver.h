@@ -104,6 +104,10 @@ struct gw_receiver_type {
     /* Normalizes an authenticated request. Emits events, or sets a status. */
     void (*normalize)(struct gw_ctx *ctx);
     void (*destroy)(struct gw_receiver *r);
+    /* Optional, for types that check Standard Webhooks: the tolerance
+     * (seconds) of req's webhook-timestamp when its signature is checked
+     * that way, 0 when it is not (gw_sw_replay_key). */
+    long (*sw_tolerance)(const struct gw_receiver *r, const struct gw_request *req);
     /* Optional: the CloudEvents webhook abuse-protection handshake (OPTIONS
      * with WebHook-Request-Origin). Returns the origin to allow (echoed in
      * WebHook-Allowed-Origin), or NULL to refuse it. */
@@ -160,6 +164,12 @@ int gw_auth_hmac_hex(const struct gw_receiver *r, const struct gw_request *req, 
 #define GW_SW_TOLERANCE_S 300
 int gw_auth_standard_webhooks(const struct gw_receiver *r, const struct gw_request *req,
                               long tolerance_s, const char **reason);
+/* The replay key of a request authenticated by its Standard Webhooks
+ * signature (type->sw_tolerance says it was; not over a key route or with
+ * insecure_no_auth): true with the webhook-id and webhook-timestamp headers
+ * and *expires, the end of the tolerance window (Unix seconds). */
+bool gw_sw_replay_key(const struct gw_receiver *r, const struct gw_request *req, const char **id,
+                      const char **ts, long long *expires);
 /* True when v[0..n) equals any secret (constant time, every secret compared). */
 bool gw_secret_equals(const struct gw_receiver *r, const char *v, size_t n);
 /* True when key (hex SHA-256 of name + secret) matches any secret. */
