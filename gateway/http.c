@@ -109,7 +109,7 @@ struct gw_http_req {
     struct hb_buf body;
     bool too_large, key_route, authentic, over_budget;
     const char *refused; /* credentials refused from the headers: the reason */
-    long long held; /* bytes taken from srv->preauth */
+    long long held;      /* bytes taken from srv->preauth */
     char remote[64];
     int64_t start_ms, produce_ms;
     struct gw_request greq;

@@ -163,8 +163,7 @@ out:
     pthread_mutex_unlock(&c->lock);
 }
 
-bool gw_replay_check(struct gw_replay *c, const struct gw_receiver *r,
-                     const struct gw_request *req)
+bool gw_replay_check(struct gw_replay *c, const struct gw_receiver *r, const struct gw_request *req)
 {
     const char *id, *ts;
     long long expires;

@@ -566,7 +566,8 @@ static void check_header_auth(struct fixture *f, int *bad)
         t.req.body = (const unsigned char *)"";
         t.req.body_len = 0;
         int early = gw_authenticate_headers(f->rcv, &t.req, &reason);
-        bool wrong = (early == GW_AUTH_OK && full != 0) || (early == GW_AUTH_REFUSED && full == 0) ||
+        bool wrong = (early == GW_AUTH_OK && full != 0) ||
+                     (early == GW_AUTH_REFUSED && full == 0) ||
                      (headers_only && early == GW_AUTH_BODY &&
                       !(c != CRED_GOOD && strcmp(kind, "key") == 0)); /* a bad key: http.c's */
         if (wrong) {
