@@ -56,6 +56,10 @@
     "too many unauthenticated request bodies in flight "                                           \
     "(limits.unauthenticated_body_bytes)"
 #define ARENA_STACK_BYTES (24 * 1024) /* the normalize arena's first chunk: a ~4 KB push */
+/* libmicrohttpd's connection memory is this many times max_header_bytes:
+ * a request head over the limit but within it reaches the gateway, which
+ * answers the JSON 431; past it libmicrohttpd answers its own (HTML). */
+#define HEAD_POOL_FACTOR 2
 
 /* One configuration generation: requests hold a reference for their whole
  * life, so SIGHUP swaps the receiver table without touching requests in
@@ -78,6 +82,7 @@ struct gw_server {
     bool tls, separate_admin;
     bool self_signed; /* the served certificate was generated at start */
     long max_connections;
+    long max_header_bytes;    /* request line + headers: 431 past it */
     struct gw_budget preauth; /* body bytes held before authentication */
     struct gw_conns *conns;   /* the webhooks listener's connections */
     struct hb_histogram *publish_seconds;
@@ -151,6 +156,7 @@ static void record(struct gw_http_req *r, unsigned status, const char *reason);
 static void request_plumbing(struct gw_http_req *r, const char *ct);
 static void remote_addr(struct MHD_Connection *conn, char *out, size_t outlen);
 static void framing_of(struct MHD_Connection *conn, long long max_body, struct gw_framing *f);
+static size_t head_bytes(struct MHD_Connection *conn, const char *url, const char *method);
 static int authenticate_headers(struct gw_http_req *r, long long len);
 static bool hold(struct gw_http_req *r, size_t n);
 static void release(struct gw_http_req *r);
@@ -211,6 +217,11 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
         enum MHD_Result res = serve_admin(srv, conn, url, method, &handled);
         if (handled)
             return res;
+    }
+    if (head_bytes(conn, url, method) > (size_t)srv->max_header_bytes) {
+        gw_metrics_request(srv->metrics, NULL, 431);
+        return respond_msg(conn, 431, "request line and headers over limits.max_header_bytes",
+                           NULL);
     }
     if (!gw_conns_admit(srv->conns, conn)) {
         gw_metrics_request(srv->metrics, NULL, 503);
@@ -759,6 +770,23 @@ static enum MHD_Result collect_framing(void *cls, enum MHD_ValueKind kind, const
     return MHD_YES;
 }
 
+static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    return MHD_YES;
+}
+
+/* The size of the request head as sent, less optional whitespace: request
+ * line and header fields. */
+static size_t head_bytes(struct MHD_Connection *conn, const char *url, const char *method)
+{
+    size_t n = strlen(method) + 1 + strlen(url) + sizeof(" HTTP/1.1\r\n") - 1 + 2;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_bytes, &n);
+    return n;
+}
+
 static void framing_of(struct MHD_Connection *conn, long long max_body, struct gw_framing *f)
 {
     struct gw_framing_in in = {0};
@@ -1058,9 +1086,10 @@ static struct MHD_Daemon *start_daemon(struct gw_server *srv, const struct gw_co
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(cfg->max_connections + CONN_RESERVE), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)((cfg->request_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)cfg->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
-        MHD_OPTION_ARRAY, tracking, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+        (size_t)cfg->max_header_bytes * HEAD_POOL_FACTOR, MHD_OPTION_NOTIFY_COMPLETED,
+        request_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL, MHD_OPTION_ARRAY, tracking,
+        MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!d) {
         close(fd);
         snprintf(err, errlen, "cannot start the %s HTTP server on %s",
@@ -1090,6 +1119,7 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
     srv->tls = cfg->tls_enabled;
     srv->separate_admin = cfg->admin_listen[0] != '\0';
     srv->max_connections = cfg->max_connections;
+    srv->max_header_bytes = cfg->max_header_bytes;
     srv->deliveries = gw_deliveries_new(cfg->deliveries_keep, cfg->deliveries_max_body);
     if (!srv->deliveries) {
         snprintf(err, errlen, "out of memory");
