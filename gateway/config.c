@@ -104,6 +104,11 @@ static const struct hb_field receiver_fields[] = {
      "requests a second for this receiver: N, or {requests_per_second: N, burst: B}"},
 };
 
+static void help_line(void *out, const char *line)
+{
+    hb_config_help_text(out, line);
+}
+
 void gw_config_help(FILE *out)
 {
     char types[512], text[1024];
@@ -111,10 +116,11 @@ void gw_config_help(FILE *out)
     hb_config_help(out, "receivers[].", NULL, receiver_fields, HB_ARRAY_LEN(receiver_fields));
     gw_receiver_types_list(types, sizeof(types));
     snprintf(text, sizeof(text),
-             "receivers[].type is one of: %s. Some types take options of their own "
-             "(README, \"Connect your senders\").",
+             "receivers[].type is one of: %s. These types take options of their own, "
+             "keys of the receiver's entry (README, \"Connect your senders\"):",
              types);
     hb_config_help_text(out, text);
+    gw_receiver_options_help(help_line, out);
 }
 
 static const struct hb_field rate_fields[] = {

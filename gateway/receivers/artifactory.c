@@ -108,6 +108,7 @@ static void artifactory_normalize(struct gw_ctx *ctx)
 const struct gw_receiver_type gw_receiver_artifactory = {
     .type = "artifactory",
     .provider = "artifactory",
+    .options = options,
     .configure = artifactory_configure,
     .verify = artifactory_verify,
     .verify_headers = artifactory_verify_headers,

@@ -87,6 +87,9 @@ struct gw_ctx {
 struct gw_receiver_type {
     const char *type;
     const char *provider;
+    /* The type option keys configure reads (NULL-terminated; NULL: none),
+     * listed by --help. */
+    const char *const *options;
     /* Reads type-specific options from the receiver's node (mark them used).
      * Optional. 0 or -1 with err. */
     int (*configure)(struct gw_receiver *r, const struct hb_config *cfg, const struct hb_node *node,
@@ -130,6 +133,11 @@ int gw_options_configure(struct gw_receiver *r, const struct hb_config *cfg,
 const char *gw_option(const struct gw_receiver *r, size_t i);
 /* destroy for receivers configured with gw_options_configure. */
 void gw_options_destroy(struct gw_receiver *r);
+/* {"repository", NULL}: the option gw_configure_repository reads. */
+extern const char *const gw_repository_option[];
+/* The type options of every type, for --help: one line per type with
+ * options ("type: key, key"), written with emit. */
+void gw_receiver_options_help(void (*emit)(void *arg, const char *line), void *arg);
 /* configure of receivers with a fixed `repository` (generic, opaque):
  * required when `need` is true. */
 int gw_configure_repository(struct gw_receiver *r, const struct hb_config *cfg,
