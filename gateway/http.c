@@ -725,15 +725,19 @@ static int authenticate_headers(struct gw_http_req *r, long long len)
     request_plumbing(r, "");
     int rc = gw_authenticate_headers(r->rcv, &r->greq, &reason);
     r->authentic = rc == GW_AUTH_OK;
-    if (rc != GW_AUTH_REFUSED)
+    if (rc != GW_AUTH_REFUSED) {
+        /* Filled again once the body is in: until then the console's
+         * record of an early answer (413, 503) has no request to keep. */
+        memset(&r->greq, 0, sizeof(r->greq));
         return 0;
+    }
     r->refused = reason;
     const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Expect");
     return expect || len < 0 || len > BODY_PREALLOC_MAX ? -1 : 0;
 }
 
 /* Takes budget for the body bytes of r beyond what it holds already, up to
- * body.len + n (a key route is authenticated: it takes none). */
+ * body.len + n (a request authenticated from its headers takes none). */
 static bool hold(struct gw_http_req *r, size_t n)
 {
     long long need = (long long)(r->body.len + n) - r->held;
