@@ -5,7 +5,8 @@
  * is checked as a URL key. The receiver holds two secrets (rotation), one of
  * them binary. Drives the shared token and HMAC checks with every algorithm
  * and prefix the receivers use, the key route check, and every receiver of
- * tests/fixtures/receivers.yaml (one per type) through its own verify. None may crash or read out of bounds;
+ * tests/fixtures/receivers.yaml (one per type) through its own verify, its
+ * check from the headers alone and its replay key. None may crash or read out of bounds;
  * the answers are not checked (the unit and e2e tests do that). */
 #include <string.h>
 
@@ -47,8 +48,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * its own verify (OIDC tokens, signatures, token headers) or the shared
      * token check; else every type without options, bare. */
     const struct gw_config *cfg = fuzz_receivers();
-    for (size_t i = 0; cfg && i < cfg->nreceivers; i++)
+    for (size_t i = 0; cfg && i < cfg->nreceivers; i++) {
+        const char *id, *ts;
+        long long expires;
         gw_authenticate(&cfg->receivers[i], &req, &reason);
+        gw_authenticate_headers(&cfg->receivers[i], &req, &reason); /* before the body */
+        gw_sw_replay_key(&cfg->receivers[i], &req, &id, &ts, &expires);
+    }
     gw_receiver_types_list(types, sizeof(types));
     for (char *save = NULL, *t = strtok_r(types, ", ", &save); !cfg && t;
          t = strtok_r(NULL, ", ", &save)) {

@@ -61,6 +61,9 @@ static const struct hb_field gw_fields[] = {
       "unlimited); past it: 503 + Retry-After"),
     F("limits.max_connections_per_ip", HB_F_INT, max_connections_per_ip, "32", 0, 1000000,
       "concurrent connections from one remote address (0: unlimited); past it: 503"),
+    F("limits.replay_cache_entries", HB_F_INT, replay_cache_entries, "65536", 0, 1L << 24,
+      "Standard Webhooks deliveries remembered within their timestamp tolerance, so that a "
+      "replay is 401 (0: off; full: the oldest is dropped)"),
     F("threads", HB_F_INT, threads, "0", 0, 256, "HTTP threads (0: one per core)"),
     F("admin.token", HB_F_STRING, admin_token_ref, "", 0, 0,
       "secret reference of the console's bearer token (required when admin_listen is not "
@@ -101,6 +104,11 @@ static const struct hb_field receiver_fields[] = {
      "requests a second for this receiver: N, or {requests_per_second: N, burst: B}"},
 };
 
+static void help_line(void *out, const char *line)
+{
+    hb_config_help_text(out, line);
+}
+
 void gw_config_help(FILE *out)
 {
     char types[512], text[1024];
@@ -108,10 +116,11 @@ void gw_config_help(FILE *out)
     hb_config_help(out, "receivers[].", NULL, receiver_fields, HB_ARRAY_LEN(receiver_fields));
     gw_receiver_types_list(types, sizeof(types));
     snprintf(text, sizeof(text),
-             "receivers[].type is one of: %s. Some types take options of their own "
-             "(README, \"Connect your senders\").",
+             "receivers[].type is one of: %s. These types take options of their own, "
+             "keys of the receiver's entry (README, \"Connect your senders\"):",
              types);
     hb_config_help_text(out, text);
+    gw_receiver_options_help(help_line, out);
 }
 
 static const struct hb_field rate_fields[] = {

@@ -33,7 +33,8 @@ struct gw_config {
     long spool_max_bytes;
     long max_body_bytes, max_connections, request_timeout_ms, max_header_bytes;
     long header_timeout_ms, max_connections_per_ip, unauth_body_bytes;
-    struct gw_rate rate; /* limits.requests_per_second, limits.burst */
+    long replay_cache_entries; /* limits.replay_cache_entries */
+    struct gw_rate rate;       /* limits.requests_per_second, limits.burst */
     long threads;
     char *admin_token_ref;        /* admin.token, a secret reference */
     struct hb_secret admin_token; /* its value; len 0: no token */

@@ -41,6 +41,7 @@
 #include "hookbus/util.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "replay.h"
 #include "tls.h"
 
 #define WEBHOOK_PREFIX "/webhooks/"
@@ -55,6 +56,10 @@
     "too many unauthenticated request bodies in flight "                                           \
     "(limits.unauthenticated_body_bytes)"
 #define ARENA_STACK_BYTES (24 * 1024) /* the normalize arena's first chunk: a ~4 KB push */
+/* libmicrohttpd's connection memory is this many times max_header_bytes:
+ * a request head over the limit but within it reaches the gateway, which
+ * answers the JSON 431; past it libmicrohttpd answers its own (HTML). */
+#define HEAD_POOL_FACTOR 2
 
 /* One configuration generation: requests hold a reference for their whole
  * life, so SIGHUP swaps the receiver table without touching requests in
@@ -77,12 +82,14 @@ struct gw_server {
     bool tls, separate_admin;
     bool self_signed; /* the served certificate was generated at start */
     long max_connections;
+    long max_header_bytes;    /* request line + headers: 431 past it */
     struct gw_budget preauth; /* body bytes held before authentication */
     struct gw_conns *conns;   /* the webhooks listener's connections */
     struct hb_histogram *publish_seconds;
     struct hb_gauge *connections;
     struct hb_counter *reloads_ok, *reloads_failed;
     struct gw_deliveries *deliveries; /* the console's record */
+    struct gw_replay *replays;        /* Standard Webhooks deliveries answered 2xx */
 };
 
 enum req_state { RS_BODY, RS_WAIT, RS_DONE };
@@ -106,7 +113,8 @@ struct gw_http_req {
     _Atomic int state;
     struct hb_buf body;
     bool too_large, key_route, authentic, over_budget;
-    long long held; /* bytes taken from srv->preauth */
+    const char *refused; /* credentials refused from the headers: the reason */
+    long long held;      /* bytes taken from srv->preauth */
     char remote[64];
     int64_t start_ms, produce_ms;
     struct gw_request greq;
@@ -148,6 +156,8 @@ static void record(struct gw_http_req *r, unsigned status, const char *reason);
 static void request_plumbing(struct gw_http_req *r, const char *ct);
 static void remote_addr(struct MHD_Connection *conn, char *out, size_t outlen);
 static void framing_of(struct MHD_Connection *conn, long long max_body, struct gw_framing *f);
+static size_t head_bytes(struct MHD_Connection *conn, const char *url, const char *method);
+static int authenticate_headers(struct gw_http_req *r, long long len);
 static bool hold(struct gw_http_req *r, size_t n);
 static void release(struct gw_http_req *r);
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *ctype,
@@ -181,11 +191,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
         /* Over the limit: keep nothing more. libmicrohttpd cannot answer in
          * the middle of an upload, so the rest is discarded (memory stays
          * bounded, time by the request deadline) and 413 follows. */
-        if (!r->too_large && !r->over_budget && !hold(r, *upload_data_size)) {
+        if (!r->too_large && !r->over_budget && !r->refused && !hold(r, *upload_data_size)) {
             r->over_budget = true;
             hb_buf_free(&r->body);
         }
-        if (!r->too_large && !r->over_budget &&
+        if (!r->too_large && !r->over_budget && !r->refused &&
             hb_buf_append(&r->body, upload_data, *upload_data_size) < 0) {
             r->too_large = true;
             hb_buf_free(&r->body);
@@ -207,6 +217,11 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
         enum MHD_Result res = serve_admin(srv, conn, url, method, &handled);
         if (handled)
             return res;
+    }
+    if (head_bytes(conn, url, method) > (size_t)srv->max_header_bytes) {
+        gw_metrics_request(srv->metrics, NULL, 431);
+        return respond_msg(conn, 431, "request line and headers over limits.max_header_bytes",
+                           NULL);
     }
     if (!gw_conns_admit(srv->conns, conn)) {
         gw_metrics_request(srv->metrics, NULL, 503);
@@ -276,6 +291,8 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
             return refuse_auth(r, "invalid key in URL");
         r->key_route = true;
     }
+    if (authenticate_headers(r, len) < 0)
+        return refuse_auth(r, r->refused);
     if (len > 0 && !hold(r, (size_t)len))
         return finish(r, 503, PREAUTH_FULL, "1");
     /* One allocation for the announced body instead of a doubling per chunk;
@@ -322,6 +339,8 @@ static enum MHD_Result process(struct gw_http_req *r)
 {
     char ct[128];
     const char *reason = "invalid";
+    if (r->refused)
+        return refuse_auth(r, r->refused);
     if (r->too_large)
         return finish(r, 413, "request body over limits.max_body_bytes", NULL);
     if (r->over_budget)
@@ -330,8 +349,10 @@ static enum MHD_Result process(struct gw_http_req *r)
                   sizeof(ct));
     request_plumbing(r, ct);
     gw_metrics_add(r->srv->metrics, r->rcv, GW_METRIC_BYTES, r->body.len);
-    if (gw_authenticate(r->rcv, &r->greq, &reason) < 0)
+    if (!r->authentic && gw_authenticate(r->rcv, &r->greq, &reason) < 0)
         return refuse_auth(r, reason);
+    if (gw_replay_check(r->srv->replays, r->rcv, &r->greq))
+        return refuse_auth(r, "webhook-id and webhook-timestamp already accepted (replay)");
     r->authentic = true;
     release(r); /* authentic: its body no longer counts against the budget */
     bool limited;
@@ -598,6 +619,8 @@ static void record(struct gw_http_req *r, unsigned status, const char *reason)
 {
     struct gw_delivery_event evs[16], *ev = evs;
     size_t n = status == 202 ? r->ctx.nevents : 0;
+    if (status >= 200 && status < 300 && r->authentic) /* a replay of it is refused */
+        gw_replay_note(r->srv->replays, r->rcv, &r->greq);
     if (n > HB_ARRAY_LEN(evs) && !(ev = calloc(n, sizeof(*ev))))
         n = 0, ev = evs;
     for (size_t i = 0; i < n; i++) {
@@ -688,12 +711,37 @@ static void request_plumbing(struct gw_http_req *r, const char *ct)
                                   .conn = r->conn};
 }
 
+/* Authenticates r from its headers when they carry the whole credential
+ * (a token, a bearer token, a key route): authentic then, its body takes no
+ * budget. A credential refused: -1 when the 401 goes out at once (the
+ * sender waits for 100 Continue, or announced a body over
+ * BODY_PREALLOC_MAX, or a chunked one: never read); else 0, and the small
+ * body already on its way is discarded as it arrives, then 401, so that the
+ * sender reads the answer instead of a TCP reset. r->refused is the reason
+ * either way. Signatures over the body are checked once it is in. */
+static int authenticate_headers(struct gw_http_req *r, long long len)
+{
+    const char *reason = "invalid";
+    request_plumbing(r, "");
+    int rc = gw_authenticate_headers(r->rcv, &r->greq, &reason);
+    r->authentic = rc == GW_AUTH_OK;
+    if (rc != GW_AUTH_REFUSED) {
+        /* Filled again once the body is in: until then the console's
+         * record of an early answer (413, 503) has no request to keep. */
+        memset(&r->greq, 0, sizeof(r->greq));
+        return 0;
+    }
+    r->refused = reason;
+    const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Expect");
+    return expect || len < 0 || len > BODY_PREALLOC_MAX ? -1 : 0;
+}
+
 /* Takes budget for the body bytes of r beyond what it holds already, up to
- * body.len + n (a key route is authenticated: it takes none). */
+ * body.len + n (a request authenticated from its headers takes none). */
 static bool hold(struct gw_http_req *r, size_t n)
 {
     long long need = (long long)(r->body.len + n) - r->held;
-    if (r->key_route || need <= 0)
+    if (r->key_route || r->authentic || need <= 0)
         return true;
     if (!gw_budget_take(&r->srv->preauth, need))
         return false;
@@ -724,6 +772,23 @@ static enum MHD_Result collect_framing(void *cls, enum MHD_ValueKind kind, const
     }
     (cl ? in->cl : in->te)[(*n)++] = value ? value : "";
     return MHD_YES;
+}
+
+static enum MHD_Result add_header_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    (void)kind;
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    return MHD_YES;
+}
+
+/* The size of the request head as sent, less optional whitespace: request
+ * line and header fields. */
+static size_t head_bytes(struct MHD_Connection *conn, const char *url, const char *method)
+{
+    size_t n = strlen(method) + 1 + strlen(url) + sizeof(" HTTP/1.1\r\n") - 1 + 2;
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, add_header_bytes, &n);
+    return n;
 }
 
 static void framing_of(struct MHD_Connection *conn, long long max_body, struct gw_framing *f)
@@ -1025,9 +1090,10 @@ static struct MHD_Daemon *start_daemon(struct gw_server *srv, const struct gw_co
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(cfg->max_connections + CONN_RESERVE), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)((cfg->request_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)cfg->max_header_bytes, MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
-        MHD_OPTION_ARRAY, tracking, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+        (size_t)cfg->max_header_bytes * HEAD_POOL_FACTOR, MHD_OPTION_NOTIFY_COMPLETED,
+        request_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL, MHD_OPTION_ARRAY, tracking,
+        MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!d) {
         close(fd);
         snprintf(err, errlen, "cannot start the %s HTTP server on %s",
@@ -1057,12 +1123,18 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
     srv->tls = cfg->tls_enabled;
     srv->separate_admin = cfg->admin_listen[0] != '\0';
     srv->max_connections = cfg->max_connections;
+    srv->max_header_bytes = cfg->max_header_bytes;
     srv->deliveries = gw_deliveries_new(cfg->deliveries_keep, cfg->deliveries_max_body);
     if (!srv->deliveries) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
     gw_budget_init(&srv->preauth, cfg->unauth_body_bytes, metrics);
+    srv->replays = gw_replay_new((size_t)cfg->replay_cache_entries, metrics);
+    if (cfg->replay_cache_entries && !srv->replays) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     srv->publish_seconds = hb_metrics_histogram(metrics, "hookbus_gateway_publish_seconds",
                                                 "Time from produce to Kafka acknowledgement", NULL,
                                                 buckets, HB_ARRAY_LEN(buckets));
@@ -1134,10 +1206,12 @@ static void log_restart_only(const struct gw_config *a, const struct gw_config *
         a->request_timeout_ms != b->request_timeout_ms || a->threads != b->threads ||
         a->max_header_bytes != b->max_header_bytes ||
         a->header_timeout_ms != b->header_timeout_ms ||
-        a->max_connections_per_ip != b->max_connections_per_ip)
+        a->max_connections_per_ip != b->max_connections_per_ip ||
+        a->replay_cache_entries != b->replay_cache_entries)
         HB_LOG(HB_LOG_WARN, "reload: delivery_timeout_ms, spool.max_bytes, threads and "
                             "limits.max_connections/request_timeout_ms/max_header_bytes/"
-                            "header_timeout_ms/max_connections_per_ip need a restart to apply");
+                            "header_timeout_ms/max_connections_per_ip/replay_cache_entries "
+                            "need a restart to apply");
 }
 
 int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size_t errlen)
@@ -1201,6 +1275,7 @@ void gw_server_stop(struct gw_server *s)
         MHD_stop_daemon(s->admin);
     gw_conns_free(s->conns);
     gw_deliveries_free(s->deliveries);
+    gw_replay_free(s->replays);
     gen_release(atomic_load(&s->gen));
     gw_tls_cert_clear();
     pthread_mutex_destroy(&s->gen_lock);

@@ -59,6 +59,7 @@ static void aliyun_normalize(struct gw_ctx *ctx)
 const struct gw_receiver_type gw_receiver_aliyun_acr = {
     .type = "aliyun-acr",
     .provider = "aliyun-acr",
+    .options = options,
     .configure = aliyun_configure,
     .normalize = aliyun_normalize,
     .destroy = gw_options_destroy,

@@ -42,6 +42,16 @@ static int artifactory_verify(const struct gw_receiver *r, const struct gw_reque
     return -1;
 }
 
+/* Before the body: the secret itself in X-JFrog-Event-Auth is authentic at
+ * once; anything else may be the body's HMAC, which waits for the body. */
+static int artifactory_verify_headers(const struct gw_receiver *r, const struct gw_request *req,
+                                      const char **reason)
+{
+    (void)reason;
+    const char *auth = req->header(req, "X-JFrog-Event-Auth");
+    return auth && *auth && gw_secret_equals(r, auth, strlen(auth)) ? GW_AUTH_OK : GW_AUTH_BODY;
+}
+
 /* data of a docker "pushed" event: repo_key, image_name, tag, sha256 (of the
  * manifest, i.e. its digest). */
 static void artifactory_pushed(struct gw_ctx *ctx, const cJSON *root, const cJSON *data)
@@ -98,8 +108,10 @@ static void artifactory_normalize(struct gw_ctx *ctx)
 const struct gw_receiver_type gw_receiver_artifactory = {
     .type = "artifactory",
     .provider = "artifactory",
+    .options = options,
     .configure = artifactory_configure,
     .verify = artifactory_verify,
+    .verify_headers = artifactory_verify_headers,
     .normalize = artifactory_normalize,
     .destroy = gw_options_destroy,
 };

@@ -73,6 +73,9 @@ static void sns_destroy(struct gw_receiver *r)
     r->priv = NULL;
 }
 
+enum { OPT_TOPIC_ARNS, OPT_CERT_HOST, OPT_CA_FILE };
+static const char *const options[] = {"topic_arns", "cert_host", "ca_file", NULL};
+
 /* topic_arns (a list, or one string), cert_host (an extended regex for the
  * host[:port] of the URLs fetched), ca_file (the CA bundle for them). */
 static int sns_configure(struct gw_receiver *r, const struct hb_config *cfg,
@@ -84,9 +87,9 @@ static int sns_configure(struct gw_receiver *r, const struct hb_config *cfg,
     pthread_mutex_init(&s->lock, NULL);
     r->priv = s;
     r->own_auth = true;
-    const struct hb_node *t = hb_node_get(node, "topic_arns");
-    const struct hb_node *h = hb_node_get(node, "cert_host");
-    const struct hb_node *ca = hb_node_get(node, "ca_file");
+    const struct hb_node *t = hb_node_get(node, options[OPT_TOPIC_ARNS]);
+    const struct hb_node *h = hb_node_get(node, options[OPT_CERT_HOST]);
+    const struct hb_node *ca = hb_node_get(node, options[OPT_CA_FILE]);
     size_t n = t && t->type == HB_NODE_SEQ ? t->n : 1;
     if (!t || (t->type != HB_NODE_SEQ && t->type != HB_NODE_SCALAR) || n == 0 || n > SNS_MAX_TOPICS)
         return hb_config_error(cfg, t ? t : node, err, errlen,
@@ -369,6 +372,7 @@ static void sns_normalize(struct gw_ctx *ctx)
 const struct gw_receiver_type gw_receiver_aws_sns = {
     .type = "aws-sns",
     .provider = "ecr",
+    .options = options,
     .configure = sns_configure,
     .verify = sns_verify,
     .normalize = sns_normalize,

@@ -126,6 +126,7 @@ static void eg_normalize(struct gw_ctx *ctx)
 const struct gw_receiver_type gw_receiver_azure_eventgrid = {
     .type = "azure-eventgrid",
     .provider = "acr",
+    .options = options,
     .configure = eg_configure,
     .normalize = eg_normalize,
     .destroy = gw_options_destroy,

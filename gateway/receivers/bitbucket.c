@@ -18,6 +18,16 @@ static int bitbucket_verify(const struct gw_receiver *r, const struct gw_request
     return gw_auth_token(r, req, reason);
 }
 
+/* Before the body: a signed delivery waits for it; a token is decided from
+ * the headers. */
+static int bitbucket_verify_headers(const struct gw_receiver *r, const struct gw_request *req,
+                                    const char **reason)
+{
+    if (req->header(req, "X-Hub-Signature"))
+        return GW_AUTH_BODY;
+    return gw_auth_token(r, req, reason) == 0 ? GW_AUTH_OK : GW_AUTH_REFUSED;
+}
+
 /* One entry of push.changes[]: new == null is a deletion (of old). */
 static void on_change(struct gw_ctx *ctx, const cJSON *root, const cJSON *change,
                       const char *clone_url)
@@ -134,5 +144,6 @@ const struct gw_receiver_type gw_receiver_bitbucket = {
     .type = "bitbucket",
     .provider = "bitbucket",
     .verify = bitbucket_verify,
+    .verify_headers = bitbucket_verify_headers,
     .normalize = bitbucket_normalize,
 };

@@ -42,10 +42,11 @@ static void gar_destroy(struct gw_receiver *r)
     r->priv = NULL;
 }
 
+static const char *const keys[] = {"oidc_jwks_file", "oidc_audience", "oidc_email", NULL};
+
 static int gar_configure(struct gw_receiver *r, const struct hb_config *cfg,
                          const struct hb_node *node, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"oidc_jwks_file", "oidc_audience", "oidc_email"};
     const struct hb_node *v[3];
     char e[256];
     struct gar *g = calloc(1, sizeof(*g));
@@ -119,6 +120,13 @@ static int gar_verify(const struct gw_receiver *r, const struct gw_request *req,
     return 0;
 }
 
+/* The OIDC token (or the shared token) is all in the headers. */
+static int gar_verify_headers(const struct gw_receiver *r, const struct gw_request *req,
+                              const char **reason)
+{
+    return gar_verify(r, req, reason) == 0 ? GW_AUTH_OK : GW_AUTH_REFUSED;
+}
+
 /* The decoded notification {action, digest, tag}. */
 static void gar_notification(struct gw_ctx *ctx, const cJSON *n)
 {
@@ -172,8 +180,10 @@ static void gar_normalize(struct gw_ctx *ctx)
 const struct gw_receiver_type gw_receiver_gar = {
     .type = "gar",
     .provider = "gar",
+    .options = keys,
     .configure = gar_configure,
     .verify = gar_verify,
+    .verify_headers = gar_verify_headers,
     .normalize = gar_normalize,
     .destroy = gar_destroy,
 };

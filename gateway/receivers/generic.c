@@ -138,6 +138,7 @@ static void generic_normalize(struct gw_ctx *ctx)
 const struct gw_receiver_type gw_receiver_generic = {
     .type = "generic",
     .provider = "generic",
+    .options = gw_repository_option,
     .configure = generic_configure,
     .normalize = generic_normalize,
 };
@@ -167,6 +168,7 @@ static int generic_hmac_verify(const struct gw_receiver *r, const struct gw_requ
 const struct gw_receiver_type gw_receiver_generic_hmac = {
     .type = "generic-hmac",
     .provider = "generic",
+    .options = gw_repository_option,
     .configure = generic_configure,
     .verify = generic_hmac_verify,
     .normalize = generic_normalize,
@@ -177,6 +179,8 @@ const struct gw_receiver_type gw_receiver_generic_hmac = {
  * 300) bounds the age of webhook-timestamp. The event id is webhook-id. */
 enum { OPT_TOLERANCE };
 static const char *const sw_options[] = {"tolerance_seconds", NULL};
+/* For --help: sw_options and gw_configure_repository's. */
+static const char *const sw_help_options[] = {"tolerance_seconds", "repository", NULL};
 
 static int sw_configure(struct gw_receiver *r, const struct hb_config *cfg,
                         const struct hb_node *node, char *err, size_t errlen)
@@ -192,13 +196,19 @@ static int sw_configure(struct gw_receiver *r, const struct hb_config *cfg,
     return 0;
 }
 
-static int sw_verify(const struct gw_receiver *r, const struct gw_request *req, const char **reason)
+static long sw_tolerance(const struct gw_receiver *r, const struct gw_request *req)
 {
+    (void)req;
     long t = GW_SW_TOLERANCE_S;
     const char *v = gw_option(r, OPT_TOLERANCE);
     if (v)
         hb_parse_long(v, 1, 3600, &t);
-    return gw_auth_standard_webhooks(r, req, t, reason);
+    return t;
+}
+
+static int sw_verify(const struct gw_receiver *r, const struct gw_request *req, const char **reason)
+{
+    return gw_auth_standard_webhooks(r, req, sw_tolerance(r, req), reason);
 }
 
 static void sw_normalize(struct gw_ctx *ctx)
@@ -210,8 +220,10 @@ static void sw_normalize(struct gw_ctx *ctx)
 const struct gw_receiver_type gw_receiver_standard_webhooks = {
     .type = "standard-webhooks",
     .provider = "generic",
+    .options = sw_help_options,
     .configure = sw_configure,
     .verify = sw_verify,
+    .sw_tolerance = sw_tolerance,
     .normalize = sw_normalize,
     .destroy = gw_options_destroy,
 };

@@ -68,6 +68,7 @@ static void gerrit_normalize(struct gw_ctx *ctx)
 const struct gw_receiver_type gw_receiver_gerrit = {
     .type = "gerrit",
     .provider = "gerrit",
+    .options = options,
     .configure = gerrit_configure,
     .normalize = gerrit_normalize,
     .destroy = gw_options_destroy,

@@ -30,6 +30,22 @@ static int gitlab_verify(const struct gw_receiver *r, const struct gw_request *r
     return gw_auth_token(r, req, reason);
 }
 
+static long gitlab_sw_tolerance(const struct gw_receiver *r, const struct gw_request *req)
+{
+    (void)r;
+    return req->header(req, "webhook-signature") ? GW_SW_TOLERANCE_S : 0;
+}
+
+/* Before the body: a signed delivery waits for it (the signature covers
+ * it); the tokens are decided from the headers. */
+static int gitlab_verify_headers(const struct gw_receiver *r, const struct gw_request *req,
+                                 const char **reason)
+{
+    if (req->header(req, "webhook-signature"))
+        return GW_AUTH_BODY;
+    return gitlab_verify(r, req, reason) == 0 ? GW_AUTH_OK : GW_AUTH_REFUSED;
+}
+
 /* Fills the repository URL forms: project.* (current payloads), then
  * repository.* (older payloads and some system hooks). */
 static void repo_urls(const cJSON *root, struct gw_change *ch)
@@ -137,5 +153,7 @@ const struct gw_receiver_type gw_receiver_gitlab = {
     .type = "gitlab",
     .provider = "gitlab",
     .verify = gitlab_verify,
+    .verify_headers = gitlab_verify_headers,
+    .sw_tolerance = gitlab_sw_tolerance,
     .normalize = gitlab_normalize,
 };

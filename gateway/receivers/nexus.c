@@ -95,6 +95,7 @@ static void nexus_normalize(struct gw_ctx *ctx)
 const struct gw_receiver_type gw_receiver_nexus = {
     .type = "nexus",
     .provider = "nexus",
+    .options = options,
     .configure = nexus_configure,
     .verify = nexus_verify,
     .normalize = nexus_normalize,

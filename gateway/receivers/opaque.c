@@ -32,6 +32,7 @@ static void opaque_normalize(struct gw_ctx *ctx)
 const struct gw_receiver_type gw_receiver_opaque = {
     .type = "opaque",
     .provider = "opaque",
+    .options = gw_repository_option,
     .configure = opaque_configure,
     .normalize = opaque_normalize,
 };

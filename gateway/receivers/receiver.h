@@ -87,6 +87,9 @@ struct gw_ctx {
 struct gw_receiver_type {
     const char *type;
     const char *provider;
+    /* The type option keys configure reads (NULL-terminated; NULL: none),
+     * listed by --help. */
+    const char *const *options;
     /* Reads type-specific options from the receiver's node (mark them used).
      * Optional. 0 or -1 with err. */
     int (*configure)(struct gw_receiver *r, const struct hb_config *cfg, const struct hb_node *node,
@@ -94,9 +97,20 @@ struct gw_receiver_type {
     /* Verifies a signature over the raw body. NULL: the shared token check.
      * Returns 0 when authentic, else -1 with *reason (for the audit log). */
     int (*verify)(const struct gw_receiver *r, const struct gw_request *req, const char **reason);
+    /* Optional, for a type with verify whose request may carry a
+     * credential in its headers alone (a token next to a signature):
+     * decides from the headers before the body arrives (req->body is
+     * empty). GW_AUTH_OK, GW_AUTH_REFUSED with *reason, or GW_AUTH_BODY
+     * when the proof covers the body (verify decides). */
+    int (*verify_headers)(const struct gw_receiver *r, const struct gw_request *req,
+                          const char **reason);
     /* Normalizes an authenticated request. Emits events, or sets a status. */
     void (*normalize)(struct gw_ctx *ctx);
     void (*destroy)(struct gw_receiver *r);
+    /* Optional, for types that check Standard Webhooks: the tolerance
+     * (seconds) of req's webhook-timestamp when its signature is checked
+     * that way, 0 when it is not (gw_sw_replay_key). */
+    long (*sw_tolerance)(const struct gw_receiver *r, const struct gw_request *req);
     /* Optional: the CloudEvents webhook abuse-protection handshake (OPTIONS
      * with WebHook-Request-Origin). Returns the origin to allow (echoed in
      * WebHook-Allowed-Origin), or NULL to refuse it. */
@@ -119,6 +133,11 @@ int gw_options_configure(struct gw_receiver *r, const struct hb_config *cfg,
 const char *gw_option(const struct gw_receiver *r, size_t i);
 /* destroy for receivers configured with gw_options_configure. */
 void gw_options_destroy(struct gw_receiver *r);
+/* {"repository", NULL}: the option gw_configure_repository reads. */
+extern const char *const gw_repository_option[];
+/* The type options of every type, for --help: one line per type with
+ * options ("type: key, key"), written with emit. */
+void gw_receiver_options_help(void (*emit)(void *arg, const char *line), void *arg);
 /* configure of receivers with a fixed `repository` (generic, opaque):
  * required when `need` is true. */
 int gw_configure_repository(struct gw_receiver *r, const struct hb_config *cfg,
@@ -131,6 +150,14 @@ int gw_url_without_scheme(const char *url, char *out, size_t outlen);
 char *gw_pct_decode(const char *v);
 /* Authenticates req: key route, then type->verify or the token check. */
 int gw_authenticate(const struct gw_receiver *r, const struct gw_request *req, const char **reason);
+/* What the headers alone prove (called when they are complete, before the
+ * body): the shared token check of types without verify, a type's
+ * verify_headers; GW_AUTH_BODY for signatures over the body and for
+ * insecure_no_auth receivers (whose bodies stay under the pre-authentication
+ * budget). */
+enum { GW_AUTH_OK, GW_AUTH_REFUSED, GW_AUTH_BODY };
+int gw_authenticate_headers(const struct gw_receiver *r, const struct gw_request *req,
+                            const char **reason);
 /* Token check: a secret is the whole Authorization value, "Bearer <s>", the
  * Basic password, or the value of r->token_header. */
 int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, const char **reason);
@@ -145,6 +172,12 @@ int gw_auth_hmac_hex(const struct gw_receiver *r, const struct gw_request *req, 
 #define GW_SW_TOLERANCE_S 300
 int gw_auth_standard_webhooks(const struct gw_receiver *r, const struct gw_request *req,
                               long tolerance_s, const char **reason);
+/* The replay key of a request authenticated by its Standard Webhooks
+ * signature (type->sw_tolerance says it was; not over a key route or with
+ * insecure_no_auth): true with the webhook-id and webhook-timestamp headers
+ * and *expires, the end of the tolerance window (Unix seconds). */
+bool gw_sw_replay_key(const struct gw_receiver *r, const struct gw_request *req, const char **id,
+                      const char **ts, long long *expires);
 /* True when v[0..n) equals any secret (constant time, every secret compared). */
 bool gw_secret_equals(const struct gw_receiver *r, const char *v, size_t n);
 /* True when key (hex SHA-256 of name + secret) matches any secret. */

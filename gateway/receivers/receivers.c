@@ -119,11 +119,27 @@ void gw_options_destroy(struct gw_receiver *r)
     r->priv = NULL;
 }
 
+const char *const gw_repository_option[] = {"repository", NULL};
+
+void gw_receiver_options_help(void (*emit)(void *arg, const char *line), void *arg)
+{
+    char line[256];
+    for (size_t i = 0; i < HB_ARRAY_LEN(types); i++) {
+        const char *const *o = types[i]->options;
+        if (!o || !*o)
+            continue;
+        size_t n = (size_t)snprintf(line, sizeof(line), "%s:", types[i]->type);
+        for (size_t k = 0; o[k] && n < sizeof(line); k++)
+            n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %s", k ? "," : "", o[k]);
+        emit(arg, line);
+    }
+}
+
 int gw_configure_repository(struct gw_receiver *r, const struct hb_config *cfg,
                             const struct hb_node *node, bool need, char *err, size_t errlen)
 {
     char id[HB_REPO_ID_MAX];
-    const struct hb_node *repo = hb_node_get(node, "repository");
+    const struct hb_node *repo = hb_node_get(node, gw_repository_option[0]);
     if (!repo && !need)
         return 0;
     if (!repo || repo->type != HB_NODE_SCALAR || !*repo->value)
@@ -272,6 +288,20 @@ int gw_authenticate(const struct gw_receiver *r, const struct gw_request *req, c
     if (r->type->verify)
         return r->type->verify(r, req, reason);
     return gw_auth_token(r, req, reason);
+}
+
+int gw_authenticate_headers(const struct gw_receiver *r, const struct gw_request *req,
+                            const char **reason)
+{
+    if (req->key_route)
+        return GW_AUTH_OK;
+    if (r->insecure_no_auth)
+        return GW_AUTH_BODY;
+    if (r->type->verify_headers)
+        return r->type->verify_headers(r, req, reason);
+    if (r->type->verify)
+        return GW_AUTH_BODY;
+    return gw_auth_token(r, req, reason) == 0 ? GW_AUTH_OK : GW_AUTH_REFUSED;
 }
 
 /* ---- statuses ---- */

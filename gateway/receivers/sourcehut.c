@@ -137,6 +137,7 @@ static void sourcehut_normalize(struct gw_ctx *ctx)
 const struct gw_receiver_type gw_receiver_sourcehut = {
     .type = "sourcehut",
     .provider = "sourcehut",
+    .options = options,
     .configure = sourcehut_configure,
     .verify = sourcehut_verify,
     .normalize = sourcehut_normalize,

@@ -79,6 +79,21 @@ static bool any_signature(const struct gw_receiver *r, const char *sigs, const u
     return ok;
 }
 
+bool gw_sw_replay_key(const struct gw_receiver *r, const struct gw_request *req, const char **id,
+                      const char **ts, long long *expires)
+{
+    long t, tolerance;
+    if (req->key_route || r->insecure_no_auth || !r->type->sw_tolerance ||
+        (tolerance = r->type->sw_tolerance(r, req)) <= 0)
+        return false;
+    *id = req->header(req, "webhook-id");
+    *ts = req->header(req, "webhook-timestamp");
+    if (!*id || !*ts || hb_parse_long(*ts, 0, 32503680000L, &t) < 0)
+        return false;
+    *expires = (long long)t + tolerance;
+    return true;
+}
+
 int gw_auth_standard_webhooks(const struct gw_receiver *r, const struct gw_request *req,
                               long tolerance_s, const char **reason)
 {

@@ -79,6 +79,7 @@ static void zot_normalize(struct gw_ctx *ctx)
 const struct gw_receiver_type gw_receiver_zot = {
     .type = "zot",
     .provider = "zot",
+    .options = options,
     .configure = zot_configure,
     .normalize = zot_normalize,
     .destroy = gw_options_destroy,

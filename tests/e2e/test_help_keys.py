@@ -180,3 +180,36 @@ def test_every_accepted_key_is_listed(tmp_path, binary):
     # A key --help does not list is refused, so the listing is the whole set.
     r = check(tmp_path, binary, with_key(binary, "not_a_key", "1"))
     assert r.returncode == 2 and "unknown key 'not_a_key'" in r.stderr, r.stderr
+
+
+def help_type_options():
+    """{type: [option keys]} from the gateway's --help ("type: key, key" lines
+    after the list of types)."""
+    r = subprocess.run([str(BIN / "hookbus-gateway"), "--help"], capture_output=True, text=True,
+                       timeout=30)
+    out, seen = {}, False
+    for line in r.stdout.splitlines():
+        if "take options of their own" in line or "your senders" in line:
+            seen = True
+            continue
+        m = re.match(r"^      ([a-z0-9-]+): ([a-z_]+(?:, [a-z_]+)*)$", line)
+        if seen and m:
+            out[m.group(1)] = m.group(2).split(", ")
+    assert out, r.stdout
+    return out
+
+
+def test_receiver_type_options_are_listed_both_ways(tmp_path):
+    """Every type option --help lists is a key its type reads (not refused as
+    unknown); every type option of the shipped configs is listed for its type."""
+    options = help_type_options()
+    for typ, keys in options.items():
+        for key in keys:
+            probe = {"name": "r1", "type": typ, "secrets": ["literal:s"], key: "x"}
+            r = check(tmp_path, "gateway", {"receivers": [probe]})
+            assert "unknown key" not in r.stderr, f"{typ}.{key}: {r.stderr}"
+    common = {k[len("receivers[]."):] for k in help_keys("gateway") if k.startswith("receivers[].")}
+    for path in shipped_configs("gateway"):
+        for entry in (yaml.safe_load(path.read_text()) or {}).get("receivers") or []:
+            for key in set(entry) - common:
+                assert key in options.get(entry["type"], []), f"{path.name}: {entry['type']}.{key}"

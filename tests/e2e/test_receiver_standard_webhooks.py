@@ -1,12 +1,14 @@
 """Standard Webhooks end to end, over a real socket: the standard-webhooks type (v1 HMAC
 with a whsec_ key, v1a Ed25519 with a whpk_ key) and GitLab's signing token. Forged,
 replayed (fresh timestamp on a captured signature), stale and future deliveries are
-refused with 401; a sender's retry (same webhook-id, new timestamp) keeps the event id."""
+refused with 401, and so is an exact replay inside the tolerance (same webhook-id,
+timestamp and signature as a delivery answered 2xx); a sender's retry (same webhook-id, new
+timestamp) keeps the event id, and a retry after a 503 is accepted."""
 import base64
 import json
 import time
 
-from conftest import fixture_bytes, headers_of
+from conftest import fixture_bytes, headers_of, wait_for
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fixture_walk import standard_webhooks_headers
@@ -105,3 +107,43 @@ def test_gitlab_signing_token(kafka, make_gateway):
     assert r.status_code == 202, r.text
     ids = sorted(headers_of(m)["ce_id"] for m in kafka.read("hookbus.git", 2))
     assert ids == ["idem-1", "uuid-2"]
+
+
+def test_exact_replay_inside_the_window_is_401(kafka, make_gateway):
+    gw = make_gateway(kafka.bootstrap, extra=EXTRA)
+    h = {"Content-Type": "application/json", "webhook-id": "msg_r1"}
+    h.update(standard_webhooks_headers(KEY, "msg_r1", BODY))
+    assert gw.post("/webhooks/sw", BODY, h).status_code == 202
+    # The captured delivery sent again as is, well inside the 5 minutes.
+    r = gw.post("/webhooks/sw", BODY, h)
+    assert r.status_code == 401 and r.json() == {"error": "authentication failed"}
+    assert any(l.get("audit") == "401" and "replay" in l.get("reason", "") for l in gw.lines())
+    # The sender's own retry signs a new timestamp: accepted, same event id.
+    assert post_sw(gw, "msg_r1", timestamp=int(time.time()) - 1).status_code == 202
+    # GitLab's signing token: the same.
+    body = fixture_bytes("gitlab/push.json")
+    g = {"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook", "webhook-id": "gl-r1"}
+    g.update(standard_webhooks_headers(KEY, "gl-r1", body))
+    assert gw.post("/webhooks/gl", body, g).status_code == 202
+    assert gw.post("/webhooks/gl", body, g).status_code == 401
+    # Replayed to another receiver with the same key: that receiver has not seen it.
+    assert gw.post("/webhooks/sw", body, g).status_code != 401
+    # X-Gitlab-Token deliveries are not Standard Webhooks: sent twice, both accepted.
+    old = {"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook",
+           "X-Gitlab-Token": "plain-gitlab-token", "X-Gitlab-Event-UUID": "uuid-r"}
+    assert [gw.post("/webhooks/gl", body, old).status_code for _ in range(2)] == [202, 202]
+
+
+def test_retry_after_a_503_is_accepted(kafka, make_gateway):
+    gw = make_gateway(kafka.bootstrap, extra=EXTRA, timeout=1000)
+    h = {"Content-Type": "application/json", "webhook-id": "msg_s1"}
+    h.update(standard_webhooks_headers(KEY, "msg_s1", BODY))
+    assert kafka.command("down 1") == "ok"
+    r = gw.post("/webhooks/sw", BODY, h)
+    assert r.status_code == 503, r.text
+    assert kafka.command("up 1") == "ok"
+    # The same delivery again, byte for byte: nothing was accepted, so it gets in.
+    wait_for(lambda: gw.post("/webhooks/sw", BODY, h).status_code == 202, timeout=30,
+             interval=0.5, what="the retry accepted")
+    assert gw.post("/webhooks/sw", BODY, h).status_code == 401
+    assert [headers_of(m)["ce_id"] for m in kafka.read("hookbus.other", 1)] == ["msg_s1"]
