@@ -41,6 +41,7 @@
 #include "hookbus/util.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "request_span.h"
 #include "tls.h"
 
 #define WEBHOOK_PREFIX "/webhooks/"
@@ -83,6 +84,7 @@ struct gw_server {
     struct hb_gauge *connections;
     struct hb_counter *reloads_ok, *reloads_failed;
     struct gw_deliveries *deliveries; /* the console's record */
+    struct hb_otlp *otlp;             /* span export, NULL: off */
 };
 
 enum req_state { RS_BODY, RS_WAIT, RS_DONE };
@@ -622,6 +624,12 @@ static void record(struct gw_http_req *r, unsigned status, const char *reason)
     gw_deliveries_record(r->srv->deliveries, &info);
     if (ev != evs)
         free(ev);
+    gw_request_span_export(
+        r->srv->otlp,
+        &(struct gw_request_span){r->rcv->name,
+                                  MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                              "traceparent"),
+                                  &r->ctx, status, reason, n, r->start_ms, r->remote});
 }
 
 /* The request is over (answered, or the connection closed): frees its
@@ -1063,6 +1071,8 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
         goto fail;
     }
     gw_budget_init(&srv->preauth, cfg->unauth_body_bytes, metrics);
+    if (hb_otlp_start(&cfg->tracing, "hookbus-gateway", metrics, &srv->otlp, err, errlen) < 0)
+        goto fail;
     srv->publish_seconds = hb_metrics_histogram(metrics, "hookbus_gateway_publish_seconds",
                                                 "Time from produce to Kafka acknowledgement", NULL,
                                                 buckets, HB_ARRAY_LEN(buckets));
@@ -1200,6 +1210,7 @@ void gw_server_stop(struct gw_server *s)
     if (s->admin)
         MHD_stop_daemon(s->admin);
     gw_conns_free(s->conns);
+    hb_otlp_stop(s->otlp); /* after the daemons: no request is left to add a span */
     gw_deliveries_free(s->deliveries);
     gen_release(atomic_load(&s->gen));
     gw_tls_cert_clear();
