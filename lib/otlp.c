@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -289,6 +290,10 @@ struct hb_otlp {
     size_t batch_max;
     long flush_ms, timeout_ms;
     bool failing; /* the last export failed (logged once per outage) */
+    /* Set by hb_otlp_stop: hb_mono_ms() after which an export in flight is
+     * aborted and no more are tried (0: not stopping), so a collector that
+     * hangs delays shutdown by at most STOP_GRACE_MS. */
+    _Atomic int64_t abort_at;
     struct hb_counter *exported, *dropped_full, *dropped_failed, *requests_failed;
 };
 
@@ -314,6 +319,17 @@ void hb_otlp_emit(struct hb_otlp *x, const struct hb_span *s)
     pthread_mutex_unlock(&x->mu);
 }
 
+#define STOP_GRACE_MS 2000
+
+static int abort_on_stop(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                         curl_off_t ulnow)
+{
+    struct hb_otlp *x = arg;
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    int64_t at = atomic_load(&x->abort_at);
+    return at && hb_mono_ms() >= at;
+}
+
 /* POSTs n spans; true when the collector answered 2xx. */
 static bool export_batch(struct hb_otlp *x, CURL *h, const struct hb_span *spans, size_t n)
 {
@@ -336,6 +352,9 @@ static bool export_batch(struct hb_otlp *x, CURL *h, const struct hb_span *spans
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, abort_on_stop);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, x);
     CURLcode rc = curl_easy_perform(h);
     if (rc == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -401,9 +420,9 @@ static void *exporter_main(void *arg)
         pthread_mutex_lock(&x->mu);
     }
     /* Stopping: what is queued gets one try, batch by batch, while the
-     * collector takes it. */
+     * collector takes it and the grace period lasts. */
     bool ok = true;
-    while (x->count && ok && h) {
+    while (x->count && ok && h && hb_mono_ms() < atomic_load(&x->abort_at)) {
         size_t n = take(x);
         pthread_mutex_unlock(&x->mu);
         ok = export_batch(x, h, x->batch, n);
@@ -483,6 +502,8 @@ void hb_otlp_stop(struct hb_otlp *x)
         return;
     if (x->started) {
         pthread_mutex_lock(&x->mu);
+        long grace = x->timeout_ms < STOP_GRACE_MS ? x->timeout_ms : STOP_GRACE_MS;
+        atomic_store(&x->abort_at, hb_mono_ms() + grace);
         x->stop = true;
         pthread_cond_signal(&x->cv);
         pthread_mutex_unlock(&x->mu);

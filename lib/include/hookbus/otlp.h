@@ -103,7 +103,8 @@ int hb_otlp_start(const struct hb_otlp_config *c, const char *default_service,
 void hb_otlp_emit(struct hb_otlp *x, const struct hb_span *s);
 /* True when x exports (callers may skip building spans otherwise). */
 bool hb_otlp_enabled(const struct hb_otlp *x);
-/* Exports what is queued (one try, bounded by the timeout), stops the
+/* Exports what is queued (one try, within min(timeout, 2 s); an export in
+ * flight then is aborted), stops the
  * thread and frees x. NULL is fine. */
 void hb_otlp_stop(struct hb_otlp *x);
 
