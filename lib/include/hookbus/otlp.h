@@ -8,7 +8,7 @@
  *   hb_span_attr_str(&s, "hookbus.receiver", "acme-github");
  *   hb_span_end(&s, hb_unix_ns(), false, NULL);
  *   hb_otlp_emit(x, &s);                 // copies; never blocks, never fails the caller
- *   hb_otlp_stop(x);                      // one last export, bounded by tracing.timeout
+ *   hb_otlp_stop(x);                      // one last export, at most 2 s
  *
  * hb_otlp_emit puts a copy in a bounded queue (tracing.queue_size); one
  * exporter thread POSTs batches (tracing.batch_size spans, or whatever waited
@@ -103,9 +103,9 @@ int hb_otlp_start(const struct hb_otlp_config *c, const char *default_service,
 void hb_otlp_emit(struct hb_otlp *x, const struct hb_span *s);
 /* True when x exports (callers may skip building spans otherwise). */
 bool hb_otlp_enabled(const struct hb_otlp *x);
-/* Exports what is queued (one try, within min(timeout, 2 s); an export in
- * flight then is aborted), stops the
- * thread and frees x. NULL is fine. */
+/* Exports what is queued (one try, within min(tracing.timeout, 2 s); an
+ * export still in flight then is aborted), stops the thread and frees x.
+ * NULL is fine. */
 void hb_otlp_stop(struct hb_otlp *x);
 
 #endif
