@@ -10,7 +10,7 @@
 
 struct gw_request_span {
     const char *receiver;
-    const char *traceparent; /* the request's header, NULL when none */
+    const char *traceparent;  /* the request's header, NULL when none */
     const struct gw_ctx *ctx; /* its span ids, when gw_ctx_finish chose them */
     unsigned status;
     const char *reason; /* why it was refused, the span's error message on 5xx */

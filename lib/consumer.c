@@ -90,7 +90,7 @@ struct hb_consumer {
     rd_kafka_t *rk, *dlq;
     rd_kafka_queue_t *cq; /* the consumer queue, to wake the poll */
     struct hb_admin *admin;
-    struct hb_otlp *otlp; /* NULL: no span export */
+    struct hb_otlp *otlp;     /* NULL: no span export */
     struct hb_recent *recent; /* the console's record (written by the main thread) */
 
     pthread_mutex_t mu;

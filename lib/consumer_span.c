@@ -22,12 +22,9 @@ int hb_batch_trace(const struct hb_batch *b, struct hb_trace *out)
 static const char *outcome_name(enum hb_act r)
 {
     switch (r) {
-    case HB_ACT_DONE:
-        return "done";
-    case HB_ACT_RETRY:
-        return "retry";
-    default:
-        return "drop";
+    case HB_ACT_DONE: return "done";
+    case HB_ACT_RETRY: return "retry";
+    default: return "drop";
     }
 }
 

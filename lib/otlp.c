@@ -104,8 +104,7 @@ int hb_otlp_config_load(const struct hb_config *cfg, struct hb_otlp_config *out,
                         size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    if (hb_config_bind(cfg, NULL, "", otlp_fields, HB_ARRAY_LEN(otlp_fields), out, err, errlen) <
-        0)
+    if (hb_config_bind(cfg, NULL, "", otlp_fields, HB_ARRAY_LEN(otlp_fields), out, err, errlen) < 0)
         return -1;
     const char *e = out->endpoint;
     if (e[0] && !hb_str_has_prefix(e, "http://") && !hb_str_has_prefix(e, "https://"))
@@ -472,8 +471,8 @@ int hb_otlp_start(const struct hb_otlp_config *c, const char *default_service,
         goto oom;
     x->exported = hb_metrics_counter(metrics, "hookbus_otlp_spans_exported_total",
                                      "Spans the OTLP collector accepted", NULL);
-    x->dropped_full =
-        hb_metrics_counter(metrics, "hookbus_otlp_spans_dropped_total", help, "reason=\"queue_full\"");
+    x->dropped_full = hb_metrics_counter(metrics, "hookbus_otlp_spans_dropped_total", help,
+                                         "reason=\"queue_full\"");
     x->dropped_failed = hb_metrics_counter(metrics, "hookbus_otlp_spans_dropped_total", help,
                                            "reason=\"export_failed\"");
     x->requests_failed = hb_metrics_counter(metrics, "hookbus_otlp_export_failures_total",

@@ -30,8 +30,7 @@ static struct hb_trace ctx_of(const char *trace, const char *span, const char *p
 static const cJSON *attr(const cJSON *attrs, const char *key)
 {
     const cJSON *a;
-    cJSON_ArrayForEach(a, attrs)
-    {
+    cJSON_ArrayForEach (a, attrs) {
         if (strcmp(cJSON_GetObjectItem(a, "key")->valuestring, key) == 0)
             return cJSON_GetObjectItem(a, "value");
     }
@@ -76,8 +75,9 @@ static void test_encode(void **state)
     assert_string_equal(cJSON_GetObjectItem(a, "endTimeUnixNano")->valuestring,
                         "1700000000223456789");
     const cJSON *at = cJSON_GetObjectItem(a, "attributes");
-    assert_string_equal(cJSON_GetObjectItem(attr(at, "hookbus.receiver"), "stringValue")->valuestring,
-                        "acme \"github\"");
+    assert_string_equal(
+        cJSON_GetObjectItem(attr(at, "hookbus.receiver"), "stringValue")->valuestring,
+        "acme \"github\"");
     assert_string_equal(
         cJSON_GetObjectItem(attr(at, "http.response.status_code"), "intValue")->valuestring, "202");
     assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "status"), "code")); /* UNSET */
@@ -200,7 +200,8 @@ static void test_exporter_unreachable(void **state)
      * as queue_full or taken by the exporter and failed. None exported. */
     assert_non_null(strstr(text, "hookbus_otlp_spans_exported_total 0\n"));
     const char *full = strstr(text, "hookbus_otlp_spans_dropped_total{reason=\"queue_full\"} ");
-    const char *failed = strstr(text, "hookbus_otlp_spans_dropped_total{reason=\"export_failed\"} ");
+    const char *failed = strstr(text,
+                                "hookbus_otlp_spans_dropped_total{reason=\"export_failed\"} ");
     assert_non_null(full);
     assert_non_null(failed);
     long nfull = strtol(strchr(full, '}') + 2, NULL, 10);

@@ -106,7 +106,8 @@ struct hb_consumer_config {
     long recent_events;           /* events the console remembers (200) */
     char *admin_token_ref;        /* admin.token: secret reference, "" none */
     struct hb_secret admin_token; /* its value (len 0: none) */
-    struct hb_otlp_config tracing; /* tracing.*: the action spans' export */
+    /* tracing.*: the export of the action spans (hookbus/otlp.h) */
+    struct hb_otlp_config tracing;
 };
 
 /* Loads the common keys from cfg; name gives the default group. Keys it does

@@ -35,8 +35,8 @@ struct hb_otlp_config {
     long queue_size;    /* spans waiting for export before new ones are dropped */
     long batch_size;    /* spans per export request */
     long flush_interval_ms;
-    long timeout_ms;     /* one export request */
-    char **headers;      /* tracing.headers as "Name: value", secrets resolved */
+    long timeout_ms; /* one export request */
+    char **headers;  /* tracing.headers as "Name: value", secrets resolved */
     size_t nheaders;
 };
 
