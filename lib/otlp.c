@@ -105,14 +105,21 @@ int hb_otlp_config_load(const struct hb_config *cfg, struct hb_otlp_config *out,
 {
     memset(out, 0, sizeof(*out));
     if (hb_config_bind(cfg, NULL, "", otlp_fields, HB_ARRAY_LEN(otlp_fields), out, err, errlen) < 0)
-        return -1;
+        goto fail;
     const char *e = out->endpoint;
-    if (e[0] && !hb_str_has_prefix(e, "http://") && !hb_str_has_prefix(e, "https://"))
-        return hb_config_error(cfg, hb_node_path(cfg->root, "tracing.otlp_endpoint"), err, errlen,
-                               "tracing.otlp_endpoint: must be an http:// or https:// URL");
+    if (e[0] && !hb_str_has_prefix(e, "http://") && !hb_str_has_prefix(e, "https://")) {
+        hb_config_error(cfg, hb_node_path(cfg->root, "tracing.otlp_endpoint"), err, errlen,
+                        "tracing.otlp_endpoint: must be an http:// or https:// URL");
+        goto fail;
+    }
     if (out->batch_size > out->queue_size)
         out->batch_size = out->queue_size;
-    return load_headers(cfg, out, err, errlen);
+    if (load_headers(cfg, out, err, errlen) < 0)
+        goto fail;
+    return 0;
+fail:
+    hb_otlp_config_free(out); /* leaves *out zeroed: freeing it again is harmless */
+    return -1;
 }
 
 void hb_otlp_config_free(struct hb_otlp_config *c)
@@ -122,9 +129,8 @@ void hb_otlp_config_free(struct hb_otlp_config *c)
     for (size_t i = 0; i < c->nheaders; i++)
         hb_secret_clear(&(struct hb_secret){c->headers[i], strlen(c->headers[i])});
     free(c->headers);
-    c->headers = NULL;
-    c->nheaders = 0;
     hb_config_fields_free(otlp_fields, HB_ARRAY_LEN(otlp_fields), c);
+    memset(c, 0, sizeof(*c));
 }
 
 /* ---- spans ---- */

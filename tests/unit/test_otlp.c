@@ -129,8 +129,8 @@ static int load(const char *yaml, struct hb_otlp_config *c, char *err, size_t er
     struct hb_config cfg;
     assert_int_equal(hb_config_load_string("t.yaml", yaml, strlen(yaml), &cfg, err, errlen), 0);
     int rc = hb_otlp_config_load(&cfg, c, err, errlen);
-    if (rc == 0)
-        rc = hb_config_check_unused(&cfg, err, errlen);
+    if (rc == 0 && (rc = hb_config_check_unused(&cfg, err, errlen)) < 0)
+        hb_otlp_config_free(c);
     hb_config_free(&cfg);
     return rc;
 }

@@ -41,9 +41,10 @@ struct hb_otlp_config {
 };
 
 /* Reads tracing.* from cfg's root (marking them used). 0, or -1 with
- * "FILE:LINE: key: problem". */
+ * "FILE:LINE: key: problem" and *out left empty. */
 int hb_otlp_config_load(const struct hb_config *cfg, struct hb_otlp_config *out, char *err,
                         size_t errlen);
+/* Frees what c holds and zeroes it (so a second call is harmless). */
 void hb_otlp_config_free(struct hb_otlp_config *c);
 /* The tracing.* entries of --help. */
 void hb_otlp_config_help(FILE *out);
