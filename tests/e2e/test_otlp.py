@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from conftest import GITHUB_SECRET, ROOT, SLOW, github_post, wait_for
+from conftest import BASE_CONFIG, BIN, GITHUB_SECRET, ROOT, SLOW, TOKEN, github_post, wait_for
 from consumers import ConsumerProc, kafka  # noqa: F401 (fixture)
 from test_trace import (CONSUMER, EXEC_SCRIPT, PARENT, TRACE, TRACEPARENT, TRACESTATE, by_id,
                         parse_tp, post_push, recorder)  # noqa: F401 (fixture)
@@ -66,7 +66,6 @@ def tracing(endpoint, **extra):
 
 
 def gateway_config(kafka, endpoint, **extra):
-    from conftest import BASE_CONFIG, TOKEN
     return BASE_CONFIG.format(brokers=kafka.bootstrap, format="binary", timeout=5000,
                               max_body=2097152, token=TOKEN) + tracing(endpoint, **extra)
 
@@ -209,7 +208,6 @@ def test_failing_collector_is_counted(kafka, make_gateway, tmp_path):
 def test_bad_endpoint_is_a_config_error(tmp_path):
     cfg = tmp_path / "gw.yaml"
     cfg.write_text("receivers: []\ntracing:\n  otlp_endpoint: collector:4318\n")
-    from conftest import BIN
     r = subprocess.run([str(BIN / "hookbus-gateway"), "--config", str(cfg), "--check-config"],
                        capture_output=True, text=True, env=dict(os.environ))
     assert r.returncode == 2
