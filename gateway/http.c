@@ -624,11 +624,12 @@ static void record(struct gw_http_req *r, unsigned status, const char *reason)
     gw_deliveries_record(r->srv->deliveries, &info);
     if (ev != evs)
         free(ev);
-    gw_request_span_export(r->srv->otlp,
-                           &(struct gw_request_span){
-                               r->rcv->name,
-                               MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "traceparent"),
-                               &r->ctx, status, reason, n, r->start_ms, r->remote});
+    if (r->srv->otlp) /* span export on: the header is looked up only then */
+        gw_request_span_export(
+            r->srv->otlp,
+            &(struct gw_request_span){
+                r->rcv->name, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "traceparent"),
+                &r->ctx, status, reason, n, r->start_ms, r->remote});
 }
 
 /* The request is over (answered, or the connection closed): frees its
