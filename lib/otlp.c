@@ -309,7 +309,9 @@ bool hb_otlp_enabled(const struct hb_otlp *x)
 
 void hb_otlp_emit(struct hb_otlp *x, const struct hb_span *s)
 {
-    if (!x || !s)
+    /* Parent-based sampling: a trace its sender marked not sampled (flags
+     * 00, kept by child spans) is not recorded. */
+    if (!x || !s || !(s->ctx.flags & HB_TRACE_SAMPLED))
         return;
     pthread_mutex_lock(&x->mu);
     if (x->count == x->cap || x->stop) {

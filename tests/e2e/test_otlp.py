@@ -140,8 +140,10 @@ def test_delivery_spans_link_sender_gateway_and_actions(kafka, make_gateway, col
 
 def test_requests_without_traceparent_and_refused_ones(kafka, make_gateway, collector):
     gw = make_gateway(kafka.bootstrap, config=gateway_config(kafka, collector.endpoint))
+    unsampled = "5" * 32
+    post_push(gw, "d-unsampled", traceparent=f"00-{unsampled}-{PARENT}-00")  # not recorded
     post_push(gw, "d-root")
-    root = parse_tp(by_id(kafka, 1)["d-root"]["ce_traceparent"])
+    root = parse_tp(by_id(kafka, 2)["d-root"]["ce_traceparent"])
     r = github_post(gw, "push", b'{"zen": 1}', secret="wrong-" + GITHUB_SECRET)
     assert r.status_code == 401
 
@@ -158,6 +160,9 @@ def test_requests_without_traceparent_and_refused_ones(kafka, make_gateway, coll
     assert s["attributes"]["hookbus.reason"] == "authentication failed"
     assert s["status"] != STATUS_ERROR  # a 4xx is the client's error, not the server's
     assert len(s["traceId"]) == 32 and s["traceId"] != root[0]
+    # The sender said "not sampled": that trace has no span (the two above
+    # were exported after it, one request after the other).
+    assert not [s for s in collector.spans() if s["traceId"] == unsampled]
 
 
 @pytest.fixture

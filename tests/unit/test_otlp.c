@@ -188,6 +188,11 @@ static void test_exporter_unreachable(void **state)
     struct hb_span s;
     struct hb_trace t = ctx_of("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "");
     hb_span_init(&s, &t, "n", HB_SPAN_INTERNAL, hb_unix_ns());
+    /* Spans of an unsampled trace are not even queued. */
+    s.ctx.flags = 0;
+    for (int i = 0; i < 10; i++)
+        hb_otlp_emit(x, &s);
+    s.ctx.flags = HB_TRACE_SAMPLED;
     int64_t t0 = hb_mono_ms();
     for (int i = 0; i < 1000; i++)
         hb_otlp_emit(x, &s);

@@ -100,7 +100,8 @@ struct hb_otlp;
  * registers hookbus_otlp_* in metrics. 0, or -1 with err. */
 int hb_otlp_start(const struct hb_otlp_config *c, const char *default_service,
                   struct hb_metrics *metrics, struct hb_otlp **out, char *err, size_t errlen);
-/* Queues a copy of s; drops it (counted) when the queue is full. x may be NULL. */
+/* Queues a copy of s; drops it (counted) when the queue is full. A span
+ * whose trace flags say not sampled is ignored. x may be NULL. */
 void hb_otlp_emit(struct hb_otlp *x, const struct hb_span *s);
 /* True when x exports (callers may skip building spans otherwise). */
 bool hb_otlp_enabled(const struct hb_otlp *x);
