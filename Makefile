@@ -17,6 +17,7 @@
 #   make lint       banned functions, cppcheck; make format-check / make format: clang-format
 #   make kafka      Apache Kafka's jars in build/kafka (Maven, once) for the real-Kafka tests
 #   make sdk-interop  the CloudEvents SDK example consumers (examples/consumers/*) in build/sdk
+#   make otlp-proto   the OTLP receiver's venv (opentelemetry-proto from PyPI) in build/otlp
 VERSION   := 0.1.0
 BUILD     ?= build
 PREFIX    ?= /usr/local
@@ -76,7 +77,8 @@ FUZZ_OBJ  := $(BUILD)/obj/fuzz/harness.o $(BUILD)/obj/fuzz/roundtrip.o
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/%)
 
 .PHONY: all deps browser-deps screenshots run test test-unit test-e2e asan install dist check-deploy check-rules clean lint fuzz \
-        fuzz-bins fuzz-smoke valgrind bench bench-peers bench-smoke format format-check kafka sdk-interop
+        fuzz-bins fuzz-smoke valgrind bench bench-peers bench-smoke format format-check kafka sdk-interop \
+        otlp-proto
 all: deps $(LIBA) $(BINS) $(UNIT_BINS)
 
 # NODEPS=1 skips the package check (the Dockerfile's build stage installs its own list).
@@ -296,6 +298,19 @@ $(SDK_DIR)/$(1)/run: scripts/sdk-consumers.sh $(shell find examples/consumers/$(
 endef
 $(foreach l,$(SDK_LANGS),$(eval $(call sdk_rule,$(l))))
 test-e2e: sdk-interop
+
+# The OTLP receiver of tests/e2e/test_otlp.py decodes what the binaries export
+# with the official opentelemetry-proto classes (PyPI, pinned), in a venv over
+# Debian's python3.
+OTLP_STAMP := build/otlp/.stamp
+$(OTLP_STAMP): tests/tools/otlp-requirements.txt | deps
+	rm -rf build/otlp/venv
+	/usr/bin/python3 -m venv build/otlp/venv
+	build/otlp/venv/bin/pip install -q --disable-pip-version-check --no-deps \
+	    --cache-dir build/otlp/pip-cache -r tests/tools/otlp-requirements.txt
+	touch $@
+otlp-proto: $(OTLP_STAMP)
+test-e2e: otlp-proto
 
 # Cheap deployment checks, part of `make test` (scripts/check_deploy.py says what).
 check-deploy: $(BINS)

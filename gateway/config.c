@@ -113,6 +113,7 @@ void gw_config_help(FILE *out)
 {
     char types[512], text[1024];
     hb_config_help(out, "", "", gw_fields, HB_ARRAY_LEN(gw_fields));
+    hb_otlp_config_help(out);
     hb_config_help(out, "receivers[].", NULL, receiver_fields, HB_ARRAY_LEN(receiver_fields));
     gw_receiver_types_list(types, sizeof(types));
     snprintf(text, sizeof(text),
@@ -349,6 +350,8 @@ int gw_config_load(const char *file, struct gw_config *cfg, char *err, size_t er
     }
     if (load_admin(&hc, cfg, err, errlen) < 0)
         goto fail;
+    if (hb_otlp_config_load(&hc, &cfg->tracing, err, errlen) < 0)
+        goto fail;
     if (hb_config_check_unused(&hc, err, errlen) < 0)
         goto fail;
     hb_config_free(&hc);
@@ -367,6 +370,7 @@ void gw_config_free(struct gw_config *cfg)
     free(cfg->receiver_rates);
     hb_kv_list_free(&cfg->kafka_props);
     hb_secret_clear(&cfg->admin_token);
+    hb_otlp_config_free(&cfg->tracing);
     hb_config_fields_free(gw_fields, HB_ARRAY_LEN(gw_fields), cfg);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -10,6 +10,7 @@
 #include "hookbus/config.h"
 #include "hookbus/kafka.h"
 #include "hookbus/metrics.h"
+#include "hookbus/otlp.h"
 #include "hookbus/secret.h"
 #include "hookbus/util.h"
 #include "receivers/receiver.h"
@@ -43,6 +44,7 @@ struct gw_config {
     struct gw_receiver *receivers;
     struct gw_rate *receiver_rates; /* per receiver (rate_limit), same index */
     size_t nreceivers;
+    struct hb_otlp_config tracing; /* tracing.*: span export, read at start only */
 };
 
 /* Loads and validates FILE (NULL: defaults only). Resolves every secret.

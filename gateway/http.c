@@ -42,6 +42,7 @@
 #include "metrics.h"
 #include "ratelimit.h"
 #include "replay.h"
+#include "request_span.h"
 #include "tls.h"
 
 #define WEBHOOK_PREFIX "/webhooks/"
@@ -90,6 +91,7 @@ struct gw_server {
     struct hb_counter *reloads_ok, *reloads_failed;
     struct gw_deliveries *deliveries; /* the console's record */
     struct gw_replay *replays;        /* Standard Webhooks deliveries answered 2xx */
+    struct hb_otlp *otlp;             /* span export, NULL: off */
 };
 
 enum req_state { RS_BODY, RS_WAIT, RS_DONE };
@@ -645,6 +647,12 @@ static void record(struct gw_http_req *r, unsigned status, const char *reason)
     gw_deliveries_record(r->srv->deliveries, &info);
     if (ev != evs)
         free(ev);
+    if (r->srv->otlp) /* span export on: the header is looked up only then */
+        gw_request_span_export(
+            r->srv->otlp,
+            &(struct gw_request_span){
+                r->rcv->name, MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "traceparent"),
+                &r->ctx, status, reason, n, r->start_ms, r->remote});
 }
 
 /* The request is over (answered, or the connection closed): frees its
@@ -1135,6 +1143,8 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    if (hb_otlp_start(&cfg->tracing, "hookbus-gateway", metrics, &srv->otlp, err, errlen) < 0)
+        goto fail;
     srv->publish_seconds = hb_metrics_histogram(metrics, "hookbus_gateway_publish_seconds",
                                                 "Time from produce to Kafka acknowledgement", NULL,
                                                 buckets, HB_ARRAY_LEN(buckets));
@@ -1274,6 +1284,7 @@ void gw_server_stop(struct gw_server *s)
     if (s->admin)
         MHD_stop_daemon(s->admin);
     gw_conns_free(s->conns);
+    hb_otlp_stop(s->otlp); /* after the daemons: no request is left to add a span */
     gw_deliveries_free(s->deliveries);
     gw_replay_free(s->replays);
     gen_release(atomic_load(&s->gen));

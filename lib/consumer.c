@@ -24,6 +24,7 @@
 
 #include "admin.h"
 #include "consumer_sched.h"
+#include "consumer_span.h"
 #include "hookbus/consumer.h"
 #include "hookbus/event_lookup.h"
 #include "hookbus/fault.h"
@@ -89,6 +90,7 @@ struct hb_consumer {
     rd_kafka_t *rk, *dlq;
     rd_kafka_queue_t *cq; /* the consumer queue, to wake the poll */
     struct hb_admin *admin;
+    struct hb_otlp *otlp;     /* NULL: no span export */
     struct hb_recent *recent; /* the console's record (written by the main thread) */
 
     pthread_mutex_t mu;
@@ -437,16 +439,20 @@ static void *worker_main(void *arg)
             sleep_ms(100);
         j->err[0] = '\0';
         if (ready) {
+            struct hb_trace span;
+            bool traced = hb_trace_action(j->events[j->n - 1], &span) == 0;
             struct hb_batch b = {.events = (const struct hb_event *const *)j->events,
                                  .n = j->n,
                                  .key = j->key ? j->key : "",
                                  .attempt = j->attempt,
-                                 .runtime = j};
+                                 .runtime = j,
+                                 .trace = traced ? &span : NULL};
             j->retry_after_ms = 0;
-            int64_t t0 = hb_mono_ms();
+            int64_t t0 = hb_mono_ms(), start_ns = hb_unix_ns();
             j->result = c->app->act(c->ud, &b, j->err, sizeof(j->err));
             hb_histogram_observe(c->m_latency, (double)(hb_mono_ms() - t0) / 1000.0);
             hb_counter_add(c->m_actions, 1);
+            hb_consumer_span_export(c->otlp, c->app->name, &b, start_ns, j->result, j->err);
         } else {
             j->result = HB_ACT_RETRY;
             snprintf(j->err, sizeof(j->err), "application not ready");
@@ -1125,6 +1131,8 @@ struct hb_consumer *hb_consumer_new(const struct hb_consumer_config *cfg,
     }
     if (!(c->brokers = hb_consumer_brokers(cfg, err, errlen)))
         goto fail;
+    if (hb_otlp_start(&cfg->tracing, app->name, c->metrics, &c->otlp, err, errlen) < 0)
+        goto fail;
     rd_kafka_conf_t *conf = consumer_conf(c, err, errlen);
     if (!conf)
         goto fail;
@@ -1270,6 +1278,7 @@ void hb_consumer_free(struct hb_consumer *c)
         rd_kafka_destroy_flags(c->rk, c->closed ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
     parts_clear(c);
     hb_dedup_free(c->dedup);
+    hb_otlp_stop(c->otlp); /* the workers are gone: no span comes after this */
     free(c->workers);
     free(c->brokers);
     pthread_mutex_destroy(&c->mu);

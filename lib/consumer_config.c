@@ -61,6 +61,7 @@ static const struct hb_field consumer_fields[] = {
 void hb_consumer_config_help(FILE *out)
 {
     hb_config_help(out, "", "", consumer_fields, HB_ARRAY_LEN(consumer_fields));
+    hb_otlp_config_help(out);
 }
 
 static const char *const default_topics[] = {"hookbus.git", "hookbus.image", "hookbus.other"};
@@ -156,6 +157,8 @@ int hb_consumer_config_load(const struct hb_config *cfg, const char *name,
     if (hb_config_bind(cfg, NULL, "", consumer_fields, HB_ARRAY_LEN(consumer_fields), out, err,
                        errlen) < 0)
         goto fail;
+    if (hb_otlp_config_load(cfg, &out->tracing, err, errlen) < 0)
+        goto fail;
     if (!*out->group) {
         free(out->group);
         if (!(out->group = strdup(name && *name ? name : "hookbus-consumer")))
@@ -198,6 +201,7 @@ void hb_consumer_config_free(struct hb_consumer_config *c)
     hb_kv_list_free(&c->kafka_props);
     hb_filter_free(c->filter);
     hb_secret_clear(&c->admin_token);
+    hb_otlp_config_free(&c->tracing);
     hb_config_fields_free(consumer_fields, HB_ARRAY_LEN(consumer_fields), c);
     memset(c, 0, sizeof(*c));
 }

@@ -302,7 +302,7 @@ static enum hb_act refresh_kind(struct app *a, struct kind *k, const struct hb_k
     /* The PATCHes are the action's span: a child of the newest event's. */
     struct hb_trace span;
     char tp[HB_TRACEPARENT_SIZE];
-    bool traced = hb_trace_action(b->events[b->n - 1], &span) == 0;
+    bool traced = hb_batch_trace(b, &span) == 0;
     if (traced)
         hb_trace_format(&span, tp);
     for (size_t i = 0; i < want->n; i++) {

@@ -232,7 +232,7 @@ static enum hb_act exec_act(void *ud, const struct hb_batch *b, char *err, size_
     struct exec_result res = {0};
     /* The command is the action's span: a child of the newest event's. */
     struct hb_trace span;
-    bool traced = hb_trace_action(b->events[b->n - 1], &span) == 0;
+    bool traced = hb_batch_trace(b, &span) == 0;
     const char *trace_id = traced ? span.trace_id : "";
     char **env = build_env(b, traced ? &span : NULL);
     char *input = env ? build_input(b, &inlen) : NULL;

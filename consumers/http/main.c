@@ -289,7 +289,7 @@ static enum hb_act http_act(void *ud, const struct hb_batch *b, char *err, size_
      * the window's). */
     struct hb_trace span;
     char tp[HB_TRACEPARENT_SIZE];
-    bool traced = hb_trace_action(ev, &span) == 0;
+    bool traced = hb_batch_trace(b, &span) == 0;
     if (traced)
         hb_trace_format(&span, tp);
     const struct hb_http_request req = {

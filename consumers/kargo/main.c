@@ -543,7 +543,7 @@ static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t err
     /* The PATCHes are the action's span: a child of the newest event's. */
     struct hb_trace span;
     char tp[HB_TRACEPARENT_SIZE];
-    bool traced = hb_trace_action(b->events[b->n - 1], &span) == 0;
+    bool traced = hb_batch_trace(b, &span) == 0;
     if (traced)
         hb_trace_format(&span, tp);
     char **ok = NULL;

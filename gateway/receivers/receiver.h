@@ -72,6 +72,9 @@ struct gw_ctx {
      * gw_ctx_clear), never by a receiver. */
     cJSON *body_json;
     bool body_parsed;
+    /* The request's span as gw_ctx_finish chose it (all zero before), for
+     * the span export (gateway/request_span.c); binary to stay small. */
+    unsigned char span_trace_id[16], span_id[8];
     /* Members added to the data of every event of the request (a header
      * the sender sets, such as GitHub's hook target type); freed with the
      * body. NULL: none. */

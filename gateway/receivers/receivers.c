@@ -759,6 +759,9 @@ static void stamp_trace(struct gw_ctx *ctx)
         return;
     }
     hb_trace_format(&span, tp);
+    (void)hb_hex_decode(span.trace_id, HB_TRACE_ID_HEX, ctx->span_trace_id,
+                        sizeof(ctx->span_trace_id));
+    (void)hb_hex_decode(span.span_id, HB_SPAN_ID_HEX, ctx->span_id, sizeof(ctx->span_id));
     for (size_t i = 0; i < ctx->nevents; i++) {
         struct hb_event *ev = ctx->events[i];
         struct hb_trace own;

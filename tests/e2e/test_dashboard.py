@@ -1,9 +1,12 @@
 """The Grafana dashboard (deploy/grafana/hookbus.json), the Prometheus rules
 and the README's metrics table against what the binaries really expose.
 
-A gateway, hookbus-kargo (against tests/tools/fake-kube) and
-hookbus-image-updater (against tests/tools/fake-image-updater) are started
-and driven until every series they create lazily exists; their /metrics
+A gateway (exporting spans to a collector that is not there, so the
+hookbus_otlp_* families exist), hookbus-kargo, hookbus-argocd, hookbus-flux
+and hookbus-poller (against tests/tools/fake-kube; the poller discovers a
+Warehouse whose chart repository does not answer) and hookbus-image-updater
+(against tests/tools/fake-image-updater) are started and driven until every
+series they create lazily exists; their /metrics
 must pass `promtool check metrics`, every metric a dashboard panel, a
 dashboard variable or an alerting/recording rule queries must be among them,
 and the README's table must list exactly the metric families they expose.
@@ -25,6 +28,8 @@ from prom import (DASHBOARD, PROMTOOL, RULES, metric_names, promtool_check_metri
 from test_image_updater import SECRET as IU_SECRET
 from test_image_updater import FakeImageUpdater, ImageUpdaterConsumer
 from test_kargo import kube, make_kargo, push_body  # noqa: F401  (fixtures)
+from consumers import ConsumerProc
+from kube_helpers import FakeKube, KubeConsumer, write_kubeconfig
 
 GATEWAY_CONFIG = """
 listen: 127.0.0.1:0
@@ -34,11 +39,56 @@ kafka:
   brokers: {brokers}
 spool:
   dir: {spool}
+tracing:
+  otlp_endpoint: http://127.0.0.1:{dead_port}/v1/traces
+  flush_interval: 100ms
 receivers:
   - name: acme-github
     type: github
     secrets: [env:E2E_GITHUB_SECRET]
 """
+
+
+# For hookbus-argocd and hookbus-flux: one object the push (github.com/acme/app,
+# main) refreshes and one it skips; for hookbus-poller's discovery, a
+# Warehouse with a chart repository on a port nothing listens on.
+def _app(name, revision):
+    return {"kind": "Application", "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {"source": {"repoURL": "https://github.com/acme/app", "path": ".",
+                                "targetRevision": revision}}}
+
+
+def _gitrepo(name, branch):
+    return {"kind": "GitRepository", "metadata": {"name": name, "namespace": "flux-system"},
+            "spec": {"url": "https://github.com/acme/app", "ref": {"branch": branch}}}
+
+
+def _warehouse(chart_url):
+    return {"metadata": {"name": "polled", "namespace": "demo"},
+            "spec": {"subscriptions": [{"chart": {"repoURL": chart_url, "name": "app"}}]}}
+
+
+def _kube_consumer(tmp_path, binary, brokers, kubeconfig):
+    section = binary.split("-", 1)[1]
+    return KubeConsumer(tmp_path, binary, f"""
+kafka:
+  brokers: {brokers}
+  group: dashboard-{section}
+  topics: [hookbus.git]
+  properties: {{auto.offset.reset: earliest}}
+admin_listen: 127.0.0.1:0
+{section}:
+  kubeconfig: {kubeconfig}
+""")
+
+
+def _closed_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def dashboard():
@@ -111,15 +161,35 @@ def test_metric_name_parser():
 @pytest.fixture
 def scrapes(kafka, make_gateway, make_kargo, tmp_path):  # noqa: F811
     """{binary: /metrics text} once every lazily created series exists."""
+    dead = _closed_port()
     gw = make_gateway(kafka.bootstrap, config=GATEWAY_CONFIG.format(
-        brokers=kafka.bootstrap, spool=tmp_path / "spool"))
+        brokers=kafka.bootstrap, spool=tmp_path / "spool", dead_port=dead))
     kargo = make_kargo()
     fake = FakeImageUpdater("--secret", IU_SECRET)
     d = tmp_path / "iu"
     d.mkdir()
-    iu = None
+    k8s_dir = tmp_path / "k8s"
+    k8s_dir.mkdir()
+    chart_url = f"http://127.0.0.1:{dead}/charts"
+    k8s = FakeKube(k8s_dir, [_app("follows-main", "main"), _app("follows-dev", "dev"),
+                             _gitrepo("main", "main"), _gitrepo("dev", "dev"),
+                             _warehouse(chart_url)])
+    kc = k8s_dir / "kubeconfig"
+    write_kubeconfig(kc, k8s.url)
+    started = []
     try:
         iu = ImageUpdaterConsumer(d, kafka.bootstrap, fake.base + "/webhook")
+        started.append(iu)
+        for binary in ("hookbus-argocd", "hookbus-flux"):
+            started.append(_kube_consumer(k8s_dir, binary, kafka.bootstrap, kc))
+        argocd, flux = started[1], started[2]
+        kafka.command("topic hookbus.poller.state 1")  # the mock cluster cannot create it
+        poller = ConsumerProc(k8s_dir, "hookbus-poller", json.dumps({
+            "kafka": {"brokers": kafka.bootstrap}, "admin_listen": "127.0.0.1:0",
+            "kube": {"kubeconfig": str(kc), "resync_interval": "0"},
+            "poller": {"interval": "1s", "sources": [], "discover": {"kargo": True}}}),
+            name="poller", wait_joined=False)
+        started.append(poller)
         # A push (202: published, bytes; kargo refreshes and skips) and a 401.
         r = github_post(gw, "push", push_body())
         assert r.status_code == 202, r.text
@@ -127,17 +197,32 @@ def scrapes(kafka, make_gateway, make_kargo, tmp_path):  # noqa: F811
         assert r.status_code == 401
         wait_for(lambda: kargo.metric("hookbus_kargo_skips_total"), timeout=30,
                  what="hookbus-kargo to act and skip")
+        for c in (argocd, flux):
+            for m in ("refreshes_total", "skips_total"):
+                name = f"hookbus_{c.name.split('-', 1)[1]}_{m}"
+                wait_for(lambda: c.metric(name), timeout=30, what=f"{c.name}: {name}")
+        wait_for(lambda: poller.metrics().get("hookbus_poller_errors_total"), timeout=30,
+                 what="hookbus-poller to poll the discovered chart repository and fail")
+        wait_for(lambda: "hookbus_otlp_spans_dropped_total{reason=\"export_failed\"} 0" not in
+                 requests.get(gw.url("/metrics"), timeout=5).text, timeout=30,
+                 what="the gateway's failed span export to be counted")
         yield {
             "hookbus-gateway": requests.get(gw.url("/metrics"), timeout=5).text,
             "hookbus-kargo": requests.get(f"http://127.0.0.1:{kargo.port}/metrics",
                                           timeout=5).text,
             "hookbus-image-updater": requests.get(f"http://127.0.0.1:{iu.admin}/metrics",
                                                   timeout=5).text,
+            "hookbus-argocd": requests.get(f"http://127.0.0.1:{argocd.port}/metrics",
+                                           timeout=5).text,
+            "hookbus-flux": requests.get(f"http://127.0.0.1:{flux.port}/metrics",
+                                         timeout=5).text,
+            "hookbus-poller": poller.get("/metrics").text,
         }
     finally:
-        if iu:
-            iu.stop()
+        for c in reversed(started):
+            c.stop()
         fake.stop()
+        k8s.stop()
 
 
 def test_metrics_follow_conventions_and_everything_queried_exists(scrapes):

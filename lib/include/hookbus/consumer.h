@@ -37,6 +37,7 @@
 #include "hookbus/event.h"
 #include "hookbus/kafka.h"
 #include "hookbus/metrics.h"
+#include "hookbus/otlp.h"
 #include "hookbus/secret.h"
 
 /* What an action callback returns. */
@@ -55,7 +56,16 @@ struct hb_batch {
     const char *key; /* the debounce key, "" when the app gives none */
     int attempt;     /* 1 for the first try */
     void *runtime;   /* the runtime's own; see hb_batch_set_retry_after */
+    /* The action's span (a child of the newest event's trace context, or a
+     * new trace), which the runtime exports with tracing.otlp_endpoint;
+     * NULL when the runtime made none (use hb_batch_trace). */
+    const struct hb_trace *trace;
 };
+
+/* The action's span into out: b->trace, or else hb_trace_action of the
+ * newest event. Actions pass it on (traceparent headers, TRACEPARENT) so
+ * the exported span is the parent of what the target records. 0 or -1. */
+int hb_batch_trace(const struct hb_batch *b, struct hb_trace *out);
 
 /* Called from act before it returns HB_ACT_RETRY: the peer asked to wait ms
  * milliseconds (an HTTP Retry-After, see hb_http_retry_after_ms). The next
@@ -96,6 +106,8 @@ struct hb_consumer_config {
     long recent_events;           /* events the console remembers (200) */
     char *admin_token_ref;        /* admin.token: secret reference, "" none */
     struct hb_secret admin_token; /* its value (len 0: none) */
+    /* tracing.*: the export of the action spans (hookbus/otlp.h) */
+    struct hb_otlp_config tracing;
 };
 
 /* Loads the common keys from cfg; name gives the default group. Keys it does
