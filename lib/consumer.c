@@ -130,7 +130,7 @@ struct hb_consumer {
     atomic_llong reachable_at;
 
     struct hb_counter *m_consumed, *m_filtered, *m_dedup, *m_acted, *m_retried, *m_dead,
-        *m_undecodable, *m_actions, *m_exhausted, *m_dropped;
+        *m_undecodable, *m_actions, *m_exhausted, *m_dropped, *m_folded;
     struct hb_gauge *m_inflight, *m_inflight_bytes;
     struct hb_histogram *m_latency;
 };
@@ -262,6 +262,7 @@ static void item_fold(struct hb_consumer *c, struct item *it)
     it->ev = NULL;
     rd_kafka_message_destroy(it->rkm);
     it->rkm = NULL;
+    hb_counter_add(c->m_folded, 1);
     size_t left = FOLDED_OVERHEAD + strlen(id) + it->key_len;
     if (left < it->bytes) {
         c->inflight_bytes -= it->bytes - left;
@@ -1166,6 +1167,8 @@ static const struct {
             "Messages written to the dead-letter topic"),
     COUNTER(m_undecodable, "hookbus_consumer_undecodable_total",
             "Messages that are not CloudEvents"),
+    COUNTER(m_folded, "hookbus_consumer_folded_total",
+            "Events folded into their debounce window's summary (message freed before the action)"),
 };
 
 static void make_metrics(struct hb_consumer *c)

@@ -38,6 +38,10 @@
 #define REFRESH_ANNOTATION "kargo.akuity.io/refresh"
 #define MAX_TARGETS 4096
 #define NOTE_MAX 1024 /* bytes of an event's console note */
+#define WH_SKIPS "hookbus_kargo_skips_total"
+#define WH_SKIPS_HELP "Warehouses of an event's repository not refreshed, by reason"
+#define PR_SKIPS "hookbus_kargo_promotion_skips_total"
+#define PR_SKIPS_HELP "Pull request events that refreshed no Promotion, by reason"
 
 /* hookbus-kargo's own keys; the common Kubernetes ones (kubeconfig, context,
  * namespaces, label_selector, timeouts, ...) are lib's hb_kube_section. */
@@ -150,6 +154,10 @@ static int start(void *ud, struct hb_metrics *metrics, char *err, size_t errlen)
            HB_B("promotions", a->cfg.promotions));
     if (wh_cache_start(a->cache, err, errlen) < 0)
         return -1;
+    if (a->cfg.promotions) /* so that the series exist before the first pull request */
+        for (size_t i = 0; i < 2; i++)
+            hb_metrics_counter(metrics, PR_SKIPS, PR_SKIPS_HELP,
+                               i ? "reason=\"pr_open\"" : "reason=\"no_promotion\"");
     return a->cfg.promotions ? start_promotions(a, metrics, err, errlen) : 0;
 }
 
@@ -191,10 +199,6 @@ static void skip_metric(struct app *a, const char *name, const char *help, const
     hb_counter_add(hb_metrics_counter(a->metrics, name, help, labels), 1);
 }
 
-#define WH_SKIPS "hookbus_kargo_skips_total"
-#define WH_SKIPS_HELP "Warehouses of an event's repository not refreshed, by reason"
-#define PR_SKIPS "hookbus_kargo_promotion_skips_total"
-#define PR_SKIPS_HELP "Pull request events that refreshed no Promotion, by reason"
 
 /* Joins ids into out ("a/x,b/y"), truncating with "...". */
 static void join_ids(char **ids, size_t n, char *out, size_t outlen)
