@@ -40,7 +40,7 @@
 #define SEEK_TIMEOUT_MS 5000
 #define ITEM_OVERHEAD 1024 /* per held message: attributes, item, librdkafka's op */
 #define TRIM_AFTER_BYTES (256 * 1024)
-#define HOLD_MS 2000 /* see hold_bytes */
+#define HOLD_MS 2000        /* see hold_bytes */
 #define FOLDED_OVERHEAD 256 /* per folded message: the item, its id and key */
 
 /* One consumed message while it is being handled. Once the application
@@ -50,10 +50,10 @@ struct item {
     rd_kafka_message_t *rkm;
     struct hb_event *ev; /* NULL: undecodable, or folded */
     int64_t offset;
-    char *id;            /* folded: the event id */
-    char *key;           /* folded: the message key (key_len bytes) */
+    char *id;  /* folded: the event id */
+    char *key; /* folded: the message key (key_len bytes) */
     size_t key_len;
-    size_t part;         /* index into c->parts */
+    size_t part; /* index into c->parts */
     unsigned gen;
     int attempts;      /* for the dead-letter headers */
     size_t bytes;      /* charged to c->inflight_bytes */
@@ -410,8 +410,8 @@ static void dead_letter(struct hb_consumer *c, struct item *it)
     }
     HB_LOG(HB_LOG_WARN, "event dead-lettered", HB_S("topic", item_topic(c, it)),
            HB_I("partition", partition), HB_I("offset", it->offset), HB_S("id", id),
-           HB_B("folded", m == NULL),
-           HB_I("attempts", it->attempts), HB_S("error", it->error ? it->error : ""),
+           HB_B("folded", m == NULL), HB_I("attempts", it->attempts),
+           HB_S("error", it->error ? it->error : ""),
            HB_S("dead_letter_topic", c->cfg->dead_letter_topic));
 }
 

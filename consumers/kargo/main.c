@@ -36,7 +36,6 @@
 
 #define SECTION "kargo"
 #define REFRESH_ANNOTATION "kargo.akuity.io/refresh"
-#define MAX_TARGETS 4096
 #define NOTE_MAX 1024 /* bytes of an event's console note */
 #define WH_SKIPS "hookbus_kargo_skips_total"
 #define WH_SKIPS_HELP "Warehouses of an event's repository not refreshed, by reason"
@@ -199,7 +198,6 @@ static void skip_metric(struct app *a, const char *name, const char *help, const
     hb_counter_add(hb_metrics_counter(a->metrics, name, help, labels), 1);
 }
 
-
 /* Joins ids into out ("a/x,b/y"), truncating with "...". */
 static void join_ids(char **ids, size_t n, char *out, size_t outlen)
 {
@@ -357,9 +355,8 @@ static void fold_free(void *ud, void *acc)
  * (warehouses, promotions), as Kargo's api.RefreshObject does (a merge
  * patch of kargo.akuity.io/refresh with the time). HB_ACT_DONE (patched, or
  * gone), HB_ACT_RETRY or HB_ACT_DROP (hb_kube_annotate), with err. */
-static enum hb_act refresh_one(struct app *a, const char *resource, const char *id,
-                               const char *now, const char *traceparent, char *err,
-                               size_t errlen)
+static enum hb_act refresh_one(struct app *a, const char *resource, const char *id, const char *now,
+                               const char *traceparent, char *err, size_t errlen)
 {
     char path[1024];
     const char *slash = strchr(id, '/');
@@ -427,6 +424,9 @@ static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t err
         hb_batch_note(b, e, note.p ? note.p : "");
         hb_buf_free(&note);
     }
+    if (w->warehouses.overflow || w->promotions.overflow)
+        HB_LOG(HB_LOG_WARN, "too many objects for one window; some were not refreshed",
+               HB_S("repo", b->key), HB_I("limit", KARGO_SET_MAX));
     char now[32], tp[HB_TRACEPARENT_SIZE];
     hb_now_rfc3339(now);
     /* The PATCHes are the action's span: a child of the newest event's. */

@@ -82,8 +82,7 @@ static long literal_number(const cJSON *v)
 
 /* The keys of one waiting step: its output's pr.url (Kargo's rule), else
  * the repository and number its config names literally. True when any. */
-static bool step_keys(const cJSON *step, const cJSON *state, size_t slot,
-                      struct hb_kube_keys *keys)
+static bool step_keys(const cJSON *step, const cJSON *state, size_t slot, struct hb_kube_keys *keys)
 {
     char key[KARGO_PR_KEY_MAX];
     const cJSON *as = cJSON_GetObjectItemCaseSensitive(step, "as");

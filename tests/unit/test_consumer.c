@@ -193,7 +193,7 @@ static void test_debounce_fold_slot(void **state)
     assert_int_equal(w.n, 2);
     free(w.key);
     free(w.items);
-    assert_null(hb_debounce_acc(d, "k")); /* busy, no open window */
+    assert_null(hb_debounce_acc(d, "k"));    /* busy, no open window */
     hb_debounce_add(d, "k", &items[2], 120); /* arrives while k's action runs */
     slot = hb_debounce_acc(d, "k");
     assert_non_null(slot);

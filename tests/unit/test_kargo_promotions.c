@@ -76,8 +76,8 @@ static struct hb_kube_cache *new_cache(void)
 }
 
 #define STEPS_OPEN_WAIT                                                                            \
-    "[{\"uses\":\"git-clone\"},{\"uses\":\"git-open-pr\",\"as\":\"open-pr\"},"                   \
-    "{\"uses\":\"git-wait-for-pr\",\"as\":\"wait-for-pr\",\"config\":{\"repoURL\":"              \
+    "[{\"uses\":\"git-clone\"},{\"uses\":\"git-open-pr\",\"as\":\"open-pr\"},"                     \
+    "{\"uses\":\"git-wait-for-pr\",\"as\":\"wait-for-pr\",\"config\":{\"repoURL\":"                \
     "\"https://github.com/acme/app.git\",\"prNumber\":\"${{ outputs['open-pr'].pr.id }}\"}}]"
 #define STATE_42 "{\"wait-for-pr\":{\"pr\":{\"id\":42,\"url\":\"" URL42 "\",\"open\":true}}}"
 
