@@ -220,6 +220,8 @@ def main():
         time.sleep(6)  # one more debounce window: a late second refresh would show
         refreshes = len(kube.refreshed()) - before
         hwm2_kb = mem_kb(kargo2.proc.pid, "VmHWM")
+        # events the runtime freed on arrival (burst folding; None: a build without it)
+        folded = kargo2.metric("hookbus_consumer_folded_total")
 
         info = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "machine": machine(), "count": a.count, "rate_per_s": a.rate,
@@ -234,7 +236,7 @@ def main():
                                "gateway_202_p99": percentile(lat_gw, 99)},
                 "coalescing": {"webhooks": a.count, "accepted": codes.count(202),
                                "send_seconds": send_s, "debounce": "5s",
-                               "refreshes": refreshes},
+                               "refreshes": refreshes, "folded": folded},
                 "kargo_memory_kb": {"idle": idle_kb, "vmhwm_latency_run": hwm_kb,
                                     "vmhwm_burst_run": hwm2_kb},
                 "targets": {"p50_max_ms": 20, "p99_max_ms": 100, "consumer_rss_max_mb": 16}}
@@ -251,6 +253,8 @@ def main():
             f"| webhooks without a refresh seen within 5 s | {lost} |",
             f"| coalescing: {a.count} pushes in {send_s:.2f} s, debounce 5 s -> refreshes | "
             f"{refreshes} |",
+            f"| events folded on arrival (backlog + burst, burst run) | "
+            f"{'-' if folded is None else int(folded)} |",
             f"| hookbus-kargo RSS idle | {idle_kb / 1024:.1f} MB |",
             f"| hookbus-kargo peak RSS (latency run / burst run) | {hwm_kb / 1024:.1f} / "
             f"{hwm2_kb / 1024:.1f} MB |",

@@ -41,13 +41,21 @@
 #define SEEK_TIMEOUT_MS 5000
 #define ITEM_OVERHEAD 1024 /* per held message: attributes, item, librdkafka's op */
 #define TRIM_AFTER_BYTES (256 * 1024)
-#define HOLD_MS 2000 /* see hold_bytes */
+#define HOLD_MS 2000        /* see hold_bytes */
+#define FOLDED_OVERHEAD 256 /* per folded message: the item, its id and key */
 
-/* One consumed message while it is being handled. */
+/* One consumed message while it is being handled. Once the application
+ * folded its event (app->fold), rkm and ev are NULL and the item keeps only
+ * what the commit and a dead letter need: offset, id, key. */
 struct item {
     rd_kafka_message_t *rkm;
-    struct hb_event *ev; /* NULL: undecodable */
-    size_t part;         /* index into c->parts */
+    struct hb_event *ev; /* NULL: undecodable, or folded */
+    int64_t offset;
+    char *id;          /* folded: the event id */
+    char *key;         /* folded: the message key (key_len bytes) */
+    char *traceparent; /* folded: the event's traceparent, NULL: none */
+    size_t key_len;
+    size_t part; /* index into c->parts */
     unsigned gen;
     int attempts;      /* for the dead-letter headers */
     size_t bytes;      /* charged to c->inflight_bytes */
@@ -56,13 +64,17 @@ struct item {
     struct item *next; /* dead-letter retry list */
 };
 
-/* One action: a debounce window, or one event without a key. */
+/* One action: a debounce window, or one event without a key. items are
+ * every message it covers; events those not folded, evitem[i] the index in
+ * items of events[i]. */
 struct job {
     struct job *next;
     char *key; /* NULL: no debounce key */
     struct item **items;
     const struct hb_event **events;
-    size_t n;
+    size_t *evitem;
+    size_t n, nev;
+    void *acc; /* the application's fold of the window, NULL: none */
     int attempt;
     int64_t not_before;
     long retry_after_ms; /* the application's wish for the next backoff */
@@ -122,7 +134,7 @@ struct hb_consumer {
     atomic_llong reachable_at;
 
     struct hb_counter *m_consumed, *m_filtered, *m_dedup, *m_acted, *m_retried, *m_dead,
-        *m_undecodable, *m_actions, *m_exhausted, *m_dropped;
+        *m_undecodable, *m_actions, *m_exhausted, *m_dropped, *m_folded;
     struct hb_gauge *m_inflight, *m_inflight_bytes;
     struct hb_histogram *m_latency;
 };
@@ -148,7 +160,11 @@ static void item_free(struct hb_consumer *c, struct item *it)
     if (!it)
         return;
     hb_event_free(it->ev);
-    rd_kafka_message_destroy(it->rkm);
+    if (it->rkm)
+        rd_kafka_message_destroy(it->rkm);
+    free(it->id);
+    free(it->key);
+    free(it->traceparent);
     free(it->error);
     c->inflight_bytes -= it->bytes;
     free(it);
@@ -160,13 +176,22 @@ static void item_drop_cb(void *item, void *ud)
     item_free(ud, item);
 }
 
-static void job_free(struct job *j)
+static void acc_free(void *acc, void *ud)
+{
+    struct hb_consumer *c = ud;
+    if (acc && c->app->fold_free)
+        c->app->fold_free(c->ud, acc);
+}
+
+static void job_free(struct hb_consumer *c, struct job *j)
 {
     if (!j)
         return;
+    acc_free(j->acc, c);
     free(j->key);
     free(j->items);
     free(j->events);
+    free(j->evitem);
     free(j);
 }
 
@@ -175,7 +200,7 @@ static void job_abandon(struct hb_consumer *c, struct job *j)
 {
     for (size_t i = 0; i < j->n; i++)
         item_free(c, j->items[i]);
-    job_free(j);
+    job_free(c, j);
 }
 
 static struct job *job_new(char *key, struct item **items, size_t n, unsigned gen)
@@ -184,12 +209,19 @@ static struct job *job_new(char *key, struct item **items, size_t n, unsigned ge
     if (!j)
         return NULL;
     j->events = calloc(n, sizeof(*j->events));
-    if (!j->events) {
+    j->evitem = calloc(n, sizeof(*j->evitem));
+    if (!j->events || !j->evitem) {
+        free(j->events);
+        free(j->evitem);
         free(j);
         return NULL;
     }
-    for (size_t i = 0; i < n; i++)
-        j->events[i] = items[i]->ev;
+    for (size_t i = 0; i < n; i++) {
+        if (!items[i]->ev)
+            continue; /* folded */
+        j->evitem[j->nev] = i;
+        j->events[j->nev++] = items[i]->ev;
+    }
     j->key = key;
     j->items = items;
     j->n = n;
@@ -198,9 +230,52 @@ static struct job *job_new(char *key, struct item **items, size_t n, unsigned ge
     return j;
 }
 
-static const char *item_topic(const struct item *it)
+static const char *item_topic(const struct hb_consumer *c, const struct item *it)
 {
-    return rd_kafka_topic_name(it->rkm->rkt);
+    if (it->rkm)
+        return rd_kafka_topic_name(it->rkm->rkt);
+    return it->gen == c->gen && it->part < c->nparts ? c->parts[it->part].topic : "";
+}
+
+static const char *item_id(const struct item *it)
+{
+    const char *id = it->ev ? hb_event_get(it->ev, "id") : it->id;
+    return id ? id : "-";
+}
+
+/* The application folded the item's event into its window's summary: keeps
+ * the offset, the event id and the message key, frees the message and the
+ * event, and gives back their bytes. Without memory for the copies the item
+ * stays whole (its event then also reaches act: an application's fold must
+ * tolerate seeing an event again, as at-least-once delivery does anyway). */
+static void item_fold(struct hb_consumer *c, struct item *it)
+{
+    const rd_kafka_message_t *m = it->rkm;
+    char *id = strdup(item_id(it));
+    char *key = m->key_len ? malloc(m->key_len) : NULL;
+    if (!id || (m->key_len && !key)) {
+        free(id);
+        free(key);
+        return;
+    }
+    if (m->key_len)
+        memcpy(key, m->key, m->key_len);
+    it->id = id;
+    it->key = key;
+    it->key_len = m->key_len;
+    const char *tp = hb_event_get(it->ev, "traceparent");
+    it->traceparent = tp ? strdup(tp) : NULL; /* without memory: the action starts a trace */
+    hb_event_free(it->ev);
+    it->ev = NULL;
+    rd_kafka_message_destroy(it->rkm);
+    it->rkm = NULL;
+    hb_counter_add(c->m_folded, 1);
+    size_t left = FOLDED_OVERHEAD + strlen(id) + it->key_len +
+                  (it->traceparent ? strlen(it->traceparent) : 0);
+    if (left < it->bytes) {
+        c->inflight_bytes -= it->bytes - left;
+        it->bytes = left;
+    }
 }
 
 /* The message is fully handled: its offset may be committed once every
@@ -208,7 +283,7 @@ static const char *item_topic(const struct item *it)
 static void item_complete(struct hb_consumer *c, struct item *it)
 {
     if (it->gen == c->gen && it->part < c->nparts)
-        hb_offsets_done(&c->parts[it->part].off, it->rkm->offset);
+        hb_offsets_done(&c->parts[it->part].off, it->offset);
     item_free(c, it);
 }
 
@@ -298,29 +373,42 @@ static void dl_retry_later(struct hb_consumer *c, struct item *it)
 static void dead_letter(struct hb_consumer *c, struct item *it)
 {
     const rd_kafka_message_t *m = it->rkm;
-    const char *id = it->ev ? hb_event_get(it->ev, "id") : NULL;
+    const char *id = item_id(it);
+    int32_t partition = it->part < c->nparts ? c->parts[it->part].partition : -1;
+    if (m)
+        partition = m->partition;
     if (!c->dlq) {
         HB_LOG(HB_LOG_ERROR, "event failed; no dead_letter_topic, skipped",
-               HB_S("topic", item_topic(it)), HB_I("partition", m->partition),
-               HB_I("offset", m->offset), HB_S("id", id ? id : "-"),
+               HB_S("topic", item_topic(c, it)), HB_I("partition", partition),
+               HB_I("offset", it->offset), HB_S("id", id),
                HB_S("error", it->error ? it->error : ""));
         item_complete(c, it);
         return;
     }
     rd_kafka_headers_t *src = NULL, *h;
-    if (rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR && src)
+    if (m && rd_kafka_message_headers(m, &src) == RD_KAFKA_RESP_ERR_NO_ERROR && src)
         h = rd_kafka_headers_copy(src);
     else
-        h = rd_kafka_headers_new(3);
-    char attempts[16];
+        h = rd_kafka_headers_new(8);
+    char attempts[16], num[32];
     snprintf(attempts, sizeof(attempts), "%d", it->attempts);
     rd_kafka_header_add(h, "hookbus_error", -1, it->error ? it->error : "", -1);
     rd_kafka_header_add(h, "hookbus_attempts", -1, attempts, -1);
     rd_kafka_header_add(h, "hookbus_consumer", -1, c->app->name, -1);
+    if (!m) { /* folded: a record naming the message, to be read again from its topic */
+        rd_kafka_header_add(h, "hookbus_source_topic", -1, item_topic(c, it), -1);
+        snprintf(num, sizeof(num), "%d", (int)partition);
+        rd_kafka_header_add(h, "hookbus_source_partition", -1, num, -1);
+        snprintf(num, sizeof(num), "%lld", (long long)it->offset);
+        rd_kafka_header_add(h, "hookbus_source_offset", -1, num, -1);
+        rd_kafka_header_add(h, "hookbus_event_id", -1, id, -1);
+    }
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        c->dlq, RD_KAFKA_V_TOPIC(c->cfg->dead_letter_topic), RD_KAFKA_V_KEY(m->key, m->key_len),
-        RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(it), RD_KAFKA_V_END);
+        c->dlq, RD_KAFKA_V_TOPIC(c->cfg->dead_letter_topic),
+        RD_KAFKA_V_KEY(m ? m->key : it->key, m ? m->key_len : it->key_len),
+        RD_KAFKA_V_VALUE(m ? m->payload : NULL, m ? m->len : 0),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(it),
+        RD_KAFKA_V_END);
     if (e) {
         rd_kafka_headers_destroy(h);
         HB_LOG(HB_LOG_WARN, "dead-letter produce failed; will retry",
@@ -328,9 +416,10 @@ static void dead_letter(struct hb_consumer *c, struct item *it)
         dl_retry_later(c, it);
         return;
     }
-    HB_LOG(HB_LOG_WARN, "event dead-lettered", HB_S("topic", item_topic(it)),
-           HB_I("partition", m->partition), HB_I("offset", m->offset), HB_S("id", id ? id : "-"),
-           HB_I("attempts", it->attempts), HB_S("error", it->error ? it->error : ""),
+    HB_LOG(HB_LOG_WARN, "event dead-lettered", HB_S("topic", item_topic(c, it)),
+           HB_I("partition", partition), HB_I("offset", it->offset), HB_S("id", id),
+           HB_B("folded", m == NULL), HB_I("attempts", it->attempts),
+           HB_S("error", it->error ? it->error : ""),
            HB_S("dead_letter_topic", c->cfg->dead_letter_topic));
 }
 
@@ -374,7 +463,7 @@ static void dead_letter_job(struct hb_consumer *c, struct job *j)
         hb_recent_update(c->recent, it->recent, "dead_lettered", j->attempt, it->error);
         dead_letter(c, it);
     }
-    job_free(j);
+    job_free(c, j);
 }
 
 /* ---- workers ---- */
@@ -397,8 +486,8 @@ static void enqueue_ready(struct hb_consumer *c, struct job *j)
 void hb_batch_note(const struct hb_batch *b, size_t i, const char *text)
 {
     struct job *j = b ? b->runtime : NULL;
-    if (j && i < j->n)
-        hb_recent_note(j->recent, j->items[i]->recent, text);
+    if (j && i < j->nev)
+        hb_recent_note(j->recent, j->items[j->evitem[i]]->recent, text);
 }
 
 /* The job is the worker's alone while act runs: no lock needed. */
@@ -414,6 +503,17 @@ static void sleep_ms(long ms)
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
+}
+
+/* The action's span: a child of the newest message's trace context, folded
+ * or not; a new trace when it has none. */
+static int job_trace(const struct job *j, struct hb_trace *out)
+{
+    const struct item *it = j->n ? j->items[j->n - 1] : NULL;
+    struct hb_trace in;
+    if (it && !it->ev && it->traceparent && hb_trace_parse(it->traceparent, &in) == 0)
+        return hb_trace_child(&in, out);
+    return hb_trace_action(it ? it->ev : NULL, out);
 }
 
 static void *worker_main(void *arg)
@@ -440,9 +540,11 @@ static void *worker_main(void *arg)
         j->err[0] = '\0';
         if (ready) {
             struct hb_trace span;
-            bool traced = hb_trace_action(j->events[j->n - 1], &span) == 0;
+            bool traced = job_trace(j, &span) == 0;
             struct hb_batch b = {.events = (const struct hb_event *const *)j->events,
-                                 .n = j->n,
+                                 .n = j->nev,
+                                 .folded = j->acc,
+                                 .nfolded = j->n - j->nev,
                                  .key = j->key ? j->key : "",
                                  .attempt = j->attempt,
                                  .runtime = j,
@@ -492,7 +594,7 @@ static void process_done(struct hb_consumer *c)
     while (l) {
         struct job *j = l;
         l = l->next;
-        const char *id = hb_event_get(j->events[j->n - 1], "id");
+        const char *id = item_id(j->items[j->n - 1]);
         if (j->gen != c->gen) { /* partitions were revoked meanwhile */
             HB_LOG(HB_LOG_WARN, "action finished after its partitions were revoked", HB_S("id", id),
                    HB_S("result", j->result == HB_ACT_DONE ? "done" : "failed"));
@@ -508,7 +610,7 @@ static void process_done(struct hb_consumer *c)
                 hb_recent_update(c->recent, j->items[i]->recent, "acted", j->attempt, NULL);
                 item_complete(c, j->items[i]);
             }
-            job_free(j);
+            job_free(c, j);
         } else if (j->result == HB_ACT_RETRY && j->attempt < c->cfg->retry_max_attempts) {
             if (c->draining) { /* hand back: the next owner tries again */
                 job_abandon(c, j);
@@ -562,8 +664,11 @@ static long schedule(struct hb_consumer *c)
     struct hb_dwin w;
     while (hb_debounce_take(c->deb, now, &w)) {
         struct job *j = job_new(w.key, (struct item **)w.items, w.n, c->gen);
+        if (j)
+            j->acc = w.acc;
         if (!j) { /* out of memory: hand the window back to Kafka */
             HB_LOG(HB_LOG_ERROR, "out of memory scheduling an action");
+            acc_free(w.acc, c);
             for (size_t i = 0; i < w.n; i++)
                 item_free(c, w.items[i]);
             hb_debounce_release(c->deb, w.key);
@@ -615,8 +720,21 @@ static void rewind_to(struct hb_consumer *c, rd_kafka_message_t *m)
 /* Records it in the console's ring with its first decision. */
 static uint64_t recent_add(struct hb_consumer *c, const struct item *it, const char *decision)
 {
-    return hb_recent_add(c->recent, it->ev, item_topic(it), it->rkm->partition, it->rkm->offset,
+    return hb_recent_add(c->recent, it->ev, item_topic(c, it), it->rkm->partition, it->offset,
                          decision);
+}
+
+/* Offers the event of it, just queued in the window of key, to the
+ * application's fold (burst folding, see hookbus/consumer.h). */
+static void fold(struct hb_consumer *c, const char *key, struct item *it)
+{
+    char note[1024] = "";
+    void **acc = c->app->fold ? hb_debounce_acc(c->deb, key) : NULL;
+    if (!acc || c->app->fold(c->ud, acc, it->ev, note, sizeof(note)) < 0)
+        return;
+    if (note[0])
+        hb_recent_note(c->recent, it->recent, note);
+    item_fold(c, it);
 }
 
 /* Takes one message in: decode, filter, dedup, then a job (or the debounce
@@ -649,6 +767,7 @@ static bool handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
         return false;
     }
     it->rkm = m;
+    it->offset = m->offset;
     it->gen = c->gen;
     it->part = part;
     c->inflight++;
@@ -695,6 +814,7 @@ static bool handle_message(struct hb_consumer *c, rd_kafka_message_t *m)
     if (c->app->key && c->app->key(c->ud, it->ev, key, sizeof(key)) == 0 &&
         hb_debounce_add(c->deb, key, it, hb_mono_ms()) == 0) {
         hb_recent_update(c->recent, it->recent, "debounced", 0, NULL);
+        fold(c, key, it);
         return true;
     }
     /* no key: a job of its own, at once */
@@ -1070,6 +1190,8 @@ static const struct {
             "Messages written to the dead-letter topic"),
     COUNTER(m_undecodable, "hookbus_consumer_undecodable_total",
             "Messages that are not CloudEvents"),
+    COUNTER(m_folded, "hookbus_consumer_folded_total",
+            "Events folded into their debounce window's summary (message freed before the action)"),
 };
 
 static void make_metrics(struct hb_consumer *c)
@@ -1123,6 +1245,8 @@ struct hb_consumer *hb_consumer_new(const struct hb_consumer_config *cfg,
     pthread_cond_init(&c->done_cv, NULL);
     make_metrics(c);
     c->deb = hb_debounce_new(cfg->debounce_ms);
+    if (c->deb)
+        hb_debounce_set_acc_free(c->deb, acc_free, c);
     if (cfg->dedup_window_ms > 0)
         c->dedup = hb_dedup_new(cfg->dedup_window_ms, DEDUP_MAX_IDS);
     if (!c->metrics || !c->deb || (cfg->dedup_window_ms > 0 && !c->dedup)) {

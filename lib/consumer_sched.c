@@ -155,12 +155,15 @@ struct db_entry {
     int64_t deadline;
     void **items;
     size_t n, cap;
+    void *acc; /* the application's fold of the open window (see hb_debounce_acc) */
 };
 
 struct hb_debounce {
     long window_ms;
     struct db_entry *e;
     size_t n, cap;
+    void (*acc_free)(void *acc, void *ud);
+    void *acc_ud;
 };
 
 struct hb_debounce *hb_debounce_new(long window_ms)
@@ -181,6 +184,8 @@ static struct db_entry *db_find(const struct hb_debounce *d, const char *key)
 
 static void db_remove(struct hb_debounce *d, struct db_entry *e)
 {
+    if (e->acc && d->acc_free)
+        d->acc_free(e->acc, d->acc_ud);
     free(e->key);
     free(e->items);
     *e = d->e[--d->n];
@@ -253,6 +258,8 @@ bool hb_debounce_take(struct hb_debounce *d, int64_t now_ms, struct hb_dwin *out
     out->key = key;
     out->items = best->items;
     out->n = best->n;
+    out->acc = best->acc;
+    best->acc = NULL;
     best->items = NULL;
     best->n = best->cap = 0;
     best->busy = true;
@@ -267,6 +274,19 @@ void hb_debounce_release(struct hb_debounce *d, const char *key)
     e->busy = false;
     if (!e->n)
         db_remove(d, e);
+}
+
+void hb_debounce_set_acc_free(struct hb_debounce *d, void (*acc_free)(void *acc, void *ud),
+                              void *ud)
+{
+    d->acc_free = acc_free;
+    d->acc_ud = ud;
+}
+
+void **hb_debounce_acc(struct hb_debounce *d, const char *key)
+{
+    struct db_entry *e = db_find(d, key);
+    return e && e->n ? &e->acc : NULL;
 }
 
 long hb_debounce_next_ms(const struct hb_debounce *d, int64_t now_ms)

@@ -24,11 +24,13 @@ size_t hb_dedup_size(const struct hb_dedup *d);
 /* ---- debounce ---- */
 struct hb_debounce;
 /* A window handed out by hb_debounce_take: items oldest first (owned by the
- * caller: free(items), free(key)). */
+ * caller: free(items), free(key)), and acc, what hb_debounce_acc's slot held
+ * (owned by the caller too; NULL when nothing was folded). */
 struct hb_dwin {
     char *key;
     void **items;
     size_t n;
+    void *acc;
 };
 struct hb_debounce *hb_debounce_new(long window_ms);
 /* Frees the bookkeeping; items still queued are passed to drop (may be NULL). */
@@ -42,6 +44,13 @@ bool hb_debounce_take(struct hb_debounce *d, int64_t now_ms, struct hb_dwin *out
 /* The action for key finished: its next window (events that came meanwhile)
  * may be taken once it closes. */
 void hb_debounce_release(struct hb_debounce *d, const char *key);
+/* The slot of the open window of key for the caller's own summary of it (a
+ * fold of its items), NULL when key has no open window. The slot starts
+ * NULL, goes out with the window (hb_dwin.acc) and is handed to acc_free
+ * when the window is dropped (hb_debounce_clear, hb_debounce_free). */
+void **hb_debounce_acc(struct hb_debounce *d, const char *key);
+void hb_debounce_set_acc_free(struct hb_debounce *d, void (*acc_free)(void *acc, void *ud),
+                              void *ud);
 /* Milliseconds until the next window closes (0: one is due now), or -1 when
  * no window is waiting for its deadline. */
 long hb_debounce_next_ms(const struct hb_debounce *d, int64_t now_ms);

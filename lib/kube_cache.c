@@ -174,7 +174,7 @@ static void remove_locked(struct hb_kube_cache *c, const char *ns, const char *n
 /* uid/generation[/hash of the version annotations]: the generation changes
  * with the spec only (not with a refresh annotation), so an object is
  * compiled, and its invalid rules logged, once per spec. Without a
- * generation, the resourceVersion. */
+ * generation, or with opts.every_change, the resourceVersion. */
 static char *spec_version(const struct hb_kube_cache *c, const cJSON *meta)
 {
     const cJSON *uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
@@ -187,7 +187,7 @@ static char *spec_version(const struct hb_kube_cache *c, const cJSON *meta)
         h = hb_fnv1a(hb_fnv1a(h, cJSON_IsString(v) ? v->valuestring : "\x01"), "\x02");
     }
     char buf[320];
-    if (cJSON_IsNumber(gen))
+    if (cJSON_IsNumber(gen) && !c->opts.every_change)
         (void)hb_snprintf(buf, sizeof(buf), "%.200s/%.0f/%08x",
                           cJSON_IsString(uid) ? uid->valuestring : "", gen->valuedouble,
                           (unsigned)h);

@@ -1,12 +1,16 @@
 /* main.c: hookbus-kargo, the consumer that refreshes exactly the Kargo
- * Warehouses an event concerns (DESIGN section 5).
+ * Warehouses an event concerns (DESIGN section 5), and the Promotions
+ * waiting on a pull request that was merged or closed.
  *
  * It plugs into the consumer runtime (hookbus/consumer.h): configure reads
- * the `kargo:` section, start opens the Kubernetes client and the Warehouse
- * cache (warehouses.c), ready waits for the first complete list, key makes
- * the event's repository the debounce key, and act matches every event of a
- * batch against the cache (match.c) and patches the union of the Warehouses
- * they matched once each, with the refresh annotation Kargo watches. */
+ * the `kargo:` section (lib's common Kubernetes keys, hb_kube_section, plus
+ * its own), start opens the Kubernetes client, the Warehouse cache
+ * (warehouses.c) and the Promotion cache (promotions.c), ready waits for
+ * their first complete lists, key makes the event's repository the debounce
+ * key, fold matches each event as it arrives (match.c, promotions.c) into
+ * its window's summary (window.c), so that a burst is held as the set of
+ * objects to refresh rather than as its events, and act patches each object
+ * of the summary once, with the refresh annotation Kargo watches. */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <pthread.h>
@@ -24,118 +28,56 @@
 #include "hookbus/trace.h"
 #include "hookbus/util.h"
 #include "hookbus/kube.h"
+#include "hookbus/kube_consumer.h"
 #include "match.h"
+#include "promotions.h"
 #include "warehouses.h"
+#include "window.h"
 
+#define SECTION "kargo"
 #define REFRESH_ANNOTATION "kargo.akuity.io/refresh"
-#define MAX_NAMESPACES 256
-#define MAX_TARGETS 4096
 #define NOTE_MAX 1024 /* bytes of an event's console note */
-#define MAX_DONE_SETS 1024
+#define WH_SKIPS "hookbus_kargo_skips_total"
+#define WH_SKIPS_HELP "Warehouses of an event's repository not refreshed, by reason"
+#define PR_SKIPS "hookbus_kargo_promotion_skips_total"
+#define PR_SKIPS_HELP "Pull request events that refreshed no Promotion, by reason"
 
+/* hookbus-kargo's own keys; the common Kubernetes ones (kubeconfig, context,
+ * namespaces, label_selector, timeouts, ...) are lib's hb_kube_section. */
 struct kargo_cfg {
-    char *kubeconfig, *context, *label_selector, *sa_dir;
-    long resync_ms, request_timeout_ms, watch_timeout_ms, max_response, page_size;
+    bool promotions;
 };
 
 static const struct hb_field kargo_fields[] = {
-    {"kubeconfig", HB_F_STRING, offsetof(struct kargo_cfg, kubeconfig), "", 0, 0,
-     "kubeconfig file; empty: KUBECONFIG, else the in-cluster service account"},
-    {"context", HB_F_STRING, offsetof(struct kargo_cfg, context), "", 0, 0,
-     "kubeconfig context; empty: current-context"},
-    {"label_selector", HB_F_STRING, offsetof(struct kargo_cfg, label_selector), "", 0, 0,
-     "only Warehouses matching this label selector"},
-    {"service_account_dir", HB_F_STRING, offsetof(struct kargo_cfg, sa_dir), HB_KUBE_SA_DIR, 0, 0,
-     "in-cluster token and ca.crt"},
-    {"resync_interval", HB_F_DURATION, offsetof(struct kargo_cfg, resync_ms), "10m", 0, 86400000,
-     "complete relist of Warehouses; 0 disables"},
-    {"request_timeout", HB_F_DURATION, offsetof(struct kargo_cfg, request_timeout_ms), "10s", 100,
-     600000, "timeout of one Kubernetes API request"},
-    {"watch_timeout", HB_F_DURATION, offsetof(struct kargo_cfg, watch_timeout_ms), "5m", 1000,
-     3600000, "length of one watch request before it is renewed"},
-    {"max_response_bytes", HB_F_INT, offsetof(struct kargo_cfg, max_response), "67108864", 4096,
-     1073741824, "largest Kubernetes API response (one list page or watch event)"},
-    {"page_size", HB_F_INT, offsetof(struct kargo_cfg, page_size), "500", 1, 10000,
-     "Warehouses per list page"},
-    {"namespaces", HB_F_LIST, 0, "[]", 0, 0,
-     "Kargo project namespaces to watch ([]: all; HOOKBUS_KARGO_NAMESPACES: comma-separated)"},
+    {"promotions", HB_F_BOOL, offsetof(struct kargo_cfg, promotions), "true", 0, 0,
+     "watch Promotions and refresh those waiting (git-wait-for-pr) on a pull request that "
+     "was merged or closed; needs list, watch and patch on promotions.kargo.akuity.io"},
 };
-
-/* A Warehouse a batch refreshed, kept across retries of the same batch so a
- * retry patches only the ones that failed. */
-struct done_set {
-    char key[HB_REPO_ID_MAX];
-    char sig[512]; /* first and last event id + count of the batch */
-    char **names;  /* "ns/name" */
-    size_t n;
-    struct done_set *next;
-};
-
-static void done_free(struct done_set *d)
-{
-    if (!d)
-        return;
-    for (size_t i = 0; i < d->n; i++)
-        free(d->names[i]);
-    free(d->names);
-    free(d);
-}
 
 struct app {
     struct kargo_cfg cfg;
-    char **namespaces;
-    size_t nnamespaces;
+    struct hb_kube_section kube_cfg;
     struct hb_kube *kube;
     struct wh_cache *cache;
+    struct hb_kube_cache *promos; /* NULL: kargo.promotions is false */
     struct hb_metrics *metrics;
-    struct hb_counter *c_refreshes, *c_patch_errors;
-    pthread_mutex_t lock; /* done sets and the skip counters */
-    struct done_set *done;
+    struct hb_counter *c_refreshes, *c_promo_refreshes, *c_patch_errors;
 };
-
-static void split_namespaces(struct app *a, const char *csv)
-{
-    if (!csv)
-        return;
-    const char *p = csv;
-    while (*p && a->nnamespaces < MAX_NAMESPACES) {
-        size_t n = strcspn(p, ", ");
-        if (n) {
-            char *ns = hb_strndup(p, n);
-            char **grown = ns ? realloc(a->namespaces, (a->nnamespaces + 1) * sizeof(char *))
-                              : NULL;
-            if (!grown) {
-                free(ns);
-                return;
-            }
-            a->namespaces = grown;
-            a->namespaces[a->nnamespaces++] = ns;
-        }
-        p += n;
-        while (*p == ',' || *p == ' ')
-            p++;
-    }
-}
 
 static void app_free(struct app *a)
 {
     if (!a)
         return;
     wh_cache_free(a->cache);
+    hb_kube_cache_free(a->promos);
     hb_kube_free(a->kube);
-    for (size_t i = 0; i < a->nnamespaces; i++)
-        free(a->namespaces[i]);
-    free(a->namespaces);
-    while (a->done) {
-        struct done_set *d = a->done;
-        a->done = d->next;
-        done_free(d);
-    }
+    hb_kube_section_free(&a->kube_cfg);
     hb_config_fields_free(kargo_fields, HB_ARRAY_LEN(kargo_fields), &a->cfg);
-    pthread_mutex_destroy(&a->lock);
     free(a);
 }
 
+/* The common keys through lib (hb_kube_section_load: the same names and
+ * HOOKBUS_KARGO_* variables as before), then hookbus-kargo's own. */
 static int configure(const struct hb_config *cfg, void **ud, char *err, size_t errlen)
 {
     struct app *a = calloc(1, sizeof(*a));
@@ -143,84 +85,59 @@ static int configure(const struct hb_config *cfg, void **ud, char *err, size_t e
         (void)hb_snprintf(err, errlen, "out of memory");
         return -1;
     }
-    pthread_mutex_init(&a->lock, NULL);
-    const struct hb_node *sec = hb_node_get(cfg->root, "kargo");
-    if (sec && sec->type != HB_NODE_MAP) {
-        hb_config_error(cfg, sec, err, errlen, "kargo: must be a map");
-        goto fail;
-    }
-    /* Without a kargo: section every key takes its default (and env). */
-    struct hb_node empty = {.type = HB_NODE_MAP};
-    if (hb_config_bind(cfg, sec ? sec : &empty, "kargo.", kargo_fields, HB_ARRAY_LEN(kargo_fields),
-                       &a->cfg, err, errlen) < 0)
-        goto fail;
-    /* namespaces: a list, or a comma-separated scalar (HOOKBUS_KARGO_NAMESPACES). */
-    const struct hb_node *ns = sec ? hb_node_get(sec, "namespaces") : NULL;
-    const char *env = getenv("HOOKBUS_KARGO_NAMESPACES");
-    if (ns)
-        hb_node_mark_used(ns);
-    if (env) {
-        split_namespaces(a, env);
-    } else if (ns && ns->type == HB_NODE_SEQ) {
-        for (size_t i = 0; i < ns->n; i++) {
-            if (ns->items[i].type != HB_NODE_SCALAR) {
-                hb_config_error(cfg, &ns->items[i], err, errlen,
-                                "kargo.namespaces: items must be names");
-                goto fail;
-            }
-            split_namespaces(a, ns->items[i].value);
-        }
-    } else if (ns && ns->type == HB_NODE_SCALAR) {
-        split_namespaces(a, ns->value);
-    } else if (ns) {
-        hb_config_error(cfg, ns, err, errlen, "kargo.namespaces: must be a list of names");
-        goto fail;
-    }
-    /* kubeconfig: kargo.kubeconfig (or --kubeconfig, which main() turns into
-     * HOOKBUS_KARGO_KUBECONFIG), else KUBECONFIG's first file. */
-    if (!a->cfg.kubeconfig[0] && getenv("KUBECONFIG") && getenv("KUBECONFIG")[0]) {
-        const char *kc = getenv("KUBECONFIG");
-        char *first = hb_strndup(kc, strcspn(kc, ":"));
-        if (first) {
-            free(a->cfg.kubeconfig);
-            a->cfg.kubeconfig = first;
-        }
-    }
     *ud = a;
-    return 0;
-fail:
-    app_free(a);
-    return -1;
+    const struct hb_node *sec = NULL;
+    if (hb_kube_section_load(cfg, SECTION, &a->kube_cfg, &sec, err, errlen) < 0)
+        return -1;
+    static const struct hb_node empty = {.type = HB_NODE_MAP};
+    return hb_config_bind(cfg, sec ? sec : &empty, SECTION ".", kargo_fields,
+                          HB_ARRAY_LEN(kargo_fields), &a->cfg, err, errlen);
 }
 
 static void join_ids(char **ids, size_t n, char *out, size_t outlen);
 
+/* The Promotion cache: every change recompiled (the status is what
+ * promotions.c reads), no label selector (the one configured selects
+ * Warehouses; Kargo labels its Promotions itself). */
+static int start_promotions(struct app *a, struct hb_metrics *metrics, char *err, size_t errlen)
+{
+    struct hb_kube_cache_opts o = hb_kube_section_cache_opts(&a->kube_cfg, KARGO_API, "promotions");
+    o.label_selector = NULL;
+    o.every_change = true;
+    o.compile = kargo_promo_compile;
+    o.release = kargo_promo_release;
+    o.metric_objects = "hookbus_kargo_promotions";
+    o.metric_lists = "hookbus_kargo_promotion_lists_total";
+    o.metric_errors = "hookbus_kargo_promotion_watch_errors_total";
+    if (!(a->promos = hb_kube_cache_new(a->kube, &o, metrics))) {
+        (void)hb_snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return hb_kube_cache_start(a->promos, err, errlen);
+}
+
 static int start(void *ud, struct hb_metrics *metrics, char *err, size_t errlen)
 {
     struct app *a = ud;
-    struct hb_kube_opts ko = {
-        .kubeconfig = a->cfg.kubeconfig,
-        .context = a->cfg.context,
-        .sa_dir = a->cfg.sa_dir,
-        .timeout_ms = a->cfg.request_timeout_ms,
-        .max_response = (size_t)a->cfg.max_response,
-        .section = "kargo",
-    };
-    a->kube = hb_kube_new(&ko, err, errlen);
+    a->kube = hb_kube_section_client(&a->kube_cfg, SECTION, err, errlen);
     if (!a->kube)
         return -1;
     a->metrics = metrics;
     a->c_refreshes = hb_metrics_counter(metrics, "hookbus_kargo_refreshes_total",
                                         "Warehouses refreshed", NULL);
+    a->c_promo_refreshes = hb_metrics_counter(metrics, "hookbus_kargo_promotion_refreshes_total",
+                                              "Promotions refreshed (waiting on a pull request)",
+                                              NULL);
     a->c_patch_errors = hb_metrics_counter(metrics, "hookbus_kargo_patch_errors_total",
-                                           "Failed Warehouse refresh patches", NULL);
+                                           "Failed refresh patches (Warehouses and Promotions)",
+                                           NULL);
     struct wh_opts wo = {
-        .namespaces = a->namespaces,
-        .nnamespaces = a->nnamespaces,
-        .label_selector = a->cfg.label_selector,
-        .resync_ms = a->cfg.resync_ms,
-        .watch_timeout_ms = a->cfg.watch_timeout_ms,
-        .page_size = a->cfg.page_size,
+        .namespaces = a->kube_cfg.namespaces,
+        .nnamespaces = a->kube_cfg.nnamespaces,
+        .label_selector = a->kube_cfg.label_selector,
+        .resync_ms = a->kube_cfg.resync_ms,
+        .watch_timeout_ms = a->kube_cfg.watch_timeout_ms,
+        .page_size = a->kube_cfg.page_size,
     };
     a->cache = wh_cache_new(a->kube, &wo, metrics);
     if (!a->cache) {
@@ -228,19 +145,26 @@ static int start(void *ud, struct hb_metrics *metrics, char *err, size_t errlen)
         return -1;
     }
     char nslist[1024];
-    join_ids(a->namespaces, a->nnamespaces, nslist, sizeof(nslist));
+    hb_kube_section_namespaces(&a->kube_cfg, nslist, sizeof(nslist));
     HB_LOG(HB_LOG_INFO, "watching kargo warehouses", HB_S("cluster", hb_kube_cluster(a->kube)),
-           HB_S("server", hb_kube_server(a->kube)),
-           HB_S("namespaces", nslist[0] ? nslist : "(all)"),
-           HB_I("scopes", a->nnamespaces ? a->nnamespaces : 1),
-           HB_S("label_selector", a->cfg.label_selector));
-    return wh_cache_start(a->cache, err, errlen);
+           HB_S("server", hb_kube_server(a->kube)), HB_S("namespaces", nslist),
+           HB_I("scopes", a->kube_cfg.nnamespaces ? a->kube_cfg.nnamespaces : 1),
+           HB_S("label_selector", a->kube_cfg.label_selector),
+           HB_B("promotions", a->cfg.promotions));
+    if (wh_cache_start(a->cache, err, errlen) < 0)
+        return -1;
+    if (a->cfg.promotions) /* so that the series exist before the first pull request */
+        for (size_t i = 0; i < 2; i++)
+            hb_metrics_counter(metrics, PR_SKIPS, PR_SKIPS_HELP,
+                               i ? "reason=\"pr_open\"" : "reason=\"no_promotion\"");
+    return a->cfg.promotions ? start_promotions(a, metrics, err, errlen) : 0;
 }
 
 static bool ready(void *ud)
 {
     struct app *a = ud;
-    return a->cache && wh_cache_ready(a->cache);
+    return a->cache && wh_cache_ready(a->cache) &&
+           (!a->cfg.promotions || (a->promos && hb_kube_cache_ready(a->promos)));
 }
 
 static int key(void *ud, const struct hb_event *ev, char *out, size_t outlen)
@@ -252,67 +176,26 @@ static int key(void *ud, const struct hb_event *ev, char *out, size_t outlen)
     return hb_strlcpy(out, repo, outlen);
 }
 
-/* ------------------------------------------------------------------ act */
-
-/* The Warehouses one event wants, as "ns/name", and per Warehouse that
- * wants none of it the reason of its first subscription's skip. */
-struct target {
-    char *id;           /* "ns/name" */
-    const char *reason; /* NULL: refresh */
-};
+/* ------------------------------------------------------------------ match */
 
 struct visit {
     const struct kargo_facts *facts;
-    struct target *t;
-    size_t n;
-    bool overflow;
+    struct hb_kube_targets *t;
 };
 
-static struct target *target_find(struct target *t, size_t n, const char *id)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(t[i].id, id) == 0)
-            return &t[i];
-    return NULL;
-}
-
+/* Any matching subscription of a Warehouse is enough (hb_kube_targets). */
 static void on_sub(void *ud, const char *ns, const char *name, const struct kargo_sub *sub)
 {
     struct visit *v = ud;
-    char id[512];
-    if (hb_snprintf(id, sizeof(id), "%s/%s", ns, name) < 0)
-        return;
-    const char *why = kargo_sub_match(sub, v->facts);
-    struct target *t = target_find(v->t, v->n, id);
-    if (t) {
-        if (!why)
-            t->reason = NULL; /* any matching subscription is enough */
-        return;
-    }
-    if (v->n >= MAX_TARGETS) {
-        v->overflow = true;
-        return;
-    }
-    struct target *grown = realloc(v->t, (v->n + 1) * sizeof(*v->t));
-    if (!grown)
-        return;
-    v->t = grown;
-    v->t[v->n].id = strdup(id);
-    v->t[v->n].reason = why;
-    if (v->t[v->n].id)
-        v->n++;
+    hb_kube_targets_note(v->t, ns, name, kargo_sub_match(sub, v->facts));
 }
 
-static void skip_metric(struct app *a, const char *reason)
+static void skip_metric(struct app *a, const char *name, const char *help, const char *reason)
 {
     char labels[96];
     if (hb_snprintf(labels, sizeof(labels), "reason=\"%s\"", reason) < 0)
         return;
-    struct hb_counter *c = hb_metrics_counter(a->metrics, "hookbus_kargo_skips_total",
-                                              "Warehouses of an event's repository not refreshed, "
-                                              "by reason",
-                                              labels);
-    hb_counter_add(c, 1);
+    hb_counter_add(hb_metrics_counter(a->metrics, name, help, labels), 1);
 }
 
 /* Joins ids into out ("a/x,b/y"), truncating with "...". */
@@ -327,126 +210,10 @@ static void join_ids(char **ids, size_t n, char *out, size_t outlen)
     hb_buf_free(&b);
 }
 
-static bool list_has(char **list, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(list[i], s) == 0)
-            return true;
-    return false;
-}
-
-static int list_add(char ***list, size_t *n, const char *s)
-{
-    if (list_has(*list, *n, s))
-        return 0;
-    char *d = strdup(s);
-    char **grown = d ? realloc(*list, (*n + 1) * sizeof(char *)) : NULL;
-    if (!grown) {
-        free(d);
-        return -1;
-    }
-    *list = grown;
-    (*list)[(*n)++] = d;
-    return 0;
-}
-
-static void batch_sig(const struct hb_batch *b, char *out, size_t outlen)
-{
-    const char *first = hb_event_get(b->events[0], "id");
-    const char *last = hb_event_get(b->events[b->n - 1], "id");
-    (void)hb_snprintf(out, outlen, "%zu|%.200s|%.200s", b->n, first ? first : "", last ? last : "");
-}
-
-/* The done set of a retried batch (NULL for a first attempt or another
- * batch); removes it from the list: the caller owns it. */
-static struct done_set *done_take(struct app *a, const struct hb_batch *b)
-{
-    char sig[512];
-    batch_sig(b, sig, sizeof(sig));
-    pthread_mutex_lock(&a->lock);
-    struct done_set **pp = &a->done, *found = NULL;
-    while (*pp) {
-        if (strcmp((*pp)->key, b->key) == 0) {
-            struct done_set *d = *pp;
-            *pp = d->next;
-            if (b->attempt > 1 && strcmp(d->sig, sig) == 0 && !found) {
-                found = d;
-                continue;
-            }
-            done_free(d);
-            continue;
-        }
-        pp = &(*pp)->next;
-    }
-    pthread_mutex_unlock(&a->lock);
-    return found;
-}
-
-/* Keeps d for the next attempt of its batch. A batch whose retries run out
- * is dead-lettered and never comes back: at most MAX_DONE_SETS are kept,
- * the oldest dropped (its retry would then refresh everything again). */
-static void done_put(struct app *a, struct done_set *d)
-{
-    pthread_mutex_lock(&a->lock);
-    d->next = a->done;
-    a->done = d;
-    size_t n = 0;
-    for (struct done_set **pp = &a->done; *pp; pp = &(*pp)->next) {
-        if (++n > MAX_DONE_SETS) {
-            struct done_set *rest = *pp;
-            *pp = NULL;
-            while (rest) {
-                struct done_set *next = rest->next;
-                done_free(rest);
-                rest = next;
-            }
-            break;
-        }
-    }
-    pthread_mutex_unlock(&a->lock);
-}
-
-/* PATCHes the refresh annotation of ns/name, with a traceparent header when
- * traceparent is not NULL (the action's span). Returns HB_ACT_DONE (patched,
- * or 404: the Warehouse is gone), HB_ACT_RETRY (409, 429, 5xx, transport,
- * and 401: the token rotated, kube.c reads it again) or HB_ACT_DROP (any
- * other status, e.g. 403: RBAC), with err. */
-static enum hb_act refresh_one(struct app *a, const char *id, const char *now,
-                               const char *traceparent, char *err, size_t errlen)
-{
-    char ns[256], path[1024], body[160], hdr[HB_TRACEPARENT_SIZE + 16];
-    const char *slash = strchr(id, '/');
-    if (!slash || (size_t)(slash - id) >= sizeof(ns))
-        return HB_ACT_DROP;
-    memcpy(ns, id, (size_t)(slash - id));
-    ns[slash - id] = '\0';
-    (void)hb_snprintf(path, sizeof(path), KARGO_API "/namespaces/%s/warehouses/%s", ns, slash + 1);
-    (void)hb_snprintf(body, sizeof(body),
-                      "{\"metadata\":{\"annotations\":{\"" REFRESH_ANNOTATION "\":\"%s\"}}}", now);
-    char *resp = NULL;
-    if (traceparent)
-        (void)hb_snprintf(hdr, sizeof(hdr), "traceparent: %s", traceparent);
-    int status = hb_kube_request_with(a->kube, "PATCH", path, body, "application/merge-patch+json",
-                                      traceparent ? hdr : NULL, &resp, NULL, err, errlen);
-    free(resp);
-    if (status >= 200 && status < 300) {
-        hb_counter_add(a->c_refreshes, 1);
-        return HB_ACT_DONE;
-    }
-    if (status == 404) {
-        HB_LOG(HB_LOG_INFO, "warehouse gone before its refresh", HB_S("warehouse", id));
-        return HB_ACT_DONE;
-    }
-    hb_counter_add(a->c_patch_errors, 1);
-    if (status < 0 || status == 401 || status == 409 || status == 429 || status >= 500)
-        return HB_ACT_RETRY;
-    return HB_ACT_DROP;
-}
-
-/* Matches one event (see match_batch); its decision as one line in *note:
- * "refresh ns/a, ns/b; skip ns/c (reason)", "skip (no_repo)" or "skip
- * (no_warehouse for REPO)"; adds the wanted Warehouses to *want. */
-static void match_event(struct app *a, const struct hb_event *ev, char ***want, size_t *nwant,
+/* Matches one event against the Warehouse cache; its decision as one line
+ * in *note: "refresh ns/a, ns/b; skip ns/c (reason)", "skip (no_repo)" or
+ * "skip (no_warehouse for REPO)"; adds the wanted Warehouses to *want. */
+static void match_event(struct app *a, const struct hb_event *ev, struct kargo_set *want,
                         struct hb_buf *note)
 {
     const char *id = hb_event_get(ev, "id");
@@ -454,136 +221,245 @@ static void match_event(struct app *a, const struct hb_event *ev, char ***want, 
     struct kargo_facts f;
     if (kargo_facts_from_event(ev, &f) < 0) {
         HB_LOG(HB_LOG_DEBUG, "event without repo attribute skipped", HB_S("id", id));
-        skip_metric(a, "no_repo");
+        skip_metric(a, WH_SKIPS, WH_SKIPS_HELP, "no_repo");
         (void)hb_buf_puts(note, "skip (no_repo)");
         kargo_facts_clear(&f);
         return;
     }
-    struct visit v = {.facts = &f};
+    struct hb_kube_targets t = {0};
+    struct visit v = {&f, &t};
     wh_cache_visit(a->cache, f.repo, on_sub, &v);
-    char **hit = NULL;
-    size_t nhit = 0;
     struct hb_buf skips;
     hb_buf_init(&skips, NOTE_MAX);
-    for (size_t i = 0; i < v.n; i++) {
-        if (v.t[i].reason) {
-            (void)hb_buf_printf(&skips, "%s%s (%s)", skips.len ? ", " : "", v.t[i].id,
-                                v.t[i].reason);
+    for (size_t i = 0; i < t.n; i++) {
+        if (t.t[i].reason) {
+            (void)hb_buf_printf(&skips, "%s%s (%s)", skips.len ? ", " : "", t.t[i].id,
+                                t.t[i].reason);
             HB_LOG(HB_LOG_DEBUG, "warehouse skipped", HB_S("id", id), HB_S("repo", f.repo),
-                   HB_S("warehouse", v.t[i].id), HB_S("reason", v.t[i].reason));
-            skip_metric(a, v.t[i].reason);
+                   HB_S("warehouse", t.t[i].id), HB_S("reason", t.t[i].reason));
+            skip_metric(a, WH_SKIPS, WH_SKIPS_HELP, t.t[i].reason);
         } else {
-            (void)hb_buf_printf(note, "%s%s", note->len ? ", " : "refresh ", v.t[i].id);
-            (void)list_add(&hit, &nhit, v.t[i].id);
-            (void)list_add(want, nwant, v.t[i].id);
+            (void)hb_buf_printf(note, "%s%s", note->len ? ", " : "refresh ", t.t[i].id);
+            (void)kargo_set_add(want, t.t[i].id);
         }
-        free(v.t[i].id);
     }
-    if (v.overflow)
-        HB_LOG(HB_LOG_WARN,
-               "too many warehouses for one repository; some were not "
-               "considered",
-               HB_S("repo", f.repo), HB_I("limit", MAX_TARGETS));
+    if (t.overflow)
+        HB_LOG(HB_LOG_WARN, "too many warehouses for one repository; some were not considered",
+               HB_S("repo", f.repo), HB_I("limit", HB_KUBE_MAX_TARGETS));
+    size_t nhit = hb_kube_targets_wanted(&t);
     char names[1024];
-    join_ids(hit, nhit, names, sizeof(names));
+    hb_kube_targets_join(&t, names, sizeof(names));
     HB_LOG(nhit ? HB_LOG_INFO : HB_LOG_DEBUG,
            nhit ? "event matches warehouses" : "event matches no warehouse", HB_S("id", id),
            HB_S("repo", f.repo), HB_S("ref", f.ref), HB_S("tag", f.tag), HB_I("matched", nhit),
-           HB_I("considered", v.n), HB_S("warehouses", names),
+           HB_I("considered", t.n), HB_S("warehouses", names),
            HB_S("trace_id", hb_trace_id_of(ev, trace_id)));
-    if (!v.n) {
-        skip_metric(a, "no_warehouse");
+    if (!t.n) {
+        skip_metric(a, WH_SKIPS, WH_SKIPS_HELP, "no_warehouse");
         (void)hb_buf_printf(note, "skip (no_warehouse for %s)", f.repo);
     } else if (skips.len) {
         (void)hb_buf_printf(note, "%sskip %s", note->len ? "; " : "", skips.p);
     }
     hb_buf_free(&skips);
-    for (size_t i = 0; i < nhit; i++)
-        free(hit[i]);
-    free(hit);
-    free(v.t);
+    hb_kube_targets_clear(&t);
     kargo_facts_clear(&f);
 }
 
-/* Matches every event of batch b against the cache: logs per event which
- * Warehouses it wants (and at debug level which it does not, and why), notes
- * the same for the console (hb_batch_note: "refresh ns/a; skip ns/b
- * (reason)", the reasons of the skip metric) and adds the wanted ones to
- * *want (the union over the batch, "ns/name"). */
-static void match_batch(struct app *a, const struct hb_batch *b, char ***want, size_t *nwant)
+static void on_promo(void *ud, const char *ns, const char *name, const void *value, size_t slot)
 {
-    struct hb_buf note;
-    for (size_t e = 0; e < b->n; e++) {
-        hb_buf_init(&note, NOTE_MAX);
-        match_event(a, b->events[e], want, nwant, &note);
-        hb_batch_note(b, e, note.p ? note.p : "");
-        hb_buf_free(&note);
-    }
+    (void)value;
+    (void)slot;
+    hb_kube_targets_note(ud, ns, name, NULL);
 }
 
-/* The action for one debounce window of a repository: the union of the
- * Warehouses its events want, each patched once. A retry of the same batch
- * skips those an earlier attempt refreshed. Any retryable failure makes the
- * batch HB_ACT_RETRY; else a permanent one makes it HB_ACT_DROP. */
+/* Matches a pull request event against the Promotion cache (Kargo's rule,
+ * promotions.h): merged or closed, the Running Promotions waiting on it,
+ * into *want; the decision into *note ("refresh promotion ns/p", "skip
+ * (no_promotion waiting on URL)", "skip (pr_opened)"). */
+static void match_pr(struct app *a, const struct hb_event *ev, const struct kargo_pr *pr,
+                     struct kargo_set *want, struct hb_buf *note)
+{
+    const char *id = hb_event_get(ev, "id");
+    const char *url = pr->url_key[0] ? pr->url_key + 4 : pr->num_key + 3;
+    char reason[40];
+    if (!pr->final || !a->promos) {
+        (void)hb_snprintf(reason, sizeof(reason), "%s%s", a->promos ? "pr_" : "promotions_off",
+                          a->promos ? pr->action : "");
+        HB_LOG(HB_LOG_DEBUG, "pull request event refreshes no promotion", HB_S("id", id),
+               HB_S("pull_request", url), HB_S("reason", reason));
+        skip_metric(a, PR_SKIPS, PR_SKIPS_HELP, a->promos ? "pr_open" : "promotions_off");
+        (void)hb_buf_printf(note, "skip (%s)", reason);
+        return;
+    }
+    struct hb_kube_targets t = {0};
+    if (pr->url_key[0])
+        hb_kube_cache_visit(a->promos, pr->url_key, on_promo, &t);
+    if (pr->num_key[0])
+        hb_kube_cache_visit(a->promos, pr->num_key, on_promo, &t);
+    for (size_t i = 0; i < t.n; i++) {
+        (void)hb_buf_printf(note, "%s%s", i ? ", " : "refresh promotion ", t.t[i].id);
+        (void)kargo_set_add(want, t.t[i].id);
+    }
+    char names[1024];
+    hb_kube_targets_join(&t, names, sizeof(names));
+    HB_LOG(t.n ? HB_LOG_INFO : HB_LOG_DEBUG,
+           t.n ? "pull request event matches promotions" : "no promotion waits on the pull request",
+           HB_S("id", id), HB_S("pull_request", url), HB_S("action", pr->action),
+           HB_I("matched", t.n), HB_S("promotions", names));
+    if (!t.n) {
+        skip_metric(a, PR_SKIPS, PR_SKIPS_HELP, "no_promotion");
+        (void)hb_buf_printf(note, "skip (no_promotion waiting on %s)", url);
+    }
+    hb_kube_targets_clear(&t);
+}
+
+/* One event into window w: a pull request wakes Promotions (and no
+ * Warehouse: the merge's push does that), anything else is matched against
+ * the Warehouses. The decision line into note. */
+static void fold_event(struct app *a, struct kargo_window *w, const struct hb_event *ev,
+                       struct hb_buf *note)
+{
+    struct kargo_pr pr;
+    if (kargo_pr_from_event(ev, &pr) == 0)
+        match_pr(a, ev, &pr, &w->promotions, note);
+    else
+        match_event(a, ev, &w->warehouses, note);
+    w->events++;
+}
+
+/* The runtime's fold: each event is matched as it arrives, so the window
+ * holds the names to refresh, not the events (issue 23). */
+static int fold(void *ud, void **acc, const struct hb_event *ev, char *note, size_t notelen)
+{
+    struct app *a = ud;
+    if (!*acc && !(*acc = kargo_window_new()))
+        return -1;
+    struct hb_buf nb;
+    hb_buf_init(&nb, NOTE_MAX);
+    fold_event(a, *acc, ev, &nb);
+    (void)hb_snprintf(note, notelen, "%s", nb.p ? nb.p : "");
+    hb_buf_free(&nb);
+    return 0;
+}
+
+static void fold_free(void *ud, void *acc)
+{
+    (void)ud;
+    kargo_window_free(acc);
+}
+
+/* ------------------------------------------------------------------ act */
+
+/* PATCHes the refresh annotation of the object id ("ns/name") of resource
+ * (warehouses, promotions), as Kargo's api.RefreshObject does (a merge
+ * patch of kargo.akuity.io/refresh with the time). HB_ACT_DONE (patched, or
+ * gone), HB_ACT_RETRY or HB_ACT_DROP (hb_kube_annotate), with err. */
+static enum hb_act refresh_one(struct app *a, const char *resource, const char *id, const char *now,
+                               const char *traceparent, char *err, size_t errlen)
+{
+    char path[1024];
+    const char *slash = strchr(id, '/');
+    if (!slash || hb_snprintf(path, sizeof(path), KARGO_API "/namespaces/%.*s/%s/%s",
+                              (int)(slash - id), id, resource, slash + 1) < 0)
+        return HB_ACT_DROP;
+    bool gone = false;
+    enum hb_act r = hb_kube_annotate(a->kube, path, REFRESH_ANNOTATION, now, traceparent, &gone,
+                                     err, errlen);
+    if (r != HB_ACT_DONE)
+        hb_counter_add(a->c_patch_errors, 1);
+    else if (gone)
+        HB_LOG(HB_LOG_INFO, "object gone before its refresh", HB_S("resource", resource),
+               HB_S("object", id));
+    else
+        hb_counter_add(strcmp(resource, "warehouses") == 0 ? a->c_refreshes : a->c_promo_refreshes,
+                       1);
+    return r;
+}
+
+/* Refreshes every name of want not in done (an earlier try's), adding the
+ * refreshed ones to done. The worst outcome (RETRY beats DROP beats DONE),
+ * err from the first failure of that kind; the names patched now in *nok. */
+static enum hb_act refresh_set(struct app *a, const char *resource, const struct kargo_set *want,
+                               struct kargo_set *done, const char *now, const char *tp,
+                               const struct hb_batch *b, size_t *nok, char *err, size_t errlen)
+{
+    enum hb_act result = HB_ACT_DONE;
+    for (size_t i = 0; i < want->n; i++) {
+        if (kargo_set_has(done, want->v[i]))
+            continue; /* refreshed by an earlier try of this window */
+        char perr[600] = "";
+        enum hb_act r = refresh_one(a, resource, want->v[i], now, tp, perr, sizeof(perr));
+        if (r == HB_ACT_DONE) {
+            (void)kargo_set_add(done, want->v[i]);
+            (*nok)++;
+            continue;
+        }
+        HB_LOG(HB_LOG_WARN, "refresh failed", HB_S("resource", resource),
+               HB_S("object", want->v[i]), HB_S("error", perr), HB_B("retry", r == HB_ACT_RETRY),
+               HB_I("attempt", b->attempt));
+        if (result != HB_ACT_RETRY) {
+            if (result == HB_ACT_DONE || r == HB_ACT_RETRY)
+                (void)hb_snprintf(err, errlen, "%s", perr);
+            result = r;
+        }
+    }
+    return result;
+}
+
+/* The action for one debounce window of a repository: each Warehouse and
+ * Promotion its events asked for, patched once. The window's summary comes
+ * from fold (the events not folded are matched here, with their notes); a
+ * retry skips what an earlier try refreshed. Any retryable failure makes
+ * the batch HB_ACT_RETRY; else a permanent one makes it HB_ACT_DROP. */
 static enum hb_act act(void *ud, const struct hb_batch *b, char *err, size_t errlen)
 {
     struct app *a = ud;
-    char **want = NULL; /* union over the batch */
-    size_t nwant = 0;
-    enum hb_act result = HB_ACT_DONE;
-
-    match_batch(a, b, &want, &nwant);
-    struct done_set *done = done_take(a, b);
-    if (!done && (done = calloc(1, sizeof(*done)))) {
-        hb_strlcpy(done->key, b->key ? b->key : "", sizeof(done->key));
-        batch_sig(b, done->sig, sizeof(done->sig));
+    struct kargo_window local = {0};
+    struct kargo_window *w = b->folded ? b->folded : &local;
+    struct hb_buf note;
+    for (size_t e = 0; e < b->n; e++) {
+        hb_buf_init(&note, NOTE_MAX);
+        fold_event(a, w, b->events[e], &note);
+        hb_batch_note(b, e, note.p ? note.p : "");
+        hb_buf_free(&note);
     }
-    char now[32];
+    if (w->warehouses.overflow || w->promotions.overflow)
+        HB_LOG(HB_LOG_WARN, "too many objects for one window; some were not refreshed",
+               HB_S("repo", b->key), HB_I("limit", KARGO_SET_MAX));
+    char now[32], tp[HB_TRACEPARENT_SIZE];
     hb_now_rfc3339(now);
     /* The PATCHes are the action's span: a child of the newest event's. */
     struct hb_trace span;
-    char tp[HB_TRACEPARENT_SIZE];
     bool traced = hb_batch_trace(b, &span) == 0;
     if (traced)
         hb_trace_format(&span, tp);
-    char **ok = NULL;
-    size_t nok = 0;
-    for (size_t i = 0; i < nwant; i++) {
-        if (done && list_has(done->names, done->n, want[i]))
-            continue; /* refreshed by an earlier attempt of this batch */
-        char perr[600] = "";
-        enum hb_act r = refresh_one(a, want[i], now, traced ? tp : NULL, perr, sizeof(perr));
-        if (r == HB_ACT_DONE) {
-            (void)list_add(&ok, &nok, want[i]);
-            if (done)
-                (void)list_add(&done->names, &done->n, want[i]);
-            continue;
-        }
-        HB_LOG(HB_LOG_WARN, "warehouse refresh failed", HB_S("warehouse", want[i]),
-               HB_S("error", perr), HB_B("retry", r == HB_ACT_RETRY), HB_I("attempt", b->attempt),
-               HB_S("trace_id", traced ? span.trace_id : ""));
-        if (result != HB_ACT_RETRY) {
-            result = r;
-            (void)hb_snprintf(err, errlen, "%s", perr);
-        }
-    }
-    if (nok) {
-        char names[1024];
-        join_ids(ok, nok, names, sizeof(names));
-        HB_LOG(HB_LOG_INFO, "warehouses refreshed", HB_S("repo", b->key), HB_I("events", b->n),
-               HB_I("refreshed", nok), HB_S("warehouses", names), HB_S("at", now),
+    size_t nwh = 0, npromo = 0;
+    char werr[600] = "", perr[600] = "";
+    enum hb_act rw = refresh_set(a, "warehouses", &w->warehouses, &w->done_wh, now,
+                                 traced ? tp : NULL, b, &nwh, werr, sizeof(werr));
+    enum hb_act rp = refresh_set(a, "promotions", &w->promotions, &w->done_promo, now,
+                                 traced ? tp : NULL, b, &npromo, perr, sizeof(perr));
+    enum hb_act result = rw == HB_ACT_RETRY || rp == HB_ACT_RETRY ? HB_ACT_RETRY
+                         : rw != HB_ACT_DONE                      ? rw
+                                                                  : rp;
+    if (result != HB_ACT_DONE)
+        (void)hb_snprintf(err, errlen, "%s", rw == result ? werr : perr);
+    if (nwh || npromo) {
+        char names[1024], pnames[1024];
+        join_ids(w->done_wh.v, w->done_wh.n, names, sizeof(names));
+        join_ids(w->done_promo.v, w->done_promo.n, pnames, sizeof(pnames));
+        HB_LOG(HB_LOG_INFO, nwh ? "warehouses refreshed" : "promotions refreshed",
+               HB_S("repo", b->key), HB_I("events", b->n + b->nfolded), HB_I("refreshed", nwh),
+               HB_S("warehouses", names), HB_I("promotions_refreshed", npromo),
+               HB_S("promotions", pnames), HB_S("at", now),
                HB_S("trace_id", traced ? span.trace_id : ""));
     }
-    if (result == HB_ACT_RETRY && done)
-        done_put(a, done);
-    else
-        done_free(done);
-    for (size_t i = 0; i < nwant; i++)
-        free(want[i]);
-    free(want);
-    for (size_t i = 0; i < nok; i++)
-        free(ok[i]);
-    free(ok);
+    if (w == &local) {
+        kargo_set_clear(&local.warehouses);
+        kargo_set_clear(&local.promotions);
+        kargo_set_clear(&local.done_wh);
+        kargo_set_clear(&local.done_promo);
+    }
     return result;
 }
 
@@ -606,27 +482,6 @@ static void stop(void *ud)
 static void destroy(void *ud)
 {
     app_free(ud);
-}
-
-/* --kubeconfig FILE (or --kubeconfig=FILE) is hookbus-kargo's own flag; it
- * becomes HOOKBUS_KARGO_KUBECONFIG so it beats the file like every flag. */
-static int take_kubeconfig_flag(int argc, char **argv)
-{
-    int w = 1;
-    for (int r = 1; r < argc; r++) {
-        const char *v = NULL;
-        if (strcmp(argv[r], "--kubeconfig") == 0 && r + 1 < argc)
-            v = argv[++r];
-        else if (hb_str_has_prefix(argv[r], "--kubeconfig="))
-            v = argv[r] + 13;
-        if (v) {
-            setenv("HOOKBUS_KARGO_KUBECONFIG", v, 1);
-            continue;
-        }
-        argv[w++] = argv[r];
-    }
-    argv[w] = NULL;
-    return w;
 }
 
 /* `explain --event FILE` (anywhere among the arguments): removed from argv,
@@ -720,14 +575,13 @@ static int explain_main(int argc, char **argv, const char *event_file)
                 EXPLAIN_READY_MS / 1000);
         goto out;
     }
-    char **want = NULL;
-    size_t nwant = 0;
+    struct kargo_window *w = kargo_window_new();
+    if (!w)
+        goto out;
     hb_buf_init(&note, NOTE_MAX);
-    match_event(ud, ev, &want, &nwant, &note);
+    fold_event(ud, w, ev, &note);
     printf("%s: %s\n", hb_event_get(ev, "id"), note.p ? note.p : "");
-    for (size_t i = 0; i < nwant; i++)
-        free(want[i]);
-    free(want);
+    kargo_window_free(w);
     rc = 0;
 out:
     if (started)
@@ -759,11 +613,15 @@ int main(int argc, char **argv)
         .destroy = destroy,
         .fields = kargo_fields,
         .nfields = HB_ARRAY_LEN(kargo_fields),
-        .fields_prefix = "kargo.",
+        .fields_prefix = SECTION ".",
+        .shared_fields = hb_kube_section_fields,
+        .nshared_fields = HB_KUBE_SECTION_NFIELDS,
         .api = api,
+        .fold = fold,
+        .fold_free = fold_free,
     };
     const char *event = NULL;
-    argc = take_kubeconfig_flag(argc, argv);
+    argc = hb_kube_take_kubeconfig_flag(argc, argv, SECTION);
     if ((argc = take_explain(argc, argv, &event)) < 0) {
         fprintf(stderr, "usage: hookbus-kargo explain --event FILE [--config FILE] "
                         "[--kubeconfig FILE]\n");

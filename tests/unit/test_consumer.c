@@ -163,6 +163,48 @@ static void test_debounce_trailing_window(void **state)
     hb_debounce_free(d, NULL, NULL);
 }
 
+/* Burst folding: each open window has one summary slot; it goes out with
+ * the window, the key's next window starts with an empty one, and a window
+ * dropped unacted hands its summary to acc_free. */
+static void count_acc(void *acc, void *ud)
+{
+    (void)acc;
+    (*(int *)ud)++;
+}
+
+static void test_debounce_fold_slot(void **state)
+{
+    (void)state;
+    struct hb_dwin w;
+    int freed = 0;
+    int summary_a = 0, summary_next = 0, summary_z = 0;
+    struct hb_debounce *d = hb_debounce_new(100);
+    hb_debounce_set_acc_free(d, count_acc, &freed);
+    assert_null(hb_debounce_acc(d, "k")); /* no window */
+    hb_debounce_add(d, "k", &items[0], 0);
+    void **slot = hb_debounce_acc(d, "k");
+    assert_non_null(slot);
+    assert_null(*slot);
+    *slot = &summary_a;
+    hb_debounce_add(d, "k", &items[1], 10);
+    assert_ptr_equal(*hb_debounce_acc(d, "k"), &summary_a); /* the same window */
+    assert_true(hb_debounce_take(d, 100, &w));
+    assert_ptr_equal(w.acc, &summary_a);
+    assert_int_equal(w.n, 2);
+    free(w.key);
+    free(w.items);
+    assert_null(hb_debounce_acc(d, "k"));    /* busy, no open window */
+    hb_debounce_add(d, "k", &items[2], 120); /* arrives while k's action runs */
+    slot = hb_debounce_acc(d, "k");
+    assert_non_null(slot);
+    assert_null(*slot); /* a new window, a new summary */
+    *slot = &summary_next;
+    hb_debounce_add(d, "z", &items[3], 130);
+    *hb_debounce_acc(d, "z") = &summary_z;
+    hb_debounce_free(d, NULL, NULL);
+    assert_int_equal(freed, 2); /* k's next window and z's */
+}
+
 static void test_debounce_one_action_per_key(void **state)
 {
     (void)state;
@@ -408,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_dedup_grows),
         cmocka_unit_test(test_debounce_trailing_window),
         cmocka_unit_test(test_debounce_one_action_per_key),
+        cmocka_unit_test(test_debounce_fold_slot),
         cmocka_unit_test(test_offsets_commit_order),
         cmocka_unit_test(test_offsets_gaps_and_growth),
         cmocka_unit_test(test_config_defaults),

@@ -49,17 +49,26 @@ enum hb_act {
 };
 
 /* The events one action covers: with a debounce window, every event that
- * arrived for the same key inside it (oldest first); else exactly one. */
+ * arrived for the same key inside it (oldest first); else exactly one.
+ * With a fold callback, the window's events that were folded are not in
+ * events[] (n counts the others, possibly 0): folded is the application's
+ * summary of them and nfolded their number. */
 struct hb_batch {
     const struct hb_event *const *events;
     size_t n;
     const char *key; /* the debounce key, "" when the app gives none */
     int attempt;     /* 1 for the first try */
     void *runtime;   /* the runtime's own; see hb_batch_set_retry_after */
-    /* The action's span (a child of the newest event's trace context, or a
-     * new trace), which the runtime exports with tracing.otlp_endpoint;
-     * NULL when the runtime made none (use hb_batch_trace). */
+    /* The action's span (a child of the newest event's trace context, folded
+     * or not, or a new trace), which the runtime exports with
+     * tracing.otlp_endpoint; NULL when the runtime made none (use
+     * hb_batch_trace). */
     const struct hb_trace *trace;
+    /* Added with burst folding (append-only). The same summary on every try
+     * of the window: act may keep its own progress in it (what an earlier
+     * try already did). NULL when nothing was folded. */
+    void *folded;
+    size_t nfolded;
 };
 
 /* The action's span into out: b->trace, or else hb_trace_action of the
@@ -168,6 +177,22 @@ struct hb_consumer_app {
      * returns (malloc'd, the runtime frees it), 404 when NULL. Runs on the
      * admin listener's thread. NULL: none. */
     char *(*api)(void *ud, const char *path);
+    /* Burst folding (NULL: none). Called on the runtime's main thread as an
+     * event with a debounce key joins its open window: fold what act will
+     * need of ev into *acc, the window's summary (NULL for its first event;
+     * fold allocates it). Returns 0 when folded: the runtime then frees the
+     * event and its Kafka message at once and keeps only its offset (still
+     * committed only after the action that covers it is done), and note, when
+     * not empty, becomes the event's console detail. -1: not folded, the
+     * event stays in the batch's events[]. Must not block (no I/O): it runs
+     * between polls. fold_free frees a summary (after the window's last try,
+     * or when it is abandoned on a revoke or shutdown). A folded event has no
+     * message to dead-letter: when its window is given up, the dead-letter
+     * topic gets a record naming it (its key, no value, headers
+     * hookbus_source_topic / _partition / _offset and hookbus_event_id) to
+     * be read again from its topic. */
+    int (*fold)(void *ud, void **acc, const struct hb_event *ev, char *note, size_t notelen);
+    void (*fold_free)(void *ud, void *acc);
 };
 
 /* The whole program: common flags (--config, --help, --version, --log-level,

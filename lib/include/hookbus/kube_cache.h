@@ -41,6 +41,9 @@ struct hb_kube_cache_opts {
      * one recompiles the object (annotations do not bump the generation).
      * NULL-terminated, or NULL. */
     const char *const *version_annotations;
+    /* Added for Kargo Promotions (append-only): compile reads the status
+     * too, so every change (resourceVersion) recompiles the object. */
+    bool every_change;
 
     /* Compiles obj (a cJSON * with metadata.namespace and .name) into the
      * consumer's value, adding its index keys to keys. NULL: the object is
