@@ -56,6 +56,11 @@ static bool stopping(struct pl_poller *p)
     return s;
 }
 
+static bool stopping_cb(void *arg)
+{
+    return stopping(arg);
+}
+
 int pl_source_identify(struct pl_source *s, enum pl_kind kind, const char *url, const char *chart,
                        char *err, size_t errlen)
 {
@@ -160,7 +165,7 @@ static int list_source(struct pl_poller *p, struct pl_source *s, struct pl_snaps
                        size_t errlen)
 {
     switch (s->kind) {
-    case PL_GIT: return pl_git_list(s, p->conf.request_timeout_ms, cur, err, errlen);
+    case PL_GIT: return pl_git_list(s, &p->git, cur, err, errlen);
     case PL_IMAGE: return pl_oci_list(s, &p->http, cur, err, errlen);
     case PL_CHART: return pl_helm_list(s, &p->http, cur, err, errlen);
     }
@@ -281,9 +286,10 @@ static void *loop_main(void *arg)
             if (stopping(p))
                 break;
             s->failures++;
-            hb_counter_add(p->m_errors, 1);
+            bool timeout = s->kind == PL_GIT && p->git.timed_out;
+            hb_counter_add(timeout ? p->m_timeouts : p->m_errors, 1);
             HB_LOG(HB_LOG_WARN, "poll failed", HB_S("source", s->key), HB_S("error", err),
-                   HB_I("failures", s->failures));
+                   HB_S("reason", timeout ? "timeout" : "error"), HB_I("failures", s->failures));
         } else {
             s->failures = 0;
         }
@@ -395,7 +401,10 @@ int pl_loop_start(struct pl_poller *p, struct hb_metrics *m, char *err, size_t e
     p->m_changes = hb_metrics_counter(m, "hookbus_poller_changes_total",
                                       "Changes found and published as events", NULL);
     p->m_errors = hb_metrics_counter(m, "hookbus_poller_errors_total",
-                                     "Polls that failed (listing or publishing)", NULL);
+                                     "Polls that failed (listing or publishing)", "reason=\"error\"");
+    p->m_timeouts = hb_metrics_counter(m, "hookbus_poller_errors_total",
+                                       "Polls that failed (listing or publishing)",
+                                       "reason=\"timeout\"");
     p->m_state_errors = hb_metrics_counter(m, "hookbus_poller_state_errors_total",
                                            "State records not written", NULL);
     p->m_sources = hb_metrics_gauge(m, "hookbus_poller_sources", "Sources polled", NULL);
@@ -404,6 +413,11 @@ int pl_loop_start(struct pl_poller *p, struct hb_metrics *m, char *err, size_t e
     p->http.metrics = m;
     p->http.sleep = pl_sleep;
     p->http.sleep_arg = p;
+    p->git.exe = "/proc/self/exe";
+    p->git.timeout_ms = p->conf.git_timeout_ms;
+    p->git.max_bytes = p->conf.max_response_bytes;
+    p->git.stopping = stopping_cb;
+    p->git.arg = p;
     if (!(p->kafka = pl_kafka_new(p->brokers, &p->props, p->conf.state_topic, p->conf.git_topic,
                                   p->conf.image_topic, err, errlen)))
         return -1;

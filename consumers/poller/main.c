@@ -37,6 +37,9 @@ static const struct hb_field pl_fields[] = {
      0, "topic of image.push and chart.push events"},
     {PL_KEY("request_timeout"), HB_F_DURATION, offsetof(struct pl_conf, request_timeout_ms), "30s",
      100, 600000, "one HTTP request"},
+    {PL_KEY("git_timeout"), HB_F_DURATION, offsetof(struct pl_conf, git_timeout_ms), "30s", 100,
+     3600000, "longest one Git listing (ls-remote) may take; a server silent for longer fails "
+              "the poll (reason timeout)"},
     {PL_KEY("max_response_bytes"), HB_F_INT, offsetof(struct pl_conf, max_response_bytes),
      "67108864", 1024, 1073741824L, "largest HTTP response read (index.yaml, tag lists)"},
     {PL_KEY("host_requests_per_minute"), HB_F_INT,
@@ -374,7 +377,10 @@ int main(int argc, char **argv)
         .nfields = HB_ARRAY_LEN(pl_fields),
     };
     git_libgit2_init();
-    int rc = hb_consumer_main(argc, argv, &app);
+    /* A Git listing's child (git.c): nothing else of the program runs. */
+    int rc = argc == 2 && strcmp(argv[1], PL_GIT_CHILD_FLAG) == 0
+                 ? pl_git_child_main()
+                 : hb_consumer_main(argc, argv, &app);
     git_libgit2_shutdown();
     return rc;
 }

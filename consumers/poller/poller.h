@@ -173,9 +173,24 @@ int pl_source_identify(struct pl_source *s, enum pl_kind kind, const char *url, 
                        char *err, size_t errlen);
 void pl_source_clear(struct pl_source *s);
 
+/* git.c: how a Git listing runs: in a child process (this program, exe,
+ * with PL_GIT_CHILD_FLAG), killed after timeout_ms or when stopping(arg). */
+#define PL_GIT_CHILD_FLAG "--git-ls-remote"
+struct pl_git_run {
+    const char *exe; /* "/proc/self/exe" */
+    long timeout_ms; /* poller.git_timeout */
+    long max_bytes;  /* the largest answer read */
+    bool (*stopping)(void *arg);
+    void *arg;
+    bool timed_out; /* out: the last listing hit timeout_ms */
+};
+/* The child's side: reads the request on stdin, writes the answer on
+ * stdout. Its exit status. */
+int pl_git_child_main(void);
+
 /* git.c / oci.c / helm.c: list what a source shows now into s (sorted).
  * 0, or -1 with err (the source is retried with backoff). */
-int pl_git_list(struct pl_source *src, long timeout_ms, struct pl_snapshot *s, char *err,
+int pl_git_list(struct pl_source *src, struct pl_git_run *run, struct pl_snapshot *s, char *err,
                 size_t errlen);
 int pl_oci_list(struct pl_source *src, struct pl_http *h, struct pl_snapshot *s, char *err,
                 size_t errlen);
@@ -198,7 +213,7 @@ int pl_oci_next_link(const char *link, const char *base, char *out, size_t outle
 struct pl_conf {
     char *name, *state_topic, *git_topic, *image_topic;
     long interval_ms, webhook_interval_ms, request_timeout_ms, max_response_bytes;
-    long host_requests_per_minute, max_retry_wait_ms;
+    long host_requests_per_minute, max_retry_wait_ms, git_timeout_ms;
     bool discover_kargo, discover_image_updater;
 };
 
@@ -234,7 +249,8 @@ struct pl_poller {
     atomic_bool ready; /* the state topic was read */
     struct hb_metrics *metrics;
     unsigned int seed; /* jitter */
-    struct hb_counter *m_polls, *m_changes, *m_errors, *m_state_errors;
+    struct pl_git_run git;
+    struct hb_counter *m_polls, *m_changes, *m_errors, *m_timeouts, *m_state_errors;
     struct hb_gauge *m_sources;
 };
 

@@ -431,3 +431,31 @@ class SshGitServer:
         self.proc.terminate()
         self.proc.wait(10)
         self.log.close()
+
+
+class SilentServer:
+    """Accepts TCP connections and never says a byte: a Git server (smart HTTP
+    or git://) that hangs after the connection, as libgit2 1.5 cannot time
+    out by itself. Counts the connections it accepted."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)  # held open, never answered
+
+    def stop(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()

@@ -13,17 +13,17 @@ import jsonschema
 from conftest import BIN, ROOT, headers_of, wait_for
 from consumers import ConsumerProc, kafka, make_attrs, produce  # noqa: F401 (fixture)
 from poller_peers import (GitDaemon, GitHttpServer, GitRepo, HelmRepo, Registry,
-                          TooManyRequests)
+                          SilentServer, TooManyRequests)
 
 GIT, IMAGE = "hookbus.git", "hookbus.image"
 
 
-def config(kafka, sources, interval="1s", webhook_interval="30m"):
+def config(kafka, sources, interval="1s", webhook_interval="30m", **poller):
     return json.dumps({
         "kafka": {"brokers": kafka.bootstrap},
         "admin_listen": "127.0.0.1:0",
         "poller": {"interval": interval, "webhook_interval": webhook_interval,
-                   "sources": sources},
+                   "sources": sources, **poller},
     })
 
 
@@ -130,6 +130,47 @@ def test_git_http_and_daemon(tmp_path, kafka):
         daemon.stop()
 
 
+def test_git_timeout_keeps_the_others_polling(tmp_path, kafka):
+    """Servers that accept the connection and never answer (smart HTTP and
+    git://) fail their polls at git_timeout, while a healthy source in the
+    same poller keeps its schedule and publishes its change."""
+    root = tmp_path / "repos"
+    root.mkdir()
+    repo = GitRepo(root)
+    daemon = GitDaemon(root, tmp_path / "daemon.log")
+    silent_http, silent_git = SilentServer(), SilentServer()
+    good_key = f"git:127.0.0.1:{daemon.port}/app"
+    hung = {f"git:127.0.0.1:{silent_http.port}/hung", f"git:127.0.0.1:{silent_git.port}/hung"}
+    p = start(tmp_path, kafka, [
+        {"git": f"http://127.0.0.1:{silent_http.port}/hung.git"},
+        {"git": f"git://127.0.0.1:{silent_git.port}/hung.git"},
+        {"git": f"git://127.0.0.1:{daemon.port}/app.git"}], git_timeout="1500ms")
+    try:
+        polls(p, good_key, 2)
+        sha = repo.push_commit("while two servers hang")
+        got = wait_for(lambda: events(kafka, GIT), timeout=30, what="the healthy source's event")
+        assert [(a["ref"], a["commit"]) for a, _ in got] == [("refs/heads/main", sha)]
+        # Each hung source failed by its deadline, as a timeout, more than once.
+        wait_for(lambda: {r["source"] for r in p.lines() if r.get("msg") == "poll failed" and
+                          r.get("failures", 0) >= 2} >= hung, timeout=30,
+                 what="two timed-out polls of each hung source")
+        failed = [r for r in p.lines() if r.get("msg") == "poll failed"]
+        assert {r["source"] for r in failed} == hung
+        assert all(r["reason"] == "timeout" and "git_timeout" in r["error"] for r in failed)
+        assert silent_http.conns and silent_git.conns  # they were reached
+        m = p.metrics()
+        assert m['hookbus_poller_errors_total{reason="timeout"}'] >= 4
+        assert m['hookbus_poller_errors_total{reason="error"}'] == 0
+        # The healthy source kept its 1 s schedule meanwhile.
+        n = sum(1 for r in p.lines() if r.get("msg") == "polled" and r.get("source") == good_key)
+        assert n >= 3
+    finally:
+        p.stop()
+        daemon.stop()
+        silent_http.stop()
+        silent_git.stop()
+
+
 def test_registry_tags_and_digests(tmp_path, kafka):
     reg = Registry(tmp_path)
     try:
@@ -175,7 +216,7 @@ def test_registry_429_is_waited_for(tmp_path, kafka):
             assert waits >= 2
             limited = [r for r in p.lines() if r.get("msg") == "rate limited"]
             assert limited and limited[0]["retry_after_ms"] == 1000
-            assert p.metrics()["hookbus_poller_errors_total"] == 0  # waited, not failed
+            assert p.metrics()['hookbus_poller_errors_total{reason="error"}'] == 0  # waited, not failed
             d = reg.push(tmp_path, "acme/app", "2.0", "two")
             got = wait_for(lambda: events(kafka, IMAGE), timeout=30, what="the image event")
             assert [(a["tag"], a["digest"]) for a, _ in got] == [("2.0", d)]
@@ -211,7 +252,7 @@ def test_host_budget(tmp_path, kafka):
             # the burst, then 0.5 a second (and the one in flight)
             assert len(proxy.requests) <= 30 + span * 0.5 + 1, (len(proxy.requests), span)
             assert len(proxy.requests) >= 30
-            assert p.metrics()["hookbus_poller_errors_total"] == 0
+            assert p.metrics()['hookbus_poller_errors_total{reason="error"}'] == 0
         finally:
             p.stop()
     finally:
@@ -421,7 +462,7 @@ def test_git_over_ssh_with_a_pinned_host_key(tmp_path, kafka):
         failed = p.wait_log("poll failed")
         assert failed["source"].endswith("/other") and failed["failures"] >= 1
         assert "hostkey" in failed["error"]
-        assert p.metrics()["hookbus_poller_errors_total"] >= 1
+        assert p.metrics()['hookbus_poller_errors_total{reason="error"}'] >= 1
     finally:
         p.stop()
         ssh.stop()
