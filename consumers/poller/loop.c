@@ -115,6 +115,20 @@ void pl_source_clear(struct pl_source *s)
     hb_secret_clear(&s->ssh_passphrase);
     pl_snapshot_free(&s->seen);
     free(s->bearer_cache);
+    hb_regex_free(s->tags);
+}
+
+bool pl_source_wants(const void *arg, const char *name)
+{
+    const struct pl_source *s = arg;
+    if (!s->tags)
+        return true;
+    if (s->kind == PL_GIT) {
+        if (!hb_str_has_prefix(name, "refs/tags/"))
+            return true; /* branches are not filtered */
+        name += strlen("refs/tags/");
+    }
+    return hb_regex_search(s->tags, name) != 0;
 }
 
 /* Sets s->seen from a state record value. */
@@ -164,12 +178,16 @@ static void state_record(void *arg, const char *key, const char *value, size_t l
 static int list_source(struct pl_poller *p, struct pl_source *s, struct pl_snapshot *cur, char *err,
                        size_t errlen)
 {
+    int rc = -1;
     switch (s->kind) {
-    case PL_GIT: return pl_git_list(s, &p->git, cur, err, errlen);
-    case PL_IMAGE: return pl_oci_list(s, &p->http, cur, err, errlen);
-    case PL_CHART: return pl_helm_list(s, &p->http, cur, err, errlen);
+    case PL_GIT: rc = pl_git_list(s, &p->git, cur, err, errlen); break;
+    case PL_IMAGE: rc = pl_oci_list(s, &p->http, cur, err, errlen); break;
+    case PL_CHART: rc = pl_helm_list(s, &p->http, cur, err, errlen); break;
     }
-    return -1;
+    /* Tags outside the source's `tags:` are neither published nor kept. */
+    if (rc == 0 && s->tags)
+        pl_snapshot_filter(cur, pl_source_wants, s);
+    return rc;
 }
 
 /* One poll of s. 0, or -1 with err (s is then retried with backoff and its

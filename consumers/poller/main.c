@@ -51,7 +51,8 @@ static const struct hb_field pl_fields[] = {
      "what to poll: entries {git: URL}, {image: REF}, {chart: URL, name: CHART}, each with "
      "optional credentials {username, password, token, ssh_key_file, ssh_user, "
      "ssh_passphrase, ssh_host_key_sha256} (secrets as env:/file:/literal: references), "
-     "insecure_skip_verify, and plain_http (image)"},
+     "insecure_skip_verify, plain_http (image), and tags: a PCRE2 regex limiting the tags "
+     "(git tags, image tags, chart versions) published and tracked"},
     {PL_KEY("discover.kargo"), HB_F_BOOL, offsetof(struct pl_conf, discover_kargo), "false", 0, 0,
      "also poll every repository a Kargo Warehouse subscribes to (the cluster of the kube: "
      "section: kubeconfig, context, namespaces, label_selector, service_account_dir, "
@@ -192,6 +193,13 @@ out:
     if (bool_of(cfg, n, "plain_http", where, &s->plain_http, err, errlen) < 0 ||
         bool_of(cfg, n, "insecure_skip_verify", where, &s->insecure_skip_verify, err, errlen) < 0)
         return -1;
+    const struct hb_node *tn = hb_node_get(n, "tags");
+    if (tn) {
+        if (tn->type != HB_NODE_SCALAR || !*tn->value)
+            return hb_config_error(cfg, tn, err, errlen, "%s.tags: must be a regex", where);
+        if (!(s->tags = hb_regex_new(tn->value, why, sizeof(why))))
+            return hb_config_error(cfg, tn, err, errlen, "%s.tags: %s", where, why);
+    }
     if (s->plain_http && s->kind != PL_IMAGE)
         return hb_config_error(cfg, hb_node_get(n, "plain_http"), err, errlen,
                                "%s.plain_http: only for image sources (use an http:// URL)", where);

@@ -25,6 +25,7 @@
 #include "hookbus/event.h"
 #include "hookbus/kafka.h"
 #include "hookbus/metrics.h"
+#include "hookbus/regex.h"
 #include "hookbus/repo.h"
 #include "hookbus/secret.h"
 
@@ -39,6 +40,7 @@ enum pl_kind { PL_GIT = 0, PL_IMAGE, PL_CHART };
  * index has none). */
 struct pl_item {
     char *name, *value;
+    bool chart; /* oci.c: an OCI artifact whose config is a Helm chart's (not in the state) */
 };
 
 /* Everything a source listed at one poll, sorted by name. */
@@ -54,6 +56,9 @@ int pl_snapshot_add(struct pl_snapshot *s, const char *name, const char *value);
  * name given twice keeps one of its values. */
 void pl_snapshot_sort(struct pl_snapshot *s);
 const char *pl_snapshot_get(const struct pl_snapshot *s, const char *name);
+/* Drops the items keep(arg, name) refuses, keeping the order. */
+void pl_snapshot_filter(struct pl_snapshot *s, bool (*keep)(const void *arg, const char *name),
+                        const void *arg);
 bool pl_snapshot_equal(const struct pl_snapshot *a, const struct pl_snapshot *b);
 void pl_snapshot_free(struct pl_snapshot *s);
 /* The state record's value: {"v":1,"kind":"git","url":...,"items":{name:value}}.
@@ -155,6 +160,7 @@ struct pl_source {
     char *ssh_key_file, *ssh_user, *ssh_host_key_sha256;
     struct hb_secret ssh_passphrase;
     bool plain_http, insecure_skip_verify;
+    struct hb_regex *tags; /* `tags:`: the tags / versions tracked; NULL: all */
     /* loop.c */
     int refs;               /* discovered: objects naming it; 0: gone */
     struct pl_source *next; /* discovered ones are a list */
@@ -172,6 +178,11 @@ const char *pl_kind_name(enum pl_kind k);
 int pl_source_identify(struct pl_source *s, enum pl_kind kind, const char *url, const char *chart,
                        char *err, size_t errlen);
 void pl_source_clear(struct pl_source *s);
+/* Whether s tracks name: a tag (refs/tags/<tag> of a Git source, an image
+ * tag, a chart version) its `tags:` pattern matches, or any branch. A
+ * match that exceeds the regex limits counts as a match (never dropped
+ * silently). */
+bool pl_source_wants(const void *s, const char *name);
 
 /* git.c: how a Git listing runs: in a child process (this program, exe,
  * with PL_GIT_CHILD_FLAG), killed after timeout_ms or when stopping(arg). */

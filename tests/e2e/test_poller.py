@@ -200,6 +200,92 @@ def test_registry_tags_and_digests(tmp_path, kafka):
         reg.stop()
 
 
+def test_oci_helm_chart_is_a_chart_push(tmp_path, kafka):
+    """A Helm chart pushed to an OCI registry (config media type
+    application/vnd.cncf.helm.config.v1+json) is published as chart.push; an
+    image pushed to the same registry stays image.push."""
+    reg = Registry(tmp_path)
+    try:
+        reg.push(tmp_path, "acme/charts/app", "1.0.0", "1.0.0", chart=True)
+        reg.push(tmp_path, "acme/app", "1.0", "one")
+        chart_key, image_key = f"image:{reg.host}/acme/charts/app", f"image:{reg.host}/acme/app"
+        p = start(tmp_path, kafka, [
+            {"image": f"{reg.host}/acme/charts/app", "plain_http": True},
+            {"image": f"{reg.host}/acme/app", "plain_http": True}])
+        try:
+            polls(p, chart_key, 2)
+            polls(p, image_key, 2)
+            d_chart = reg.push(tmp_path, "acme/charts/app", "1.1.0", "1.1.0", chart=True)
+            d_image = reg.push(tmp_path, "acme/app", "1.1", "two")
+            got = wait_for(lambda: (lambda e: e if len(e) >= 2 else None)(events(kafka, IMAGE)),
+                           timeout=30, what="two events")
+            by_repo = {a["repo"]: (a, d) for a, d in got}
+            ca, cd = by_repo[f"{reg.host}/acme/charts/app"]
+            ia, _ = by_repo[f"{reg.host}/acme/app"]
+            assert ca["type"] == "dev.hookbus.chart.push", ca
+            assert ca["tag"] == "1.1.0" and ca["digest"] == d_chart
+            assert ia["type"] == "dev.hookbus.image.push" and ia["digest"] == d_image
+            validate(ca, cd)
+            assert len(events(kafka, IMAGE)) == 2
+        finally:
+            p.stop()
+    finally:
+        reg.stop()
+
+
+def test_tag_filter(tmp_path, kafka):
+    """`tags:` limits the git tags, image tags and chart versions published and
+    tracked; branches are not filtered."""
+    root = tmp_path / "repos"
+    root.mkdir()
+    repo = GitRepo(root)
+    daemon = GitDaemon(root, tmp_path / "daemon.log")
+    reg = Registry(tmp_path)
+    helm = HelmRepo(tmp_path / "helm")
+    p = None
+    try:
+        repo.push_tag("v0.1.0")
+        repo.push_tag("nightly-1", annotated=False)
+        reg.push(tmp_path, "acme/app", "1.0", "one")
+        reg.push(tmp_path, "acme/app", "dev", "dev")
+        helm.write_index(["1.0.0", "2.0.0"])
+        keys = {"git": f"git:127.0.0.1:{daemon.port}/app", "image": f"image:{reg.host}/acme/app",
+                "chart": f"chart:127.0.0.1:{helm.port}/charts/app"}
+        p = start(tmp_path, kafka, [
+            {"git": f"git://127.0.0.1:{daemon.port}/app.git", "tags": r"^v\d+\.\d+\.\d+$"},
+            {"image": f"{reg.host}/acme/app", "plain_http": True, "tags": r"^1\."},
+            {"chart": helm.url, "name": "app", "tags": r"^2\."}])
+        for k in keys.values():
+            polls(p, k, 2)
+        # Tracked: main + v0.1.0; 1.0; 2.0.0 (the others are not in the state).
+        first = {r["source"]: r["items"] for r in p.lines() if r.get("msg") == "source first seen"}
+        assert first == {keys["git"]: 2, keys["image"]: 1, keys["chart"]: 1}, first
+        sha = repo.push_commit("branches are not filtered")
+        tag_sha = repo.push_tag("v1.0.0")
+        repo.push_tag("nightly-2", annotated=False)
+        d = reg.push(tmp_path, "acme/app", "1.1", "two")
+        reg.push(tmp_path, "acme/app", "dev2", "dev2")
+        helm.write_index(["1.0.0", "2.0.0", "2.1.0", "3.0.0"])
+        want_git = {("dev.hookbus.git.push", "refs/heads/main", sha),
+                    ("dev.hookbus.git.tag", "refs/tags/v1.0.0", tag_sha)}
+        want_image = {("dev.hookbus.image.push", "1.1"), ("dev.hookbus.chart.push", "2.1.0")}
+        wait_for(lambda: {(a["type"], a["ref"], a["commit"]) for a, _ in events(kafka, GIT)}
+                 == want_git and {(a["type"], a["tag"]) for a, _ in events(kafka, IMAGE)}
+                 == want_image, timeout=30, what="the filtered events")
+        # Two more polls each: nothing else comes.
+        for k in keys.values():
+            n = sum(1 for r in p.lines() if r.get("msg") == "polled" and r.get("source") == k)
+            polls(p, k, n + 2)
+        assert len(events(kafka, GIT)) == 2 and len(events(kafka, IMAGE)) == 2
+        assert [a["digest"] for a, _ in events(kafka, IMAGE) if a["tag"] == "1.1"] == [d]
+    finally:
+        if p:
+            p.stop()
+        daemon.stop()
+        reg.stop()
+        helm.stop()
+
+
 def test_registry_429_is_waited_for(tmp_path, kafka):
     reg = Registry(tmp_path)
     proxy = None
