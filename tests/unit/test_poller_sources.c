@@ -206,6 +206,29 @@ static void test_tag_valid(void **state)
     assert_true(tag_valid(longtag));
 }
 
+static void test_tag_filter(void **state)
+{
+    (void)state;
+    char err[256];
+    struct pl_source git = {.kind = PL_GIT}, img = {.kind = PL_IMAGE};
+    assert_true(pl_source_wants(&git, "refs/tags/anything")); /* no filter: all */
+    git.tags = hb_regex_new("^v\\d+\\.\\d+$", err, sizeof(err));
+    img.tags = hb_regex_new("^1\\.", err, sizeof(err));
+    assert_non_null(git.tags);
+    assert_non_null(img.tags);
+    assert_true(pl_source_wants(&git, "refs/tags/v1.2"));
+    assert_false(pl_source_wants(&git, "refs/tags/v1.2-rc"));
+    assert_false(pl_source_wants(&git, "refs/tags/nightly"));
+    assert_true(pl_source_wants(&git, "refs/heads/nightly")); /* branches: never filtered */
+    assert_true(pl_source_wants(&img, "1.0"));
+    assert_false(pl_source_wants(&img, "2.1")); /* the tag itself, not a prefix */
+    assert_false(pl_source_wants(&img, "v1.0"));
+    hb_regex_free(git.tags);
+    hb_regex_free(img.tags);
+    assert_null(hb_regex_new("(", err, sizeof(err)));
+    assert_non_null(strstr(err, "offset"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +236,7 @@ int main(void)
         cmocka_unit_test(test_host_budget),      cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_bearer_challenge), cmocka_unit_test(test_next_link),
         cmocka_unit_test(test_image_name_repo),  cmocka_unit_test(test_tag_valid),
+        cmocka_unit_test(test_tag_filter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
