@@ -116,6 +116,23 @@ void pl_source_clear(struct pl_source *s)
     pl_snapshot_free(&s->seen);
     free(s->bearer_cache);
     hb_regex_free(s->tags);
+    for (size_t i = 0; i < s->ncred_ns; i++)
+        free(s->cred_ns[i]);
+    free(s->cred_ns);
+}
+
+/* Adds ns to the namespaces s's credentials are looked for in. Under p->lock. */
+static void add_cred_ns(struct pl_source *s, const char *ns)
+{
+    for (size_t i = 0; i < s->ncred_ns; i++)
+        if (strcmp(s->cred_ns[i], ns) == 0)
+            return;
+    char **n = realloc(s->cred_ns, (s->ncred_ns + 1) * sizeof(*n));
+    if (!n)
+        return;
+    s->cred_ns = n;
+    if ((n[s->ncred_ns] = strdup(ns)))
+        s->ncred_ns++;
 }
 
 bool pl_source_wants(const void *arg, const char *name)
@@ -200,6 +217,8 @@ static int poll_source(struct pl_poller *p, struct pl_source *s, char *err, size
     char now[32];
     int rc = -1;
     hb_counter_add(p->m_polls, 1);
+    if (p->discovery)
+        pl_discovery_credentials(p, s); /* a discovered source's, from Kargo's Secrets */
     if (list_source(p, s, &cur, err, errlen) < 0)
         goto done;
     hb_now_rfc3339(now);
@@ -338,7 +357,7 @@ void pl_loop_webhook_seen(struct pl_poller *p, const char *repo, const char *kin
 }
 
 int pl_loop_ref(struct pl_poller *p, enum pl_kind kind, const char *url, const char *chart,
-                char *key, size_t keylen)
+                const char *ns, const char *cred_type, char *key, size_t keylen)
 {
     struct pl_source *n = calloc(1, sizeof(*n));
     char err[400];
@@ -365,12 +384,20 @@ int pl_loop_ref(struct pl_poller *p, enum pl_kind kind, const char *url, const c
     for (struct pl_source *s = p->discovered; s; s = s->next)
         if (strcmp(s->key, n->key) == 0) {
             s->refs++;
+            if (ns && cred_type) {
+                s->cred_type = cred_type;
+                add_cred_ns(s, ns);
+            }
             pthread_mutex_unlock(&p->lock);
             pl_source_clear(n);
             free(n);
             return 0;
         }
     n->refs = 1;
+    if (ns && cred_type) {
+        n->cred_type = cred_type;
+        add_cred_ns(n, ns);
+    }
     n->next_due = hb_mono_ms() + (int64_t)(rand01(p) * PL_FIRST_POLL_SPREAD_MS);
     for (struct pl_stored *st = p->stored; st; st = st->next)
         if (strcmp(st->key, n->key) == 0)

@@ -60,6 +60,11 @@ static const struct hb_field pl_fields[] = {
     {PL_KEY("discover.image_updater"), HB_F_BOOL, offsetof(struct pl_conf, discover_image_updater),
      "false", 0, 0,
      "also poll every image an Argo CD Image Updater ImageUpdater names (same kube: section)"},
+    {PL_KEY("discover.kargo_credentials"), HB_F_BOOL,
+     offsetof(struct pl_conf, discover_kargo_credentials), "false", 0, 0,
+     "poll the repositories Warehouses name with Kargo's credentials: the Secrets labelled "
+     "kargo.akuity.io/cred-type (git, image, helm) in each Warehouse's namespace, matched by "
+     "repoURL or repoURLIsRegex as Kargo does (needs get, list, watch on secrets)"},
     {PL_KEY("discover.plain_http_registries"), HB_F_LIST, 0, "[]", 0, 0,
      "registries (host:port) whose discovered images are polled over plain HTTP"},
 };

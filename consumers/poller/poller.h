@@ -161,6 +161,13 @@ struct pl_source {
     struct hb_secret ssh_passphrase;
     bool plain_http, insecure_skip_verify;
     struct hb_regex *tags; /* `tags:`: the tags / versions tracked; NULL: all */
+    /* Discovered from Warehouses: the Kargo credential type of its
+     * repository ("git", "image", "helm"), and the namespaces (projects)
+     * whose Warehouses name it, where its credentials are looked for. Under
+     * the poller's lock. NULL / 0 for configured sources. */
+    const char *cred_type;
+    char **cred_ns;
+    size_t ncred_ns;
     /* loop.c */
     int refs;               /* discovered: objects naming it; 0: gone */
     struct pl_source *next; /* discovered ones are a list */
@@ -225,7 +232,7 @@ struct pl_conf {
     char *name, *state_topic, *git_topic, *image_topic;
     long interval_ms, webhook_interval_ms, request_timeout_ms, max_response_bytes;
     long host_requests_per_minute, max_retry_wait_ms, git_timeout_ms;
-    bool discover_kargo, discover_image_updater;
+    bool discover_kargo, discover_image_updater, discover_kargo_credentials;
 };
 
 /* A state record read at start, kept for sources discovered later. */
@@ -266,11 +273,13 @@ struct pl_poller {
 };
 
 /* A discovered source named by one more object (discover.c): created on the
- * first reference unless a configured source has its key. Returns the key
- * into key[keylen] (what pl_loop_unref takes), or -1 when the URL is not a
- * repository of its kind. */
+ * first reference unless a configured source has its key. ns and cred_type
+ * (a Warehouse's namespace and its Kargo credential type; NULL for objects
+ * whose credentials are not Kargo's) say where its credentials are. Returns
+ * the key into key[keylen] (what pl_loop_unref takes), or -1 when the URL
+ * is not a repository of its kind. */
 int pl_loop_ref(struct pl_poller *p, enum pl_kind kind, const char *url, const char *chart,
-                char *key, size_t keylen);
+                const char *ns, const char *cred_type, char *key, size_t keylen);
 /* One object fewer names it; at none the poll thread drops it. */
 void pl_loop_unref(struct pl_poller *p, const char *key);
 void pl_loop_free_discovered(struct pl_poller *p);
@@ -281,6 +290,13 @@ void pl_loop_free_discovered(struct pl_poller *p);
  * keys). 0 or -1 with err. */
 int pl_discovery_configure(struct pl_poller *p, const struct hb_config *cfg, bool kargo,
                            bool image_updater, char *err, size_t errlen);
+/* Sets the user name and password of discovered source s from the Kargo
+ * credential Secrets of its namespaces (poller.discover.kargo_credentials):
+ * a Secret labelled kargo.akuity.io/cred-type: <s's type> whose repoURL is
+ * s's repository, else the first (by name) whose repoURLIsRegex pattern
+ * matches its URL; none clears them. Called by the poll thread before each
+ * poll of s, so a rotated Secret is used from the next poll on. */
+void pl_discovery_credentials(struct pl_poller *p, struct pl_source *s);
 /* The repository of an ImageUpdater imageName ("ghcr.io/a/b:~1.0",
  * "host:5000/app@sha256:..."): without the version constraint or digest.
  * 0, or -1 when empty or too long. */

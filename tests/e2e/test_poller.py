@@ -521,6 +521,73 @@ def test_discovers_kargo_warehouses(tmp_path, kafka):
         helm.stop()
 
 
+def cred_secret(name, ns, cred_type, repo_url, user, password, regex=False):
+    data = {"repoURL": repo_url, "username": user, "password": password}
+    if regex:
+        data["repoURLIsRegex"] = "true"
+    return {"kind": "Secret", "metadata": {"name": name, "namespace": ns,
+                                           "labels": {"kargo.akuity.io/cred-type": cred_type}},
+            "stringData": data}
+
+
+def test_discovered_sources_use_kargo_credentials(tmp_path, kafka):
+    """Warehouses' Git repositories behind basic auth are polled with the
+    credentials of Kargo's Secrets in their namespace: one by repoURL, one by
+    a repoURLIsRegex pattern; a repository whose project has no Secret for it
+    (the Secret is in another namespace) is refused. No secret in the log or
+    the metrics."""
+    from kube_helpers import FakeKube, write_kubeconfig
+    root = tmp_path / "repos"
+    root.mkdir()
+    app, lib = GitRepo(root, name="app"), GitRepo(root, name="lib")
+    GitRepo(root, name="private")
+    password = "kargo-s3cret-pw"
+    web = GitHttpServer(root, user="kargo", password=password)
+    base = f"http://127.0.0.1:{web.port}"
+    key = {n: f"git:127.0.0.1:{web.port}/{n}" for n in ("app", "lib", "private")}
+    kube = FakeKube(tmp_path, [
+        warehouse("app", {"git": {"repoURL": f"{base}/app.git"}}, ns="demo"),
+        warehouse("lib", {"git": {"repoURL": f"{base}/lib.git"}}, ns="team"),
+        warehouse("private", {"git": {"repoURL": f"{base}/private.git"}}, ns="nocreds"),
+        cred_secret("app-repo", "demo", "git", f"{base}/app.git", "kargo", password),
+        cred_secret("wrong-type", "demo", "image", f"{base}/app.git", "kargo", "nope"),
+        cred_secret("all-of-host", "team", "git", rf"^http://127\.0\.0\.1:{web.port}/.*",
+                    "kargo", password, regex=True),
+        # the right URL, but in a namespace no Warehouse of it is in
+        cred_secret("elsewhere", "demo", "git", f"{base}/private.git", "kargo", password)])
+    kubeconfig = tmp_path / "kubeconfig"
+    write_kubeconfig(kubeconfig, kube.url)
+    kafka.command("topic hookbus.poller.state 1")
+    cfg = json.loads(config(kafka, []))
+    cfg["poller"]["discover"] = {"kargo": True, "kargo_credentials": True}
+    cfg["kube"] = {"kubeconfig": str(kubeconfig)}
+    p = ConsumerProc(tmp_path, "hookbus-poller", json.dumps(cfg), name="poller",
+                     env={"HOOKBUS_LOG_LEVEL": "debug"})
+    try:
+        polls(p, key["app"], 2)
+        polls(p, key["lib"], 2)
+        sha_app = app.push_commit("private app")
+        sha_lib = lib.push_commit("private lib")
+        got = wait_for(lambda: (lambda e: e if len(e) >= 2 else None)(events(kafka, GIT)),
+                       timeout=30, what="both private repositories' events")
+        assert {(a["repo"], a["commit"]) for a, _ in got} == {
+            (f"127.0.0.1:{web.port}/app", sha_app), (f"127.0.0.1:{web.port}/lib", sha_lib)}
+        failed = p.wait_log("poll failed", source=key["private"])
+        assert failed["reason"] == "error"
+        assert not any(r.get("msg") == "polled" and r.get("source") == key["private"] and
+                       r.get("failures") == 0 for r in p.lines())
+        assert any(a for _, _, a in web.requests), "credentials were sent"
+        found = {r["source"] for r in p.lines() if r.get("msg") == "credentials found"}
+        assert found == {key["app"], key["lib"]}
+        assert p.metrics()['hookbus_poller_discovery_objects{resource="secrets"}'] == 4
+        assert password not in p.log_path.read_text()
+        assert password not in p.get("/metrics").text
+    finally:
+        p.stop()
+        kube.stop()
+        web.stop()
+
+
 def test_git_over_ssh_with_a_pinned_host_key(tmp_path, kafka):
     from poller_peers import SshGitServer
     root = tmp_path / "repos"
