@@ -31,13 +31,15 @@
 #define PL_KARGO_API "/apis/kargo.akuity.io/v1alpha1"
 #define PL_IU_API "/apis/argocd-image-updater.argoproj.io/v1alpha1"
 #define PL_CORE_API "/api/v1"
+#define PL_ARGOCD_API "/apis/argoproj.io/v1alpha1"
+#define PL_IMAGE_LIST_ANN "argocd-image-updater.argoproj.io/image-list"
 #define PL_CRED_LABEL "kargo.akuity.io/cred-type"
 
 struct pl_discovery {
     struct hb_kube_section sec;
-    bool kargo, image_updater, kargo_credentials;
+    bool kargo, image_updater, kargo_credentials, iu_annotations;
     struct hb_kube *kube;
-    struct hb_kube_cache *warehouses, *image_updaters, *secrets;
+    struct hb_kube_cache *warehouses, *image_updaters, *secrets, *applications;
 };
 
 /* A compiled object: the keys of the sources it holds a reference on. */
@@ -175,6 +177,73 @@ static void *iu_compile(void *ud, const void *json, const char *ns, const char *
             add_ref(w, PL_IMAGE, repo, NULL, NULL, NULL);
         }
     }
+    return w;
+}
+
+/* ---- Image Updater 0.x: the image-list annotation of Applications ---- */
+
+/* True for the characters of an alias (Image Updater's are names). */
+static bool alias_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.';
+}
+
+int pl_image_list_each(const char *list, void (*fn)(void *arg, const char *repo), void *arg)
+{
+    int skipped = 0;
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *e = p + n;
+        while (p < e && (*p == ' ' || *p == '\t' || *p == '\n'))
+            p++;
+        const char *end = e;
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n'))
+            end--;
+        /* "alias=image:constraint": the alias is a name before the first '='
+         * (a constraint may hold '=' too: "app:>=1.0" has no alias). */
+        const char *q = p;
+        while (q < end && alias_char(*q))
+            q++;
+        if (q < end && *q == '=' && q > p)
+            p = q + 1;
+        char entry[HB_REPO_ID_MAX], repo[HB_REPO_ID_MAX];
+        size_t len = (size_t)(end - p);
+        if (len > 0 && len < sizeof(entry)) {
+            memcpy(entry, p, len);
+            entry[len] = '\0';
+        }
+        if (len == 0 || len >= sizeof(entry) || pl_image_name_repo(entry, repo, sizeof(repo)) < 0)
+            skipped++;
+        else
+            fn(arg, repo);
+        p = *e ? e + 1 : e;
+    }
+    return skipped;
+}
+
+static void app_image(void *arg, const char *repo)
+{
+    add_ref(arg, PL_IMAGE, repo, NULL, NULL, NULL);
+}
+
+/* An Argo CD Application: the images of its image-list annotation. */
+static void *app_compile(void *ud, const void *json, const char *ns, const char *name,
+                         struct hb_kube_keys *keys)
+{
+    (void)keys;
+    const char *list = str_at(cJSON_GetObjectItemCaseSensitive(
+                                  cJSON_GetObjectItemCaseSensitive((const cJSON *)json, "metadata"),
+                                  "annotations"),
+                              PL_IMAGE_LIST_ANN);
+    struct wh_refs *w = calloc(1, sizeof(*w));
+    if (!w)
+        return NULL;
+    w->p = ud;
+    if (list && pl_image_list_each(list, app_image, w) > 0)
+        HB_LOG(HB_LOG_WARN, "image updater image not polled", HB_S("namespace", ns),
+               HB_S("application", name), HB_S("reason", "empty or malformed image-list entry"));
     return w;
 }
 
@@ -360,7 +429,7 @@ void pl_discovery_credentials(struct pl_poller *p, struct pl_source *s)
 }
 
 int pl_discovery_configure(struct pl_poller *p, const struct hb_config *cfg, bool kargo,
-                           bool image_updater, char *err, size_t errlen)
+                           bool image_updater, bool iu_annotations, char *err, size_t errlen)
 {
     const struct hb_node *node;
     if (!(p->discovery = calloc(1, sizeof(*p->discovery)))) {
@@ -369,6 +438,7 @@ int pl_discovery_configure(struct pl_poller *p, const struct hb_config *cfg, boo
     }
     p->discovery->kargo_credentials = kargo && p->conf.discover_kargo_credentials;
     p->discovery->kargo = kargo;
+    p->discovery->iu_annotations = iu_annotations;
     p->discovery->image_updater = image_updater;
     return hb_kube_section_load(cfg, "kube", &p->discovery->sec, &node, err, errlen);
 }
@@ -386,6 +456,11 @@ watch(struct pl_poller *p, const char *api, const char *plural,
     o.release = release;
     if (compile == cred_compile) /* Kargo's credentials only, not every Secret */
         o.label_selector = PL_CRED_LABEL;
+    /* Annotations do not bump the generation: a changed image list must
+     * recompile the Application. */
+    static const char *const app_annotations[] = {PL_IMAGE_LIST_ANN, NULL};
+    if (compile == app_compile)
+        o.version_annotations = app_annotations;
     o.ud = p;
     o.metric_objects = "hookbus_poller_discovery_objects";
     o.metric_lists = "hookbus_poller_discovery_lists_total";
@@ -424,6 +499,10 @@ int pl_discovery_start(struct pl_poller *p, struct hb_metrics *m, char *err, siz
         !(d->image_updaters = watch(p, PL_IU_API, "imageupdaters", iu_compile, wh_release,
                                     "resource=\"imageupdaters\"", m, err, errlen)))
         return -1;
+    if (d->iu_annotations &&
+        !(d->applications = watch(p, PL_ARGOCD_API, "applications", app_compile, wh_release,
+                                  "resource=\"applications\"", m, err, errlen)))
+        return -1;
     return 0;
 }
 
@@ -434,6 +513,7 @@ bool pl_discovery_ready(struct pl_poller *p)
         return true;
     return (!d->kargo_credentials || (d->secrets && hb_kube_cache_ready(d->secrets))) &&
            (!d->kargo || (d->warehouses && hb_kube_cache_ready(d->warehouses))) &&
+           (!d->iu_annotations || (d->applications && hb_kube_cache_ready(d->applications))) &&
            (!d->image_updater || (d->image_updaters && hb_kube_cache_ready(d->image_updaters)));
 }
 
@@ -442,7 +522,8 @@ void pl_discovery_free(struct pl_poller *p)
     struct pl_discovery *d = p->discovery;
     if (!d)
         return;
-    struct hb_kube_cache *caches[] = {d->warehouses, d->image_updaters, d->secrets};
+    struct hb_kube_cache *caches[] = {d->warehouses, d->image_updaters, d->applications,
+                                      d->secrets};
     for (size_t i = 0; i < HB_ARRAY_LEN(caches); i++)
         if (caches[i]) {
             hb_kube_cache_stop(caches[i]);

@@ -60,6 +60,10 @@ static const struct hb_field pl_fields[] = {
     {PL_KEY("discover.image_updater"), HB_F_BOOL, offsetof(struct pl_conf, discover_image_updater),
      "false", 0, 0,
      "also poll every image an Argo CD Image Updater ImageUpdater names (same kube: section)"},
+    {PL_KEY("discover.image_updater_annotations"), HB_F_BOOL,
+     offsetof(struct pl_conf, discover_image_updater_annotations), "false", 0, 0,
+     "also poll every image an Argo CD Application's argocd-image-updater.argoproj.io/image-list "
+     "annotation names (Image Updater 0.x; same kube: section)"},
     {PL_KEY("discover.kargo_credentials"), HB_F_BOOL,
      offsetof(struct pl_conf, discover_kargo_credentials), "false", 0, 0,
      "poll the repositories Warehouses name with Kargo's credentials: the Secrets labelled "
@@ -278,11 +282,13 @@ static int load_discover(const struct hb_config *cfg, struct pl_poller *p, char 
         hb_str_lower(p->plain_http_registries[p->nplain - 1]);
     }
     bool kargo = p->conf.discover_kargo, iu = p->conf.discover_image_updater;
-    if (kargo || iu)
-        return pl_discovery_configure(p, cfg, kargo, iu, err, errlen);
+    bool iu_ann = p->conf.discover_image_updater_annotations;
+    if (kargo || iu || iu_ann)
+        return pl_discovery_configure(p, cfg, kargo, iu, iu_ann, err, errlen);
     if (hb_node_get(cfg->root, "kube"))
         return hb_config_error(cfg, hb_node_get(cfg->root, "kube"), err, errlen,
-                               "kube: only read with poller.discover.kargo or image_updater");
+                               "kube: only read with poller.discover.kargo, image_updater or "
+                               "image_updater_annotations");
     return 0;
 }
 

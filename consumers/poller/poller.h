@@ -233,6 +233,7 @@ struct pl_conf {
     long interval_ms, webhook_interval_ms, request_timeout_ms, max_response_bytes;
     long host_requests_per_minute, max_retry_wait_ms, git_timeout_ms;
     bool discover_kargo, discover_image_updater, discover_kargo_credentials;
+    bool discover_image_updater_annotations;
 };
 
 /* A state record read at start, kept for sources discovered later. */
@@ -289,7 +290,7 @@ void pl_loop_free_discovered(struct pl_poller *p);
 /* discover.kargo / image_updater: the `kube:` section (hookbus/kube_consumer.h
  * keys). 0 or -1 with err. */
 int pl_discovery_configure(struct pl_poller *p, const struct hb_config *cfg, bool kargo,
-                           bool image_updater, char *err, size_t errlen);
+                           bool image_updater, bool iu_annotations, char *err, size_t errlen);
 /* Sets the user name and password of discovered source s from the Kargo
  * credential Secrets of its namespaces (poller.discover.kargo_credentials):
  * a Secret labelled kargo.akuity.io/cred-type: <s's type> whose repoURL is
@@ -301,6 +302,11 @@ void pl_discovery_credentials(struct pl_poller *p, struct pl_source *s);
  * "host:5000/app@sha256:..."): without the version constraint or digest.
  * 0, or -1 when empty or too long. */
 int pl_image_name_repo(const char *image_name, char *out, size_t outlen);
+/* Calls fn(arg, repo) for each image of an Image Updater 0.x image-list
+ * annotation ("[alias=]image[:constraint], ..."): the image without its
+ * alias, version constraint or digest. Returns the number of entries
+ * skipped (empty or too long). */
+int pl_image_list_each(const char *list, void (*fn)(void *arg, const char *repo), void *arg);
 /* Starts the list + watch of Warehouses and / or ImageUpdaters. 0 or -1. */
 int pl_discovery_start(struct pl_poller *p, struct hb_metrics *m, char *err, size_t errlen);
 bool pl_discovery_ready(struct pl_poller *p);

@@ -434,7 +434,7 @@ SRC = [{"image": "ghcr.io/acme/app"}]
     ({"poller": {"sources": SRC, "discover": {"image_updater": "yes please"}}},
      "poller.discover.image_updater: 'yes please' must be true or false"),
     ({"poller": {"sources": SRC}, "kube": {"namespaces": ["a"]}},
-     "kube: only read with poller.discover.kargo or image_updater"),
+     "kube: only read with poller.discover.kargo, image_updater or image_updater_annotations"),
     ({"poller": {"sources": SRC, "discover": {"kargo": True}}, "kube": {"bogus": 1}},
      "unknown key 'kube.bogus'"),
     ({"poller": {"sources": [{"git": "https://x/a.git", "image": "ghcr.io/a/b"}]}},
@@ -619,6 +619,55 @@ def test_git_over_ssh_with_a_pinned_host_key(tmp_path, kafka):
     finally:
         p.stop()
         ssh.stop()
+
+
+def test_discovers_image_updater_annotations(tmp_path, kafka):
+    """Image Updater 0.x: the images of the argocd-image-updater.argoproj.io/
+    image-list annotation of Argo CD Applications are polled; a changed
+    annotation changes the sources."""
+    from kube_helpers import FakeKube, write_kubeconfig
+    reg = Registry(tmp_path)
+    kube = None
+    try:
+        reg.push(tmp_path, "acme/app", "1.0", "one")
+        reg.push(tmp_path, "acme/web", "1.0", "web")
+
+        def app(images):
+            return {"kind": "Application", "metadata": {
+                "name": "guestbook", "namespace": "argocd",
+                "annotations": {"argocd-image-updater.argoproj.io/image-list": images}},
+                "spec": {"project": "default"}}
+        kube = FakeKube(tmp_path, [])
+        kube.post("/_fake/objects", app(f"app={reg.host}/acme/app:~1.0, {reg.host}/acme/app"))
+        kube.post("/_fake/objects", {"kind": "Application", "metadata": {
+            "name": "plain", "namespace": "argocd"}, "spec": {"project": "default"}})
+        kubeconfig = tmp_path / "kubeconfig"
+        write_kubeconfig(kubeconfig, kube.url)
+        kafka.command("topic hookbus.poller.state 1")
+        cfg = json.loads(config(kafka, []))
+        cfg["poller"]["discover"] = {"image_updater_annotations": True,
+                                     "plain_http_registries": [reg.host]}
+        cfg["kube"] = {"kubeconfig": str(kubeconfig)}
+        p = ConsumerProc(tmp_path, "hookbus-poller", json.dumps(cfg), name="poller",
+                         env={"HOOKBUS_LOG_LEVEL": "debug"})
+        key, web_key = f"image:{reg.host}/acme/app", f"image:{reg.host}/acme/web"
+        try:
+            polls(p, key, 2)
+            assert [r["source"] for r in p.lines() if r.get("msg") == "source discovered"] == [key]
+            d = reg.push(tmp_path, "acme/app", "1.1", "two")
+            got = wait_for(lambda: events(kafka, IMAGE), timeout=30, what="the image event")
+            assert [(a["tag"], a["digest"]) for a, _ in got] == [("1.1", d)]
+            assert p.metrics()['hookbus_poller_discovery_objects{resource="applications"}'] == 2
+            # The annotation now names the web image only: app is dropped.
+            kube.post("/_fake/objects", app(f"web={reg.host}/acme/web:1.x"))
+            p.wait_log("source dropped", source=key)
+            polls(p, web_key, 2)
+        finally:
+            p.stop()
+    finally:
+        if kube:
+            kube.stop()
+        reg.stop()
 
 
 def test_discovers_image_updater_images(tmp_path, kafka):

@@ -206,6 +206,39 @@ static void test_tag_valid(void **state)
     assert_true(tag_valid(longtag));
 }
 
+struct collected {
+    char got[8][HB_REPO_ID_MAX];
+    size_t n;
+};
+
+static void collect(void *arg, const char *repo)
+{
+    struct collected *c = arg;
+    if (c->n < 8)
+        hb_strlcpy(c->got[c->n++], repo, sizeof(c->got[0]));
+}
+
+static void test_image_list_annotation(void **state)
+{
+    (void)state;
+    struct collected c = {0};
+    /* Image Updater 0.x: [alias=]image[:constraint], comma separated. */
+    assert_int_equal(pl_image_list_each("nginx, web=ghcr.io/acme/web:~1.2,"
+                                        "host:5000/a/b:>=1.0 , api=quay.io/x/api:1.x,,"
+                                        "registry.local:5000/app",
+                                        collect, &c),
+                     1); /* the empty entry */
+    assert_int_equal(c.n, 5);
+    assert_string_equal(c.got[0], "nginx");
+    assert_string_equal(c.got[1], "ghcr.io/acme/web");
+    assert_string_equal(c.got[2], "host:5000/a/b"); /* '=' of a constraint is no alias */
+    assert_string_equal(c.got[3], "quay.io/x/api");
+    assert_string_equal(c.got[4], "registry.local:5000/app");
+    c.n = 0;
+    assert_int_equal(pl_image_list_each("", collect, &c), 0);
+    assert_int_equal(c.n, 0);
+}
+
 static void test_tag_filter(void **state)
 {
     (void)state;
@@ -236,7 +269,7 @@ int main(void)
         cmocka_unit_test(test_host_budget),      cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_bearer_challenge), cmocka_unit_test(test_next_link),
         cmocka_unit_test(test_image_name_repo),  cmocka_unit_test(test_tag_valid),
-        cmocka_unit_test(test_tag_filter),
+        cmocka_unit_test(test_tag_filter),       cmocka_unit_test(test_image_list_annotation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
