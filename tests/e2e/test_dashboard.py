@@ -1,8 +1,10 @@
 """The Grafana dashboard (deploy/grafana/hookbus.json), the Prometheus rules
 and the README's metrics table against what the binaries really expose.
 
-A gateway, hookbus-kargo (against tests/tools/fake-kube) and
-hookbus-image-updater (against tests/tools/fake-image-updater) are started
+A gateway, hookbus-kargo (against tests/tools/fake-kube),
+hookbus-image-updater (against tests/tools/fake-image-updater) and
+hookbus-poller (a Helm repository, Warehouse discovery with Kargo's
+credentials against fake-kube) are started
 and driven until every series they create lazily exists; their /metrics
 must pass `promtool check metrics`, every metric a dashboard panel, a
 dashboard variable or an alerting/recording rule queries must be among them,
@@ -19,7 +21,9 @@ import requests
 import yaml
 
 from conftest import GITHUB_SECRET, ROOT, github_post, wait_for
-from consumers import kafka  # noqa: F401  (the fixture with the DLQ topic)
+from consumers import ConsumerProc, kafka  # noqa: F401  (the fixture with the DLQ topic)
+from kube_helpers import FakeKube, write_kubeconfig
+from poller_peers import HelmRepo
 from prom import (DASHBOARD, PROMTOOL, RULES, metric_names, promtool_check_metrics,
                   scraped_names)
 from test_image_updater import SECRET as IU_SECRET
@@ -108,6 +112,36 @@ def test_metric_name_parser():
         {"a_total", "b_seconds", "c"}
 
 
+def poller_scrape(kafka, tmp_path):
+    """hookbus-poller's /metrics once it polled a Helm repository (the
+    per-host budget series) with Warehouse discovery and Kargo's credentials
+    on (the discovery series)."""
+    d = tmp_path / "poller"
+    d.mkdir()
+    helm = HelmRepo(d / "helm")
+    helm.write_index(["1.0.0"])
+    kube = FakeKube(d, [{"metadata": {"name": "w", "namespace": "demo"},
+                         "spec": {"subscriptions": []}}])
+    p = None
+    try:
+        write_kubeconfig(d / "kubeconfig", kube.url)
+        kafka.command("topic hookbus.poller.state 1")
+        p = ConsumerProc(d, "hookbus-poller", json.dumps({
+            "kafka": {"brokers": kafka.bootstrap}, "admin_listen": "127.0.0.1:0",
+            "kube": {"kubeconfig": str(d / "kubeconfig")},
+            "poller": {"interval": "1s", "sources": [{"chart": helm.url, "name": "app"}],
+                       "discover": {"kargo": True, "kargo_credentials": True}}}),
+            name="poller", wait_joined=False)
+        wait_for(lambda: p.metrics().get("hookbus_poller_polls_total", 0) >= 1 and
+                 p.get("/readyz").status_code == 200, timeout=30, what="a poll, discovery")
+        return p.get("/metrics").text
+    finally:
+        if p:
+            p.stop()
+        kube.stop()
+        helm.stop()
+
+
 @pytest.fixture
 def scrapes(kafka, make_gateway, make_kargo, tmp_path):  # noqa: F811
     """{binary: /metrics text} once every lazily created series exists."""
@@ -127,7 +161,9 @@ def scrapes(kafka, make_gateway, make_kargo, tmp_path):  # noqa: F811
         assert r.status_code == 401
         wait_for(lambda: kargo.metric("hookbus_kargo_skips_total"), timeout=30,
                  what="hookbus-kargo to act and skip")
+        poller = poller_scrape(kafka, tmp_path)
         yield {
+            "hookbus-poller": poller,
             "hookbus-gateway": requests.get(gw.url("/metrics"), timeout=5).text,
             "hookbus-kargo": requests.get(f"http://127.0.0.1:{kargo.port}/metrics",
                                           timeout=5).text,
