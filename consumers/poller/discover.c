@@ -185,8 +185,8 @@ static void *iu_compile(void *ud, const void *json, const char *ns, const char *
 /* True for the characters of an alias (Image Updater's are names). */
 static bool alias_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 int pl_image_list_each(const char *list, void (*fn)(void *arg, const char *repo), void *arg)
@@ -233,10 +233,10 @@ static void *app_compile(void *ud, const void *json, const char *ns, const char 
                          struct hb_kube_keys *keys)
 {
     (void)keys;
-    const char *list = str_at(cJSON_GetObjectItemCaseSensitive(
-                                  cJSON_GetObjectItemCaseSensitive((const cJSON *)json, "metadata"),
-                                  "annotations"),
-                              PL_IMAGE_LIST_ANN);
+    const char *list = str_at(
+        cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive((const cJSON *)json, "metadata"), "annotations"),
+        PL_IMAGE_LIST_ANN);
     struct wh_refs *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
@@ -251,8 +251,8 @@ static void *app_compile(void *ud, const void *json, const char *ns, const char 
 
 /* One credential Secret, compiled (indexed under "<type>/<namespace>"). */
 struct pl_cred {
-    char *name;      /* the Secret's, for the order of pattern matches */
-    char *repo_url;  /* repoURL; NULL for a pattern */
+    char *name;          /* the Secret's, for the order of pattern matches */
+    char *repo_url;      /* repoURL; NULL for a pattern */
     struct hb_regex *re; /* repoURLIsRegex / repoURLPattern */
     char *user;
     struct hb_secret password;
@@ -300,16 +300,16 @@ static void *cred_compile(void *ud, const void *json, const char *ns, const char
 {
     (void)ud;
     const cJSON *o = json;
-    const char *type = str_at(cJSON_GetObjectItemCaseSensitive(
-                                  cJSON_GetObjectItemCaseSensitive(o, "metadata"), "labels"),
-                              PL_CRED_LABEL);
+    const char *type = str_at(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "metadata"), "labels"),
+        PL_CRED_LABEL);
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(o, "data");
     const char *why = NULL;
     char *url = NULL, *is_re = NULL, *pattern = NULL, err[256], key[320];
     size_t ulen = 0, rlen = 0, plen = 0;
     struct pl_cred *c = NULL;
-    if (!type || (strcmp(type, "git") != 0 && strcmp(type, "image") != 0 &&
-                  strcmp(type, "helm") != 0))
+    if (!type ||
+        (strcmp(type, "git") != 0 && strcmp(type, "image") != 0 && strcmp(type, "helm") != 0))
         return NULL; /* generic and other credentials: not a repository's */
     if (!(c = calloc(1, sizeof(*c))) || !(c->name = strdup(name)))
         goto fail;
@@ -333,8 +333,8 @@ static void *cred_compile(void *ud, const void *json, const char *ns, const char
     c->password.len = pn;
     if (!why && (!c->user || !c->password.value))
         why = "no username and password";
-    if (why || (!c->repo_url && !c->re) ||
-        hb_snprintf(key, sizeof(key), "%s/%s", type, ns) < 0 || hb_kube_keys_add(keys, key, 0) < 0)
+    if (why || (!c->repo_url && !c->re) || hb_snprintf(key, sizeof(key), "%s/%s", type, ns) < 0 ||
+        hb_kube_keys_add(keys, key, 0) < 0)
         goto fail;
     wipe_free(url, ulen);
     wipe_free(is_re, rlen);
@@ -444,11 +444,11 @@ int pl_discovery_configure(struct pl_poller *p, const struct hb_config *cfg, boo
 }
 
 /* The list + watch of one resource, started. NULL with err. */
-static struct hb_kube_cache *
-watch(struct pl_poller *p, const char *api, const char *plural,
-      void *(*compile)(void *, const void *, const char *, const char *, struct hb_kube_keys *),
-      void (*release)(void *, void *), const char *metric_labels, struct hb_metrics *m, char *err,
-      size_t errlen)
+static struct hb_kube_cache *watch(struct pl_poller *p, const char *api, const char *plural,
+                                   void *(*compile)(void *, const void *, const char *,
+                                                    const char *, struct hb_kube_keys *),
+                                   void (*release)(void *, void *), const char *metric_labels,
+                                   struct hb_metrics *m, char *err, size_t errlen)
 {
     struct pl_discovery *d = p->discovery;
     struct hb_kube_cache_opts o = hb_kube_section_cache_opts(&d->sec, api, plural);

@@ -215,8 +215,8 @@ int pl_git_child_main(void)
         goto answer;
     }
     src.kind = PL_GIT;
-    src.insecure_skip_verify =
-        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "insecure_skip_verify"));
+    src.insecure_skip_verify = cJSON_IsTrue(
+        cJSON_GetObjectItemCaseSensitive(req, "insecure_skip_verify"));
     if (git_ls(&src, &snap, err, sizeof(err)) < 0)
         goto answer;
     if (!(out = pl_snapshot_encode(&snap, PL_GIT, src.url))) {
@@ -295,8 +295,8 @@ static int read_answer(int fd, const struct pl_git_run *run, int64_t deadline, s
     }
 }
 
-int pl_git_list(struct pl_source *src, struct pl_git_run *run, struct pl_snapshot *s,
-                char *err, size_t errlen)
+int pl_git_list(struct pl_source *src, struct pl_git_run *run, struct pl_snapshot *s, char *err,
+                size_t errlen)
 {
     int sv[2] = {-1, -1}, rc = -1;
     pid_t pid = -1;
@@ -307,7 +307,7 @@ int pl_git_list(struct pl_source *src, struct pl_git_run *run, struct pl_snapsho
     hb_buf_init(&b, (size_t)run->max_bytes);
     run->timed_out = false;
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || !(req = git_request(src))) {
-        snprintf(err, errlen, "cannot start the git listing: %s", strerror(errno));
+        snprintf(err, errlen, "cannot start the git listing: %s", HB_STRERROR(errno));
         goto done;
     }
     /* The child: its end as stdin and stdout, stderr shared (its sanitizer
@@ -326,7 +326,7 @@ int pl_git_list(struct pl_source *src, struct pl_git_run *run, struct pl_snapsho
         se = posix_spawn(&pid, run->exe, &fa, NULL, argv, environ);
     if (se != 0) {
         pid = -1;
-        snprintf(err, errlen, "cannot start the git listing: %s", strerror(se));
+        snprintf(err, errlen, "cannot start the git listing: %s", HB_STRERROR(se));
         goto done;
     }
     close(sv[1]);

@@ -446,7 +446,8 @@ int pl_loop_start(struct pl_poller *p, struct hb_metrics *m, char *err, size_t e
     p->m_changes = hb_metrics_counter(m, "hookbus_poller_changes_total",
                                       "Changes found and published as events", NULL);
     p->m_errors = hb_metrics_counter(m, "hookbus_poller_errors_total",
-                                     "Polls that failed (listing or publishing)", "reason=\"error\"");
+                                     "Polls that failed (listing or publishing)",
+                                     "reason=\"error\"");
     p->m_timeouts = hb_metrics_counter(m, "hookbus_poller_errors_total",
                                        "Polls that failed (listing or publishing)",
                                        "reason=\"timeout\"");

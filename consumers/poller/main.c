@@ -38,8 +38,9 @@ static const struct hb_field pl_fields[] = {
     {PL_KEY("request_timeout"), HB_F_DURATION, offsetof(struct pl_conf, request_timeout_ms), "30s",
      100, 600000, "one HTTP request"},
     {PL_KEY("git_timeout"), HB_F_DURATION, offsetof(struct pl_conf, git_timeout_ms), "30s", 100,
-     3600000, "longest one Git listing (ls-remote) may take; a server silent for longer fails "
-              "the poll (reason timeout)"},
+     3600000,
+     "longest one Git listing (ls-remote) may take; a server silent for longer fails "
+     "the poll (reason timeout)"},
     {PL_KEY("max_response_bytes"), HB_F_INT, offsetof(struct pl_conf, max_response_bytes),
      "67108864", 1024, 1073741824L, "largest HTTP response read (index.yaml, tag lists)"},
     {PL_KEY("host_requests_per_minute"), HB_F_INT,

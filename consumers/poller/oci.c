@@ -155,9 +155,8 @@ static int request(struct pl_source *src, struct pl_http *h, const char *url, bo
                    const char *accept, struct pl_http_resp *r, char *err, size_t errlen)
 {
     for (int attempt = 0;; attempt++) {
-        struct pl_http_opts o = {.accept = accept,
-                                 .head = head,
-                                 .insecure = src->insecure_skip_verify};
+        struct pl_http_opts o = {
+            .accept = accept, .head = head, .insecure = src->insecure_skip_verify};
         if (src->token.value)
             o.bearer = src->token.value;
         else if (src->bearer_cache)
