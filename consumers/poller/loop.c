@@ -207,20 +207,19 @@ static int list_source(struct pl_poller *p, struct pl_source *s, struct pl_snaps
     return rc;
 }
 
-/* One poll of s. 0, or -1 with err (s is then retried with backoff and its
- * seen snapshot is kept, so the change is found again). */
-static int poll_source(struct pl_poller *p, struct pl_source *s, char *err, size_t errlen)
+/* The rest of a poll of s once it listed cur (taken): the events of the
+ * change published, then the state written. 0, or -1 with err (s is then
+ * retried with backoff and its seen snapshot is kept, so the change is
+ * found again). */
+static int finish_poll(struct pl_poller *p, struct pl_source *s, struct pl_snapshot *listed,
+                       char *err, size_t errlen)
 {
-    struct pl_snapshot cur = {0};
+    struct pl_snapshot cur = *listed;
     struct hb_event **evs = NULL;
     size_t nev = 0;
     char now[32];
     int rc = -1;
-    hb_counter_add(p->m_polls, 1);
-    if (p->discovery)
-        pl_discovery_credentials(p, s); /* a discovered source's, from Kargo's Secrets */
-    if (list_source(p, s, &cur, err, errlen) < 0)
-        goto done;
+    memset(listed, 0, sizeof(*listed));
     hb_now_rfc3339(now);
     const struct pl_source_desc d = {.kind = s->kind,
                                      .url = s->event_url,
@@ -263,19 +262,122 @@ done:
     return rc;
 }
 
-/* The source due first, configured or discovered; frees the discovered
- * sources no object names any more (only this thread frees them, and it
- * polls none right now). Under p->lock. */
+/* A Git listing running in its own thread: git.c's child process does the
+ * work, the thread waits for it (up to git_timeout), then hands the result
+ * to the poll thread, which finishes the poll. */
+struct pl_listing {
+    struct pl_poller *p;
+    struct pl_source *s;
+    struct pl_git_run run;
+    pthread_t thread;
+    bool done; /* under the poller's lock */
+    int rc;
+    struct pl_snapshot snap;
+    char err[512];
+};
+
+static void *listing_main(void *arg)
+{
+    struct pl_listing *l = arg;
+    int rc = pl_git_list(l->s, &l->run, &l->snap, l->err, sizeof(l->err));
+    pthread_mutex_lock(&l->p->lock);
+    l->rc = rc;
+    l->done = true;
+    l->p->kick = true; /* the poll thread finishes it */
+    pthread_cond_broadcast(&l->p->cond);
+    pthread_mutex_unlock(&l->p->lock);
+    return NULL;
+}
+
+/* Starts the listing of Git source s. 0, or -1 with err. */
+static int start_listing(struct pl_poller *p, struct pl_source *s, char *err, size_t errlen)
+{
+    struct pl_listing *l = calloc(1, sizeof(*l));
+    if (!l) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    l->p = p;
+    l->s = s;
+    l->run = p->git;
+    pthread_mutex_lock(&p->lock);
+    if (pthread_create(&l->thread, NULL, listing_main, l) != 0) {
+        pthread_mutex_unlock(&p->lock);
+        free(l);
+        snprintf(err, errlen, "cannot start a Git listing thread");
+        return -1;
+    }
+    s->listing = l;
+    p->nlistings++;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+/* Waits for l's thread and frees l (its source's pointer is cleared). */
+static void end_listing(struct pl_poller *p, struct pl_listing *l)
+{
+    pthread_join(l->thread, NULL);
+    pthread_mutex_lock(&p->lock);
+    l->s->listing = NULL;
+    p->nlistings--;
+    pthread_mutex_unlock(&p->lock);
+    pl_snapshot_free(&l->snap);
+    free(l);
+}
+
+/* Starts a poll of s: a Git source's listing goes to its own thread
+ * (*started: finished later, from the listing), the others are polled here.
+ * 0, or -1 with err. */
+static int poll_source(struct pl_poller *p, struct pl_source *s, bool *started, char *err,
+                       size_t errlen)
+{
+    struct pl_snapshot cur = {0};
+    *started = false;
+    hb_counter_add(p->m_polls, 1);
+    if (p->discovery)
+        pl_discovery_credentials(p, s); /* a discovered source's, from Kargo's Secrets */
+    if (s->kind == PL_GIT) {
+        if (start_listing(p, s, err, errlen) < 0)
+            return -1;
+        *started = true;
+        return 0;
+    }
+    if (list_source(p, s, &cur, err, errlen) < 0) {
+        pl_snapshot_free(&cur);
+        return -1;
+    }
+    return finish_poll(p, s, &cur, err, errlen);
+}
+
+/* A finished Git listing, or NULL. Under p->lock. */
+static struct pl_listing *finished_listing(struct pl_poller *p)
+{
+    for (size_t i = 0; i < p->nsources; i++)
+        if (p->sources[i].listing && p->sources[i].listing->done)
+            return p->sources[i].listing;
+    for (struct pl_source *s = p->discovered; s; s = s->next)
+        if (s->listing && s->listing->done)
+            return s->listing;
+    return NULL;
+}
+
+/* The source due first, configured or discovered, among those not being
+ * listed (and no Git source when PL_MAX_GIT_LISTINGS are); frees the
+ * discovered sources no object names any more (only this thread frees
+ * them, and it polls none right now). Under p->lock. */
 static struct pl_source *next_source(struct pl_poller *p)
 {
     struct pl_source *best = NULL;
-    for (size_t i = 0; i < p->nsources; i++)
-        if (!best || p->sources[i].next_due < best->next_due)
-            best = &p->sources[i];
+    bool git_ok = p->nlistings < PL_MAX_GIT_LISTINGS;
+    for (size_t i = 0; i < p->nsources; i++) {
+        struct pl_source *s = &p->sources[i];
+        if (!s->listing && (git_ok || s->kind != PL_GIT) && (!best || s->next_due < best->next_due))
+            best = s;
+    }
     struct pl_source **pp = &p->discovered;
     while (*pp) {
         struct pl_source *s = *pp;
-        if (s->refs == 0) {
+        if (s->refs == 0 && !s->listing) {
             *pp = s->next;
             HB_LOG(HB_LOG_INFO, "source dropped", HB_S("source", s->key));
             hb_gauge_add(p->m_sources, -1);
@@ -283,11 +385,29 @@ static struct pl_source *next_source(struct pl_poller *p)
             free(s);
             continue;
         }
-        if (!best || s->next_due < best->next_due)
+        if (!s->listing && (git_ok || s->kind != PL_GIT) && (!best || s->next_due < best->next_due))
             best = s;
         pp = &s->next;
     }
     return best;
+}
+
+/* At stop: waits for every listing still running (each sees the stop and
+ * kills its child within a fraction of a second). */
+static void end_all_listings(struct pl_poller *p)
+{
+    for (;;) {
+        struct pl_listing *l = NULL;
+        pthread_mutex_lock(&p->lock);
+        for (size_t i = 0; !l && i < p->nsources; i++)
+            l = p->sources[i].listing;
+        for (struct pl_source *s = p->discovered; !l && s; s = s->next)
+            l = s->listing;
+        pthread_mutex_unlock(&p->lock);
+        if (!l)
+            return;
+        end_listing(p, l);
+    }
 }
 
 static void *loop_main(void *arg)
@@ -312,18 +432,33 @@ static void *loop_main(void *arg)
         p->sources[i].next_due = start + (int64_t)(rand01(p) * PL_FIRST_POLL_SPREAD_MS);
     while (!stopping(p)) {
         pthread_mutex_lock(&p->lock);
-        struct pl_source *s = next_source(p);
+        struct pl_listing *l = finished_listing(p);
+        struct pl_source *s = l ? l->s : next_source(p);
         pthread_mutex_unlock(&p->lock);
         int64_t now = hb_mono_ms();
-        if (!s || s->next_due > now) {
+        int rc;
+        bool timeout = false;
+        if (l) { /* a Git listing is back: the rest of its poll */
+            timeout = l->run.timed_out;
+            rc = l->rc;
+            if (rc < 0)
+                snprintf(err, sizeof(err), "%s", l->err);
+            else
+                rc = finish_poll(p, s, &l->snap, err, sizeof(err));
+            end_listing(p, l);
+        } else if (!s || s->next_due > now) {
             pl_sleep(p, s ? (long)(s->next_due - now) : 60000);
-            continue; /* a stop, a new source, or the earliest is due now */
+            continue; /* a stop, a new source, a listing back, or the earliest is due now */
+        } else {
+            bool started;
+            rc = poll_source(p, s, &started, err, sizeof(err));
+            if (started)
+                continue; /* finished when its listing is back */
         }
-        if (poll_source(p, s, err, sizeof(err)) < 0) {
+        if (rc < 0) {
             if (stopping(p))
                 break;
             s->failures++;
-            bool timeout = s->kind == PL_GIT && p->git.timed_out;
             hb_counter_add(timeout ? p->m_timeouts : p->m_errors, 1);
             HB_LOG(HB_LOG_WARN, "poll failed", HB_S("source", s->key), HB_S("error", err),
                    HB_S("reason", timeout ? "timeout" : "error"), HB_I("failures", s->failures));
@@ -337,6 +472,7 @@ static void *loop_main(void *arg)
         HB_LOG(HB_LOG_DEBUG, "polled", HB_S("source", s->key), HB_I("failures", s->failures),
                HB_I("next_ms", wait));
     }
+    end_all_listings(p);
     return NULL;
 }
 

@@ -2,7 +2,9 @@
  *
  *   main.c      configuration, the consumer runtime (it reads the event topics
  *               to learn which sources had webhooks), start / stop
- *   loop.c      the poll thread: state first, then each source when due
+ *   loop.c      the poll thread: state first, then each source when due (a
+ *               Git listing runs in a thread of its own, so a slow or hung
+ *               Git server does not hold the others)
  *   git.c       a Git remote's refs (libgit2 ls-remote, no clone)
  *   oci.c       an OCI registry repository's tags and their digests
  *   helm.c      the versions of one chart of a Helm HTTP repository
@@ -175,8 +177,9 @@ struct pl_source {
     bool known;       /* seen holds a snapshot (state or a poll) */
     int64_t next_due; /* monotonic ms */
     int failures;
-    atomic_llong last_webhook; /* monotonic ms of the last webhook event, 0 none */
-    char *bearer_cache;        /* oci.c: the last registry token */
+    atomic_llong last_webhook;  /* monotonic ms of the last webhook event, 0 none */
+    struct pl_listing *listing; /* loop.c: a Git listing in progress, under the lock */
+    char *bearer_cache;         /* oci.c: the last registry token */
 };
 
 const char *pl_kind_name(enum pl_kind k);
@@ -200,8 +203,9 @@ struct pl_git_run {
     long max_bytes;  /* the largest answer read */
     bool (*stopping)(void *arg);
     void *arg;
-    bool timed_out; /* out: the last listing hit timeout_ms */
+    bool timed_out; /* out: the listing hit timeout_ms */
 };
+#define PL_MAX_GIT_LISTINGS 16 /* Git listings in progress at once */
 /* The child's side: reads the request on stdin, writes the answer on
  * stdout. Its exit status. */
 int pl_git_child_main(void);
@@ -261,6 +265,7 @@ struct pl_poller {
     struct pl_http http;
     pthread_t thread;
     bool started;
+    size_t nlistings; /* Git listings in progress, under lock */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop;

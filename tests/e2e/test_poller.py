@@ -6,6 +6,7 @@ of a source and a restart emit nothing; a change made while the poller was
 down is published once after the restart."""
 import json
 import subprocess
+from datetime import datetime
 
 import pytest
 import jsonschema
@@ -144,7 +145,7 @@ def test_git_timeout_keeps_the_others_polling(tmp_path, kafka):
     p = start(tmp_path, kafka, [
         {"git": f"http://127.0.0.1:{silent_http.port}/hung.git"},
         {"git": f"git://127.0.0.1:{silent_git.port}/hung.git"},
-        {"git": f"git://127.0.0.1:{daemon.port}/app.git"}], git_timeout="1500ms")
+        {"git": f"git://127.0.0.1:{daemon.port}/app.git"}], git_timeout="3s")
     try:
         polls(p, good_key, 2)
         sha = repo.push_commit("while two servers hang")
@@ -161,9 +162,12 @@ def test_git_timeout_keeps_the_others_polling(tmp_path, kafka):
         m = p.metrics()
         assert m['hookbus_poller_errors_total{reason="timeout"}'] >= 4
         assert m['hookbus_poller_errors_total{reason="error"}'] == 0
-        # The healthy source kept its 1 s schedule meanwhile.
-        n = sum(1 for r in p.lines() if r.get("msg") == "polled" and r.get("source") == good_key)
-        assert n >= 3
+        # The healthy source kept its 1 s schedule (+-10 %) meanwhile: the hung
+        # listings (3 s each) run beside the poll loop, not in it.
+        times = [datetime.fromisoformat(r["time"].replace("Z", "+00:00")) for r in p.lines()
+                 if r.get("msg") == "polled" and r.get("source") == good_key]
+        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+        assert len(gaps) >= 4 and max(gaps) < 2.0, gaps
     finally:
         p.stop()
         daemon.stop()
