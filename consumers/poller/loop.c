@@ -192,21 +192,6 @@ static void state_record(void *arg, const char *key, const char *value, size_t l
     pthread_mutex_unlock(&p->lock);
 }
 
-static int list_source(struct pl_poller *p, struct pl_source *s, struct pl_snapshot *cur, char *err,
-                       size_t errlen)
-{
-    int rc = -1;
-    switch (s->kind) {
-    case PL_GIT: rc = pl_git_list(s, &p->git, cur, err, errlen); break;
-    case PL_IMAGE: rc = pl_oci_list(s, &p->http, cur, err, errlen); break;
-    case PL_CHART: rc = pl_helm_list(s, &p->http, cur, err, errlen); break;
-    }
-    /* Tags outside the source's `tags:` are neither published nor kept. */
-    if (rc == 0 && s->tags)
-        pl_snapshot_filter(cur, pl_source_wants, s);
-    return rc;
-}
-
 /* The rest of a poll of s once it listed cur (taken): the events of the
  * change published, then the state written. 0, or -1 with err (s is then
  * retried with backoff and its seen snapshot is kept, so the change is
@@ -220,6 +205,9 @@ static int finish_poll(struct pl_poller *p, struct pl_source *s, struct pl_snaps
     char now[32];
     int rc = -1;
     memset(listed, 0, sizeof(*listed));
+    /* Tags outside the source's `tags:` are neither published nor kept. */
+    if (s->tags)
+        pl_snapshot_filter(&cur, pl_source_wants, s);
     hb_now_rfc3339(now);
     const struct pl_source_desc d = {.kind = s->kind,
                                      .url = s->event_url,
@@ -342,7 +330,9 @@ static int poll_source(struct pl_poller *p, struct pl_source *s, bool *started, 
         *started = true;
         return 0;
     }
-    if (list_source(p, s, &cur, err, errlen) < 0) {
+    int rc = s->kind == PL_IMAGE ? pl_oci_list(s, &p->http, &cur, err, errlen)
+                                 : pl_helm_list(s, &p->http, &cur, err, errlen);
+    if (rc < 0) {
         pl_snapshot_free(&cur);
         return -1;
     }
