@@ -31,7 +31,8 @@ def config(kafka, sources, interval="1s", webhook_interval="30m", **poller):
 def start(tmp_path, kafka, sources, name="poller", env=None, **kw):
     # The mock cluster has no controller to create topics with: the state
     # topic is made here (a real cluster gets it from the poller, compacted).
-    kafka.command("topic hookbus.poller.state 1")
+    if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
+        kafka.command("topic hookbus.poller.state 1")
     e = {"HOOKBUS_LOG_LEVEL": "debug", "GIT_PASSWORD": "s3cret"}
     e.update(env or {})
     return ConsumerProc(tmp_path, "hookbus-poller", config(kafka, sources, **kw), name=name,
@@ -60,6 +61,7 @@ def validate(attrs, data):
     jsonschema.validate(data, schema)
 
 
+@pytest.mark.real_kafka  # also on Apache Kafka (--kafka=both): the poller creates its state topic
 def test_git_http_and_daemon(tmp_path, kafka):
     root = tmp_path / "repos"
     root.mkdir()
@@ -131,6 +133,7 @@ def test_git_http_and_daemon(tmp_path, kafka):
         daemon.stop()
 
 
+@pytest.mark.real_kafka
 def test_git_timeout_keeps_the_others_polling(tmp_path, kafka):
     """Servers that accept the connection and never answer (smart HTTP and
     git://) fail their polls at git_timeout, while a healthy source in the
@@ -330,7 +333,8 @@ def test_host_budget(tmp_path, kafka):
         cfg = json.loads(config(kafka, [{"image": f"{host}/acme/app", "plain_http": True}],
                                 interval="100ms"))
         cfg["poller"]["host_requests_per_minute"] = 30
-        kafka.command("topic hookbus.poller.state 1")
+        if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
+            kafka.command("topic hookbus.poller.state 1")
         p = ConsumerProc(tmp_path, "hookbus-poller", json.dumps(cfg), name="poller",
                          env={"HOOKBUS_LOG_LEVEL": "debug"})
         try:
@@ -483,7 +487,8 @@ def test_discovers_kargo_warehouses(tmp_path, kafka):
                                          {"image": {"repoURL": "not a repo ::"}})])
     kubeconfig = tmp_path / "kubeconfig"
     write_kubeconfig(kubeconfig, kube.url)
-    kafka.command("topic hookbus.poller.state 1")
+    if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
+        kafka.command("topic hookbus.poller.state 1")
     cfg = json.loads(config(kafka, []))
     cfg["poller"]["discover"] = {"kargo": True}
     cfg["kube"] = {"kubeconfig": str(kubeconfig), "resync_interval": "0"}
@@ -561,7 +566,8 @@ def test_discovered_sources_use_kargo_credentials(tmp_path, kafka):
         cred_secret("elsewhere", "demo", "git", f"{base}/private.git", "kargo", password)])
     kubeconfig = tmp_path / "kubeconfig"
     write_kubeconfig(kubeconfig, kube.url)
-    kafka.command("topic hookbus.poller.state 1")
+    if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
+        kafka.command("topic hookbus.poller.state 1")
     cfg = json.loads(config(kafka, []))
     cfg["poller"]["discover"] = {"kargo": True, "kargo_credentials": True}
     cfg["kube"] = {"kubeconfig": str(kubeconfig)}
@@ -647,7 +653,8 @@ def test_discovers_image_updater_annotations(tmp_path, kafka):
             "name": "plain", "namespace": "argocd"}, "spec": {"project": "default"}})
         kubeconfig = tmp_path / "kubeconfig"
         write_kubeconfig(kubeconfig, kube.url)
-        kafka.command("topic hookbus.poller.state 1")
+        if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
+            kafka.command("topic hookbus.poller.state 1")
         cfg = json.loads(config(kafka, []))
         cfg["poller"]["discover"] = {"image_updater_annotations": True,
                                      "plain_http_registries": [reg.host]}
@@ -689,7 +696,8 @@ def test_discovers_image_updater_images(tmp_path, kafka):
         kube.post("/_fake/objects", iu)
         kubeconfig = tmp_path / "kubeconfig"
         write_kubeconfig(kubeconfig, kube.url)
-        kafka.command("topic hookbus.poller.state 1")
+        if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
+            kafka.command("topic hookbus.poller.state 1")
         cfg = json.loads(config(kafka, []))
         cfg["poller"]["discover"] = {"image_updater": True,
                                      "plain_http_registries": [reg.host]}
