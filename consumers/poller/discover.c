@@ -40,6 +40,8 @@ struct pl_discovery {
     bool kargo, image_updater, kargo_credentials, iu_annotations;
     struct hb_kube *kube;
     struct hb_kube_cache *warehouses, *image_updaters, *secrets, *applications;
+    char **cred_scope; /* the Secrets' namespaces: kube.namespaces + the shared ones */
+    size_t ncred_scope;
 };
 
 /* A compiled object: the keys of the sources it holds a reference on. */
@@ -406,14 +408,17 @@ void pl_discovery_credentials(struct pl_poller *p, struct pl_source *s)
      * repository, not <repository>/<chart>. */
     if (cred_id(s, s->url, cs.id, sizeof(cs.id)) < 0)
         return;
+    /* Namespace by namespace (the Warehouses' own, then the shared ones), as
+     * Kargo: the first with a match decides, its exact match first. */
     pthread_mutex_lock(&p->lock);
     const char *type = s->cred_type;
-    for (size_t i = 0; type && i < s->ncred_ns; i++) {
-        const struct pl_cred *had = cs.exact;
-        if (hb_snprintf(key, sizeof(key), "%s/%s", type, s->cred_ns[i]) == 0)
+    for (size_t i = 0; type && i < s->ncred_ns + p->nshared; i++) {
+        const char *ns = i < s->ncred_ns ? s->cred_ns[i] : p->shared_ns[i - s->ncred_ns];
+        cs.exact = cs.pattern = NULL;
+        if (hb_snprintf(key, sizeof(key), "%s/%s", type, ns) == 0)
             hb_kube_cache_visit(d->secrets, key, cred_visit, &cs);
-        if (!had && cs.exact)
-            break; /* an exact match in one namespace ends the search */
+        if (cs.exact || cs.pattern)
+            break;
     }
     pthread_mutex_unlock(&p->lock);
     if (!type)
@@ -454,8 +459,13 @@ static struct hb_kube_cache *watch(struct pl_poller *p, const char *api, const c
     struct hb_kube_cache_opts o = hb_kube_section_cache_opts(&d->sec, api, plural);
     o.compile = compile;
     o.release = release;
-    if (compile == cred_compile) /* Kargo's credentials only, not every Secret */
+    if (compile == cred_compile) { /* Kargo's credentials only, not every Secret */
         o.label_selector = PL_CRED_LABEL;
+        if (d->ncred_scope) {
+            o.namespaces = d->cred_scope;
+            o.nnamespaces = d->ncred_scope;
+        }
+    }
     /* Annotations do not bump the generation: a changed image list must
      * recompile the Application. */
     static const char *const app_annotations[] = {PL_IMAGE_LIST_ANN, NULL};
@@ -487,6 +497,22 @@ int pl_discovery_start(struct pl_poller *p, struct hb_metrics *m, char *err, siz
     struct pl_discovery *d = p->discovery;
     if (!(d->kube = hb_kube_section_client(&d->sec, "kube", err, errlen)))
         return -1;
+    /* Limited to some namespaces: the shared credentials' are watched too. */
+    if (d->kargo_credentials && d->sec.nnamespaces && p->nshared) {
+        if (!(d->cred_scope = calloc(d->sec.nnamespaces + p->nshared, sizeof(char *)))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        for (size_t i = 0; i < d->sec.nnamespaces + p->nshared; i++) {
+            const char *ns = i < d->sec.nnamespaces ? d->sec.namespaces[i]
+                                                    : p->shared_ns[i - d->sec.nnamespaces];
+            bool dup = false;
+            for (size_t k = 0; k < d->ncred_scope; k++)
+                dup |= strcmp(d->cred_scope[k], ns) == 0;
+            if (!dup)
+                d->cred_scope[d->ncred_scope++] = (char *)ns; /* borrowed */
+        }
+    }
     /* The Secrets first: a Warehouse's first poll finds its credentials. */
     if (d->kargo_credentials &&
         !(d->secrets = watch(p, PL_CORE_API, "secrets", cred_compile, cred_release,
@@ -530,6 +556,7 @@ void pl_discovery_free(struct pl_poller *p)
             hb_kube_cache_free(caches[i]);
         }
     hb_kube_free(d->kube);
+    free(d->cred_scope);
     hb_kube_section_free(&d->sec);
     free(d);
     p->discovery = NULL;

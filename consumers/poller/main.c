@@ -70,6 +70,9 @@ static const struct hb_field pl_fields[] = {
      "poll the repositories Warehouses name with Kargo's credentials: the Secrets labelled "
      "kargo.akuity.io/cred-type (git, image, helm) in each Warehouse's namespace, matched by "
      "repoURL or repoURLIsRegex as Kargo does (needs get, list, watch on secrets)"},
+    {PL_KEY("discover.kargo_shared_namespaces"), HB_F_LIST, 0, "[]", 0, 0,
+     "namespaces of shared Kargo credentials (as Kargo's shared resources namespace), "
+     "searched after the Warehouse's own"},
     {PL_KEY("discover.plain_http_registries"), HB_F_LIST, 0, "[]", 0, 0,
      "registries (host:port) whose discovered images are polled over plain HTTP"},
 };
@@ -102,6 +105,9 @@ static void poller_free(struct pl_poller *p)
     for (size_t i = 0; i < p->nplain; i++)
         free(p->plain_http_registries[i]);
     free(p->plain_http_registries);
+    for (size_t i = 0; i < p->nshared; i++)
+        free(p->shared_ns[i]);
+    free(p->shared_ns);
     hb_kv_list_free(&p->props);
     hb_config_fields_free(pl_fields, HB_ARRAY_LEN(pl_fields), &p->conf);
     pthread_mutex_destroy(&p->lock);
@@ -262,26 +268,38 @@ static int load_sources(const struct hb_config *cfg, struct pl_poller *p, char *
     return 0;
 }
 
-/* discover.*: kargo and image_updater read the `kube:` section;
- * plain_http_registries is a list of hosts. */
-static int load_discover(const struct hb_config *cfg, struct pl_poller *p, char *err, size_t errlen)
+/* The list of non-empty strings at path (what: "host", "namespace") into
+ * *out / *n, lowercased. 0 or -1 with err. */
+static int load_strings(const struct hb_config *cfg, const char *path, const char *what,
+                        char ***out, size_t *n, char *err, size_t errlen)
 {
-    const struct hb_node *ph = hb_node_path(cfg->root, "poller.discover.plain_http_registries");
-    if (ph && ph->type != HB_NODE_SEQ)
-        return hb_config_error(cfg, ph, err, errlen,
-                               "poller.discover.plain_http_registries: must be a list of hosts");
-    if (ph && ph->n && !(p->plain_http_registries = calloc(ph->n, sizeof(char *))))
-        return hb_config_error(cfg, ph, err, errlen, "out of memory");
-    for (size_t i = 0; ph && i < ph->n; i++) {
-        const struct hb_node *h = &ph->items[i];
+    const struct hb_node *l = hb_node_path(cfg->root, path);
+    if (l && l->type != HB_NODE_SEQ)
+        return hb_config_error(cfg, l, err, errlen, "%s: must be a list of %ss", path, what);
+    if (l && l->n && !(*out = calloc(l->n, sizeof(char *))))
+        return hb_config_error(cfg, l, err, errlen, "out of memory");
+    for (size_t i = 0; l && i < l->n; i++) {
+        const struct hb_node *h = &l->items[i];
         ((struct hb_node *)h)->used = true;
         if (h->type != HB_NODE_SCALAR || !*h->value)
-            return hb_config_error(cfg, h, err, errlen,
-                                   "poller.discover.plain_http_registries[%zu]: must be a host", i);
-        if (!(p->plain_http_registries[p->nplain++] = strdup(h->value)))
+            return hb_config_error(cfg, h, err, errlen, "%s[%zu]: must be a %s", path, i, what);
+        if (!((*out)[(*n)++] = strdup(h->value)))
             return hb_config_error(cfg, h, err, errlen, "out of memory");
-        hb_str_lower(p->plain_http_registries[p->nplain - 1]);
+        hb_str_lower((*out)[*n - 1]);
     }
+    return 0;
+}
+
+/* discover.*: kargo and image_updater read the `kube:` section;
+ * plain_http_registries is a list of hosts, kargo_shared_namespaces of
+ * namespaces. */
+static int load_discover(const struct hb_config *cfg, struct pl_poller *p, char *err, size_t errlen)
+{
+    if (load_strings(cfg, "poller.discover.plain_http_registries", "host",
+                     &p->plain_http_registries, &p->nplain, err, errlen) < 0 ||
+        load_strings(cfg, "poller.discover.kargo_shared_namespaces", "namespace", &p->shared_ns,
+                     &p->nshared, err, errlen) < 0)
+        return -1;
     bool kargo = p->conf.discover_kargo, iu = p->conf.discover_image_updater;
     bool iu_ann = p->conf.discover_image_updater_annotations;
     if (kargo || iu || iu_ann)

@@ -258,6 +258,8 @@ struct pl_poller {
     struct pl_discovery *discovery; /* NULL: no discovery */
     char **plain_http_registries;   /* discover.plain_http_registries */
     size_t nplain;
+    char **shared_ns; /* discover.kargo_shared_namespaces: searched after a Warehouse's own */
+    size_t nshared;
     char source_attr[128];   /* /pollers/<name> */
     char *brokers;           /* resolved kafka.brokers */
     struct hb_kv_list props; /* kafka.properties */

@@ -542,22 +542,25 @@ def cred_secret(name, ns, cred_type, repo_url, user, password, regex=False):
 def test_discovered_sources_use_kargo_credentials(tmp_path, kafka):
     """Warehouses' Git repositories behind basic auth are polled with the
     credentials of Kargo's Secrets in their namespace: one by repoURL, one by
-    a repoURLIsRegex pattern; a repository whose project has no Secret for it
-    (the Secret is in another namespace) is refused. No secret in the log or
+    a repoURLIsRegex pattern, one from a shared namespace
+    (kargo_shared_namespaces); a repository whose project has no Secret for
+    it (the Secret is in another project's namespace) is refused. No secret in the log or
     the metrics."""
     from kube_helpers import FakeKube, write_kubeconfig
     root = tmp_path / "repos"
     root.mkdir()
-    app, lib = GitRepo(root, name="app"), GitRepo(root, name="lib")
+    app, lib, common = GitRepo(root, name="app"), GitRepo(root, name="lib"), GitRepo(root, "common")
     GitRepo(root, name="private")
     password = "kargo-s3cret-pw"
     web = GitHttpServer(root, user="kargo", password=password)
     base = f"http://127.0.0.1:{web.port}"
-    key = {n: f"git:127.0.0.1:{web.port}/{n}" for n in ("app", "lib", "private")}
+    key = {n: f"git:127.0.0.1:{web.port}/{n}" for n in ("app", "lib", "common", "private")}
     kube = FakeKube(tmp_path, [
         warehouse("app", {"git": {"repoURL": f"{base}/app.git"}}, ns="demo"),
         warehouse("lib", {"git": {"repoURL": f"{base}/lib.git"}}, ns="team"),
         warehouse("private", {"git": {"repoURL": f"{base}/private.git"}}, ns="nocreds"),
+        warehouse("common", {"git": {"repoURL": f"{base}/common.git"}}, ns="team2"),
+        cred_secret("common", "kargo-shared", "git", f"{base}/common", "kargo", password),
         cred_secret("app-repo", "demo", "git", f"{base}/app.git", "kargo", password),
         cred_secret("wrong-type", "demo", "image", f"{base}/app.git", "kargo", "nope"),
         cred_secret("all-of-host", "team", "git", rf"^http://127\.0\.0\.1:{web.port}/.*",
@@ -569,27 +572,30 @@ def test_discovered_sources_use_kargo_credentials(tmp_path, kafka):
     if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
         kafka.command("topic hookbus.poller.state 1")
     cfg = json.loads(config(kafka, []))
-    cfg["poller"]["discover"] = {"kargo": True, "kargo_credentials": True}
+    cfg["poller"]["discover"] = {"kargo": True, "kargo_credentials": True,
+                                 "kargo_shared_namespaces": ["kargo-shared"]}
     cfg["kube"] = {"kubeconfig": str(kubeconfig)}
     p = ConsumerProc(tmp_path, "hookbus-poller", json.dumps(cfg), name="poller",
                      env={"HOOKBUS_LOG_LEVEL": "debug"})
     try:
-        polls(p, key["app"], 2)
-        polls(p, key["lib"], 2)
+        for n in ("app", "lib", "common"):
+            polls(p, key[n], 2)
         sha_app = app.push_commit("private app")
         sha_lib = lib.push_commit("private lib")
-        got = wait_for(lambda: (lambda e: e if len(e) >= 2 else None)(events(kafka, GIT)),
-                       timeout=30, what="both private repositories' events")
+        sha_common = common.push_commit("private common")
+        got = wait_for(lambda: (lambda e: e if len(e) >= 3 else None)(events(kafka, GIT)),
+                       timeout=30, what="the private repositories' events")
         assert {(a["repo"], a["commit"]) for a, _ in got} == {
-            (f"127.0.0.1:{web.port}/app", sha_app), (f"127.0.0.1:{web.port}/lib", sha_lib)}
+            (f"127.0.0.1:{web.port}/app", sha_app), (f"127.0.0.1:{web.port}/lib", sha_lib),
+            (f"127.0.0.1:{web.port}/common", sha_common)}
         failed = p.wait_log("poll failed", source=key["private"])
         assert failed["reason"] == "error"
         assert not any(r.get("msg") == "polled" and r.get("source") == key["private"] and
                        r.get("failures") == 0 for r in p.lines())
         assert any(a for _, _, a in web.requests), "credentials were sent"
         found = {r["source"] for r in p.lines() if r.get("msg") == "credentials found"}
-        assert found == {key["app"], key["lib"]}
-        assert p.metrics()['hookbus_poller_discovery_objects{resource="secrets"}'] == 4
+        assert found == {key["app"], key["lib"], key["common"]}
+        assert p.metrics()['hookbus_poller_discovery_objects{resource="secrets"}'] == 5
         assert password not in p.log_path.read_text()
         assert password not in p.get("/metrics").text
     finally:

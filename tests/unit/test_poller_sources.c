@@ -322,6 +322,19 @@ static void test_kargo_credentials(void **state)
     assert_null(s.user);
     assert_null(s.password.value);
 
+    /* Shared namespaces come after the Warehouse's own, whose pattern beats
+     * a shared exact match. */
+    char *shared[] = {"shared"};
+    p.shared_ns = shared;
+    p.nshared = 1;
+    apply(d.secrets, cred_secret("global", "shared", "git", url, false, "global", "p6"), false);
+    pl_discovery_credentials(&p, &s);
+    assert_string_equal(s.user, "global");
+    apply(d.secrets, cred_secret("mine", "demo", "git", "acme", true, "mine", "p7"), false);
+    pl_discovery_credentials(&p, &s);
+    assert_string_equal(s.user, "mine");
+    assert_string_equal(s.password.value, "p7");
+
     pl_source_clear(&s);
     hb_kube_cache_free(d.secrets);
     pthread_mutex_destroy(&p.lock);
