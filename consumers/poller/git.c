@@ -152,6 +152,17 @@ done:
 
 /* ---- the child ---- */
 
+/* Wipes the string values of a request object (its credentials) before it
+ * is freed: cJSON frees without wiping. */
+static void wipe_json(cJSON *o)
+{
+    cJSON *it;
+    cJSON_ArrayForEach (it, o) {
+        if (cJSON_IsString(it) && it->valuestring)
+            explicit_bzero(it->valuestring, strlen(it->valuestring));
+    }
+}
+
 static int take_str(const cJSON *o, const char *k, char **out)
 {
     const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k));
@@ -230,11 +241,11 @@ answer:
         rc = write_all(1, "ok\n", 3) < 0 || write_all(1, out, strlen(out)) < 0;
     else if (write_all(1, "error\n", 6) == 0)
         (void)write_all(1, err, strlen(err));
-    if (req) {
-        /* The request held the secrets: wipe them before freeing. */
-        memset(in.p, 0, in.len);
-        cJSON_Delete(req);
-    }
+    /* The request held the secrets: wiped before freed. */
+    if (in.p)
+        explicit_bzero(in.p, in.len);
+    wipe_json(req);
+    cJSON_Delete(req);
     hb_buf_free(&in);
     free(out);
     pl_snapshot_free(&snap);
@@ -264,7 +275,8 @@ static char *git_request(const struct pl_source *src)
         goto done;
     out = cJSON_PrintUnformatted(o);
 done:
-    cJSON_Delete(o); /* cJSON does not wipe: the copies are short-lived in this process */
+    wipe_json(o);
+    cJSON_Delete(o);
     return out;
 }
 
@@ -374,7 +386,7 @@ done:
         if (sv[i] >= 0)
             close(sv[i]);
     if (req) {
-        memset(req, 0, strlen(req));
+        explicit_bzero(req, strlen(req));
         free(req);
     }
     hb_buf_free(&b);
