@@ -56,6 +56,11 @@ static bool stopping(struct pl_poller *p)
     return s;
 }
 
+static bool stopping_cb(void *arg)
+{
+    return stopping(arg);
+}
+
 int pl_source_identify(struct pl_source *s, enum pl_kind kind, const char *url, const char *chart,
                        char *err, size_t errlen)
 {
@@ -110,6 +115,37 @@ void pl_source_clear(struct pl_source *s)
     hb_secret_clear(&s->ssh_passphrase);
     pl_snapshot_free(&s->seen);
     free(s->bearer_cache);
+    hb_regex_free(s->tags);
+    for (size_t i = 0; i < s->ncred_ns; i++)
+        free(s->cred_ns[i]);
+    free(s->cred_ns);
+}
+
+/* Adds ns to the namespaces s's credentials are looked for in. Under p->lock. */
+static void add_cred_ns(struct pl_source *s, const char *ns)
+{
+    for (size_t i = 0; i < s->ncred_ns; i++)
+        if (strcmp(s->cred_ns[i], ns) == 0)
+            return;
+    char **n = realloc(s->cred_ns, (s->ncred_ns + 1) * sizeof(*n));
+    if (!n)
+        return;
+    s->cred_ns = n;
+    if ((n[s->ncred_ns] = strdup(ns)))
+        s->ncred_ns++;
+}
+
+bool pl_source_wants(const void *arg, const char *name)
+{
+    const struct pl_source *s = arg;
+    if (!s->tags)
+        return true;
+    if (s->kind == PL_GIT) {
+        if (!hb_str_has_prefix(name, "refs/tags/"))
+            return true; /* branches are not filtered */
+        name += strlen("refs/tags/");
+    }
+    return hb_regex_search(s->tags, name) != 0;
 }
 
 /* Sets s->seen from a state record value. */
@@ -156,29 +192,22 @@ static void state_record(void *arg, const char *key, const char *value, size_t l
     pthread_mutex_unlock(&p->lock);
 }
 
-static int list_source(struct pl_poller *p, struct pl_source *s, struct pl_snapshot *cur, char *err,
-                       size_t errlen)
+/* The rest of a poll of s once it listed cur (taken): the events of the
+ * change published, then the state written. 0, or -1 with err (s is then
+ * retried with backoff and its seen snapshot is kept, so the change is
+ * found again). */
+static int finish_poll(struct pl_poller *p, struct pl_source *s, struct pl_snapshot *listed,
+                       char *err, size_t errlen)
 {
-    switch (s->kind) {
-    case PL_GIT: return pl_git_list(s, p->conf.request_timeout_ms, cur, err, errlen);
-    case PL_IMAGE: return pl_oci_list(s, &p->http, cur, err, errlen);
-    case PL_CHART: return pl_helm_list(s, &p->http, cur, err, errlen);
-    }
-    return -1;
-}
-
-/* One poll of s. 0, or -1 with err (s is then retried with backoff and its
- * seen snapshot is kept, so the change is found again). */
-static int poll_source(struct pl_poller *p, struct pl_source *s, char *err, size_t errlen)
-{
-    struct pl_snapshot cur = {0};
+    struct pl_snapshot cur = *listed;
     struct hb_event **evs = NULL;
     size_t nev = 0;
     char now[32];
     int rc = -1;
-    hb_counter_add(p->m_polls, 1);
-    if (list_source(p, s, &cur, err, errlen) < 0)
-        goto done;
+    memset(listed, 0, sizeof(*listed));
+    /* Tags outside the source's `tags:` are neither published nor kept. */
+    if (s->tags)
+        pl_snapshot_filter(&cur, pl_source_wants, s);
     hb_now_rfc3339(now);
     const struct pl_source_desc d = {.kind = s->kind,
                                      .url = s->event_url,
@@ -221,19 +250,124 @@ done:
     return rc;
 }
 
-/* The source due first, configured or discovered; frees the discovered
- * sources no object names any more (only this thread frees them, and it
- * polls none right now). Under p->lock. */
+/* A Git listing running in its own thread: git.c's child process does the
+ * work, the thread waits for it (up to git_timeout), then hands the result
+ * to the poll thread, which finishes the poll. */
+struct pl_listing {
+    struct pl_poller *p;
+    struct pl_source *s;
+    struct pl_git_run run;
+    pthread_t thread;
+    bool done; /* under the poller's lock */
+    int rc;
+    struct pl_snapshot snap;
+    char err[512];
+};
+
+static void *listing_main(void *arg)
+{
+    struct pl_listing *l = arg;
+    int rc = pl_git_list(l->s, &l->run, &l->snap, l->err, sizeof(l->err));
+    pthread_mutex_lock(&l->p->lock);
+    l->rc = rc;
+    l->done = true;
+    l->p->kick = true; /* the poll thread finishes it */
+    pthread_cond_broadcast(&l->p->cond);
+    pthread_mutex_unlock(&l->p->lock);
+    return NULL;
+}
+
+/* Starts the listing of Git source s. 0, or -1 with err. */
+static int start_listing(struct pl_poller *p, struct pl_source *s, char *err, size_t errlen)
+{
+    struct pl_listing *l = calloc(1, sizeof(*l));
+    if (!l) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    l->p = p;
+    l->s = s;
+    l->run = p->git;
+    pthread_mutex_lock(&p->lock);
+    if (pthread_create(&l->thread, NULL, listing_main, l) != 0) {
+        pthread_mutex_unlock(&p->lock);
+        free(l);
+        snprintf(err, errlen, "cannot start a Git listing thread");
+        return -1;
+    }
+    s->listing = l;
+    p->nlistings++;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+/* Waits for l's thread and frees l (its source's pointer is cleared). */
+static void end_listing(struct pl_poller *p, struct pl_listing *l)
+{
+    pthread_join(l->thread, NULL);
+    pthread_mutex_lock(&p->lock);
+    l->s->listing = NULL;
+    p->nlistings--;
+    pthread_mutex_unlock(&p->lock);
+    pl_snapshot_free(&l->snap);
+    free(l);
+}
+
+/* Starts a poll of s: a Git source's listing goes to its own thread
+ * (*started: finished later, from the listing), the others are polled here.
+ * 0, or -1 with err. */
+static int poll_source(struct pl_poller *p, struct pl_source *s, bool *started, char *err,
+                       size_t errlen)
+{
+    struct pl_snapshot cur = {0};
+    *started = false;
+    hb_counter_add(p->m_polls, 1);
+    if (p->discovery)
+        pl_discovery_credentials(p, s); /* a discovered source's, from Kargo's Secrets */
+    if (s->kind == PL_GIT) {
+        if (start_listing(p, s, err, errlen) < 0)
+            return -1;
+        *started = true;
+        return 0;
+    }
+    int rc = s->kind == PL_IMAGE ? pl_oci_list(s, &p->http, &cur, err, errlen)
+                                 : pl_helm_list(s, &p->http, &cur, err, errlen);
+    if (rc < 0) {
+        pl_snapshot_free(&cur);
+        return -1;
+    }
+    return finish_poll(p, s, &cur, err, errlen);
+}
+
+/* A finished Git listing, or NULL. Under p->lock. */
+static struct pl_listing *finished_listing(struct pl_poller *p)
+{
+    for (size_t i = 0; i < p->nsources; i++)
+        if (p->sources[i].listing && p->sources[i].listing->done)
+            return p->sources[i].listing;
+    for (struct pl_source *s = p->discovered; s; s = s->next)
+        if (s->listing && s->listing->done)
+            return s->listing;
+    return NULL;
+}
+
+/* The source due first, configured or discovered, among those not being
+ * listed (and no Git source when PL_MAX_GIT_LISTINGS are); frees the
+ * discovered sources no object names any more (only this thread frees
+ * them, and it polls none right now). Under p->lock. */
 static struct pl_source *next_source(struct pl_poller *p)
 {
     struct pl_source *best = NULL;
-    for (size_t i = 0; i < p->nsources; i++)
-        if (!best || p->sources[i].next_due < best->next_due)
-            best = &p->sources[i];
+    bool git_ok = p->nlistings < PL_MAX_GIT_LISTINGS;
+    for (size_t i = 0; i < p->nsources; i++) {
+        struct pl_source *s = &p->sources[i];
+        if (!s->listing && (git_ok || s->kind != PL_GIT) && (!best || s->next_due < best->next_due))
+            best = s;
+    }
     struct pl_source **pp = &p->discovered;
     while (*pp) {
         struct pl_source *s = *pp;
-        if (s->refs == 0) {
+        if (s->refs == 0 && !s->listing) {
             *pp = s->next;
             HB_LOG(HB_LOG_INFO, "source dropped", HB_S("source", s->key));
             hb_gauge_add(p->m_sources, -1);
@@ -241,11 +375,29 @@ static struct pl_source *next_source(struct pl_poller *p)
             free(s);
             continue;
         }
-        if (!best || s->next_due < best->next_due)
+        if (!s->listing && (git_ok || s->kind != PL_GIT) && (!best || s->next_due < best->next_due))
             best = s;
         pp = &s->next;
     }
     return best;
+}
+
+/* At stop: waits for every listing still running (each sees the stop and
+ * kills its child within a fraction of a second). */
+static void end_all_listings(struct pl_poller *p)
+{
+    for (;;) {
+        struct pl_listing *l = NULL;
+        pthread_mutex_lock(&p->lock);
+        for (size_t i = 0; !l && i < p->nsources; i++)
+            l = p->sources[i].listing;
+        for (struct pl_source *s = p->discovered; !l && s; s = s->next)
+            l = s->listing;
+        pthread_mutex_unlock(&p->lock);
+        if (!l)
+            return;
+        end_listing(p, l);
+    }
 }
 
 static void *loop_main(void *arg)
@@ -270,20 +422,36 @@ static void *loop_main(void *arg)
         p->sources[i].next_due = start + (int64_t)(rand01(p) * PL_FIRST_POLL_SPREAD_MS);
     while (!stopping(p)) {
         pthread_mutex_lock(&p->lock);
-        struct pl_source *s = next_source(p);
+        struct pl_listing *l = finished_listing(p);
+        struct pl_source *s = l ? l->s : next_source(p);
         pthread_mutex_unlock(&p->lock);
         int64_t now = hb_mono_ms();
-        if (!s || s->next_due > now) {
+        int rc;
+        bool timeout = false;
+        if (l) { /* a Git listing is back: the rest of its poll */
+            timeout = l->run.timed_out;
+            rc = l->rc;
+            if (rc < 0)
+                snprintf(err, sizeof(err), "%s", l->err);
+            else
+                rc = finish_poll(p, s, &l->snap, err, sizeof(err));
+            end_listing(p, l);
+        } else if (!s || s->next_due > now) {
             pl_sleep(p, s ? (long)(s->next_due - now) : 60000);
-            continue; /* a stop, a new source, or the earliest is due now */
+            continue; /* a stop, a new source, a listing back, or the earliest is due now */
+        } else {
+            bool started;
+            rc = poll_source(p, s, &started, err, sizeof(err));
+            if (started)
+                continue; /* finished when its listing is back */
         }
-        if (poll_source(p, s, err, sizeof(err)) < 0) {
+        if (rc < 0) {
             if (stopping(p))
                 break;
             s->failures++;
-            hb_counter_add(p->m_errors, 1);
+            hb_counter_add(timeout ? p->m_timeouts : p->m_errors, 1);
             HB_LOG(HB_LOG_WARN, "poll failed", HB_S("source", s->key), HB_S("error", err),
-                   HB_I("failures", s->failures));
+                   HB_S("reason", timeout ? "timeout" : "error"), HB_I("failures", s->failures));
         } else {
             s->failures = 0;
         }
@@ -294,6 +462,7 @@ static void *loop_main(void *arg)
         HB_LOG(HB_LOG_DEBUG, "polled", HB_S("source", s->key), HB_I("failures", s->failures),
                HB_I("next_ms", wait));
     }
+    end_all_listings(p);
     return NULL;
 }
 
@@ -314,7 +483,7 @@ void pl_loop_webhook_seen(struct pl_poller *p, const char *repo, const char *kin
 }
 
 int pl_loop_ref(struct pl_poller *p, enum pl_kind kind, const char *url, const char *chart,
-                char *key, size_t keylen)
+                const char *ns, const char *cred_type, char *key, size_t keylen)
 {
     struct pl_source *n = calloc(1, sizeof(*n));
     char err[400];
@@ -341,12 +510,20 @@ int pl_loop_ref(struct pl_poller *p, enum pl_kind kind, const char *url, const c
     for (struct pl_source *s = p->discovered; s; s = s->next)
         if (strcmp(s->key, n->key) == 0) {
             s->refs++;
+            if (ns && cred_type) {
+                s->cred_type = cred_type;
+                add_cred_ns(s, ns);
+            }
             pthread_mutex_unlock(&p->lock);
             pl_source_clear(n);
             free(n);
             return 0;
         }
     n->refs = 1;
+    if (ns && cred_type) {
+        n->cred_type = cred_type;
+        add_cred_ns(n, ns);
+    }
     n->next_due = hb_mono_ms() + (int64_t)(rand01(p) * PL_FIRST_POLL_SPREAD_MS);
     for (struct pl_stored *st = p->stored; st; st = st->next)
         if (strcmp(st->key, n->key) == 0)
@@ -395,7 +572,11 @@ int pl_loop_start(struct pl_poller *p, struct hb_metrics *m, char *err, size_t e
     p->m_changes = hb_metrics_counter(m, "hookbus_poller_changes_total",
                                       "Changes found and published as events", NULL);
     p->m_errors = hb_metrics_counter(m, "hookbus_poller_errors_total",
-                                     "Polls that failed (listing or publishing)", NULL);
+                                     "Polls that failed (listing or publishing)",
+                                     "reason=\"error\"");
+    p->m_timeouts = hb_metrics_counter(m, "hookbus_poller_errors_total",
+                                       "Polls that failed (listing or publishing)",
+                                       "reason=\"timeout\"");
     p->m_state_errors = hb_metrics_counter(m, "hookbus_poller_state_errors_total",
                                            "State records not written", NULL);
     p->m_sources = hb_metrics_gauge(m, "hookbus_poller_sources", "Sources polled", NULL);
@@ -404,6 +585,11 @@ int pl_loop_start(struct pl_poller *p, struct hb_metrics *m, char *err, size_t e
     p->http.metrics = m;
     p->http.sleep = pl_sleep;
     p->http.sleep_arg = p;
+    p->git.exe = "/proc/self/exe";
+    p->git.timeout_ms = p->conf.git_timeout_ms;
+    p->git.max_bytes = p->conf.max_response_bytes;
+    p->git.stopping = stopping_cb;
+    p->git.arg = p;
     if (!(p->kafka = pl_kafka_new(p->brokers, &p->props, p->conf.state_topic, p->conf.git_topic,
                                   p->conf.image_topic, err, errlen)))
         return -1;

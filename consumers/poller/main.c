@@ -37,6 +37,10 @@ static const struct hb_field pl_fields[] = {
      0, "topic of image.push and chart.push events"},
     {PL_KEY("request_timeout"), HB_F_DURATION, offsetof(struct pl_conf, request_timeout_ms), "30s",
      100, 600000, "one HTTP request"},
+    {PL_KEY("git_timeout"), HB_F_DURATION, offsetof(struct pl_conf, git_timeout_ms), "30s", 100,
+     3600000,
+     "longest one Git listing (ls-remote) may take; a server silent for longer fails "
+     "the poll (reason timeout)"},
     {PL_KEY("max_response_bytes"), HB_F_INT, offsetof(struct pl_conf, max_response_bytes),
      "67108864", 1024, 1073741824L, "largest HTTP response read (index.yaml, tag lists)"},
     {PL_KEY("host_requests_per_minute"), HB_F_INT,
@@ -48,7 +52,8 @@ static const struct hb_field pl_fields[] = {
      "what to poll: entries {git: URL}, {image: REF}, {chart: URL, name: CHART}, each with "
      "optional credentials {username, password, token, ssh_key_file, ssh_user, "
      "ssh_passphrase, ssh_host_key_sha256} (secrets as env:/file:/literal: references), "
-     "insecure_skip_verify, and plain_http (image)"},
+     "insecure_skip_verify, plain_http (image), and tags: a PCRE2 regex limiting the tags "
+     "(git tags, image tags, chart versions) published and tracked"},
     {PL_KEY("discover.kargo"), HB_F_BOOL, offsetof(struct pl_conf, discover_kargo), "false", 0, 0,
      "also poll every repository a Kargo Warehouse subscribes to (the cluster of the kube: "
      "section: kubeconfig, context, namespaces, label_selector, service_account_dir, "
@@ -56,6 +61,18 @@ static const struct hb_field pl_fields[] = {
     {PL_KEY("discover.image_updater"), HB_F_BOOL, offsetof(struct pl_conf, discover_image_updater),
      "false", 0, 0,
      "also poll every image an Argo CD Image Updater ImageUpdater names (same kube: section)"},
+    {PL_KEY("discover.image_updater_annotations"), HB_F_BOOL,
+     offsetof(struct pl_conf, discover_image_updater_annotations), "false", 0, 0,
+     "also poll every image an Argo CD Application's argocd-image-updater.argoproj.io/image-list "
+     "annotation names (Image Updater 0.x; same kube: section)"},
+    {PL_KEY("discover.kargo_credentials"), HB_F_BOOL,
+     offsetof(struct pl_conf, discover_kargo_credentials), "false", 0, 0,
+     "poll the repositories Warehouses name with Kargo's credentials: the Secrets labelled "
+     "kargo.akuity.io/cred-type (git, image, helm) in each Warehouse's namespace, matched by "
+     "repoURL or repoURLIsRegex as Kargo does (needs get, list, watch on secrets)"},
+    {PL_KEY("discover.kargo_shared_namespaces"), HB_F_LIST, 0, "[]", 0, 0,
+     "namespaces of shared Kargo credentials (as Kargo's shared resources namespace), "
+     "searched after the Warehouse's own"},
     {PL_KEY("discover.plain_http_registries"), HB_F_LIST, 0, "[]", 0, 0,
      "registries (host:port) whose discovered images are polled over plain HTTP"},
 };
@@ -88,6 +105,9 @@ static void poller_free(struct pl_poller *p)
     for (size_t i = 0; i < p->nplain; i++)
         free(p->plain_http_registries[i]);
     free(p->plain_http_registries);
+    for (size_t i = 0; i < p->nshared; i++)
+        free(p->shared_ns[i]);
+    free(p->shared_ns);
     hb_kv_list_free(&p->props);
     hb_config_fields_free(pl_fields, HB_ARRAY_LEN(pl_fields), &p->conf);
     pthread_mutex_destroy(&p->lock);
@@ -189,6 +209,13 @@ out:
     if (bool_of(cfg, n, "plain_http", where, &s->plain_http, err, errlen) < 0 ||
         bool_of(cfg, n, "insecure_skip_verify", where, &s->insecure_skip_verify, err, errlen) < 0)
         return -1;
+    const struct hb_node *tn = hb_node_get(n, "tags");
+    if (tn) {
+        if (tn->type != HB_NODE_SCALAR || !*tn->value)
+            return hb_config_error(cfg, tn, err, errlen, "%s.tags: must be a regex", where);
+        if (!(s->tags = hb_regex_new(tn->value, why, sizeof(why))))
+            return hb_config_error(cfg, tn, err, errlen, "%s.tags: %s", where, why);
+    }
     if (s->plain_http && s->kind != PL_IMAGE)
         return hb_config_error(cfg, hb_node_get(n, "plain_http"), err, errlen,
                                "%s.plain_http: only for image sources (use an http:// URL)", where);
@@ -241,32 +268,46 @@ static int load_sources(const struct hb_config *cfg, struct pl_poller *p, char *
     return 0;
 }
 
-/* discover.*: kargo and image_updater read the `kube:` section;
- * plain_http_registries is a list of hosts. */
-static int load_discover(const struct hb_config *cfg, struct pl_poller *p, char *err, size_t errlen)
+/* The list of non-empty strings at path (what: "host", "namespace") into
+ * *out / *n, lowercased. 0 or -1 with err. */
+static int load_strings(const struct hb_config *cfg, const char *path, const char *what,
+                        char ***out, size_t *n, char *err, size_t errlen)
 {
-    const struct hb_node *ph = hb_node_path(cfg->root, "poller.discover.plain_http_registries");
-    if (ph && ph->type != HB_NODE_SEQ)
-        return hb_config_error(cfg, ph, err, errlen,
-                               "poller.discover.plain_http_registries: must be a list of hosts");
-    if (ph && ph->n && !(p->plain_http_registries = calloc(ph->n, sizeof(char *))))
-        return hb_config_error(cfg, ph, err, errlen, "out of memory");
-    for (size_t i = 0; ph && i < ph->n; i++) {
-        const struct hb_node *h = &ph->items[i];
+    const struct hb_node *l = hb_node_path(cfg->root, path);
+    if (l && l->type != HB_NODE_SEQ)
+        return hb_config_error(cfg, l, err, errlen, "%s: must be a list of %ss", path, what);
+    if (l && l->n && !(*out = calloc(l->n, sizeof(char *))))
+        return hb_config_error(cfg, l, err, errlen, "out of memory");
+    for (size_t i = 0; l && i < l->n; i++) {
+        const struct hb_node *h = &l->items[i];
         ((struct hb_node *)h)->used = true;
         if (h->type != HB_NODE_SCALAR || !*h->value)
-            return hb_config_error(cfg, h, err, errlen,
-                                   "poller.discover.plain_http_registries[%zu]: must be a host", i);
-        if (!(p->plain_http_registries[p->nplain++] = strdup(h->value)))
+            return hb_config_error(cfg, h, err, errlen, "%s[%zu]: must be a %s", path, i, what);
+        if (!((*out)[(*n)++] = strdup(h->value)))
             return hb_config_error(cfg, h, err, errlen, "out of memory");
-        hb_str_lower(p->plain_http_registries[p->nplain - 1]);
+        hb_str_lower((*out)[*n - 1]);
     }
+    return 0;
+}
+
+/* discover.*: kargo and image_updater read the `kube:` section;
+ * plain_http_registries is a list of hosts, kargo_shared_namespaces of
+ * namespaces. */
+static int load_discover(const struct hb_config *cfg, struct pl_poller *p, char *err, size_t errlen)
+{
+    if (load_strings(cfg, "poller.discover.plain_http_registries", "host",
+                     &p->plain_http_registries, &p->nplain, err, errlen) < 0 ||
+        load_strings(cfg, "poller.discover.kargo_shared_namespaces", "namespace", &p->shared_ns,
+                     &p->nshared, err, errlen) < 0)
+        return -1;
     bool kargo = p->conf.discover_kargo, iu = p->conf.discover_image_updater;
-    if (kargo || iu)
-        return pl_discovery_configure(p, cfg, kargo, iu, err, errlen);
+    bool iu_ann = p->conf.discover_image_updater_annotations;
+    if (kargo || iu || iu_ann)
+        return pl_discovery_configure(p, cfg, kargo, iu, iu_ann, err, errlen);
     if (hb_node_get(cfg->root, "kube"))
         return hb_config_error(cfg, hb_node_get(cfg->root, "kube"), err, errlen,
-                               "kube: only read with poller.discover.kargo or image_updater");
+                               "kube: only read with poller.discover.kargo, image_updater or "
+                               "image_updater_annotations");
     return 0;
 }
 
@@ -374,7 +415,10 @@ int main(int argc, char **argv)
         .nfields = HB_ARRAY_LEN(pl_fields),
     };
     git_libgit2_init();
-    int rc = hb_consumer_main(argc, argv, &app);
+    /* A Git listing's child (git.c): nothing else of the program runs. */
+    int rc = argc == 2 && strcmp(argv[1], PL_GIT_CHILD_FLAG) == 0
+                 ? pl_git_child_main()
+                 : hb_consumer_main(argc, argv, &app);
     git_libgit2_shutdown();
     return rc;
 }

@@ -1,6 +1,9 @@
 /* oci.c: the tags of one OCI registry repository and the manifest digest of
  * each (Distribution API: GET tags/list, paged by Link headers, then HEAD
- * on each tag's manifest). Credentials: basic, a static bearer token, or
+ * on each tag's manifest). A tag new or moved since the last poll has its
+ * manifest read (GET) once: a config of media type
+ * application/vnd.cncf.helm.config.v1+json makes it a Helm chart, published
+ * as chart.push as the registries' webhooks are. Credentials: basic, a static bearer token, or
  * the anonymous / basic-authenticated token flow Docker Hub, GHCR and Quay
  * answer a 401 with (WWW-Authenticate: Bearer realm=...,service=...,scope=...). */
 #include <cjson/cJSON.h>
@@ -15,6 +18,7 @@
 #include "poller.h"
 
 #define PL_OCI_MAX_PAGES 1000
+#define PL_HELM_CONFIG_MEDIA_TYPE "application/vnd.cncf.helm.config.v1+json"
 
 /* A tag as the Distribution spec allows it: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}.
  * Anything else a registry lists is skipped (it goes into a URL and an
@@ -146,13 +150,13 @@ done:
 
 /* A registry request with the source's credentials; a 401 with a Bearer
  * challenge gets a token and is tried once more. */
+/* accept: the Accept header, manifest_types for a manifest. */
 static int request(struct pl_source *src, struct pl_http *h, const char *url, bool head,
-                   struct pl_http_resp *r, char *err, size_t errlen)
+                   const char *accept, struct pl_http_resp *r, char *err, size_t errlen)
 {
     for (int attempt = 0;; attempt++) {
-        struct pl_http_opts o = {.accept = head ? manifest_types : "application/json",
-                                 .head = head,
-                                 .insecure = src->insecure_skip_verify};
+        struct pl_http_opts o = {
+            .accept = accept, .head = head, .insecure = src->insecure_skip_verify};
         if (src->token.value)
             o.bearer = src->token.value;
         else if (src->bearer_cache)
@@ -175,6 +179,32 @@ static int request(struct pl_source *src, struct pl_http *h, const char *url, bo
     }
 }
 
+/* Reads the manifest at url: *chart when its config is a Helm chart's. 0,
+ * or -1 with err. */
+static int is_chart(struct pl_source *src, struct pl_http *h, const char *url, bool *chart,
+                    char *err, size_t errlen)
+{
+    struct pl_http_resp r = {0};
+    if (request(src, h, url, false, manifest_types, &r, err, errlen) < 0)
+        return -1;
+    if (r.status == 404) { /* deleted since the HEAD: an image push as far as we know */
+        pl_http_resp_free(&r);
+        return 0;
+    }
+    if (r.status != 200) {
+        snprintf(err, errlen, "GET manifest: HTTP %ld", r.status);
+        pl_http_resp_free(&r);
+        return -1;
+    }
+    cJSON *m = cJSON_ParseWithLength(r.body, r.body_len);
+    const char *mt = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(m, "config"), "mediaType"));
+    *chart = mt && strcmp(mt, PL_HELM_CONFIG_MEDIA_TYPE) == 0;
+    cJSON_Delete(m);
+    pl_http_resp_free(&r);
+    return 0;
+}
+
 int pl_oci_list(struct pl_source *src, struct pl_http *h, struct pl_snapshot *s, char *err,
                 size_t errlen)
 {
@@ -193,7 +223,7 @@ int pl_oci_list(struct pl_source *src, struct pl_http *h, struct pl_snapshot *s,
     snprintf(base, sizeof(base), "%s://%s", src->plain_http ? "http" : "https", api);
     snprintf(url, sizeof(url), "%s/v2/%s/tags/list?n=1000", base, ref.path);
     for (int page = 0; page < PL_OCI_MAX_PAGES; page++) {
-        if (request(src, h, url, false, &r, err, errlen) < 0)
+        if (request(src, h, url, false, "application/json", &r, err, errlen) < 0)
             goto done;
         if (r.status != 200) {
             snprintf(err, errlen, "GET tags/list: HTTP %ld", r.status);
@@ -216,13 +246,14 @@ int pl_oci_list(struct pl_source *src, struct pl_http *h, struct pl_snapshot *s,
         cJSON_Delete(j);
         j = NULL;
         int more = pl_oci_next_link(r.link, base, url, sizeof(url)) == 0;
+        pl_snapshot_filter(&tags, pl_source_wants, src); /* no HEAD for a tag not tracked */
         pl_http_resp_free(&r);
         if (!more)
             break;
     }
     for (size_t i = 0; i < tags.n; i++) {
         snprintf(url, sizeof(url), "%s/v2/%s/manifests/%s", base, ref.path, tags.items[i].name);
-        if (request(src, h, url, true, &r, err, errlen) < 0)
+        if (request(src, h, url, true, manifest_types, &r, err, errlen) < 0)
             goto done;
         if (r.status == 404) { /* deleted since the list */
             pl_http_resp_free(&r);
@@ -237,7 +268,12 @@ int pl_oci_list(struct pl_source *src, struct pl_http *h, struct pl_snapshot *s,
             snprintf(err, errlen, "out of memory");
             goto done;
         }
+        /* Only a change is published: only a change's manifest is read. */
+        const char *was = src->known ? pl_snapshot_get(&src->seen, tags.items[i].name) : NULL;
+        bool changed = src->known && (!was || strcmp(was, r.digest) != 0);
         pl_http_resp_free(&r);
+        if (changed && is_chart(src, h, url, &s->items[s->n - 1].chart, err, errlen) < 0)
+            goto done;
     }
     pl_snapshot_sort(s);
     rc = 0;

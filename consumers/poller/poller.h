@@ -2,7 +2,9 @@
  *
  *   main.c      configuration, the consumer runtime (it reads the event topics
  *               to learn which sources had webhooks), start / stop
- *   loop.c      the poll thread: state first, then each source when due
+ *   loop.c      the poll thread: state first, then each source when due (a
+ *               Git listing runs in a thread of its own, so a slow or hung
+ *               Git server does not hold the others)
  *   git.c       a Git remote's refs (libgit2 ls-remote, no clone)
  *   oci.c       an OCI registry repository's tags and their digests
  *   helm.c      the versions of one chart of a Helm HTTP repository
@@ -25,6 +27,7 @@
 #include "hookbus/event.h"
 #include "hookbus/kafka.h"
 #include "hookbus/metrics.h"
+#include "hookbus/regex.h"
 #include "hookbus/repo.h"
 #include "hookbus/secret.h"
 
@@ -39,6 +42,7 @@ enum pl_kind { PL_GIT = 0, PL_IMAGE, PL_CHART };
  * index has none). */
 struct pl_item {
     char *name, *value;
+    bool chart; /* oci.c: an OCI artifact whose config is a Helm chart's (not in the state) */
 };
 
 /* Everything a source listed at one poll, sorted by name. */
@@ -54,6 +58,9 @@ int pl_snapshot_add(struct pl_snapshot *s, const char *name, const char *value);
  * name given twice keeps one of its values. */
 void pl_snapshot_sort(struct pl_snapshot *s);
 const char *pl_snapshot_get(const struct pl_snapshot *s, const char *name);
+/* Drops the items keep(arg, name) refuses, keeping the order. */
+void pl_snapshot_filter(struct pl_snapshot *s, bool (*keep)(const void *arg, const char *name),
+                        const void *arg);
 bool pl_snapshot_equal(const struct pl_snapshot *a, const struct pl_snapshot *b);
 void pl_snapshot_free(struct pl_snapshot *s);
 /* The state record's value: {"v":1,"kind":"git","url":...,"items":{name:value}}.
@@ -155,6 +162,14 @@ struct pl_source {
     char *ssh_key_file, *ssh_user, *ssh_host_key_sha256;
     struct hb_secret ssh_passphrase;
     bool plain_http, insecure_skip_verify;
+    struct hb_regex *tags; /* `tags:`: the tags / versions tracked; NULL: all */
+    /* Discovered from Warehouses: the Kargo credential type of its
+     * repository ("git", "image", "helm"), and the namespaces (projects)
+     * whose Warehouses name it, where its credentials are looked for. Under
+     * the poller's lock. NULL / 0 for configured sources. */
+    const char *cred_type;
+    char **cred_ns;
+    size_t ncred_ns;
     /* loop.c */
     int refs;               /* discovered: objects naming it; 0: gone */
     struct pl_source *next; /* discovered ones are a list */
@@ -162,8 +177,9 @@ struct pl_source {
     bool known;       /* seen holds a snapshot (state or a poll) */
     int64_t next_due; /* monotonic ms */
     int failures;
-    atomic_llong last_webhook; /* monotonic ms of the last webhook event, 0 none */
-    char *bearer_cache;        /* oci.c: the last registry token */
+    atomic_llong last_webhook;  /* monotonic ms of the last webhook event, 0 none */
+    struct pl_listing *listing; /* loop.c: a Git listing in progress, under the lock */
+    char *bearer_cache;         /* oci.c: the last registry token */
 };
 
 const char *pl_kind_name(enum pl_kind k);
@@ -172,10 +188,31 @@ const char *pl_kind_name(enum pl_kind k);
 int pl_source_identify(struct pl_source *s, enum pl_kind kind, const char *url, const char *chart,
                        char *err, size_t errlen);
 void pl_source_clear(struct pl_source *s);
+/* Whether s tracks name: a tag (refs/tags/<tag> of a Git source, an image
+ * tag, a chart version) its `tags:` pattern matches, or any branch. A
+ * match that exceeds the regex limits counts as a match (never dropped
+ * silently). */
+bool pl_source_wants(const void *s, const char *name);
+
+/* git.c: how a Git listing runs: in a child process (this program, exe,
+ * with PL_GIT_CHILD_FLAG), killed after timeout_ms or when stopping(arg). */
+#define PL_GIT_CHILD_FLAG "--git-ls-remote"
+struct pl_git_run {
+    const char *exe; /* "/proc/self/exe" */
+    long timeout_ms; /* poller.git_timeout */
+    long max_bytes;  /* the largest answer read */
+    bool (*stopping)(void *arg);
+    void *arg;
+    bool timed_out; /* out: the listing hit timeout_ms */
+};
+#define PL_MAX_GIT_LISTINGS 16 /* Git listings in progress at once */
+/* The child's side: reads the request on stdin, writes the answer on
+ * stdout. Its exit status. */
+int pl_git_child_main(void);
 
 /* git.c / oci.c / helm.c: list what a source shows now into s (sorted).
  * 0, or -1 with err (the source is retried with backoff). */
-int pl_git_list(struct pl_source *src, long timeout_ms, struct pl_snapshot *s, char *err,
+int pl_git_list(struct pl_source *src, struct pl_git_run *run, struct pl_snapshot *s, char *err,
                 size_t errlen);
 int pl_oci_list(struct pl_source *src, struct pl_http *h, struct pl_snapshot *s, char *err,
                 size_t errlen);
@@ -198,8 +235,9 @@ int pl_oci_next_link(const char *link, const char *base, char *out, size_t outle
 struct pl_conf {
     char *name, *state_topic, *git_topic, *image_topic;
     long interval_ms, webhook_interval_ms, request_timeout_ms, max_response_bytes;
-    long host_requests_per_minute, max_retry_wait_ms;
-    bool discover_kargo, discover_image_updater;
+    long host_requests_per_minute, max_retry_wait_ms, git_timeout_ms;
+    bool discover_kargo, discover_image_updater, discover_kargo_credentials;
+    bool discover_image_updater_annotations;
 };
 
 /* A state record read at start, kept for sources discovered later. */
@@ -220,6 +258,8 @@ struct pl_poller {
     struct pl_discovery *discovery; /* NULL: no discovery */
     char **plain_http_registries;   /* discover.plain_http_registries */
     size_t nplain;
+    char **shared_ns; /* discover.kargo_shared_namespaces: searched after a Warehouse's own */
+    size_t nshared;
     char source_attr[128];   /* /pollers/<name> */
     char *brokers;           /* resolved kafka.brokers */
     struct hb_kv_list props; /* kafka.properties */
@@ -227,6 +267,7 @@ struct pl_poller {
     struct pl_http http;
     pthread_t thread;
     bool started;
+    size_t nlistings; /* Git listings in progress, under lock */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop;
@@ -234,16 +275,19 @@ struct pl_poller {
     atomic_bool ready; /* the state topic was read */
     struct hb_metrics *metrics;
     unsigned int seed; /* jitter */
-    struct hb_counter *m_polls, *m_changes, *m_errors, *m_state_errors;
+    struct pl_git_run git;
+    struct hb_counter *m_polls, *m_changes, *m_errors, *m_timeouts, *m_state_errors;
     struct hb_gauge *m_sources;
 };
 
 /* A discovered source named by one more object (discover.c): created on the
- * first reference unless a configured source has its key. Returns the key
- * into key[keylen] (what pl_loop_unref takes), or -1 when the URL is not a
- * repository of its kind. */
+ * first reference unless a configured source has its key. ns and cred_type
+ * (a Warehouse's namespace and its Kargo credential type; NULL for objects
+ * whose credentials are not Kargo's) say where its credentials are. Returns
+ * the key into key[keylen] (what pl_loop_unref takes), or -1 when the URL
+ * is not a repository of its kind. */
 int pl_loop_ref(struct pl_poller *p, enum pl_kind kind, const char *url, const char *chart,
-                char *key, size_t keylen);
+                const char *ns, const char *cred_type, char *key, size_t keylen);
 /* One object fewer names it; at none the poll thread drops it. */
 void pl_loop_unref(struct pl_poller *p, const char *key);
 void pl_loop_free_discovered(struct pl_poller *p);
@@ -253,11 +297,23 @@ void pl_loop_free_discovered(struct pl_poller *p);
 /* discover.kargo / image_updater: the `kube:` section (hookbus/kube_consumer.h
  * keys). 0 or -1 with err. */
 int pl_discovery_configure(struct pl_poller *p, const struct hb_config *cfg, bool kargo,
-                           bool image_updater, char *err, size_t errlen);
+                           bool image_updater, bool iu_annotations, char *err, size_t errlen);
+/* Sets the user name and password of discovered source s from the Kargo
+ * credential Secrets of its namespaces (poller.discover.kargo_credentials):
+ * a Secret labelled kargo.akuity.io/cred-type: <s's type> whose repoURL is
+ * s's repository, else the first (by name) whose repoURLIsRegex pattern
+ * matches its URL; none clears them. Called by the poll thread before each
+ * poll of s, so a rotated Secret is used from the next poll on. */
+void pl_discovery_credentials(struct pl_poller *p, struct pl_source *s);
 /* The repository of an ImageUpdater imageName ("ghcr.io/a/b:~1.0",
  * "host:5000/app@sha256:..."): without the version constraint or digest.
  * 0, or -1 when empty or too long. */
 int pl_image_name_repo(const char *image_name, char *out, size_t outlen);
+/* Calls fn(arg, repo) for each image of an Image Updater 0.x image-list
+ * annotation ("[alias=]image[:constraint], ..."): the image without its
+ * alias, version constraint or digest. Returns the number of entries
+ * skipped (empty or too long). */
+int pl_image_list_each(const char *list, void (*fn)(void *arg, const char *repo), void *arg);
 /* Starts the list + watch of Warehouses and / or ImageUpdaters. 0 or -1. */
 int pl_discovery_start(struct pl_poller *p, struct hb_metrics *m, char *err, size_t errlen);
 bool pl_discovery_ready(struct pl_poller *p);

@@ -43,6 +43,7 @@ int pl_snapshot_add(struct pl_snapshot *s, const char *name, const char *value)
     }
     s->items[s->n].name = n;
     s->items[s->n].value = v;
+    s->items[s->n].chart = false;
     s->n++;
     return 0;
 }
@@ -69,7 +70,7 @@ const char *pl_snapshot_get(const struct pl_snapshot *s, const char *name)
 {
     if (!s->n)
         return NULL;
-    struct pl_item key = {(char *)name, NULL};
+    struct pl_item key = {.name = (char *)name};
     const struct pl_item *it = bsearch(&key, s->items, s->n, sizeof(*s->items), item_cmp);
     return it ? it->value : NULL;
 }
@@ -135,6 +136,21 @@ done:
     if (rc < 0)
         pl_snapshot_free(s);
     return rc;
+}
+
+void pl_snapshot_filter(struct pl_snapshot *s, bool (*keep)(const void *arg, const char *name),
+                        const void *arg)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (keep(arg, s->items[i].name)) {
+            s->items[j++] = s->items[i];
+        } else {
+            free(s->items[i].name);
+            free(s->items[i].value);
+        }
+    }
+    s->n = j;
 }
 
 void pl_event_id(const char *repo, const char *name, const char *value, char out[33])
@@ -222,7 +238,10 @@ int pl_diff(const struct pl_source_desc *d, const struct pl_snapshot *old,
         if (d->kind == PL_GIT) {
             rc = git_change(d, it->name, was, it->value, time, evs, nev, err, errlen);
         } else if (d->kind == PL_IMAGE) {
-            struct hb_change ch = {.type = "dev.hookbus.image.push",
+            /* An OCI Helm chart (oci.c): chart.push, as the registries'
+             * webhooks give it, with its manifest digest. */
+            struct hb_change ch = {.type = it->chart ? "dev.hookbus.chart.push"
+                                                     : "dev.hookbus.image.push",
                                    .repo_url = d->url,
                                    .tag = it->name,
                                    .digest = *it->value ? it->value : NULL,

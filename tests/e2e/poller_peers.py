@@ -189,11 +189,12 @@ class Registry:
         wait_for(lambda: port_open(self.port), timeout=20, what="docker-registry")
         self.host = f"127.0.0.1:{self.port}"
 
-    def push(self, tmp_path, repo, tag, content):
-        """Builds a one-layer OCI image whose file holds `content` and pushes
-        it with skopeo to repo:tag; returns the manifest digest."""
-        layout = oci_layout(tmp_path / f"oci-{hashlib.sha256(content.encode()).hexdigest()[:12]}",
-                            content)
+    def push(self, tmp_path, repo, tag, content, chart=False):
+        """Builds a one-layer OCI image whose file holds `content` (with
+        chart: a Helm chart artifact, as `helm push` makes) and pushes it with
+        skopeo to repo:tag; returns the manifest digest."""
+        name = hashlib.sha256(f"{content}{chart}".encode()).hexdigest()[:12]
+        layout = oci_layout(tmp_path / f"oci-{name}", content, chart=chart)
         subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false",
                         f"oci:{layout}:latest", f"docker://{self.host}/{repo}:{tag}"],
                        check=True, capture_output=True, timeout=60)
@@ -221,9 +222,15 @@ def _blob(blobs, data):
     return f"sha256:{d}", len(data)
 
 
-def oci_layout(path, content):
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+
+
+def oci_layout(path, content, chart=False):
     """An OCI image layout at path with one image tagged latest: one layer
-    holding the file /content."""
+    holding the file /content. chart: a Helm chart artifact instead (the
+    config is the chart's metadata under Helm's config media type, the layer
+    a chart archive's media type)."""
     blobs = path / "blobs" / "sha256"
     blobs.mkdir(parents=True)
     raw = io.BytesIO()
@@ -235,14 +242,18 @@ def oci_layout(path, content):
     layer = gzip.compress(raw.getvalue(), mtime=0)
     diff_id = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
     ld, ll = _blob(blobs, layer)
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    if chart:
+        config = json.dumps({"apiVersion": "v2", "name": "app", "version": content}).encode()
+    else:
+        config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                             "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
     cd, cl = _blob(blobs, config)
     manifest = json.dumps({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd,
-                   "size": cl},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld,
+        "config": {"mediaType": HELM_CONFIG if chart else
+                   "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cl},
+        "layers": [{"mediaType": HELM_LAYER if chart else
+                    "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld,
                     "size": ll}]}).encode()
     md, ml = _blob(blobs, manifest)
     (path / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
@@ -431,3 +442,31 @@ class SshGitServer:
         self.proc.terminate()
         self.proc.wait(10)
         self.log.close()
+
+
+class SilentServer:
+    """Accepts TCP connections and never says a byte: a Git server (smart HTTP
+    or git://) that hangs after the connection, as libgit2 1.5 cannot time
+    out by itself. Counts the connections it accepted."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)  # held open, never answered
+
+    def stop(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()

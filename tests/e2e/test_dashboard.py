@@ -3,10 +3,11 @@ and the README's metrics table against what the binaries really expose.
 
 A gateway (exporting spans to a collector that is not there, so the
 hookbus_otlp_* families exist), hookbus-kargo, hookbus-argocd, hookbus-flux
-and hookbus-poller (against tests/tools/fake-kube; the poller discovers a
-Warehouse whose chart repository does not answer) and hookbus-image-updater
-(against tests/tools/fake-image-updater) are started and driven until every
-series they create lazily exists; their /metrics
+and hookbus-poller (against tests/tools/fake-kube; one poller discovers a
+Warehouse whose chart repository does not answer, another polls a Helm
+repository with Warehouse discovery and Kargo's credentials) and
+hookbus-image-updater (against tests/tools/fake-image-updater) are started
+and driven until every series they create lazily exists; their /metrics
 must pass `promtool check metrics`, every metric a dashboard panel, a
 dashboard variable or an alerting/recording rule queries must be among them,
 and the README's table must list exactly the metric families they expose.
@@ -22,7 +23,9 @@ import requests
 import yaml
 
 from conftest import GITHUB_SECRET, ROOT, github_post, wait_for
-from consumers import kafka  # noqa: F401  (the fixture with the DLQ topic)
+from consumers import ConsumerProc, kafka  # noqa: F401  (the fixture with the DLQ topic)
+from kube_helpers import FakeKube, write_kubeconfig
+from poller_peers import HelmRepo
 from prom import (DASHBOARD, PROMTOOL, RULES, metric_names, promtool_check_metrics,
                   scraped_names)
 from test_image_updater import SECRET as IU_SECRET
@@ -158,6 +161,37 @@ def test_metric_name_parser():
         {"a_total", "b_seconds", "c"}
 
 
+def poller_scrape(kafka, tmp_path):
+    """hookbus-poller's /metrics once it polled a Helm repository (the
+    per-host budget series) with Warehouse discovery and Kargo's credentials
+    on (the discovery series)."""
+    d = tmp_path / "poller"
+    d.mkdir()
+    helm = HelmRepo(d / "helm")
+    helm.write_index(["1.0.0"])
+    kube = FakeKube(d, [{"metadata": {"name": "w", "namespace": "demo"},
+                         "spec": {"subscriptions": []}}])
+    p = None
+    try:
+        write_kubeconfig(d / "kubeconfig", kube.url)
+        if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
+            kafka.command("topic hookbus.poller.state 1")
+        p = ConsumerProc(d, "hookbus-poller", json.dumps({
+            "kafka": {"brokers": kafka.bootstrap}, "admin_listen": "127.0.0.1:0",
+            "kube": {"kubeconfig": str(d / "kubeconfig")},
+            "poller": {"interval": "1s", "sources": [{"chart": helm.url, "name": "app"}],
+                       "discover": {"kargo": True, "kargo_credentials": True}}}),
+            name="poller", wait_joined=False)
+        wait_for(lambda: p.metrics().get("hookbus_poller_polls_total", 0) >= 1 and
+                 p.get("/readyz").status_code == 200, timeout=30, what="a poll, discovery")
+        return p.get("/metrics").text
+    finally:
+        if p:
+            p.stop()
+        kube.stop()
+        helm.stop()
+
+
 @pytest.fixture
 def scrapes(kafka, make_gateway, make_kargo, tmp_path):  # noqa: F811
     """{binary: /metrics text} once every lazily created series exists."""
@@ -183,7 +217,7 @@ def scrapes(kafka, make_gateway, make_kargo, tmp_path):  # noqa: F811
         for binary in ("hookbus-argocd", "hookbus-flux"):
             started.append(_kube_consumer(k8s_dir, binary, kafka.bootstrap, kc))
         argocd, flux = started[1], started[2]
-        kafka.command("topic hookbus.poller.state 1")  # the mock cluster cannot create it
+        creds = poller_scrape(kafka, tmp_path)  # creates the state topic on the mock
         poller = ConsumerProc(k8s_dir, "hookbus-poller", json.dumps({
             "kafka": {"brokers": kafka.bootstrap}, "admin_listen": "127.0.0.1:0",
             "kube": {"kubeconfig": str(kc), "resync_interval": "0"},
@@ -207,6 +241,7 @@ def scrapes(kafka, make_gateway, make_kargo, tmp_path):  # noqa: F811
                  requests.get(gw.url("/metrics"), timeout=5).text, timeout=30,
                  what="the gateway's failed span export to be counted")
         yield {
+            "hookbus-poller (credentials)": creds,
             "hookbus-gateway": requests.get(gw.url("/metrics"), timeout=5).text,
             "hookbus-kargo": requests.get(f"http://127.0.0.1:{kargo.port}/metrics",
                                           timeout=5).text,

@@ -149,8 +149,42 @@ static void test_image_and_chart_diff(void **state)
     assert_string_equal(hb_event_get(evs[0], "tag"), "1.1");
     assert_string_equal(hb_event_get(evs[0], "repo"), "charts.example.com/app");
     free_events(evs, n);
+
+    /* An OCI Helm chart (oci.c marks it): chart.push with its digest. */
+    for (size_t i = 0; i < cur.n; i++)
+        cur.items[i].chart = strcmp(cur.items[i].name, "1.1") == 0;
+    evs = NULL;
+    n = 0;
+    assert_int_equal(pl_diff(&img, &old, &cur, "2026-12-04T00:00:00Z", &evs, &n, err, sizeof(err)),
+                     0);
+    assert_int_equal(n, 2);
+    const struct hb_event *oci_chart = find(evs, n, "tag", "1.1");
+    assert_string_equal(hb_event_get(oci_chart, "type"), "dev.hookbus.chart.push");
+    assert_string_equal(hb_event_get(oci_chart, "digest"), d2);
+    assert_string_equal(hb_event_get(find(evs, n, "tag", "latest"), "type"),
+                        "dev.hookbus.image.push");
+    free_events(evs, n);
     pl_snapshot_free(&old);
     pl_snapshot_free(&cur);
+}
+
+static bool keep_v(const void *arg, const char *name)
+{
+    (void)arg;
+    return name[0] == 'v';
+}
+
+static void test_filter(void **state)
+{
+    (void)state;
+    struct pl_snapshot s;
+    snap(&s, (const char *[]){"a", A1, "v1", A2, "b", A1, "v2", A3, NULL});
+    pl_snapshot_filter(&s, keep_v, NULL);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(pl_snapshot_get(&s, "v1"), A2);
+    assert_string_equal(pl_snapshot_get(&s, "v2"), A3);
+    assert_null(pl_snapshot_get(&s, "a"));
+    pl_snapshot_free(&s);
 }
 
 static void test_ids_deterministic(void **state)
@@ -279,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_git_diff),
         cmocka_unit_test(test_same_snapshot_no_events),
         cmocka_unit_test(test_image_and_chart_diff),
+        cmocka_unit_test(test_filter),
         cmocka_unit_test(test_ids_deterministic),
         cmocka_unit_test(test_state_round_trip),
         cmocka_unit_test(test_like_gateway),

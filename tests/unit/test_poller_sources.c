@@ -206,13 +206,172 @@ static void test_tag_valid(void **state)
     assert_true(tag_valid(longtag));
 }
 
+struct collected {
+    char got[8][HB_REPO_ID_MAX];
+    size_t n;
+};
+
+static void collect(void *arg, const char *repo)
+{
+    struct collected *c = arg;
+    if (c->n < 8)
+        hb_strlcpy(c->got[c->n++], repo, sizeof(c->got[0]));
+}
+
+static void test_image_list_annotation(void **state)
+{
+    (void)state;
+    struct collected c = {0};
+    /* Image Updater 0.x: [alias=]image[:constraint], comma separated. */
+    assert_int_equal(pl_image_list_each("nginx, web=ghcr.io/acme/web:~1.2,"
+                                        "host:5000/a/b:>=1.0 , api=quay.io/x/api:1.x,,"
+                                        "registry.local:5000/app",
+                                        collect, &c),
+                     1); /* the empty entry */
+    assert_int_equal(c.n, 5);
+    assert_string_equal(c.got[0], "nginx");
+    assert_string_equal(c.got[1], "ghcr.io/acme/web");
+    assert_string_equal(c.got[2], "host:5000/a/b"); /* '=' of a constraint is no alias */
+    assert_string_equal(c.got[3], "quay.io/x/api");
+    assert_string_equal(c.got[4], "registry.local:5000/app");
+    c.n = 0;
+    assert_int_equal(pl_image_list_each("", collect, &c), 0);
+    assert_int_equal(c.n, 0);
+}
+
+/* A Kargo credential Secret as the API server returns it (data in base64). */
+static cJSON *cred_secret(const char *name, const char *ns, const char *type, const char *url,
+                          bool regex, const char *user, const char *password)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
+    cJSON_AddStringToObject(meta, "name", name);
+    cJSON_AddStringToObject(meta, "namespace", ns);
+    cJSON_AddStringToObject(meta, "uid", name);
+    cJSON_AddStringToObject(meta, "resourceVersion", "1");
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "labels"), "kargo.akuity.io/cred-type",
+                            type);
+    cJSON *data = cJSON_AddObjectToObject(o, "data");
+    const char *kv[][2] = {{"repoURL", url},
+                           {"repoURLIsRegex", regex ? "true" : NULL},
+                           {"username", user},
+                           {"password", password}};
+    for (size_t i = 0; i < HB_ARRAY_LEN(kv); i++) {
+        if (!kv[i][1])
+            continue;
+        char *b = hb_base64_encode((const unsigned char *)kv[i][1], strlen(kv[i][1]));
+        cJSON_AddStringToObject(data, kv[i][0], b);
+        free(b);
+    }
+    return o;
+}
+
+static void apply(struct hb_kube_cache *c, cJSON *o, bool deleted)
+{
+    hb_kube_cache_apply(c, o, deleted);
+    cJSON_Delete(o);
+}
+
+static void test_kargo_credentials(void **state)
+{
+    (void)state;
+    struct pl_poller p = {0};
+    struct pl_discovery d = {.kargo_credentials = true};
+    char err[256];
+    pthread_mutex_init(&p.lock, NULL);
+    p.discovery = &d;
+    struct hb_kube_cache_opts o = {.api = PL_CORE_API,
+                                   .resource = "secrets",
+                                   .compile = cred_compile,
+                                   .release = cred_release,
+                                   .ud = &p};
+    d.secrets = hb_kube_cache_new(NULL, &o, NULL);
+    assert_non_null(d.secrets);
+    const char *url = "https://git.example.com/acme/app.git";
+    apply(d.secrets,
+          cred_secret("a-pattern", "demo", "git", "^https://git\\.example\\.com/", true, "pattern",
+                      "p1"),
+          false);
+    apply(d.secrets, cred_secret("z-pattern", "demo", "git", ".*", true, "later", "p2"), false);
+    apply(d.secrets,
+          cred_secret("exact", "demo", "git", "https://GIT.example.com/acme/app", false, "exact",
+                      "p3"),
+          false);
+    apply(d.secrets, cred_secret("image", "demo", "image", url, false, "image", "p4"), false);
+    apply(d.secrets, cred_secret("other-ns", "other", "git", url, false, "other", "p5"), false);
+    apply(d.secrets, cred_secret("no-password", "demo", "git", url, false, "nopw", NULL), false);
+    /* no-password is kept out of the index (an exact match below would say) */
+    assert_int_equal(hb_kube_cache_count(d.secrets), 6);
+
+    struct pl_source s = {0};
+    assert_int_equal(pl_source_identify(&s, PL_GIT, url, NULL, err, sizeof(err)), 0);
+    pl_discovery_credentials(&p, &s); /* not a Warehouse's: untouched */
+    assert_null(s.user);
+    s.cred_type = "git";
+    add_cred_ns(&s, "demo");
+    pl_discovery_credentials(&p, &s); /* the same repository by canonical id wins */
+    assert_string_equal(s.user, "exact");
+    assert_string_equal(s.password.value, "p3");
+    apply(d.secrets, cred_secret("exact", "demo", "git", url, false, "exact", "p3"), true);
+    pl_discovery_credentials(&p, &s); /* then the first pattern by name */
+    assert_string_equal(s.user, "pattern");
+    assert_string_equal(s.password.value, "p1");
+    apply(d.secrets, cred_secret("a-pattern", "demo", "git", "x", true, "x", "x"), true);
+    apply(d.secrets, cred_secret("z-pattern", "demo", "git", "x", true, "x", "x"), true);
+    pl_discovery_credentials(&p, &s); /* none left in its namespace: cleared */
+    assert_null(s.user);
+    assert_null(s.password.value);
+
+    /* Shared namespaces come after the Warehouse's own, whose pattern beats
+     * a shared exact match. */
+    char *shared[] = {"shared"};
+    p.shared_ns = shared;
+    p.nshared = 1;
+    apply(d.secrets, cred_secret("global", "shared", "git", url, false, "global", "p6"), false);
+    pl_discovery_credentials(&p, &s);
+    assert_string_equal(s.user, "global");
+    apply(d.secrets, cred_secret("mine", "demo", "git", "acme", true, "mine", "p7"), false);
+    pl_discovery_credentials(&p, &s);
+    assert_string_equal(s.user, "mine");
+    assert_string_equal(s.password.value, "p7");
+
+    pl_source_clear(&s);
+    hb_kube_cache_free(d.secrets);
+    pthread_mutex_destroy(&p.lock);
+}
+
+static void test_tag_filter(void **state)
+{
+    (void)state;
+    char err[256];
+    struct pl_source git = {.kind = PL_GIT}, img = {.kind = PL_IMAGE};
+    assert_true(pl_source_wants(&git, "refs/tags/anything")); /* no filter: all */
+    git.tags = hb_regex_new("^v\\d+\\.\\d+$", err, sizeof(err));
+    img.tags = hb_regex_new("^1\\.", err, sizeof(err));
+    assert_non_null(git.tags);
+    assert_non_null(img.tags);
+    assert_true(pl_source_wants(&git, "refs/tags/v1.2"));
+    assert_false(pl_source_wants(&git, "refs/tags/v1.2-rc"));
+    assert_false(pl_source_wants(&git, "refs/tags/nightly"));
+    assert_true(pl_source_wants(&git, "refs/heads/nightly")); /* branches: never filtered */
+    assert_true(pl_source_wants(&img, "1.0"));
+    assert_false(pl_source_wants(&img, "2.1")); /* the tag itself, not a prefix */
+    assert_false(pl_source_wants(&img, "v1.0"));
+    hb_regex_free(git.tags);
+    hb_regex_free(img.tags);
+    assert_null(hb_regex_new("(", err, sizeof(err)));
+    assert_non_null(strstr(err, "offset"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_helm_index),       cmocka_unit_test(test_retry_after),
-        cmocka_unit_test(test_host_budget),      cmocka_unit_test(test_schedule),
-        cmocka_unit_test(test_bearer_challenge), cmocka_unit_test(test_next_link),
-        cmocka_unit_test(test_image_name_repo),  cmocka_unit_test(test_tag_valid),
+        cmocka_unit_test(test_helm_index),        cmocka_unit_test(test_retry_after),
+        cmocka_unit_test(test_host_budget),       cmocka_unit_test(test_schedule),
+        cmocka_unit_test(test_bearer_challenge),  cmocka_unit_test(test_next_link),
+        cmocka_unit_test(test_image_name_repo),   cmocka_unit_test(test_tag_valid),
+        cmocka_unit_test(test_tag_filter),        cmocka_unit_test(test_image_list_annotation),
+        cmocka_unit_test(test_kargo_credentials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
