@@ -235,7 +235,7 @@ def scrapes(kafka, make_gateway, make_kargo, tmp_path):  # noqa: F811
             for m in ("refreshes_total", "skips_total"):
                 name = f"hookbus_{c.name.split('-', 1)[1]}_{m}"
                 wait_for(lambda: c.metric(name), timeout=30, what=f"{c.name}: {name}")
-        wait_for(lambda: poller.metrics().get("hookbus_poller_errors_total"), timeout=30,
+        wait_for(lambda: poller.metrics().get('hookbus_poller_errors_total{reason="error"}'), timeout=30,
                  what="hookbus-poller to poll the discovered chart repository and fail")
         wait_for(lambda: "hookbus_otlp_spans_dropped_total{reason=\"export_failed\"} 0" not in
                  requests.get(gw.url("/metrics"), timeout=5).text, timeout=30,
