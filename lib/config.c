@@ -11,6 +11,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "hookbus/secret.h"
 #include "hookbus/util.h"
 
 #define MAX_FILE (1 << 20)
@@ -448,4 +449,82 @@ void *hb_node_to_cjson(const struct hb_node *node)
             cJSON_AddItemToArray(out, c);
     }
     return out;
+}
+
+/* ---- header maps ---- */
+
+static bool header_name_valid(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (!strchr("!#$%&'*+-.^_`|~", *s) && !(*s >= '0' && *s <= '9') &&
+            !(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z'))
+            return false;
+    return true;
+}
+
+/* One "Name: value" line of h, its value resolved; NULL with err. */
+static char *header_line(const struct hb_config *cfg, const char *path, const struct hb_node *h,
+                         char *err, size_t errlen)
+{
+    struct hb_secret s = {0};
+    char e[256];
+    if (!header_name_valid(h->key) || h->type != HB_NODE_SCALAR) {
+        hb_config_error(cfg, h, err, errlen, "%s.%s: needs a valid header name and a string value",
+                        path, h->key);
+        return NULL;
+    }
+    if (hb_secret_ref_valid(h->value)) {
+        if (hb_secret_resolve(h->value, &s, e, sizeof(e)) < 0) {
+            hb_config_error(cfg, h, err, errlen, "%s.%s: %s", path, h->key, e);
+            return NULL;
+        }
+    } else if (!(s.value = strdup(h->value))) {
+        hb_config_error(cfg, h, err, errlen, "out of memory");
+        return NULL;
+    }
+    s.len = strlen(s.value);
+    bool bad = strpbrk(s.value, "\r\n") != NULL;
+    size_t len = strlen(h->key) + 2 + s.len + 1;
+    char *line = bad ? NULL : malloc(len);
+    if (line)
+        snprintf(line, len, "%s: %s", h->key, s.value);
+    hb_secret_clear(&s);
+    if (!line)
+        hb_config_error(cfg, h, err, errlen, "%s.%s: %s", path, h->key,
+                        bad ? "the value contains a line break" : "out of memory");
+    return line;
+}
+
+int hb_config_headers(const struct hb_config *cfg, const char *path, char ***lines, size_t *n,
+                      char *err, size_t errlen)
+{
+    *lines = NULL;
+    *n = 0;
+    const struct hb_node *m = hb_node_path(cfg->root, path);
+    if (!m)
+        return 0;
+    if (m->type != HB_NODE_MAP)
+        return hb_config_error(cfg, m, err, errlen, "%s: must be a mapping Name: value", path);
+    hb_node_mark_used(m);
+    char **v = calloc(m->n + 1, sizeof(char *));
+    if (!v)
+        return hb_config_error(cfg, m, err, errlen, "out of memory");
+    size_t k = 0;
+    for (; k < m->n; k++)
+        if (!(v[k] = header_line(cfg, path, &m->items[k], err, errlen))) {
+            hb_config_headers_free(v, k);
+            return -1;
+        }
+    *lines = v;
+    *n = k;
+    return 0;
+}
+
+void hb_config_headers_free(char **lines, size_t n)
+{
+    for (size_t i = 0; lines && i < n; i++)
+        hb_secret_clear(&(struct hb_secret){lines[i], strlen(lines[i])});
+    free(lines);
 }

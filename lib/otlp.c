@@ -47,59 +47,6 @@ void hb_otlp_config_help(FILE *out)
     hb_config_help(out, "", "", otlp_fields, HB_ARRAY_LEN(otlp_fields));
 }
 
-static bool header_name_valid(const char *s)
-{
-    if (!s || !*s)
-        return false;
-    for (; *s; s++)
-        if (!strchr("!#$%&'*+-.^_`|~", *s) && !(*s >= '0' && *s <= '9') &&
-            !(*s >= 'a' && *s <= 'z') && !(*s >= 'A' && *s <= 'Z'))
-            return false;
-    return true;
-}
-
-/* tracing.headers: {Name: value-or-secret-reference} into "Name: value" lines. */
-static int load_headers(const struct hb_config *cfg, struct hb_otlp_config *c, char *err,
-                        size_t errlen)
-{
-    const struct hb_node *n = hb_node_path(cfg->root, "tracing.headers");
-    if (!n)
-        return 0;
-    if (n->type != HB_NODE_MAP)
-        return hb_config_error(cfg, n, err, errlen,
-                               "tracing.headers: must be a mapping Name: value");
-    hb_node_mark_used(n);
-    if (!(c->headers = calloc(n->n + 1, sizeof(char *))))
-        return hb_config_error(cfg, n, err, errlen, "out of memory");
-    for (size_t i = 0; i < n->n; i++) {
-        const struct hb_node *h = &n->items[i];
-        struct hb_secret s = {0};
-        char e[256];
-        if (!header_name_valid(h->key) || h->type != HB_NODE_SCALAR)
-            return hb_config_error(
-                cfg, h, err, errlen,
-                "tracing.headers.%s: needs a valid header name and a string value", h->key);
-        if (hb_secret_ref_valid(h->value)) {
-            if (hb_secret_resolve(h->value, &s, e, sizeof(e)) < 0)
-                return hb_config_error(cfg, h, err, errlen, "tracing.headers.%s: %s", h->key, e);
-        } else if (!(s.value = strdup(h->value))) {
-            return hb_config_error(cfg, h, err, errlen, "out of memory");
-        }
-        s.len = strlen(s.value);
-        bool bad = strpbrk(s.value, "\r\n") != NULL;
-        size_t len = strlen(h->key) + 2 + s.len + 1;
-        char *line = bad ? NULL : malloc(len);
-        if (line)
-            snprintf(line, len, "%s: %s", h->key, s.value);
-        hb_secret_clear(&s);
-        if (!line)
-            return hb_config_error(cfg, h, err, errlen, "tracing.headers.%s: %s", h->key,
-                                   bad ? "the value contains a line break" : "out of memory");
-        c->headers[c->nheaders++] = line;
-    }
-    return 0;
-}
-
 int hb_otlp_config_load(const struct hb_config *cfg, struct hb_otlp_config *out, char *err,
                         size_t errlen)
 {
@@ -114,7 +61,7 @@ int hb_otlp_config_load(const struct hb_config *cfg, struct hb_otlp_config *out,
     }
     if (out->batch_size > out->queue_size)
         out->batch_size = out->queue_size;
-    if (load_headers(cfg, out, err, errlen) < 0)
+    if (hb_config_headers(cfg, "tracing.headers", &out->headers, &out->nheaders, err, errlen) < 0)
         goto fail;
     return 0;
 fail:
@@ -126,9 +73,7 @@ void hb_otlp_config_free(struct hb_otlp_config *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->nheaders; i++)
-        hb_secret_clear(&(struct hb_secret){c->headers[i], strlen(c->headers[i])});
-    free(c->headers);
+    hb_config_headers_free(c->headers, c->nheaders);
     hb_config_fields_free(otlp_fields, HB_ARRAY_LEN(otlp_fields), c);
     memset(c, 0, sizeof(*c));
 }

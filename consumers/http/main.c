@@ -68,69 +68,13 @@ static void http_destroy(void *ud)
     struct http_app *a = ud;
     if (!a)
         return;
-    for (size_t i = 0; i < a->nheaders; i++) {
-        hb_secret_clear(&(struct hb_secret){a->headers[i], strlen(a->headers[i])});
-    }
-    free(a->headers);
+    hb_config_headers_free(a->headers, a->nheaders);
     hb_secret_clear(&a->sign_secret);
     if (a->pool_made)
         hb_curl_pool_free(&a->pool);
     hb_config_fields_free(http_fields, HB_ARRAY_LEN(http_fields), a);
     free(a);
     curl_global_cleanup();
-}
-
-static bool header_name_valid(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              strchr("!#$%&'*+-.^_`|~", *s)))
-            return false;
-    return true;
-}
-
-/* headers: {Name: value-or-secret-reference}. */
-static int load_headers(const struct hb_config *cfg, struct http_app *a, char *err, size_t errlen)
-{
-    const struct hb_node *n = hb_node_get(cfg->root, "headers");
-    if (!n)
-        return 0;
-    if (n->type != HB_NODE_MAP)
-        return hb_config_error(cfg, n, err, errlen, "headers: must be a mapping Name: value");
-    hb_node_mark_used(n);
-    if (!(a->headers = calloc(n->n + 1, sizeof(char *))))
-        return hb_config_error(cfg, n, err, errlen, "out of memory");
-    for (size_t i = 0; i < n->n; i++) {
-        const struct hb_node *h = &n->items[i];
-        struct hb_secret s = {0};
-        char e[256];
-        if (!header_name_valid(h->key) || h->type != HB_NODE_SCALAR)
-            return hb_config_error(cfg, h, err, errlen,
-                                   "headers.%s: needs a valid header name and a string value",
-                                   h->key);
-        if (hb_secret_ref_valid(h->value)) {
-            if (hb_secret_resolve(h->value, &s, e, sizeof(e)) < 0)
-                return hb_config_error(cfg, h, err, errlen, "headers.%s: %s", h->key, e);
-        } else if (!(s.value = strdup(h->value))) {
-            return hb_config_error(cfg, h, err, errlen, "out of memory");
-        }
-        s.len = strlen(s.value);
-        bool bad = strpbrk(s.value, "\r\n") != NULL;
-        size_t len = strlen(h->key) + 2 + s.len + 1;
-        char *line = bad ? NULL : malloc(len);
-        if (line)
-            snprintf(line, len, "%s: %s", h->key, s.value);
-        hb_secret_clear(&s);
-        if (!line)
-            return hb_config_error(cfg, h, err, errlen, "headers.%s: %s", h->key,
-                                   bad ? "the value contains a line break" : "out of memory");
-        a->headers[a->nheaders++] = line;
-        if (strcasecmp(h->key, "Content-Type") == 0)
-            a->user_content_type = true;
-    }
-    return 0;
 }
 
 static int http_configure(const struct hb_config *cfg, void **ud, char *err, size_t errlen)
@@ -169,7 +113,12 @@ static int http_configure(const struct hb_config *cfg, void **ud, char *err, siz
         hb_secret_resolve(a->sign_secret_ref, &a->sign_secret, e, sizeof(e)) < 0)
         return hb_config_error(cfg, hb_node_get(cfg->root, "sign_secret"), err, errlen,
                                "sign_secret: %s", e);
-    return load_headers(cfg, a, err, errlen);
+    if (hb_config_headers(cfg, "headers", &a->headers, &a->nheaders, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < a->nheaders; i++)
+        if (strncasecmp(a->headers[i], "Content-Type:", 13) == 0)
+            a->user_content_type = true;
+    return 0;
 }
 
 static int http_start(void *ud, struct hb_metrics *metrics, char *err, size_t errlen)

@@ -95,6 +95,16 @@ int hb_config_check_unused(const struct hb_config *cfg, char *err, size_t errlen
 int hb_config_error(const struct hb_config *cfg, const struct hb_node *at, char *err, size_t errlen,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* The mapping {Name: value} at path (e.g. "headers", "tracing.headers") as
+ * "Name: value" lines in *lines (NULL-terminated, *n of them; no mapping:
+ * NULL and 0). A value may be a secret reference (env:, file:), resolved
+ * here. A name that is not an HTTP token, a non-string value or a line
+ * break in a value is an error naming its place. Free with
+ * hb_config_headers_free, which wipes the values. 0, or -1 with err. */
+int hb_config_headers(const struct hb_config *cfg, const char *path, char ***lines, size_t *n,
+                      char *err, size_t errlen);
+void hb_config_headers_free(char **lines, size_t n);
+
 /* Converts a node tree to cJSON (scalars as strings). Caller deletes. */
 void *hb_node_to_cjson(const struct hb_node *node);
 
