@@ -35,17 +35,7 @@ case "$lang" in
 go)
     export GOPATH="$out/go-path" GOMODCACHE="$out/go-mod" GOCACHE="$out/go-cache"
     export GOFLAGS=-modcacherw GOTOOLCHAIN=local
-    arch="$(uname -m | sed 's/x86_64/amd64/; s/aarch64/arm64/')"
-    mod="golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-$arch"
-    goroot="$GOMODCACHE/$mod"
-    if [ ! -x "$goroot/bin/go" ]; then
-        bootstrap=/usr/lib/go/bin/go
-        [ -x "$bootstrap" ] || bootstrap=go
-        (cd "$out" && "$bootstrap" mod download "$mod")
-        # Module zips keep no file modes; the go command sets them when it
-        # switches toolchains itself, so do the same.
-        chmod -R u+x "$goroot/bin" "$goroot/pkg/tool"
-    fi
+    goroot="$("$(dirname "$0")/go-toolchain.sh" "$out" "$GO_TOOLCHAIN")"
     (cd "$src" && "$goroot/bin/go" build -mod=readonly -trimpath -o "$dest/hookbus-consumer" .)
     write_run "exec \"$dest/hookbus-consumer\" \"\$@\""
     ;;
