@@ -1,72 +1,33 @@
 /* match.c: Kargo Warehouse subscription matching (DESIGN section 5, the
  * semantics of Kargo's own webhook receivers since v1.7, plus path filters).
  *
- * Regexes are PCRE2 compiled once per Warehouse version and matched
- * unanchored (Go's MatchString), with a match limit so a pathological
- * pattern costs bounded time. */
-#define PCRE2_CODE_UNIT_WIDTH 8
+ * Regexes are PCRE2 (hookbus/regex.h) compiled once per Warehouse version
+ * and matched unanchored (Go's MatchString), with a match limit so a
+ * pathological pattern costs bounded time. */
 #include "match.h"
 
 #include <cjson/cJSON.h>
-#include <pcre2.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hookbus/regex.h"
 #include "hookbus/util.h"
 
 #define MAX_PATTERNS 256 /* regexes or path selectors per list */
-#define MAX_PATTERN_LEN 4096
+#define MAX_PATTERN_LEN HB_REGEX_MAX_LEN
 #define MAX_CHANGED_PATHS 10000
 
 /* ---------------------------------------------------------------- regexes */
 
-static pcre2_code *re_compile(const char *pattern, char *err, size_t errlen)
-{
-    int code;
-    PCRE2_SIZE off;
-    if (strlen(pattern) > MAX_PATTERN_LEN) {
-        (void)hb_snprintf(err, errlen, "regex longer than %d bytes", MAX_PATTERN_LEN);
-        return NULL;
-    }
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &off, NULL);
-    if (!re) {
-        PCRE2_UCHAR msg[160];
-        pcre2_get_error_message(code, msg, sizeof(msg));
-        (void)hb_snprintf(err, errlen, "regex '%.80s' at offset %zu: %s", pattern, (size_t)off,
-                          (const char *)msg);
-    }
-    return re;
-}
-
 /* True when re matches somewhere in s. A match that exceeds the limits (a
  * catastrophic pattern) counts as a match: never drop silently. */
-static pcre2_match_context *match_ctx;
-
-static void match_ctx_init(void)
+static bool re_search(const struct hb_regex *re, const char *s)
 {
-    match_ctx = pcre2_match_context_create(NULL);
-    if (match_ctx) {
-        pcre2_set_match_limit(match_ctx, 1000000);
-        pcre2_set_depth_limit(match_ctx, 10000);
-    }
+    return hb_regex_search(re, s) != 0;
 }
 
-static bool re_search(void *re, const char *s)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, match_ctx_init);
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-    if (!md)
-        return true;
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, strlen(s), 0, 0, md, match_ctx);
-    pcre2_match_data_free(md);
-    return rc != PCRE2_ERROR_NOMATCH;
-}
-
-static bool re_any(void *const *res, size_t n, const char *s)
+static bool re_any(struct hb_regex *const *res, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
         if (re_search(res[i], s))
@@ -192,7 +153,7 @@ static int path_sel_compile(const char *s, struct kargo_path_sel *out, char *err
         pattern = s + 7;
     }
     if (pattern) {
-        out->re = re_compile(pattern, err, errlen);
+        out->re = hb_regex_new(pattern, err, errlen);
         return out->re ? 0 : -1;
     }
     /* A base directory, cleaned of "./" and trailing slashes. */
@@ -254,7 +215,7 @@ static void set_invalid(struct kargo_sub *s, const char *field, const char *why)
 /* Appends compiled regexes from the string list obj[key] (or, with single,
  * one string) to *list. */
 static void add_regexes(struct kargo_sub *s, const cJSON *obj, const char *key, bool single,
-                        void ***list, size_t *n)
+                        struct hb_regex ***list, size_t *n)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     const cJSON *one = single ? v : NULL;
@@ -270,11 +231,10 @@ static void add_regexes(struct kargo_sub *s, const cJSON *obj, const char *key, 
             set_invalid(s, key, "too many patterns");
             return;
         }
-        pcre2_code *re = re_compile(item->valuestring, err, sizeof(err));
-        void **grown = re ? realloc(*list, (*n + 1) * sizeof(**list)) : NULL;
+        struct hb_regex *re = hb_regex_new(item->valuestring, err, sizeof(err));
+        struct hb_regex **grown = re ? realloc(*list, (*n + 1) * sizeof(**list)) : NULL;
         if (!grown) {
-            if (re)
-                pcre2_code_free(re);
+            hb_regex_free(re);
             set_invalid(s, key, re ? "out of memory" : err);
             continue;
         }
@@ -469,9 +429,9 @@ void kargo_sub_clear(struct kargo_sub *s)
     free(s->digest_tag);
     hb_semver_constraint_free(s->constraint);
     for (size_t i = 0; i < s->nallow; i++)
-        pcre2_code_free(s->allow[i]);
+        hb_regex_free(s->allow[i]);
     for (size_t i = 0; i < s->nignore; i++)
-        pcre2_code_free(s->ignore[i]);
+        hb_regex_free(s->ignore[i]);
     free(s->allow);
     free(s->ignore);
     for (size_t i = 0; i < s->nignore_exact; i++)
@@ -482,8 +442,7 @@ void kargo_sub_clear(struct kargo_sub *s)
     for (int l = 0; l < 2; l++) {
         for (size_t i = 0; i < counts[l]; i++) {
             free(lists[l][i].base);
-            if (lists[l][i].re)
-                pcre2_code_free(lists[l][i].re);
+            hb_regex_free(lists[l][i].re);
         }
         free(lists[l]);
     }

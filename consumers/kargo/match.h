@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "hookbus/event.h"
+#include "hookbus/regex.h"
 #include "hookbus/repo.h"
 #include "hookbus/semver.h"
 
@@ -28,8 +29,8 @@ enum kargo_strategy {
 /* An includePaths / excludePaths entry: "glob:" (doublestar syntax),
  * "regex:" / "regexp:", or a base directory. Globs are compiled to regexes. */
 struct kargo_path_sel {
-    char *base; /* base directory selector, else NULL */
-    void *re;   /* pcre2_code * for glob: and regex: selectors */
+    char *base;          /* base directory selector, else NULL */
+    struct hb_regex *re; /* glob: and regex: selectors */
 };
 
 struct kargo_sub {
@@ -41,8 +42,8 @@ struct kargo_sub {
     char *digest_tag;                        /* image Digest: the mutable tag it follows */
     struct hb_semver_constraint *constraint; /* NULL: none */
     bool strict;                             /* strictSemvers */
-    void **allow, **ignore;                  /* pcre2_code *: allowTagsRegexes (+ allowTags),
-                                     ignoreTagsRegexes */
+    struct hb_regex **allow;                 /* allowTagsRegexes (+ allowTags) */
+    struct hb_regex **ignore;                /* ignoreTagsRegexes */
     size_t nallow, nignore;
     char **ignore_exact; /* deprecated ignoreTags: exact tag names */
     size_t nignore_exact;
