@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "hookbus/regex.h"
+#include "hookbus/tag_rules.h"
 #include "hookbus/util.h"
 
 #define MAX_PATTERNS 256 /* regexes or path selectors per list */
@@ -25,14 +26,6 @@
 static bool re_search(const struct hb_regex *re, const char *s)
 {
     return hb_regex_search(re, s) != 0;
-}
-
-static bool re_any(struct hb_regex *const *res, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (re_search(res[i], s))
-            return true;
-    return false;
 }
 
 /* ------------------------------------------------------------------ globs */
@@ -212,37 +205,6 @@ static void set_invalid(struct kargo_sub *s, const char *field, const char *why)
     s->invalid = strdup(buf);
 }
 
-/* Appends compiled regexes from the string list obj[key] (or, with single,
- * one string) to *list. */
-static void add_regexes(struct kargo_sub *s, const cJSON *obj, const char *key, bool single,
-                        struct hb_regex ***list, size_t *n)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    const cJSON *one = single ? v : NULL;
-    if (!v || cJSON_IsNull(v) || (single && !cJSON_IsString(v)) || (!single && !cJSON_IsArray(v)))
-        return;
-    int count = single ? 1 : cJSON_GetArraySize(v);
-    for (int i = 0; i < count; i++) {
-        const cJSON *item = single ? one : cJSON_GetArrayItem(v, i);
-        char err[256];
-        if (!cJSON_IsString(item) || (single && !item->valuestring[0]))
-            continue;
-        if (*n >= MAX_PATTERNS) {
-            set_invalid(s, key, "too many patterns");
-            return;
-        }
-        struct hb_regex *re = hb_regex_new(item->valuestring, err, sizeof(err));
-        struct hb_regex **grown = re ? realloc(*list, (*n + 1) * sizeof(**list)) : NULL;
-        if (!grown) {
-            hb_regex_free(re);
-            set_invalid(s, key, re ? "out of memory" : err);
-            continue;
-        }
-        *list = grown;
-        (*list)[(*n)++] = re;
-    }
-}
-
 static void add_paths(struct kargo_sub *s, const cJSON *obj, const char *key,
                       struct kargo_path_sel **list, size_t *n)
 {
@@ -285,27 +247,13 @@ static void add_constraint(struct kargo_sub *s, const char *field, const char *t
     }
 }
 
-/* Deprecated allowTags (one regex) and ignoreTags (exact names), still
- * honoured for Warehouses written for Kargo before v1.11. */
+/* allowTagsRegexes / ignoreTagsRegexes and the deprecated allowTags /
+ * ignoreTags (hookbus/tag_rules.h). */
 static void add_tag_rules(struct kargo_sub *s, const cJSON *o)
 {
-    add_regexes(s, o, "allowTagsRegexes", false, &s->allow, &s->nallow);
-    add_regexes(s, o, "allowTags", true, &s->allow, &s->nallow);
-    add_regexes(s, o, "ignoreTagsRegexes", false, &s->ignore, &s->nignore);
-    const cJSON *ig = cJSON_GetObjectItemCaseSensitive(o, "ignoreTags");
-    if (!cJSON_IsArray(ig))
-        return;
-    int count = cJSON_GetArraySize(ig);
-    if (count > MAX_PATTERNS) {
-        set_invalid(s, "ignoreTags", "too many tags");
-        return;
-    }
-    s->ignore_exact = calloc((size_t)count + 1, sizeof(char *));
-    for (int i = 0; s->ignore_exact && i < count; i++) {
-        const cJSON *item = cJSON_GetArrayItem(ig, i);
-        if (cJSON_IsString(item) && (s->ignore_exact[s->nignore_exact] = strdup(item->valuestring)))
-            s->nignore_exact++;
-    }
+    char err[400];
+    if (hb_tag_rules_compile(o, &s->tags, err, sizeof(err)) < 0 && !s->invalid)
+        s->invalid = strdup(err);
 }
 
 int kargo_repo_id(enum kargo_sub_kind kind, const char *url, const char *chart_name, char *out,
@@ -428,15 +376,7 @@ void kargo_sub_clear(struct kargo_sub *s)
     free(s->branch);
     free(s->digest_tag);
     hb_semver_constraint_free(s->constraint);
-    for (size_t i = 0; i < s->nallow; i++)
-        hb_regex_free(s->allow[i]);
-    for (size_t i = 0; i < s->nignore; i++)
-        hb_regex_free(s->ignore[i]);
-    free(s->allow);
-    free(s->ignore);
-    for (size_t i = 0; i < s->nignore_exact; i++)
-        free(s->ignore_exact[i]);
-    free(s->ignore_exact);
+    hb_tag_rules_clear(&s->tags);
     struct kargo_path_sel *lists[2] = {s->include, s->exclude};
     size_t counts[2] = {s->ninclude, s->nexclude};
     for (int l = 0; l < 2; l++) {
@@ -515,19 +455,6 @@ void kargo_facts_clear(struct kargo_facts *f)
 
 /* ------------------------------------------------------------- matching */
 
-/* allow / ignore rules on a tag: NULL or the reason it is refused. */
-static const char *tag_rules(const struct kargo_sub *s, const char *tag)
-{
-    for (size_t i = 0; i < s->nignore_exact; i++)
-        if (strcmp(s->ignore_exact[i], tag) == 0)
-            return "ignore_tag";
-    if (s->nallow && !re_any(s->allow, s->nallow, tag))
-        return "allow_regex";
-    if (re_any(s->ignore, s->nignore, tag))
-        return "ignore_regex";
-    return NULL;
-}
-
 static const char *semver_rules(const struct kargo_sub *s, const char *tag)
 {
     struct hb_semver v;
@@ -568,7 +495,7 @@ static const char *match_git(const struct kargo_sub *s, const struct kargo_facts
     }
     if (!f->tag)
         return "not_tag";
-    if ((why = tag_rules(s, f->tag)))
+    if ((why = hb_tag_rules_check(&s->tags, f->tag)))
         return why;
     if (s->strategy == KARGO_SEMVER && (why = semver_rules(s, f->tag)))
         return why;
@@ -585,10 +512,10 @@ static const char *match_image(const struct kargo_sub *s, const struct kargo_fac
         return s->digest_tag && strcmp(s->digest_tag, f->tag) == 0 ? NULL : "digest_tag";
     case KARGO_CHART: return semver_rules(s, f->tag);
     case KARGO_SEMVER:
-        if ((why = tag_rules(s, f->tag)))
+        if ((why = hb_tag_rules_check(&s->tags, f->tag)))
             return why;
         return semver_rules(s, f->tag);
-    default: /* Lexical, NewestBuild */ return tag_rules(s, f->tag);
+    default: /* Lexical, NewestBuild */ return hb_tag_rules_check(&s->tags, f->tag);
     }
 }
 

@@ -13,6 +13,7 @@
 #include "hookbus/regex.h"
 #include "hookbus/repo.h"
 #include "hookbus/semver.h"
+#include "hookbus/tag_rules.h"
 
 enum kargo_sub_kind { KARGO_SUB_GIT, KARGO_SUB_IMAGE, KARGO_SUB_CHART };
 
@@ -42,11 +43,7 @@ struct kargo_sub {
     char *digest_tag;                        /* image Digest: the mutable tag it follows */
     struct hb_semver_constraint *constraint; /* NULL: none */
     bool strict;                             /* strictSemvers */
-    struct hb_regex **allow;                 /* allowTagsRegexes (+ allowTags) */
-    struct hb_regex **ignore;                /* ignoreTagsRegexes */
-    size_t nallow, nignore;
-    char **ignore_exact; /* deprecated ignoreTags: exact tag names */
-    size_t nignore_exact;
+    struct hb_tag_rules tags;                /* git and image subscriptions */
     struct kargo_path_sel *include, *exclude;
     size_t ninclude, nexclude;
     /* Non-NULL when a regex, constraint or path selector is invalid: the
