@@ -724,3 +724,48 @@ def test_discovers_image_updater_images(tmp_path, kafka):
         if kube:
             kube.stop()
         reg.stop()
+
+
+def test_discovered_source_follows_warehouse_tag_rules(tmp_path, kafka):
+    """A Warehouse's image subscription with allowTags (a regex) and ignoreTags
+    (exact names): the discovered source tracks and publishes only the tags
+    the Warehouse would consider."""
+    from kube_helpers import FakeKube, write_kubeconfig
+    reg = Registry(tmp_path)
+    kube = None
+    try:
+        reg.push(tmp_path, "acme/app", "1.0", "one")
+        reg.push(tmp_path, "acme/app", "dev", "dev")
+        kube = FakeKube(tmp_path, [warehouse("app", {"image": {
+            "repoURL": f"{reg.host}/acme/app", "imageSelectionStrategy": "Lexical",
+            "allowTags": r"^1\.", "ignoreTags": ["1.9"]}})])
+        kubeconfig = tmp_path / "kubeconfig"
+        write_kubeconfig(kubeconfig, kube.url)
+        if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
+            kafka.command("topic hookbus.poller.state 1")
+        cfg = json.loads(config(kafka, []))
+        cfg["poller"]["discover"] = {"kargo": True, "plain_http_registries": [reg.host]}
+        cfg["kube"] = {"kubeconfig": str(kubeconfig)}
+        p = ConsumerProc(tmp_path, "hookbus-poller", json.dumps(cfg), name="poller",
+                         env={"HOOKBUS_LOG_LEVEL": "debug"})
+        key = f"image:{reg.host}/acme/app"
+        try:
+            polls(p, key, 2)
+            # Tracked: 1.0 only (dev is not allowed).
+            first = [r["items"] for r in p.lines()
+                     if r.get("msg") == "source first seen" and r.get("source") == key]
+            assert first == [1], first
+            reg.push(tmp_path, "acme/app", "2.0", "two")   # not allowed
+            reg.push(tmp_path, "acme/app", "1.9", "nine")  # ignored
+            d = reg.push(tmp_path, "acme/app", "1.1", "eleven")
+            got = wait_for(lambda: events(kafka, IMAGE), timeout=30, what="the image event")
+            n = sum(1 for r in p.lines() if r.get("msg") == "polled" and r.get("source") == key)
+            polls(p, key, n + 2)  # two more polls: nothing else comes
+            got = events(kafka, IMAGE)
+            assert [(a["tag"], a["digest"]) for a, _ in got] == [("1.1", d)], got
+        finally:
+            p.stop()
+    finally:
+        if kube:
+            kube.stop()
+        reg.stop()
