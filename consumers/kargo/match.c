@@ -1,77 +1,31 @@
 /* match.c: Kargo Warehouse subscription matching (DESIGN section 5, the
  * semantics of Kargo's own webhook receivers since v1.7, plus path filters).
  *
- * Regexes are PCRE2 compiled once per Warehouse version and matched
- * unanchored (Go's MatchString), with a match limit so a pathological
- * pattern costs bounded time. */
-#define PCRE2_CODE_UNIT_WIDTH 8
+ * Regexes are PCRE2 (hookbus/regex.h) compiled once per Warehouse version
+ * and matched unanchored (Go's MatchString), with a match limit so a
+ * pathological pattern costs bounded time. */
 #include "match.h"
 
 #include <cjson/cJSON.h>
-#include <pcre2.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hookbus/regex.h"
+#include "hookbus/tag_rules.h"
 #include "hookbus/util.h"
 
 #define MAX_PATTERNS 256 /* regexes or path selectors per list */
-#define MAX_PATTERN_LEN 4096
+#define MAX_PATTERN_LEN HB_REGEX_MAX_LEN
 #define MAX_CHANGED_PATHS 10000
 
 /* ---------------------------------------------------------------- regexes */
 
-static pcre2_code *re_compile(const char *pattern, char *err, size_t errlen)
-{
-    int code;
-    PCRE2_SIZE off;
-    if (strlen(pattern) > MAX_PATTERN_LEN) {
-        (void)hb_snprintf(err, errlen, "regex longer than %d bytes", MAX_PATTERN_LEN);
-        return NULL;
-    }
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
-                                   PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &off, NULL);
-    if (!re) {
-        PCRE2_UCHAR msg[160];
-        pcre2_get_error_message(code, msg, sizeof(msg));
-        (void)hb_snprintf(err, errlen, "regex '%.80s' at offset %zu: %s", pattern, (size_t)off,
-                          (const char *)msg);
-    }
-    return re;
-}
-
 /* True when re matches somewhere in s. A match that exceeds the limits (a
  * catastrophic pattern) counts as a match: never drop silently. */
-static pcre2_match_context *match_ctx;
-
-static void match_ctx_init(void)
+static bool re_search(const struct hb_regex *re, const char *s)
 {
-    match_ctx = pcre2_match_context_create(NULL);
-    if (match_ctx) {
-        pcre2_set_match_limit(match_ctx, 1000000);
-        pcre2_set_depth_limit(match_ctx, 10000);
-    }
-}
-
-static bool re_search(void *re, const char *s)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, match_ctx_init);
-    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-    if (!md)
-        return true;
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, strlen(s), 0, 0, md, match_ctx);
-    pcre2_match_data_free(md);
-    return rc != PCRE2_ERROR_NOMATCH;
-}
-
-static bool re_any(void *const *res, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (re_search(res[i], s))
-            return true;
-    return false;
+    return hb_regex_search(re, s) != 0;
 }
 
 /* ------------------------------------------------------------------ globs */
@@ -192,7 +146,7 @@ static int path_sel_compile(const char *s, struct kargo_path_sel *out, char *err
         pattern = s + 7;
     }
     if (pattern) {
-        out->re = re_compile(pattern, err, errlen);
+        out->re = hb_regex_new(pattern, err, errlen);
         return out->re ? 0 : -1;
     }
     /* A base directory, cleaned of "./" and trailing slashes. */
@@ -251,38 +205,6 @@ static void set_invalid(struct kargo_sub *s, const char *field, const char *why)
     s->invalid = strdup(buf);
 }
 
-/* Appends compiled regexes from the string list obj[key] (or, with single,
- * one string) to *list. */
-static void add_regexes(struct kargo_sub *s, const cJSON *obj, const char *key, bool single,
-                        void ***list, size_t *n)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    const cJSON *one = single ? v : NULL;
-    if (!v || cJSON_IsNull(v) || (single && !cJSON_IsString(v)) || (!single && !cJSON_IsArray(v)))
-        return;
-    int count = single ? 1 : cJSON_GetArraySize(v);
-    for (int i = 0; i < count; i++) {
-        const cJSON *item = single ? one : cJSON_GetArrayItem(v, i);
-        char err[256];
-        if (!cJSON_IsString(item) || (single && !item->valuestring[0]))
-            continue;
-        if (*n >= MAX_PATTERNS) {
-            set_invalid(s, key, "too many patterns");
-            return;
-        }
-        pcre2_code *re = re_compile(item->valuestring, err, sizeof(err));
-        void **grown = re ? realloc(*list, (*n + 1) * sizeof(**list)) : NULL;
-        if (!grown) {
-            if (re)
-                pcre2_code_free(re);
-            set_invalid(s, key, re ? "out of memory" : err);
-            continue;
-        }
-        *list = grown;
-        (*list)[(*n)++] = re;
-    }
-}
-
 static void add_paths(struct kargo_sub *s, const cJSON *obj, const char *key,
                       struct kargo_path_sel **list, size_t *n)
 {
@@ -325,27 +247,13 @@ static void add_constraint(struct kargo_sub *s, const char *field, const char *t
     }
 }
 
-/* Deprecated allowTags (one regex) and ignoreTags (exact names), still
- * honoured for Warehouses written for Kargo before v1.11. */
+/* allowTagsRegexes / ignoreTagsRegexes and the deprecated allowTags /
+ * ignoreTags (hookbus/tag_rules.h). */
 static void add_tag_rules(struct kargo_sub *s, const cJSON *o)
 {
-    add_regexes(s, o, "allowTagsRegexes", false, &s->allow, &s->nallow);
-    add_regexes(s, o, "allowTags", true, &s->allow, &s->nallow);
-    add_regexes(s, o, "ignoreTagsRegexes", false, &s->ignore, &s->nignore);
-    const cJSON *ig = cJSON_GetObjectItemCaseSensitive(o, "ignoreTags");
-    if (!cJSON_IsArray(ig))
-        return;
-    int count = cJSON_GetArraySize(ig);
-    if (count > MAX_PATTERNS) {
-        set_invalid(s, "ignoreTags", "too many tags");
-        return;
-    }
-    s->ignore_exact = calloc((size_t)count + 1, sizeof(char *));
-    for (int i = 0; s->ignore_exact && i < count; i++) {
-        const cJSON *item = cJSON_GetArrayItem(ig, i);
-        if (cJSON_IsString(item) && (s->ignore_exact[s->nignore_exact] = strdup(item->valuestring)))
-            s->nignore_exact++;
-    }
+    char err[400];
+    if (hb_tag_rules_compile(o, &s->tags, err, sizeof(err)) < 0 && !s->invalid)
+        s->invalid = strdup(err);
 }
 
 int kargo_repo_id(enum kargo_sub_kind kind, const char *url, const char *chart_name, char *out,
@@ -468,22 +376,13 @@ void kargo_sub_clear(struct kargo_sub *s)
     free(s->branch);
     free(s->digest_tag);
     hb_semver_constraint_free(s->constraint);
-    for (size_t i = 0; i < s->nallow; i++)
-        pcre2_code_free(s->allow[i]);
-    for (size_t i = 0; i < s->nignore; i++)
-        pcre2_code_free(s->ignore[i]);
-    free(s->allow);
-    free(s->ignore);
-    for (size_t i = 0; i < s->nignore_exact; i++)
-        free(s->ignore_exact[i]);
-    free(s->ignore_exact);
+    hb_tag_rules_clear(&s->tags);
     struct kargo_path_sel *lists[2] = {s->include, s->exclude};
     size_t counts[2] = {s->ninclude, s->nexclude};
     for (int l = 0; l < 2; l++) {
         for (size_t i = 0; i < counts[l]; i++) {
             free(lists[l][i].base);
-            if (lists[l][i].re)
-                pcre2_code_free(lists[l][i].re);
+            hb_regex_free(lists[l][i].re);
         }
         free(lists[l]);
     }
@@ -556,19 +455,6 @@ void kargo_facts_clear(struct kargo_facts *f)
 
 /* ------------------------------------------------------------- matching */
 
-/* allow / ignore rules on a tag: NULL or the reason it is refused. */
-static const char *tag_rules(const struct kargo_sub *s, const char *tag)
-{
-    for (size_t i = 0; i < s->nignore_exact; i++)
-        if (strcmp(s->ignore_exact[i], tag) == 0)
-            return "ignore_tag";
-    if (s->nallow && !re_any(s->allow, s->nallow, tag))
-        return "allow_regex";
-    if (re_any(s->ignore, s->nignore, tag))
-        return "ignore_regex";
-    return NULL;
-}
-
 static const char *semver_rules(const struct kargo_sub *s, const char *tag)
 {
     struct hb_semver v;
@@ -609,7 +495,7 @@ static const char *match_git(const struct kargo_sub *s, const struct kargo_facts
     }
     if (!f->tag)
         return "not_tag";
-    if ((why = tag_rules(s, f->tag)))
+    if ((why = hb_tag_rules_check(&s->tags, f->tag)))
         return why;
     if (s->strategy == KARGO_SEMVER && (why = semver_rules(s, f->tag)))
         return why;
@@ -626,10 +512,10 @@ static const char *match_image(const struct kargo_sub *s, const struct kargo_fac
         return s->digest_tag && strcmp(s->digest_tag, f->tag) == 0 ? NULL : "digest_tag";
     case KARGO_CHART: return semver_rules(s, f->tag);
     case KARGO_SEMVER:
-        if ((why = tag_rules(s, f->tag)))
+        if ((why = hb_tag_rules_check(&s->tags, f->tag)))
             return why;
         return semver_rules(s, f->tag);
-    default: /* Lexical, NewestBuild */ return tag_rules(s, f->tag);
+    default: /* Lexical, NewestBuild */ return hb_tag_rules_check(&s->tags, f->tag);
     }
 }
 

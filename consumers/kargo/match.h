@@ -10,8 +10,10 @@
 #include <stddef.h>
 
 #include "hookbus/event.h"
+#include "hookbus/regex.h"
 #include "hookbus/repo.h"
 #include "hookbus/semver.h"
+#include "hookbus/tag_rules.h"
 
 enum kargo_sub_kind { KARGO_SUB_GIT, KARGO_SUB_IMAGE, KARGO_SUB_CHART };
 
@@ -28,8 +30,8 @@ enum kargo_strategy {
 /* An includePaths / excludePaths entry: "glob:" (doublestar syntax),
  * "regex:" / "regexp:", or a base directory. Globs are compiled to regexes. */
 struct kargo_path_sel {
-    char *base; /* base directory selector, else NULL */
-    void *re;   /* pcre2_code * for glob: and regex: selectors */
+    char *base;          /* base directory selector, else NULL */
+    struct hb_regex *re; /* glob: and regex: selectors */
 };
 
 struct kargo_sub {
@@ -41,11 +43,7 @@ struct kargo_sub {
     char *digest_tag;                        /* image Digest: the mutable tag it follows */
     struct hb_semver_constraint *constraint; /* NULL: none */
     bool strict;                             /* strictSemvers */
-    void **allow, **ignore;                  /* pcre2_code *: allowTagsRegexes (+ allowTags),
-                                     ignoreTagsRegexes */
-    size_t nallow, nignore;
-    char **ignore_exact; /* deprecated ignoreTags: exact tag names */
-    size_t nignore_exact;
+    struct hb_tag_rules tags;                /* git and image subscriptions */
     struct kargo_path_sel *include, *exclude;
     size_t ninclude, nexclude;
     /* Non-NULL when a regex, constraint or path selector is invalid: the

@@ -23,6 +23,7 @@
 #include "hookbus/kube_cache.h"
 #include "hookbus/regex.h"
 #include "hookbus/secret.h"
+#include "hookbus/tag_rules.h"
 #include "hookbus/kube_consumer.h"
 #include "hookbus/log.h"
 #include "hookbus/util.h"
@@ -44,12 +45,22 @@ struct pl_discovery {
     size_t ncred_scope;
 };
 
-/* A compiled object: the keys of the sources it holds a reference on. */
+/* A compiled object: the keys of the sources it holds a reference on, and
+ * the tag rules of each reference (NULL: every tag). */
 struct wh_refs {
     struct pl_poller *p;
     size_t n;
     char **keys;
+    struct hb_tag_rules **rules;
 };
+
+static void rules_free(struct hb_tag_rules *r)
+{
+    if (!r)
+        return;
+    hb_tag_rules_clear(r);
+    free(r);
+}
 
 static void wh_release(void *ud, void *value)
 {
@@ -58,10 +69,12 @@ static void wh_release(void *ud, void *value)
     if (!w)
         return;
     for (size_t i = 0; i < w->n; i++) {
-        pl_loop_unref(w->p, w->keys[i]);
+        pl_loop_unref(w->p, w->keys[i], w->rules[i]);
         free(w->keys[i]);
+        rules_free(w->rules[i]);
     }
     free(w->keys);
+    free(w->rules);
     free(w);
 }
 
@@ -71,26 +84,60 @@ static const char *str_at(const cJSON *o, const char *k)
 }
 
 /* Takes a reference on the source of kind at url for w (ns, cred_type:
- * pl_loop_ref's). */
+ * pl_loop_ref's), wanting the tags rules let through (taken; NULL: all). */
 static void add_ref(struct wh_refs *w, enum pl_kind kind, const char *url, const char *chart,
-                    const char *ns, const char *cred_type)
+                    const char *ns, const char *cred_type, struct hb_tag_rules *rules)
 {
     char key[HB_REPO_ID_MAX + 8];
     char **nk = realloc(w->keys, (w->n + 1) * sizeof(*nk));
-    if (!nk)
-        return;
-    w->keys = nk;
-    if (pl_loop_ref(w->p, kind, url, chart, ns, cred_type, key, sizeof(key)) < 0)
-        return;
+    if (nk)
+        w->keys = nk;
+    struct hb_tag_rules **nr = nk ? realloc(w->rules, (w->n + 1) * sizeof(*nr)) : NULL;
+    if (nr)
+        w->rules = nr;
+    if (!nr || pl_loop_ref(w->p, kind, url, chart, ns, cred_type, rules, key, sizeof(key)) < 0)
+        goto fail;
     if (!(w->keys[w->n] = strdup(key))) {
-        pl_loop_unref(w->p, key);
-        return;
+        pl_loop_unref(w->p, key, rules);
+        goto fail;
     }
-    w->n++;
+    w->rules[w->n++] = rules;
+    return;
+fail:
+    rules_free(rules);
+}
+
+/* The tag rules Kargo applies to a subscription's tags: allow / ignore
+ * lists of a git subscription that selects tags (SemVer, Lexical,
+ * NewestTag) or an image subscription that does not follow one mutable tag
+ * (all but Digest). NULL (every tag) otherwise, when it has none, or when
+ * they do not compile (never drop silently: Kargo would refuse the
+ * subscription, a fixed Warehouse then finds the tags tracked). */
+static struct hb_tag_rules *sub_rules(const cJSON *o, bool git, const char *ns, const char *name)
+{
+    const char *strategy = str_at(o, git ? "commitSelectionStrategy" : "imageSelectionStrategy");
+    char err[400];
+    if (git ? !strategy || strcmp(strategy, "NewestFromBranch") == 0
+            : strategy && strcmp(strategy, "Digest") == 0)
+        return NULL;
+    struct hb_tag_rules *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    if (hb_tag_rules_compile(o, r, err, sizeof(err)) < 0) {
+        HB_LOG(HB_LOG_WARN, "warehouse tag rules not applied", HB_S("namespace", ns),
+               HB_S("warehouse", name), HB_S("reason", err));
+        rules_free(r);
+        return NULL;
+    }
+    if (hb_tag_rules_empty(r)) {
+        rules_free(r);
+        return NULL;
+    }
+    return r;
 }
 
 /* One subscription's source: git.repoURL, image.repoURL, chart.repoURL +
- * name (an oci:// chart is an image repository). */
+ * name (an oci:// chart is an image repository), with its tag rules. */
 static void add_sub(struct wh_refs *w, const cJSON *sub, const char *ns, const char *name)
 {
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(sub, "git");
@@ -120,7 +167,8 @@ static void add_sub(struct wh_refs *w, const cJSON *sub, const char *ns, const c
                HB_S("warehouse", name), HB_S("reason", "no repoURL"));
         return;
     }
-    add_ref(w, kind, url, chart, ns, w->p->discovery->kargo_credentials ? cred_type : NULL);
+    add_ref(w, kind, url, chart, ns, w->p->discovery->kargo_credentials ? cred_type : NULL,
+            g || i ? sub_rules(g ? g : i, g != NULL, ns, name) : NULL);
 }
 
 static void *wh_compile(void *ud, const void *json, const char *ns, const char *name,
@@ -176,7 +224,7 @@ static void *iu_compile(void *ud, const void *json, const char *ns, const char *
                        HB_S("imageupdater", name), HB_S("reason", "no imageName"));
                 continue;
             }
-            add_ref(w, PL_IMAGE, repo, NULL, NULL, NULL);
+            add_ref(w, PL_IMAGE, repo, NULL, NULL, NULL, NULL);
         }
     }
     return w;
@@ -227,7 +275,7 @@ int pl_image_list_each(const char *list, void (*fn)(void *arg, const char *repo)
 
 static void app_image(void *arg, const char *repo)
 {
-    add_ref(arg, PL_IMAGE, repo, NULL, NULL, NULL);
+    add_ref(arg, PL_IMAGE, repo, NULL, NULL, NULL, NULL);
 }
 
 /* An Argo CD Application: the images of its image-list annotation. */

@@ -119,6 +119,7 @@ void pl_source_clear(struct pl_source *s)
     for (size_t i = 0; i < s->ncred_ns; i++)
         free(s->cred_ns[i]);
     free(s->cred_ns);
+    free(s->rules);
 }
 
 /* Adds ns to the namespaces s's credentials are looked for in. Under p->lock. */
@@ -135,17 +136,46 @@ static void add_cred_ns(struct pl_source *s, const char *ns)
         s->ncred_ns++;
 }
 
+/* One more reference on s wants the tags rules let through (NULL: all).
+ * Under p->lock. */
+static void add_rules(struct pl_source *s, const struct hb_tag_rules *rules)
+{
+    const struct hb_tag_rules **n = NULL;
+    if (rules && (n = realloc(s->rules, (s->nrules + 1) * sizeof(*n)))) {
+        s->rules = n;
+        n[s->nrules++] = rules;
+    } else {
+        s->unfiltered++; /* out of memory: every tag rather than too few */
+    }
+}
+
+static void remove_rules(struct pl_source *s, const struct hb_tag_rules *rules)
+{
+    for (size_t i = 0; rules && i < s->nrules; i++)
+        if (s->rules[i] == rules) {
+            s->rules[i] = s->rules[--s->nrules];
+            return;
+        }
+    if (s->unfiltered > 0)
+        s->unfiltered--;
+}
+
 bool pl_source_wants(const void *arg, const char *name)
 {
     const struct pl_source *s = arg;
-    if (!s->tags)
-        return true;
     if (s->kind == PL_GIT) {
         if (!hb_str_has_prefix(name, "refs/tags/"))
             return true; /* branches are not filtered */
         name += strlen("refs/tags/");
     }
-    return hb_regex_search(s->tags, name) != 0;
+    if (s->tags && hb_regex_search(s->tags, name) == 0)
+        return false;
+    if (s->unfiltered || !s->nrules)
+        return true;
+    for (size_t i = 0; i < s->nrules; i++)
+        if (!hb_tag_rules_check(s->rules[i], name))
+            return true;
+    return false;
 }
 
 /* Sets s->seen from a state record value. */
@@ -205,9 +235,14 @@ static int finish_poll(struct pl_poller *p, struct pl_source *s, struct pl_snaps
     char now[32];
     int rc = -1;
     memset(listed, 0, sizeof(*listed));
-    /* Tags outside the source's `tags:` are neither published nor kept. */
-    if (s->tags)
-        pl_snapshot_filter(&cur, pl_source_wants, s);
+    /* Tags outside the source's `tags:`, or a discovered one's tag rules,
+     * are neither published nor kept; nor is a tag the rules stopped
+     * tracking reported deleted. */
+    pthread_mutex_lock(&p->lock);
+    pl_snapshot_filter(&cur, pl_source_wants, s);
+    if (s->known)
+        pl_snapshot_filter(&s->seen, pl_source_wants, s);
+    pthread_mutex_unlock(&p->lock);
     hb_now_rfc3339(now);
     const struct pl_source_desc d = {.kind = s->kind,
                                      .url = s->event_url,
@@ -483,7 +518,8 @@ void pl_loop_webhook_seen(struct pl_poller *p, const char *repo, const char *kin
 }
 
 int pl_loop_ref(struct pl_poller *p, enum pl_kind kind, const char *url, const char *chart,
-                const char *ns, const char *cred_type, char *key, size_t keylen)
+                const char *ns, const char *cred_type, const struct hb_tag_rules *rules, char *key,
+                size_t keylen)
 {
     struct pl_source *n = calloc(1, sizeof(*n));
     char err[400];
@@ -510,6 +546,7 @@ int pl_loop_ref(struct pl_poller *p, enum pl_kind kind, const char *url, const c
     for (struct pl_source *s = p->discovered; s; s = s->next)
         if (strcmp(s->key, n->key) == 0) {
             s->refs++;
+            add_rules(s, rules);
             if (ns && cred_type) {
                 s->cred_type = cred_type;
                 add_cred_ns(s, ns);
@@ -520,6 +557,7 @@ int pl_loop_ref(struct pl_poller *p, enum pl_kind kind, const char *url, const c
             return 0;
         }
     n->refs = 1;
+    add_rules(n, rules);
     if (ns && cred_type) {
         n->cred_type = cred_type;
         add_cred_ns(n, ns);
@@ -538,12 +576,13 @@ int pl_loop_ref(struct pl_poller *p, enum pl_kind kind, const char *url, const c
     return 0;
 }
 
-void pl_loop_unref(struct pl_poller *p, const char *key)
+void pl_loop_unref(struct pl_poller *p, const char *key, const struct hb_tag_rules *rules)
 {
     pthread_mutex_lock(&p->lock);
     for (struct pl_source *s = p->discovered; s; s = s->next)
         if (strcmp(s->key, key) == 0 && s->refs > 0) {
             s->refs--;
+            remove_rules(s, rules);
             break;
         }
     pthread_mutex_unlock(&p->lock);

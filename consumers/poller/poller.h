@@ -28,6 +28,7 @@
 #include "hookbus/kafka.h"
 #include "hookbus/metrics.h"
 #include "hookbus/regex.h"
+#include "hookbus/tag_rules.h"
 #include "hookbus/repo.h"
 #include "hookbus/secret.h"
 
@@ -170,6 +171,14 @@ struct pl_source {
     const char *cred_type;
     char **cred_ns;
     size_t ncred_ns;
+    /* Discovered: the tag rules of the Warehouse subscriptions naming it
+     * (borrowed from discover.c's compiled objects), and how many of its
+     * references want every tag (an ImageUpdater, a branch or chart
+     * subscription, rules that did not compile). A tag is tracked when some
+     * reference wants it. Under the poller's lock. */
+    const struct hb_tag_rules **rules;
+    size_t nrules;
+    int unfiltered;
     /* loop.c */
     int refs;               /* discovered: objects naming it; 0: gone */
     struct pl_source *next; /* discovered ones are a list */
@@ -189,9 +198,10 @@ int pl_source_identify(struct pl_source *s, enum pl_kind kind, const char *url, 
                        char *err, size_t errlen);
 void pl_source_clear(struct pl_source *s);
 /* Whether s tracks name: a tag (refs/tags/<tag> of a Git source, an image
- * tag, a chart version) its `tags:` pattern matches, or any branch. A
- * match that exceeds the regex limits counts as a match (never dropped
- * silently). */
+ * tag, a chart version) its `tags:` pattern matches and, discovered, that
+ * some naming subscription's tag rules let through; or any branch. A match
+ * that exceeds the regex limits counts as a match (never dropped silently).
+ * A discovered source's: under the poller's lock. */
 bool pl_source_wants(const void *s, const char *name);
 
 /* git.c: how a Git listing runs: in a child process (this program, exe,
@@ -283,13 +293,16 @@ struct pl_poller {
 /* A discovered source named by one more object (discover.c): created on the
  * first reference unless a configured source has its key. ns and cred_type
  * (a Warehouse's namespace and its Kargo credential type; NULL for objects
- * whose credentials are not Kargo's) say where its credentials are. Returns
- * the key into key[keylen] (what pl_loop_unref takes), or -1 when the URL
- * is not a repository of its kind. */
+ * whose credentials are not Kargo's) say where its credentials are. rules:
+ * the tags this reference wants (borrowed until pl_loop_unref), NULL for
+ * all. Returns the key into key[keylen] (what pl_loop_unref takes), or -1
+ * when the URL is not a repository of its kind. */
 int pl_loop_ref(struct pl_poller *p, enum pl_kind kind, const char *url, const char *chart,
-                const char *ns, const char *cred_type, char *key, size_t keylen);
-/* One object fewer names it; at none the poll thread drops it. */
-void pl_loop_unref(struct pl_poller *p, const char *key);
+                const char *ns, const char *cred_type, const struct hb_tag_rules *rules, char *key,
+                size_t keylen);
+/* One object fewer names it (rules: as given to pl_loop_ref); at none the
+ * poll thread drops it. */
+void pl_loop_unref(struct pl_poller *p, const char *key, const struct hb_tag_rules *rules);
 void pl_loop_free_discovered(struct pl_poller *p);
 
 /* ---- discover.c ---- */

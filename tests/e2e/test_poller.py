@@ -465,12 +465,27 @@ def test_check_config(tmp_path, cfg, message):
     assert bad.returncode == 2 and message in bad.stderr + bad.stdout, bad.stderr
 
 
+def start_discovering(tmp_path, kafka, kube, discover, **kube_cfg):
+    """hookbus-poller with no configured source, discovering (poller.discover)
+    in the fake cluster kube."""
+    from kube_helpers import write_kubeconfig
+    kubeconfig = tmp_path / "kubeconfig"
+    write_kubeconfig(kubeconfig, kube.url)
+    if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
+        kafka.command("topic hookbus.poller.state 1")
+    cfg = json.loads(config(kafka, []))
+    cfg["poller"]["discover"] = discover
+    cfg["kube"] = {"kubeconfig": str(kubeconfig), **kube_cfg}
+    return ConsumerProc(tmp_path, "hookbus-poller", json.dumps(cfg), name="poller",
+                        env={"HOOKBUS_LOG_LEVEL": "debug"})
+
+
 def warehouse(name, *subs, ns="demo"):
     return {"metadata": {"name": name, "namespace": ns}, "spec": {"subscriptions": list(subs)}}
 
 
 def test_discovers_kargo_warehouses(tmp_path, kafka):
-    from kube_helpers import FakeKube, write_kubeconfig
+    from kube_helpers import FakeKube
     import requests
     root = tmp_path / "repos"
     root.mkdir()
@@ -485,15 +500,7 @@ def test_discovers_kargo_warehouses(tmp_path, kafka):
     kube = FakeKube(tmp_path, [warehouse("a", {"git": {"repoURL": git_url}}),
                                warehouse("b", {"git": {"repoURL": git_url + "/"}},
                                          {"image": {"repoURL": "not a repo ::"}})])
-    kubeconfig = tmp_path / "kubeconfig"
-    write_kubeconfig(kubeconfig, kube.url)
-    if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
-        kafka.command("topic hookbus.poller.state 1")
-    cfg = json.loads(config(kafka, []))
-    cfg["poller"]["discover"] = {"kargo": True}
-    cfg["kube"] = {"kubeconfig": str(kubeconfig), "resync_interval": "0"}
-    p = ConsumerProc(tmp_path, "hookbus-poller", json.dumps(cfg), name="poller",
-                     env={"HOOKBUS_LOG_LEVEL": "debug"})
+    p = start_discovering(tmp_path, kafka, kube, {"kargo": True}, resync_interval="0")
     try:
         polls(p, git_key, 2)
         assert [r["source"] for r in p.lines() if r.get("msg") == "source discovered"] == [git_key]
@@ -546,7 +553,7 @@ def test_discovered_sources_use_kargo_credentials(tmp_path, kafka):
     (kargo_shared_namespaces); a repository whose project has no Secret for
     it (the Secret is in another project's namespace) is refused. No secret in the log or
     the metrics."""
-    from kube_helpers import FakeKube, write_kubeconfig
+    from kube_helpers import FakeKube
     root = tmp_path / "repos"
     root.mkdir()
     app, lib, common = GitRepo(root, name="app"), GitRepo(root, name="lib"), GitRepo(root, "common")
@@ -567,16 +574,8 @@ def test_discovered_sources_use_kargo_credentials(tmp_path, kafka):
                     "kargo", password, regex=True),
         # the right URL, but in a namespace no Warehouse of it is in
         cred_secret("elsewhere", "demo", "git", f"{base}/private.git", "kargo", password)])
-    kubeconfig = tmp_path / "kubeconfig"
-    write_kubeconfig(kubeconfig, kube.url)
-    if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
-        kafka.command("topic hookbus.poller.state 1")
-    cfg = json.loads(config(kafka, []))
-    cfg["poller"]["discover"] = {"kargo": True, "kargo_credentials": True,
-                                 "kargo_shared_namespaces": ["kargo-shared"]}
-    cfg["kube"] = {"kubeconfig": str(kubeconfig)}
-    p = ConsumerProc(tmp_path, "hookbus-poller", json.dumps(cfg), name="poller",
-                     env={"HOOKBUS_LOG_LEVEL": "debug"})
+    p = start_discovering(tmp_path, kafka, kube, {"kargo": True, "kargo_credentials": True,
+                                                  "kargo_shared_namespaces": ["kargo-shared"]})
     try:
         for n in ("app", "lib", "common"):
             polls(p, key[n], 2)
@@ -641,7 +640,7 @@ def test_discovers_image_updater_annotations(tmp_path, kafka):
     """Image Updater 0.x: the images of the argocd-image-updater.argoproj.io/
     image-list annotation of Argo CD Applications are polled; a changed
     annotation changes the sources."""
-    from kube_helpers import FakeKube, write_kubeconfig
+    from kube_helpers import FakeKube
     reg = Registry(tmp_path)
     kube = None
     try:
@@ -657,16 +656,8 @@ def test_discovers_image_updater_annotations(tmp_path, kafka):
         kube.post("/_fake/objects", app(f"app={reg.host}/acme/app:~1.0, {reg.host}/acme/app"))
         kube.post("/_fake/objects", {"kind": "Application", "metadata": {
             "name": "plain", "namespace": "argocd"}, "spec": {"project": "default"}})
-        kubeconfig = tmp_path / "kubeconfig"
-        write_kubeconfig(kubeconfig, kube.url)
-        if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
-            kafka.command("topic hookbus.poller.state 1")
-        cfg = json.loads(config(kafka, []))
-        cfg["poller"]["discover"] = {"image_updater_annotations": True,
-                                     "plain_http_registries": [reg.host]}
-        cfg["kube"] = {"kubeconfig": str(kubeconfig)}
-        p = ConsumerProc(tmp_path, "hookbus-poller", json.dumps(cfg), name="poller",
-                         env={"HOOKBUS_LOG_LEVEL": "debug"})
+        p = start_discovering(tmp_path, kafka, kube, {"image_updater_annotations": True,
+                                                      "plain_http_registries": [reg.host]})
         key, web_key = f"image:{reg.host}/acme/app", f"image:{reg.host}/acme/web"
         try:
             polls(p, key, 2)
@@ -688,7 +679,7 @@ def test_discovers_image_updater_annotations(tmp_path, kafka):
 
 
 def test_discovers_image_updater_images(tmp_path, kafka):
-    from kube_helpers import FakeKube, write_kubeconfig
+    from kube_helpers import FakeKube
     reg = Registry(tmp_path)
     kube = None
     try:
@@ -700,16 +691,8 @@ def test_discovers_image_updater_images(tmp_path, kafka):
                       {"alias": "app2", "imageName": f"{reg.host}/acme/app"}]}]}}
         kube = FakeKube(tmp_path, [])
         kube.post("/_fake/objects", iu)
-        kubeconfig = tmp_path / "kubeconfig"
-        write_kubeconfig(kubeconfig, kube.url)
-        if not kafka.real:  # Apache Kafka: the poller creates it (compacted)
-            kafka.command("topic hookbus.poller.state 1")
-        cfg = json.loads(config(kafka, []))
-        cfg["poller"]["discover"] = {"image_updater": True,
-                                     "plain_http_registries": [reg.host]}
-        cfg["kube"] = {"kubeconfig": str(kubeconfig)}
-        p = ConsumerProc(tmp_path, "hookbus-poller", json.dumps(cfg), name="poller",
-                         env={"HOOKBUS_LOG_LEVEL": "debug"})
+        p = start_discovering(tmp_path, kafka, kube,
+                              {"image_updater": True, "plain_http_registries": [reg.host]})
         key = f"image:{reg.host}/acme/app"
         try:
             polls(p, key, 2)
@@ -718,6 +701,44 @@ def test_discovers_image_updater_images(tmp_path, kafka):
             got = wait_for(lambda: events(kafka, IMAGE), timeout=30, what="the image event")
             assert [(a["tag"], a["digest"]) for a, _ in got] == [("1.1", d)]
             assert p.metrics()['hookbus_poller_discovery_objects{resource="imageupdaters"}'] == 1
+        finally:
+            p.stop()
+    finally:
+        if kube:
+            kube.stop()
+        reg.stop()
+
+
+def test_discovered_source_follows_warehouse_tag_rules(tmp_path, kafka):
+    """A Warehouse's image subscription with allowTags (a regex) and ignoreTags
+    (exact names): the discovered source tracks and publishes only the tags
+    the Warehouse would consider."""
+    from kube_helpers import FakeKube
+    reg = Registry(tmp_path)
+    kube = None
+    try:
+        reg.push(tmp_path, "acme/app", "1.0", "one")
+        reg.push(tmp_path, "acme/app", "dev", "dev")
+        kube = FakeKube(tmp_path, [warehouse("app", {"image": {
+            "repoURL": f"{reg.host}/acme/app", "imageSelectionStrategy": "Lexical",
+            "allowTags": r"^1\.", "ignoreTags": ["1.9"]}})])
+        p = start_discovering(tmp_path, kafka, kube,
+                              {"kargo": True, "plain_http_registries": [reg.host]})
+        key = f"image:{reg.host}/acme/app"
+        try:
+            polls(p, key, 2)
+            # Tracked: 1.0 only (dev is not allowed).
+            first = [r["items"] for r in p.lines()
+                     if r.get("msg") == "source first seen" and r.get("source") == key]
+            assert first == [1], first
+            reg.push(tmp_path, "acme/app", "2.0", "two")   # not allowed
+            reg.push(tmp_path, "acme/app", "1.9", "nine")  # ignored
+            d = reg.push(tmp_path, "acme/app", "1.1", "eleven")
+            got = wait_for(lambda: events(kafka, IMAGE), timeout=30, what="the image event")
+            n = sum(1 for r in p.lines() if r.get("msg") == "polled" and r.get("source") == key)
+            polls(p, key, n + 2)  # two more polls: nothing else comes
+            got = events(kafka, IMAGE)
+            assert [(a["tag"], a["digest"]) for a, _ in got] == [("1.1", d)], got
         finally:
             p.stop()
     finally:

@@ -363,6 +363,96 @@ static void test_tag_filter(void **state)
     assert_non_null(strstr(err, "offset"));
 }
 
+/* The discovered source of key, or NULL. */
+static struct pl_source *discovered(struct pl_poller *p, const char *key)
+{
+    for (struct pl_source *s = p->discovered; s; s = s->next)
+        if (strcmp(s->key, key) == 0)
+            return s;
+    return NULL;
+}
+
+static void *compile_wh(struct pl_poller *p, const char *name, const char *subs)
+{
+    char buf[2048];
+    snprintf(buf, sizeof(buf), "{\"spec\":{\"subscriptions\":%s}}", subs);
+    cJSON *j = cJSON_Parse(buf);
+    assert_non_null(j);
+    void *w = wh_compile(p, j, "demo", name, NULL);
+    cJSON_Delete(j);
+    assert_non_null(w);
+    return w;
+}
+
+/* A Warehouse's tag rules become its discovered sources' tag filter: a tag
+ * is tracked when some subscription naming the source lets it through;
+ * branch subscriptions, Digest images, charts and rules that do not compile
+ * filter nothing. */
+static void test_warehouse_tag_rules(void **state)
+{
+    (void)state;
+    struct pl_poller p = {0};
+    struct pl_discovery d = {0};
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_cond_init(&p.cond, NULL);
+    p.discovery = &d;
+    void *a = compile_wh(
+        &p, "a",
+        "[{\"image\":{\"repoURL\":\"r.example/acme/app\",\"imageSelectionStrategy\":\"Lexical\","
+        "\"allowTagsRegexes\":[\"^1\\\\.\"],\"ignoreTags\":[\"1.9\"]}},"
+        "{\"git\":{\"repoURL\":\"https://git.example/acme/app.git\","
+        "\"commitSelectionStrategy\":\"NewestTag\",\"ignoreTagsRegexes\":[\"-rc\"],"
+        "\"allowTags\":\"^v\"}},"
+        "{\"git\":{\"repoURL\":\"https://git.example/acme/branch.git\","
+        "\"allowTagsRegexes\":[\"^v\"]}},"
+        "{\"image\":{\"repoURL\":\"r.example/acme/digest\",\"imageSelectionStrategy\":\"Digest\","
+        "\"constraint\":\"latest\",\"allowTagsRegexes\":[\"^v\"]}},"
+        "{\"image\":{\"repoURL\":\"r.example/acme/bad\",\"allowTagsRegexes\":[\"(\"]}}]");
+    struct pl_source *img = discovered(&p, "image:r.example/acme/app");
+    struct pl_source *git = discovered(&p, "git:git.example/acme/app");
+    struct pl_source *branch = discovered(&p, "git:git.example/acme/branch");
+    struct pl_source *digest = discovered(&p, "image:r.example/acme/digest");
+    struct pl_source *bad = discovered(&p, "image:r.example/acme/bad");
+    assert_non_null(img);
+    assert_non_null(git);
+    assert_non_null(branch);
+    assert_non_null(digest);
+    assert_non_null(bad);
+    assert_true(pl_source_wants(img, "1.0"));
+    assert_false(pl_source_wants(img, "1.9")); /* ignoreTags: exact */
+    assert_true(pl_source_wants(img, "1.90"));
+    assert_false(pl_source_wants(img, "2.0")); /* allowTagsRegexes */
+    assert_true(pl_source_wants(git, "refs/tags/v1.0.0"));
+    assert_false(pl_source_wants(git, "refs/tags/v1.0.0-rc.1")); /* ignoreTagsRegexes */
+    assert_false(pl_source_wants(git, "refs/tags/x1"));          /* allowTags */
+    assert_true(pl_source_wants(git, "refs/heads/feature"));     /* branches: never */
+    assert_true(pl_source_wants(branch, "refs/tags/x1"));        /* NewestFromBranch */
+    assert_true(pl_source_wants(digest, "latest"));
+    assert_true(pl_source_wants(bad, "anything")); /* not compiled: nothing dropped */
+
+    /* A second Warehouse wants more of the same image; gone, less again. */
+    void *b = compile_wh(&p, "b",
+                         "[{\"image\":{\"repoURL\":\"r.example/acme/app\","
+                         "\"allowTagsRegexes\":[\"^2\\\\.\"]}}]");
+    assert_int_equal(img->refs, 2);
+    assert_true(pl_source_wants(img, "2.0"));
+    assert_false(pl_source_wants(img, "3.0"));
+    void *c = compile_wh(&p, "c", "[{\"image\":{\"repoURL\":\"r.example/acme/app\"}}]");
+    assert_true(pl_source_wants(img, "3.0")); /* no rules: every tag */
+    wh_release(NULL, c);
+    assert_false(pl_source_wants(img, "3.0"));
+    wh_release(NULL, b);
+    assert_false(pl_source_wants(img, "2.0"));
+    assert_true(pl_source_wants(img, "1.0"));
+    wh_release(NULL, a);
+    assert_int_equal(img->refs, 0);
+    assert_int_equal(img->nrules, 0);
+    assert_int_equal(img->unfiltered, 0);
+    pl_loop_free_discovered(&p);
+    pthread_cond_destroy(&p.cond);
+    pthread_mutex_destroy(&p.lock);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,7 +461,7 @@ int main(void)
         cmocka_unit_test(test_bearer_challenge),  cmocka_unit_test(test_next_link),
         cmocka_unit_test(test_image_name_repo),   cmocka_unit_test(test_tag_valid),
         cmocka_unit_test(test_tag_filter),        cmocka_unit_test(test_image_list_annotation),
-        cmocka_unit_test(test_kargo_credentials),
+        cmocka_unit_test(test_kargo_credentials), cmocka_unit_test(test_warehouse_tag_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
