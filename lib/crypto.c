@@ -1,10 +1,13 @@
 /* crypto.c: HMAC, Ed25519 checks and constant-time comparison on OpenSSL. */
 #include "hookbus/crypto.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hookbus/util.h"
@@ -30,6 +33,53 @@ int hb_hmac(const char *alg, const void *key, size_t keylen, const void *data, s
     if (!HMAC(md, key, (int)keylen, data, len, out, &n))
         return -1;
     return (int)n;
+}
+
+struct hb_hmac_key {
+    EVP_MAC_CTX *tmpl; /* keyed, never updated: copied for each MAC */
+};
+
+struct hb_hmac_key *hb_hmac_key_new(const char *alg, const void *key, size_t keylen)
+{
+    struct hb_hmac_key *k = NULL;
+    EVP_MAC *mac = NULL;
+    const EVP_MD *md = md_by_name(alg);
+    if (!md || keylen > (size_t)1 << 30)
+        return NULL;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)EVP_MD_get0_name(md), 0),
+        OSSL_PARAM_construct_end(),
+    };
+    /* HMAC refuses an empty key; a one-byte zero key gives the same MAC. */
+    static const unsigned char zero = 0;
+    if (!(k = calloc(1, sizeof(*k))) || !(mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) ||
+        !(k->tmpl = EVP_MAC_CTX_new(mac)) ||
+        !EVP_MAC_init(k->tmpl, keylen ? key : &zero, keylen ? keylen : 1, params))
+        goto fail;
+    EVP_MAC_free(mac);
+    return k;
+fail:
+    EVP_MAC_free(mac);
+    hb_hmac_key_free(k);
+    return NULL;
+}
+
+int hb_hmac_key_mac(const struct hb_hmac_key *k, const void *data, size_t len,
+                    unsigned char out[HB_MAX_MD])
+{
+    size_t n = 0;
+    EVP_MAC_CTX *c = EVP_MAC_CTX_dup(k->tmpl);
+    int ok = c && EVP_MAC_update(c, data, len) && EVP_MAC_final(c, out, &n, HB_MAX_MD);
+    EVP_MAC_CTX_free(c);
+    return ok ? (int)n : -1;
+}
+
+void hb_hmac_key_free(struct hb_hmac_key *k)
+{
+    if (!k)
+        return;
+    EVP_MAC_CTX_free(k->tmpl); /* OpenSSL cleanses the pads it holds */
+    free(k);
 }
 
 int hb_hmac_hex(const char *alg, const void *key, size_t keylen, const void *data, size_t len,

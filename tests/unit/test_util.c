@@ -640,7 +640,21 @@ static void test_hmac_vectors(void **state)
         int n = hb_hmac(v[i].alg, v[i].key, v[i].keylen, v[i].data, strlen(v[i].data), raw);
         assert_int_equal(n, (int)strlen(v[i].mac) / 2);
         assert_true(hb_ct_equal_hex(v[i].mac, strlen(v[i].mac), raw, (size_t)n));
+        /* The prepared key gives the same MAC, and again: the template is
+         * copied per MAC, never consumed. */
+        struct hb_hmac_key *k = hb_hmac_key_new(v[i].alg, v[i].key, v[i].keylen);
+        assert_non_null(k);
+        for (int again = 0; again < 2; again++) {
+            memset(raw, 0, sizeof(raw));
+            n = hb_hmac_key_mac(k, v[i].data, strlen(v[i].data), raw);
+            assert_int_equal(n, (int)strlen(v[i].mac) / 2);
+            if (!hb_ct_equal_hex(v[i].mac, strlen(v[i].mac), raw, (size_t)n))
+                fail_msg("vector %zu (%s): the prepared key's MAC differs", i, v[i].alg);
+        }
+        hb_hmac_key_free(k);
     }
+    assert_null(hb_hmac_key_new("md5", "k", 1));
+    hb_hmac_key_free(NULL);
     unsigned char raw[HB_MAX_MD];
     char hex[2 * HB_MAX_MD + 1];
     assert_int_equal(hb_hmac("md5", "k", 1, "d", 1, raw), -1);
