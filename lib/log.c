@@ -1,7 +1,6 @@
 /* log.c: leveled key=value / JSON-lines logging to stderr. */
 #include "hookbus/log.h"
 
-#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,7 +9,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "hookbus/arena.h"
 #include "hookbus/util.h"
 
 static atomic_int log_level = HB_LOG_INFO;
@@ -121,6 +119,48 @@ static const char *bounded(const char *v, char **tmp)
     return *tmp;
 }
 
+/* s as a JSON string, escaped as cJSON prints it (quote, backslash and
+ * control characters; other bytes as they are), so a line reads the same
+ * as when it was a printed cJSON tree, without building one. */
+static int json_str(struct hb_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    int bad = hb_buf_append(b, "\"", 1);
+    const char *run = s;
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        bad |= hb_buf_append(b, run, (size_t)(p - run));
+        run = p + 1;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        const char *short_esc = c == '"'    ? "\\\""
+                                : c == '\\' ? "\\\\"
+                                : c == '\b'  ? "\\b"
+                                : c == '\f'  ? "\\f"
+                                : c == '\n'  ? "\\n"
+                                : c == '\r'  ? "\\r"
+                                : c == '\t'  ? "\\t"
+                                              : NULL;
+        bad |= short_esc ? hb_buf_append(b, short_esc, 2) : hb_buf_append(b, esc, sizeof(esc));
+    }
+    bad |= hb_buf_append(b, run, strlen(run));
+    return bad | hb_buf_append(b, "\"", 1);
+}
+
+/* A number as cJSON prints one: integers exactly, others with the fewest
+ * digits that read back the same; null when not finite. */
+static int json_num(struct hb_buf *b, double d)
+{
+    char tmp[32];
+    if (d != d || d > 1.7976931348623157e308 || d < -1.7976931348623157e308)
+        return hb_buf_puts(b, "null");
+    snprintf(tmp, sizeof(tmp), "%1.15g", d);
+    if (strtod(tmp, NULL) != d)
+        snprintf(tmp, sizeof(tmp), "%1.17g", d);
+    return hb_buf_puts(b, tmp);
+}
+
 void hb_log_emit(enum hb_log_level level, const char *msg, ...)
 {
     char ts[32];
@@ -134,34 +174,33 @@ void hb_log_emit(enum hb_log_level level, const char *msg, ...)
     const char *lname = level_names[(unsigned)level < 4 ? level : 3];
     va_start(ap, msg);
     if (fmt == HB_LOG_JSON) {
-        /* The line's cJSON tree in a stack arena (when the gateway installed
-         * the hooks and no arena is entered): no malloc per node. */
-        char mem[2048];
-        struct hb_arena arena = {0};
-        bool own = hb_arena_enter_if_none(&arena, mem, sizeof(mem));
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "time", ts);
-        cJSON_AddStringToObject(o, "level", lname);
-        cJSON_AddStringToObject(o, "msg", msg);
+        /* Written directly: a cJSON tree printed afterwards was most of a
+         * log line's cost, and the gateway writes one per event. */
+        int bad = hb_buf_puts(&b, "{\"time\":") | json_str(&b, ts);
+        bad |= hb_buf_puts(&b, ",\"level\":") | json_str(&b, lname);
+        bad |= hb_buf_puts(&b, ",\"msg\":") | json_str(&b, msg);
         for (struct hb_kv kv = va_arg(ap, struct hb_kv); kv.k; kv = va_arg(ap, struct hb_kv)) {
+            bad |= hb_buf_append(&b, ",", 1) | json_str(&b, kv.k) | hb_buf_append(&b, ":", 1);
             if (kv.kind == 's') {
                 char *tmp;
-                cJSON_AddStringToObject(o, kv.k, bounded(kv.s ? kv.s : "", &tmp));
+                bad |= json_str(&b, bounded(kv.s ? kv.s : "", &tmp));
                 free(tmp);
-            } else if (kv.kind == 'b')
-                cJSON_AddBoolToObject(o, kv.k, kv.i != 0);
-            else
-                cJSON_AddNumberToObject(o, kv.k, kv.kind == 'f' ? kv.f : (double)kv.i);
+            } else if (kv.kind == 'b') {
+                bad |= hb_buf_puts(&b, kv.i ? "true" : "false");
+            } else if (kv.kind == 'f') {
+                bad |= json_num(&b, kv.f);
+            } else {
+                bad |= hb_buf_printf(&b, "%lld", kv.i);
+            }
         }
-        char *line = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        /* Many long values can still exceed the line cap: say so rather
-         * than write nothing. */
-        if (line && hb_buf_puts(&b, line) != 0)
-            hb_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"truncated\":true}", ts, lname);
-        cJSON_free(line);
-        if (own)
-            hb_arena_leave();
+        /* Many long values can exceed the line cap: say so rather than
+         * write a cut line. */
+        if ((bad | hb_buf_append(&b, "}", 1)) != 0) {
+            hb_buf_free(&b);
+            hb_buf_init(&b, LOG_MAX_LINE);
+            hb_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"truncated\":true}", ts,
+                          lname);
+        }
     } else {
         hb_buf_printf(&b, "%s %-5s %s", ts, lname, msg);
         for (struct hb_kv kv = va_arg(ap, struct hb_kv); kv.k; kv = va_arg(ap, struct hb_kv)) {
