@@ -119,35 +119,6 @@ static const char *bounded(const char *v, char **tmp)
     return *tmp;
 }
 
-/* s as a JSON string, escaped as cJSON prints it (quote, backslash and
- * control characters; other bytes as they are), so a line reads the same
- * as when it was a printed cJSON tree, without building one. */
-static int json_str(struct hb_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    int bad = hb_buf_append(b, "\"", 1);
-    const char *run = s;
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        bad |= hb_buf_append(b, run, (size_t)(p - run));
-        run = p + 1;
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        const char *short_esc = c == '"'    ? "\\\""
-                                : c == '\\' ? "\\\\"
-                                : c == '\b'  ? "\\b"
-                                : c == '\f'  ? "\\f"
-                                : c == '\n'  ? "\\n"
-                                : c == '\r'  ? "\\r"
-                                : c == '\t'  ? "\\t"
-                                              : NULL;
-        bad |= short_esc ? hb_buf_append(b, short_esc, 2) : hb_buf_append(b, esc, sizeof(esc));
-    }
-    bad |= hb_buf_append(b, run, strlen(run));
-    return bad | hb_buf_append(b, "\"", 1);
-}
-
 /* A number as cJSON prints one: integers exactly, others with the fewest
  * digits that read back the same; null when not finite. */
 static int json_num(struct hb_buf *b, double d)
@@ -176,14 +147,14 @@ void hb_log_emit(enum hb_log_level level, const char *msg, ...)
     if (fmt == HB_LOG_JSON) {
         /* Written directly: a cJSON tree printed afterwards was most of a
          * log line's cost, and the gateway writes one per event. */
-        int bad = hb_buf_puts(&b, "{\"time\":") | json_str(&b, ts);
-        bad |= hb_buf_puts(&b, ",\"level\":") | json_str(&b, lname);
-        bad |= hb_buf_puts(&b, ",\"msg\":") | json_str(&b, msg);
+        int bad = hb_buf_puts(&b, "{\"time\":") | hb_buf_json_str(&b, ts);
+        bad |= hb_buf_puts(&b, ",\"level\":") | hb_buf_json_str(&b, lname);
+        bad |= hb_buf_puts(&b, ",\"msg\":") | hb_buf_json_str(&b, msg);
         for (struct hb_kv kv = va_arg(ap, struct hb_kv); kv.k; kv = va_arg(ap, struct hb_kv)) {
-            bad |= hb_buf_append(&b, ",", 1) | json_str(&b, kv.k) | hb_buf_append(&b, ":", 1);
+            bad |= hb_buf_append(&b, ",", 1) | hb_buf_json_str(&b, kv.k) | hb_buf_append(&b, ":", 1);
             if (kv.kind == 's') {
                 char *tmp;
-                bad |= json_str(&b, bounded(kv.s ? kv.s : "", &tmp));
+                bad |= hb_buf_json_str(&b, bounded(kv.s ? kv.s : "", &tmp));
                 free(tmp);
             } else if (kv.kind == 'b') {
                 bad |= hb_buf_puts(&b, kv.i ? "true" : "false");

@@ -58,6 +58,32 @@ int hb_buf_puts(struct hb_buf *b, const char *s)
     return hb_buf_append(b, s, strlen(s));
 }
 
+int hb_buf_json_str(struct hb_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    int bad = hb_buf_append(b, "\"", 1);
+    const char *run = s;
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        bad |= hb_buf_append(b, run, (size_t)(p - run));
+        run = p + 1;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        const char *short_esc = c == '"'    ? "\\\""
+                                : c == '\\' ? "\\\\"
+                                : c == '\b'  ? "\\b"
+                                : c == '\f'  ? "\\f"
+                                : c == '\n'  ? "\\n"
+                                : c == '\r'  ? "\\r"
+                                : c == '\t'  ? "\\t"
+                                              : NULL;
+        bad |= short_esc ? hb_buf_append(b, short_esc, 2) : hb_buf_append(b, esc, sizeof(esc));
+    }
+    bad |= hb_buf_append(b, run, strlen(run));
+    return bad | hb_buf_append(b, "\"", 1);
+}
+
 int hb_buf_printf(struct hb_buf *b, const char *fmt, ...)
 {
     va_list ap;
