@@ -358,14 +358,31 @@ fail:
     return NULL;
 }
 
+/* The seconds part is formatted once per second and thread: a request
+ * takes the time three times (acceptance, log lines, the delivery record)
+ * and gmtime_r + strftime each time was ~2 % of the gateway's CPU. */
+static __thread time_t now_sec = -1;
+static __thread char now_text[24];
+static __thread size_t now_len;
+
 void hb_now_rfc3339(char out[32])
 {
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    if (ts.tv_sec != now_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        now_len = strftime(now_text, sizeof(now_text), "%Y-%m-%dT%H:%M:%S", &tm);
+        now_sec = ts.tv_sec;
+    }
+    memcpy(out, now_text, now_len);
+    int ms = (int)(ts.tv_nsec / 1000000);
+    out[now_len] = '.';
+    out[now_len + 1] = (char)('0' + ms / 100);
+    out[now_len + 2] = (char)('0' + ms / 10 % 10);
+    out[now_len + 3] = (char)('0' + ms % 10);
+    out[now_len + 4] = 'Z';
+    out[now_len + 5] = '\0';
 }
 
 void hb_realtime_after_ms(long ms, struct timespec *ts)

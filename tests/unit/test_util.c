@@ -544,6 +544,20 @@ static void test_time(void **state)
     assert_int_equal(ts[19], '.');
     assert_int_equal(ts[23], 'Z');
     assert_true(strncmp(ts, "2020", 4) > 0);
+    /* The seconds part is cached per thread: each call still matches the
+     * clock read around it (the second call takes the cached text). */
+    for (int i = 0; i < 2; i++) {
+        char want0[32], want1[32];
+        struct tm tm;
+        time_t t0 = time(NULL);
+        hb_now_rfc3339(ts);
+        time_t t1 = time(NULL);
+        strftime(want0, sizeof(want0), "%Y-%m-%dT%H:%M:%S", gmtime_r(&t0, &tm));
+        strftime(want1, sizeof(want1), "%Y-%m-%dT%H:%M:%S", gmtime_r(&t1, &tm));
+        assert_true(strncmp(ts, want0, 19) == 0 || strncmp(ts, want1, 19) == 0);
+        assert_int_equal(strspn(ts + 20, "0123456789"), 3);
+        assert_string_equal(ts + 23, "Z");
+    }
 
     int64_t a = hb_mono_ms();
     usleep(20000);
