@@ -190,9 +190,9 @@ static void entry_pack(struct entry *e, const struct gw_delivery_info *info, siz
     e->nevents = 0;
     for (size_t i = 0; i < n; i++) {
         const struct gw_delivery_event *s = &info->events[i];
-        struct kept_event ke = {pack_str(k, s->id),    pack_str(k, s->type),
-                                pack_str(k, s->subject), pack_str(k, s->topic),
-                                s->partition,          s->offset};
+        struct kept_event ke = {
+            pack_str(k, s->id),    pack_str(k, s->type), pack_str(k, s->subject),
+            pack_str(k, s->topic), s->partition,         s->offset};
         if (e->events)
             e->events[i] = ke;
         e->nevents++;

@@ -20,8 +20,8 @@
 #include "hookbus/log.h"
 #include "hookbus/util.h"
 
-#define GW_NTOPICS 3      /* configured topics: git, image, other */
-#define GW_TOPICS_MAX 64  /* handles kept: the configured ones of every reload */
+#define GW_NTOPICS 3     /* configured topics: git, image, other */
+#define GW_TOPICS_MAX 64 /* handles kept: the configured ones of every reload */
 
 /* One topic handle and what the health thread last learned about it. */
 struct gw_topic {
@@ -126,7 +126,8 @@ static void check_topic(struct gw_topic *t, rd_kafka_t *rk)
                        HB_S("topic", rd_kafka_topic_name(t->rkt)),
                        HB_S("fix", "hookbus-gateway --config FILE topics"));
             else
-                HB_LOG(HB_LOG_INFO, "kafka topic exists", HB_S("topic", rd_kafka_topic_name(t->rkt)));
+                HB_LOG(HB_LOG_INFO, "kafka topic exists",
+                       HB_S("topic", rd_kafka_topic_name(t->rkt)));
         }
     }
     if (md)

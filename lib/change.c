@@ -56,7 +56,8 @@ static void member(struct data_writer *w, const char *k, bool top)
     if (!w->first)
         w->bad |= hb_buf_append(&w->b, ",", 1);
     w->first = false;
-    w->bad |= hb_buf_json_str(&w->b, k) | hb_buf_append(&w->b, ":", 1);
+    w->bad |= hb_buf_json_str(&w->b, k);
+    w->bad |= hb_buf_append(&w->b, ":", 1);
     if (top && w->nkeys < DATA_KEYS_MAX)
         w->keys[w->nkeys++] = k;
 }

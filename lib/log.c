@@ -147,11 +147,17 @@ void hb_log_emit(enum hb_log_level level, const char *msg, ...)
     if (fmt == HB_LOG_JSON) {
         /* Written directly: a cJSON tree printed afterwards was most of a
          * log line's cost, and the gateway writes one per event. */
-        int bad = hb_buf_puts(&b, "{\"time\":") | hb_buf_json_str(&b, ts);
-        bad |= hb_buf_puts(&b, ",\"level\":") | hb_buf_json_str(&b, lname);
-        bad |= hb_buf_puts(&b, ",\"msg\":") | hb_buf_json_str(&b, msg);
+        /* One append per statement: the operands of | have no order. */
+        int bad = hb_buf_puts(&b, "{\"time\":");
+        bad |= hb_buf_json_str(&b, ts);
+        bad |= hb_buf_puts(&b, ",\"level\":");
+        bad |= hb_buf_json_str(&b, lname);
+        bad |= hb_buf_puts(&b, ",\"msg\":");
+        bad |= hb_buf_json_str(&b, msg);
         for (struct hb_kv kv = va_arg(ap, struct hb_kv); kv.k; kv = va_arg(ap, struct hb_kv)) {
-            bad |= hb_buf_append(&b, ",", 1) | hb_buf_json_str(&b, kv.k) | hb_buf_append(&b, ":", 1);
+            bad |= hb_buf_append(&b, ",", 1);
+            bad |= hb_buf_json_str(&b, kv.k);
+            bad |= hb_buf_append(&b, ":", 1);
             if (kv.kind == 's') {
                 char *tmp;
                 bad |= hb_buf_json_str(&b, bounded(kv.s ? kv.s : "", &tmp));
@@ -169,8 +175,7 @@ void hb_log_emit(enum hb_log_level level, const char *msg, ...)
         if ((bad | hb_buf_append(&b, "}", 1)) != 0) {
             hb_buf_free(&b);
             hb_buf_init(&b, LOG_MAX_LINE);
-            hb_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"truncated\":true}", ts,
-                          lname);
+            hb_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"truncated\":true}", ts, lname);
         }
     } else {
         hb_buf_printf(&b, "%s %-5s %s", ts, lname, msg);

@@ -72,12 +72,12 @@ int hb_buf_json_str(struct hb_buf *b, const char *s)
         char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
         const char *short_esc = c == '"'    ? "\\\""
                                 : c == '\\' ? "\\\\"
-                                : c == '\b'  ? "\\b"
-                                : c == '\f'  ? "\\f"
-                                : c == '\n'  ? "\\n"
-                                : c == '\r'  ? "\\r"
-                                : c == '\t'  ? "\\t"
-                                              : NULL;
+                                : c == '\b' ? "\\b"
+                                : c == '\f' ? "\\f"
+                                : c == '\n' ? "\\n"
+                                : c == '\r' ? "\\r"
+                                : c == '\t' ? "\\t"
+                                            : NULL;
         bad |= short_esc ? hb_buf_append(b, short_esc, 2) : hb_buf_append(b, esc, sizeof(esc));
     }
     bad |= hb_buf_append(b, run, strlen(run));

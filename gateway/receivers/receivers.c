@@ -257,8 +257,8 @@ int gw_receiver_hmac_keys(struct gw_receiver *r)
         return -1;
     for (size_t i = 0; i < r->nsecrets; i++)
         for (size_t a = 0; a < GW_HMAC_ALGS; a++)
-            if (!(r->hmac_keys[i * GW_HMAC_ALGS + a] = hb_hmac_key_new(
-                      algs[a], r->secrets[i].value, r->secrets[i].len)))
+            if (!(r->hmac_keys[i * GW_HMAC_ALGS + a] = hb_hmac_key_new(algs[a], r->secrets[i].value,
+                                                                       r->secrets[i].len)))
                 return -1;
     return 0;
 }
@@ -277,8 +277,8 @@ static int body_hmac(const struct gw_receiver *r, size_t i, const char *alg,
 {
     int a = hmac_alg_index(alg);
     if (r->hmac_keys && a >= 0)
-        return hb_hmac_key_mac(r->hmac_keys[i * GW_HMAC_ALGS + (size_t)a], req->body,
-                               req->body_len, mac);
+        return hb_hmac_key_mac(r->hmac_keys[i * GW_HMAC_ALGS + (size_t)a], req->body, req->body_len,
+                               mac);
     return hb_hmac(alg, r->secrets[i].value, r->secrets[i].len, req->body, req->body_len, mac);
 }
 
