@@ -58,30 +58,53 @@ int hb_buf_puts(struct hb_buf *b, const char *s)
     return hb_buf_append(b, s, strlen(s));
 }
 
-int hb_buf_json_str(struct hb_buf *b, const char *s)
+/* The escape of c in a JSON string ("" when it needs none) into esc[7]. */
+static const char *json_escape(unsigned char c, char esc[7])
 {
     static const char hex[] = "0123456789abcdef";
-    int bad = hb_buf_append(b, "\"", 1);
-    const char *run = s;
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        bad |= hb_buf_append(b, run, (size_t)(p - run));
-        run = p + 1;
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        const char *short_esc = c == '"'    ? "\\\""
-                                : c == '\\' ? "\\\\"
-                                : c == '\b' ? "\\b"
-                                : c == '\f' ? "\\f"
-                                : c == '\n' ? "\\n"
-                                : c == '\r' ? "\\r"
-                                : c == '\t' ? "\\t"
-                                            : NULL;
-        bad |= short_esc ? hb_buf_append(b, short_esc, 2) : hb_buf_append(b, esc, sizeof(esc));
+    switch (c) {
+    case '"': return "\\\"";
+    case '\\': return "\\\\";
+    case '\b': return "\\b";
+    case '\f': return "\\f";
+    case '\n': return "\\n";
+    case '\r': return "\\r";
+    case '\t': return "\\t";
+    default:
+        if (c >= 0x20)
+            return "";
+        snprintf(esc, 7, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+        return esc;
     }
-    bad |= hb_buf_append(b, run, strlen(run));
-    return bad | hb_buf_append(b, "\"", 1);
+}
+
+int hb_buf_json_str(struct hb_buf *b, const char *s)
+{
+    char esc[7];
+    /* The exact length first: one reservation, then the bytes in place. */
+    size_t n = 2;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        size_t e = strlen(json_escape(*p, esc));
+        n += e ? e : 1;
+    }
+    if (hb_buf_reserve(b, n) < 0)
+        return -1;
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        const char *e = json_escape(*p, esc);
+        if (!*e) {
+            *o++ = (char)*p;
+            continue;
+        }
+        size_t el = strlen(e);
+        memcpy(o, e, el);
+        o += el;
+    }
+    *o++ = '"';
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
 }
 
 int hb_buf_printf(struct hb_buf *b, const char *fmt, ...)
