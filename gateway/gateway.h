@@ -193,6 +193,11 @@ int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size
 void gw_server_reload_refused(struct gw_server *s);
 /* Stops accepting new connections (in-flight requests continue). */
 void gw_server_quiesce(struct gw_server *s);
+/* Shutdown, after gw_server_quiesce: new publishes are answered 503 and
+ * those waiting for Kafka are waited for, up to timeout_ms (the server
+ * cannot be stopped while a connection waits suspended). Returns how many
+ * still wait. */
+int gw_server_drain(struct gw_server *s, int timeout_ms);
 void gw_server_stop(struct gw_server *s);
 
 /* listen.c: a listening TCP socket for "host:port" ("[v6]:port", ":port");

@@ -148,6 +148,10 @@ static int run(const char *file, struct gw_config *cfg)
     }
     gw_server_quiesce(server);
     gw_spool_stop_replay(spool);
+    /* Keep-alive connections still send requests after the quiesce: the
+     * flush alone could end before one of them suspends to wait for Kafka. */
+    if (gw_server_drain(server, (int)flush_ms))
+        HB_LOG(HB_LOG_WARN, "requests still waiting for kafka at exit");
     int left = gw_producer_flush(producer, (int)flush_ms);
     if (left)
         HB_LOG(HB_LOG_WARN, "messages still unacknowledged at exit", HB_I("count", left));
