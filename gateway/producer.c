@@ -47,7 +47,7 @@ struct gw_producer {
     atomic_size_t ntopics;
     pthread_mutex_t topics_lock;
     atomic_int cur[GW_NTOPICS];
-    atomic_bool checked; /* the health thread finished a first pass */
+    atomic_bool checked; /* the health thread had a first cluster answer (or none in 2 s) */
     /* The error of the latest delivery report (0: it was acknowledged), so
      * /readyz can say why answers come from the spool. */
     atomic_int last_error;
@@ -153,9 +153,11 @@ static void *health_main(void *arg)
         hb_gauge_set(p->reachable, up ? 1 : 0);
         if (up != atomic_exchange(&p->ready, up))
             HB_LOG(up ? HB_LOG_INFO : HB_LOG_WARN, up ? "kafka reachable" : "kafka unreachable");
+        /* The cluster answered or not: /readyz is past "starting" either way
+         * (the topic checks below can each wait 2 s when Kafka just left). */
+        atomic_store(&p->checked, true);
         for (size_t i = 0; up && i < GW_NTOPICS && !atomic_load(&p->stop); i++)
             check_topic(cur_topic(p, i), p->rk);
-        atomic_store(&p->checked, true);
         pthread_mutex_lock(&p->lock);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -415,8 +417,10 @@ int gw_producer_topic_problem(struct gw_producer *p, char *why, size_t whylen)
             return -1;
         }
     }
-    /* Unreachable Kafka is the spool's case (ready, degraded), not this. */
-    for (size_t i = 0; atomic_load(&p->ready) && i < GW_NTOPICS; i++) {
+    /* Unreachable or failing Kafka is the spool's case (ready, degraded),
+     * not this. */
+    bool answering = atomic_load(&p->ready) && atomic_load(&p->last_error) == 0;
+    for (size_t i = 0; answering && i < GW_NTOPICS; i++) {
         struct gw_topic *t = cur_topic(p, i);
         if (!atomic_load(&t->known)) {
             safe_name(t, name, sizeof(name));
