@@ -1,6 +1,7 @@
 /* log.c: leveled key=value / JSON-lines logging to stderr. */
 #include "hookbus/log.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -124,7 +125,7 @@ static const char *bounded(const char *v, char **tmp)
 static int json_num(struct hb_buf *b, double d)
 {
     char tmp[32];
-    if (d != d || d > 1.7976931348623157e308 || d < -1.7976931348623157e308)
+    if (!isfinite(d))
         return hb_buf_puts(b, "null");
     snprintf(tmp, sizeof(tmp), "%1.15g", d);
     if (strtod(tmp, NULL) != d)
