@@ -162,6 +162,7 @@ static void receiver_free(struct gw_receiver *r)
 {
     if (r->type && r->type->destroy)
         r->type->destroy(r);
+    gw_receiver_hmac_keys_free(r);
     for (size_t i = 0; i < r->nsecrets; i++)
         hb_secret_clear(&r->secrets[i]);
     free(r->secrets);
@@ -227,6 +228,10 @@ static int load_common_keys(const struct hb_config *hc, const struct hb_node *no
                 goto fail;
             }
             r->nsecrets++;
+        }
+        if (gw_receiver_hmac_keys(r) < 0) {
+            hb_config_error(hc, n, err, errlen, "out of memory");
+            goto fail;
         }
     }
     if (k.token_header && *k.token_header) {

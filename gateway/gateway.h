@@ -80,8 +80,13 @@ struct gw_delivery {
 };
 struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *brokers,
                                     struct hb_metrics *metrics, char *err, size_t errlen);
-/* Produces msg to topic (takes msg's headers on success; key and value are
- * copied). d->done is called exactly once in every case: 0 when queued, -1
+/* Makes cfg's topics the configured ones (/readyz waits for their metadata)
+ * and creates the handles of new ones, whose metadata librdkafka then asks
+ * for at once. At start and on reload. 0, or -1 with err. */
+int gw_producer_use_topics(struct gw_producer *p, const struct gw_config *cfg, char *err,
+                           size_t errlen);
+/* Produces msg to topic on its handle (created and cached on first use).
+ * Takes msg's headers and value on success (NULL then); the key is copied. d->done is called exactly once in every case: 0 when queued, -1
  * when the message could not be queued (d->done already ran). */
 int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_msg *msg,
                      struct gw_delivery *d);
@@ -92,8 +97,10 @@ int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_m
 int gw_producer_check_size(const struct gw_producer *p, const struct hb_kafka_msg *msg, char *err,
                            size_t errlen);
 bool gw_producer_ready(struct gw_producer *p);
-/* 0 when every configured topic exists (as far as the last check knows), else
- * -1 with a reason for /readyz in why (JSON-safe). */
+/* 0 when every configured topic exists and, while Kafka answers, its metadata
+ * was seen with a leader for every partition (as far as the health thread's
+ * checks know; before its first pass: not yet), else -1 with a reason for
+ * /readyz in why (JSON-safe). */
 int gw_producer_topic_problem(struct gw_producer *p, char *why, size_t whylen);
 /* 0 when the latest delivery was acknowledged, else -1 with its error in why
  * (JSON-safe). */
@@ -189,6 +196,11 @@ int gw_server_reload(struct gw_server *s, struct gw_config *cfg, char *err, size
 void gw_server_reload_refused(struct gw_server *s);
 /* Stops accepting new connections (in-flight requests continue). */
 void gw_server_quiesce(struct gw_server *s);
+/* Shutdown, after gw_server_quiesce: new publishes are answered 503 and
+ * those waiting for Kafka are waited for, up to timeout_ms (the server
+ * cannot be stopped while a connection waits suspended). Returns how many
+ * still wait. */
+int gw_server_drain(struct gw_server *s, int timeout_ms);
 void gw_server_stop(struct gw_server *s);
 
 /* listen.c: a listening TCP socket for "host:port" ("[v6]:port", ":port");

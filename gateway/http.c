@@ -26,6 +26,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "budget.h"
@@ -92,6 +93,11 @@ struct gw_server {
     struct gw_deliveries *deliveries; /* the console's record */
     struct gw_replay *replays;        /* Standard Webhooks deliveries answered 2xx */
     struct hb_otlp *otlp;             /* span export, NULL: off */
+    /* Shutdown (gw_server_drain): requests between suspending their
+     * connection and the last delivery report, and the flag that stops new
+     * ones (libmicrohttpd aborts when stopped with a connection suspended). */
+    atomic_int publishing;
+    atomic_bool draining;
 };
 
 enum req_state { RS_BODY, RS_WAIT, RS_DONE };
@@ -462,6 +468,12 @@ static enum MHD_Result publish(struct gw_http_req *r)
             {on_delivery}, r,  i, gw_config_topic(r->cfg, hb_event_get(ctx->events[i], "type")),
             false,         -1, -1};
     }
+    atomic_fetch_add(&srv->publishing, 1); /* before the check: see gw_server_drain */
+    if (atomic_load(&srv->draining)) {
+        atomic_fetch_sub(&srv->publishing, 1);
+        res = finish(r, 503, "shutting down", "1");
+        goto out;
+    }
     atomic_store(&r->remaining, (int)ctx->nevents);
     atomic_store(&r->state, RS_WAIT);
     r->produce_ms = hb_mono_ms();
@@ -515,8 +527,10 @@ static void on_delivery(struct gw_delivery *d, const char *error, bool permanent
                HB_I("latency_ms", ms), HB_S("trace_id", hb_trace_id_of(ev, trace_id)));
     }
     if (atomic_fetch_sub(&r->remaining, 1) == 1) {
+        struct gw_server *srv = r->srv; /* r may be answered and freed once resumed */
         atomic_store(&r->state, RS_DONE);
         MHD_resume_connection(r->conn);
+        atomic_fetch_sub(&srv->publishing, 1);
     }
 }
 
@@ -1273,6 +1287,19 @@ void gw_server_quiesce(struct gw_server *s)
         if (fd != MHD_INVALID_SOCKET)
             close(fd);
     }
+}
+
+int gw_server_drain(struct gw_server *s, int timeout_ms)
+{
+    if (!s)
+        return 0;
+    atomic_store(&s->draining, true);
+    int64_t until = hb_mono_ms() + timeout_ms;
+    while (atomic_load(&s->publishing) > 0 && hb_mono_ms() < until) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return atomic_load(&s->publishing);
 }
 
 void gw_server_stop(struct gw_server *s)

@@ -68,7 +68,7 @@ static int print_urls(const struct gw_config *cfg)
 
 /* SIGHUP: loads the configuration again and hands it to the server; an
  * invalid one is refused and the running one stays. */
-static void reload(const char *file, struct gw_server *server)
+static void reload(const char *file, struct gw_server *server, struct gw_producer *producer)
 {
     struct gw_config cfg;
     char err[1024];
@@ -79,7 +79,12 @@ static void reload(const char *file, struct gw_server *server)
         gw_server_reload_refused(server);
         return;
     }
-    if (gw_server_reload(server, &cfg, err, sizeof(err)) < 0)
+    /* New topic names get their handles (and metadata) before any request
+     * of the new configuration can produce to them. */
+    if (gw_producer_use_topics(producer, &cfg, err, sizeof(err)) < 0) {
+        HB_LOG(HB_LOG_ERROR, "reload refused; the running configuration stays", HB_S("error", err));
+        gw_server_reload_refused(server);
+    } else if (gw_server_reload(server, &cfg, err, sizeof(err)) < 0)
         HB_LOG(HB_LOG_ERROR, "reload refused; the running configuration stays", HB_S("error", err));
     gw_config_free(&cfg);
 }
@@ -135,7 +140,7 @@ static int run(const char *file, struct gw_config *cfg)
     for (;;) {
         int sig = hb_cli_wait_signal();
         if (sig == SIGHUP) {
-            reload(file, server);
+            reload(file, server, producer);
             continue;
         }
         HB_LOG(HB_LOG_INFO, "shutting down", HB_S("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
@@ -143,6 +148,10 @@ static int run(const char *file, struct gw_config *cfg)
     }
     gw_server_quiesce(server);
     gw_spool_stop_replay(spool);
+    /* Keep-alive connections still send requests after the quiesce: the
+     * flush alone could end before one of them suspends to wait for Kafka. */
+    if (gw_server_drain(server, (int)flush_ms))
+        HB_LOG(HB_LOG_WARN, "requests still waiting for kafka at exit");
     int left = gw_producer_flush(producer, (int)flush_ms);
     if (left)
         HB_LOG(HB_LOG_WARN, "messages still unacknowledged at exit", HB_I("count", left));

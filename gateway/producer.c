@@ -1,6 +1,13 @@
 /* producer.c: the gateway's Kafka producer: idempotent, acks=all, a poll
  * thread that runs delivery reports, and a health thread that tells /readyz
- * whether a broker answers and whether the configured topics exist. */
+ * whether a broker answers and whether the configured topics exist and have
+ * a leader.
+ *
+ * Messages are produced on topic handles, never by name: a handle created
+ * at start (and on reload for a new topic name) makes librdkafka ask for the
+ * topic's metadata at once, so the first webhook does not wait for the next
+ * topic scan (up to topic.metadata.refresh.interval.ms). Handles are kept in
+ * an append-only table that senders read without a lock. */
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -13,7 +20,16 @@
 #include "hookbus/log.h"
 #include "hookbus/util.h"
 
-#define GW_NTOPICS 3
+#define GW_NTOPICS 3     /* configured topics: git, image, other */
+#define GW_TOPICS_MAX 64 /* handles kept: the configured ones of every reload */
+
+/* One topic handle and what the health thread last learned about it. */
+struct gw_topic {
+    rd_kafka_topic_t *rkt;
+    atomic_bool missing; /* the cluster said it does not exist (auto-creation off) */
+    atomic_bool known;   /* metadata was seen with a leader for every partition */
+    int unknown;         /* consecutive "unknown topic" answers (health thread) */
+};
 
 struct gw_producer {
     rd_kafka_t *rk;
@@ -24,11 +40,14 @@ struct gw_producer {
     pthread_cond_t cond;
     struct hb_counter *delivery_errors;
     struct hb_gauge *reachable; /* what the health thread last saw: 1 or 0 */
-    /* The configured topics (git, image, other) and whether the cluster said
-     * the topic does not exist at the last check (auto-creation off). */
-    rd_kafka_topic_t *rkts[GW_NTOPICS];
-    atomic_bool missing[GW_NTOPICS];
-    int unknown[GW_NTOPICS]; /* consecutive "unknown topic" answers (health thread) */
+    /* Topic handles, appended under topics_lock and published by ntopics
+     * (release); readers scan [0, ntopics) without a lock. cur: the
+     * indexes of the current configuration's topics (git, image, other). */
+    struct gw_topic topics[GW_TOPICS_MAX];
+    atomic_size_t ntopics;
+    pthread_mutex_t topics_lock;
+    atomic_int cur[GW_NTOPICS];
+    atomic_bool checked; /* the health thread had a first cluster answer (or none in 2 s) */
     /* The error of the latest delivery report (0: it was acknowledged), so
      * /readyz can say why answers come from the spool. */
     atomic_int last_error;
@@ -82,31 +101,43 @@ static void *poll_main(void *arg)
     return NULL;
 }
 
-/* Asks the cluster about topic i; records (and logs, on a change) whether it
- * exists. A topic the brokers would auto-create is created by this request,
- * as the first message would. Unanswered requests change nothing. */
-static void check_topic(struct gw_producer *p, size_t i)
+/* Asks the cluster about topic t; records (and logs, on a change) whether it
+ * exists and whether every partition has a leader. A topic the brokers
+ * would auto-create is created by this request, as the first message would.
+ * Unanswered requests change nothing. */
+static void check_topic(struct gw_topic *t, rd_kafka_t *rk)
 {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(p->rk, 0, p->rkts[i], &md, 2000);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t->rkt, &md, 2000);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md && md->topic_cnt == 1) {
-        rd_kafka_resp_err_t te = md->topics[0].err;
+        const struct rd_kafka_metadata_topic *mt = &md->topics[0];
         /* Two answers in a row (2 s apart): a topic created a moment ago
          * may not be in every broker's metadata yet. */
-        p->unknown[i] = te == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? p->unknown[i] + 1 : 0;
-        bool missing = p->unknown[i] >= 2;
-        if (missing != atomic_exchange(&p->missing[i], missing)) {
+        t->unknown = mt->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? t->unknown + 1 : 0;
+        bool led = mt->err == RD_KAFKA_RESP_ERR_NO_ERROR && mt->partition_cnt > 0;
+        for (int i = 0; led && i < mt->partition_cnt; i++)
+            led = mt->partitions[i].leader >= 0;
+        if (led) /* once: /readyz waits for the first, a failover later is not this */
+            atomic_store(&t->known, true);
+        bool missing = t->unknown >= 2;
+        if (missing != atomic_exchange(&t->missing, missing)) {
             if (missing)
                 HB_LOG(HB_LOG_ERROR, "kafka topic does not exist (auto-creation is off?)",
-                       HB_S("topic", rd_kafka_topic_name(p->rkts[i])),
+                       HB_S("topic", rd_kafka_topic_name(t->rkt)),
                        HB_S("fix", "hookbus-gateway --config FILE topics"));
             else
                 HB_LOG(HB_LOG_INFO, "kafka topic exists",
-                       HB_S("topic", rd_kafka_topic_name(p->rkts[i])));
+                       HB_S("topic", rd_kafka_topic_name(t->rkt)));
         }
     }
     if (md)
         rd_kafka_metadata_destroy(md);
+}
+
+/* The handle of the current configuration's topic i (0 git, 1 image, 2 other). */
+static struct gw_topic *cur_topic(struct gw_producer *p, size_t i)
+{
+    return &p->topics[atomic_load(&p->cur[i])];
 }
 
 /* Asks for cluster metadata every 2 s; /readyz follows the answer. */
@@ -122,8 +153,11 @@ static void *health_main(void *arg)
         hb_gauge_set(p->reachable, up ? 1 : 0);
         if (up != atomic_exchange(&p->ready, up))
             HB_LOG(up ? HB_LOG_INFO : HB_LOG_WARN, up ? "kafka reachable" : "kafka unreachable");
+        /* The cluster answered or not: /readyz is past "starting" either way
+         * (the topic checks below can each wait 2 s when Kafka just left). */
+        atomic_store(&p->checked, true);
         for (size_t i = 0; up && i < GW_NTOPICS && !atomic_load(&p->stop); i++)
-            check_topic(p, i);
+            check_topic(cur_topic(p, i), p->rk);
         pthread_mutex_lock(&p->lock);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -146,6 +180,7 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
     }
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
+    pthread_mutex_init(&p->topics_lock, NULL);
     p->delivery_errors = hb_metrics_counter(metrics, "hookbus_gateway_kafka_delivery_errors_total",
                                             "Messages Kafka did not acknowledge", NULL);
     p->reachable = hb_metrics_gauge(metrics, "hookbus_gateway_kafka_reachable",
@@ -192,15 +227,8 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
         goto fail;
     }
     p->max_msg = (size_t)mm;
-    const char *topics[GW_NTOPICS] = {cfg->topic_git, cfg->topic_image, cfg->topic_other};
-    for (size_t i = 0; i < GW_NTOPICS; i++) {
-        p->rkts[i] = rd_kafka_topic_new(p->rk, topics[i], NULL);
-        if (!p->rkts[i]) {
-            snprintf(err, errlen, "topic %s: %s", topics[i],
-                     rd_kafka_err2str(rd_kafka_last_error()));
-            goto fail;
-        }
-    }
+    if (gw_producer_use_topics(p, cfg, err, errlen) < 0)
+        goto fail;
     if (pthread_create(&p->poller, NULL, poll_main, p) != 0) {
         snprintf(err, errlen, "cannot start the producer thread");
         goto fail;
@@ -213,48 +241,110 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
     }
     return p;
 fail:
-    for (size_t i = 0; i < GW_NTOPICS; i++)
-        if (p->rkts[i])
-            rd_kafka_topic_destroy(p->rkts[i]);
+    for (size_t i = 0; i < atomic_load(&p->ntopics); i++)
+        rd_kafka_topic_destroy(p->topics[i].rkt);
     if (p->rk)
         rd_kafka_destroy(p->rk);
+    pthread_mutex_destroy(&p->topics_lock);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     free(p);
     return NULL;
 }
 
-/* The index of a configured topic that the cluster said does not exist, or -1. */
-static int missing_topic(struct gw_producer *p, const char *topic)
+/* The index of topic's handle, or -1 (lock-free: entries below ntopics
+ * never change). */
+static int find_topic(struct gw_producer *p, const char *topic)
 {
-    for (size_t i = 0; i < GW_NTOPICS; i++)
-        if (atomic_load(&p->missing[i]) && strcmp(rd_kafka_topic_name(p->rkts[i]), topic) == 0)
+    size_t n = atomic_load_explicit(&p->ntopics, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rd_kafka_topic_name(p->topics[i].rkt), topic) == 0)
             return (int)i;
     return -1;
+}
+
+/* The index of topic's handle, created (and its metadata asked for) when
+ * new; -1 with err when the table is full or librdkafka refuses the name. */
+static int topic_handle(struct gw_producer *p, const char *topic, char *err, size_t errlen)
+{
+    int i = find_topic(p, topic);
+    if (i >= 0)
+        return i;
+    pthread_mutex_lock(&p->topics_lock);
+    i = find_topic(p, topic); /* another thread may have created it meanwhile */
+    size_t n = atomic_load(&p->ntopics);
+    if (i < 0 && n == GW_TOPICS_MAX) {
+        snprintf(err, errlen, "more than %d kafka topics", GW_TOPICS_MAX);
+    } else if (i < 0) {
+        struct gw_topic *t = &p->topics[n];
+        t->rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+        if (t->rkt) {
+            atomic_init(&t->missing, false);
+            atomic_init(&t->known, false);
+            t->unknown = 0;
+            i = (int)n;
+            atomic_store_explicit(&p->ntopics, n + 1, memory_order_release);
+        } else {
+            snprintf(err, errlen, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+        }
+    }
+    pthread_mutex_unlock(&p->topics_lock);
+    return i;
+}
+
+int gw_producer_use_topics(struct gw_producer *p, const struct gw_config *cfg, char *err,
+                           size_t errlen)
+{
+    const char *names[GW_NTOPICS] = {cfg->topic_git, cfg->topic_image, cfg->topic_other};
+    int idx[GW_NTOPICS];
+    for (size_t i = 0; i < GW_NTOPICS; i++)
+        if ((idx[i] = topic_handle(p, names[i], err, errlen)) < 0)
+            return -1;
+    bool changed = false;
+    for (size_t i = 0; i < GW_NTOPICS; i++)
+        changed |= atomic_exchange(&p->cur[i], idx[i]) != idx[i];
+    if (changed) { /* the health thread checks the new ones now, not in 2 s */
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_signal(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+    }
+    return 0;
 }
 
 int gw_producer_send(struct gw_producer *p, const char *topic, struct hb_kafka_msg *msg,
                      struct gw_delivery *d)
 {
+    char err[128];
+    int ti = topic_handle(p, topic, err, sizeof(err));
+    if (ti < 0) {
+        hb_counter_add(p->delivery_errors, 1);
+        d->done(d, err, false, topic, -1, -1);
+        return -1;
+    }
+    struct gw_topic *t = &p->topics[ti];
     /* Not worth queueing: librdkafka would hold it until message.timeout.ms.
      * Not permanent either: the topic may be created, and a spooled event is
      * then replayed. */
-    if (missing_topic(p, topic) >= 0) {
+    if (atomic_load(&t->missing)) {
         hb_counter_add(p->delivery_errors, 1);
         d->done(d, "topic does not exist", false, topic, -1, -1);
         return -1;
     }
     rd_kafka_headers_t *h = msg->headers;
+    /* The value is handed over (RD_KAFKA_MSG_F_FREE: librdkafka frees it
+     * with free() once delivered), the key copied. */
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(msg->key, msg->key_len),
+        p->rk, RD_KAFKA_V_RKT(t->rkt), RD_KAFKA_V_KEY(msg->key, msg->key_len),
         RD_KAFKA_V_VALUE(msg->value, msg->value_len), RD_KAFKA_V_HEADERS(h),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
     if (e) {
         hb_counter_add(p->delivery_errors, 1);
         d->done(d, rd_kafka_err2str(e), permanent_error(e), topic, -1, -1);
         return -1;
     }
-    msg->headers = NULL; /* owned by librdkafka now */
+    msg->headers = NULL; /* owned by librdkafka now, and the value */
+    msg->value = NULL;
+    msg->value_len = 0;
     return 0;
 }
 
@@ -302,20 +392,41 @@ int gw_producer_last_error(struct gw_producer *p, char *why, size_t whylen)
     return -1;
 }
 
+/* Topic names in a JSON body: only the characters Kafka allows in a name. */
+static void safe_name(const struct gw_topic *t, char *name, size_t len)
+{
+    hb_strlcpy(name, rd_kafka_topic_name(t->rkt), len);
+    for (char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '_' || *c == '-'))
+            *c = '?';
+}
+
 int gw_producer_topic_problem(struct gw_producer *p, char *why, size_t whylen)
 {
-    for (size_t i = 0; i < GW_NTOPICS; i++) {
-        if (!atomic_load(&p->missing[i]))
-            continue;
-        /* Named in a JSON body: only the characters Kafka allows in a name. */
-        char name[250];
-        hb_strlcpy(name, rd_kafka_topic_name(p->rkts[i]), sizeof(name));
-        for (char *c = name; *c; c++)
-            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-                  (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-'))
-                *c = '?';
-        snprintf(why, whylen, "kafka topic %s does not exist", name);
+    char name[250];
+    if (!atomic_load(&p->checked)) {
+        hb_strlcpy(why, "starting: waiting for kafka metadata", whylen);
         return -1;
+    }
+    for (size_t i = 0; i < GW_NTOPICS; i++) {
+        struct gw_topic *t = cur_topic(p, i);
+        if (atomic_load(&t->missing)) {
+            safe_name(t, name, sizeof(name));
+            snprintf(why, whylen, "kafka topic %s does not exist", name);
+            return -1;
+        }
+    }
+    /* Unreachable or failing Kafka is the spool's case (ready, degraded),
+     * not this. */
+    bool answering = atomic_load(&p->ready) && atomic_load(&p->last_error) == 0;
+    for (size_t i = 0; answering && i < GW_NTOPICS; i++) {
+        struct gw_topic *t = cur_topic(p, i);
+        if (!atomic_load(&t->known)) {
+            safe_name(t, name, sizeof(name));
+            snprintf(why, whylen, "kafka topic %s: no metadata with a leader yet", name);
+            return -1;
+        }
     }
     return 0;
 }
@@ -336,9 +447,10 @@ void gw_producer_free(struct gw_producer *p)
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->poller, NULL);
     pthread_join(p->health, NULL);
-    for (size_t i = 0; i < GW_NTOPICS; i++)
-        rd_kafka_topic_destroy(p->rkts[i]);
+    for (size_t i = 0; i < atomic_load(&p->ntopics); i++)
+        rd_kafka_topic_destroy(p->topics[i].rkt);
     rd_kafka_destroy(p->rk);
+    pthread_mutex_destroy(&p->topics_lock);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     free(p);

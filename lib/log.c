@@ -1,7 +1,7 @@
 /* log.c: leveled key=value / JSON-lines logging to stderr. */
 #include "hookbus/log.h"
 
-#include <cjson/cJSON.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,7 +10,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "hookbus/arena.h"
 #include "hookbus/util.h"
 
 static atomic_int log_level = HB_LOG_INFO;
@@ -121,6 +120,19 @@ static const char *bounded(const char *v, char **tmp)
     return *tmp;
 }
 
+/* A number as cJSON prints one: integers exactly, others with the fewest
+ * digits that read back the same; null when not finite. */
+static int json_num(struct hb_buf *b, double d)
+{
+    char tmp[32];
+    if (!isfinite(d))
+        return hb_buf_puts(b, "null");
+    snprintf(tmp, sizeof(tmp), "%1.15g", d);
+    if (strtod(tmp, NULL) != d)
+        snprintf(tmp, sizeof(tmp), "%1.17g", d);
+    return hb_buf_puts(b, tmp);
+}
+
 void hb_log_emit(enum hb_log_level level, const char *msg, ...)
 {
     char ts[32];
@@ -134,34 +146,38 @@ void hb_log_emit(enum hb_log_level level, const char *msg, ...)
     const char *lname = level_names[(unsigned)level < 4 ? level : 3];
     va_start(ap, msg);
     if (fmt == HB_LOG_JSON) {
-        /* The line's cJSON tree in a stack arena (when the gateway installed
-         * the hooks and no arena is entered): no malloc per node. */
-        char mem[2048];
-        struct hb_arena arena = {0};
-        bool own = hb_arena_enter_if_none(&arena, mem, sizeof(mem));
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "time", ts);
-        cJSON_AddStringToObject(o, "level", lname);
-        cJSON_AddStringToObject(o, "msg", msg);
+        /* Written directly: a cJSON tree printed afterwards was most of a
+         * log line's cost, and the gateway writes one per event. */
+        /* One append per statement: the operands of | have no order. */
+        int bad = hb_buf_puts(&b, "{\"time\":");
+        bad |= hb_buf_json_str(&b, ts);
+        bad |= hb_buf_puts(&b, ",\"level\":");
+        bad |= hb_buf_json_str(&b, lname);
+        bad |= hb_buf_puts(&b, ",\"msg\":");
+        bad |= hb_buf_json_str(&b, msg);
         for (struct hb_kv kv = va_arg(ap, struct hb_kv); kv.k; kv = va_arg(ap, struct hb_kv)) {
+            bad |= hb_buf_append(&b, ",", 1);
+            bad |= hb_buf_json_str(&b, kv.k);
+            bad |= hb_buf_append(&b, ":", 1);
             if (kv.kind == 's') {
                 char *tmp;
-                cJSON_AddStringToObject(o, kv.k, bounded(kv.s ? kv.s : "", &tmp));
+                bad |= hb_buf_json_str(&b, bounded(kv.s ? kv.s : "", &tmp));
                 free(tmp);
-            } else if (kv.kind == 'b')
-                cJSON_AddBoolToObject(o, kv.k, kv.i != 0);
-            else
-                cJSON_AddNumberToObject(o, kv.k, kv.kind == 'f' ? kv.f : (double)kv.i);
+            } else if (kv.kind == 'b') {
+                bad |= hb_buf_puts(&b, kv.i ? "true" : "false");
+            } else if (kv.kind == 'f') {
+                bad |= json_num(&b, kv.f);
+            } else {
+                bad |= hb_buf_printf(&b, "%lld", kv.i);
+            }
         }
-        char *line = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        /* Many long values can still exceed the line cap: say so rather
-         * than write nothing. */
-        if (line && hb_buf_puts(&b, line) != 0)
+        /* Many long values can exceed the line cap: say so rather than
+         * write a cut line. */
+        if ((bad | hb_buf_append(&b, "}", 1)) != 0) {
+            hb_buf_free(&b);
+            hb_buf_init(&b, LOG_MAX_LINE);
             hb_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"truncated\":true}", ts, lname);
-        cJSON_free(line);
-        if (own)
-            hb_arena_leave();
+        }
     } else {
         hb_buf_printf(&b, "%s %-5s %s", ts, lname, msg);
         for (struct hb_kv kv = va_arg(ap, struct hb_kv); kv.k; kv = va_arg(ap, struct hb_kv)) {

@@ -32,6 +32,8 @@ struct gw_request {
 };
 
 struct gw_receiver;
+struct hb_hmac_key;
+#define GW_HMAC_ALGS 3
 
 /* One configured receiver (a `receivers:` entry). */
 struct gw_receiver {
@@ -39,6 +41,10 @@ struct gw_receiver {
     const struct gw_receiver_type *type;
     struct hb_secret *secrets; /* several = rotation; any one is accepted */
     size_t nsecrets;
+    /* Each secret as a ready HMAC key, per algorithm: [i * GW_HMAC_ALGS +
+     * (sha1 0, sha256 1, sha512 2)]; NULL (a receiver built by hand): keyed
+     * per request instead. */
+    struct hb_hmac_key **hmac_keys;
     char *token_header; /* token senders: extra header holding the secret */
     bool insecure_no_auth;
     bool include_original;
@@ -168,6 +174,10 @@ int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, con
  * is the hex HMAC of the raw body with any secret. */
 int gw_auth_hmac_hex(const struct gw_receiver *r, const struct gw_request *req, const char *header,
                      const char *prefix, const char *alg, const char **reason);
+/* Makes r->hmac_keys from r->secrets (config load). 0, or -1 (ENOMEM;
+ * gw_receiver_hmac_keys_free frees what was made). */
+int gw_receiver_hmac_keys(struct gw_receiver *r);
+void gw_receiver_hmac_keys_free(struct gw_receiver *r);
 /* standard_webhooks.c: Standard Webhooks check (webhook-id, -timestamp,
  * -signature; v1 HMAC-SHA256 with whsec_ secrets, v1a Ed25519 with whpk_
  * ones); a timestamp further than tolerance_s from now is refused. 0 or -1

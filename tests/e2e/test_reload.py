@@ -206,3 +206,25 @@ receivers:
             "configuration reloaded")
         assert served_fingerprint(gw.port) == pinned
     assert push(gw, "s2", "after-reload").status_code == 202
+
+
+def test_reload_to_a_new_topic_waits_for_its_metadata_then_publishes_there(kafka, make_gateway):
+    """A reload that names a topic the gateway never produced to creates its
+    handle at once: /readyz is 200 again only once the topic's metadata (with
+    a leader) is known, and the next push lands in the new topic."""
+    cfg = CONFIG.format(brokers=kafka.bootstrap, secrets="literal:s1")
+    gw = make_gateway(kafka.bootstrap, config=cfg)
+    wait_for(lambda: requests.get(gw.url("/readyz"), timeout=5).status_code == 200,
+             what="/readyz 200 after the start")
+    assert push(gw, "s1", "before").status_code == 202
+    assert kafka.command("topic hookbus.git.reloaded 3") == "ok"
+    hup(gw, cfg.replace("kafka:\n", "kafka:\n  topics:\n    git: hookbus.git.reloaded\n"),
+        "configuration reloaded")
+    wait_for(lambda: requests.get(gw.url("/readyz"), timeout=5).status_code == 200,
+             what="/readyz 200 with the new topic's metadata")
+    r = push(gw, "s1", "after")
+    assert r.status_code == 202, r.text
+    msgs = kafka.read("hookbus.git.reloaded", 1)
+    assert len(msgs) == 1
+    headers = dict(msgs[0].headers())
+    assert headers["ce_id"] == b"after"

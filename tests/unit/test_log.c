@@ -224,6 +224,13 @@ static void test_json_format(void **state)
     assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "retry")));
     assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "spooled")));
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "empty")->valuestring, "");
+    /* Byte for byte what cJSON prints for the same object (the line is
+     * written directly, not printed from a tree). */
+    char *again = cJSON_PrintUnformatted(j);
+    assert_non_null(again);
+    assert_int_equal(strlen(out), strlen(again) + 1);
+    assert_memory_equal(out, again, strlen(again));
+    cJSON_free(again);
     /* time, level, msg first. */
     assert_string_equal(j->child->string, "time");
     assert_string_equal(j->child->next->string, "level");

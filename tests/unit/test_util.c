@@ -544,6 +544,20 @@ static void test_time(void **state)
     assert_int_equal(ts[19], '.');
     assert_int_equal(ts[23], 'Z');
     assert_true(strncmp(ts, "2020", 4) > 0);
+    /* The seconds part is cached per thread: each call still matches the
+     * clock read around it (the second call takes the cached text). */
+    for (int i = 0; i < 2; i++) {
+        char want0[32], want1[32];
+        struct tm tm;
+        time_t t0 = time(NULL);
+        hb_now_rfc3339(ts);
+        time_t t1 = time(NULL);
+        strftime(want0, sizeof(want0), "%Y-%m-%dT%H:%M:%S", gmtime_r(&t0, &tm));
+        strftime(want1, sizeof(want1), "%Y-%m-%dT%H:%M:%S", gmtime_r(&t1, &tm));
+        assert_true(strncmp(ts, want0, 19) == 0 || strncmp(ts, want1, 19) == 0);
+        assert_int_equal(strspn(ts + 20, "0123456789"), 3);
+        assert_string_equal(ts + 23, "Z");
+    }
 
     int64_t a = hb_mono_ms();
     usleep(20000);
@@ -640,7 +654,21 @@ static void test_hmac_vectors(void **state)
         int n = hb_hmac(v[i].alg, v[i].key, v[i].keylen, v[i].data, strlen(v[i].data), raw);
         assert_int_equal(n, (int)strlen(v[i].mac) / 2);
         assert_true(hb_ct_equal_hex(v[i].mac, strlen(v[i].mac), raw, (size_t)n));
+        /* The prepared key gives the same MAC, and again: the template is
+         * copied per MAC, never consumed. */
+        struct hb_hmac_key *k = hb_hmac_key_new(v[i].alg, v[i].key, v[i].keylen);
+        assert_non_null(k);
+        for (int again = 0; again < 2; again++) {
+            memset(raw, 0, sizeof(raw));
+            n = hb_hmac_key_mac(k, v[i].data, strlen(v[i].data), raw);
+            assert_int_equal(n, (int)strlen(v[i].mac) / 2);
+            if (!hb_ct_equal_hex(v[i].mac, strlen(v[i].mac), raw, (size_t)n))
+                fail_msg("vector %zu (%s): the prepared key's MAC differs", i, v[i].alg);
+        }
+        hb_hmac_key_free(k);
     }
+    assert_null(hb_hmac_key_new("md5", "k", 1));
+    hb_hmac_key_free(NULL);
     unsigned char raw[HB_MAX_MD];
     char hex[2 * HB_MAX_MD + 1];
     assert_int_equal(hb_hmac("md5", "k", 1, "d", 1, raw), -1);

@@ -11,6 +11,17 @@
  * MAC length, or -1 for an unknown algorithm. */
 int hb_hmac(const char *alg, const void *key, size_t keylen, const void *data, size_t len,
             unsigned char out[HB_MAX_MD]);
+/* A key made ready once for many HMACs (the key's inner and outer pads
+ * hashed, the algorithm fetched): each MAC copies it instead of starting
+ * over. Read-only once made: any thread may use it. */
+struct hb_hmac_key;
+/* alg as hb_hmac. NULL for an unknown algorithm, or on ENOMEM. */
+struct hb_hmac_key *hb_hmac_key_new(const char *alg, const void *key, size_t keylen);
+/* HMAC of data with k into out[HB_MAX_MD]; the MAC length, or -1. */
+int hb_hmac_key_mac(const struct hb_hmac_key *k, const void *data, size_t len,
+                    unsigned char out[HB_MAX_MD]);
+/* Frees k (the key material inside is cleansed); NULL is ignored. */
+void hb_hmac_key_free(struct hb_hmac_key *k);
 /* Lowercase hex HMAC into out (2*HB_MAX_MD+1). 0 or -1. */
 int hb_hmac_hex(const char *alg, const void *key, size_t keylen, const void *data, size_t len,
                 char *out);

@@ -24,6 +24,11 @@ int hb_buf_append(struct hb_buf *b, const void *data, size_t n);
 int hb_buf_reserve(struct hb_buf *b, size_t n);
 int hb_buf_puts(struct hb_buf *b, const char *s);
 int hb_buf_printf(struct hb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a JSON string: quoted, with the escapes cJSON prints (quote,
+ * backslash, control characters; other bytes as they are), so text written
+ * directly reads the same as a printed cJSON tree. 0, or -1 as
+ * hb_buf_append. */
+int hb_buf_json_str(struct hb_buf *b, const char *s);
 /* A libcurl CURLOPT_WRITEFUNCTION for a reply that is only quoted in errors:
  * keeps the first b->max bytes in the struct hb_buf given as CURLOPT_WRITEDATA
  * and drops the rest without failing the transfer. */
