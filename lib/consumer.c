@@ -490,6 +490,15 @@ void hb_batch_note(const struct hb_batch *b, size_t i, const char *text)
         hb_recent_note(j->recent, j->items[j->evitem[i]]->recent, text);
 }
 
+int hb_consumer_key_repo(void *ud, const struct hb_event *ev, char *out, size_t outlen)
+{
+    (void)ud;
+    const char *repo = hb_event_get(ev, "repo");
+    if (!repo || !repo[0])
+        return -1;
+    return hb_strlcpy(out, repo, outlen);
+}
+
 /* The job is the worker's alone while act runs: no lock needed. */
 void hb_batch_set_retry_after(const struct hb_batch *b, long ms)
 {

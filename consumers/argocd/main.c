@@ -190,15 +190,6 @@ static bool ready(void *ud)
     return a->nkinds > 0;
 }
 
-static int key(void *ud, const struct hb_event *ev, char *out, size_t outlen)
-{
-    (void)ud;
-    const char *repo = hb_event_get(ev, "repo");
-    if (!repo || !repo[0])
-        return -1;
-    return hb_strlcpy(out, repo, outlen);
-}
-
 /* ------------------------------------------------------------------ act */
 
 struct visit {
@@ -401,7 +392,7 @@ int main(int argc, char **argv)
         .configure = configure,
         .start = start,
         .ready = ready,
-        .key = key,
+        .key = hb_consumer_key_repo,
         .act = act,
         .stop = stop,
         .destroy = destroy,

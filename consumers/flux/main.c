@@ -219,15 +219,6 @@ static bool ready(void *ud)
     return any;
 }
 
-static int key(void *ud, const struct hb_event *ev, char *out, size_t outlen)
-{
-    (void)ud;
-    const char *repo = hb_event_get(ev, "repo");
-    if (!repo || !repo[0])
-        return -1;
-    return hb_strlcpy(out, repo, outlen);
-}
-
 /* ------------------------------------------------------------------ act */
 
 struct visit {
@@ -434,7 +425,7 @@ int main(int argc, char **argv)
         .configure = configure,
         .start = start,
         .ready = ready,
-        .key = key,
+        .key = hb_consumer_key_repo,
         .act = act,
         .stop = stop,
         .destroy = destroy,

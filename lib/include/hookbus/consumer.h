@@ -71,6 +71,10 @@ struct hb_batch {
     size_t nfolded;
 };
 
+/* A key callback for hb_consumer_app: the event's repo attribute (no repo:
+ * -1, the event is acted on alone). */
+int hb_consumer_key_repo(void *ud, const struct hb_event *ev, char *out, size_t outlen);
+
 /* The action's span into out: b->trace, or else hb_trace_action of the
  * newest event. Actions pass it on (traceparent headers, TRACEPARENT) so
  * the exported span is the parent of what the target records. 0 or -1. */
@@ -150,6 +154,7 @@ struct hb_consumer_app {
     /* The debounce key of an event into out[outlen]. 0, or -1: no key, the
      * event is acted on alone. NULL: no debouncing. */
     int (*key)(void *ud, const struct hb_event *ev, char *out, size_t outlen);
+    /* (hb_consumer_key_repo is the usual one: one window per repository.) */
     /* Acts on a batch. On HB_ACT_RETRY / HB_ACT_DROP writes why into err
      * (it goes into logs and the hookbus_error dead-letter header). */
     enum hb_act (*act)(void *ud, const struct hb_batch *b, char *err, size_t errlen);
