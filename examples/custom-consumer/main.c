@@ -42,7 +42,8 @@ static int configure(const struct hb_config *cfg, void **ud, char *err, size_t e
     return 0;
 }
 
-/* Events of the same repository inside `debounce` make one action. */
+/* Events of the same repository inside `debounce` make one action (written
+ * out to show the callback; hb_consumer_key_repo is the same, ready-made). */
 static int key(void *ud, const struct hb_event *ev, char *out, size_t outlen)
 {
     const char *repo = hb_event_get(ev, "repo");
