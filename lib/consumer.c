@@ -1125,14 +1125,8 @@ static rd_kafka_conf_t *consumer_conf(struct hb_consumer *c, char *err, size_t e
             goto fail;
     if (hb_kafka_consumer_defaults(conf, err, errlen) < 0)
         goto fail;
-    for (size_t i = 0; i < c->cfg->kafka_props.n; i++) {
-        char e[256];
-        if (rd_kafka_conf_set(conf, c->cfg->kafka_props.keys[i], c->cfg->kafka_props.values[i], e,
-                              sizeof(e))) {
-            snprintf(err, errlen, "kafka.properties.%s: %s", c->cfg->kafka_props.keys[i], e);
-            goto fail;
-        }
-    }
+    if (hb_kafka_conf_apply(conf, &c->cfg->kafka_props, err, errlen) < 0)
+        goto fail;
     for (size_t i = 0; i < HB_ARRAY_LEN(forced); i++)
         if (rd_kafka_conf_set(conf, forced[i][0], forced[i][1], err, errlen))
             goto fail;

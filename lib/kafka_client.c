@@ -53,6 +53,20 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
         HB_LOG(HB_LOG_DEBUG, "librdkafka", HB_S("facility", fac), HB_S("detail", buf));
 }
 
+int hb_kafka_conf_apply(rd_kafka_conf_t *conf, const struct hb_kv_list *props, char *err,
+                        size_t errlen)
+{
+    for (size_t i = 0; props && i < props->n; i++) {
+        char e[256];
+        if (rd_kafka_conf_set(conf, props->keys[i], props->values[i], e, sizeof(e)) !=
+            RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "kafka.properties.%s: %s", props->keys[i], e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 rd_kafka_conf_t *hb_kafka_conf_new(const char *brokers, const struct hb_kv_list *props, char *err,
                                    size_t errlen)
 {
@@ -60,14 +74,8 @@ rd_kafka_conf_t *hb_kafka_conf_new(const char *brokers, const struct hb_kv_list 
     rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != RD_KAFKA_CONF_OK)
         goto fail;
-    for (size_t i = 0; props && i < props->n; i++) {
-        char e[256];
-        if (rd_kafka_conf_set(conf, props->keys[i], props->values[i], e, sizeof(e)) !=
-            RD_KAFKA_CONF_OK) {
-            snprintf(err, errlen, "kafka.properties.%s: %s", props->keys[i], e);
-            goto fail;
-        }
-    }
+    if (hb_kafka_conf_apply(conf, props, err, errlen) < 0)
+        goto fail;
     return conf;
 fail:
     rd_kafka_conf_destroy(conf);

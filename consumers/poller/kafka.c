@@ -84,14 +84,8 @@ struct pl_kafka *pl_kafka_new(const char *brokers, const struct hb_kv_list *prop
         rd_kafka_conf_set(conf, "acks", "all", err, errlen) != RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "linger.ms", "5", err, errlen) != RD_KAFKA_CONF_OK)
         goto fail;
-    for (size_t i = 0; props && i < props->n; i++) {
-        char e[256];
-        if (rd_kafka_conf_set(conf, props->keys[i], props->values[i], e, sizeof(e)) !=
-            RD_KAFKA_CONF_OK) {
-            snprintf(err, errlen, "kafka.properties.%s: %s", props->keys[i], e);
-            goto fail;
-        }
-    }
+    if (hb_kafka_conf_apply(conf, props, err, errlen) < 0)
+        goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
     rd_kafka_conf_set_opaque(conf, k);

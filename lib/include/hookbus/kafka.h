@@ -56,6 +56,12 @@ struct hb_kv_list {
 void hb_kv_list_free(struct hb_kv_list *l);
 int hb_kv_list_add(struct hb_kv_list *l, const char *k, const char *v);
 
+/* Sets every property of props on conf (kafka.properties, after the
+ * program's defaults so that the user's win). 0, or -1 with err
+ * "kafka.properties.KEY: why" on an unknown property or value. */
+int hb_kafka_conf_apply(rd_kafka_conf_t *conf, const struct hb_kv_list *props, char *err,
+                        size_t errlen);
+
 /* Builds a librdkafka configuration: bootstrap.servers = brokers, then every
  * property. NULL with err on an unknown property or value. */
 rd_kafka_conf_t *hb_kafka_conf_new(const char *brokers, const struct hb_kv_list *props, char *err,
