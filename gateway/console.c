@@ -78,13 +78,9 @@ static bool authorized(const struct gw_config *cfg, struct MHD_Connection *conn)
 {
     if (!cfg->admin_token.len)
         return true;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return false;
-    h += 7;
-    while (*h == ' ')
-        h++;
-    return hb_ct_equal(h, strlen(h), cfg->admin_token.value, cfg->admin_token.len);
+    const char *t = hb_bearer_token(
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
+    return t && hb_ct_equal(t, strlen(t), cfg->admin_token.value, cfg->admin_token.len);
 }
 
 /* ---- redelivery ---- */

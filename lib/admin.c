@@ -62,13 +62,9 @@ static bool authorized(const struct hb_admin *a, struct MHD_Connection *conn)
     const struct hb_secret *t = a->console.token;
     if (!t || !t->len)
         return a->loopback;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-        return false;
-    h += 7;
-    while (*h == ' ')
-        h++;
-    return hb_ct_equal(h, strlen(h), t->value, t->len);
+    const char *b = hb_bearer_token(
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
+    return b && hb_ct_equal(b, strlen(b), t->value, t->len);
 }
 
 /* /ui/ and /api/v1/events (GET or HEAD). */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,6 +174,16 @@ char *hb_strndup(const char *s, size_t n)
 bool hb_str_has_prefix(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+const char *hb_bearer_token(const char *authorization)
+{
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return NULL;
+    const char *t = authorization + 7;
+    while (*t == ' ')
+        t++;
+    return t;
 }
 
 bool hb_str_has_suffix(const char *s, const char *suffix)

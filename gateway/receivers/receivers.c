@@ -217,10 +217,8 @@ int gw_auth_token(const struct gw_receiver *r, const struct gw_request *req, con
     if (auth) {
         if (gw_secret_equals(r, auth, strlen(auth)))
             return 0;
-        if (strncasecmp(auth, "Bearer ", 7) == 0) {
-            const char *t = auth + 7;
-            while (*t == ' ')
-                t++;
+        const char *t = hb_bearer_token(auth);
+        if (t) {
             if (gw_secret_equals(r, t, strlen(t)))
                 return 0;
         } else if (strncasecmp(auth, "Basic ", 6) == 0) {

@@ -132,6 +132,11 @@ static void test_string_helpers(void **state)
     assert_string_equal(small, "abcde");
     assert_int_equal(hb_snprintf(small, sizeof(small), "%s", "abcdef"), -1);
     assert_string_equal(small, "abcde"); /* truncated, terminated */
+    assert_string_equal(hb_bearer_token("Bearer abc"), "abc");
+    assert_string_equal(hb_bearer_token("bearer   abc"), "abc");
+    assert_null(hb_bearer_token("Basic abc"));
+    assert_null(hb_bearer_token("Bearerabc"));
+    assert_null(hb_bearer_token(NULL));
 
     assert_int_equal(hb_strlcpy(small, "hello", sizeof(small)), 0);
     assert_string_equal(small, "hello");

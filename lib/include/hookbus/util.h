@@ -45,6 +45,10 @@ int hb_strlcpy(char *dst, const char *src, size_t n);
 /* Duplicates at most n bytes of s. NULL on ENOMEM. */
 char *hb_strndup(const char *s, size_t n);
 bool hb_str_has_prefix(const char *s, const char *prefix);
+/* The token of an Authorization value "Bearer <token>" (scheme matched
+ * case-insensitively, spaces after it skipped); NULL for NULL or another
+ * scheme. */
+const char *hb_bearer_token(const char *authorization);
 bool hb_str_has_suffix(const char *s, const char *suffix);
 /* Makes s one printable line in place (for logs and error headers): trailing
  * whitespace dropped, other control characters turned into spaces. Returns s. */
