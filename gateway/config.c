@@ -47,7 +47,7 @@ static const struct hb_field gw_fields[] = {
       "webhook requests a second, all receivers (0: unlimited); over it: 429"),
     F("limits.burst", HB_F_INT, rate.burst, "0", 0, 1000000,
       "requests allowed at once above the rate (0: requests_per_second)"),
-    F("limits.max_header_bytes", HB_F_INT, max_header_bytes, "32768", 8192, 1L << 24,
+    F("limits.max_header_bytes", HB_F_INT, max_header_bytes, "16384", 8192, 1L << 24,
       "request line and headers (libmicrohttpd connection memory)"),
     F("limits.max_connections", HB_F_INT, max_connections, "1024", 1, 1000000,
       "concurrent connections"),

@@ -891,7 +891,7 @@ int hb_avro_decode(const void *buf, size_t len, struct hb_event **out, char *err
         avro_fail(err, errlen, "cannot read data");
         goto done;
     }
-    if (decode_data(ev, &field, err, errlen) != 0 || hb_event_validate(ev, err, errlen) != 0)
+    if (decode_data(ev, &field, err, errlen) != 0 || hb_event_check(ev, err, errlen) != 0)
         goto done;
     *out = ev;
     ev = NULL;

@@ -256,7 +256,7 @@ int hb_change_event(const struct hb_change *ch, const struct hb_change_origin *o
     w = NULL;
     /* Payload strings reach attributes (subject, ref, tag, ...): an event a
      * consumer would refuse is refused here, before it reaches Kafka. */
-    if (rc || hb_event_validate(ev, err, errlen) < 0) {
+    if (rc || hb_event_check(ev, err, errlen) < 0) {
         snprintf(err, errlen, "a field is too long or invalid");
         hb_event_free(ev);
         return HB_CHANGE_INVALID;

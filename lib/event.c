@@ -17,21 +17,22 @@ static const struct {
     {"datacontenttype", HB_ATTR_STRING}, {"dataschema", HB_ATTR_URI},
     {"subject", HB_ATTR_STRING},         {"time", HB_ATTR_TIMESTAMP},
 };
+/* Indexes into spec_attrs: the first SPEC_REQUIRED are required. */
+enum { SPEC_SPECVERSION = 0, SPEC_REQUIRED = 4, SPEC_DATACONTENTTYPE = 4, SPEC_SUBJECT = 6 };
+
+/* The index of name in spec_attrs, or -1 for an extension. */
+static int spec_index(const char *name)
+{
+    for (size_t i = 0; i < HB_ARRAY_LEN(spec_attrs); i++)
+        if (name[0] == spec_attrs[i].name[0] && strcmp(spec_attrs[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
 
 enum hb_attr_type hb_attr_spec_type(const char *name)
 {
-    for (size_t i = 0; i < HB_ARRAY_LEN(spec_attrs); i++)
-        if (strcmp(spec_attrs[i].name, name) == 0)
-            return spec_attrs[i].type;
-    return HB_ATTR_STRING;
-}
-
-static bool is_spec_attr(const char *name)
-{
-    for (size_t i = 0; i < HB_ARRAY_LEN(spec_attrs); i++)
-        if (strcmp(spec_attrs[i].name, name) == 0)
-            return true;
-    return false;
+    int i = spec_index(name);
+    return i < 0 ? HB_ATTR_STRING : spec_attrs[i].type;
 }
 
 const char *hb_attr_type_name(enum hb_attr_type t)
@@ -67,6 +68,7 @@ struct hb_event *hb_event_dup(const struct hb_event *ev)
             goto fail;
     if (ev->data && hb_event_set_data(n, ev->data, ev->data_len) < 0)
         goto fail;
+    n->checked = ev->checked;
     return n;
 fail:
     hb_event_free(n);
@@ -126,6 +128,7 @@ int hb_event_set_typed(struct hb_event *ev, const char *name, const char *value,
     else
         a = &ev->attrs[ev->nattrs++];
     *a = (struct hb_attr){.name = block, .value = block + nlen + 1, .type = type};
+    ev->checked = false;
     return 0;
 }
 
@@ -141,6 +144,7 @@ int hb_event_unset(struct hb_event *ev, const char *name)
             free(ev->attrs[i].name);
             memmove(&ev->attrs[i], &ev->attrs[i + 1], (ev->nattrs - i - 1) * sizeof(ev->attrs[0]));
             ev->nattrs--;
+            ev->checked = false;
             return 0;
         }
     }
@@ -309,50 +313,76 @@ bool hb_attr_value_valid(const char *value, enum hb_attr_type type)
     return value && valid_value(value, type);
 }
 
-int hb_event_validate(const struct hb_event *ev, char *err, size_t errlen)
+/* What is wrong with attribute a (spec: its index in spec_attrs, or -1),
+ * in err; 0 when nothing. */
+static int attr_problem(const struct hb_attr *a, int spec, char *err, size_t errlen)
 {
-    static const char *const required[] = {"specversion", "id", "source", "type"};
-    for (size_t i = 0; i < HB_ARRAY_LEN(required); i++) {
-        const char *v = hb_event_get(ev, required[i]);
-        if (!v || !*v) {
-            snprintf(err, errlen, "required attribute '%s' is missing or empty", required[i]);
-            return -1;
-        }
-    }
-    if (strcmp(hb_event_get(ev, "specversion"), "1.0") != 0) {
-        snprintf(err, errlen, "unsupported specversion '%.16s' (want 1.0)",
-                 hb_event_get(ev, "specversion"));
+    if (!hb_attr_name_valid(a->name)) {
+        snprintf(err, errlen, "invalid attribute name '%.64s'", a->name);
         return -1;
     }
+    if (a->name[0] == 'd' && (strcmp(a->name, "data") == 0 || strcmp(a->name, "data_base64") == 0)) {
+        snprintf(err, errlen, "'%s' is reserved and cannot be an attribute", a->name);
+        return -1;
+    }
+    enum hb_attr_type t = spec >= 0 ? spec_attrs[spec].type : a->type;
+    if (spec >= 0 && a->type != t && a->type != HB_ATTR_STRING) {
+        snprintf(err, errlen, "attribute '%s' must be of type %s", a->name, hb_attr_type_name(t));
+        return -1;
+    }
+    if (!valid_value(a->value, t)) {
+        snprintf(err, errlen, "attribute '%s' is not a valid %s", a->name, hb_attr_type_name(t));
+        return -1;
+    }
+    if (spec == SPEC_SUBJECT && !*a->value) {
+        snprintf(err, errlen, "attribute 'subject' must not be empty");
+        return -1;
+    }
+    if (spec == SPEC_DATACONTENTTYPE && !strchr(a->value, '/')) {
+        snprintf(err, errlen, "attribute 'datacontenttype' is not a media type");
+        return -1;
+    }
+    return 0;
+}
+
+int hb_event_validate(const struct hb_event *ev, char *err, size_t errlen)
+{
+    if (ev->checked)
+        return 0;
+    /* One pass over the attributes; the messages in the order of the
+     * checks: required ones first, then the first bad attribute. */
+    const char *spec[HB_ARRAY_LEN(spec_attrs)] = {0};
+    size_t bad = ev->nattrs;
+    int bad_spec = -1;
+    char ignored[8];
     for (size_t i = 0; i < ev->nattrs; i++) {
-        const struct hb_attr *a = &ev->attrs[i];
-        if (!hb_attr_name_valid(a->name)) {
-            snprintf(err, errlen, "invalid attribute name '%.64s'", a->name);
-            return -1;
+        int si = spec_index(ev->attrs[i].name);
+        if (si >= 0)
+            spec[si] = ev->attrs[i].value;
+        if (bad == ev->nattrs && attr_problem(&ev->attrs[i], si, ignored, sizeof(ignored)) < 0) {
+            bad = i;
+            bad_spec = si;
         }
-        if (strcmp(a->name, "data") == 0 || strcmp(a->name, "data_base64") == 0) {
-            snprintf(err, errlen, "'%s' is reserved and cannot be an attribute", a->name);
-            return -1;
-        }
-        enum hb_attr_type t = is_spec_attr(a->name) ? hb_attr_spec_type(a->name) : a->type;
-        if (is_spec_attr(a->name) && a->type != t && a->type != HB_ATTR_STRING) {
-            snprintf(err, errlen, "attribute '%s' must be of type %s", a->name,
-                     hb_attr_type_name(t));
-            return -1;
-        }
-        if (!valid_value(a->value, t)) {
-            snprintf(err, errlen, "attribute '%s' is not a valid %s", a->name,
-                     hb_attr_type_name(t));
-            return -1;
-        }
-        if (strcmp(a->name, "subject") == 0 && !*a->value) {
-            snprintf(err, errlen, "attribute 'subject' must not be empty");
-            return -1;
-        }
-        if (strcmp(a->name, "datacontenttype") == 0 && !strchr(a->value, '/')) {
-            snprintf(err, errlen, "attribute 'datacontenttype' is not a media type");
+    }
+    for (size_t i = 0; i < SPEC_REQUIRED; i++) {
+        if (!spec[i] || !*spec[i]) {
+            snprintf(err, errlen, "required attribute '%s' is missing or empty", spec_attrs[i].name);
             return -1;
         }
     }
+    if (strcmp(spec[SPEC_SPECVERSION], "1.0") != 0) {
+        snprintf(err, errlen, "unsupported specversion '%.16s' (want 1.0)", spec[SPEC_SPECVERSION]);
+        return -1;
+    }
+    if (bad < ev->nattrs)
+        return attr_problem(&ev->attrs[bad], bad_spec, err, errlen);
+    return 0;
+}
+
+int hb_event_check(struct hb_event *ev, char *err, size_t errlen)
+{
+    if (hb_event_validate(ev, err, errlen) < 0)
+        return -1;
+    ev->checked = true;
     return 0;
 }

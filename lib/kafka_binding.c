@@ -158,7 +158,7 @@ static int decode_binary(const void *value, size_t len, const rd_kafka_headers_t
     }
     if (value && hb_event_set_data(ev, value, len) < 0)
         goto nomem;
-    if (hb_event_validate(ev, err, errlen) < 0)
+    if (hb_event_check(ev, err, errlen) < 0)
         goto fail;
     *out = ev;
     return 0;

@@ -60,47 +60,59 @@ int hb_buf_puts(struct hb_buf *b, const char *s)
 }
 
 /* The escape of c in a JSON string ("" when it needs none) into esc[7]. */
-static const char *json_escape(unsigned char c, char esc[7])
+/* The bytes c takes inside a JSON string: 1, 2 (\" \\ \n ...) or 6 (\u001f). */
+static size_t json_escaped_len(unsigned char c)
+{
+    if (c >= 0x20)
+        return c == '"' || c == '\\' ? 2 : 1;
+    return c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t' ? 2 : 6;
+}
+
+/* Writes the escape of c (a byte json_escaped_len counts over 1) at o;
+ * returns its length. */
+static size_t json_escape(unsigned char c, char *o)
 {
     static const char hex[] = "0123456789abcdef";
-    switch (c) {
-    case '"': return "\\\"";
-    case '\\': return "\\\\";
-    case '\b': return "\\b";
-    case '\f': return "\\f";
-    case '\n': return "\\n";
-    case '\r': return "\\r";
-    case '\t': return "\\t";
-    default:
-        if (c >= 0x20)
-            return "";
-        snprintf(esc, 7, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
-        return esc;
+    char short_form = c == '"'    ? '"'
+                      : c == '\\' ? '\\'
+                      : c == '\b'  ? 'b'
+                      : c == '\f'  ? 'f'
+                      : c == '\n'  ? 'n'
+                      : c == '\r'  ? 'r'
+                      : c == '\t'  ? 't'
+                                   : 0;
+    o[0] = '\\';
+    if (short_form) {
+        o[1] = short_form;
+        return 2;
     }
+    memcpy(o + 1, "u00", 3);
+    o[4] = hex[c >> 4];
+    o[5] = hex[c & 15];
+    return 6;
 }
 
 int hb_buf_json_str(struct hb_buf *b, const char *s)
 {
-    char esc[7];
-    /* The exact length first: one reservation, then the bytes in place. */
+    /* The exact length first: one reservation, then the bytes in place,
+     * runs of plain bytes copied at once. */
     size_t n = 2;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        size_t e = strlen(json_escape(*p, esc));
-        n += e ? e : 1;
-    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        n += json_escaped_len(*p);
     if (hb_buf_reserve(b, n) < 0)
         return -1;
     char *o = b->p + b->len;
     *o++ = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        const char *e = json_escape(*p, esc);
-        if (!*e) {
-            *o++ = (char)*p;
-            continue;
-        }
-        size_t el = strlen(e);
-        memcpy(o, e, el);
-        o += el;
+    const unsigned char *p = (const unsigned char *)s;
+    for (;;) {
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p != '"' && *p != '\\')
+            p++;
+        memcpy(o, run, (size_t)(p - run));
+        o += p - run;
+        if (!*p)
+            break;
+        o += json_escape(*p++, o);
     }
     *o++ = '"';
     b->len += n;

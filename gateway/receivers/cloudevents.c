@@ -47,7 +47,7 @@ static int accept_event(struct gw_ctx *ctx, struct hb_event *ev)
         const char *pk = hb_event_get(ev, "repo");
         hb_event_set(ev, "partitionkey", pk ? pk : hb_event_get(ev, "source"));
     }
-    if (hb_event_validate(ev, err, sizeof(err)) < 0) {
+    if (hb_event_check(ev, err, sizeof(err)) < 0) {
         hb_event_free(ev);
         gw_bad_request(ctx, "invalid CloudEvent: %s", err);
         return -1;

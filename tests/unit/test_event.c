@@ -321,6 +321,40 @@ static void test_validate_required(void **state)
     hb_event_free(ev);
 }
 
+/* hb_event_check remembers a pass until an attribute changes: a change
+ * through set or unset is validated again, and a dup keeps the mark. */
+static void test_check_remembered(void **state)
+{
+    (void)state;
+    char err[256];
+    struct hb_event *ev = base_event();
+    assert_int_equal(hb_event_check(ev, err, sizeof(err)), 0);
+    assert_true(ev->checked);
+    struct hb_event *copy = hb_event_dup(ev);
+    assert_true(copy->checked);
+    hb_event_free(copy);
+    assert_int_equal(hb_event_set(ev, "time", "yesterday"), 0);
+    assert_false(ev->checked);
+    assert_int_equal(hb_event_validate(ev, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "time"));
+    assert_int_equal(hb_event_check(ev, err, sizeof(err)), -1);
+    assert_false(ev->checked);
+    assert_int_equal(hb_event_unset(ev, "time"), 0);
+    assert_int_equal(hb_event_check(ev, err, sizeof(err)), 0);
+    assert_int_equal(hb_event_unset(ev, "id"), 0);
+    assert_false(ev->checked);
+    assert_int_equal(hb_event_validate(ev, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "'id'"));
+    /* Required ones are named before a bad attribute, whatever the order. */
+    assert_int_equal(hb_event_set(ev, "dataschema", "not a uri"), 0);
+    assert_int_equal(hb_event_validate(ev, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "'id'"));
+    assert_int_equal(hb_event_set(ev, "id", "1"), 0);
+    assert_int_equal(hb_event_validate(ev, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "dataschema"));
+    hb_event_free(ev);
+}
+
 static void test_validate_specversion(void **state)
 {
     (void)state;
@@ -663,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_validate_minimal),
         cmocka_unit_test(test_validate_required),
         cmocka_unit_test(test_validate_specversion),
+        cmocka_unit_test(test_check_remembered),
         cmocka_unit_test(test_validate_integer),
         cmocka_unit_test(test_validate_boolean),
         cmocka_unit_test(test_validate_binary),

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "hookbus/crypto.h"
 #include "hookbus/util.h"
 
@@ -803,6 +805,36 @@ static void test_fnv1a(void **state)
     assert_int_equal(hb_fnv1a(hb_fnv1a(HB_FNV1A_INIT, "foo"), "bar"), 0xbf9cf968u);
 }
 
+/* Every byte 1..255 (and runs of them) is escaped as JSON wants: what
+ * comes out is the exact spelling below, and cJSON reads the bytes back. */
+static void test_buf_json_str(void **state)
+{
+    (void)state;
+    struct hb_buf b;
+    hb_buf_init(&b, 1 << 20);
+    assert_int_equal(hb_buf_json_str(&b, "plain/ref"), 0);
+    assert_string_equal(b.p, "\"plain/ref\"");
+    b.len = 0;
+    assert_int_equal(hb_buf_json_str(&b, "a\"b\\c\bd\fe\nf\rg\th\x01i\x1f\x7f\xc3\xa9"), 0);
+    assert_string_equal(b.p, "\"a\\\"b\\\\c\\bd\\fe\\nf\\rg\\th\\u0001i\\u001f\x7f\xc3\xa9\"");
+    b.len = 0;
+    assert_int_equal(hb_buf_json_str(&b, ""), 0);
+    assert_string_equal(b.p, "\"\"");
+    char all[256 * 2];
+    for (int i = 1; i < 256; i++)
+        all[i - 1] = all[255 + i - 1] = (char)i;
+    all[2 * 255] = '\0';
+    b.len = 0;
+    assert_int_equal(hb_buf_json_str(&b, all), 0);
+    assert_int_equal(strlen(b.p), b.len);
+    cJSON *v = cJSON_Parse(b.p);
+    assert_non_null(v);
+    assert_true(cJSON_IsString(v));
+    assert_string_equal(v->valuestring, all);
+    cJSON_Delete(v);
+    hb_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -816,7 +848,7 @@ int main(void)
         cmocka_unit_test(test_files),          cmocka_unit_test(test_hmac_vectors),
         cmocka_unit_test(test_ed25519_verify), cmocka_unit_test(test_sha256_hex2),
         cmocka_unit_test(test_ct_equal),       cmocka_unit_test(test_realtime_after_ms),
-        cmocka_unit_test(test_reply_helpers),
+        cmocka_unit_test(test_reply_helpers),  cmocka_unit_test(test_buf_json_str),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,9 @@ struct hb_event {
     size_t nattrs, cap;
     unsigned char *data; /* NULL when the event has no data */
     size_t data_len;
+    /* hb_event_check passed and no attribute changed since (event.c keeps
+     * it: change attributes only through the functions below). */
+    bool checked;
 };
 
 /* Limits that bound what a decoder accepts from the network. */
@@ -71,6 +74,9 @@ bool hb_attr_value_valid(const char *value, enum hb_attr_type type);
 /* Checks required attributes (specversion 1.0, id, source, type non-empty),
  * every name, and every value against its type. 0 or -1 with a message. */
 int hb_event_validate(const struct hb_event *ev, char *err, size_t errlen);
+/* hb_event_validate, remembered: until an attribute changes, the next
+ * validation (an encoder's) costs nothing. For who builds or decodes ev. */
+int hb_event_check(struct hb_event *ev, char *err, size_t errlen);
 
 /* True when the datacontenttype says JSON (absent, application/json,
  * text/json, or any type with a +json suffix), parameters ignored. */
