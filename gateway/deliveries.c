@@ -100,20 +100,45 @@ bool gw_delivery_header_secret(const char *name, const char *token_header)
 {
     static const char *const exact[] = {"authorization", "proxy-authorization", "cookie",
                                         "set-cookie"};
-    static const char *const parts[] = {"signature", "token",   "secret", "password",
-                                        "auth",      "api-key", "apikey", "session"};
     char low[128];
+    size_t n = strlen(name);
+    if (n >= sizeof(low))
+        return true; /* cannot tell: not kept */
     if (token_header && strcasecmp(name, token_header) == 0)
         return true;
-    hb_strlcpy(low, name, sizeof(low));
-    hb_str_lower(low);
+    for (size_t i = 0; i <= n; i++)
+        low[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
     for (size_t i = 0; i < HB_ARRAY_LEN(exact); i++)
         if (strcmp(low, exact[i]) == 0)
             return true;
-    for (size_t i = 0; i < HB_ARRAY_LEN(parts); i++)
-        if (strstr(low, parts[i]))
-            return true;
-    return strlen(name) >= sizeof(low); /* cannot tell: not kept */
+    /* Names containing signature, token, secret, password, auth, api-key,
+     * apikey or session: one walk, at each byte only the words starting with
+     * it (this runs for every header of every request). */
+    for (size_t at = 0; at < n; at++) {
+        const char *p = low + at;
+        size_t left = n - at;
+#define HAS(word) (left >= sizeof(word) - 1 && memcmp(p, word, sizeof(word) - 1) == 0)
+        switch (*p) {
+        case 'a':
+            if (HAS("auth") || HAS("api-key") || HAS("apikey"))
+                return true;
+            break;
+        case 'p':
+            if (HAS("password"))
+                return true;
+            break;
+        case 's':
+            if (HAS("signature") || HAS("secret") || HAS("session"))
+                return true;
+            break;
+        case 't':
+            if (HAS("token"))
+                return true;
+            break;
+        }
+#undef HAS
+    }
+    return false;
 }
 
 /* An entry's events, strings and body share one allocation (a delivery is
@@ -139,19 +164,30 @@ static char *pack_str(struct pack *k, const char *s)
     return s && *s ? pack_mem(k, s, strlen(s) + 1) : NULL;
 }
 
+#define HEADERS_SEEN 128 /* headers looked at per request; later ones are not kept */
+
 struct header_copy {
     struct entry *e;
     const char *token_header;
     struct pack *k;
+    size_t seen;
+    /* Which headers are kept, decided in the counting pass (the copying
+     * pass sees the same headers in the same order). */
+    uint64_t keep[HEADERS_SEEN / 64];
 };
 
 static void copy_header(void *arg, const char *name, const char *value)
 {
     struct header_copy *hc = arg;
     struct entry *e = hc->e;
-    if (e->nheaders >= GW_DELIVERY_MAX_HEADERS || gw_delivery_header_secret(name, hc->token_header))
+    size_t i = hc->seen++;
+    if (i >= HEADERS_SEEN || e->nheaders >= GW_DELIVERY_MAX_HEADERS)
         return;
-    if (strlen(value) > GW_DELIVERY_MAX_HEADER_VALUE)
+    uint64_t bit = UINT64_C(1) << (i % 64);
+    if (!hc->k->p && strlen(value) <= GW_DELIVERY_MAX_HEADER_VALUE &&
+        !gw_delivery_header_secret(name, hc->token_header))
+        hc->keep[i / 64] |= bit;
+    if (!(hc->keep[i / 64] & bit))
         return;
     e->names[e->nheaders] = pack_mem(hc->k, name, strlen(name) + 1);
     e->values[e->nheaders++] = pack_mem(hc->k, value, strlen(value) + 1);
@@ -178,9 +214,10 @@ static struct ring *ring_for(struct gw_deliveries *d, const char *receiver)
     return r;
 }
 
-/* One pass of entry_fill: every copy goes through k. */
+/* One pass of entry_fill: every copy goes through k; hc carries the
+ * header decisions from the first pass to the second. */
 static void entry_pack(struct entry *e, const struct gw_delivery_info *info, size_t max_body,
-                       struct pack *k)
+                       struct pack *k, struct header_copy *hc)
 {
     char path[160], mt[128];
     e->nevents_total = info->nevents;
@@ -214,8 +251,11 @@ static void entry_pack(struct entry *e, const struct gw_delivery_info *info, siz
          * the media type again, from the header */
         gw_media_type(info->req->header(info->req, "Content-Type"), mt, sizeof(mt));
         e->content_type = pack_str(k, mt);
-        struct header_copy hc = {e, info->rcv->token_header, k};
-        info->req->each_header(info->req, copy_header, &hc);
+        hc->e = e; /* keep: the first pass's decisions */
+        hc->token_header = info->rcv->token_header;
+        hc->k = k;
+        hc->seen = 0;
+        info->req->each_header(info->req, copy_header, hc);
     }
     e->body = NULL;
     e->body_len = 0;
@@ -238,16 +278,17 @@ static void entry_pack(struct entry *e, const struct gw_delivery_info *info, siz
 static void entry_fill(struct entry *e, const struct gw_delivery_info *info, size_t max_body)
 {
     struct pack k = {0};
+    struct header_copy hc = {0};
     hb_now_rfc3339(e->time);
     e->status = info->status;
     e->latency_ms = info->latency_ms;
     e->authentic = info->authentic;
     e->key_route = info->key_route;
-    entry_pack(e, info, max_body, &k);
+    entry_pack(e, info, max_body, &k, &hc);
     k.p = malloc(k.used ? k.used : 1);
     k.used = 0;
     if (k.p) {
-        entry_pack(e, info, max_body, &k);
+        entry_pack(e, info, max_body, &k, &hc);
         e->block = k.p;
         return;
     }

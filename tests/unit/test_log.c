@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,15 @@ static void test_text_format(void **state)
     HB_LOG(HB_LOG_ERROR, "x");
     out = capture_end();
     assert_string_equal(out + 24, " error x\n");
+    free(out);
+
+    /* Integers written without printf: the ends of the range too. */
+    capture_start();
+    HB_LOG(HB_LOG_INFO, "n", HB_I("zero", 0), HB_I("max", LLONG_MAX), HB_I("min", LLONG_MIN),
+           HB_I("neg", -42));
+    out = capture_end();
+    assert_string_equal(out + 24, " info  n zero=0 max=9223372036854775807 "
+                                  "min=-9223372036854775808 neg=-42\n");
     free(out);
 
     capture_start();
