@@ -431,9 +431,22 @@ bool gw_is_manifest_media_type(const char *media_type)
 /* Union of commits[].added/modified/removed, in order, without duplicates and
  * at most GW_MAX_CHANGED_PATHS long (then *truncated is set; the caller sets it
  * first when the sender itself cut the commit list). Caller deletes. */
+/* A commit's "added", "modified" and "removed" arrays, in that order, from
+ * one walk over its members (a lookup each walked them three times). */
+static void commit_lists(const cJSON *commit, const cJSON *lists[3])
+{
+    static const char *const names[] = {"added", "modified", "removed"};
+    lists[0] = lists[1] = lists[2] = NULL;
+    const cJSON *m;
+    cJSON_ArrayForEach (m, commit) {
+        for (size_t l = 0; m->string && l < HB_ARRAY_LEN(names); l++)
+            if (!lists[l] && m->string[0] == names[l][0] && strcmp(m->string, names[l]) == 0)
+                lists[l] = m;
+    }
+}
+
 cJSON *gw_changed_paths(const cJSON *commits, bool *truncated)
 {
-    static const char *const lists[] = {"added", "modified", "removed"};
     /* The paths seen so far, in an open-addressing set at most half full:
      * a push of many commits over many files must not cost a comparison per
      * pair. Sized to the paths listed (at most the cap are kept): on the
@@ -442,10 +455,11 @@ cJSON *gw_changed_paths(const cJSON *commits, bool *truncated)
     _Static_assert(MAX_SLOTS >= 2 * GW_MAX_CHANGED_PATHS, "set too small for the path cap");
     const char *stack[STACK_SLOTS] = {0}, **seen = stack;
     size_t listed = 0, slots = STACK_SLOTS;
-    const cJSON *c;
+    const cJSON *c, *lists[3];
     cJSON_ArrayForEach (c, commits) {
-        for (size_t l = 0; l < HB_ARRAY_LEN(lists); l++)
-            listed += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(c, lists[l]));
+        commit_lists(c, lists);
+        for (size_t l = 0; l < 3; l++)
+            listed += (size_t)cJSON_GetArraySize(lists[l]);
     }
     if (listed > STACK_SLOTS / 2) {
         slots = MAX_SLOTS;
@@ -455,9 +469,10 @@ cJSON *gw_changed_paths(const cJSON *commits, bool *truncated)
     cJSON *out = cJSON_CreateArray();
     int n = 0;
     cJSON_ArrayForEach (c, commits) {
-        for (size_t l = 0; out && l < HB_ARRAY_LEN(lists); l++) {
+        commit_lists(c, lists);
+        for (size_t l = 0; out && l < 3; l++) {
             const cJSON *p;
-            cJSON_ArrayForEach (p, cJSON_GetObjectItemCaseSensitive(c, lists[l])) {
+            cJSON_ArrayForEach (p, lists[l]) {
                 if (!cJSON_IsString(p))
                     continue;
                 size_t i = hb_fnv1a(HB_FNV1A_INIT, p->valuestring) & (slots - 1);
