@@ -29,6 +29,21 @@ static int spec_index(const char *name)
     return -1;
 }
 
+static int attr_problem(const struct hb_attr *a, int spec, char *err, size_t errlen);
+
+/* True when a checked event stays valid with a (just set): the attribute
+ * alone is checked, not the whole event again. */
+static bool still_valid(const struct hb_attr *a)
+{
+    char ignored[8];
+    int si = spec_index(a->name);
+    if (attr_problem(a, si, ignored, sizeof(ignored)) < 0)
+        return false;
+    if (si >= 0 && si < SPEC_REQUIRED && !*a->value)
+        return false;
+    return si != SPEC_SPECVERSION || strcmp(a->value, "1.0") == 0;
+}
+
 enum hb_attr_type hb_attr_spec_type(const char *name)
 {
     int i = spec_index(name);
@@ -128,7 +143,7 @@ int hb_event_set_typed(struct hb_event *ev, const char *name, const char *value,
     else
         a = &ev->attrs[ev->nattrs++];
     *a = (struct hb_attr){.name = block, .value = block + nlen + 1, .type = type};
-    ev->checked = false;
+    ev->checked = ev->checked && still_valid(a);
     return 0;
 }
 
@@ -144,7 +159,9 @@ int hb_event_unset(struct hb_event *ev, const char *name)
             free(ev->attrs[i].name);
             memmove(&ev->attrs[i], &ev->attrs[i + 1], (ev->nattrs - i - 1) * sizeof(ev->attrs[0]));
             ev->nattrs--;
-            ev->checked = false;
+            int si = spec_index(name);
+            if (si >= 0 && si < SPEC_REQUIRED)
+                ev->checked = false;
             return 0;
         }
     }

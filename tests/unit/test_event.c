@@ -333,6 +333,27 @@ static void test_check_remembered(void **state)
     struct hb_event *copy = hb_event_dup(ev);
     assert_true(copy->checked);
     hb_event_free(copy);
+    /* A valid set or an optional unset keeps the mark; the value is checked. */
+    assert_int_equal(hb_event_set(ev, "traceparent", "00-0af7651916cd43dd8448eb211c80319c-"
+                                                     "b7ad6b7169203331-01"),
+                     0);
+    assert_int_equal(hb_event_set(ev, "id", "other"), 0);
+    assert_int_equal(hb_event_unset(ev, "traceparent"), 0);
+    assert_true(ev->checked);
+    assert_int_equal(hb_event_set(ev, "id", ""), 0);
+    assert_false(ev->checked);
+    assert_int_equal(hb_event_validate(ev, err, sizeof(err)), -1);
+    assert_int_equal(hb_event_set(ev, "id", "1"), 0);
+    assert_false(ev->checked); /* not re-marked by a set: only by a check */
+    assert_int_equal(hb_event_check(ev, err, sizeof(err)), 0);
+    assert_int_equal(hb_event_set(ev, "specversion", "0.3"), 0);
+    assert_false(ev->checked);
+    assert_int_equal(hb_event_set(ev, "specversion", "1.0"), 0);
+    assert_int_equal(hb_event_check(ev, err, sizeof(err)), 0);
+    assert_int_equal(hb_event_set(ev, "subject", ""), 0);
+    assert_false(ev->checked);
+    assert_int_equal(hb_event_unset(ev, "subject"), 0);
+    assert_int_equal(hb_event_check(ev, err, sizeof(err)), 0);
     assert_int_equal(hb_event_set(ev, "time", "yesterday"), 0);
     assert_false(ev->checked);
     assert_int_equal(hb_event_validate(ev, err, sizeof(err)), -1);

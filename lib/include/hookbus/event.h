@@ -32,8 +32,9 @@ struct hb_event {
     size_t nattrs, cap;
     unsigned char *data; /* NULL when the event has no data */
     size_t data_len;
-    /* hb_event_check passed and no attribute changed since (event.c keeps
-     * it: change attributes only through the functions below). */
+    /* hb_event_check passed and the event is still valid: a set checks
+     * only the attribute set, an unset only whether it was a required one
+     * (event.c keeps it: change attributes only through the functions below). */
     bool checked;
 };
 
@@ -74,8 +75,9 @@ bool hb_attr_value_valid(const char *value, enum hb_attr_type type);
 /* Checks required attributes (specversion 1.0, id, source, type non-empty),
  * every name, and every value against its type. 0 or -1 with a message. */
 int hb_event_validate(const struct hb_event *ev, char *err, size_t errlen);
-/* hb_event_validate, remembered: until an attribute changes, the next
- * validation (an encoder's) costs nothing. For who builds or decodes ev. */
+/* hb_event_validate, remembered: while the event stays valid (later sets
+ * are checked one attribute at a time), the next validation (an encoder's)
+ * costs nothing. For who builds or decodes ev. */
 int hb_event_check(struct hb_event *ev, char *err, size_t errlen);
 
 /* True when the datacontenttype says JSON (absent, application/json,
