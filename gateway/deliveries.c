@@ -40,7 +40,8 @@ struct entry {
     unsigned char *body;
     size_t body_len;
     const char *body_note; /* why no body, when none */
-    void *block;           /* every pointer above points into it (one allocation) */
+    bool body_owned;       /* body is the request's own buffer, taken, not in block */
+    void *block;           /* every other pointer above points into it (one allocation) */
 };
 
 struct ring {
@@ -77,6 +78,8 @@ struct gw_deliveries *gw_deliveries_new(long keep, long max_body)
 
 static void entry_clear(struct entry *e)
 {
+    if (e->body_owned)
+        free(e->body);
     free(e->block);
     memset(e, 0, sizeof(*e));
 }
@@ -214,6 +217,14 @@ static struct ring *ring_for(struct gw_deliveries *d, const char *receiver)
     return r;
 }
 
+/* True when the body can be taken from the request instead of copied. */
+static bool body_takeable(const struct gw_delivery_info *info)
+{
+    const struct hb_buf *b = info->body_buf;
+    return b && b->p && (const unsigned char *)b->p == info->req->body &&
+           b->len == info->req->body_len;
+}
+
 /* One pass of entry_fill: every copy goes through k; hc carries the
  * header decisions from the first pass to the second. */
 static void entry_pack(struct entry *e, const struct gw_delivery_info *info, size_t max_body,
@@ -265,6 +276,9 @@ static void entry_pack(struct entry *e, const struct gw_delivery_info *info, siz
         e->body_note = "not kept: the request was not authenticated";
     } else if (info->req->body_len > max_body) {
         e->body_note = "not kept: over deliveries.max_body_bytes";
+    } else if (body_takeable(info)) { /* entry_fill takes it: no copy */
+        e->body_len = info->req->body_len;
+        e->body_kept = true;
     } else {
         e->body = pack_mem(k, info->req->body, info->req->body_len);
         pack_mem(k, "", 1);
@@ -290,6 +304,14 @@ static void entry_fill(struct entry *e, const struct gw_delivery_info *info, siz
     if (k.p) {
         entry_pack(e, info, max_body, &k, &hc);
         e->block = k.p;
+        if (e->body_kept && !e->body) { /* taken (a 4 KB copy per request was 1-2 % of the CPU) */
+            struct hb_buf *buf = info->body_buf;
+            unsigned char *shrunk = realloc(buf->p, buf->len + 1); /* the spare capacity back */
+            e->body = shrunk ? shrunk : (unsigned char *)buf->p;
+            e->body_owned = true;
+            buf->p = NULL;
+            buf->len = buf->cap = 0;
+        }
         return;
     }
     e->nevents = e->nheaders = e->body_len = 0;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hookbus/util.h"
 #include "receivers/receiver.h"
 
 #define GW_DELIVERY_MAX_HEADERS 32
@@ -34,6 +35,9 @@ struct gw_delivery_info {
     int64_t latency_ms;
     const struct gw_delivery_event *events;
     size_t nevents;
+    /* The storage of req->body, or NULL: a body that is kept is then taken
+     * from it (left empty) instead of copied. */
+    struct hb_buf *body_buf;
 };
 
 /* A kept delivery's body and headers, copied out for a redelivery. */

@@ -657,8 +657,13 @@ static void record(struct gw_http_req *r, unsigned status, const char *reason)
                                     .reason = reason,
                                     .latency_ms = hb_mono_ms() - r->start_ms,
                                     .events = ev,
-                                    .nevents = n};
+                                    .nevents = n,
+                                    .body_buf = &r->body};
     gw_deliveries_record(r->srv->deliveries, &info);
+    if (!r->body.p) { /* the record took the body */
+        r->greq.body = (const unsigned char *)"";
+        r->greq.body_len = 0;
+    }
     if (ev != evs)
         free(ev);
     if (r->srv->otlp) /* span export on: the header is looked up only then */

@@ -101,8 +101,10 @@ bool hb_attr_name_valid(const char *name)
 
 const struct hb_attr *hb_event_find(const struct hb_event *ev, const char *name)
 {
+    /* The first byte before a call: names mostly differ there, and every
+     * set and get walks the attributes. */
     for (size_t i = 0; i < ev->nattrs; i++)
-        if (strcmp(ev->attrs[i].name, name) == 0)
+        if (ev->attrs[i].name[0] == name[0] && strcmp(ev->attrs[i].name, name) == 0)
             return &ev->attrs[i];
     return NULL;
 }

@@ -163,6 +163,57 @@ static void test_no_secret_and_body_rules(void **state)
     gw_deliveries_free(d);
 }
 
+/* A kept body is taken from the request's buffer (left empty), not copied;
+ * one that is not kept stays with the request. Evicting and freeing the
+ * records frees it (ASan: no leak, no double free). */
+static void test_body_taken_from_the_request(void **state)
+{
+    (void)state;
+    struct gw_deliveries *d = gw_deliveries_new(1, 64);
+    for (int round = 0; round < 3; round++) {
+        struct hb_buf buf;
+        hb_buf_init(&buf, 1 << 20);
+        assert_int_equal(hb_buf_reserve(&buf, 4096), 0); /* spare capacity, given back */
+        assert_int_equal(hb_buf_puts(&buf, "{\"taken\":true}"), 0);
+        bool authentic = round != 1;
+        struct gw_request req = {.body = (const unsigned char *)buf.p,
+                                 .body_len = buf.len,
+                                 .header = header,
+                                 .each_header = each_header};
+        struct gw_ctx ctx = {0};
+        struct gw_delivery_info info = {.rcv = &rcv_b,
+                                        .req = &req,
+                                        .ctx = &ctx,
+                                        .authentic = authentic,
+                                        .status = authentic ? 202 : 401,
+                                        .body_buf = &buf};
+        gw_deliveries_record(d, &info);
+        if (authentic) {
+            assert_null(buf.p);
+            assert_int_equal(buf.len, 0);
+        } else {
+            assert_non_null(buf.p); /* not kept: still the request's */
+            assert_string_equal(buf.p, "{\"taken\":true}");
+        }
+        hb_buf_free(&buf);
+        char *s = gw_deliveries_get(d, (unsigned long long)round + 1);
+        assert_non_null(s);
+        cJSON *j = cJSON_Parse(s);
+        cJSON_free(s);
+        const cJSON *body = cJSON_GetObjectItem(j, "body");
+        if (authentic)
+            assert_string_equal(body->valuestring, "{\"taken\":true}");
+        else
+            assert_true(cJSON_IsNull(body));
+        cJSON_Delete(j);
+    }
+    struct gw_delivery_replay rp;
+    assert_int_equal(gw_deliveries_replay(d, 3, &rp), 0);
+    assert_int_equal(rp.body_len, strlen("{\"taken\":true}"));
+    gw_delivery_replay_clear(&rp);
+    gw_deliveries_free(d);
+}
+
 static void test_header_secret_names(void **state)
 {
     (void)state;
@@ -230,6 +281,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ring_filters_and_order),
         cmocka_unit_test(test_no_secret_and_body_rules),
+        cmocka_unit_test(test_body_taken_from_the_request),
         cmocka_unit_test(test_header_secret_names),
         cmocka_unit_test(test_recent_ring_and_updates),
     };
