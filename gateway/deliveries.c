@@ -306,8 +306,10 @@ static void entry_fill(struct entry *e, const struct gw_delivery_info *info, siz
         e->block = k.p;
         if (e->body_kept && !e->body) { /* taken (a 4 KB copy per request was 1-2 % of the CPU) */
             struct hb_buf *buf = info->body_buf;
-            unsigned char *shrunk = realloc(buf->p, buf->len + 1); /* the spare capacity back */
-            e->body = shrunk ? shrunk : (unsigned char *)buf->p;
+            e->body = (unsigned char *)buf->p;
+            unsigned char *shrunk = realloc(e->body, buf->len + 1); /* the spare capacity back */
+            if (shrunk)
+                e->body = shrunk;
             e->body_owned = true;
             buf->p = NULL;
             buf->len = buf->cap = 0;

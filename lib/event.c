@@ -340,7 +340,8 @@ static int attr_problem(const struct hb_attr *a, int spec, char *err, size_t err
         snprintf(err, errlen, "invalid attribute name '%.64s'", a->name);
         return -1;
     }
-    if (a->name[0] == 'd' && (strcmp(a->name, "data") == 0 || strcmp(a->name, "data_base64") == 0)) {
+    if (a->name[0] == 'd' &&
+        (strcmp(a->name, "data") == 0 || strcmp(a->name, "data_base64") == 0)) {
         snprintf(err, errlen, "'%s' is reserved and cannot be an attribute", a->name);
         return -1;
     }
@@ -385,7 +386,8 @@ int hb_event_validate(const struct hb_event *ev, char *err, size_t errlen)
     }
     for (size_t i = 0; i < SPEC_REQUIRED; i++) {
         if (!spec[i] || !*spec[i]) {
-            snprintf(err, errlen, "required attribute '%s' is missing or empty", spec_attrs[i].name);
+            snprintf(err, errlen, "required attribute '%s' is missing or empty",
+                     spec_attrs[i].name);
             return -1;
         }
     }

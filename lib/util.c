@@ -75,12 +75,12 @@ static size_t json_escape(unsigned char c, char *o)
     static const char hex[] = "0123456789abcdef";
     char short_form = c == '"'    ? '"'
                       : c == '\\' ? '\\'
-                      : c == '\b'  ? 'b'
-                      : c == '\f'  ? 'f'
-                      : c == '\n'  ? 'n'
-                      : c == '\r'  ? 'r'
-                      : c == '\t'  ? 't'
-                                   : 0;
+                      : c == '\b' ? 'b'
+                      : c == '\f' ? 'f'
+                      : c == '\n' ? 'n'
+                      : c == '\r' ? 'r'
+                      : c == '\t' ? 't'
+                                  : 0;
     o[0] = '\\';
     if (short_form) {
         o[1] = short_form;

@@ -224,14 +224,24 @@ static void test_header_secret_names(void **state)
     assert_false(gw_delivery_header_secret("X-GitHub-Event", NULL));
     assert_false(gw_delivery_header_secret("X-Event-Key", NULL));
     /* Every part, anywhere in the name, in any case; the exact names. */
-    static const char *const secret[] = {
-        "X-Hub-Signature-256", "Session",     "x-session-id", "X-API-KEY", "ApiKey",
-        "x-my-password",       "Secret",      "X-Auth-User",  "Token",     "Proxy-Authorization",
-        "Cookie",              "Set-Cookie",  "webhook-signature"};
+    static const char *const secret[] = {"X-Hub-Signature-256",
+                                         "Session",
+                                         "x-session-id",
+                                         "X-API-KEY",
+                                         "ApiKey",
+                                         "x-my-password",
+                                         "Secret",
+                                         "X-Auth-User",
+                                         "Token",
+                                         "Proxy-Authorization",
+                                         "Cookie",
+                                         "Set-Cookie",
+                                         "webhook-signature"};
     for (size_t i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)
         assert_true(gw_delivery_header_secret(secret[i], NULL));
-    static const char *const kept[] = {"Content-Type", "User-Agent", "X-GitHub-Delivery",
-                                       "X-GitHub-Hook-ID", "Host", "ce-type", "Accept"};
+    static const char *const kept[] = {
+        "Content-Type", "User-Agent", "X-GitHub-Delivery", "X-GitHub-Hook-ID", "Host",
+        "ce-type",      "Accept"};
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
         assert_false(gw_delivery_header_secret(kept[i], NULL));
     char long_name[200];

@@ -334,8 +334,9 @@ static void test_check_remembered(void **state)
     assert_true(copy->checked);
     hb_event_free(copy);
     /* A valid set or an optional unset keeps the mark; the value is checked. */
-    assert_int_equal(hb_event_set(ev, "traceparent", "00-0af7651916cd43dd8448eb211c80319c-"
-                                                     "b7ad6b7169203331-01"),
+    assert_int_equal(hb_event_set(ev, "traceparent",
+                                  "00-0af7651916cd43dd8448eb211c80319c-"
+                                  "b7ad6b7169203331-01"),
                      0);
     assert_int_equal(hb_event_set(ev, "id", "other"), 0);
     assert_int_equal(hb_event_unset(ev, "traceparent"), 0);
