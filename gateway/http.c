@@ -5,6 +5,9 @@
  * (bounded, before a deadline that conns.c enforces), authenticate, the
  * receiver's rate limit, normalize, publish (the connection is suspended, no
  * server thread waits) and answer once the last delivery report resumed it.
+ * All of it runs on the worker thread that owns the connection (workers.c),
+ * which also runs Kafka's delivery reports: a report of its own request
+ * resumes it in the same pass, one of another worker's wakes that worker.
  * Events Kafka did not acknowledge in time go to the spool (202 "spooled");
  * without room in the spool the answer is 503. While the spool holds
  * events, new events go behind them so that order holds.
@@ -13,9 +16,9 @@
  * request-completed callback. The configuration is a reference-counted
  * generation that SIGHUP replaces. Metrics per receiver are metrics.c's, the
  * certificate tls.c's, the connection list and slow-client reaper conns.c's,
- * the token buckets ratelimit.c's. Every answered request is recorded for
- * the console (deliveries.c); its routes (console.c) are served on a
- * separate admin_listen only. */
+ * the token buckets ratelimit.c's, the event loops workers.c's. Every
+ * answered request is recorded for the console (deliveries.c); its routes
+ * (console.c) are served on a separate admin_listen only. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -1179,8 +1182,7 @@ static int start_webhooks(struct gw_server *srv, const struct gw_config *cfg, ch
     return 0;
 }
 
-static int start_admin(struct gw_server *srv, const struct gw_config *cfg, char *err,
-                       size_t errlen)
+static int start_admin(struct gw_server *srv, const struct gw_config *cfg, char *err, size_t errlen)
 {
     int port;
     int fd = gw_listen_socket(cfg->admin_listen, &port, err, errlen);
