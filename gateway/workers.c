@@ -71,6 +71,8 @@ struct gw_worker *gw_worker_self(void)
 
 void gw_worker_resumed(struct gw_worker *w)
 {
+    if (!w) /* not a worker's connection: nothing to wake */
+        return;
     if (w == self)
         w->again = true;
     else
