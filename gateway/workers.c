@@ -42,6 +42,10 @@ struct gw_worker {
     pthread_t thread;
     bool running, quiesced;
     bool again; /* a connection of this worker was resumed here: run before waiting */
+    /* Workers whose connections this one resumed while running reports:
+     * each is woken once when the batch is over, not once per request. */
+    bool *owed;
+    size_t nowed;
 };
 
 struct gw_workers {
@@ -73,10 +77,26 @@ void gw_worker_resumed(struct gw_worker *w)
 {
     if (!w) /* not a worker's connection: nothing to wake */
         return;
-    if (w == self)
+    if (w == self) {
         w->again = true;
-    else
-        wake(w);
+    } else if (self) {
+        size_t i = (size_t)(w - self->ws->w);
+        self->nowed += !self->owed[i];
+        self->owed[i] = true;
+    } else {
+        wake(w); /* the final flush, or the poll thread: no batch to wait for */
+    }
+}
+
+/* Wakes the workers owed a wake-up by this batch of reports. */
+static void pay_wakes(struct gw_worker *w)
+{
+    for (size_t i = 0; w->nowed && i < w->ws->n; i++)
+        if (w->owed[i]) {
+            w->owed[i] = false;
+            w->nowed--;
+            wake(&w->ws->w[i]);
+        }
 }
 
 /* Stops this worker's daemon from accepting; counted for gw_workers_quiesce. */
@@ -127,8 +147,10 @@ static void *worker_main(void *arg)
         }
         if (reports)
             gw_producer_serve_reports(ws->producer);
+        pay_wakes(w);
         w->again = false; /* resumed before this run: it takes them */
         MHD_run(w->daemon);
+        pay_wakes(w); /* none expected: reports run above only */
     }
     if (!w->quiesced) /* a loop that broke off accepts no more */
         quiesce_self(w);
@@ -174,6 +196,11 @@ struct gw_workers *gw_workers_start(struct MHD_Daemon *const *daemons, size_t n,
     ws->reports_fd = -1;
     for (size_t i = 0; i < n; i++)
         ws->w[i] = (struct gw_worker){.ws = ws, .daemon = daemons[i], .ep = -1, .wake = -1};
+    for (size_t i = 0; i < n; i++)
+        if (!(ws->w[i].owed = calloc(n, sizeof(bool)))) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
     /* From here the workers run the reports: any already waiting left the
      * fd readable, so the first worker to wait serves them at once. */
     ws->reports_fd = gw_producer_reports_take(producer);
@@ -228,6 +255,7 @@ void gw_workers_stop(struct gw_workers *ws)
             close(w->ep);
         if (w->wake >= 0)
             close(w->wake);
+        free(w->owed);
     }
     if (ws->reports_fd >= 0)
         gw_producer_reports_give_back(ws->producer);
