@@ -111,6 +111,7 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static void *poll_main(void *arg)
 {
     struct gw_producer *p = arg;
+    pthread_setname_np(pthread_self(), "gw-reports"); /* gone while the workers run them */
     while (!atomic_load(&p->poll_stop))
         rd_kafka_poll(p->rk, 100);
     return NULL;

@@ -41,7 +41,8 @@ struct gw_worker {
     int ep, wake; /* the loop's epoll set; its wake/stop eventfd */
     pthread_t thread;
     bool running, quiesced;
-    bool again; /* a connection of this worker was resumed here: run before waiting */
+    bool again;     /* run the daemon again first: a resume here, a close (closed_some) */
+    unsigned conns; /* the daemon's connections after its last run */
     /* Workers whose connections this one resumed while running reports:
      * each is woken once when the batch is over, not once per request. */
     bool *owed;
@@ -112,6 +113,21 @@ static void quiesce_self(struct gw_worker *w)
     pthread_mutex_unlock(&w->ws->lock);
 }
 
+/* True when the daemon has fewer connections than after its previous run.
+ * libmicrohttpd takes its listening socket out of its epoll set at its
+ * connection limit and puts it back only at the start of a run: after a
+ * close, one more run before waiting, or a connection waiting in the
+ * backlog would wait for some other event of this worker. */
+static bool closed_some(struct gw_worker *w)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->daemon,
+                                                         MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    unsigned now = di ? di->num_connections : 0;
+    bool fewer = now < w->conns;
+    w->conns = now;
+    return fewer;
+}
+
 /* The loop: wait (as long as the daemon's next connection timeout allows),
  * run the delivery reports if they woke us, then the daemon. */
 static void *worker_main(void *arg)
@@ -120,6 +136,7 @@ static void *worker_main(void *arg)
     struct gw_workers *ws = w->ws;
     struct epoll_event ev[4];
     self = w;
+    pthread_setname_np(pthread_self(), "gw-http"); /* what ps -L and /proc show */
     while (!atomic_load(&ws->stop)) {
         if (atomic_load(&ws->quiesce) && !w->quiesced)
             quiesce_self(w);
@@ -151,6 +168,8 @@ static void *worker_main(void *arg)
         w->again = false; /* resumed before this run: it takes them */
         MHD_run(w->daemon);
         pay_wakes(w); /* none expected: reports run above only */
+        if (closed_some(w))
+            w->again = true;
     }
     if (!w->quiesced) /* a loop that broke off accepts no more */
         quiesce_self(w);

@@ -5,6 +5,7 @@ woken), and one that runs inside the request itself (produce refused at once)
 must be answered without waiting for the next event of the loop."""
 import concurrent.futures
 import json
+import os
 import time
 
 import pytest
@@ -105,3 +106,25 @@ def test_produce_refused_inside_the_request_is_answered_at_once(kafka, make_gate
         assert not first.done(), "the refused push was answered only with the first one"
         assert waited < 6, f"the refused push took {waited:.1f} s"
         assert first.result().status_code == 503  # its delivery timeout, no spool
+
+
+def thread_names(gw):
+    tasks = f"/proc/{gw.proc.pid}/task"
+    names = []
+    for t in os.listdir(tasks):
+        try:
+            with open(f"{tasks}/{t}/comm") as f:
+                names.append(f.read().strip())
+        except FileNotFoundError:  # a thread that just ended
+            pass
+    return names
+
+
+def test_workers_run_the_delivery_reports_and_no_poll_thread_is_left(kafka, make_gateway):
+    """`threads` workers serve, and the producer's poll thread ("gw-reports")
+    that ran the reports before the listener started has ended."""
+    gw = make_gateway(kafka.bootstrap, config=config(kafka, 3))
+    assert push(requests.Session(), gw, "one").status_code == 202
+    names = thread_names(gw)
+    assert names.count("gw-http") == 3, names
+    assert "gw-reports" not in names, names
