@@ -43,9 +43,10 @@ struct gw_worker {
     bool running, quiesced;
     bool again;     /* run the daemon again first: a resume here, a close (closed_some) */
     unsigned conns; /* the daemon's connections after its last run */
-    /* Workers whose connections this one resumed while running reports:
-     * each is woken once when the batch is over, not once per request. */
-    bool *owed;
+    /* Per other worker, the connections of it this one resumed in the
+     * batch of reports it runs: the first wakes that worker at once, any
+     * later ones once more when the batch is over (not once per request). */
+    unsigned *owed;
     size_t nowed;
 };
 
@@ -82,21 +83,25 @@ void gw_worker_resumed(struct gw_worker *w)
         w->again = true;
     } else if (self) {
         size_t i = (size_t)(w - self->ws->w);
-        self->nowed += !self->owed[i];
-        self->owed[i] = true;
+        if (self->owed[i]++ == 0) {
+            self->nowed++;
+            wake(w);
+        }
     } else {
         wake(w); /* the final flush, or the poll thread: no batch to wait for */
     }
 }
 
-/* Wakes the workers owed a wake-up by this batch of reports. */
+/* Wakes again the workers that this batch of reports resumed more
+ * connections of after their first wake-up. */
 static void pay_wakes(struct gw_worker *w)
 {
     for (size_t i = 0; w->nowed && i < w->ws->n; i++)
         if (w->owed[i]) {
-            w->owed[i] = false;
+            if (w->owed[i] > 1)
+                wake(&w->ws->w[i]);
+            w->owed[i] = 0;
             w->nowed--;
-            wake(&w->ws->w[i]);
         }
 }
 
@@ -216,7 +221,7 @@ struct gw_workers *gw_workers_start(struct MHD_Daemon *const *daemons, size_t n,
     for (size_t i = 0; i < n; i++)
         ws->w[i] = (struct gw_worker){.ws = ws, .daemon = daemons[i], .ep = -1, .wake = -1};
     for (size_t i = 0; i < n; i++)
-        if (!(ws->w[i].owed = calloc(n, sizeof(bool)))) {
+        if (!(ws->w[i].owed = calloc(n, sizeof(*ws->w[i].owed)))) {
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
