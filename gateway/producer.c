@@ -46,7 +46,7 @@ struct gw_producer {
     rd_kafka_t *rk;
     size_t max_msg; /* message.max.bytes as librdkafka took it */
     pthread_t poller, health;
-    bool polling;          /* the poll thread runs (the caller of take/give_back) */
+    bool polling;          /* the poll thread runs (new, take, give_back, free: main thread) */
     atomic_bool poll_stop; /* asks the poll thread to end */
     int reports_fd;        /* eventfd: librdkafka writes when reports arrive */
     atomic_bool stop, ready;
