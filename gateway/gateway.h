@@ -70,8 +70,10 @@ int gw_topics_main(const struct gw_config *cfg, int argc, char **argv);
 /* producer.c */
 struct gw_producer;
 /* One message's delivery report target: embed as the first member of the
- * caller's per-message struct. done runs once per message, on the producer's
- * poll thread (or in gw_producer_send when the message cannot be queued);
+ * caller's per-message struct. done runs once per message, on the thread
+ * that serves delivery reports: an HTTP worker while they run, else the
+ * producer's poll thread or gw_producer_flush (or in gw_producer_send when
+ * the message cannot be queued);
  * error is NULL when Kafka acknowledged it, permanent is true when retrying
  * cannot help (message too large, not authorized, invalid). */
 struct gw_delivery {
@@ -105,6 +107,15 @@ int gw_producer_topic_problem(struct gw_producer *p, char *why, size_t whylen);
 /* 0 when the latest delivery was acknowledged, else -1 with its error in why
  * (JSON-safe). */
 int gw_producer_last_error(struct gw_producer *p, char *why, size_t whylen);
+/* Delivery reports (see the top of producer.c). take: stops the producer's
+ * poll thread and returns the fd that becomes readable when reports wait;
+ * whoever took it must call gw_producer_serve_reports when it is, until
+ * give_back restarts the poll thread. */
+int gw_producer_reports_take(struct gw_producer *p);
+void gw_producer_reports_give_back(struct gw_producer *p);
+/* Clears the fd, then runs every waiting report (their done callbacks) on
+ * the calling thread; any thread may call it. Returns how many ran. */
+int gw_producer_serve_reports(struct gw_producer *p);
 /* Waits up to timeout_ms for outstanding deliveries. Returns how many remain. */
 int gw_producer_flush(struct gw_producer *p, int timeout_ms);
 void gw_producer_free(struct gw_producer *p);

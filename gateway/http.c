@@ -5,6 +5,9 @@
  * (bounded, before a deadline that conns.c enforces), authenticate, the
  * receiver's rate limit, normalize, publish (the connection is suspended, no
  * server thread waits) and answer once the last delivery report resumed it.
+ * All of it runs on the worker thread that owns the connection (workers.c),
+ * which also runs Kafka's delivery reports: a report of its own request
+ * resumes it in the same pass, one of another worker's wakes that worker.
  * Events Kafka did not acknowledge in time go to the spool (202 "spooled");
  * without room in the spool the answer is 503. While the spool holds
  * events, new events go behind them so that order holds.
@@ -13,9 +16,9 @@
  * request-completed callback. The configuration is a reference-counted
  * generation that SIGHUP replaces. Metrics per receiver are metrics.c's, the
  * certificate tls.c's, the connection list and slow-client reaper conns.c's,
- * the token buckets ratelimit.c's. Every answered request is recorded for
- * the console (deliveries.c); its routes (console.c) are served on a
- * separate admin_listen only. */
+ * the token buckets ratelimit.c's, the event loops workers.c's. Every
+ * answered request is recorded for the console (deliveries.c); its routes
+ * (console.c) are served on a separate admin_listen only. */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -45,6 +48,7 @@
 #include "replay.h"
 #include "request_span.h"
 #include "tls.h"
+#include "workers.h"
 
 #define WEBHOOK_PREFIX "/webhooks/"
 #define CONN_RESERVE 16               /* connections over max_connections answered 503 */
@@ -80,7 +84,8 @@ struct gw_server {
     struct gw_producer *producer;
     struct gw_spool *spool;
     struct hb_metrics *metrics;
-    struct MHD_Daemon *daemon, *admin;
+    struct gw_workers *workers; /* the webhooks listener's event loops */
+    struct MHD_Daemon *admin;   /* a separate admin_listen's, on its own threads */
     bool tls, separate_admin;
     bool self_signed; /* the served certificate was generated at start */
     long max_connections;
@@ -118,6 +123,7 @@ struct gw_http_req {
     const struct gw_config *cfg; /* &gen->cfg */
     const struct gw_receiver *rcv;
     struct MHD_Connection *conn;
+    struct gw_worker *worker; /* the loop that owns conn (workers.c) */
     _Atomic int state;
     struct hb_buf body;
     bool too_large, key_route, authentic, over_budget;
@@ -277,6 +283,7 @@ static enum MHD_Result begin(struct gw_server *srv, struct MHD_Connection *conn,
     r->cfg = &g->cfg;
     r->rcv = rcv;
     r->conn = conn;
+    r->worker = gw_worker_self();
     r->start_ms = hb_mono_ms();
     pthread_mutex_init(&r->lock, NULL);
     hb_buf_init(&r->body, (size_t)r->cfg->max_body_bytes);
@@ -488,7 +495,8 @@ out:
     return res;
 }
 
-/* One event's delivery report (on the producer's thread); the last one
+/* One event's delivery report, on whichever thread serves the reports
+ * (usually a worker of workers.c, often the request's own); the last one
  * resumes the connection for answer. */
 static void on_delivery(struct gw_delivery *d, const char *error, bool permanent, const char *topic,
                         int partition, long long offset)
@@ -528,8 +536,10 @@ static void on_delivery(struct gw_delivery *d, const char *error, bool permanent
     }
     if (atomic_fetch_sub(&r->remaining, 1) == 1) {
         struct gw_server *srv = r->srv; /* r may be answered and freed once resumed */
+        struct gw_worker *w = r->worker;
         atomic_store(&r->state, RS_DONE);
         MHD_resume_connection(r->conn);
+        gw_worker_resumed(w);
         atomic_fetch_sub(&srv->publishing, 1);
     }
 }
@@ -1084,19 +1094,25 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     HB_LOG(HB_LOG_DEBUG, "http", HB_S("detail", buf));
 }
 
-static struct MHD_Daemon *start_daemon(struct gw_server *srv, const struct gw_config *cfg,
-                                       const char *addr, bool webhooks, char *err, size_t errlen)
+/* The threads to serve with: cfg's, or one per core. */
+static long thread_count(const struct gw_config *cfg)
 {
-    int port;
-    int fd = gw_listen_socket(addr, &port, err, errlen);
-    if (fd < 0)
-        return NULL;
     long threads = cfg->threads ? cfg->threads : sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads < 1)
-        threads = 1;
+    return threads < 1 ? 1 : threads;
+}
+
+/* One libmicrohttpd daemon on listening socket fd (taken, closed on
+ * failure): the webhooks listener's (external epoll mode: a worker of
+ * workers.c runs it) or the admin listener's (its own pool of threads),
+ * accepting up to limit connections. NULL on failure. */
+static struct MHD_Daemon *new_daemon(struct gw_server *srv, const struct gw_config *cfg, int fd,
+                                     bool webhooks, long threads, long limit)
+{
     bool tls = webhooks && srv->tls;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-                     MHD_USE_TURBO | MHD_USE_ITC;
+    /* The webhooks daemons get no inter-thread channel (libmicrohttpd drops
+     * MHD_USE_ITC in external mode): gw_worker_resumed wakes their loops. */
+    unsigned flags = MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    flags |= webhooks ? MHD_USE_EPOLL : MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC;
     if (tls)
         flags |= MHD_USE_TLS;
     const char *prio = strcmp(cfg->tls_min_version, "1.3") == 0
@@ -1107,29 +1123,85 @@ static struct MHD_Daemon *start_daemon(struct gw_server *srv, const struct gw_co
         {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)prio},
         {MHD_OPTION_END, 0, NULL},
     };
-    struct MHD_OptionItem tracking[] = {
-        {webhooks ? MHD_OPTION_NOTIFY_CONNECTION : MHD_OPTION_END, (intptr_t)gw_conns_notify,
-         srv->conns},
+    struct MHD_OptionItem by_role[] = {
+        webhooks ? (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)gw_conns_notify,
+                                           srv->conns}
+                 : (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, 0, NULL, NULL, webhooks ? handler : admin_handler, srv, MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(cfg->max_connections + CONN_RESERVE), MHD_OPTION_CONNECTION_TIMEOUT,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)limit, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)((cfg->request_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)cfg->max_header_bytes * HEAD_POOL_FACTOR, MHD_OPTION_NOTIFY_COMPLETED,
         request_completed, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL, MHD_OPTION_ARRAY, tracking,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL, MHD_OPTION_ARRAY, by_role,
         MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!d)
+        close(fd);
+    return d;
+}
+
+/* The webhooks listener: one daemon per worker thread, each on its own
+ * dup() of one listening socket, the connection limit split between them
+ * as libmicrohttpd's own thread pool does. 0, or -1 with err. */
+static int start_webhooks(struct gw_server *srv, const struct gw_config *cfg, char *err,
+                          size_t errlen)
+{
+    int port;
+    int fd = gw_listen_socket(cfg->listen, &port, err, errlen);
+    if (fd < 0)
+        return -1;
+    long limit = cfg->max_connections + CONN_RESERVE;
+    long threads = thread_count(cfg);
+    if (threads > limit)
+        threads = limit;
+    struct MHD_Daemon **d = calloc((size_t)threads, sizeof(*d));
+    long started = 0;
     if (!d) {
         close(fd);
-        snprintf(err, errlen, "cannot start the %s HTTP server on %s",
-                 webhooks ? "webhooks" : "admin", addr);
-        return NULL;
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
-    HB_LOG(HB_LOG_INFO, "listening", HB_S("what", webhooks ? "webhooks" : "admin"),
-           HB_S("address", addr), HB_I("port", port), HB_B("tls", tls), HB_I("threads", threads));
-    return d;
+    for (; started < threads; started++) {
+        int dfd = started + 1 < threads ? dup(fd) : fd; /* the last one takes fd itself */
+        long share = limit / threads + (started < limit % threads);
+        if (dfd < 0 || !(d[started] = new_daemon(srv, cfg, dfd, true, 1, share)))
+            break;
+    }
+    if (started < threads) {
+        if (started + 1 < threads)
+            close(fd);
+        for (long i = 0; i < started; i++)
+            MHD_stop_daemon(d[i]);
+        free(d);
+        snprintf(err, errlen, "cannot start the webhooks HTTP server on %s", cfg->listen);
+        return -1;
+    }
+    srv->workers = gw_workers_start(d, (size_t)threads, srv->producer, err, errlen);
+    free(d);
+    if (!srv->workers)
+        return -1;
+    HB_LOG(HB_LOG_INFO, "listening", HB_S("what", "webhooks"), HB_S("address", cfg->listen),
+           HB_I("port", port), HB_B("tls", srv->tls), HB_I("threads", threads));
+    return 0;
+}
+
+static int start_admin(struct gw_server *srv, const struct gw_config *cfg, char *err, size_t errlen)
+{
+    int port;
+    int fd = gw_listen_socket(cfg->admin_listen, &port, err, errlen);
+    if (fd < 0)
+        return -1;
+    long threads = thread_count(cfg);
+    srv->admin = new_daemon(srv, cfg, fd, false, threads, cfg->max_connections + CONN_RESERVE);
+    if (!srv->admin) {
+        snprintf(err, errlen, "cannot start the admin HTTP server on %s", cfg->admin_listen);
+        return -1;
+    }
+    HB_LOG(HB_LOG_INFO, "listening", HB_S("what", "admin"), HB_S("address", cfg->admin_listen),
+           HB_I("port", port), HB_B("tls", false), HB_I("threads", threads));
+    return 0;
 }
 
 struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *producer,
@@ -1193,14 +1265,10 @@ struct gw_server *gw_server_start(struct gw_config *cfg, struct gw_producer *pro
         goto fail;
     }
     atomic_store(&srv->gen, g);
-    srv->daemon = start_daemon(srv, &g->cfg, g->cfg.listen, true, err, errlen);
-    if (!srv->daemon)
+    if (start_webhooks(srv, &g->cfg, err, errlen) < 0)
         goto fail;
-    if (srv->separate_admin) {
-        srv->admin = start_daemon(srv, &g->cfg, g->cfg.admin_listen, false, err, errlen);
-        if (!srv->admin)
-            goto fail;
-    }
+    if (srv->separate_admin && start_admin(srv, &g->cfg, err, errlen) < 0)
+        goto fail;
     return srv;
 fail:
     gw_server_stop(srv);
@@ -1287,11 +1355,8 @@ void gw_server_reload_refused(struct gw_server *s)
 
 void gw_server_quiesce(struct gw_server *s)
 {
-    if (s && s->daemon) {
-        MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
-    }
+    if (s)
+        gw_workers_quiesce(s->workers);
 }
 
 int gw_server_drain(struct gw_server *s, int timeout_ms)
@@ -1311,8 +1376,7 @@ void gw_server_stop(struct gw_server *s)
 {
     if (!s)
         return;
-    if (s->daemon)
-        MHD_stop_daemon(s->daemon);
+    gw_workers_stop(s->workers); /* the delivery reports go back to the producer's thread */
     if (s->admin)
         MHD_stop_daemon(s->admin);
     gw_conns_free(s->conns);

@@ -1,13 +1,22 @@
-/* producer.c: the gateway's Kafka producer: idempotent, acks=all, a poll
- * thread that runs delivery reports, and a health thread that tells /readyz
- * whether a broker answers and whether the configured topics exist and have
- * a leader.
+/* producer.c: the gateway's Kafka producer: idempotent, acks=all, its
+ * delivery reports, and a health thread that tells /readyz whether a broker
+ * answers and whether the configured topics exist and have a leader.
+ *
+ * Delivery reports: librdkafka writes to an eventfd when reports arrive on
+ * its main queue (io events). While the HTTP workers run, they hold that fd
+ * in their event loops and run the reports themselves
+ * (gw_producer_serve_reports), so a request is answered on the thread that
+ * owns its connection. Before they start (the spool's replay begins first)
+ * and after they stop, a poll thread of this file runs them instead:
+ * gw_producer_reports_take stops it, gw_producer_reports_give_back starts it
+ * again. Either way each report runs exactly once (rd_kafka_poll pops it).
  *
  * Messages are produced on topic handles, never by name: a handle created
  * at start (and on reload for a new topic name) makes librdkafka ask for the
  * topic's metadata at once, so the first webhook does not wait for the next
  * topic scan (up to topic.metadata.refresh.interval.ms). Handles are kept in
  * an append-only table that senders read without a lock. */
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "gateway.h"
 #include "hookbus/log.h"
@@ -35,6 +46,9 @@ struct gw_producer {
     rd_kafka_t *rk;
     size_t max_msg; /* message.max.bytes as librdkafka took it */
     pthread_t poller, health;
+    bool polling;          /* the poll thread runs (new, take, give_back, free: main thread) */
+    atomic_bool poll_stop; /* asks the poll thread to end */
+    int reports_fd;        /* eventfd: librdkafka writes when reports arrive */
     atomic_bool stop, ready;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -93,12 +107,43 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
            HB_S("error", rd_kafka_err2name((rd_kafka_resp_err_t)err)), HB_S("reason", reason));
 }
 
+/* Runs delivery reports while no HTTP worker does (see the top). */
 static void *poll_main(void *arg)
 {
     struct gw_producer *p = arg;
-    while (!atomic_load(&p->stop))
+    pthread_setname_np(pthread_self(), "gw-reports"); /* gone while the workers run them */
+    while (!atomic_load(&p->poll_stop))
         rd_kafka_poll(p->rk, 100);
     return NULL;
+}
+
+static int start_polling(struct gw_producer *p)
+{
+    atomic_store(&p->poll_stop, false);
+    if (pthread_create(&p->poller, NULL, poll_main, p) != 0)
+        return -1;
+    p->polling = true;
+    return 0;
+}
+
+static void stop_polling(struct gw_producer *p)
+{
+    if (!p->polling)
+        return;
+    atomic_store(&p->poll_stop, true);
+    rd_kafka_yield(p->rk); /* ends a rd_kafka_poll waiting on an empty queue */
+    pthread_join(p->poller, NULL);
+    p->polling = false;
+}
+
+/* Makes librdkafka write to p->reports_fd when its main queue (delivery
+ * reports, errors) gets an element after having been served; fd -1 stops it. */
+static void reports_io_event(struct gw_producer *p, int fd)
+{
+    static const uint64_t one = 1; /* what an eventfd takes */
+    rd_kafka_queue_t *q = rd_kafka_queue_get_main(p->rk);
+    rd_kafka_queue_io_event_enable(q, fd, fd < 0 ? NULL : &one, fd < 0 ? 0 : sizeof(one));
+    rd_kafka_queue_destroy(q);
 }
 
 /* Asks the cluster about topic t; records (and logs, on a change) whether it
@@ -181,6 +226,11 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     pthread_mutex_init(&p->topics_lock, NULL);
+    p->reports_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (p->reports_fd < 0) {
+        snprintf(err, errlen, "eventfd: %s", HB_STRERROR(errno));
+        goto fail;
+    }
     p->delivery_errors = hb_metrics_counter(metrics, "hookbus_gateway_kafka_delivery_errors_total",
                                             "Messages Kafka did not acknowledge", NULL);
     p->reachable = hb_metrics_gauge(metrics, "hookbus_gateway_kafka_reachable",
@@ -229,13 +279,13 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
     p->max_msg = (size_t)mm;
     if (gw_producer_use_topics(p, cfg, err, errlen) < 0)
         goto fail;
-    if (pthread_create(&p->poller, NULL, poll_main, p) != 0) {
+    reports_io_event(p, p->reports_fd);
+    if (start_polling(p) < 0) {
         snprintf(err, errlen, "cannot start the producer thread");
         goto fail;
     }
     if (pthread_create(&p->health, NULL, health_main, p) != 0) {
-        atomic_store(&p->stop, true);
-        pthread_join(p->poller, NULL);
+        stop_polling(p);
         snprintf(err, errlen, "cannot start the health thread");
         goto fail;
     }
@@ -243,8 +293,12 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
 fail:
     for (size_t i = 0; i < atomic_load(&p->ntopics); i++)
         rd_kafka_topic_destroy(p->topics[i].rkt);
-    if (p->rk)
+    if (p->rk) {
+        reports_io_event(p, -1);
         rd_kafka_destroy(p->rk);
+    }
+    if (p->reports_fd >= 0)
+        close(p->reports_fd);
     pthread_mutex_destroy(&p->topics_lock);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
@@ -431,6 +485,32 @@ int gw_producer_topic_problem(struct gw_producer *p, char *why, size_t whylen)
     return 0;
 }
 
+int gw_producer_reports_take(struct gw_producer *p)
+{
+    stop_polling(p);
+    return p->reports_fd;
+}
+
+void gw_producer_reports_give_back(struct gw_producer *p)
+{
+    if (!p->polling && start_polling(p) < 0)
+        HB_LOG(HB_LOG_ERROR, "cannot restart the producer thread: delivery reports now run "
+                             "only in the final flush");
+}
+
+int gw_producer_serve_reports(struct gw_producer *p)
+{
+    uint64_t n;
+    int served = 0, k;
+    /* Read first: a report that arrives while the queue is served below
+     * writes the fd again, so it is never left unannounced. */
+    ssize_t got = read(p->reports_fd, &n, sizeof(n));
+    (void)got; /* EAGAIN: another worker read it; the queue is served anyway */
+    while ((k = rd_kafka_poll(p->rk, 0)) > 0)
+        served += k;
+    return served;
+}
+
 int gw_producer_flush(struct gw_producer *p, int timeout_ms)
 {
     rd_kafka_flush(p->rk, timeout_ms);
@@ -445,11 +525,13 @@ void gw_producer_free(struct gw_producer *p)
     pthread_mutex_lock(&p->lock);
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
-    pthread_join(p->poller, NULL);
+    stop_polling(p);
     pthread_join(p->health, NULL);
     for (size_t i = 0; i < atomic_load(&p->ntopics); i++)
         rd_kafka_topic_destroy(p->topics[i].rkt);
+    reports_io_event(p, -1);
     rd_kafka_destroy(p->rk);
+    close(p->reports_fd);
     pthread_mutex_destroy(&p->topics_lock);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
