@@ -307,6 +307,20 @@ def cold_start(conftest, tmp, config, body_file, headers, conns, duration, broke
         g.stop()
 
 
+def under_perf(args, url, body_file, headers, conns, duration):
+    """A wrk run while `perf ARGS` watches; (wrk's result, perf's exit status,
+    perf's stderr) once perf was stopped with SIGINT."""
+    import signal
+    perf = subprocess.Popen(["perf", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        r = wrk(url, body_file, headers, conns, duration)
+    finally:
+        perf.send_signal(signal.SIGINT)
+        err = perf.communicate(timeout=120)[1]
+    return r, perf.returncode, err
+
+
 def profile(pid, url, body_file, headers, conns, duration, tmp):
     """`perf record -g` of pid while wrk runs: the top 15 symbols by self %,
     or None without a working perf."""
@@ -314,16 +328,11 @@ def profile(pid, url, body_file, headers, conns, duration, tmp):
     if not shutil.which("perf"):
         return None
     data = tmp / "perf.data"
-    perf = subprocess.Popen(["perf", "record", "-g", "--call-graph", "dwarf,8192", "-F", "999",
-                             "-q", "-o", str(data), "-p", str(pid)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        r = wrk(url, body_file, headers, conns, duration)
-    finally:
-        perf.send_signal(signal.SIGINT)
-        err = perf.communicate(timeout=120)[1]
+    r, rc, err = under_perf(["record", "-g", "--call-graph", "dwarf,8192", "-F", "999", "-q",
+                             "-o", str(data), "-p", str(pid)],
+                            url, body_file, headers, conns, duration)
     # perf exits with 130 (or dies of the SIGINT) once it wrote the data.
-    if perf.returncode not in (0, 130, -signal.SIGINT) or not data.exists():
+    if rc not in (0, 130, -signal.SIGINT) or not data.exists():
         print("perf record failed: " + err.strip(), flush=True)
         return None
     rep = subprocess.run(["perf", "report", "-i", str(data), "--no-children", "--stdio",
@@ -344,6 +353,27 @@ def profile(pid, url, body_file, headers, conns, duration, tmp):
     callers, inclusive = stacks(data, [t["symbol"] for t in top if not t["kernel"]][:3])
     return {"rps": r["rps"], "conns": conns, "duration": duration, "top": top[:15],
             "by_object": dsos, "callers": callers, "gateway_inclusive": inclusive}
+
+
+SYSCALLS = ("recvfrom", "sendmsg", "writev", "write", "epoll_ctl", "epoll_wait", "futex",
+            "poll")
+
+
+def syscall_counts(pid, url, body_file, headers, conns, duration):
+    """`perf stat` of pid while wrk runs: context switches and the request
+    path's system calls, per request answered (robust where CPU time is not:
+    they do not move with what else runs on the machine). None without perf."""
+    if not shutil.which("perf"):
+        return None
+    events = ["context-switches"] + [f"syscalls:sys_enter_{s}" for s in SYSCALLS]
+    r, _, err = under_perf(["stat", "-x", ",", "-e", ",".join(events), "-p", str(pid)],
+                           url, body_file, headers, conns, duration)
+    counts = {}
+    for line in err.splitlines():
+        f = line.split(",")
+        if len(f) > 2 and f[0].strip().isdigit() and r["requests"]:
+            counts[f[2].replace("syscalls:sys_enter_", "")] = int(f[0]) / r["requests"]
+    return {"conns": conns, "rps": r["rps"], "per_request": counts} if counts else None
 
 
 def stacks(data, leaves):
@@ -409,6 +439,11 @@ def profile_text(p):
     if p.get("gateway_inclusive"):
         out += ["", "Gateway functions by inclusive share of the samples: " +
                 ", ".join(f"`{n}` {v:.1f} %" for v, n in p["gateway_inclusive"])]
+    sc = p.get("syscalls")
+    if sc:
+        out += ["", f"Per request at {sc['conns']} connections (`perf stat -p <gateway>`, another "
+                f"run, {sc['rps']:.0f} req/s): " +
+                ", ".join(f"{k} {v:.2f}" for k, v in sc["per_request"].items())]
     return "\n".join(out)
 
 
@@ -514,6 +549,9 @@ receivers:
                                    broker))
         prof = (profile(gw.proc.pid, gw.url("/webhooks/gh"), gh, gh_headers, 256, a.duration,
                         tmp) if a.perf else None)
+        if prof:
+            prof["syscalls"] = syscall_counts(gw.proc.pid, gw.url("/webhooks/gh"), gh, gh_headers,
+                                              256, a.duration)
         ratios = {}
         for name, a_, b in (("nginx", "gateway-github", "nginx"),
                             ("nginx_tls", "gateway-github-tls", "nginx-tls"),

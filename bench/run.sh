@@ -8,6 +8,8 @@ peers=${2:-build/bench-peers}
 # The mock broker: gateway warm and from a cold start, TLS, the Go bridge and
 # nginx, and the gateway's perf profile at 256 connections.
 /usr/bin/python3 bench/bench_gateway.py "$bin" --peers "$peers" --perf
+# Instructions per signed push under callgrind: the figure that does not move with the machine.
+/usr/bin/python3 bench/bench_instructions.py "$bin"
 # The same gateway (and the Go bridge) on a 3-node Apache Kafka (make kafka fetched it).
 /usr/bin/python3 bench/bench_gateway.py "$bin" --peers "$peers" --kafka real3 --conns 8,32,256
 # hookbus-kargo's end-to-end latency and coalescing, once it is built here.
