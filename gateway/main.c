@@ -8,6 +8,7 @@
 #include "hookbus/arena.h"
 #include "hookbus/cli.h"
 #include "hookbus/crypto.h"
+#include "hookbus/fault.h"
 #include "hookbus/log.h"
 #include "hookbus/util.h"
 
@@ -184,7 +185,7 @@ int main(int argc, char **argv)
         goto out_cli;
     }
     if (cli.version) {
-        printf("hookbus-gateway %s\n", HB_VERSION);
+        printf("hookbus-gateway %s%s\n", HB_VERSION, HB_FAULT_BUILD ? " (fault injection)" : "");
         rc = 0;
         goto out_cli;
     }

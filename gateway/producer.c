@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "hookbus/fault.h"
 #include "hookbus/log.h"
 #include "hookbus/util.h"
 
@@ -49,6 +50,7 @@ struct gw_producer {
     bool polling;          /* the poll thread runs (new, take, give_back, free: main thread) */
     atomic_bool poll_stop; /* asks the poll thread to end */
     int reports_fd;        /* eventfd: librdkafka writes when reports arrive */
+    bool reports_late;     /* tests (fault injection): reports wait for the workers */
     atomic_bool stop, ready;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -111,7 +113,9 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static void *poll_main(void *arg)
 {
     struct gw_producer *p = arg;
-    pthread_setname_np(pthread_self(), "gw-reports"); /* gone while the workers run them */
+    pthread_setname_np(pthread_self(), "gw-reports");      /* gone while the workers run them */
+    while (p->reports_late && !atomic_load(&p->poll_stop)) /* tests: a thread never scheduled */
+        usleep(1000);
     while (!atomic_load(&p->poll_stop))
         rd_kafka_poll(p->rk, 100);
     return NULL;
@@ -134,6 +138,15 @@ static void stop_polling(struct gw_producer *p)
     rd_kafka_yield(p->rk); /* ends a rd_kafka_poll waiting on an empty queue */
     pthread_join(p->poller, NULL);
     p->polling = false;
+}
+
+/* How many elements librdkafka's main queue holds (reports, errors). */
+static size_t main_queue_len(struct gw_producer *p)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_get_main(p->rk);
+    size_t n = rd_kafka_queue_length(q);
+    rd_kafka_queue_destroy(q);
+    return n;
 }
 
 /* Makes librdkafka write to p->reports_fd when its main queue (delivery
@@ -279,6 +292,12 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
     p->max_msg = (size_t)mm;
     if (gw_producer_use_topics(p, cfg, err, errlen) < 0)
         goto fail;
+    /* Tests: reports queued before librdkafka is told to announce them (an
+     * unreachable broker's errors come that early) and not served before the
+     * workers take over; see gw_producer_reports_take. */
+    p->reports_late = hb_fault("producer.reports_late");
+    for (int i = 0; p->reports_late && i < 2000 && !main_queue_len(p); i++)
+        usleep(1000);
     reports_io_event(p, p->reports_fd);
     if (start_polling(p) < 0) {
         snprintf(err, errlen, "cannot start the producer thread");
@@ -488,6 +507,16 @@ int gw_producer_topic_problem(struct gw_producer *p, char *why, size_t whylen)
 int gw_producer_reports_take(struct gw_producer *p)
 {
     stop_polling(p);
+    /* One wake of our own. librdkafka writes the fd only when its queue goes
+     * from empty to one element, and not again until the queue is served:
+     * reports queued before the io event was enabled, or left by the poll
+     * thread when it stopped, would otherwise wait unannounced, and every
+     * later one behind them (a gateway started with Kafka down answered
+     * nothing). The first worker serves them; from then on each serve that
+     * empties the queue re-arms the announcement. */
+    static const uint64_t one = 1;
+    ssize_t put = write(p->reports_fd, &one, sizeof(one));
+    (void)put; /* EAGAIN only with the counter full: readable anyway */
     return p->reports_fd;
 }
 
