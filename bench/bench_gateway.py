@@ -240,6 +240,21 @@ def update_readme(text, info, section="gateway-bench"):
     readme.write_text(s)
 
 
+def gateway_config(brokers, props=(), threads=None):
+    """The gateway configuration of every bench run, up to its receivers:
+    plain HTTP, acks=all (the gateway forces it anyway), room for wrk's
+    connections, which all come from 127.0.0.1 (no per-address limit)."""
+    return "\n".join(
+        ["listen: 127.0.0.1:0"] + ([f"threads: {threads}"] if threads else []) +
+        ["tls:", "  enabled: false", "kafka:", f"  brokers: {brokers}", "  properties:",
+         "    acks: all"] + [f"    {k}: '{v}'" for k, v in props] +
+        ["limits:", "  max_connections: 4096", "  max_connections_per_ip: 0", ""])
+
+
+def github_receiver(secret):
+    return f"receivers:\n  - name: gh\n    type: github\n    secrets: [literal:{secret}]\n"
+
+
 def github_headers(body):
     """The headers GitHub sends with every delivery (the delivery id names the
     event, as in production; without it the id is the body's hash)."""
@@ -482,25 +497,9 @@ def main():
     try:
         kafka = conftest.MockKafka()
         broker = [kafka.proc.pid]
-        config = f"""listen: 127.0.0.1:0
-tls:
-  enabled: false
-kafka:
-  brokers: {kafka.bootstrap}
-  properties:
-    acks: all
-{{props}}limits:
-  max_connections: 4096
-  max_connections_per_ip: 0  # wrk: every connection from 127.0.0.1
-receivers:
-  - name: gh
-    type: github
-    secrets: [literal:{SECRET}]
-  - name: hub
-    type: dockerhub
-    secrets: [literal:{HUB_SECRET}]
-""".replace("{props}", "".join(f"    {p.split('=', 1)[0]}: '{p.split('=', 1)[1]}'\n"
-                                      for p in a.prop))
+        config = (gateway_config(kafka.bootstrap, [p.split("=", 1) for p in a.prop]) +
+                  github_receiver(SECRET) +
+                  f"  - name: hub\n    type: dockerhub\n    secrets: [literal:{HUB_SECRET}]\n")
         gh = tmp / "github.json"
         gh.write_bytes(github_body())
         gh_headers = github_headers(gh.read_bytes())
@@ -687,19 +686,7 @@ def main_real3(a):
     try:
         kafka = conftest.RealKafka(nodes=3)
         print(f"3-node Kafka ready in {kafka.startup_seconds:.1f} s", flush=True)
-        config = f"""listen: 127.0.0.1:0
-tls:
-  enabled: false
-kafka:
-  brokers: {kafka.bootstrap}
-limits:
-  max_connections: 4096
-  max_connections_per_ip: 0  # wrk: every connection from 127.0.0.1
-receivers:
-  - name: gh
-    type: github
-    secrets: [literal:{SECRET}]
-"""
+        config = gateway_config(kafka.bootstrap) + github_receiver(SECRET)
         gh = tmp / "github.json"
         gh.write_bytes(github_body())
         headers = github_headers(gh.read_bytes())

@@ -46,21 +46,7 @@ def run(bin_dir, pushes, tmp):
     kafka = conftest.MockKafka()
     gw = None
     try:
-        cfg = f"""listen: 127.0.0.1:0
-threads: 2
-tls:
-  enabled: false
-kafka:
-  brokers: {kafka.bootstrap}
-  properties:
-    acks: all
-limits:
-  max_connections_per_ip: 0
-receivers:
-  - name: gh
-    type: github
-    secrets: [literal:{bg.SECRET}]
-"""
+        cfg = bg.gateway_config(kafka.bootstrap, threads=2) + bg.github_receiver(bg.SECRET)
         (out / "gw").mkdir()
         gw = conftest.Gateway(out / "gw", cfg)
         body = bg.github_body()
