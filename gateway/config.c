@@ -9,10 +9,7 @@
 #include "gateway.h"
 #include "hookbus/util.h"
 
-#define F(key, type, member, def, min, max, help)                                                  \
-    {                                                                                              \
-        key, type, offsetof(struct gw_config, member), def, min, max, help                         \
-    }
+#define F(...) HB_FIELD(struct gw_config, __VA_ARGS__)
 
 static const struct hb_field gw_fields[] = {
     F("listen", HB_F_STRING, listen, "0.0.0.0:8080", 0, 0, "address:port to serve webhooks on"),

@@ -11,10 +11,7 @@
 #include "hookbus/filter.h"
 #include "hookbus/util.h"
 
-#define F(key, type, member, def, min, max, help)                                                  \
-    {                                                                                              \
-        key, type, offsetof(struct hb_consumer_config, member), def, min, max, help                \
-    }
+#define F(...) HB_FIELD(struct hb_consumer_config, __VA_ARGS__)
 
 static const struct hb_field consumer_fields[] = {
     F("kafka.brokers", HB_F_STRING, brokers, "localhost:9092", 0, 0,

@@ -20,10 +20,7 @@
 
 /* ---- configuration ---- */
 
-#define F(key, type, member, def, min, max, help)                                                  \
-    {                                                                                              \
-        key, type, offsetof(struct hb_otlp_config, member), def, min, max, help                    \
-    }
+#define F(...) HB_FIELD(struct hb_otlp_config, __VA_ARGS__)
 
 static const struct hb_field otlp_fields[] = {
     F("tracing.otlp_endpoint", HB_F_STRING, endpoint, "", 0, 0,

@@ -38,10 +38,7 @@ struct http_app {
     bool pool_made;
 };
 
-#define F(key, type, member, def, min, max, help)                                                  \
-    {                                                                                              \
-        key, type, offsetof(struct http_app, member), def, min, max, help                          \
-    }
+#define F(...) HB_FIELD(struct http_app, __VA_ARGS__)
 
 static const struct hb_field http_fields[] = {
     F("url", HB_F_STRING, url, "", 0, 0, "where to POST each event (required)"),

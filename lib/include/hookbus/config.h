@@ -64,6 +64,13 @@ struct hb_field {
     const char *help; /* one sentence for --help */
 };
 
+/* One entry of a field table binding into struct type S, e.g.
+ * #define F(...) HB_FIELD(struct my_config, __VA_ARGS__). */
+#define HB_FIELD(S, key, type, member, def, min, max, help)                                        \
+    {                                                                                              \
+        key, type, offsetof(S, member), def, min, max, help                                        \
+    }
+
 /* Binds fields below node (NULL: the root) into obj. env_prefix, when not
  * NULL, enables overrides: HOOKBUS_ + upper(env_prefix + key) with dots as
  * '_' (env_prefix "" for top-level keys). An environment value beats the file.
