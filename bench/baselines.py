@@ -5,7 +5,11 @@ temporary directory) and bench/peers/gobridge, the do-it-yourself Go bridge
 import pathlib
 import socket
 import subprocess
+import sys
 import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+from procs import stop_process  # noqa: E402
 
 
 def start_nginx(tmp, port, tls_port):
@@ -83,12 +87,6 @@ class GoBridge:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc.stdout.close()
         self.log.close()

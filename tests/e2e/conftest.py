@@ -26,6 +26,7 @@ import time
 import pytest
 import requests
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from procs import stop_process
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(os.environ.get("HOOKBUS_BIN_DIR", ROOT / "build" / "bin"))
@@ -95,13 +96,7 @@ class KafkaReader:
         return self.proc.stdout.readline().strip()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30)
 
     def read(self, topic, count, timeout=10.0):
         """Reads `count` messages of topic from the beginning with a real consumer."""

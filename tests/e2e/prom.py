@@ -10,6 +10,8 @@ import subprocess
 import requests
 import yaml
 
+from procs import stop_process
+
 from conftest import ROOT, wait_for
 
 RULES = ROOT / "deploy" / "prometheus" / "hookbus-rules.yaml"
@@ -105,13 +107,7 @@ class Prometheus:
         return out
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 
