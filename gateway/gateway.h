@@ -104,6 +104,10 @@ bool gw_producer_ready(struct gw_producer *p);
  * checks know; before its first pass: not yet), else -1 with a reason for
  * /readyz in why (JSON-safe). */
 int gw_producer_topic_problem(struct gw_producer *p, char *why, size_t whylen);
+/* 0 once the cluster gave the idempotent producer its id (or statistics,
+ * the only place librdkafka tells, are off), else -1 with a reason for
+ * /readyz in why (JSON-safe). */
+int gw_producer_pid_problem(struct gw_producer *p, char *why, size_t whylen);
 /* 0 when the latest delivery was acknowledged, else -1 with its error in why
  * (JSON-safe). */
 int gw_producer_last_error(struct gw_producer *p, char *why, size_t whylen);

@@ -954,6 +954,10 @@ static bool ready(struct gw_server *srv, char *why, size_t whylen)
 {
     if (gw_producer_topic_problem(srv->producer, why, whylen) < 0)
         return false;
+    /* Kafka answers but would take nothing yet: the first webhooks would
+     * wait for the id (an unreachable Kafka is the spool's case below). */
+    if (gw_producer_ready(srv->producer) && gw_producer_pid_problem(srv->producer, why, whylen) < 0)
+        return false;
     if (srv->spool && gw_spool_full(srv->spool) && gw_spool_pending(srv->spool)) {
         hb_strlcpy(why, "spool cannot take a record (full, or its disk is)", whylen);
         return false;

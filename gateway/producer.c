@@ -15,7 +15,16 @@
  * at start (and on reload for a new topic name) makes librdkafka ask for the
  * topic's metadata at once, so the first webhook does not wait for the next
  * topic scan (up to topic.metadata.refresh.interval.ms). Handles are kept in
- * an append-only table that senders read without a lock. */
+ * an append-only table that senders read without a lock.
+ *
+ * The producer id: an idempotent producer sends nothing before the cluster
+ * gave it one (InitProducerId). A broker that has no block of ids yet
+ * answers "coordinator load in progress" and librdkafka asks again 500 ms
+ * later, so on a fresh cluster the first webhooks after a start waited half
+ * a second; a cluster that refuses idempotent writes (an ACL) never gives
+ * one. librdkafka says which state it is in only in its statistics, so they
+ * are on (every statistics.interval.ms, 1 s by default here) and /readyz
+ * waits for the first id. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -26,6 +35,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "gateway.h"
 #include "hookbus/fault.h"
@@ -67,6 +78,11 @@ struct gw_producer {
     /* The error of the latest delivery report (0: it was acknowledged), so
      * /readyz can say why answers come from the spool. */
     atomic_int last_error;
+    /* The producer id (see the top): assigned once, or no statistics to
+     * tell (statistics.interval.ms 0 in kafka.properties). pid_state: the
+     * idempotence state of the latest statistics (under lock). */
+    atomic_bool pid_assigned;
+    char pid_state[32];
 };
 
 /* Errors that the same message meets again however often it is retried. */
@@ -107,6 +123,31 @@ static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         atomic_store(&p->ready, false);
     HB_LOG(err == RD_KAFKA_RESP_ERR__FATAL ? HB_LOG_ERROR : HB_LOG_WARN, "kafka error",
            HB_S("error", rd_kafka_err2name((rd_kafka_resp_err_t)err)), HB_S("reason", reason));
+}
+
+/* librdkafka's statistics: read until the producer id is assigned. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    struct gw_producer *p = opaque;
+    if (atomic_load(&p->pid_assigned))
+        return 0; /* librdkafka frees json */
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    const cJSON *eos = cJSON_GetObjectItemCaseSensitive(root, "eos");
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(eos, "idemp_state");
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(eos, "producer_id");
+    if (cJSON_IsString(state)) {
+        pthread_mutex_lock(&p->lock);
+        hb_strlcpy(p->pid_state, state->valuestring, sizeof(p->pid_state));
+        pthread_mutex_unlock(&p->lock);
+        if (strcmp(state->valuestring, "Assigned") == 0) {
+            atomic_store(&p->pid_assigned, true);
+            HB_LOG(HB_LOG_INFO, "kafka producer id assigned",
+                   HB_I("producer_id", cJSON_IsNumber(id) ? (long long)id->valuedouble : -1));
+        }
+    }
+    cJSON_Delete(root);
+    return 0;
 }
 
 /* Runs delivery reports while no HTTP worker does (see the top). */
@@ -227,6 +268,15 @@ static void *health_main(void *arg)
     return NULL;
 }
 
+/* Whether kafka.properties names key. */
+static bool prop_set(const struct gw_config *cfg, const char *key)
+{
+    for (size_t i = 0; i < cfg->kafka_props.n; i++)
+        if (strcmp(cfg->kafka_props.keys[i], key) == 0)
+            return true;
+    return false;
+}
+
 struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *brokers,
                                     struct hb_metrics *metrics, char *err, size_t errlen)
 {
@@ -264,17 +314,23 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
     /* A webhook waits for its acknowledgement, so batching time is latency:
      * librdkafka's 5 ms default linger dominated p50/p99 in bench/. 1 ms
      * unless kafka.properties says otherwise (0 loses batching under load). */
-    bool linger_set = false;
-    for (size_t i = 0; i < cfg->kafka_props.n; i++)
-        linger_set |= strcmp(cfg->kafka_props.keys[i], "linger.ms") == 0 ||
-                      strcmp(cfg->kafka_props.keys[i], "queue.buffering.max.ms") == 0;
+    bool linger_set = prop_set(cfg, "linger.ms") || prop_set(cfg, "queue.buffering.max.ms");
     if (!linger_set && rd_kafka_conf_set(conf, "linger.ms", "1", err, errlen)) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }
+    /* The producer id's state (see the top), unless kafka.properties sets
+     * the interval: 1 s is librdkafka's granularity. */
+    if (!prop_set(cfg, "statistics.interval.ms") &&
+        rd_kafka_conf_set(conf, "statistics.interval.ms", "1000", err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    hb_strlcpy(p->pid_state, "Init", sizeof(p->pid_state));
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_stats_cb(conf, stats_cb);
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
     if (!p->rk) {
         rd_kafka_conf_destroy(conf);
@@ -290,6 +346,11 @@ struct gw_producer *gw_producer_new(const struct gw_config *cfg, const char *bro
         goto fail;
     }
     p->max_msg = (size_t)mm;
+    vlen = sizeof(val);
+    if (rd_kafka_conf_get(rd_kafka_conf(p->rk), "statistics.interval.ms", val, &vlen) ==
+            RD_KAFKA_CONF_OK &&
+        strcmp(val, "0") == 0)
+        atomic_store(&p->pid_assigned, true); /* no statistics: nothing would tell */
     if (gw_producer_use_topics(p, cfg, err, errlen) < 0)
         goto fail;
     /* Tests: reports queued before librdkafka is told to announce them (an
@@ -502,6 +563,22 @@ int gw_producer_topic_problem(struct gw_producer *p, char *why, size_t whylen)
         }
     }
     return 0;
+}
+
+int gw_producer_pid_problem(struct gw_producer *p, char *why, size_t whylen)
+{
+    if (atomic_load(&p->pid_assigned))
+        return 0;
+    char state[sizeof(p->pid_state)];
+    pthread_mutex_lock(&p->lock);
+    memcpy(state, p->pid_state, sizeof(state));
+    pthread_mutex_unlock(&p->lock);
+    for (char *c = state; *c; c++) /* librdkafka's names: letters only */
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')))
+            *c = '?';
+    snprintf(why, whylen,
+             "kafka has not given the idempotent producer its id yet (librdkafka state %s)", state);
+    return -1;
 }
 
 int gw_producer_reports_take(struct gw_producer *p)

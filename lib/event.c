@@ -96,7 +96,7 @@ bool hb_attr_name_valid(const char *name)
     for (const char *p = name; *p; p++, n++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
             return false;
-    return n >= 1 && n <= 64;
+    return n >= 1 && n <= HB_EVENT_MAX_ATTR_NAME;
 }
 
 const struct hb_attr *hb_event_find(const struct hb_event *ev, const char *name)

@@ -57,14 +57,20 @@ int hb_kafka_encode(const struct hb_event *ev, enum hb_ce_mode mode, struct hb_k
             goto nomem;
     }
     if (mode == HB_CE_BINARY) {
-        char hname[80];
+        char hname[sizeof(CE_PREFIX) + HB_EVENT_MAX_ATTR_NAME];
+        memcpy(hname, CE_PREFIX, sizeof(CE_PREFIX) - 1);
         for (size_t i = 0; i < ev->nattrs; i++) {
             const struct hb_attr *a = &ev->attrs[i];
-            if (strcmp(a->name, "datacontenttype") == 0)
-                snprintf(hname, sizeof(hname), "content-type");
-            else
-                snprintf(hname, sizeof(hname), CE_PREFIX "%s", a->name);
-            if (rd_kafka_header_add(out->headers, hname, -1, a->value, -1))
+            rd_kafka_resp_err_t e;
+            if (strcmp(a->name, "datacontenttype") == 0) {
+                e = rd_kafka_header_add(out->headers, "content-type", -1, a->value, -1);
+            } else { /* a valid name: at most HB_EVENT_MAX_ATTR_NAME bytes */
+                size_t n = strlen(a->name);
+                memcpy(hname + sizeof(CE_PREFIX) - 1, a->name, n);
+                e = rd_kafka_header_add(out->headers, hname, (ssize_t)(sizeof(CE_PREFIX) - 1 + n),
+                                        a->value, -1);
+            }
+            if (e)
                 goto nomem;
         }
         if (ev->data) {

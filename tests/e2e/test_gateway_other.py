@@ -4,6 +4,7 @@ import hashlib
 import json
 import subprocess
 
+import pytest
 import requests
 import urllib3
 
@@ -127,6 +128,29 @@ def test_health_ready_metrics(kafka, gateway):
     assert 'hookbus_gateway_events_published_total{receiver="acme-github"} 1' in text
     assert "# TYPE hookbus_gateway_publish_seconds histogram" in text
     assert 'hookbus_gateway_publish_seconds_bucket{le="+Inf"} 1' in text
+
+
+def test_readyz_waits_for_the_producer_id(kafka, make_gateway):
+    """An idempotent producer sends nothing before the cluster gives it an id
+    (InitProducerId). A broker without a block of ids answers "coordinator
+    load in progress" and librdkafka asks again 500 ms later, which stalled
+    the first webhooks after a start on a fresh cluster: /readyz says so
+    until the id comes (librdkafka's statistics tell), then 200."""
+    if kafka.real:
+        pytest.skip("the mock cluster gives the broker's answers")
+    # the next six InitProducerId (API key 22) answers: COORDINATOR_LOAD_IN_PROGRESS (14)
+    assert kafka.command("errors 22 14 6") == "ok"
+    gw = make_gateway(kafka.bootstrap)
+    wait_for(lambda: "idempotent producer its id" in requests.get(gw.url("/readyz"),
+                                                                  timeout=5).text,
+             timeout=10, what="/readyz naming the missing producer id")
+    r = requests.get(gw.url("/readyz"), timeout=5)
+    assert r.status_code == 503 and r.json()["ready"] is False, r.text
+    wait_for(lambda: requests.get(gw.url("/readyz"), timeout=5).status_code == 200, timeout=30,
+             what="ready once the id is assigned")
+    assigned = [l for l in gw.lines() if l.get("msg") == "kafka producer id assigned"]
+    assert len(assigned) == 1 and assigned[0]["producer_id"] >= 0, assigned
+    assert github_post(gw, "push", fixture_bytes("github/push.json")).status_code == 202
 
 
 def test_kafka_unreachable_gives_503_within_the_delivery_timeout(kafka, make_gateway):

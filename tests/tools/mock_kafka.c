@@ -9,10 +9,13 @@
  *
  * Control commands on stdin, one per line, for failure tests:
  *   down ID | up ID      take broker ID down / bring it back
- *   topic NAME P         create a topic with P partitions */
+ *   topic NAME P         create a topic with P partitions
+ *   errors API CODE N    the next N requests of Kafka API key API (any
+ *                        broker) fail with error code CODE */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <limits.h>
+#include <stdint.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,6 +50,22 @@ static void control(struct hb_mock_cluster *m, char *line)
         *sp = '\0'; /* "topic NAME PARTITIONS" */
         printf(hb_mock_cluster_create_topic(m, line + 6, (int)parts) ? "error: cannot create\n"
                                                                      : "ok\n");
+    } else if (hb_str_has_prefix(line, "errors ")) {
+        long api, code, n;
+        char *a = line + 7, *c = strchr(a, ' '), *k = c ? strchr(c + 1, ' ') : NULL;
+        if (c)
+            *c++ = '\0';
+        if (k)
+            *k++ = '\0';
+        if (!k || hb_parse_long(a, 0, INT16_MAX, &api) < 0 ||
+            hb_parse_long(c, INT16_MIN, INT16_MAX, &code) < 0 ||
+            hb_parse_long(k, 1, 10000, &n) < 0) {
+            printf("error: errors API CODE N\n");
+        } else {
+            for (long i = 0; i < n; i++)
+                rd_kafka_mock_push_request_errors(mc, (int16_t)api, 1, (rd_kafka_resp_err_t)code);
+            printf("ok\n");
+        }
     } else if (line[0]) {
         printf("error: unknown command\n");
     }

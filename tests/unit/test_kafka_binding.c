@@ -159,6 +159,14 @@ static void test_encode_binary(void **state)
 {
     (void)state;
     struct hb_event *ev = full_event();
+    /* the longest name an attribute may have, then one the encoder's buffer
+     * must not take (refused by the event first) */
+    char longest[HB_EVENT_MAX_ATTR_NAME + 2];
+    memset(longest, 'x', HB_EVENT_MAX_ATTR_NAME + 1);
+    longest[HB_EVENT_MAX_ATTR_NAME + 1] = '\0';
+    assert_int_equal(hb_event_set(ev, longest, "too long"), -1);
+    longest[HB_EVENT_MAX_ATTR_NAME] = '\0';
+    assert_int_equal(hb_event_set(ev, longest, "longest"), 0);
     struct hb_kafka_msg m;
     char err[256];
     assert_int_equal(hb_kafka_encode(ev, HB_CE_BINARY, &m, err, sizeof(err)), 0);
@@ -176,7 +184,7 @@ static void test_encode_binary(void **state)
     assert_int_equal(rd_kafka_header_cnt(m.headers), ev->nattrs);
     for (size_t i = 0; i < ev->nattrs; i++) {
         const struct hb_attr *a = &ev->attrs[i];
-        char name[80];
+        char name[3 + HB_EVENT_MAX_ATTR_NAME + 1];
         if (strcmp(a->name, "datacontenttype") == 0)
             snprintf(name, sizeof(name), "content-type");
         else

@@ -40,6 +40,7 @@ struct hb_event {
 
 /* Limits that bound what a decoder accepts from the network. */
 #define HB_EVENT_MAX_ATTRS 64
+#define HB_EVENT_MAX_ATTR_NAME 64 /* bytes: the spec asks receivers for at least 20 */
 #define HB_EVENT_MAX_ATTR_VALUE 4096
 
 struct hb_event *hb_event_new(void);
