@@ -21,8 +21,8 @@
  * gave it one (InitProducerId). A broker that has no block of ids yet
  * answers "coordinator load in progress" and librdkafka asks again 500 ms
  * later, so on a fresh cluster the first webhooks after a start waited half
- * a second; a cluster that refuses idempotent writes (an ACL) never gives
- * one. librdkafka says which state it is in only in its statistics, so they
+ * a second; a cluster that refuses the producer an id (authorization)
+ * never gives one. librdkafka says which state it is in only in its statistics, so they
  * are on (every statistics.interval.ms, 1 s by default here) and /readyz
  * waits for the first id. */
 #include <errno.h>
