@@ -153,6 +153,22 @@ def test_readyz_waits_for_the_producer_id(kafka, make_gateway):
     assert github_post(gw, "push", fixture_bytes("github/push.json")).status_code == 202
 
 
+def test_readyz_names_a_producer_id_the_cluster_refuses(kafka, make_gateway):
+    """A cluster that refuses the producer its id (CLUSTER_AUTHORIZATION_FAILED,
+    31) never lets it send: librdkafka calls that fatal, and /readyz stays 503
+    naming the state instead of routing webhooks to a gateway that can only
+    fail them."""
+    if kafka.real:
+        pytest.skip("the mock cluster gives the broker's answers")
+    assert kafka.command("errors 22 31 1") == "ok"
+    gw = make_gateway(kafka.bootstrap)
+    wait_for(lambda: "state FatalError" in requests.get(gw.url("/readyz"), timeout=5).text,
+             timeout=10, what="/readyz naming the refused producer id")
+    assert requests.get(gw.url("/readyz"), timeout=5).status_code == 503
+    assert any("Cluster authorization failed" in l.get("reason", "") for l in gw.lines()
+               if l.get("msg") == "kafka error")
+
+
 def test_kafka_unreachable_gives_503_within_the_delivery_timeout(kafka, make_gateway):
     kafka.stop()
     gw = make_gateway(kafka.bootstrap, timeout=1500)
