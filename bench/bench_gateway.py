@@ -240,15 +240,17 @@ def update_readme(text, info, section="gateway-bench"):
     readme.write_text(s)
 
 
-def gateway_config(brokers, props=(), threads=None):
+def gateway_config(brokers, props=(), threads=None, limits=()):
     """The gateway configuration of every bench run, up to its receivers:
     plain HTTP, acks=all (the gateway forces it anyway), room for wrk's
-    connections, which all come from 127.0.0.1 (no per-address limit)."""
+    connections, which all come from 127.0.0.1 (no per-address limit);
+    props: extra kafka.properties, limits: extra limits, (key, value) pairs."""
     return "\n".join(
         ["listen: 127.0.0.1:0"] + ([f"threads: {threads}"] if threads else []) +
         ["tls:", "  enabled: false", "kafka:", f"  brokers: {brokers}", "  properties:",
          "    acks: all"] + [f"    {k}: '{v}'" for k, v in props] +
-        ["limits:", "  max_connections: 4096", "  max_connections_per_ip: 0", ""])
+        ["limits:", "  max_connections: 4096", "  max_connections_per_ip: 0"] +
+        [f"  {k}: {v}" for k, v in limits] + [""])
 
 
 def github_receiver(secret):

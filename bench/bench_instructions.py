@@ -48,14 +48,13 @@ def run(bin_dir, pushes, tmp):
     try:
         # librdkafka's statistics (once a second, for /readyz's producer id)
         # cost per second, not per push; under callgrind a second is a few
-        # dozen pushes, so they are off here.
-        cfg = (bg.gateway_config(kafka.bootstrap, [("statistics.interval.ms", "0")], threads=2) +
+        # dozen pushes, so they are off here. The first request through each
+        # new code path is slow under callgrind (translation): room for it
+        # before the head and request time-outs cut the senders behind it.
+        cfg = (bg.gateway_config(kafka.bootstrap, [("statistics.interval.ms", "0")], threads=2,
+                                 limits=[("header_timeout_ms", 120000),
+                                         ("request_timeout_ms", 240000)]) +
                bg.github_receiver(bg.SECRET))
-        # The first request through each new code path is slow under callgrind
-        # (translation): room for it before the head and request time-outs cut
-        # the senders queued behind it.
-        cfg = cfg.replace("limits:\n", "limits:\n  header_timeout_ms: 120000\n"
-                          "  request_timeout_ms: 240000\n")
         (out / "gw").mkdir()
         gw = conftest.Gateway(out / "gw", cfg)
         body = bg.github_body()

@@ -22,9 +22,9 @@
  * answers "coordinator load in progress" and librdkafka asks again 500 ms
  * later, so on a fresh cluster the first webhooks after a start waited half
  * a second; a cluster that refuses the producer an id (authorization)
- * never gives one. librdkafka says which state it is in only in its statistics, so they
- * are on (every statistics.interval.ms, 1 s by default here) and /readyz
- * waits for the first id. */
+ * never gives one. librdkafka says which state it is in only in its
+ * statistics, so they are on (every statistics.interval.ms, 1 s by default
+ * here) and /readyz waits for the first id. */
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
